@@ -1,0 +1,236 @@
+package runtime
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// State is a circuit breaker's state.
+type State uint8
+
+// The breaker states.
+const (
+	StateClosed   State = iota // calls pass; failures are counted
+	StateOpen                  // calls fail fast with ErrCircuitOpen
+	StateHalfOpen              // a bounded number of probes pass
+)
+
+func (s State) String() string {
+	switch s {
+	case StateClosed:
+		return "CLOSED"
+	case StateOpen:
+		return "OPEN"
+	case StateHalfOpen:
+		return "HALF_OPEN"
+	}
+	return "State(" + string(rune('0'+s)) + ")"
+}
+
+// Permit is a breaker's admission of one attempt: the breaker's generation
+// and state when it was admitted. Results of attempts admitted in an
+// earlier generation do not move the breaker.
+type Permit uint64
+
+func (p Permit) state() State { return State(p & 3) }
+
+// callWeight is the weight of one failed call's worth of failed attempts.
+const callWeight = 1 << 20
+
+// attemptWeight is what one failed attempt of a method with maxAttempts
+// attempts adds to the breaker's failure streak: callWeight/maxAttempts,
+// rounded up so that maxAttempts failures always make a whole call.
+func attemptWeight(maxAttempts int) int64 {
+	if maxAttempts < 1 {
+		maxAttempts = 1
+	}
+	return (callWeight + int64(maxAttempts) - 1) / int64(maxAttempts)
+}
+
+// BreakerState is the state of one circuit breaker, behind an interface so
+// that it can live outside the process (WithStore). Generated code never
+// calls it; a Method does.
+type BreakerState interface {
+	// Allow admits an attempt or returns ErrCircuitOpen. It reads the clock
+	// only when the breaker is not closed.
+	Allow(clock Clock) (Permit, error)
+	// Success records a successful attempt admitted by p.
+	Success(p Permit, clock Clock)
+	// Failure records a failed attempt admitted by p, weighing weight
+	// (see the package doc).
+	Failure(p Permit, weight int64, clock Clock)
+	// Release returns p's probe slot without counting its attempt either
+	// way (the attempt was not made, or its error does not count).
+	Release(p Permit)
+	// State returns the current state.
+	State() State
+}
+
+// breakerTransition is reported to the Manager when a breaker changes state.
+type breakerTransition struct {
+	from, to State
+	failures int // calls' worth of failures that opened it
+	attempts int // failed attempts that opened it
+}
+
+// breaker is the in-process BreakerState. Its closed-state admission and
+// success are one atomic load each; everything else takes its mutex.
+type breaker struct {
+	name             string
+	threshold        int64 // FailureThreshold × callWeight
+	recoveryTimeout  time.Duration
+	successThreshold int
+	onChange         func(*breaker, breakerTransition)
+
+	word   atomic.Uint64 // generation<<2 | state
+	streak atomic.Int64  // weighted consecutive failed attempts
+	due    atomic.Uint64 // the word of the open state whose recovery_timeout has passed
+	clock  Clock
+
+	mu        sync.Mutex
+	attempts  int       // failed attempts in the streak
+	halfSince time.Time // when it went half-open
+	probes    int       // probes in flight
+	successes int       // successful probes
+}
+
+func newBreaker(name string, cfg CircuitBreakerConfig, clock Clock, onChange func(*breaker, breakerTransition)) *breaker {
+	return &breaker{
+		clock:            clock,
+		name:             name,
+		threshold:        int64(cfg.FailureThreshold) * callWeight,
+		recoveryTimeout:  cfg.RecoveryTimeout,
+		successThreshold: cfg.SuccessThreshold,
+		onChange:         onChange,
+	}
+}
+
+func (b *breaker) State() State { return State(b.word.Load() & 3) }
+
+func (b *breaker) Allow(clock Clock) (Permit, error) {
+	w := b.word.Load()
+	switch State(w & 3) {
+	case StateClosed:
+		return Permit(w), nil
+	case StateOpen:
+		// A timer marks the open state due when recovery_timeout has
+		// passed, so that failing fast reads no clock and takes no lock.
+		if b.due.Load() != w {
+			return 0, ErrCircuitOpen
+		}
+	}
+	return b.allowSlow(clock)
+}
+
+func (b *breaker) allowSlow(clock Clock) (Permit, error) {
+	now := clock.Now()
+	b.mu.Lock()
+	var tr *breakerTransition
+	defer func() {
+		b.mu.Unlock()
+		if tr != nil && b.onChange != nil {
+			b.onChange(b, *tr)
+		}
+	}()
+	w := b.word.Load()
+	switch State(w & 3) {
+	case StateClosed:
+		return Permit(w), nil
+	case StateOpen:
+		if b.due.Load() != w {
+			return 0, ErrCircuitOpen
+		}
+		tr = b.setLocked(StateHalfOpen, now)
+	case StateHalfOpen:
+		// Probes that neither succeed nor fail within recoveryTimeout are
+		// taken as failed, so that a hung probe cannot keep the breaker
+		// half-open forever.
+		if b.probes >= b.successThreshold && now.Sub(b.halfSince) >= b.recoveryTimeout {
+			tr = b.setLocked(StateOpen, now)
+			return 0, ErrCircuitOpen
+		}
+	}
+	if b.probes >= b.successThreshold {
+		return 0, ErrCircuitOpen
+	}
+	b.probes++
+	return Permit(b.word.Load()), nil
+}
+
+// setLocked moves the breaker to state to, starting a new generation.
+func (b *breaker) setLocked(to State, now time.Time) *breakerTransition {
+	w := b.word.Load()
+	tr := &breakerTransition{from: State(w & 3), to: to}
+	switch to {
+	case StateOpen:
+		tr.attempts = b.attempts
+		tr.failures = int((b.streak.Load() + callWeight/2) / callWeight)
+	case StateHalfOpen:
+		b.halfSince = now
+	}
+	b.probes, b.successes, b.attempts = 0, 0, 0
+	b.streak.Store(0)
+	next := (w>>2+1)<<2 | uint64(to)
+	b.word.Store(next)
+	if to == StateOpen {
+		b.clock.AfterFunc(b.recoveryTimeout, func() { b.due.Store(next) })
+	}
+	return tr
+}
+
+func (b *breaker) Success(p Permit, clock Clock) {
+	if p.state() == StateClosed {
+		if b.streak.Load() != 0 {
+			b.mu.Lock()
+			b.streak.Store(0)
+			b.attempts = 0
+			b.mu.Unlock()
+		}
+		return
+	}
+	b.mu.Lock()
+	var tr *breakerTransition
+	if uint64(p) == b.word.Load() && p.state() == StateHalfOpen {
+		b.probes--
+		b.successes++
+		if b.successes >= b.successThreshold {
+			tr = b.setLocked(StateClosed, clock.Now())
+		}
+	}
+	b.mu.Unlock()
+	if tr != nil && b.onChange != nil {
+		b.onChange(b, *tr)
+	}
+}
+
+func (b *breaker) Failure(p Permit, weight int64, clock Clock) {
+	b.mu.Lock()
+	var tr *breakerTransition
+	if uint64(p) == b.word.Load() {
+		switch p.state() {
+		case StateClosed:
+			b.attempts++
+			if b.streak.Add(weight) >= b.threshold {
+				tr = b.setLocked(StateOpen, clock.Now())
+			}
+		case StateHalfOpen:
+			tr = b.setLocked(StateOpen, clock.Now())
+		}
+	}
+	b.mu.Unlock()
+	if tr != nil && b.onChange != nil {
+		b.onChange(b, *tr)
+	}
+}
+
+func (b *breaker) Release(p Permit) {
+	if p.state() != StateHalfOpen {
+		return
+	}
+	b.mu.Lock()
+	if uint64(p) == b.word.Load() && b.probes > 0 {
+		b.probes--
+	}
+	b.mu.Unlock()
+}

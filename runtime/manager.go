@@ -1,0 +1,306 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	rt "runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"weak"
+)
+
+// Spec describes a generated wrapper: its name and each method's resolved
+// configuration. Only generated code builds one.
+type Spec struct {
+	Wrapper   string // the wrapper's type name: "ResilientStore"
+	Interface string // the wrapped interface: "shop.Store"
+	Methods   []MethodSpec
+}
+
+// MethodSpec is one method of a Spec. Only generated code builds one.
+type MethodSpec struct {
+	Name   string
+	Config Config
+}
+
+// Manager holds the resilience state of one wrapper: its breakers, rate
+// limits, recovery hooks and metrics, built from the generated Spec and the
+// options. A wrapper's Resilience method returns it. It is safe for
+// concurrent use.
+type Manager struct {
+	wrapper    string
+	iface      string
+	clock      Clock
+	logger     *slog.Logger
+	observers  []Observer
+	classifier Classifier
+	methods    []Method
+	breakers   map[string]*breakerEntry
+	hooks      recoveryHooks
+	recovery   recoveryState
+	shared     []*bucket // per-host buckets to give back
+	own        map[[2]int]*bucket
+	created    time.Time
+	closeOnce  sync.Once
+	closed     chan struct{}
+}
+
+type breakerEntry struct {
+	name  string
+	state BreakerState
+	local *breaker // nil when the state lives in a Store
+
+	probing atomic.Bool // a Ping prober runs
+	opened  atomic.Int64
+	recover atomic.Int64 // nanoseconds the last outage lasted (open → closed)
+}
+
+// NewManager builds the Manager of a wrapper of inner. Generated
+// constructors call it; users get it from the wrapper's Resilience method.
+// It applies the options' run-time overrides, validates every method's
+// configuration and returns every problem at once.
+func NewManager(inner any, spec *Spec, opts ...Option) (*Manager, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	m := &Manager{
+		wrapper:    spec.Wrapper,
+		iface:      spec.Interface,
+		clock:      o.clock,
+		logger:     o.logger,
+		observers:  o.observers,
+		classifier: o.classifier,
+		methods:    make([]Method, len(spec.Methods)),
+		breakers:   make(map[string]*breakerEntry),
+		own:        make(map[[2]int]*bucket),
+		hooks:      findHooks(inner),
+		closed:     make(chan struct{}),
+	}
+	if m.clock == nil {
+		m.clock = systemClock{}
+	}
+	if m.logger == nil {
+		m.logger = slog.Default()
+	}
+	m.created = m.clock.Now()
+	host := o.hostKey
+	if host == "" {
+		if h, ok := inner.(interface{ Host() string }); ok {
+			host = h.Host()
+		}
+	}
+	names := make([]string, len(spec.Methods))
+	for i, ms := range spec.Methods {
+		names[i] = ms.Name
+	}
+	var errs []error
+	for i, ms := range spec.Methods {
+		cfg := ms.Config
+		for _, src := range o.sources {
+			settings, err := src.Overrides(spec.Wrapper, ms.Name, names)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for _, s := range settings {
+				if err := cfg.Apply(s); err != nil {
+					errs = append(errs, fmt.Errorf("%s.%s: %w", spec.Wrapper, ms.Name, err))
+				}
+			}
+		}
+		if err := cfg.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s.%s: %w", spec.Wrapper, ms.Name, err))
+			continue
+		}
+		if err := m.initMethod(&m.methods[i], ms.Name, cfg.Normalize(), host, o.store); err != nil {
+			errs = append(errs, fmt.Errorf("%s.%s: %w", spec.Wrapper, ms.Name, err))
+		}
+	}
+	if len(m.shared) > 0 {
+		rt.AddCleanup(m, releaseHostBuckets, m.shared)
+	}
+	if err := errors.Join(errs...); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, store Store) error {
+	*me = Method{
+		m:      m,
+		name:   name,
+		cfg:    cfg,
+		weight: attemptWeight(1),
+	}
+	if !cfg.Retry.Disabled {
+		me.maxAttempts = cfg.Retry.MaxAttempts
+		me.weight = attemptWeight(cfg.Retry.MaxAttempts)
+	} else {
+		me.maxAttempts = 1
+	}
+	if !cfg.Timeout.Disabled {
+		me.timeout = cfg.Timeout.Duration
+	}
+	if !cfg.Recovery.Disabled {
+		me.recover = m.hooks.enabled(cfg.Recovery)
+	}
+	if !cfg.CircuitBreaker.Disabled {
+		name := cfg.CircuitBreaker.Group
+		if name == "" {
+			name = m.wrapper
+		}
+		e, ok := m.breakers[name]
+		if !ok {
+			e = &breakerEntry{name: name}
+			if store != nil {
+				s, err := store.Breaker(name, cfg.CircuitBreaker)
+				if err != nil {
+					return err
+				}
+				e.state = s
+			} else {
+				e.local = newBreaker(name, cfg.CircuitBreaker, m.clock, m.breakerChanged(e))
+				e.state = e.local
+			}
+			m.breakers[name] = e
+		}
+		me.breaker = e
+	}
+	if !cfg.RateLimit.Disabled {
+		switch {
+		case store != nil:
+			key := m.wrapper
+			if host != "" && !cfg.RateLimit.Global {
+				key = host
+			}
+			key = fmt.Sprintf("%s/%d/%d", key, cfg.RateLimit.MaxRequestsPerMinute, cfg.RateLimit.BurstSize)
+			s, err := store.Bucket(key, cfg.RateLimit)
+			if err != nil {
+				return err
+			}
+			me.bucket = s
+		case host != "" && !cfg.RateLimit.Global:
+			b := acquireHostBucket(host, cfg.RateLimit, m.clock.Now())
+			m.shared = append(m.shared, b)
+			me.bucket, me.local = b, b
+		default:
+			// The wrapper's own bucket, shared by its methods with the same limits.
+			k := [2]int{cfg.RateLimit.MaxRequestsPerMinute, cfg.RateLimit.BurstSize}
+			b, ok := m.own[k]
+			if !ok {
+				b = newBucket(cfg.RateLimit, m.clock.Now())
+				m.own[k] = b
+			}
+			me.bucket, me.local = b, b
+		}
+	}
+	if me.breaker != nil {
+		me.fastBreaker = me.breaker.local
+	}
+	if me.bucket == nil && me.recover&hookReconnect == 0 {
+		me.admitNone = me.breaker == nil
+		me.admitClosed = me.fastBreaker
+	}
+	me.successSlow = me.recover&hookReconnect != 0 || (me.breaker != nil && me.fastBreaker == nil)
+	return nil
+}
+
+// Close stops the goroutines of the wrapper's recovery (Ping probes of an
+// open breaker). They also stop when the wrapper is garbage collected, so
+// calling Close is needed only to stop them at a known time. The wrapper
+// keeps working after Close, without Ping probes.
+func (m *Manager) Close() {
+	m.closeOnce.Do(func() { close(m.closed) })
+}
+
+// Wrapper returns the wrapper's type name.
+func (m *Manager) Wrapper() string { return m.wrapper }
+
+// Method returns the state of the i-th method of the Spec. Only generated
+// code calls it.
+func (m *Manager) Method(i int) *Method { return &m.methods[i] }
+
+// Config returns the configuration in force for method name, after
+// run-time overrides, with defaults filled in, and whether the wrapper has
+// such a method.
+func (m *Manager) Config(method string) (Config, bool) {
+	for i := range m.methods {
+		if m.methods[i].name == method {
+			return m.methods[i].cfg, true
+		}
+	}
+	return Config{}, false
+}
+
+// BreakerState returns the state of the breaker called name: the wrapper's
+// type name for its own breaker, or a group's name.
+func (m *Manager) BreakerState(name string) (State, bool) {
+	e, ok := m.breakers[name]
+	if !ok {
+		return 0, false
+	}
+	return e.state.State(), true
+}
+
+func (m *Manager) observe(e Event) {
+	e.Wrapper = m.wrapper
+	for _, o := range m.observers {
+		o.Observe(e)
+	}
+}
+
+func (m *Manager) logEnabled(level slog.Level) bool {
+	return m.logger.Enabled(context.Background(), level)
+}
+
+// breakerChanged returns the callback through which e's breaker reports its
+// transitions: it logs them, notifies observers, and starts or stops the
+// Ping prober.
+//
+// It holds the Manager weakly, so that a Ping prober, which holds the
+// breaker, does not keep a dropped wrapper alive.
+func (m *Manager) breakerChanged(e *breakerEntry) func(*breaker, breakerTransition) {
+	wm := weak.Make(m)
+	return func(b *breaker, tr breakerTransition) {
+		m := wm.Value()
+		if m == nil {
+			return
+		}
+		now := m.clock.Now()
+		switch tr.to {
+		case StateOpen:
+			if tr.from == StateClosed {
+				e.opened.Store(now.UnixNano())
+			}
+			if m.logEnabled(slog.LevelError) {
+				m.logger.Error(fmt.Sprintf("Circuit breaker OPEN for %s after %d failures. Failing fast for %.2f seconds",
+					e.name, tr.failures, b.recoveryTimeout.Seconds()),
+					slog.String("breaker", e.name), slog.String("wrapper", m.wrapper),
+					slog.String("from", tr.from.String()), slog.Int("failures", tr.failures),
+					slog.Int("failed_attempts", tr.attempts), slog.Duration("recovery_timeout", b.recoveryTimeout))
+			}
+			m.startProber(e, b)
+		case StateHalfOpen:
+			if m.logEnabled(slog.LevelInfo) {
+				m.logger.Info(fmt.Sprintf("Circuit breaker HALF_OPEN for %s. Letting %d probes through", e.name, b.successThreshold),
+					slog.String("breaker", e.name), slog.String("wrapper", m.wrapper))
+			}
+		case StateClosed:
+			var outage time.Duration
+			if t := e.opened.Load(); t != 0 {
+				outage = now.Sub(time.Unix(0, t))
+				e.recover.Store(int64(outage))
+			}
+			if m.logEnabled(slog.LevelInfo) {
+				m.logger.Info(fmt.Sprintf("Circuit breaker CLOSED for %s after %.2f seconds", e.name, outage.Seconds()),
+					slog.String("breaker", e.name), slog.String("wrapper", m.wrapper), slog.Duration("recovery_time", outage))
+			}
+		}
+		m.observe(Event{Kind: EventStateChange, Breaker: e.name, From: tr.from, To: tr.to})
+	}
+}

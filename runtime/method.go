@@ -1,0 +1,387 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// Method is the resilience state of one method of a wrapper. Generated
+// method bodies call it at each stage of an attempt:
+//
+//	Admit → (the attempt, under Timeout) → Success, or Failure → Backoff → Admit ...
+//
+// Only generated code calls these methods. A Method is safe for concurrent
+// use; the state of one call lives in a Call on the caller's stack.
+type Method struct {
+	m           *Manager
+	name        string
+	cfg         Config // normalized, overrides applied
+	maxAttempts int
+	weight      int64 // what a failed attempt adds to the breaker's streak
+	timeout     time.Duration
+	recover     hookSet
+	breaker     *breakerEntry // nil: no breaker
+	bucket      BucketState   // nil: no rate limit
+	local       *bucket       // bucket, when it lives in the process
+	stats       methodStats
+
+	// The success path's shortcuts, set once at construction.
+	admitNone   bool     // Admit has nothing to do
+	admitClosed *breaker // Admit has nothing to do but check that this breaker is closed
+	fastBreaker *breaker // the local breaker; nil when there is none or it lives in a Store
+	successSlow bool     // Success has more to do than count and check fastBreaker
+}
+
+// Call is the state of one call of a method: its attempt number, the last
+// error and the next delay. Generated code declares one per call, as a
+// zero value on its stack, and passes it to every stage.
+type Call struct {
+	attempt   int
+	extra     int // attempts granted by recovery (credential refresh, schema adaptation)
+	permit    Permit
+	delay     time.Duration
+	last      error
+	rgen      uint64 // the reconnect generation when the attempt started
+	refreshed bool
+	adapted   bool
+}
+
+// Attempt returns the number of the current attempt, from 1.
+func (c *Call) Attempt() int { return c.attempt }
+
+// Admit starts the next attempt of c: the circuit breaker admits it, then
+// the rate limit does. It returns ErrCircuitOpen, ErrRateLimited or
+// ErrQueueFull when the attempt may not go (wrapped in a RetryError after a
+// failed attempt), or the context's error when it ends while waiting for a
+// token.
+func (me *Method) Admit(ctx context.Context, c *Call) error {
+	c.attempt++
+	if b := me.admitClosed; b != nil {
+		if w := b.word.Load(); w&3 == uint64(StateClosed) {
+			c.permit = Permit(w)
+			return nil
+		}
+	} else if me.admitNone {
+		return nil
+	}
+	return me.admit(ctx, c)
+}
+
+func (me *Method) admit(ctx context.Context, c *Call) error {
+	if e := me.breaker; e != nil {
+		var err error
+		if b := e.local; b != nil {
+			c.permit, err = b.Allow(me.m.clock)
+		} else {
+			c.permit, err = e.state.Allow(me.m.clock)
+		}
+		if err != nil {
+			me.stats.rejected.Add(1)
+			if len(me.m.observers) > 0 {
+				me.m.observe(Event{Kind: EventRejected, Method: me.name, Breaker: e.name, Attempt: c.attempt, Err: err})
+			}
+			return me.stop(c, err)
+		}
+	}
+	if me.bucket != nil {
+		if err := me.take(ctx); err != nil {
+			if e := me.breaker; e != nil {
+				e.state.Release(c.permit)
+			}
+			if cerr := ctx.Err(); cerr != nil && err == cerr {
+				me.stats.failures.Add(1)
+				return err
+			}
+			return me.stop(c, err)
+		}
+	}
+	if me.recover&hookReconnect != 0 {
+		c.rgen = me.m.recovery.reconnect.gen.Load()
+	}
+	return nil
+}
+
+// stop returns the error of a call that may not make attempt c.attempt.
+func (me *Method) stop(c *Call, err error) error {
+	me.stats.failures.Add(1)
+	if c.attempt == 1 {
+		return err
+	}
+	return &RetryError{Method: me.m.wrapper + "." + me.name, Attempts: c.attempt - 1, Err: c.last, Stop: err}
+}
+
+// take waits for a token of the method's rate limit, as its strategy says.
+func (me *Method) take(ctx context.Context) error {
+	now := me.m.clock.Now()
+	var r Reservation
+	var ok bool
+	if b := me.local; b != nil {
+		r, ok = b.Reserve(now, 0)
+	} else {
+		r, ok = me.bucket.Reserve(now, 0)
+	}
+	if ok {
+		return nil // a token was there
+	}
+	if me.cfg.RateLimit.Strategy != StrategyDrop {
+		maxWait := time.Duration(math.MaxInt64)
+		if dl, ok := ctx.Deadline(); ok {
+			maxWait = dl.Sub(now)
+		}
+		if r, ok = me.bucket.Reserve(now, maxWait); ok {
+			return me.wait(ctx, r)
+		}
+	}
+	me.stats.dropped.Add(1)
+	me.logRate("dropped")
+	return ErrRateLimited
+}
+
+func (me *Method) wait(ctx context.Context, r Reservation) error {
+	action := "delayed"
+	if me.cfg.RateLimit.Strategy == StrategyQueue {
+		action = "queued"
+		if me.stats.queueDepth.Add(1) > int64(me.cfg.RateLimit.MaxQueueSize) {
+			me.stats.queueDepth.Add(-1)
+			me.bucket.Cancel(r)
+			me.stats.dropped.Add(1)
+			me.logRate("dropped")
+			return ErrQueueFull
+		}
+		defer me.stats.queueDepth.Add(-1)
+		me.stats.queued.Add(1)
+	} else {
+		me.stats.delayed.Add(1)
+	}
+	me.logRate(action)
+	t := me.m.clock.NewTimer(r.Wait)
+	select {
+	case <-t.C():
+		me.stats.rateWait.Add(int64(r.Wait))
+		return nil
+	case <-ctx.Done():
+		t.Stop()
+		me.bucket.Cancel(r)
+		return ctx.Err()
+	}
+}
+
+func (me *Method) logRate(action string) {
+	if me.m.logEnabled(slog.LevelDebug) {
+		me.m.logger.Debug(fmt.Sprintf("Rate limit applied for %s. Current rate: %d req/min. Request %s",
+			me.name, me.cfg.RateLimit.MaxRequestsPerMinute, action),
+			slog.String("wrapper", me.m.wrapper), slog.String("method", me.name), slog.String("action", action),
+			slog.Int("max_requests_per_minute", me.cfg.RateLimit.MaxRequestsPerMinute))
+	}
+	if len(me.m.observers) > 0 {
+		me.m.observe(Event{Kind: EventRateLimit, Method: me.name, Action: action})
+	}
+}
+
+// Success records the success of c's attempt.
+func (me *Method) Success(c *Call) {
+	me.stats.successes.Add(1)
+	if me.successSlow || c.attempt != 1 || c.permit&3 != 0 {
+		me.success(c)
+	} else if b := me.fastBreaker; b != nil && b.streak.Load() != 0 {
+		me.success(c)
+	}
+}
+
+func (me *Method) success(c *Call) {
+	if e := me.breaker; e != nil {
+		e.state.Success(c.permit, me.m.clock)
+	}
+	if c.attempt > 1 {
+		me.stats.retrySuccesses.Add(1)
+	}
+	if me.recover&hookReconnect != 0 {
+		me.m.recovery.succeeded()
+	}
+}
+
+// Failure classifies err, the error of c's attempt, records it, runs the
+// recovery it calls for, and decides whether to try again. It returns nil
+// when another attempt follows (after Backoff), or the error to return:
+// err itself when the call made one attempt, a *RetryError after several,
+// the caller's own context error unchanged.
+func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
+	m := me.m
+	class := me.classify(ctx, err)
+	c.last = err
+	me.stats.failedAttempts.Add(1)
+
+	if me.recover&hookPartial != 0 && class != ClassCanceled && isPartial(err) {
+		// The service did part of the work: return what it gave, at once.
+		me.recordSuccess(c)
+		me.stats.partial.Add(1)
+		me.stats.failures.Add(1)
+		m.observe(Event{Kind: EventRecovery, Method: me.name, Action: "partial", OK: true, Err: err, Attempt: c.attempt})
+		return err
+	}
+	me.record(c, err, class)
+	if class == ClassCanceled {
+		me.stats.failures.Add(1)
+		return err
+	}
+	if class == ClassRateLimited && me.bucket != nil {
+		if ra, ok := RetryAfter(err); ok {
+			me.bucket.Pause(m.clock.Now().Add(ra))
+		}
+	}
+
+	switch class {
+	case ClassConnection:
+		if me.recover&hookReconnect != 0 {
+			if !m.reconnect(ctx, me, c) {
+				c.attempt++ // a failed reconnect counts as a failed attempt
+			}
+		}
+	case ClassAuth:
+		if me.recover&hookRefresh != 0 && !c.refreshed {
+			c.refreshed = true
+			if m.refresh(ctx, me) {
+				c.extra++
+				c.delay = 0
+				return nil
+			}
+		}
+	case ClassSchema:
+		if me.recover&hookAdapt != 0 && !c.adapted {
+			c.adapted = true
+			if m.adapt(ctx, me, err) {
+				c.extra++
+				c.delay = 0
+				return nil
+			}
+		}
+	}
+
+	if me.cfg.Retry.Disabled || !me.cfg.Retry.RetryOn.Matches(err, class) || c.attempt >= me.maxAttempts+c.extra {
+		return me.giveUp(c, err, class)
+	}
+	now := m.clock.Now()
+	d := me.backoff(c)
+	if ra, ok := RetryAfter(err); ok {
+		d = ra
+		if ra > me.cfg.Retry.MaxDelay {
+			if dl, ok := ctx.Deadline(); ok && dl.Before(now.Add(ra)) {
+				d = me.cfg.Retry.MaxDelay
+			}
+		}
+	}
+	if dl, ok := ctx.Deadline(); ok && dl.Before(now.Add(d)) {
+		// The caller's deadline comes before the next attempt could start.
+		return me.giveUp(c, err, class)
+	}
+	c.delay = d
+	me.stats.retries.Add(1)
+	if m.logEnabled(slog.LevelWarn) {
+		m.logger.Warn(fmt.Sprintf("Retry attempt %d/%d for operation %s after error: %v. Next retry in %.2f seconds",
+			c.attempt+1, me.maxAttempts+c.extra, me.name, err, d.Seconds()),
+			slog.String("wrapper", m.wrapper), slog.String("method", me.name),
+			slog.Int("attempt", c.attempt+1), slog.Int("max_attempts", me.maxAttempts+c.extra),
+			slog.String("class", class.String()), slog.Duration("delay", d), slog.Any("error", err))
+	}
+	m.observe(Event{Kind: EventRetry, Method: me.name, Attempt: c.attempt, Max: me.maxAttempts + c.extra, Delay: d, Err: err, Class: class})
+	return nil
+}
+
+// classify returns the class of err: the caller's own cancellation first,
+// then the user's classifier, then Classify.
+func (me *Method) classify(ctx context.Context, err error) Class {
+	if cerr := ctx.Err(); cerr != nil {
+		return ClassCanceled // the caller gave up; whatever failed, it was not the service
+	}
+	if me.m.classifier != nil {
+		if c := me.m.classifier(err); c != 0 {
+			return c
+		}
+	}
+	return Classify(err)
+}
+
+// record tells the breaker about a failed attempt. The caller's
+// cancellation, permanent client errors, auth and schema errors and
+// excluded errors do not count against the service.
+func (me *Method) record(c *Call, err error, class Class) {
+	e := me.breaker
+	if e == nil {
+		return
+	}
+	switch {
+	case class&(ClassCanceled|ClassPermanent|ClassAuth|ClassSchema) != 0,
+		me.cfg.CircuitBreaker.Excluded.Matches(err, class):
+		e.state.Release(c.permit)
+	default:
+		e.state.Failure(c.permit, me.weight, me.m.clock)
+	}
+}
+
+func (me *Method) recordSuccess(c *Call) {
+	if e := me.breaker; e != nil {
+		e.state.Success(c.permit, me.m.clock)
+	}
+}
+
+func (me *Method) giveUp(c *Call, err error, class Class) error {
+	me.stats.failures.Add(1)
+	me.m.observe(Event{Kind: EventGiveUp, Method: me.name, Attempt: c.attempt, Max: me.maxAttempts + c.extra, Err: err, Class: class})
+	if c.attempt <= 1 {
+		return err
+	}
+	return &RetryError{Method: me.m.wrapper + "." + me.name, Attempts: c.attempt, Err: err}
+}
+
+// randInt64N is rand.Int64N, a seam for tests.
+var randInt64N = rand.Int64N
+
+// backoff returns the delay before the attempt after c's: exponential from
+// InitialDelay by BackoffMultiplier, capped by MaxDelay, with jitter.
+func (me *Method) backoff(c *Call) time.Duration {
+	r := &me.cfg.Retry
+	d := float64(r.InitialDelay) * math.Pow(r.BackoffMultiplier, float64(c.attempt-1))
+	if d > float64(r.MaxDelay) || math.IsInf(d, 0) || math.IsNaN(d) {
+		d = float64(r.MaxDelay)
+	}
+	delay := time.Duration(d)
+	switch r.Jitter {
+	case JitterFull:
+		delay = time.Duration(randInt64N(int64(delay) + 1))
+	case JitterEqual:
+		delay = delay/2 + time.Duration(randInt64N(int64(delay/2)+1))
+	case JitterDecorrelated:
+		prev := c.delay
+		if prev < r.InitialDelay {
+			prev = r.InitialDelay
+		}
+		hi := min(3*prev, r.MaxDelay)
+		delay = r.InitialDelay
+		if hi > r.InitialDelay {
+			delay += time.Duration(randInt64N(int64(hi - r.InitialDelay + 1)))
+		}
+	}
+	return min(delay, r.MaxDelay)
+}
+
+// Backoff sleeps the delay that Failure chose, or returns the context's
+// error as soon as it ends.
+func (me *Method) Backoff(ctx context.Context, c *Call) error {
+	if c.delay <= 0 {
+		return ctx.Err()
+	}
+	t := me.m.clock.NewTimer(c.delay)
+	select {
+	case <-t.C():
+		me.stats.retryDelay.Add(int64(c.delay))
+		return nil
+	case <-ctx.Done():
+		t.Stop()
+		me.stats.failures.Add(1)
+		return ctx.Err()
+	}
+}

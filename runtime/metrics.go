@@ -1,0 +1,133 @@
+package runtime
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// methodStats are one method's counters. The success path adds to one of
+// them (two after a retry), with atomic adds that allocate nothing.
+type methodStats struct {
+	successes       atomic.Int64 // calls that succeeded
+	failures        atomic.Int64 // calls that failed, rejected ones included
+	retrySuccesses  atomic.Int64 // calls that succeeded after a retry
+	failedAttempts  atomic.Int64
+	retries         atomic.Int64 // attempts after the first
+	retryDelay      atomic.Int64 // nanoseconds slept between attempts
+	rejected        atomic.Int64 // attempts the breaker rejected
+	delayed         atomic.Int64
+	queued          atomic.Int64
+	dropped         atomic.Int64
+	queueDepth      atomic.Int64
+	rateWait        atomic.Int64 // nanoseconds waited for tokens
+	partial         atomic.Int64
+	recoveriesTried atomic.Int64
+	recoveriesOK    atomic.Int64
+	recoveryTime    atomic.Int64 // nanoseconds spent in successful recoveries
+}
+
+// MethodMetrics is a snapshot of one method's metrics: the seed's retry,
+// circuit breaker, rate limiting and recovery metrics.
+type MethodMetrics struct {
+	Method string
+
+	// Calls is the number of calls made, and Successes and Failures how
+	// they ended; calls rejected by the breaker or the rate limit are
+	// failures.
+	Calls, Successes, Failures int64
+	// SuccessesAfterRetry counts the calls that succeeded after at least
+	// one failed attempt.
+	SuccessesAfterRetry int64
+	// RetryAttempts counts the attempts after the first of their call.
+	RetryAttempts int64
+	// FailedAttempts counts every failed attempt.
+	FailedAttempts int64
+	// RetryDelay is the time spent sleeping between attempts.
+	RetryDelay time.Duration
+
+	// Breaker names the method's circuit breaker, and BreakerState is its
+	// state; Breaker is empty when the method has none.
+	Breaker      string
+	BreakerState State
+	// Rejected counts the attempts the open breaker failed fast.
+	Rejected int64
+	// RecoveryTime is how long the breaker's last outage lasted, from
+	// opening to closing again.
+	RecoveryTime time.Duration
+
+	// RequestsPerMinute is the method's average attempt rate since the
+	// wrapper was built.
+	RequestsPerMinute float64
+	// QueueDepth is the number of attempts waiting in the queue now.
+	QueueDepth int64
+	// Delayed, Queued and Dropped count the attempts that waited for a
+	// token, queued for one, or were refused one.
+	Delayed, Queued, Dropped int64
+	// RateLimitWait is the time spent waiting for tokens.
+	RateLimitWait time.Duration
+
+	// PartialFailures counts calls that returned partial results.
+	PartialFailures int64
+	// RecoveriesTried and RecoveriesSucceeded count the recovery procedures
+	// run (reconnect, credential refresh, schema adaptation); TimeToRecovery
+	// is the average time a successful one took.
+	RecoveriesTried, RecoveriesSucceeded int64
+	TimeToRecovery                       time.Duration
+}
+
+// Metrics returns a snapshot of every method's metrics, in the order of
+// the interface's methods.
+func (m *Manager) Metrics() []MethodMetrics {
+	out := make([]MethodMetrics, len(m.methods))
+	elapsed := m.clock.Now().Sub(m.created).Minutes()
+	for i := range m.methods {
+		out[i] = m.methods[i].metrics(elapsed)
+	}
+	return out
+}
+
+// MethodMetrics returns a snapshot of the metrics of the method called
+// name, and whether the wrapper has it.
+func (m *Manager) MethodMetrics(name string) (MethodMetrics, bool) {
+	for i := range m.methods {
+		if m.methods[i].name == name {
+			return m.methods[i].metrics(m.clock.Now().Sub(m.created).Minutes()), true
+		}
+	}
+	return MethodMetrics{}, false
+}
+
+func (me *Method) metrics(minutes float64) MethodMetrics {
+	s := &me.stats
+	mm := MethodMetrics{
+		Method:              me.name,
+		Successes:           s.successes.Load(),
+		Failures:            s.failures.Load(),
+		SuccessesAfterRetry: s.retrySuccesses.Load(),
+		RetryAttempts:       s.retries.Load(),
+		FailedAttempts:      s.failedAttempts.Load(),
+		RetryDelay:          time.Duration(s.retryDelay.Load()),
+		Rejected:            s.rejected.Load(),
+		QueueDepth:          s.queueDepth.Load(),
+		Delayed:             s.delayed.Load(),
+		Queued:              s.queued.Load(),
+		Dropped:             s.dropped.Load(),
+		RateLimitWait:       time.Duration(s.rateWait.Load()),
+		PartialFailures:     s.partial.Load(),
+		RecoveriesTried:     s.recoveriesTried.Load(),
+		RecoveriesSucceeded: s.recoveriesOK.Load(),
+	}
+	mm.Calls = mm.Successes + mm.Failures
+	if mm.RecoveriesSucceeded > 0 {
+		mm.TimeToRecovery = time.Duration(s.recoveryTime.Load() / mm.RecoveriesSucceeded)
+	}
+	if minutes > 0 {
+		mm.RequestsPerMinute = float64(mm.Successes+mm.FailedAttempts) / minutes
+	}
+	if e := me.breaker; e != nil {
+		mm.Breaker = e.name
+		mm.BreakerState = e.state.State()
+		mm.RecoveryTime = time.Duration(e.recover.Load())
+	}
+	return mm
+}

@@ -1,0 +1,171 @@
+package runtime
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Option configures a Manager: pass options to a generated NewResilientT.
+type Option func(*options)
+
+type options struct {
+	sources    []ConfigSource
+	logger     *slog.Logger
+	observers  []Observer
+	clock      Clock
+	classifier Classifier
+	hostKey    string
+	store      Store
+}
+
+// ConfigSource supplies run-time overrides: runtime/config's File is one.
+// Settings are applied in order, field by field, over the configuration the
+// generated code carries.
+type ConfigSource interface {
+	// Overrides returns the settings for method of wrapper (a wrapper type
+	// name such as "ResilientStore"), in the order they apply. methods lists
+	// every method of the wrapper, so that a source can report names it
+	// does not know.
+	Overrides(wrapper, method string, methods []string) ([]Setting, error)
+}
+
+// Settings is a ConfigSource that applies the same settings to every method
+// of every wrapper.
+type Settings []Setting
+
+// Overrides returns s.
+func (s Settings) Overrides(string, string, []string) ([]Setting, error) { return s, nil }
+
+// WithConfig applies run-time overrides (runtime/config.Load, or Settings)
+// when the wrapper is built. Several sources apply in order.
+func WithConfig(src ConfigSource) Option {
+	return func(o *options) {
+		if src != nil {
+			o.sources = append(o.sources, src)
+		}
+	}
+}
+
+// WithLogger sends the wrapper's logs to l instead of slog.Default().
+// WithLogger(nil) silences them.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		o.logger = l
+	}
+}
+
+// WithObserver reports every retry, breaker state change, rate-limit delay
+// or rejection and recovery to obs, synchronously: obs must be quick and
+// safe for concurrent use. Several observers are called in order.
+func WithObserver(obs Observer) Option {
+	return func(o *options) {
+		if obs != nil {
+			o.observers = append(o.observers, obs)
+		}
+	}
+}
+
+// WithClock replaces the system clock, for tests (see runtime/fakeclock).
+// The per-attempt timeout is a context deadline and always uses the
+// system clock.
+func WithClock(c Clock) Option {
+	return func(o *options) {
+		if c != nil {
+			o.clock = c
+		}
+	}
+}
+
+// WithClassifier consults c before the built-in rules of Classify.
+func WithClassifier(c Classifier) Option {
+	return func(o *options) { o.classifier = c }
+}
+
+// WithHostKey names the host whose per-host rate limit the wrapper shares,
+// instead of the inner value's Host() string.
+func WithHostKey(host string) Option {
+	return func(o *options) { o.hostKey = host }
+}
+
+// WithStore keeps breaker and rate-limit state in s instead of in the
+// process, to share it between processes.
+func WithStore(s Store) Option {
+	return func(o *options) { o.store = s }
+}
+
+// Store holds breaker and rate-limit state. The default keeps it in the
+// process; per-host buckets are shared by every wrapper of the process.
+type Store interface {
+	// Breaker returns the breaker called name, creating it with cfg.
+	Breaker(name string, cfg CircuitBreakerConfig) (BreakerState, error)
+	// Bucket returns the bucket called key, creating it with cfg.
+	Bucket(key string, cfg RateLimitConfig) (BucketState, error)
+}
+
+// Observer receives the wrapper's events (WithObserver).
+type Observer interface {
+	Observe(Event)
+}
+
+// ObserverFunc is a func that is an Observer.
+type ObserverFunc func(Event)
+
+// Observe calls f(e).
+func (f ObserverFunc) Observe(e Event) { f(e) }
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// The event kinds.
+const (
+	// EventRetry: an attempt failed and another follows after Delay.
+	EventRetry EventKind = iota + 1
+	// EventGiveUp: a call failed for good after Attempt attempts.
+	EventGiveUp
+	// EventStateChange: breaker Breaker went From → To.
+	EventStateChange
+	// EventRateLimit: an attempt was delayed, queued or dropped (Action).
+	EventRateLimit
+	// EventRejected: the breaker rejected an attempt.
+	EventRejected
+	// EventRecovery: a recovery procedure (Action: reconnect,
+	// refresh_credentials, adapt_schema, ping, partial) ran; OK says whether it worked.
+	EventRecovery
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventRetry:
+		return "retry"
+	case EventGiveUp:
+		return "give_up"
+	case EventStateChange:
+		return "state_change"
+	case EventRateLimit:
+		return "rate_limit"
+	case EventRejected:
+		return "rejected"
+	case EventRecovery:
+		return "recovery"
+	}
+	return "unknown"
+}
+
+// Event is one resilience action. Only the fields of its Kind are set.
+type Event struct {
+	Kind     EventKind
+	Wrapper  string        // the wrapper's type name
+	Method   string        // the method's name; empty for breaker events
+	Breaker  string        // the breaker's name
+	From, To State         // EventStateChange
+	Attempt  int           // the attempt that failed, or the number made
+	Max      int           // the attempts allowed
+	Delay    time.Duration // the wait that follows
+	Action   string        // EventRateLimit, EventRecovery
+	OK       bool          // EventRecovery
+	Err      error
+	Class    Class
+}

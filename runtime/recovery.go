@@ -1,0 +1,277 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	rt "runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"weak"
+)
+
+// The recovery hooks, found on the inner value by type assertion when the
+// wrapper is built.
+type (
+	reconnecter interface{ Reconnect(ctx context.Context) error }
+	refresher   interface {
+		RefreshCredentials(ctx context.Context) error
+	}
+	adapter interface {
+		AdaptSchema(ctx context.Context, err error) error
+	}
+	pinger interface{ Ping(ctx context.Context) error }
+)
+
+type hookSet uint8
+
+const (
+	hookReconnect hookSet = 1 << iota
+	hookRefresh
+	hookAdapt
+	hookPartial
+	hookPing
+)
+
+type recoveryHooks struct {
+	reconnect reconnecter
+	refresh   refresher
+	adapt     adapter
+	ping      pinger
+}
+
+func findHooks(inner any) recoveryHooks {
+	var h recoveryHooks
+	h.reconnect, _ = inner.(reconnecter)
+	h.refresh, _ = inner.(refresher)
+	h.adapt, _ = inner.(adapter)
+	h.ping, _ = inner.(pinger)
+	return h
+}
+
+// enabled returns the hooks that cfg lets run and that the inner value has.
+func (h recoveryHooks) enabled(cfg RecoveryConfig) hookSet {
+	var s hookSet
+	if h.reconnect != nil && !cfg.DisableConnectionRecovery {
+		s |= hookReconnect
+	}
+	if h.refresh != nil && !cfg.DisableCredentialRefresh {
+		s |= hookRefresh
+	}
+	if h.adapt != nil && !cfg.DisableSchemaAdaptation {
+		s |= hookAdapt
+	}
+	if !cfg.DisablePartialFailureRecovery {
+		s |= hookPartial
+	}
+	if h.ping != nil {
+		s |= hookPing
+	}
+	return s
+}
+
+func isPartial(err error) bool {
+	var p interface{ Partial() bool }
+	return errors.As(err, &p) && p.Partial()
+}
+
+// flight runs one recovery at a time: callers that fail while one runs wait
+// for it and share its result instead of starting their own.
+type flight struct {
+	gen     atomic.Uint64 // completed successful runs
+	mu      sync.Mutex
+	running chan struct{} // closed when the run in progress ends
+	err     error         // the last run's result
+	runs    int           // runs since the last successful call (an outage)
+}
+
+type recoveryState struct {
+	reconnect, refresh, adapt flight
+}
+
+// succeeded resets the per-outage count of reconnects after a success.
+func (r *recoveryState) succeeded() {
+	f := &r.reconnect
+	f.mu.Lock()
+	f.runs = 0
+	f.mu.Unlock()
+}
+
+// do runs fn unless a run already succeeded since seen (the generation the
+// caller's attempt started in) or max runs were made in this outage, and
+// waits for a run in progress instead of starting another. It reports
+// whether the recovery is in place.
+func (f *flight) do(ctx context.Context, seen uint64, max int, fn func(context.Context) error) (ok, ran bool, err error) {
+	f.mu.Lock()
+	if f.gen.Load() > seen && f.running == nil {
+		f.mu.Unlock()
+		return true, false, nil
+	}
+	if ch := f.running; ch != nil {
+		f.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false, false, ctx.Err()
+		}
+		f.mu.Lock()
+		err := f.err
+		f.mu.Unlock()
+		return err == nil, false, err
+	}
+	if max > 0 && f.runs >= max {
+		f.mu.Unlock()
+		return false, false, errRecoveryBudget
+	}
+	ch := make(chan struct{})
+	f.running = ch
+	f.runs++
+	f.mu.Unlock()
+
+	err = fn(ctx)
+
+	f.mu.Lock()
+	f.err = err
+	if err == nil {
+		f.gen.Add(1)
+	}
+	f.running = nil
+	close(ch)
+	f.mu.Unlock()
+	return err == nil, true, err
+}
+
+var errRecoveryBudget = errors.New("max_recovery_attempts reached for this outage")
+
+// runRecovery runs one recovery procedure through its flight, and logs,
+// counts and reports it.
+func (m *Manager) runRecovery(ctx context.Context, me *Method, f *flight, seen uint64, action string, fn func(context.Context) error) bool {
+	start := m.clock.Now()
+	ok, ran, err := f.do(ctx, seen, me.cfg.Recovery.MaxAttempts, fn)
+	if !ran {
+		return ok
+	}
+	took := m.clock.Now().Sub(start)
+	me.stats.recoveriesTried.Add(1)
+	if ok {
+		me.stats.recoveriesOK.Add(1)
+		me.stats.recoveryTime.Add(int64(took))
+		if m.logEnabled(slog.LevelInfo) {
+			m.logger.Info(fmt.Sprintf("Recovery %s for %s succeeded in %.2f seconds", action, me.name, took.Seconds()),
+				slog.String("wrapper", m.wrapper), slog.String("method", me.name), slog.String("action", action),
+				slog.Duration("took", took))
+		}
+	} else if m.logEnabled(slog.LevelError) {
+		m.logger.Error(fmt.Sprintf("Recovery %s for %s failed: %v", action, me.name, err),
+			slog.String("wrapper", m.wrapper), slog.String("method", me.name), slog.String("action", action),
+			slog.Any("error", err))
+	}
+	m.observe(Event{Kind: EventRecovery, Method: me.name, Action: action, OK: ok, Err: err, Delay: took})
+	return ok
+}
+
+func (m *Manager) reconnect(ctx context.Context, me *Method, c *Call) bool {
+	return m.runRecovery(ctx, me, &m.recovery.reconnect, c.rgen, "reconnect", m.hooks.reconnect.Reconnect)
+}
+
+func (m *Manager) refresh(ctx context.Context, me *Method) bool {
+	return m.runRecovery(ctx, me, &m.recovery.refresh, m.recovery.refresh.gen.Load(), "refresh_credentials",
+		m.hooks.refresh.RefreshCredentials)
+}
+
+func (m *Manager) adapt(ctx context.Context, me *Method, cause error) bool {
+	return m.runRecovery(ctx, me, &m.recovery.adapt, m.recovery.adapt.gen.Load(), "adapt_schema",
+		func(ctx context.Context) error { return m.hooks.adapt.AdaptSchema(ctx, cause) })
+}
+
+// startProber starts probing the inner value's Ping every
+// recovery_check_interval while e's breaker is open, moving it to half-open
+// as soon as a probe succeeds. The prober holds the Manager weakly, so it
+// stops when the wrapper is garbage collected, and at Close.
+func (m *Manager) startProber(e *breakerEntry, b *breaker) {
+	if m.hooks.ping == nil || !e.probing.CompareAndSwap(false, true) {
+		return
+	}
+	var interval time.Duration
+	for i := range m.methods {
+		me := &m.methods[i]
+		if me.breaker == e && me.recover&hookPing != 0 {
+			interval = me.cfg.Recovery.CheckInterval
+			break
+		}
+	}
+	if interval <= 0 {
+		e.probing.Store(false)
+		return
+	}
+	p := &prober{
+		wm:       weak.Make(m),
+		entry:    e,
+		b:        b,
+		ping:     m.hooks.ping,
+		clock:    m.clock,
+		interval: interval,
+		closed:   m.closed,
+		gone:     make(chan struct{}),
+	}
+	rt.AddCleanup(m, func(gone chan struct{}) { close(gone) }, p.gone)
+	go p.run()
+}
+
+type prober struct {
+	wm       weak.Pointer[Manager]
+	entry    *breakerEntry
+	b        *breaker
+	ping     pinger
+	clock    Clock
+	interval time.Duration
+	closed   <-chan struct{}
+	gone     chan struct{}
+}
+
+func (p *prober) run() {
+	defer p.entry.probing.Store(false)
+	for p.b.State() == StateOpen {
+		t := p.clock.NewTimer(p.interval)
+		select {
+		case <-t.C():
+		case <-p.closed:
+			t.Stop()
+			return
+		case <-p.gone:
+			t.Stop()
+			return
+		}
+		if p.b.State() != StateOpen {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), p.interval)
+		start := p.clock.Now()
+		err := p.ping.Ping(ctx)
+		cancel()
+		if m := p.wm.Value(); m != nil {
+			m.observe(Event{Kind: EventRecovery, Breaker: p.entry.name, Action: "ping", OK: err == nil, Err: err,
+				Delay: p.clock.Now().Sub(start)})
+		}
+		if err == nil {
+			p.b.probeNow(p.clock)
+			return
+		}
+	}
+}
+
+// probeNow moves an open breaker to half-open at once: a health probe
+// succeeded.
+func (b *breaker) probeNow(clock Clock) {
+	b.mu.Lock()
+	var tr *breakerTransition
+	if b.State() == StateOpen {
+		tr = b.setLocked(StateHalfOpen, clock.Now())
+	}
+	b.mu.Unlock()
+	if tr != nil && b.onChange != nil {
+		b.onChange(b, *tr)
+	}
+}

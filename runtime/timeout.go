@@ -1,0 +1,185 @@
+package runtime
+
+import (
+	"context"
+	rt "runtime"
+	"sync"
+	"time"
+	"weak"
+)
+
+func noCancel()        {}
+func noRelease(error) {}
+
+// Timeout returns the context of one attempt of a method whose results are
+// plain values, which nothing uses after the method returns: ctx with the
+// method's per-attempt deadline. The generated code calls cancel as soon as
+// the attempt returns. When the method has no timeout, or ctx's own deadline
+// is sooner, it returns ctx itself and a no-op cancel, allocating nothing.
+func (me *Method) Timeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if me.timeout <= 0 {
+		return ctx, noCancel
+	}
+	return me.withTimeout(ctx)
+}
+
+func (me *Method) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= me.timeout {
+		return ctx, noCancel
+	}
+	return context.WithTimeout(ctx, me.timeout)
+}
+
+// TimeoutKeep returns the context of one attempt of a method whose results
+// may use it after the method returns: an *http.Response whose body is read
+// later, pgx.Rows, a channel, an io.Reader. The generated code calls
+// release with the attempt's error as soon as the attempt returns:
+//
+//   - on failure, the context is cancelled, as Timeout's would be;
+//   - on success, its deadline stops (the timeout bounds the attempt, not
+//     the use of its results: cancelling here is failsafe-go #123), and the
+//     context stays alive, still cancelled with ctx, for as long as the
+//     results hold it. No timer stays armed, and the link to ctx, which may
+//     live for days, is dropped when the context is garbage collected.
+//
+// When the method has no timeout, or ctx's own deadline is sooner, it
+// returns ctx itself and a no-op release.
+func (me *Method) TimeoutKeep(ctx context.Context) (context.Context, func(error)) {
+	if me.timeout <= 0 {
+		return ctx, noRelease
+	}
+	return me.withTimeoutKeep(ctx)
+}
+
+func (me *Method) withTimeoutKeep(ctx context.Context) (context.Context, func(error)) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= me.timeout {
+		return ctx, noRelease
+	}
+	return newAttemptContext(ctx, me.timeout)
+}
+
+// attemptContext is the context of TimeoutKeep. Nothing that outlives the
+// attempt refers to it strongly but the results that hold it: its timer and
+// its registration with the parent reach it through a weak pointer, and a
+// cleanup drops the registration once it is collected.
+type attemptContext struct {
+	parent   context.Context
+	deadline time.Time
+	done     chan struct{}
+
+	mu       sync.Mutex
+	err      error
+	timer    *time.Timer
+	released bool // the attempt succeeded: its deadline no longer applies
+	funcs    map[*afterFunc]struct{}
+}
+
+type afterFunc struct{ f func() }
+
+func newAttemptContext(parent context.Context, d time.Duration) (context.Context, func(error)) {
+	c := &attemptContext{parent: parent, deadline: time.Now().Add(d), done: make(chan struct{})}
+	wc := weak.Make(c)
+	if err := parent.Err(); err != nil {
+		c.cancel(context.Cause(parent))
+		return c, noRelease
+	}
+	stop := context.AfterFunc(parent, func() {
+		if c := wc.Value(); c != nil {
+			c.cancel(context.Cause(parent))
+		}
+	})
+	rt.AddCleanup(c, func(stop func() bool) { stop() }, stop)
+	c.mu.Lock()
+	c.timer = time.AfterFunc(d, func() {
+		if c := wc.Value(); c != nil {
+			c.cancel(context.DeadlineExceeded)
+		}
+	})
+	c.mu.Unlock()
+	return c, c.release
+}
+
+func (c *attemptContext) release(err error) {
+	if err != nil {
+		c.cancel(context.Canceled)
+		return
+	}
+	c.mu.Lock()
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	c.released = true
+	c.mu.Unlock()
+}
+
+func (c *attemptContext) cancel(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	if err == nil {
+		err = context.Canceled
+	}
+	c.err = err
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	funcs := c.funcs
+	c.funcs = nil
+	close(c.done)
+	c.mu.Unlock()
+	for af := range funcs {
+		go af.f()
+	}
+}
+
+func (c *attemptContext) Deadline() (time.Time, bool) {
+	c.mu.Lock()
+	released := c.released
+	c.mu.Unlock()
+	if released {
+		return c.parent.Deadline()
+	}
+	return c.deadline, true
+}
+
+func (c *attemptContext) Done() <-chan struct{} { return c.done }
+
+func (c *attemptContext) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *attemptContext) Value(key any) any { return c.parent.Value(key) }
+
+// AfterFunc lets context.AfterFunc and the contexts derived from c register
+// with it instead of starting a goroutine each.
+func (c *attemptContext) AfterFunc(f func()) (stop func() bool) {
+	af := &afterFunc{f: f}
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	if c.funcs == nil {
+		c.funcs = make(map[*afterFunc]struct{})
+	}
+	c.funcs[af] = struct{}{}
+	c.mu.Unlock()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if _, ok := c.funcs[af]; ok {
+			delete(c.funcs, af)
+			return true
+		}
+		return false
+	}
+}
+
+func (c *attemptContext) String() string { return "resgen.attemptContext" }
