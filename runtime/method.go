@@ -385,3 +385,43 @@ func (me *Method) Backoff(ctx context.Context, c *Call) error {
 		return ctx.Err()
 	}
 }
+
+// Throttle waits for a token of the method's rate limit, for a method that
+// returns no error: whatever the strategy, it waits, since it cannot
+// report a rejection; it returns early, without a token, when ctx ends.
+func (me *Method) Throttle(ctx context.Context) {
+	if me.bucket == nil {
+		return
+	}
+	now := me.m.clock.Now()
+	r, ok := me.bucket.Reserve(now, 0)
+	if ok {
+		return
+	}
+	if r, ok = me.bucket.Reserve(now, time.Duration(math.MaxInt64)); ok {
+		me.stats.delayed.Add(1)
+		me.logRate("delayed")
+		t := me.m.clock.NewTimer(r.Wait)
+		select {
+		case <-t.C():
+			me.stats.rateWait.Add(int64(r.Wait))
+		case <-ctx.Done():
+			t.Stop()
+			me.bucket.Cancel(r)
+		}
+	}
+}
+
+// ResultErr gives the result of a method whose error hides in its result
+// (Err() error, as go-redis commands) the error of a call that was
+// rejected before any attempt: it allocates the result when it is nil and
+// calls its SetErr. Only generated code calls it.
+func ResultErr[T any, P interface {
+	*T
+	SetErr(error)
+}](r *P, err error) {
+	if *r == nil {
+		*r = new(T)
+	}
+	(*r).SetErr(err)
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"go/scanner"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/resgen-dev/resgen/generator"
+)
+
+// version is resgen's version, printed by -version.
+const version = "v0.1.0"
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // bad input: every problem found, one a line
+	exitUsage = 2
+)
+
+// run is the whole command, in process: tests call it directly.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "profiles":
+			return runProfiles(args[1:], stdout, stderr)
+		case "init":
+			return runInit(args[1:], stdout, stderr)
+		}
+	}
+	fs := flag.NewFlagSet("resgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		typeNames = fs.String("type", "", "comma-separated `interfaces` to wrap (default: every interface with a //resgen: directive)")
+		output    = fs.String("output", "", "output `file` (default: <snake_type>_resilient.go), with one -type")
+		name      = fs.String("name", "", "wrapper type `name` (default: Resilient<Type>), with one -type")
+		pkgName   = fs.String("package", "", "package `name` of the output, when it is outside the interface's package")
+		config    = fs.String("config", "", "a resgen.yaml `file` (default: resgen.yaml in the current directory, if present)")
+		profile   = fs.String("profile", "", "`profile` applied under the directives")
+		check     = fs.Bool("check", false, "write nothing; print a diff and exit 1 when a file on disk is stale")
+		tags      = fs.String("tags", "", "build `tags` used when loading, as go build -tags")
+		showVer   = fs.Bool("version", false, "print the version")
+	)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: resgen [flags] [package]\n       resgen init [-profile P]\n       resgen profiles\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if *showVer {
+		fmt.Fprintln(stdout, "resgen", version)
+		return exitOK
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintln(stderr, "resgen: name at most one package")
+		fs.Usage()
+		return exitUsage
+	}
+	cfg := generator.Config{
+		Pattern: fs.Arg(0),
+		Output:  *output,
+		Name:    *name,
+		Package: *pkgName,
+		Profile: *profile,
+		Tags:    *tags,
+	}
+	if *typeNames != "" {
+		cfg.Types = strings.Split(*typeNames, ",")
+	}
+	if (*output != "" || *name != "") && len(cfg.Types) != 1 {
+		fmt.Fprintln(stderr, "resgen: -output and -name need exactly one -type")
+		return exitUsage
+	}
+	if *config != "" {
+		fmt.Fprintln(stderr, "resgen: -config: resgen.yaml is not supported yet")
+		return exitError
+	}
+	files, err := generator.Generate(cfg)
+	if err != nil {
+		printError(stderr, err)
+		return exitError
+	}
+	wd, _ := os.Getwd()
+	if *check {
+		if diff := generator.Check(wd, files); diff != "" {
+			fmt.Fprint(stdout, diff)
+			fmt.Fprintln(stderr, "resgen: generated files are stale: run go generate")
+			return exitError
+		}
+		return exitOK
+	}
+	if _, err := generator.Write(wd, files); err != nil {
+		printError(stderr, err)
+		return exitError
+	}
+	return exitOK
+}
+
+// printError prints every error of a scanner.ErrorList on its own line.
+func printError(w io.Writer, err error) {
+	var list scanner.ErrorList
+	if errors.As(err, &list) {
+		for _, e := range list {
+			if e.Pos.IsValid() {
+				fmt.Fprintf(w, "%s: %s\n", e.Pos, e.Msg)
+			} else {
+				fmt.Fprintln(w, e.Msg)
+			}
+		}
+		return
+	}
+	fmt.Fprintln(w, err)
+}

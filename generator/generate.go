@@ -1,0 +1,313 @@
+// Package generator turns annotated Go interfaces into resilient wrappers:
+// load (golang.org/x/tools/go/packages) → directives → model → validate →
+// render (github.com/dave/jennifer) → format. cmd/resgen is a thin CLI
+// over Generate and Write.
+package generator
+
+import (
+	"fmt"
+	"go/ast"
+	"go/scanner"
+	"go/token"
+	"go/types"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/resgen-dev/resgen/runtime"
+)
+
+// Config says what to generate: the CLI's flags.
+type Config struct {
+	// Dir is the working directory: output paths and error positions are
+	// relative to it. Empty means the current directory.
+	Dir string
+	// Pattern names the package of the interfaces: a directory or an import
+	// path. Empty means ".".
+	Pattern string
+	// Types are the interfaces to wrap. Empty means every interface of the
+	// package that carries a //resgen: directive.
+	Types []string
+	// Output is the output file, with one type. Empty means
+	// <snake_type>_resilient.go in Dir.
+	Output string
+	// Name is the wrapper's type name, with one type. Empty means
+	// Resilient<Type>.
+	Name string
+	// Package is the package clause of the output when it is not in the
+	// interface's package and Dir has no Go files to take it from.
+	Package string
+	// Profile is applied under the directives.
+	Profile string
+	// Tags are build tags used when loading, as go build -tags.
+	Tags string
+	// Profiles are custom profiles (resgen.yaml), by name.
+	Profiles map[string][]runtime.Setting
+}
+
+// File is a generated file.
+type File struct {
+	Path    string // as given or relative to Config.Dir
+	Content []byte
+}
+
+// Generate loads the package, reads its directives and returns the wrapper
+// files, gofmt-formatted. Problems with the user's code come back together
+// as a scanner.ErrorList, positioned and sorted; nothing is written.
+func Generate(cfg Config) ([]File, error) {
+	if cfg.Dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("resgen: %v", err)
+		}
+		cfg.Dir = wd
+	}
+	if cfg.Pattern == "" {
+		cfg.Pattern = "."
+	}
+	if len(cfg.Types) > 1 && (cfg.Output != "" || cfg.Name != "") {
+		return nil, fmt.Errorf("resgen: -output and -name need a single -type")
+	}
+	l, err := load(cfg.Dir, cfg.Pattern, cfg.Tags)
+	if err != nil {
+		return nil, err
+	}
+	g := &gen{cfg: cfg, l: l, consumed: make(map[token.Pos]bool)}
+	targets := g.findTargets()
+	if len(g.errs) == 0 && len(targets) == 0 {
+		if len(cfg.Types) == 0 {
+			return nil, fmt.Errorf("resgen: no interface in %s carries a //resgen: directive; name one with -type", cfg.Pattern)
+		}
+	}
+	var wrappers []*wrapper
+	for _, t := range targets {
+		if w := g.buildWrapper(t); w != nil {
+			wrappers = append(wrappers, w)
+		}
+	}
+	g.checkStrayDirectives()
+	if len(g.errs) > 0 {
+		g.relativize()
+		g.errs.Sort()
+		g.errs.RemoveMultiples()
+		return nil, g.errs
+	}
+	var files []File
+	for _, w := range wrappers {
+		f, err := g.render(w)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// gen is one run of the generator.
+type gen struct {
+	cfg      Config
+	l        *loaded
+	errs     scanner.ErrorList
+	consumed map[token.Pos]bool // directive comments attached to an interface or method
+}
+
+// target is an interface to wrap, as found in the package.
+type target struct {
+	name  string         // as named by -type, or declared
+	named *types.Named   // the interface type
+	spec  *ast.TypeSpec  // its declaration in this package, when it is here
+	doc   *ast.CommentGroup
+	itype *ast.InterfaceType // nil when declared elsewhere
+	pos   token.Position
+}
+
+func (g *gen) errorf(pos token.Position, format string, args ...any) {
+	g.errs.Add(pos, fmt.Sprintf(format, args...))
+}
+
+// findTargets returns the interfaces to wrap.
+func (g *gen) findTargets() []*target {
+	specs := g.typeSpecs()
+	scope := g.l.pkg.Types.Scope()
+	var out []*target
+	if len(g.cfg.Types) > 0 {
+		for _, name := range g.cfg.Types {
+			obj, ok := scope.Lookup(name).(*types.TypeName)
+			if !ok {
+				var ifaces []string
+				for _, n := range scope.Names() {
+					if tn, ok := scope.Lookup(n).(*types.TypeName); ok && types.IsInterface(tn.Type()) {
+						ifaces = append(ifaces, n)
+					}
+				}
+				g.errs.Add(token.Position{}, fmt.Sprintf("resgen: no type %s in package %s%s", name, g.l.pkg.PkgPath, runtime.Suggest(name, ifaces)))
+				continue
+			}
+			t := g.targetOf(obj, specs[name])
+			if t != nil {
+				out = append(out, t)
+			}
+		}
+		return out
+	}
+	names := make([]string, 0, len(specs))
+	for name := range specs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		s := specs[name]
+		if !hasDirective(s.doc) && !methodsHaveDirective(s.spec) {
+			continue
+		}
+		obj, ok := scope.Lookup(name).(*types.TypeName)
+		if !ok {
+			continue
+		}
+		if t := g.targetOf(obj, s); t != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+type specDoc struct {
+	spec *ast.TypeSpec
+	doc  *ast.CommentGroup
+}
+
+// typeSpecs returns the package's type declarations by name, with their doc
+// comments.
+func (g *gen) typeSpecs() map[string]specDoc {
+	out := make(map[string]specDoc)
+	for _, f := range g.sortedFiles() {
+		for _, d := range f.Decls {
+			gd, ok := d.(*ast.GenDecl)
+			if !ok || gd.Tok != token.TYPE {
+				continue
+			}
+			for _, s := range gd.Specs {
+				ts := s.(*ast.TypeSpec)
+				doc := ts.Doc
+				if doc == nil && len(gd.Specs) == 1 {
+					doc = gd.Doc
+				}
+				out[ts.Name.Name] = specDoc{ts, doc}
+			}
+		}
+	}
+	return out
+}
+
+func (g *gen) sortedFiles() []*ast.File {
+	names := make([]string, 0, len(g.l.files))
+	for n := range g.l.files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]*ast.File, len(names))
+	for i, n := range names {
+		out[i] = g.l.files[n]
+	}
+	return out
+}
+
+func hasDirective(doc *ast.CommentGroup) bool {
+	if doc == nil {
+		return false
+	}
+	for _, c := range doc.List {
+		if strings.HasPrefix(c.Text, directivePrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func methodsHaveDirective(ts *ast.TypeSpec) bool {
+	it, ok := ts.Type.(*ast.InterfaceType)
+	if !ok {
+		return false
+	}
+	for _, f := range it.Methods.List {
+		if hasDirective(f.Doc) {
+			return true
+		}
+	}
+	return false
+}
+
+// targetOf checks that obj is an interface that can be wrapped.
+func (g *gen) targetOf(obj *types.TypeName, s specDoc) *target {
+	pos := g.l.fset.Position(obj.Pos())
+	t := &target{name: obj.Name(), pos: pos, spec: s.spec, doc: s.doc}
+	typ := obj.Type()
+	if a, ok := typ.(*types.Alias); ok {
+		typ = types.Unalias(a)
+	}
+	named, ok := typ.(*types.Named)
+	if !ok || !types.IsInterface(named) {
+		g.errorf(pos, "%s is not an interface", obj.Name())
+		return nil
+	}
+	if named.TypeArgs().Len() > 0 && named.Origin() != named {
+		g.errorf(pos, "%s is an instantiated generic interface; wrap %s itself", obj.Name(), named.Origin().Obj().Name())
+		return nil
+	}
+	t.named = named
+	if s.spec != nil {
+		if it, ok := s.spec.Type.(*ast.InterfaceType); ok {
+			t.itype = it
+			if errs := g.l.typeErrorsIn(s.spec.Pos(), s.spec.End()); len(errs) > 0 {
+				g.errs = append(g.errs, errs...)
+				return nil
+			}
+		}
+	}
+	return t
+}
+
+// checkStrayDirectives reports //resgen: lines that are not in the doc of
+// an interface or of one of its methods.
+func (g *gen) checkStrayDirectives() {
+	for _, f := range g.sortedFiles() {
+		for _, cg := range f.Comments {
+			for _, c := range cg.List {
+				if strings.HasPrefix(c.Text, directivePrefix) && !g.consumed[c.Slash] {
+					name := strings.Fields(c.Text[len(directivePrefix):] + " x")[0]
+					g.errorf(g.l.fset.Position(c.Slash),
+						"//resgen:%s must be in the doc comment of an interface that is wrapped or of one of its methods", name)
+				}
+			}
+		}
+	}
+}
+
+func (g *gen) consume(doc *ast.CommentGroup) {
+	if doc == nil {
+		return
+	}
+	for _, c := range doc.List {
+		if strings.HasPrefix(c.Text, directivePrefix) {
+			g.consumed[c.Slash] = true
+		}
+	}
+}
+
+// relativize makes error positions relative to the working directory.
+func (g *gen) relativize() {
+	for _, e := range g.errs {
+		e.Pos.Filename = relPath(g.cfg.Dir, e.Pos.Filename)
+	}
+}
+
+func relPath(dir, path string) string {
+	if path == "" || !filepath.IsAbs(path) {
+		return path
+	}
+	if rel, err := filepath.Rel(dir, path); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return path
+}

@@ -1,0 +1,74 @@
+package generator
+
+import (
+	"go/token"
+	"go/types"
+
+	"github.com/resgen-dev/resgen/runtime"
+)
+
+// The model: what render needs to write a wrapper, and nothing of go/ast.
+
+// wrapper is one interface to wrap.
+type wrapper struct {
+	name       string      // the wrapper's type name: ResilientStore
+	iface      *types.Named // the wrapped interface (possibly generic)
+	ifaceName  string      // its name as declared
+	ifacePkg   *types.Package
+	typeParams []*types.TypeParam
+	methods    []*method
+	pos        token.Position
+	// Field and accessor names, chosen not to clash with the interface's
+	// methods.
+	fieldInner, fieldManager, fieldMethods string
+	unwrap, resilience                     bool // generate the accessors
+	specVar                                string
+	matchers                               []*matcher
+}
+
+// method is one method of the interface.
+type method struct {
+	name     string
+	sig      *types.Signature
+	pos      token.Position
+	params   []param
+	results  []*types.Var
+	variadic bool
+	ctxIndex int // the context.Context parameter, or -1
+	errIndex int // the error result, or -1
+	errInRes bool // the only result has Err() error
+	setErr   bool // ... and SetErr(error)
+	newRes   bool // ... and is a pointer to a struct that the wrapper may allocate
+	keep     bool // results may use the attempt's context after it returns
+	skip     bool
+	index    int // in the Spec, or -1 when the method passes through
+	cfg      runtime.Config
+	retryOn  *matcher // Go identifiers of retry_on, or nil
+	excluded *matcher // Go identifiers of excluded_errors, or nil
+	// applies lists the policies that apply, for the doc comment.
+	applies []string
+}
+
+type param struct {
+	name string // in the wrapper's signature
+	typ  types.Type
+}
+
+// guarded reports whether the method runs through the resilience loop.
+func (m *method) guarded() bool { return m.index >= 0 && (m.errIndex >= 0 || m.errInRes) }
+
+// throttled reports whether the method only waits for rate-limit tokens:
+// it has no error to report anything with.
+func (m *method) throttled() bool { return m.index >= 0 && m.errIndex < 0 && !m.errInRes }
+
+// matcher is a set of Go identifiers from retry_on or excluded_errors,
+// generated as a function of errors.Is and errors.As calls.
+type matcher struct {
+	name  string // the generated function's name
+	items []matchItem
+}
+
+type matchItem struct {
+	obj types.Object // a *types.Var (errors.Is) or *types.TypeName (errors.As)
+	ptr bool         // errors.As with *T
+}

@@ -1,0 +1,179 @@
+package generator
+
+import (
+	"fmt"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"unicode"
+
+	"github.com/resgen-dev/resgen/templates"
+)
+
+func builtinNames() []string { return templates.Names() }
+
+// exportedName returns name with its first letter upper-cased.
+func exportedName(name string) string {
+	r := []rune(name)
+	r[0] = unicode.ToUpper(r[0])
+	return string(r)
+}
+
+// unexportedName returns name with its leading upper-case run lowered:
+// ResilientStore → resilientStore, HTTPClient → httpClient.
+func unexportedName(name string) string {
+	r := []rune(name)
+	for i := 0; i < len(r) && unicode.IsUpper(r[i]); i++ {
+		if i > 0 && i+1 < len(r) && unicode.IsLower(r[i+1]) {
+			break
+		}
+		r[i] = unicode.ToLower(r[i])
+	}
+	return string(r)
+}
+
+// snakeName returns the file-name form of a type name: Store → store,
+// HTTPClient → http_client, ReadWriteCloser → read_write_closer.
+func snakeName(name string) string {
+	r := []rune(name)
+	var b strings.Builder
+	for i, c := range r {
+		if unicode.IsUpper(c) {
+			if i > 0 && (unicode.IsLower(r[i-1]) || (i+1 < len(r) && unicode.IsLower(r[i+1]) && unicode.IsUpper(r[i-1]))) {
+				b.WriteByte('_')
+			}
+			b.WriteRune(unicode.ToLower(c))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// outputPath returns where w's file goes.
+func (g *gen) outputPath(w *wrapper) string {
+	if g.cfg.Output != "" {
+		if filepath.IsAbs(g.cfg.Output) {
+			return g.cfg.Output
+		}
+		return filepath.Join(g.cfg.Dir, g.cfg.Output)
+	}
+	return filepath.Join(g.cfg.Dir, snakeName(w.ifaceName)+"_resilient.go")
+}
+
+// pkgDir returns the directory of the loaded package.
+func (g *gen) pkgDir() string {
+	files := g.l.pkg.GoFiles
+	if len(files) == 0 {
+		files = g.l.pkg.CompiledGoFiles
+	}
+	if len(files) == 0 {
+		return ""
+	}
+	return filepath.Dir(files[0])
+}
+
+// outputPkgPath returns the import path of the output's package, or "" when
+// the output is not in the interface's package.
+func (g *gen) outputPkgPath(w *wrapper) string {
+	if sameDir(filepath.Dir(g.outputPath(w)), g.pkgDir()) {
+		return g.l.pkg.PkgPath
+	}
+	return ""
+}
+
+func sameDir(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	ea, err1 := filepath.EvalSymlinks(a)
+	eb, err2 := filepath.EvalSymlinks(b)
+	if err1 == nil && err2 == nil {
+		return ea == eb
+	}
+	return filepath.Clean(a) == filepath.Clean(b)
+}
+
+// outputPackage returns the package clause of w's file: the interface's
+// package when the file goes next to it; otherwise -package, or the package
+// of the Go files already in the output directory.
+func (g *gen) outputPackage(w *wrapper) (string, error) {
+	if g.outputPkgPath(w) != "" {
+		return g.l.pkg.Name, nil
+	}
+	if g.cfg.Package != "" {
+		return g.cfg.Package, nil
+	}
+	dir := filepath.Dir(g.outputPath(w))
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		n := e.Name()
+		if !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(dir, n), nil, parser.PackageClauseOnly)
+		if err == nil {
+			return f.Name.Name, nil
+		}
+	}
+	return "", fmt.Errorf("resgen: %s goes outside package %s, and %s has no Go files to take a package name from: use -package",
+		relPath(g.cfg.Dir, g.outputPath(w)), g.l.pkg.PkgPath, relPath(g.cfg.Dir, dir))
+}
+
+// chooseNames picks the wrapper's field, accessor and package-level names
+// so that they clash neither with the interface's methods nor with the
+// package's own names, and numbers the guarded methods.
+func (g *gen) chooseNames(w *wrapper) {
+	methods := make(map[string]bool)
+	for _, m := range w.methods {
+		methods[m.name] = true
+	}
+	pick := func(base string) string {
+		name := base
+		for i := 1; methods[name]; i++ {
+			name = fmt.Sprintf("%s%d", base, i)
+		}
+		methods[name] = true
+		return name
+	}
+	w.fieldInner = pick("inner")
+	w.fieldManager = pick("rm")
+	w.fieldMethods = pick("methods")
+	w.unwrap = !methods["Unwrap"]
+	w.resilience = !methods["Resilience"]
+
+	scope := g.l.pkg.Types.Scope()
+	global := func(base string) string {
+		name := base
+		for i := 1; scope.Lookup(name) != nil; i++ {
+			name = fmt.Sprintf("%s%d", base, i)
+		}
+		return name
+	}
+	if g.outputPkgPath(w) != "" {
+		if scope.Lookup(w.name) != nil {
+			g.errorf(w.pos, "%s is already declared in package %s: choose another name with -name", w.name, g.l.pkg.Name)
+		}
+		if scope.Lookup("New"+w.name) != nil {
+			g.errorf(w.pos, "New%s is already declared in package %s: choose another name with -name", w.name, g.l.pkg.Name)
+		}
+	}
+	base := unexportedName(w.name)
+	w.specVar = global(base + "Spec")
+	for i, m := range w.matchers {
+		m.name = global(fmt.Sprintf("%sMatch%d", base, i))
+	}
+	sort.SliceStable(w.methods, func(i, j int) bool { return w.methods[i].name < w.methods[j].name })
+	n := 0
+	for _, m := range w.methods {
+		if m.skip {
+			m.index = -1
+			continue
+		}
+		m.index = n
+		n++
+	}
+}

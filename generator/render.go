@@ -1,0 +1,984 @@
+package generator
+
+import (
+	"bytes"
+	"fmt"
+	"go/format"
+	"go/token"
+	"go/types"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dave/jennifer/jen"
+
+	"github.com/resgen-dev/resgen/runtime"
+)
+
+const (
+	runtimePath = "github.com/resgen-dev/resgen/runtime"
+	// runtimeAlias is the name generated files import the runtime under: it
+	// reads well (resgen.Call) and never clashes with the standard library's
+	// runtime package.
+	runtimeAlias = "resgen"
+	// genVersion is the version of the generated code, checked against the
+	// runtime's MinGenVersion and MaxGenVersion at compile time.
+	genVersion = 1
+)
+
+// renderer writes one wrapper's file.
+type renderer struct {
+	g       *gen
+	w       *wrapper
+	f       *jen.File
+	outPath string
+	errs    []string
+}
+
+func (g *gen) render(w *wrapper) (File, error) {
+	pkgName, err := g.outputPackage(w)
+	if err != nil {
+		return File{}, err
+	}
+	r := &renderer{g: g, w: w, outPath: g.outputPkgPath(w)}
+	if r.outPath != "" {
+		r.f = jen.NewFilePathName(r.outPath, pkgName)
+	} else {
+		r.f = jen.NewFile(pkgName)
+	}
+	r.f.HeaderComment(GeneratedHeader)
+	r.f.ImportAlias(runtimePath, runtimeAlias)
+	r.f.ImportName("context", "context")
+	r.f.ImportName("errors", "errors")
+	r.f.ImportName("time", "time")
+	r.file()
+	if len(r.errs) > 0 {
+		var list []string
+		for _, e := range r.errs {
+			list = append(list, fmt.Sprintf("%s: %s", relPos(g.cfg.Dir, w.pos), e))
+		}
+		return File{}, fmt.Errorf("%s", strings.Join(list, "\n"))
+	}
+	var buf bytes.Buffer
+	if err := r.f.Render(&buf); err != nil {
+		return File{}, fmt.Errorf("resgen: formatting %s: %v\n%s", w.name, err, numbered(r.f.GoString()))
+	}
+	src, err := format.Source(buf.Bytes())
+	if err != nil {
+		return File{}, fmt.Errorf("resgen: formatting %s: %v\n%s", w.name, err, numbered(buf.String()))
+	}
+	return File{Path: relPath(g.cfg.Dir, g.outputPath(w)), Content: src}, nil
+}
+
+func relPos(dir string, p token.Position) string {
+	p.Filename = relPath(dir, p.Filename)
+	return p.String()
+}
+
+// numbered returns src with line numbers, to report code that does not
+// format.
+func numbered(src string) string {
+	var b strings.Builder
+	for i, line := range strings.Split(src, "\n") {
+		fmt.Fprintf(&b, "%5d  %s\n", i+1, line)
+	}
+	return b.String()
+}
+
+func rt(name string) *jen.Statement { return jen.Qual(runtimePath, name) }
+
+// file writes the whole file.
+func (r *renderer) file() {
+	w, f := r.w, r.f
+	f.Comment("Fail to compile when the runtime no longer supports this generated code:")
+	f.Comment("regenerate it with the resgen of the runtime in go.mod.")
+	f.Const().Defs(
+		jen.Id("_").Op("=").Add(rt("EnforceVersion")).Call(jen.Lit(genVersion).Op("-").Add(rt("MinGenVersion"))),
+		jen.Id("_").Op("=").Add(rt("EnforceVersion")).Call(rt("MaxGenVersion").Op("-").Lit(genVersion)),
+	)
+	f.Line()
+
+	ifaceRef := r.ifaceType()
+	guarded := 0
+	for _, m := range w.methods {
+		if m.index >= 0 {
+			guarded++
+		}
+	}
+
+	// The type.
+	f.Comment(fmt.Sprintf("%s wraps a %s with the resilience policies of its directives:", w.name, w.ifaceName))
+	f.Comment("retry, circuit breaker, rate limit, per-attempt timeout and recovery, written out in")
+	f.Comment("each method below. It implements " + w.ifaceName + ", and is safe for concurrent use when")
+	f.Comment("the wrapped value is.")
+	if !w.unwrap || !w.resilience {
+		f.Comment("")
+		if !w.unwrap {
+			f.Comment(w.ifaceName + " has a method Unwrap, so the wrapper has no Unwrap accessor of its own.")
+		}
+		if !w.resilience {
+			f.Comment(w.ifaceName + " has a method Resilience, so the wrapper has no Resilience accessor of its")
+			f.Comment("own: use the Manager returned by " + w.name + "Manager.")
+		}
+	}
+	fields := []jen.Code{
+		jen.Id(w.fieldInner).Add(ifaceRef),
+		jen.Id(w.fieldManager).Op("*").Add(rt("Manager")),
+	}
+	if guarded > 0 {
+		fields = append(fields, jen.Id(w.fieldMethods).Index(jen.Lit(guarded)).Op("*").Add(rt("Method")))
+	}
+	f.Type().Id(w.name).Add(r.typeParamDecl()).Struct(fields...)
+	f.Line()
+
+	// The compile-time assertion.
+	if len(w.typeParams) == 0 {
+		f.Var().Id("_").Add(ifaceRef).Op("=").Parens(jen.Op("*").Id(w.name)).Call(jen.Nil())
+	} else {
+		f.Comment(fmt.Sprintf("%s implements %s for every instantiation.", w.name, w.ifaceName))
+		f.Func().Id("_").Add(r.typeParamDecl()).Params().Block(
+			jen.Var().Id("_").Add(ifaceRef).Op("=").Parens(jen.Op("*").Id(w.name).Add(r.typeArgs())).Call(jen.Nil()),
+		)
+	}
+	f.Line()
+
+	// The constructor.
+	self := jen.Op("*").Id(w.name).Add(r.typeArgs())
+	f.Comment(fmt.Sprintf("New%s wraps inner. The options add run-time overrides (WithConfig), a", w.name))
+	f.Comment("logger, observers, a clock; it returns every problem of the resulting configuration.")
+	f.Func().Id("New"+w.name).Add(r.typeParamDecl()).
+		Params(jen.Id("inner").Add(ifaceRef), jen.Id("opts").Op("...").Add(rt("Option"))).
+		Params(self.Clone(), jen.Error()).
+		BlockFunc(func(b *jen.Group) {
+			b.List(jen.Id("rm"), jen.Err()).Op(":=").Add(rt("NewManager")).Call(jen.Id("inner"), jen.Op("&").Id(w.specVar), jen.Id("opts").Op("..."))
+			b.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err()))
+			b.Id("w").Op(":=").Op("&").Id(w.name).Add(r.typeArgs()).Values(
+				jen.Id(w.fieldInner).Op(":").Id("inner"),
+				jen.Id(w.fieldManager).Op(":").Id("rm"),
+			)
+			if guarded > 0 {
+				b.For(jen.Id("i").Op(":=").Range().Id("w").Dot(w.fieldMethods)).Block(
+					jen.Id("w").Dot(w.fieldMethods).Index(jen.Id("i")).Op("=").Id("rm").Dot("Method").Call(jen.Id("i")),
+				)
+			}
+			b.Return(jen.Id("w"), jen.Nil())
+		})
+	f.Line()
+
+	if w.unwrap {
+		f.Comment("Unwrap returns the wrapped " + w.ifaceName + ".")
+		f.Func().Params(jen.Id("w").Add(self.Clone())).Id("Unwrap").Params().Add(ifaceRef).Block(jen.Return(jen.Id("w").Dot(w.fieldInner)))
+		f.Line()
+	}
+	if w.resilience {
+		f.Comment("Resilience returns the wrapper's resilience state: its configuration and metrics.")
+		f.Func().Params(jen.Id("w").Add(self.Clone())).Id("Resilience").Params().Op("*").Add(rt("Manager")).
+			Block(jen.Return(jen.Id("w").Dot(w.fieldManager)))
+		f.Line()
+	} else {
+		f.Comment(w.name + "Manager returns w's resilience state: its configuration and metrics.")
+		f.Func().Id(w.name+"Manager").Add(r.typeParamDecl()).Params(jen.Id("w").Add(self.Clone())).Op("*").Add(rt("Manager")).
+			Block(jen.Return(jen.Id("w").Dot(w.fieldManager)))
+		f.Line()
+	}
+
+	for _, m := range w.methods {
+		r.method(m)
+		f.Line()
+	}
+
+	r.spec()
+	for _, m := range w.matchers {
+		r.matcherFunc(m)
+	}
+}
+
+// ifaceType returns the wrapped interface, instantiated with the wrapper's
+// type parameters.
+func (r *renderer) ifaceType() *jen.Statement {
+	obj := r.w.iface.Obj()
+	s := r.qual(obj.Pkg(), obj.Name())
+	return s.Add(r.typeArgs())
+}
+
+func (r *renderer) typeParamDecl() *jen.Statement {
+	if len(r.w.typeParams) == 0 {
+		return jen.Null()
+	}
+	var params []jen.Code
+	for _, tp := range r.w.typeParams {
+		params = append(params, jen.Id(tp.Obj().Name()).Add(r.constraint(tp.Constraint())))
+	}
+	return jen.Types(params...)
+}
+
+func (r *renderer) typeArgs() *jen.Statement {
+	if len(r.w.typeParams) == 0 {
+		return jen.Null()
+	}
+	var args []jen.Code
+	for _, tp := range r.w.typeParams {
+		args = append(args, jen.Id(tp.Obj().Name()))
+	}
+	return jen.Types(args...)
+}
+
+// constraint renders a type parameter's constraint, unwrapping the
+// implicit interface of a union (T ~int | ~string).
+func (r *renderer) constraint(t types.Type) jen.Code {
+	if it, ok := t.(*types.Interface); ok && it.IsImplicit() && it.NumEmbeddeds() == 1 {
+		return r.typ(it.EmbeddedType(0))
+	}
+	return r.typ(t)
+}
+
+// qual refers to name of pkg, importing pkg under its own name.
+func (r *renderer) qual(pkg *types.Package, name string) *jen.Statement {
+	if pkg == nil {
+		return jen.Id(name)
+	}
+	if pkg.Path() != r.outPath {
+		r.f.ImportName(pkg.Path(), pkg.Name())
+	}
+	return jen.Qual(pkg.Path(), name)
+}
+
+// typ renders a type: the one function that turns go/types into code.
+func (r *renderer) typ(t types.Type) *jen.Statement {
+	switch t := t.(type) {
+	case *types.Basic:
+		if t.Kind() == types.UnsafePointer {
+			return jen.Qual("unsafe", "Pointer")
+		}
+		return jen.Id(t.Name())
+	case *types.Alias:
+		obj := t.Obj()
+		if obj.Pkg() == nil {
+			return jen.Id(obj.Name()) // any
+		}
+		if obj.Exported() || obj.Pkg().Path() == r.outPath {
+			s := r.qual(obj.Pkg(), obj.Name())
+			if args := t.TypeArgs(); args != nil && args.Len() > 0 {
+				s.Add(r.typeList(args))
+			}
+			return s
+		}
+		return r.typ(types.Unalias(t))
+	case *types.Named:
+		obj := t.Obj()
+		if obj.Pkg() == nil {
+			return jen.Id(obj.Name()) // error, comparable
+		}
+		if !obj.Exported() && obj.Pkg().Path() != r.outPath {
+			r.errs = append(r.errs, fmt.Sprintf("%s uses the unexported type %s of package %s, which a wrapper outside it cannot name",
+				r.w.ifaceName, obj.Name(), obj.Pkg().Path()))
+		}
+		s := r.qual(obj.Pkg(), obj.Name())
+		if args := t.TypeArgs(); args != nil && args.Len() > 0 {
+			s.Add(r.typeList(args))
+		}
+		return s
+	case *types.TypeParam:
+		return jen.Id(t.Obj().Name())
+	case *types.Pointer:
+		return jen.Op("*").Add(r.typ(t.Elem()))
+	case *types.Slice:
+		return jen.Index().Add(r.typ(t.Elem()))
+	case *types.Array:
+		return jen.Index(jen.Lit(int(t.Len()))).Add(r.typ(t.Elem()))
+	case *types.Map:
+		return jen.Map(r.typ(t.Key())).Add(r.typ(t.Elem()))
+	case *types.Chan:
+		elem := r.typ(t.Elem())
+		if c, ok := t.Elem().(*types.Chan); ok && c.Dir() == types.RecvOnly && t.Dir() != types.RecvOnly {
+			elem = jen.Parens(elem)
+		}
+		switch t.Dir() {
+		case types.SendOnly:
+			return jen.Chan().Op("<-").Add(elem)
+		case types.RecvOnly:
+			return jen.Op("<-").Chan().Add(elem)
+		}
+		return jen.Chan().Add(elem)
+	case *types.Signature:
+		return jen.Func().Add(r.signature(t, nil))
+	case *types.Struct:
+		var fields []jen.Code
+		for i := 0; i < t.NumFields(); i++ {
+			fv := t.Field(i)
+			var field *jen.Statement
+			if fv.Embedded() {
+				field = r.typ(fv.Type())
+			} else {
+				field = jen.Id(fv.Name()).Add(r.typ(fv.Type()))
+			}
+			if tag := t.Tag(i); tag != "" {
+				field.Op("`" + tag + "`")
+			}
+			fields = append(fields, field)
+		}
+		return jen.Struct(fields...)
+	case *types.Interface:
+		if t.Empty() && !t.IsImplicit() {
+			return jen.Any()
+		}
+		var elems []jen.Code
+		for i := 0; i < t.NumEmbeddeds(); i++ {
+			elems = append(elems, r.typ(t.EmbeddedType(i)))
+		}
+		for i := 0; i < t.NumExplicitMethods(); i++ {
+			m := t.ExplicitMethod(i)
+			elems = append(elems, jen.Id(m.Name()).Add(r.signature(m.Type().(*types.Signature), nil)))
+		}
+		return jen.Interface(elems...)
+	case *types.Union:
+		var terms []jen.Code
+		for i := 0; i < t.Len(); i++ {
+			term := t.Term(i)
+			s := r.typ(term.Type())
+			if term.Tilde() {
+				s = jen.Op("~").Add(s)
+			}
+			terms = append(terms, s)
+		}
+		return jen.Union(terms...)
+	}
+	r.errs = append(r.errs, fmt.Sprintf("cannot render type %s", t))
+	return jen.Id("invalid")
+}
+
+func (r *renderer) typeList(l *types.TypeList) *jen.Statement {
+	var args []jen.Code
+	for i := 0; i < l.Len(); i++ {
+		args = append(args, r.typ(l.At(i)))
+	}
+	return jen.Types(args...)
+}
+
+// signature renders the parameters and results of a func type; names, when
+// not nil, names the parameters.
+func (r *renderer) signature(sig *types.Signature, names []string) *jen.Statement {
+	var params []jen.Code
+	for i := 0; i < sig.Params().Len(); i++ {
+		p := sig.Params().At(i)
+		var s *jen.Statement
+		if names != nil {
+			s = jen.Id(names[i])
+		} else {
+			s = jen.Null()
+		}
+		if sig.Variadic() && i == sig.Params().Len()-1 {
+			s.Op("...").Add(r.typ(p.Type().(*types.Slice).Elem()))
+		} else {
+			s.Add(r.typ(p.Type()))
+		}
+		params = append(params, s)
+	}
+	out := jen.Params(params...)
+	switch res := sig.Results(); res.Len() {
+	case 0:
+	case 1:
+		out.Add(r.typ(res.At(0).Type()))
+	default:
+		var rs []jen.Code
+		for i := 0; i < res.Len(); i++ {
+			rs = append(rs, r.typ(res.At(i).Type()))
+		}
+		out.Params(rs...)
+	}
+	return out
+}
+
+// methodNames chooses the names of a wrapper method's parameters, results
+// and locals: the user's parameter names where they are usable, and
+// locals that clash with none of them.
+type methodNames struct {
+	params  []string
+	results []string
+	recv    string
+	m, call string
+	ctx     string // the context used for waits
+	actx    string
+	cancel  string
+}
+
+// reserved are the names a method body refers to besides its own locals:
+// packages and predeclared identifiers, which a parameter must not shadow.
+var reserved = map[string]bool{runtimeAlias: true, "context": true, "nil": true, "error": true}
+
+func (r *renderer) names(m *method) methodNames {
+	used := make(map[string]bool)
+	var n methodNames
+	for i, p := range m.params {
+		name := p.name
+		if name == "" || name == "_" || reserved[name] || used[name] {
+			base := name
+			if base == "" || base == "_" {
+				base = "p" + strconv.Itoa(i)
+			}
+			name = freshName(base, used)
+		}
+		used[name] = true
+		n.params = append(n.params, name)
+	}
+	n.recv = freshName("w", used)
+	n.m = freshName("m", used)
+	n.call = freshName("call", used)
+	for i := range m.results {
+		if i == m.errIndex {
+			n.results = append(n.results, freshName("err", used))
+			continue
+		}
+		n.results = append(n.results, freshName("r"+strconv.Itoa(i), used))
+	}
+	if m.errInRes {
+		n.results = append(n.results, freshName("err", used))
+	}
+	if m.ctxIndex >= 0 {
+		n.ctx = n.params[m.ctxIndex]
+	} else {
+		n.ctx = freshName("ctx", used)
+	}
+	n.actx = freshName("actx", used)
+	if m.keep {
+		n.cancel = freshName("release", used)
+	} else {
+		n.cancel = freshName("cancel", used)
+	}
+	return n
+}
+
+func freshName(base string, used map[string]bool) string {
+	name := base
+	for i := 1; used[name] || reserved[name] || token.IsKeyword(name); i++ {
+		name = base + strconv.Itoa(i)
+	}
+	used[name] = true
+	return name
+}
+
+// method writes one wrapper method.
+func (r *renderer) method(m *method) {
+	w := r.w
+	n := r.names(m)
+	var sigParams []jen.Code
+	for i, p := range m.params {
+		s := jen.Id(n.params[i])
+		if m.variadic && i == len(m.params)-1 {
+			s.Op("...").Add(r.typ(p.typ.(*types.Slice).Elem()))
+		} else {
+			s.Add(r.typ(p.typ))
+		}
+		sigParams = append(sigParams, s)
+	}
+	var sigResults []jen.Code
+	for i, res := range m.results {
+		if m.guarded() {
+			sigResults = append(sigResults, jen.Id(n.results[i]).Add(r.typ(res.Type())))
+		} else {
+			sigResults = append(sigResults, r.typ(res.Type()))
+		}
+	}
+	var args []jen.Code
+	for i := range m.params {
+		a := jen.Id(n.params[i])
+		if m.variadic && i == len(m.params)-1 {
+			a.Op("...")
+		}
+		args = append(args, a)
+	}
+
+	for _, line := range r.methodDoc(m) {
+		r.f.Comment(line)
+	}
+	recv := jen.Id(n.recv).Op("*").Id(w.name).Add(r.typeArgs())
+	fn := r.f.Func().Params(recv).Id(m.name).Params(sigParams...)
+	if len(sigResults) == 1 && !m.guarded() {
+		fn.Add(sigResults[0])
+	} else if len(sigResults) > 0 {
+		fn.Params(sigResults...)
+	}
+	inner := jen.Id(n.recv).Dot(w.fieldInner).Dot(m.name)
+
+	switch {
+	case m.index < 0:
+		fn.Block(r.passThrough(m, inner.Call(args...)))
+	case m.throttled():
+		ctx := jen.Id(n.ctx)
+		if m.ctxIndex < 0 {
+			ctx = jen.Qual("context", "Background").Call()
+		}
+		fn.Block(
+			jen.Comment("Rate limit: "+m.name+" returns no error, so it waits for its token whatever the strategy."),
+			jen.Id(n.recv).Dot(w.fieldMethods).Index(jen.Lit(m.index)).Dot("Throttle").Call(ctx),
+			r.passThrough(m, inner.Call(args...)),
+		)
+	default:
+		fn.BlockFunc(func(b *jen.Group) { r.guardedBody(b, m, n, inner, args) })
+	}
+}
+
+func (r *renderer) passThrough(m *method, call *jen.Statement) jen.Code {
+	if len(m.results) == 0 {
+		return call
+	}
+	return jen.Return(call)
+}
+
+// guardedBody writes the resilience loop.
+func (r *renderer) guardedBody(b *jen.Group, m *method, n methodNames, inner *jen.Statement, args []jen.Code) {
+	w := r.w
+	errName := n.results[len(n.results)-1]
+	if m.errIndex >= 0 {
+		errName = n.results[m.errIndex]
+	}
+	errID := func() *jen.Statement { return jen.Id(errName) }
+	var values []jen.Code // the results returned, error excluded
+	for i := range m.results {
+		if i != m.errIndex {
+			values = append(values, jen.Id(n.results[i]))
+		}
+	}
+	ret := func(err jen.Code) *jen.Statement {
+		if m.errInRes {
+			return jen.Return(values...)
+		}
+		return jen.Return(append(append([]jen.Code(nil), values...), err)...)
+	}
+	r0 := func() *jen.Statement { return jen.Id(n.results[0]) }
+
+	b.Id(n.m).Op(":=").Id(n.recv).Dot(w.fieldMethods).Index(jen.Lit(m.index))
+	if m.ctxIndex < 0 {
+		b.Id(n.ctx).Op(":=").Qual("context", "Background").Call()
+	}
+	if m.errInRes {
+		b.Var().Id(errName).Error()
+	}
+	b.Var().Id(n.call).Add(rt("Call"))
+	b.For().BlockFunc(func(l *jen.Group) {
+		ctx := jen.Id(n.ctx)
+		l.Comment("Circuit breaker, then rate limit: both admit every attempt.")
+		l.If(errID().Op("=").Id(n.m).Dot("Admit").Call(ctx.Clone(), jen.Op("&").Id(n.call)), errID().Op("!=").Nil()).BlockFunc(func(g *jen.Group) {
+			if m.errInRes {
+				switch {
+				case m.setErr && m.newRes:
+					g.Add(rt("ResultErr")).Call(jen.Op("&").Add(r0()), errID())
+				case m.setErr:
+					g.If(r0().Op("!=").Nil()).Block(r0().Dot("SetErr").Call(errID()))
+				}
+			}
+			g.Add(ret(errID()))
+		})
+
+		attemptCtx := ctx.Clone()
+		if m.ctxIndex >= 0 {
+			l.Comment("The attempt, under its own timeout.")
+			op := "Timeout"
+			if m.keep {
+				op = "TimeoutKeep"
+			}
+			l.List(jen.Id(n.actx), jen.Id(n.cancel)).Op(":=").Id(n.m).Dot(op).Call(ctx.Clone())
+			attemptCtx = jen.Id(n.actx)
+		} else {
+			l.Comment("The attempt (" + m.name + " takes no context, so it has no timeout).")
+		}
+		callArgs := append([]jen.Code(nil), args...)
+		if m.ctxIndex >= 0 {
+			callArgs[m.ctxIndex] = attemptCtx
+		}
+		var lhs []jen.Code
+		for i := range m.results {
+			lhs = append(lhs, jen.Id(n.results[i]))
+		}
+		call := inner.Clone().Call(callArgs...)
+		if len(lhs) > 0 {
+			l.List(lhs...).Op("=").Add(call)
+		} else {
+			l.Add(call)
+		}
+		if m.errInRes {
+			if nillable(m.results[0].Type()) {
+				l.Id(errName).Op("=").Nil()
+				l.If(r0().Op("!=").Nil()).Block(errID().Op("=").Add(r0()).Dot("Err").Call())
+			} else {
+				l.Id(errName).Op("=").Add(r0()).Dot("Err").Call()
+			}
+		}
+		if m.ctxIndex >= 0 {
+			if m.keep {
+				l.Id(n.cancel).Call(errID())
+			} else {
+				l.Id(n.cancel).Call()
+			}
+		}
+		l.If(errID().Op("==").Nil()).Block(
+			jen.Id(n.m).Dot("Success").Call(jen.Op("&").Id(n.call)),
+			ret(jen.Nil()),
+		)
+		l.Comment("Classify and record the failure, recover, and decide whether to retry.")
+		l.If(errID().Op("=").Id(n.m).Dot("Failure").Call(ctx.Clone(), jen.Op("&").Id(n.call), errID()), errID().Op("!=").Nil()).Block(ret(errID()))
+		l.Comment("Back off: exponential with jitter, or the server's Retry-After.")
+		l.If(errID().Op("=").Id(n.m).Dot("Backoff").Call(ctx.Clone(), jen.Op("&").Id(n.call)), errID().Op("!=").Nil()).BlockFunc(func(g *jen.Group) {
+			if m.errInRes && m.setErr {
+				g.If(r0().Op("!=").Nil()).Block(r0().Dot("SetErr").Call(errID()))
+			}
+			g.Add(ret(errID()))
+		})
+	})
+}
+
+// nillable reports whether a value of t can be nil.
+func nillable(t types.Type) bool {
+	switch t.Underlying().(type) {
+	case *types.Pointer, *types.Interface, *types.Map, *types.Slice, *types.Chan, *types.Signature:
+		return true
+	}
+	return false
+}
+
+// methodDoc says which policies apply to m, with their values.
+func (r *renderer) methodDoc(m *method) []string {
+	w := r.w
+	head := fmt.Sprintf("%s calls the wrapped %s's %s", m.name, w.ifaceName, m.name)
+	switch {
+	case m.skip:
+		return []string{head + " directly (//resgen:skip)."}
+	case m.throttled():
+		rl := m.cfg.Normalize().RateLimit
+		if m.cfg.RateLimit.Disabled {
+			return []string{head + " directly: it returns no error, so only a rate limit could apply, and it is off", "(a run-time override can turn it on)."}
+		}
+		return []string{head + " once it has a token of its rate limit:", "  rate limit: " + rateDoc(rl)}
+	}
+	c := m.cfg.Normalize()
+	lines := []string{head + " with:"}
+	add := func(name, value string, off bool) {
+		if off {
+			lines = append(lines, "  "+name+": off")
+		} else {
+			lines = append(lines, "  "+name+": "+value)
+		}
+	}
+	retryOn := c.Retry.RetryOn.Classes.String()
+	if m.retryOn != nil {
+		retryOn += " and " + r.matcherDoc(m.retryOn)
+	}
+	add("retry", fmt.Sprintf("max_attempts=%d initial_delay=%v max_delay=%v backoff_multiplier=%v jitter=%s retry_on=%s",
+		c.Retry.MaxAttempts, c.Retry.InitialDelay, c.Retry.MaxDelay, c.Retry.BackoffMultiplier, c.Retry.Jitter, retryOn), c.Retry.Disabled)
+	breaker := fmt.Sprintf("failure_threshold=%d recovery_timeout=%v success_threshold=%d",
+		c.CircuitBreaker.FailureThreshold, c.CircuitBreaker.RecoveryTimeout, c.CircuitBreaker.SuccessThreshold)
+	if ex := c.CircuitBreaker.Excluded.Classes; ex != 0 || m.excluded != nil {
+		breaker += " excluded_errors=" + ex.String()
+		if m.excluded != nil {
+			breaker += " and " + r.matcherDoc(m.excluded)
+		}
+	}
+	if c.CircuitBreaker.Group != "" {
+		breaker += " group=" + c.CircuitBreaker.Group
+	}
+	add("circuit breaker", breaker, c.CircuitBreaker.Disabled)
+	add("rate limit", rateDoc(c.RateLimit), c.RateLimit.Disabled)
+	if m.ctxIndex >= 0 {
+		how := "cancelled when the attempt returns"
+		if m.keep {
+			how = "lifted when the attempt returns, so that its results stay usable"
+		}
+		add("timeout", fmt.Sprintf("%v per attempt, %s", c.Timeout.Duration, how), c.Timeout.Disabled)
+	} else {
+		lines = append(lines, "  timeout: none ("+m.name+" takes no context)")
+	}
+	rec := c.Recovery
+	var on []string
+	for _, x := range []struct {
+		off  bool
+		name string
+	}{
+		{rec.DisableConnectionRecovery, "connection"},
+		{rec.DisableCredentialRefresh, "credential_refresh"},
+		{rec.DisableSchemaAdaptation, "schema_adaptation"},
+		{rec.DisablePartialFailureRecovery, "partial_failure"},
+	} {
+		if !x.off {
+			on = append(on, x.name)
+		}
+	}
+	add("recovery", fmt.Sprintf("%s, max_recovery_attempts=%d recovery_check_interval=%v", strings.Join(on, " "),
+		rec.MaxAttempts, rec.CheckInterval), rec.Disabled || len(on) == 0)
+	if m.errInRes {
+		lines = append(lines, fmt.Sprintf("Its result's Err() is the attempt's error; on failure the last result is returned."))
+	}
+	return lines
+}
+
+func rateDoc(rl runtime.RateLimitConfig) string {
+	s := fmt.Sprintf("max_requests_per_minute=%d burst_size=%d per_host=%v backpressure_strategy=%s",
+		rl.MaxRequestsPerMinute, rl.BurstSize, !rl.Global, rl.Strategy)
+	if rl.Strategy == runtime.StrategyQueue {
+		s += fmt.Sprintf(" max_queue_size=%d", rl.MaxQueueSize)
+	}
+	return s
+}
+
+func (r *renderer) matcherDoc(m *matcher) string {
+	var parts []string
+	for _, it := range m.items {
+		s := it.obj.Name()
+		if it.obj.Pkg() != nil && it.obj.Pkg().Path() != r.outPath {
+			s = it.obj.Pkg().Name() + "." + s
+		}
+		if it.ptr {
+			s = "*" + s
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// spec writes the wrapper's Spec: every guarded method's configuration.
+func (r *renderer) spec() {
+	w := r.w
+	var methods []jen.Code
+	for _, m := range w.methods {
+		if m.index < 0 {
+			continue
+		}
+		var f fields
+		f.add("Name", jen.Lit(m.name))
+		f.add("Config", r.configLit(m))
+		methods = append(methods, f.lit(jen.Null()))
+	}
+	iface := w.ifaceName
+	if w.ifacePkg != nil {
+		iface = w.ifacePkg.Name() + "." + iface
+	}
+	r.f.Comment(fmt.Sprintf("%s is the configuration of %s's methods, resolved from the", w.specVar, w.name))
+	r.f.Comment("built-in defaults, profiles and directives; run-time overrides (WithConfig) apply on top.")
+	var f fields
+	f.add("Wrapper", jen.Lit(w.name))
+	f.add("Interface", jen.Lit(iface))
+	f.add("Methods", jen.Index().Add(rt("MethodSpec")).Values(methods...))
+	r.f.Var().Id(w.specVar).Op("=").Add(f.lit(rt("Spec")))
+	r.f.Line()
+}
+
+func disabled(typ string) *jen.Statement {
+	var f fields
+	f.add("Disabled", jen.True())
+	return f.lit(rt(typ))
+}
+
+// configLit renders a method's resolved configuration, with defaults
+// written out.
+func (r *renderer) configLit(m *method) jen.Code {
+	c := m.cfg.Normalize()
+	var cf fields
+	if c.Retry.Disabled {
+		cf.add("Retry", disabled("RetryConfig"))
+	} else {
+		var f fields
+		f.add("MaxAttempts", jen.Lit(c.Retry.MaxAttempts))
+		f.add("InitialDelay", durationLit(c.Retry.InitialDelay))
+		f.add("MaxDelay", durationLit(c.Retry.MaxDelay))
+		f.add("BackoffMultiplier", jen.Lit(c.Retry.BackoffMultiplier))
+		f.add("Jitter", rt(jitterConst(c.Retry.Jitter)))
+		f.add("RetryOn", r.matcherLit(m.cfg.Retry.RetryOn.Classes, m.retryOn, runtime.ClassesTransient))
+		cf.add("Retry", f.lit(rt("RetryConfig")))
+	}
+	if c.CircuitBreaker.Disabled {
+		cf.add("CircuitBreaker", disabled("CircuitBreakerConfig"))
+	} else {
+		var f fields
+		f.add("FailureThreshold", jen.Lit(c.CircuitBreaker.FailureThreshold))
+		f.add("RecoveryTimeout", durationLit(c.CircuitBreaker.RecoveryTimeout))
+		f.add("SuccessThreshold", jen.Lit(c.CircuitBreaker.SuccessThreshold))
+		if m.cfg.CircuitBreaker.Excluded.Classes != 0 || m.excluded != nil {
+			f.add("Excluded", r.matcherLit(m.cfg.CircuitBreaker.Excluded.Classes, m.excluded, 0))
+		}
+		if c.CircuitBreaker.Group != "" {
+			f.add("Group", jen.Lit(c.CircuitBreaker.Group))
+		}
+		cf.add("CircuitBreaker", f.lit(rt("CircuitBreakerConfig")))
+	}
+	if c.RateLimit.Disabled {
+		cf.add("RateLimit", disabled("RateLimitConfig"))
+	} else {
+		var f fields
+		f.add("MaxRequestsPerMinute", jen.Lit(c.RateLimit.MaxRequestsPerMinute))
+		f.add("BurstSize", jen.Lit(c.RateLimit.BurstSize))
+		if c.RateLimit.Global {
+			f.add("Global", jen.True())
+		}
+		f.add("Strategy", rt(strategyConst(c.RateLimit.Strategy)))
+		if c.RateLimit.MaxQueueSize > 0 {
+			f.add("MaxQueueSize", jen.Lit(c.RateLimit.MaxQueueSize))
+		}
+		cf.add("RateLimit", f.lit(rt("RateLimitConfig")))
+	}
+	if c.Timeout.Disabled || m.ctxIndex < 0 {
+		cf.add("Timeout", disabled("TimeoutConfig"))
+	} else {
+		var f fields
+		f.add("Duration", durationLit(c.Timeout.Duration))
+		cf.add("Timeout", f.lit(rt("TimeoutConfig")))
+	}
+	if c.Recovery.Disabled {
+		cf.add("Recovery", disabled("RecoveryConfig"))
+	} else {
+		var f fields
+		for _, x := range []struct {
+			name string
+			off  bool
+		}{
+			{"DisableConnectionRecovery", c.Recovery.DisableConnectionRecovery},
+			{"DisableCredentialRefresh", c.Recovery.DisableCredentialRefresh},
+			{"DisableSchemaAdaptation", c.Recovery.DisableSchemaAdaptation},
+			{"DisablePartialFailureRecovery", c.Recovery.DisablePartialFailureRecovery},
+		} {
+			if x.off {
+				f.add(x.name, jen.True())
+			}
+		}
+		f.add("CheckInterval", durationLit(c.Recovery.CheckInterval))
+		f.add("MaxAttempts", jen.Lit(c.Recovery.MaxAttempts))
+		cf.add("Recovery", f.lit(rt("RecoveryConfig")))
+	}
+	return cf.lit(rt("Config"))
+}
+
+// fields is an ordered list of struct literal fields: jen.Dict sorts its
+// keys, and a Config reads better in its declaration order.
+type fields []jen.Code
+
+func (f *fields) add(name string, value jen.Code) { *f = append(*f, jen.Id(name).Op(":").Add(value)) }
+
+func (f fields) lit(typ *jen.Statement) *jen.Statement {
+	if len(f) == 0 {
+		return typ.Values()
+	}
+	return typ.Custom(jen.Options{Open: "{", Close: "}", Separator: ",", Multi: true}, f...)
+}
+
+// matcherLit renders a Matcher of classes and generated matcher function.
+func (r *renderer) matcherLit(classes runtime.Class, m *matcher, dflt runtime.Class) jen.Code {
+	if classes == 0 && m == nil {
+		classes = dflt
+	}
+	var f fields
+	if classes != 0 {
+		f.add("Classes", classLit(classes))
+	}
+	if m != nil {
+		f.add("Match", jen.Id(m.name))
+	}
+	if len(f) == 1 {
+		return rt("Matcher").Values(f...)
+	}
+	return f.lit(rt("Matcher"))
+}
+
+var classConsts = []struct {
+	c    runtime.Class
+	name string
+}{
+	{runtime.ClassUnknown, "ClassUnknown"},
+	{runtime.ClassTimeout, "ClassTimeout"},
+	{runtime.ClassConnection, "ClassConnection"},
+	{runtime.ClassRateLimited, "ClassRateLimited"},
+	{runtime.ClassServer, "ClassServer"},
+	{runtime.ClassTransient, "ClassTransient"},
+	{runtime.ClassAuth, "ClassAuth"},
+	{runtime.ClassSchema, "ClassSchema"},
+	{runtime.ClassPermanent, "ClassPermanent"},
+}
+
+func classLit(c runtime.Class) jen.Code {
+	switch c {
+	case runtime.ClassesAll:
+		return rt("ClassesAll")
+	case runtime.ClassesTransient:
+		return rt("ClassesTransient")
+	}
+	var s *jen.Statement
+	if c&runtime.ClassesTransient == runtime.ClassesTransient {
+		s = rt("ClassesTransient")
+		c &^= runtime.ClassesTransient
+	}
+	for _, cc := range classConsts {
+		if c&cc.c == 0 {
+			continue
+		}
+		if s == nil {
+			s = rt(cc.name)
+		} else {
+			s = s.Op("|").Add(rt(cc.name))
+		}
+	}
+	return s
+}
+
+func jitterConst(j runtime.Jitter) string {
+	switch j {
+	case runtime.JitterNone:
+		return "JitterNone"
+	case runtime.JitterEqual:
+		return "JitterEqual"
+	case runtime.JitterDecorrelated:
+		return "JitterDecorrelated"
+	}
+	return "JitterFull"
+}
+
+func strategyConst(s runtime.Strategy) string {
+	switch s {
+	case runtime.StrategyDrop:
+		return "StrategyDrop"
+	case runtime.StrategyQueue:
+		return "StrategyQueue"
+	}
+	return "StrategyWait"
+}
+
+// durationLit renders d in the largest unit that divides it: 2 * time.Second.
+func durationLit(d time.Duration) jen.Code {
+	units := []struct {
+		d    time.Duration
+		name string
+	}{
+		{time.Hour, "Hour"}, {time.Minute, "Minute"}, {time.Second, "Second"},
+		{time.Millisecond, "Millisecond"}, {time.Microsecond, "Microsecond"},
+	}
+	for _, u := range units {
+		if d%u.d == 0 {
+			if d == u.d {
+				return jen.Qual("time", u.name)
+			}
+			return jen.Lit(int(d / u.d)).Op("*").Qual("time", u.name)
+		}
+	}
+	return jen.Qual("time", "Duration").Call(jen.Lit(int(d)))
+}
+
+// matcherFunc writes the function that matches a retry_on or
+// excluded_errors list of Go identifiers: errors.Is for values, errors.As
+// for types, written out.
+func (r *renderer) matcherFunc(m *matcher) {
+	r.f.Comment(fmt.Sprintf("%s matches %s.", m.name, r.matcherDoc(m)))
+	r.f.Func().Id(m.name).Params(jen.Id("err").Error()).Bool().BlockFunc(func(b *jen.Group) {
+		for i, it := range m.items {
+			switch o := it.obj.(type) {
+			case *types.Var:
+				b.If(jen.Qual("errors", "Is").Call(jen.Err(), r.qual(o.Pkg(), o.Name()))).Block(jen.Return(jen.True()))
+			case *types.TypeName:
+				target := "target" + strconv.Itoa(i)
+				t := r.qual(o.Pkg(), o.Name())
+				if it.ptr {
+					t = jen.Op("*").Add(t)
+				}
+				b.Var().Id(target).Add(t)
+				b.If(jen.Qual("errors", "As").Call(jen.Err(), jen.Op("&").Id(target))).Block(jen.Return(jen.True()))
+			}
+		}
+		b.Return(jen.False())
+	})
+	r.f.Line()
+}

@@ -1,0 +1,482 @@
+package generator
+
+import (
+	"fmt"
+	"go/ast"
+	"go/token"
+	"go/types"
+	"strings"
+
+	"github.com/resgen-dev/resgen/runtime"
+)
+
+// layer is one level of configuration: a profile, the interface's
+// directives, a method's directives.
+type layer struct {
+	settings []runtime.Setting
+	pos      []token.Position // of each setting, for errors
+	profile  *arg
+	skip     bool
+	retryOn  *idents // retry_on given at this level
+	excluded *idents // excluded_errors given at this level
+	asked    map[string]token.Position
+}
+
+// idents is a retry_on or excluded_errors list: classes and Go identifiers.
+type idents struct {
+	classes runtime.Class
+	items   []matchItem
+	pos     token.Position
+}
+
+// buildWrapper turns a target into the model, resolving every method's
+// configuration.
+func (g *gen) buildWrapper(t *target) *wrapper {
+	iface := t.named.Underlying().(*types.Interface)
+	w := &wrapper{
+		name:      g.cfg.Name,
+		iface:     t.named,
+		ifaceName: t.named.Obj().Name(),
+		ifacePkg:  t.named.Obj().Pkg(),
+		pos:       t.pos,
+	}
+	if w.name == "" {
+		w.name = "Resilient" + exportedName(t.name)
+	}
+	for i := 0; i < t.named.TypeParams().Len(); i++ {
+		w.typeParams = append(w.typeParams, t.named.TypeParams().At(i))
+	}
+	g.consume(t.doc)
+	top := g.layerOf(t.doc, false, w)
+
+	methodDocs := g.methodDocs(t)
+	localPkg := g.l.pkg.Types
+	for i := 0; i < iface.NumMethods(); i++ {
+		f := iface.Method(i)
+		if !f.Exported() && f.Pkg() != localPkg {
+			g.errorf(t.pos, "%s has unexported method %s of package %s, which a wrapper in another package cannot implement",
+				t.name, f.Name(), f.Pkg().Path())
+			continue
+		}
+		m := g.buildMethod(w, f)
+		doc := methodDocs[f.Name()]
+		g.consume(doc)
+		ml := g.layerOf(doc, true, w)
+		g.resolve(w, m, top, ml)
+		w.methods = append(w.methods, m)
+	}
+	g.chooseNames(w)
+	return w
+}
+
+// methodDocs returns the doc comments of the methods declared in t's
+// interface literal, by name.
+func (g *gen) methodDocs(t *target) map[string]*ast.CommentGroup {
+	out := make(map[string]*ast.CommentGroup)
+	if t.itype == nil {
+		return out
+	}
+	for _, f := range t.itype.Methods.List {
+		for _, n := range f.Names {
+			out[n.Name] = f.Doc
+		}
+		if len(f.Names) == 0 && hasDirective(f.Doc) {
+			g.consume(f.Doc)
+			g.errorf(g.l.fset.Position(f.Doc.Pos()), "directives on an embedded interface do not apply: put them on the interface or its methods")
+		}
+	}
+	return out
+}
+
+// layerOf turns the directives of a doc comment into a layer.
+func (g *gen) layerOf(doc *ast.CommentGroup, isMethod bool, w *wrapper) *layer {
+	l := &layer{asked: make(map[string]token.Position)}
+	for _, d := range parseDirectives(g.l.fset, doc, &g.errs) {
+		switch d.name {
+		case "skip":
+			if !isMethod {
+				g.errorf(d.pos, "//resgen:skip applies to methods; to leave an interface alone, do not wrap it")
+				continue
+			}
+			l.skip = true
+		case "profile":
+			l.profile = d.word
+		default:
+			l.asked[d.name] = d.pos
+			if d.off {
+				l.add(runtime.Setting{Policy: d.name, Value: "off"}, d.pos)
+				continue
+			}
+			l.add(runtime.Setting{Policy: d.name, Value: "on"}, d.pos)
+			if d.name == "timeout" {
+				l.add(runtime.Setting{Policy: "timeout", Key: "duration", Value: d.word.value}, d.word.pos)
+			}
+			for _, a := range d.args {
+				if a.key == "retry_on" || a.key == "excluded_errors" {
+					ids := g.parseIdents(a, w)
+					if a.key == "retry_on" {
+						l.retryOn = ids
+					} else {
+						l.excluded = ids
+					}
+					continue
+				}
+				l.add(runtime.Setting{Policy: d.name, Key: a.key, Value: a.value}, a.pos)
+			}
+		}
+	}
+	return l
+}
+
+func (l *layer) add(s runtime.Setting, pos token.Position) {
+	l.settings = append(l.settings, s)
+	l.pos = append(l.pos, pos)
+}
+
+// parseIdents reads a retry_on or excluded_errors list: error classes and
+// Go identifiers, resolved with type information in the interface's
+// package (a value is matched with errors.Is, a type with errors.As).
+func (g *gen) parseIdents(a arg, w *wrapper) *idents {
+	ids := &idents{pos: a.pos}
+	for _, item := range strings.Split(a.value, ",") {
+		if item == "" {
+			g.errorf(a.pos, "empty item in %s", a.key)
+			continue
+		}
+		if c, ok := runtime.ParseClass(item); ok {
+			if a.key == "retry_on" && c == 0 {
+				g.errorf(a.pos, "retry_on=none retries nothing; write //resgen:retry off instead")
+				continue
+			}
+			ids.classes |= c
+			continue
+		}
+		mi, err := g.resolveIdent(item, a.pos)
+		if err != "" {
+			g.errorf(a.pos, "%s: %s", a.key, err)
+			continue
+		}
+		ids.items = append(ids.items, mi)
+	}
+	return ids
+}
+
+// resolveIdent resolves a Go identifier of a retry_on or excluded_errors
+// list: Name, pkg.Name or *pkg.Name, in the scope of the file at pos.
+func (g *gen) resolveIdent(item string, pos token.Position) (matchItem, string) {
+	ptr := strings.HasPrefix(item, "*")
+	name := strings.TrimPrefix(item, "*")
+	var obj types.Object
+	if pkgName, sel, ok := strings.Cut(name, "."); ok {
+		pkg := g.importedAs(pos.Filename, pkgName)
+		if pkg == nil {
+			return matchItem{}, fmt.Sprintf("unknown error class or identifier %q: package %s is not imported by %s%s",
+				item, pkgName, relPath(g.cfg.Dir, pos.Filename), runtime.Suggest(item, runtime.ClassNames()))
+		}
+		obj = pkg.Scope().Lookup(sel)
+		if obj == nil || !obj.Exported() {
+			return matchItem{}, fmt.Sprintf("%s has no exported %s", pkg.Path(), sel)
+		}
+	} else {
+		obj = g.l.pkg.Types.Scope().Lookup(name)
+		if obj == nil {
+			obj = types.Universe.Lookup(name)
+		}
+		if obj == nil {
+			return matchItem{}, fmt.Sprintf("unknown error class or identifier %q%s", item, runtime.Suggest(item, runtime.ClassNames()))
+		}
+	}
+	errType := types.Universe.Lookup("error").Type().Underlying().(*types.Interface)
+	switch o := obj.(type) {
+	case *types.Var:
+		if ptr {
+			return matchItem{}, fmt.Sprintf("%s is a variable: write it without *", name)
+		}
+		if !types.Implements(o.Type(), errType) {
+			return matchItem{}, fmt.Sprintf("%s is not an error value", name)
+		}
+		return matchItem{obj: o}, ""
+	case *types.TypeName:
+		t := o.Type()
+		if ptr {
+			t = types.NewPointer(t)
+		}
+		if !types.Implements(t, errType) {
+			return matchItem{}, fmt.Sprintf("%s does not implement error", item)
+		}
+		if _, isIface := t.Underlying().(*types.Interface); isIface && ptr {
+			return matchItem{}, fmt.Sprintf("%s: a pointer to an interface is never an error", item)
+		}
+		if n, ok := types.Unalias(o.Type()).(*types.Named); ok && n.TypeParams().Len() > 0 {
+			return matchItem{}, fmt.Sprintf("%s is generic: errors.As needs a concrete type", name)
+		}
+		return matchItem{obj: o, ptr: ptr}, ""
+	}
+	return matchItem{}, fmt.Sprintf("%s is neither an error value nor an error type", item)
+}
+
+// importedAs returns the package that the file imports under name.
+func (g *gen) importedAs(filename, name string) *types.Package {
+	f := g.l.files[filename]
+	if f == nil {
+		return nil
+	}
+	for _, imp := range f.Imports {
+		path := strings.Trim(imp.Path.Value, `"`)
+		pkg := g.l.pkg.Imports[path]
+		if pkg == nil || pkg.Types == nil {
+			continue
+		}
+		local := pkg.Types.Name()
+		if imp.Name != nil {
+			local = imp.Name.Name
+		}
+		if local == name {
+			return pkg.Types
+		}
+	}
+	return nil
+}
+
+// resolve computes m's configuration: built-in defaults < profile <
+// interface directives < method directives.
+func (g *gen) resolve(w *wrapper, m *method, top, ml *layer) {
+	if ml.skip {
+		m.skip = true
+		m.index = -1
+		for name, pos := range ml.asked {
+			g.errorf(pos, "//resgen:%s on a method with //resgen:skip", name)
+		}
+		return
+	}
+	// Policies a method's own directive asks for must apply to it.
+	for name, pos := range ml.asked {
+		switch {
+		case name == "rate_limit":
+		case m.errIndex < 0 && !m.errInRes:
+			g.errorf(pos, "//resgen:%s cannot apply to %s: it returns no error (only rate_limit can)", name, m.name)
+		case name == "timeout" && m.ctxIndex < 0:
+			g.errorf(pos, "//resgen:timeout cannot apply to %s: it takes no context.Context", m.name)
+		}
+	}
+	profile := g.cfg.Profile
+	var profilePos token.Position
+	for _, l := range []*layer{top, ml} {
+		if l.profile != nil {
+			profile, profilePos = l.profile.value, l.profile.pos
+		}
+	}
+	var cfg runtime.Config
+	if profile != "" {
+		settings, ok := g.profile(profile, profilePos)
+		if ok {
+			for _, s := range settings {
+				if err := cfg.Apply(s); err != nil {
+					g.errorf(profilePos, "profile %s: %v", profile, err)
+				}
+			}
+		}
+	}
+	var retryOn, excluded *idents
+	for _, l := range []*layer{top, ml} {
+		for i, s := range l.settings {
+			if err := cfg.Apply(s); err != nil {
+				g.errorf(l.pos[i], "%v", err)
+			}
+		}
+		if l.retryOn != nil {
+			retryOn = l.retryOn
+		}
+		if l.excluded != nil {
+			excluded = l.excluded
+		}
+	}
+	if retryOn != nil {
+		cfg.Retry.RetryOn = runtime.Matcher{Classes: retryOn.classes}
+		if len(retryOn.items) > 0 {
+			m.retryOn = w.addMatcher(retryOn.items)
+		}
+	}
+	if excluded != nil {
+		cfg.CircuitBreaker.Excluded = runtime.Matcher{Classes: excluded.classes}
+		if len(excluded.items) > 0 {
+			m.excluded = w.addMatcher(excluded.items)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		for _, e := range splitJoined(err) {
+			g.errorf(m.pos, "%s: %v", m.name, e)
+		}
+	}
+	m.cfg = cfg
+}
+
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// profile returns the settings of a custom or built-in profile.
+func (g *gen) profile(name string, pos token.Position) ([]runtime.Setting, bool) {
+	if s, ok := g.cfg.Profiles[name]; ok {
+		return s, true
+	}
+	s, ok, err := builtinProfile(name)
+	if err != nil {
+		g.errs.Add(pos, err.Error())
+		return nil, false
+	}
+	if !ok {
+		names := append([]string(nil), builtinNames()...)
+		for n := range g.cfg.Profiles {
+			names = append(names, n)
+		}
+		g.errorf(pos, "unknown profile %q%s", name, runtime.Suggest(name, names))
+		return nil, false
+	}
+	return s, true
+}
+
+// addMatcher returns the wrapper's matcher for items, sharing equal ones.
+func (w *wrapper) addMatcher(items []matchItem) *matcher {
+	for _, m := range w.matchers {
+		if sameItems(m.items, items) {
+			return m
+		}
+	}
+	m := &matcher{items: items}
+	w.matchers = append(w.matchers, m)
+	return m
+}
+
+func sameItems(a, b []matchItem) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// buildMethod reads a method's signature.
+func (g *gen) buildMethod(w *wrapper, f *types.Func) *method {
+	sig := f.Type().(*types.Signature)
+	m := &method{
+		name:     f.Name(),
+		sig:      sig,
+		pos:      g.l.fset.Position(f.Pos()),
+		variadic: sig.Variadic(),
+		ctxIndex: -1,
+		errIndex: -1,
+	}
+	for i := 0; i < sig.Params().Len(); i++ {
+		p := sig.Params().At(i)
+		m.params = append(m.params, param{name: p.Name(), typ: p.Type()})
+		if m.ctxIndex < 0 && isContext(p.Type()) {
+			m.ctxIndex = i
+		}
+	}
+	for i := 0; i < sig.Results().Len(); i++ {
+		r := sig.Results().At(i)
+		m.results = append(m.results, r)
+		if i == sig.Results().Len()-1 && isError(r.Type()) {
+			m.errIndex = i
+		}
+	}
+	if m.errIndex < 0 && len(m.results) == 1 {
+		m.errInRes, m.setErr, m.newRes = errMethods(m.results[0].Type(), g.outputPkgPath(w))
+	}
+	for _, r := range m.results {
+		if outlives(r.Type(), nil) {
+			m.keep = true
+		}
+	}
+	return m
+}
+
+func isContext(t types.Type) bool {
+	n, ok := types.Unalias(t).(*types.Named)
+	return ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "context" && n.Obj().Name() == "Context"
+}
+
+func isError(t types.Type) bool {
+	return types.Identical(t, types.Universe.Lookup("error").Type())
+}
+
+// errMethods reports whether t has Err() error (the result carries the
+// call's error, as go-redis commands and *sql.Row do), whether it has
+// SetErr(error) to carry a rejection, and whether the wrapper, in package
+// outPath, may allocate a new one (a pointer to a struct it can name).
+func errMethods(t types.Type, outPath string) (hasErr, hasSetErr, canNew bool) {
+	ms := types.NewMethodSet(t)
+	if sel := ms.Lookup(nil, "Err"); sel != nil {
+		sig := sel.Obj().Type().(*types.Signature)
+		hasErr = sig.Params().Len() == 0 && sig.Results().Len() == 1 && isError(sig.Results().At(0).Type())
+	}
+	if !hasErr {
+		return false, false, false
+	}
+	if sel := ms.Lookup(nil, "SetErr"); sel != nil {
+		sig := sel.Obj().Type().(*types.Signature)
+		hasSetErr = sig.Params().Len() == 1 && isError(sig.Params().At(0).Type()) && sig.Results().Len() == 0
+	}
+	if p, ok := types.Unalias(t).(*types.Pointer); ok {
+		if n, ok := types.Unalias(p.Elem()).(*types.Named); ok {
+			_, isStruct := n.Underlying().(*types.Struct)
+			canNew = isStruct && (n.Obj().Exported() || n.Obj().Pkg().Path() == outPath)
+		}
+	}
+	return hasErr, hasSetErr, canNew
+}
+
+// outlives reports whether a result of type t may use the attempt's
+// context after the method returns: it holds, directly or through
+// pointers, structs, arrays, slices or maps, an interface other than error,
+// a channel or a func (an *http.Response's Body, pgx.Rows, an io.Reader).
+// Results of plain values let the timeout cancel on return.
+func outlives(t types.Type, seen map[types.Type]bool) bool {
+	if seen[t] {
+		return false
+	}
+	if seen == nil {
+		seen = make(map[types.Type]bool)
+	}
+	seen[t] = true
+	switch u := types.Unalias(t).(type) {
+	case *types.Named:
+		if isError(u) {
+			return false
+		}
+		if u.Obj().Pkg() != nil && u.Obj().Pkg().Path() == "time" {
+			return false // time.Time, time.Duration: plain values
+		}
+		return outlives(u.Underlying(), seen)
+	case *types.TypeParam:
+		return true // could be anything
+	case *types.Basic:
+		return u.Kind() == types.UnsafePointer
+	case *types.Pointer:
+		return outlives(u.Elem(), seen)
+	case *types.Slice:
+		return outlives(u.Elem(), seen)
+	case *types.Array:
+		return outlives(u.Elem(), seen)
+	case *types.Map:
+		return outlives(u.Key(), seen) || outlives(u.Elem(), seen)
+	case *types.Struct:
+		for i := 0; i < u.NumFields(); i++ {
+			if outlives(u.Field(i).Type(), seen) {
+				return true
+			}
+		}
+		return false
+	case *types.Interface:
+		return !types.Identical(u, types.Universe.Lookup("error").Type().Underlying())
+	}
+	return true // chan, func, signature
+}

@@ -1,0 +1,127 @@
+// Package yamlconf reads the policy blocks that resgen.yaml, the built-in
+// profiles and run-time override files share, from yaml.v3 nodes, keeping
+// every value's line and column for error messages.
+package yamlconf
+
+import (
+	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/resgen-dev/resgen/runtime"
+)
+
+// Setting is a runtime.Setting with the position of its value.
+type Setting struct {
+	runtime.Setting
+	Line, Col int
+}
+
+// Error is a problem at a position of a YAML file.
+type Error struct {
+	Line, Col int
+	Msg       string
+}
+
+func (e Error) Error() string { return fmt.Sprintf("%d:%d: %s", e.Line, e.Col, e.Msg) }
+
+// Errorf returns an Error at n.
+func Errorf(n *yaml.Node, format string, args ...any) Error {
+	return Error{Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)}
+}
+
+// IsPolicy reports whether key names a policy block.
+func IsPolicy(key string) bool {
+	for _, p := range runtime.Policies() {
+		if p == key {
+			return true
+		}
+	}
+	return false
+}
+
+// Policy reads the block of policy from value: "off", "on", a mapping of
+// keys, or for timeout a duration. Every setting is checked with
+// runtime.Config.Apply, so that values are reported with their position.
+func Policy(policy string, value *yaml.Node) ([]Setting, []error) {
+	var out []Setting
+	var errs []error
+	add := func(key string, n *yaml.Node, v string) {
+		s := Setting{Setting: runtime.Setting{Policy: policy, Key: key, Value: v}, Line: n.Line, Col: n.Column}
+		var scratch runtime.Config
+		if err := scratch.Apply(s.Setting); err != nil {
+			errs = append(errs, Errorf(n, "%v", err))
+			return
+		}
+		out = append(out, s)
+	}
+	switch value.Kind {
+	case yaml.ScalarNode:
+		switch v := value.Value; {
+		case v == "off" || v == "false":
+			add("", value, "off")
+		case v == "on" || v == "true":
+			add("", value, "on")
+		case policy == "timeout":
+			add("duration", value, v)
+		default:
+			errs = append(errs, Errorf(value, "%s: want off, on or a mapping of keys, not %q", policy, v))
+		}
+	case yaml.MappingNode:
+		if policy == "timeout" {
+			errs = append(errs, Errorf(value, "timeout: want a duration such as 5s, or off"))
+			break
+		}
+		seen := make(map[string]bool)
+		for i := 0; i+1 < len(value.Content); i += 2 {
+			k, v := value.Content[i], value.Content[i+1]
+			if seen[k.Value] {
+				errs = append(errs, Errorf(k, "duplicate key %q", k.Value))
+				continue
+			}
+			seen[k.Value] = true
+			text, err := scalarOrList(v)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			keys := runtime.Keys(policy)
+			found := false
+			for _, key := range keys {
+				found = found || key == k.Value
+			}
+			if !found {
+				errs = append(errs, Errorf(k, "unknown key %q for %s%s", k.Value, policy, runtime.Suggest(k.Value, keys)))
+				continue
+			}
+			add(k.Value, v, text)
+		}
+	default:
+		errs = append(errs, Errorf(value, "%s: want off, on or a mapping of keys", policy))
+	}
+	return out, errs
+}
+
+// scalarOrList returns a scalar's text, or a sequence of scalars joined by
+// commas (retry_on: [transient, auth]).
+func scalarOrList(n *yaml.Node) (string, error) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return n.Value, nil
+	case yaml.SequenceNode:
+		parts := make([]string, 0, len(n.Content))
+		for _, c := range n.Content {
+			if c.Kind != yaml.ScalarNode {
+				return "", Errorf(c, "want a list of words")
+			}
+			parts = append(parts, c.Value)
+		}
+		return strings.Join(parts, ","), nil
+	case yaml.AliasNode:
+		if n.Alias != nil {
+			return scalarOrList(n.Alias)
+		}
+	}
+	return "", Errorf(n, "want a value, not a mapping")
+}
