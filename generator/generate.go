@@ -5,6 +5,7 @@
 package generator
 
 import (
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/scanner"
@@ -15,6 +16,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/resgen-dev/resgen/internal/yamlconf"
 	"github.com/resgen-dev/resgen/runtime"
 )
 
@@ -42,8 +44,10 @@ type Config struct {
 	Profile string
 	// Tags are build tags used when loading, as go build -tags.
 	Tags string
-	// Profiles are custom profiles (resgen.yaml), by name.
-	Profiles map[string][]runtime.Setting
+	// ConfigFile is a resgen.yaml: its custom profiles, and wrapper entries
+	// for interfaces that cannot be annotated. With no Types and no
+	// Pattern, every entry is generated. Empty means none.
+	ConfigFile string
 }
 
 // File is a generated file.
@@ -53,8 +57,9 @@ type File struct {
 }
 
 // Generate loads the package, reads its directives and returns the wrapper
-// files, gofmt-formatted. Problems with the user's code come back together
-// as a scanner.ErrorList, positioned and sorted; nothing is written.
+// files, gofmt-formatted. Problems with the user's code or resgen.yaml come
+// back together as a scanner.ErrorList, positioned and sorted; nothing is
+// written.
 func Generate(cfg Config) ([]File, error) {
 	if cfg.Dir == "" {
 		wd, err := os.Getwd()
@@ -63,17 +68,87 @@ func Generate(cfg Config) ([]File, error) {
 		}
 		cfg.Dir = wd
 	}
-	if cfg.Pattern == "" {
-		cfg.Pattern = "."
-	}
 	if len(cfg.Types) > 1 && (cfg.Output != "" || cfg.Name != "") {
 		return nil, fmt.Errorf("resgen: -output and -name need a single -type")
+	}
+	var file *yamlconf.File
+	if cfg.ConfigFile != "" {
+		var err error
+		if file, err = loadConfigFile(cfg.Dir, cfg.ConfigFile); err != nil {
+			return nil, err
+		}
+	}
+	if file != nil && len(cfg.Types) == 0 && cfg.Pattern == "" && len(file.Wrappers) > 0 {
+		// Every entry of resgen.yaml.
+		var files []File
+		var errs scanner.ErrorList
+		for _, e := range file.Wrappers {
+			one := cfg
+			one.Pattern, one.Types, one.Name, one.Output = e.Source, []string{e.Type}, e.Name, e.Output
+			out, err := generate(one, file, e)
+			if err != nil {
+				var list scanner.ErrorList
+				if errors.As(err, &list) {
+					errs = append(errs, list...)
+					continue
+				}
+				return nil, err
+			}
+			files = append(files, out...)
+		}
+		if len(errs) > 0 {
+			errs.Sort()
+			errs.RemoveMultiples()
+			return nil, errs
+		}
+		return files, nil
+	}
+	return generate(cfg, file, nil)
+}
+
+// loadConfigFile parses a resgen.yaml, reporting its problems as
+// file:LINE:COL: message.
+func loadConfigFile(dir, path string) (*yamlconf.File, error) {
+	full := path
+	if !filepath.IsAbs(full) {
+		full = filepath.Join(dir, path)
+	}
+	data, err := os.ReadFile(full)
+	if err != nil {
+		return nil, fmt.Errorf("resgen: %v", err)
+	}
+	f, errs := yamlconf.Parse(data, yamlconf.Generation)
+	if len(errs) > 0 {
+		return nil, yamlErrors(relPath(dir, full), errs)
+	}
+	return f, nil
+}
+
+func yamlErrors(name string, errs []error) scanner.ErrorList {
+	var list scanner.ErrorList
+	for _, e := range errs {
+		var ye yamlconf.Error
+		if errors.As(e, &ye) {
+			list.Add(token.Position{Filename: name, Line: ye.Line, Column: ye.Col}, ye.Msg)
+			continue
+		}
+		list.Add(token.Position{Filename: name, Line: 1, Column: 1}, e.Error())
+	}
+	list.Sort()
+	return list
+}
+
+// generate generates the wrappers of one package; entry, when not nil, is
+// the resgen.yaml entry that named it.
+func generate(cfg Config, file *yamlconf.File, entry *yamlconf.Wrapper) ([]File, error) {
+	if cfg.Pattern == "" {
+		cfg.Pattern = "."
 	}
 	l, err := load(cfg.Dir, cfg.Pattern, cfg.Tags)
 	if err != nil {
 		return nil, err
 	}
-	g := &gen{cfg: cfg, l: l, consumed: make(map[token.Pos]bool)}
+	g := &gen{cfg: cfg, l: l, consumed: make(map[token.Pos]bool), file: file, entry: entry}
 	targets := g.findTargets()
 	if len(g.errs) == 0 && len(targets) == 0 {
 		if len(cfg.Types) == 0 {
@@ -110,6 +185,8 @@ type gen struct {
 	l        *loaded
 	errs     scanner.ErrorList
 	consumed map[token.Pos]bool // directive comments attached to an interface or method
+	file     *yamlconf.File     // resgen.yaml, or nil
+	entry    *yamlconf.Wrapper  // the resgen.yaml entry being generated, or nil
 }
 
 // target is an interface to wrap, as found in the package.

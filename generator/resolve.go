@@ -5,8 +5,10 @@ import (
 	"go/ast"
 	"go/token"
 	"go/types"
+	"path/filepath"
 	"strings"
 
+	"github.com/resgen-dev/resgen/internal/yamlconf"
 	"github.com/resgen-dev/resgen/runtime"
 )
 
@@ -51,6 +53,11 @@ func (g *gen) buildWrapper(t *target) *wrapper {
 
 	methodDocs := g.methodDocs(t)
 	localPkg := g.l.pkg.Types
+	var names []string
+	for i := 0; i < iface.NumMethods(); i++ {
+		names = append(names, iface.Method(i).Name())
+	}
+	entryTop, entryMethods := g.entryLayers(g.entryFor(t.name), names)
 	for i := 0; i < iface.NumMethods(); i++ {
 		f := iface.Method(i)
 		if !f.Exported() && f.Pkg() != localPkg {
@@ -62,7 +69,11 @@ func (g *gen) buildWrapper(t *target) *wrapper {
 		doc := methodDocs[f.Name()]
 		g.consume(doc)
 		ml := g.layerOf(doc, true, w)
-		g.resolve(w, m, top, ml)
+		var yaml []*layer
+		if entryTop != nil {
+			yaml = append([]*layer{entryTop}, entryMethods[m.name]...)
+		}
+		g.resolve(w, m, yaml, top, ml)
 		w.methods = append(w.methods, m)
 	}
 	g.chooseNames(w)
@@ -239,8 +250,9 @@ func (g *gen) importedAs(filename, name string) *types.Package {
 }
 
 // resolve computes m's configuration: built-in defaults < profile <
-// interface directives < method directives.
-func (g *gen) resolve(w *wrapper, m *method, top, ml *layer) {
+// resgen.yaml (the entry, then its method blocks) < interface directives <
+// method directives.
+func (g *gen) resolve(w *wrapper, m *method, yaml []*layer, top, ml *layer) {
 	if ml.skip {
 		m.skip = true
 		m.index = -1
@@ -261,7 +273,8 @@ func (g *gen) resolve(w *wrapper, m *method, top, ml *layer) {
 	}
 	profile := g.cfg.Profile
 	var profilePos token.Position
-	for _, l := range []*layer{top, ml} {
+	layers := append(append([]*layer(nil), yaml...), top, ml)
+	for _, l := range layers {
 		if l.profile != nil {
 			profile, profilePos = l.profile.value, l.profile.pos
 		}
@@ -278,7 +291,7 @@ func (g *gen) resolve(w *wrapper, m *method, top, ml *layer) {
 		}
 	}
 	var retryOn, excluded *idents
-	for _, l := range []*layer{top, ml} {
+	for _, l := range layers {
 		for i, s := range l.settings {
 			if err := cfg.Apply(s); err != nil {
 				g.errorf(l.pos[i], "%v", err)
@@ -320,23 +333,78 @@ func splitJoined(err error) []error {
 
 // profile returns the settings of a custom or built-in profile.
 func (g *gen) profile(name string, pos token.Position) ([]runtime.Setting, bool) {
-	if s, ok := g.cfg.Profiles[name]; ok {
-		return s, true
-	}
-	s, ok, err := builtinProfile(name)
-	if err != nil {
-		g.errs.Add(pos, err.Error())
-		return nil, false
-	}
+	s, ok := g.file.ProfileSettings(name)
 	if !ok {
-		names := append([]string(nil), builtinNames()...)
-		for n := range g.cfg.Profiles {
-			names = append(names, n)
-		}
-		g.errorf(pos, "unknown profile %q%s", name, runtime.Suggest(name, names))
+		g.errorf(pos, "unknown profile %q%s", name, runtime.Suggest(name, g.file.AllProfiles()))
 		return nil, false
 	}
 	return s, true
+}
+
+// yamlPos returns the position of a node of resgen.yaml.
+func (g *gen) yamlPos(line, col int) token.Position {
+	name := g.cfg.ConfigFile
+	if filepath.IsAbs(name) {
+		name = relPath(g.cfg.Dir, name)
+	}
+	return token.Position{Filename: name, Line: line, Column: col}
+}
+
+// entryFor returns the resgen.yaml entry of the interface called name.
+func (g *gen) entryFor(name string) *yamlconf.Wrapper {
+	if g.entry != nil {
+		return g.entry
+	}
+	if g.file == nil {
+		return nil
+	}
+	for _, e := range g.file.Wrappers {
+		if e.Type == name && (e.Source == "" || e.Source == "." || e.Source == g.l.pkg.PkgPath) {
+			return e
+		}
+	}
+	return nil
+}
+
+// blockLayer turns a block of resgen.yaml into a layer.
+func (g *gen) blockLayer(b yamlconf.Block) *layer {
+	l := &layer{asked: make(map[string]token.Position)}
+	if b.Profile != "" {
+		l.profile = &arg{value: b.Profile, pos: g.yamlPos(b.ProfileN.Line, b.ProfileN.Column)}
+	}
+	for _, s := range b.Settings {
+		l.add(s.Setting, g.yamlPos(s.Line, s.Col))
+	}
+	return l
+}
+
+// entryLayers returns the layers of resgen.yaml for the methods of w: the
+// entry's own block, then its method blocks that match each method, in the
+// file's order. It reports method names and patterns that match nothing.
+func (g *gen) entryLayers(e *yamlconf.Wrapper, methods []string) (*layer, map[string][]*layer) {
+	if e == nil {
+		return nil, nil
+	}
+	top := g.blockLayer(e.Block)
+	per := make(map[string][]*layer)
+	for _, mb := range e.Methods {
+		matched := false
+		for _, name := range methods {
+			if yamlconf.Match(mb.Pattern, name) {
+				matched = true
+				per[name] = append(per[name], g.blockLayer(mb.Block))
+			}
+		}
+		if !matched {
+			pos := g.yamlPos(mb.Node.Line, mb.Node.Column)
+			if yamlconf.IsGlob(mb.Pattern) {
+				g.errorf(pos, "methods: %q matches no method of %s", mb.Pattern, e.Type)
+			} else {
+				g.errorf(pos, "methods: %s has no method %s%s", e.Type, mb.Pattern, runtime.Suggest(mb.Pattern, methods))
+			}
+		}
+	}
+	return top, per
 }
 
 // addMatcher returns the wrapper's matcher for items, sharing equal ones.

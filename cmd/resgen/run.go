@@ -79,9 +79,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "resgen: -output and -name need exactly one -type")
 		return exitUsage
 	}
-	if *config != "" {
-		fmt.Fprintln(stderr, "resgen: -config: resgen.yaml is not supported yet")
-		return exitError
+	cfg.ConfigFile = *config
+	if cfg.ConfigFile == "" {
+		if _, err := os.Stat("resgen.yaml"); err == nil {
+			cfg.ConfigFile = "resgen.yaml"
+		}
 	}
 	files, err := generator.Generate(cfg)
 	if err != nil {

@@ -1,0 +1,388 @@
+package yamlconf
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/templates"
+)
+
+// File is a parsed resgen.yaml or run-time override file.
+type File struct {
+	Profiles map[string]*Profile
+	Wrappers []*Wrapper
+}
+
+// Block is a set of policy blocks and the profile under them.
+type Block struct {
+	Profile  string
+	ProfileN *yaml.Node // the profile's value, for errors
+	Settings []Setting
+}
+
+// Profile is a custom profile: a built-in or custom one it extends, and
+// its own policy blocks.
+type Profile struct {
+	Name    string
+	Extends string
+	Node    *yaml.Node
+	Block
+}
+
+// Wrapper is an entry of wrappers:.
+type Wrapper struct {
+	// Key is the entry's key in the mapping form (run-time files: the
+	// wrapper's type name).
+	Key                        string
+	Source, Type, Name, Output string
+	Node                       *yaml.Node
+	Block
+	Methods []*MethodBlock
+}
+
+// MethodBlock is an entry of methods:, by name or glob.
+type MethodBlock struct {
+	Pattern string
+	Node    *yaml.Node
+	Block
+}
+
+// Kind says which file is parsed, for the keys it accepts.
+type Kind int
+
+const (
+	// Generation is resgen.yaml: wrappers is a list of entries with source,
+	// type, name and output.
+	Generation Kind = iota
+	// Runtime is a run-time override file: wrappers is a mapping keyed by
+	// the wrapper's type name.
+	Runtime
+)
+
+var lineRE = regexp.MustCompile(`line (\d+)(?:, column (\d+))?`)
+
+// Parse parses a file, returning every problem found.
+func Parse(data []byte, kind Kind) (*File, []error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		e := Error{Line: 1, Col: 1, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+			e.Line, _ = strconv.Atoi(m[1])
+			if m[2] != "" {
+				e.Col, _ = strconv.Atoi(m[2])
+			}
+			e.Msg = strings.TrimSpace(lineRE.ReplaceAllString(e.Msg, ""))
+			e.Msg = strings.TrimPrefix(strings.TrimPrefix(e.Msg, ":"), " ")
+		}
+		return nil, []error{e}
+	}
+	f := &File{Profiles: make(map[string]*Profile)}
+	if len(doc.Content) == 0 {
+		return f, nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, []error{Errorf(root, "want a mapping with version, profiles and wrappers")}
+	}
+	var errs []error
+	sawVersion := false
+	for _, kv := range pairs(root, &errs) {
+		k, v := kv[0], kv[1]
+		switch k.Value {
+		case "version":
+			sawVersion = true
+			if v.Value != "1" {
+				errs = append(errs, Errorf(v, "unsupported version %q: want 1", v.Value))
+			}
+		case "profiles":
+			errs = append(errs, f.parseProfiles(v)...)
+		case "wrappers":
+			errs = append(errs, f.parseWrappers(v, kind)...)
+		default:
+			errs = append(errs, Errorf(k, "unknown key %q%s", k.Value, runtime.Suggest(k.Value, []string{"version", "profiles", "wrappers"})))
+		}
+	}
+	if !sawVersion {
+		errs = append(errs, Errorf(root, "missing version: 1"))
+	}
+	errs = append(errs, f.checkProfiles()...)
+	sortErrors(errs)
+	return f, errs
+}
+
+// pairs returns the key-value pairs of a mapping, reporting duplicate keys.
+func pairs(n *yaml.Node, errs *[]error) [][2]*yaml.Node {
+	var out [][2]*yaml.Node
+	seen := make(map[string]bool)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			*errs = append(*errs, Errorf(k, "duplicate key %q", k.Value))
+			continue
+		}
+		seen[k.Value] = true
+		out = append(out, [2]*yaml.Node{k, v})
+	}
+	return out
+}
+
+func (f *File) parseProfiles(n *yaml.Node) []error {
+	if n.Kind != yaml.MappingNode {
+		return []error{Errorf(n, "profiles: want a mapping of profile names")}
+	}
+	var errs []error
+	for _, kv := range pairs(n, &errs) {
+		k, v := kv[0], kv[1]
+		p := &Profile{Name: k.Value, Node: k}
+		if _, builtin := templates.Source(k.Value); builtin {
+			errs = append(errs, Errorf(k, "profile %q is built in: give yours another name and extend it", k.Value))
+			continue
+		}
+		errs = append(errs, parseBlock(v, &p.Block, func(key, val *yaml.Node) ([]error, bool) {
+			switch key.Value {
+			case "extends":
+				p.Extends = val.Value
+				return nil, true
+			case "description":
+				return nil, true
+			}
+			return nil, false
+		}, []string{"extends", "description"})...)
+		f.Profiles[k.Value] = p
+	}
+	return errs
+}
+
+func (f *File) parseWrappers(n *yaml.Node, kind Kind) []error {
+	var errs []error
+	switch {
+	case kind == Generation && n.Kind == yaml.SequenceNode:
+		for _, item := range n.Content {
+			w := &Wrapper{Node: item}
+			errs = append(errs, parseWrapper(item, w, kind)...)
+			if w.Type == "" {
+				errs = append(errs, Errorf(item, "wrapper entry has no type"))
+			}
+			f.Wrappers = append(f.Wrappers, w)
+		}
+	case kind == Runtime && n.Kind == yaml.MappingNode:
+		for _, kv := range pairs(n, &errs) {
+			w := &Wrapper{Key: kv[0].Value, Node: kv[0]}
+			errs = append(errs, parseWrapper(kv[1], w, kind)...)
+			f.Wrappers = append(f.Wrappers, w)
+		}
+	case kind == Generation:
+		errs = append(errs, Errorf(n, "wrappers: want a list of entries (- type: ...)"))
+	default:
+		errs = append(errs, Errorf(n, "wrappers: want a mapping keyed by wrapper type name"))
+	}
+	return errs
+}
+
+func parseWrapper(n *yaml.Node, w *Wrapper, kind Kind) []error {
+	extra := []string{"methods"}
+	if kind == Generation {
+		extra = append(extra, "source", "type", "name", "output")
+	}
+	return parseBlock(n, &w.Block, func(k, v *yaml.Node) ([]error, bool) {
+		str := func(dst *string) ([]error, bool) {
+			if v.Kind != yaml.ScalarNode || v.Value == "" {
+				return []error{Errorf(v, "%s: want a name", k.Value)}, true
+			}
+			*dst = v.Value
+			return nil, true
+		}
+		switch {
+		case k.Value == "methods":
+			return parseMethods(v, w), true
+		case kind != Generation:
+			return nil, false
+		case k.Value == "source":
+			return str(&w.Source)
+		case k.Value == "type":
+			return str(&w.Type)
+		case k.Value == "name":
+			return str(&w.Name)
+		case k.Value == "output":
+			return str(&w.Output)
+		}
+		return nil, false
+	}, extra)
+}
+
+func parseMethods(n *yaml.Node, w *Wrapper) []error {
+	if n.Kind != yaml.MappingNode {
+		return []error{Errorf(n, "methods: want a mapping of method names or globs")}
+	}
+	var errs []error
+	for _, kv := range pairs(n, &errs) {
+		k, v := kv[0], kv[1]
+		if _, err := path.Match(k.Value, ""); err != nil {
+			errs = append(errs, Errorf(k, "bad method pattern %q: %v", k.Value, err))
+			continue
+		}
+		mb := &MethodBlock{Pattern: k.Value, Node: k}
+		errs = append(errs, parseBlock(v, &mb.Block, nil, nil)...)
+		w.Methods = append(w.Methods, mb)
+	}
+	return errs
+}
+
+// parseBlock reads a mapping of policy blocks and profile; other keys go to
+// extra, which reports whether it took them.
+func parseBlock(n *yaml.Node, b *Block, extra func(k, v *yaml.Node) ([]error, bool), extraKeys []string) []error {
+	if n.Kind != yaml.MappingNode {
+		return []error{Errorf(n, "want a mapping of policies")}
+	}
+	var errs []error
+	known := append(append([]string{"profile"}, runtime.Policies()...), extraKeys...)
+	for _, kv := range pairs(n, &errs) {
+		k, v := kv[0], kv[1]
+		switch {
+		case k.Value == "profile":
+			if v.Kind != yaml.ScalarNode || v.Value == "" {
+				errs = append(errs, Errorf(v, "profile: want a profile name"))
+				continue
+			}
+			b.Profile, b.ProfileN = v.Value, v
+		case IsPolicy(k.Value):
+			s, e := Policy(k.Value, v)
+			b.Settings = append(b.Settings, s...)
+			errs = append(errs, e...)
+		default:
+			if extra != nil {
+				if e, ok := extra(k, v); ok {
+					errs = append(errs, e...)
+					continue
+				}
+			}
+			errs = append(errs, Errorf(k, "unknown key %q%s", k.Value, runtime.Suggest(k.Value, known)))
+		}
+	}
+	return errs
+}
+
+// checkProfiles reports custom profiles that extend unknown profiles or
+// each other in a cycle.
+func (f *File) checkProfiles() []error {
+	var errs []error
+	for _, name := range f.profileNames() {
+		p := f.Profiles[name]
+		seen := map[string]bool{name: true}
+		for ext := p.Extends; ext != ""; {
+			if _, ok := templates.Source(ext); ok {
+				break
+			}
+			q, ok := f.Profiles[ext]
+			if !ok {
+				errs = append(errs, Errorf(p.Node, "profile %s extends unknown profile %q%s", name, ext, runtime.Suggest(ext, f.AllProfiles())))
+				break
+			}
+			if seen[ext] {
+				errs = append(errs, Errorf(p.Node, "profile %s extends itself through %s", name, ext))
+				break
+			}
+			seen[ext] = true
+			ext = q.Extends
+		}
+	}
+	return errs
+}
+
+func (f *File) profileNames() []string {
+	names := make([]string, 0, len(f.Profiles))
+	for n := range f.Profiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// AllProfiles returns the names of the built-in and custom profiles.
+func (f *File) AllProfiles() []string {
+	names := templates.Names()
+	if f != nil {
+		names = append(names, f.profileNames()...)
+	}
+	return names
+}
+
+// ProfileSettings returns the settings of a custom or built-in profile,
+// those of the profiles it extends first.
+func (f *File) ProfileSettings(name string) ([]runtime.Setting, bool) {
+	if f != nil {
+		if p, ok := f.Profiles[name]; ok {
+			var out []runtime.Setting
+			if p.Extends != "" && p.Extends != name {
+				base, ok := f.ProfileSettings(p.Extends)
+				if !ok {
+					return nil, false
+				}
+				out = append(out, base...)
+			}
+			for _, s := range p.Settings {
+				out = append(out, s.Setting)
+			}
+			return out, true
+		}
+	}
+	return Builtin(name)
+}
+
+// Builtin returns the settings of a built-in profile.
+func Builtin(name string) ([]runtime.Setting, bool) {
+	src, ok := templates.Source(name)
+	if !ok {
+		return nil, false
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil || len(doc.Content) == 0 {
+		return nil, true
+	}
+	var out []runtime.Setting
+	var b Block
+	parseBlock(doc.Content[0], &b, func(k, v *yaml.Node) ([]error, bool) { return nil, k.Value == "description" }, nil)
+	for _, s := range b.Settings {
+		out = append(out, s.Setting)
+	}
+	return out, true
+}
+
+// Match reports whether a methods: pattern matches a method name.
+func Match(pattern, name string) bool {
+	ok, _ := path.Match(pattern, name)
+	return ok
+}
+
+// IsGlob reports whether a pattern has glob characters.
+func IsGlob(pattern string) bool { return strings.ContainsAny(pattern, "*?[") }
+
+func sortErrors(errs []error) {
+	sort.SliceStable(errs, func(i, j int) bool {
+		a, aok := errs[i].(Error)
+		b, bok := errs[j].(Error)
+		if !aok || !bok {
+			return aok
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+}
+
+// Prefix formats errs as "name:LINE:COL: message", one a line.
+func Prefix(name string, errs []error) error {
+	var lines []string
+	for _, e := range errs {
+		lines = append(lines, fmt.Sprintf("%s:%v", name, e))
+	}
+	return fmt.Errorf("%s", strings.Join(lines, "\n"))
+}

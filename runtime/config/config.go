@@ -1,0 +1,159 @@
+// Package config reads run-time overrides of resgen wrappers from YAML, so
+// that any method of any wrapper can be retuned without regenerating:
+//
+//	version: 1
+//	wrappers:
+//	  ResilientStore:              # the wrapper's type name
+//	    profile: api               # optional: a built-in or custom profile
+//	    timeout: 5s                # wrapper-wide
+//	    methods:
+//	      ListOrders:
+//	        retry: {max_attempts: 7}
+//	      "Create*":
+//	        rate_limit: off
+//
+// Pass the result to the generated constructor with runtime.WithConfig. The
+// overrides apply field by field over the configuration the generated code
+// carries, in this order: the profile, the wrapper's policies, then each
+// methods: entry that matches, in the file's order. It lives apart from
+// package runtime so that runtime imports only the standard library.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/resgen-dev/resgen/internal/yamlconf"
+	"github.com/resgen-dev/resgen/runtime"
+)
+
+// File is a parsed override file. It is a runtime.ConfigSource, and is safe
+// for concurrent use: nothing changes it after Parse.
+type File struct {
+	name string
+	f    *yamlconf.File
+}
+
+var _ runtime.ConfigSource = (*File)(nil)
+
+// Load reads and parses the override file at path. Its problems are
+// reported together, one a line, as path:LINE:COL: message.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return parse(path, data)
+}
+
+// Parse parses an override file's content. Its problems are reported
+// together, one a line, as LINE:COL: message.
+func Parse(data []byte) (*File, error) { return parse("", data) }
+
+func parse(name string, data []byte) (*File, error) {
+	f, errs := yamlconf.Parse(data, yamlconf.Runtime)
+	if len(errs) > 0 {
+		return nil, format(name, errs)
+	}
+	for _, w := range f.Wrappers {
+		if p := w.Profile; p != "" {
+			if _, ok := f.ProfileSettings(p); !ok {
+				errs = append(errs, yamlconf.Errorf(w.ProfileN, "unknown profile %q%s", p, runtime.Suggest(p, f.AllProfiles())))
+			}
+		}
+		for _, m := range w.Methods {
+			if p := m.Profile; p != "" {
+				if _, ok := f.ProfileSettings(p); !ok {
+					errs = append(errs, yamlconf.Errorf(m.ProfileN, "unknown profile %q%s", p, runtime.Suggest(p, f.AllProfiles())))
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, format(name, errs)
+	}
+	return &File{name: name, f: f}, nil
+}
+
+// Error is the error of Load and Parse: every problem of the file.
+type Error struct {
+	// Problems are the file's problems, in order of position, each as
+	// [name:]LINE:COL: message.
+	Problems []string
+}
+
+func (e *Error) Error() string { return strings.Join(e.Problems, "\n") }
+
+func format(name string, errs []error) error {
+	e := &Error{}
+	for _, err := range errs {
+		s := err.Error()
+		if name != "" {
+			s = name + ":" + s
+		}
+		e.Problems = append(e.Problems, s)
+	}
+	return e
+}
+
+// Overrides returns the settings for method of wrapper: the wrapper's
+// profile, its policies, then the policies of each methods: entry that
+// matches method, each entry's profile first. It reports methods: entries
+// that name no method of the wrapper.
+func (f *File) Overrides(wrapper, method string, methods []string) ([]runtime.Setting, error) {
+	var out []runtime.Setting
+	var errs []error
+	for _, w := range f.f.Wrappers {
+		if w.Key != wrapper {
+			continue
+		}
+		out = append(out, f.block(w.Block)...)
+		for _, mb := range w.Methods {
+			if !matchesAny(mb.Pattern, methods) {
+				pos := fmt.Sprintf("%d:%d", mb.Node.Line, mb.Node.Column)
+				if f.name != "" {
+					pos = f.name + ":" + pos
+				}
+				if yamlconf.IsGlob(mb.Pattern) {
+					errs = append(errs, fmt.Errorf("%s: methods: %q matches no method of %s", pos, mb.Pattern, wrapper))
+				} else {
+					errs = append(errs, fmt.Errorf("%s: methods: %s has no method %s%s", pos, wrapper, mb.Pattern,
+						runtime.Suggest(mb.Pattern, methods)))
+				}
+				continue
+			}
+			if yamlconf.Match(mb.Pattern, method) {
+				out = append(out, f.block(mb.Block)...)
+			}
+		}
+	}
+	// Every method reports the same unmatched entries: report them with the
+	// first method only, so that each appears once.
+	if len(errs) > 0 && (len(methods) == 0 || methods[0] == method) {
+		return out, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+func (f *File) block(b yamlconf.Block) []runtime.Setting {
+	var out []runtime.Setting
+	if b.Profile != "" {
+		s, _ := f.f.ProfileSettings(b.Profile)
+		out = append(out, s...)
+	}
+	for _, s := range b.Settings {
+		out = append(out, s.Setting)
+	}
+	return out
+}
+
+func matchesAny(pattern string, methods []string) bool {
+	for _, m := range methods {
+		if yamlconf.Match(pattern, m) {
+			return true
+		}
+	}
+	return false
+}
