@@ -191,9 +191,9 @@ type gen struct {
 
 // target is an interface to wrap, as found in the package.
 type target struct {
-	name  string         // as named by -type, or declared
-	named *types.Named   // the interface type
-	spec  *ast.TypeSpec  // its declaration in this package, when it is here
+	name  string        // as named by -type, or declared
+	named *types.Named  // the interface type
+	spec  *ast.TypeSpec // its declaration in this package, when it is here
 	doc   *ast.CommentGroup
 	itype *ast.InterfaceType // nil when declared elsewhere
 	pos   token.Position

@@ -11,9 +11,9 @@ import (
 
 // wrapper is one interface to wrap.
 type wrapper struct {
-	name       string      // the wrapper's type name: ResilientStore
+	name       string       // the wrapper's type name: ResilientStore
 	iface      *types.Named // the wrapped interface (possibly generic)
-	ifaceName  string      // its name as declared
+	ifaceName  string       // its name as declared
 	ifacePkg   *types.Package
 	typeParams []*types.TypeParam
 	methods    []*method
@@ -34,8 +34,8 @@ type method struct {
 	params   []param
 	results  []*types.Var
 	variadic bool
-	ctxIndex int // the context.Context parameter, or -1
-	errIndex int // the error result, or -1
+	ctxIndex int  // the context.Context parameter, or -1
+	errIndex int  // the error result, or -1
 	errInRes bool // the only result has Err() error
 	setErr   bool // ... and SetErr(error)
 	newRes   bool // ... and is a pointer to a struct that the wrapper may allocate
