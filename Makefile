@@ -12,9 +12,19 @@ all: build test
 build:
 	$(GO) build $(PKGS)
 
-# Every test, with the race detector, after the static checks.
-test: lint
+# Every test, with the race detector, after the static checks and the
+# check that committed generated code is what resgen generates now.
+test: lint check-generated
 	$(GO) test -race -count=1 $(PKGS)
+	cd bench && $(GO) vet ./...
+
+# Regenerate every committed wrapper (examples/, bench/) and fail on any
+# difference: generated code must never drift from the generator.
+check-generated:
+	$(GO) generate ./examples/...
+	cd bench && $(GO) generate ./...
+	@git diff --exit-code -- examples bench || \
+	  (echo "generated files are stale: run go generate and commit the result"; exit 1)
 
 # The quick loop while editing: no race detector, no slow tests.
 test-short:
@@ -32,7 +42,11 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needs to run on:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-# Each fuzz target for FUZZTIME.
+# Each fuzz target for FUZZTIME. The YAML loaders find new inputs often, and
+# minimizing each one for the default minute stalls their runs for most of
+# FUZZTIME: they minimize for 100 runs instead.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./runtime/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRetryAfter$$' -fuzztime $(FUZZTIME) ./runtime/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseGeneration$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./internal/yamlconf/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRuntime$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./runtime/config/

@@ -4,8 +4,9 @@ package bench
 
 import (
 	"context"
-	resgen "github.com/resgen-dev/resgen/runtime"
 	"time"
+
+	resgen "github.com/resgen-dev/resgen/runtime"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
@@ -15,10 +16,12 @@ const (
 	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
 )
 
-// ResilientOrders wraps a Orders with the resilience policies of its directives:
-// retry, circuit breaker, rate limit, per-attempt timeout and recovery, written out in
-// each method below. It implements Orders, and is safe for concurrent use when
-// the wrapped value is.
+// ResilientOrders wraps an implementation of Orders with the resilience
+// policies of its directives: retry, circuit breaker, rate limit, per-attempt
+// timeout and recovery, written out in each method below. Build one with
+// NewResilientOrders: its zero value is not usable. It is safe for concurrent
+// use when the wrapped value is. A panic in the wrapped value is not recovered:
+// it reaches the caller unchanged, and is not retried.
 type ResilientOrders struct {
 	inner   Orders
 	rm      *resgen.Manager
@@ -27,8 +30,9 @@ type ResilientOrders struct {
 
 var _ Orders = (*ResilientOrders)(nil)
 
-// NewResilientOrders wraps inner. The options add run-time overrides (WithConfig), a
-// logger, observers, a clock; it returns every problem of the resulting configuration.
+// NewResilientOrders wraps inner. The options add run-time overrides
+// (WithConfig), a logger, observers, a clock; it returns every problem of the
+// resulting configuration at once.
 func NewResilientOrders(inner Orders, opts ...resgen.Option) (*ResilientOrders, error) {
 	rm, err := resgen.NewManager(inner, &resilientOrdersSpec, opts...)
 	if err != nil {
@@ -46,15 +50,16 @@ func (w *ResilientOrders) Unwrap() Orders {
 	return w.inner
 }
 
-// Resilience returns the wrapper's resilience state: its configuration and metrics.
+// Resilience returns the wrapper's resilience state: its configuration and
+// metrics.
 func (w *ResilientOrders) Resilience() *resgen.Manager {
 	return w.rm
 }
 
-// Get calls the wrapped Orders's Get with:
+// Get calls the wrapped Get with:
 //
-//	retry: max_attempts=3 initial_delay=1s max_delay=1m0s backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=1m0s success_threshold=2
+//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
+//	circuit breaker: failure_threshold=5 recovery_timeout=1m success_threshold=2
 //	rate limit: max_requests_per_minute=1000000000 burst_size=1000000000 per_host=false backpressure_strategy=wait
 //	timeout: off
 //	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -85,8 +90,9 @@ func (w *ResilientOrders) Get(ctx context.Context, id string) (r0 string, err er
 	}
 }
 
-// resilientOrdersSpec is the configuration of ResilientOrders's methods, resolved from the
-// built-in defaults, profiles and directives; run-time overrides (WithConfig) apply on top.
+// resilientOrdersSpec is the configuration of ResilientOrders's methods,
+// resolved from the built-in defaults, profiles and directives; run-time
+// overrides (WithConfig) apply on top.
 var resilientOrdersSpec = resgen.Spec{
 	Wrapper:   "ResilientOrders",
 	Interface: "bench.Orders",

@@ -4,8 +4,9 @@ package bench
 
 import (
 	"context"
-	resgen "github.com/resgen-dev/resgen/runtime"
 	"time"
+
+	resgen "github.com/resgen-dev/resgen/runtime"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
@@ -15,10 +16,12 @@ const (
 	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
 )
 
-// ResilientRetryBreaker wraps a RetryBreaker with the resilience policies of its directives:
-// retry, circuit breaker, rate limit, per-attempt timeout and recovery, written out in
-// each method below. It implements RetryBreaker, and is safe for concurrent use when
-// the wrapped value is.
+// ResilientRetryBreaker wraps an implementation of RetryBreaker with the
+// resilience policies of its directives: retry, circuit breaker, rate limit,
+// per-attempt timeout and recovery, written out in each method below. Build one
+// with NewResilientRetryBreaker: its zero value is not usable. It is safe for
+// concurrent use when the wrapped value is. A panic in the wrapped value is not
+// recovered: it reaches the caller unchanged, and is not retried.
 type ResilientRetryBreaker struct {
 	inner   RetryBreaker
 	rm      *resgen.Manager
@@ -27,8 +30,9 @@ type ResilientRetryBreaker struct {
 
 var _ RetryBreaker = (*ResilientRetryBreaker)(nil)
 
-// NewResilientRetryBreaker wraps inner. The options add run-time overrides (WithConfig), a
-// logger, observers, a clock; it returns every problem of the resulting configuration.
+// NewResilientRetryBreaker wraps inner. The options add run-time overrides
+// (WithConfig), a logger, observers, a clock; it returns every problem of the
+// resulting configuration at once.
 func NewResilientRetryBreaker(inner RetryBreaker, opts ...resgen.Option) (*ResilientRetryBreaker, error) {
 	rm, err := resgen.NewManager(inner, &resilientRetryBreakerSpec, opts...)
 	if err != nil {
@@ -46,15 +50,16 @@ func (w *ResilientRetryBreaker) Unwrap() RetryBreaker {
 	return w.inner
 }
 
-// Resilience returns the wrapper's resilience state: its configuration and metrics.
+// Resilience returns the wrapper's resilience state: its configuration and
+// metrics.
 func (w *ResilientRetryBreaker) Resilience() *resgen.Manager {
 	return w.rm
 }
 
-// Get calls the wrapped RetryBreaker's Get with:
+// Get calls the wrapped Get with:
 //
-//	retry: max_attempts=3 initial_delay=1s max_delay=1m0s backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=1m0s success_threshold=2
+//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
+//	circuit breaker: failure_threshold=5 recovery_timeout=1m success_threshold=2
 //	rate limit: off
 //	timeout: off
 //	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -85,8 +90,9 @@ func (w *ResilientRetryBreaker) Get(ctx context.Context, id string) (r0 string, 
 	}
 }
 
-// resilientRetryBreakerSpec is the configuration of ResilientRetryBreaker's methods, resolved from the
-// built-in defaults, profiles and directives; run-time overrides (WithConfig) apply on top.
+// resilientRetryBreakerSpec is the configuration of ResilientRetryBreaker's
+// methods, resolved from the built-in defaults, profiles and directives;
+// run-time overrides (WithConfig) apply on top.
 var resilientRetryBreakerSpec = resgen.Spec{
 	Wrapper:   "ResilientRetryBreaker",
 	Interface: "bench.RetryBreaker",

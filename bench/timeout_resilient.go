@@ -4,8 +4,9 @@ package bench
 
 import (
 	"context"
-	resgen "github.com/resgen-dev/resgen/runtime"
 	"time"
+
+	resgen "github.com/resgen-dev/resgen/runtime"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
@@ -15,10 +16,12 @@ const (
 	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
 )
 
-// ResilientTimeout wraps a Timeout with the resilience policies of its directives:
-// retry, circuit breaker, rate limit, per-attempt timeout and recovery, written out in
-// each method below. It implements Timeout, and is safe for concurrent use when
-// the wrapped value is.
+// ResilientTimeout wraps an implementation of Timeout with the resilience
+// policies of its directives: retry, circuit breaker, rate limit, per-attempt
+// timeout and recovery, written out in each method below. Build one with
+// NewResilientTimeout: its zero value is not usable. It is safe for concurrent
+// use when the wrapped value is. A panic in the wrapped value is not recovered:
+// it reaches the caller unchanged, and is not retried.
 type ResilientTimeout struct {
 	inner   Timeout
 	rm      *resgen.Manager
@@ -27,8 +30,9 @@ type ResilientTimeout struct {
 
 var _ Timeout = (*ResilientTimeout)(nil)
 
-// NewResilientTimeout wraps inner. The options add run-time overrides (WithConfig), a
-// logger, observers, a clock; it returns every problem of the resulting configuration.
+// NewResilientTimeout wraps inner. The options add run-time overrides
+// (WithConfig), a logger, observers, a clock; it returns every problem of the
+// resulting configuration at once.
 func NewResilientTimeout(inner Timeout, opts ...resgen.Option) (*ResilientTimeout, error) {
 	rm, err := resgen.NewManager(inner, &resilientTimeoutSpec, opts...)
 	if err != nil {
@@ -46,17 +50,18 @@ func (w *ResilientTimeout) Unwrap() Timeout {
 	return w.inner
 }
 
-// Resilience returns the wrapper's resilience state: its configuration and metrics.
+// Resilience returns the wrapper's resilience state: its configuration and
+// metrics.
 func (w *ResilientTimeout) Resilience() *resgen.Manager {
 	return w.rm
 }
 
-// Get calls the wrapped Timeout's Get with:
+// Get calls the wrapped Get with:
 //
 //	retry: off
 //	circuit breaker: off
 //	rate limit: off
-//	timeout: 1m0s per attempt, cancelled when the attempt returns
+//	timeout: 1m per attempt, cancelled when the attempt returns
 //	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
 func (w *ResilientTimeout) Get(ctx context.Context, id string) (r0 string, err error) {
 	m := w.methods[0]
@@ -85,8 +90,9 @@ func (w *ResilientTimeout) Get(ctx context.Context, id string) (r0 string, err e
 	}
 }
 
-// resilientTimeoutSpec is the configuration of ResilientTimeout's methods, resolved from the
-// built-in defaults, profiles and directives; run-time overrides (WithConfig) apply on top.
+// resilientTimeoutSpec is the configuration of ResilientTimeout's methods,
+// resolved from the built-in defaults, profiles and directives; run-time
+// overrides (WithConfig) apply on top.
 var resilientTimeoutSpec = resgen.Spec{
 	Wrapper:   "ResilientTimeout",
 	Interface: "bench.Timeout",

@@ -86,6 +86,11 @@ func parseDirective(text string, pos token.Position, errs *scanner.ErrorList) (d
 	for _, f := range fields[1:] {
 		p := at(f.offset)
 		switch {
+		case d.name == "skip" && f.text != "off":
+			if ok {
+				errs.Add(p, "//resgen:skip takes no arguments")
+			}
+			ok = false
 		case f.text == "off":
 			if d.name == "skip" || d.name == "profile" {
 				errs.Add(p, fmt.Sprintf("//resgen:%s cannot be turned off", d.name))
@@ -122,10 +127,6 @@ func parseDirective(text string, pos token.Position, errs *scanner.ErrorList) (d
 	}
 	switch d.name {
 	case "skip":
-		if len(d.args) > 0 || d.word != nil {
-			errs.Add(d.pos, "//resgen:skip takes no arguments")
-			ok = false
-		}
 	case "profile":
 		if d.word == nil {
 			errs.Add(d.pos, "//resgen:profile needs a profile name")

@@ -39,7 +39,7 @@ func TestParseDirective(t *testing.T) {
 		{line: "//resgen:retry max_attempts=", wantErr: `want key=value`},
 		{line: "//resgen:retry a=1 a=2", wantErr: `duplicate key "a"`},
 		{line: "//resgen:retry off max_attempts=2", wantErr: `//resgen:retry off takes no keys`},
-		{line: "//resgen:skip now", wantErr: `want key=value, not "now"`},
+		{line: "//resgen:skip now", wantErr: `//resgen:skip takes no arguments`},
 		{line: "//resgen:profile", wantErr: `//resgen:profile needs a profile name`},
 		{line: "//resgen:timeout", wantErr: `//resgen:timeout needs a duration`},
 		{line: "//resgen:timeout off 5s", wantErr: `//resgen:timeout off takes no duration`},

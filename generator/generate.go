@@ -79,13 +79,21 @@ func Generate(cfg Config) ([]File, error) {
 		}
 	}
 	if file != nil && len(cfg.Types) == 0 && cfg.Pattern == "" && len(file.Wrappers) > 0 {
-		// Every entry of resgen.yaml.
+		// Every entry of resgen.yaml, one load per package.
 		var files []File
 		var errs scanner.ErrorList
+		var sources []string
+		types := make(map[string][]string)
 		for _, e := range file.Wrappers {
+			if _, ok := types[e.Source]; !ok {
+				sources = append(sources, e.Source)
+			}
+			types[e.Source] = append(types[e.Source], e.Type)
+		}
+		for _, src := range sources {
 			one := cfg
-			one.Pattern, one.Types, one.Name, one.Output = e.Source, []string{e.Type}, e.Name, e.Output
-			out, err := generate(one, file, e)
+			one.Pattern, one.Types = src, types[src]
+			out, err := generate(one, file, true)
 			if err != nil {
 				var list scanner.ErrorList
 				if errors.As(err, &list) {
@@ -97,13 +105,12 @@ func Generate(cfg Config) ([]File, error) {
 			files = append(files, out...)
 		}
 		if len(errs) > 0 {
-			errs.Sort()
-			errs.RemoveMultiples()
+			errs = dedupe(errs)
 			return nil, errs
 		}
 		return files, nil
 	}
-	return generate(cfg, file, nil)
+	return generate(cfg, file, false)
 }
 
 // loadConfigFile parses a resgen.yaml, reporting its problems as
@@ -138,9 +145,9 @@ func yamlErrors(name string, errs []error) scanner.ErrorList {
 	return list
 }
 
-// generate generates the wrappers of one package; entry, when not nil, is
-// the resgen.yaml entry that named it.
-func generate(cfg Config, file *yamlconf.File, entry *yamlconf.Wrapper) ([]File, error) {
+// generate generates the wrappers of one package; entries says that they
+// are resgen.yaml's entries, whose names and outputs apply.
+func generate(cfg Config, file *yamlconf.File, entries bool) ([]File, error) {
 	if cfg.Pattern == "" {
 		cfg.Pattern = "."
 	}
@@ -148,7 +155,7 @@ func generate(cfg Config, file *yamlconf.File, entry *yamlconf.Wrapper) ([]File,
 	if err != nil {
 		return nil, err
 	}
-	g := &gen{cfg: cfg, l: l, consumed: make(map[token.Pos]bool), file: file, entry: entry}
+	g := &gen{cfg: cfg, l: l, consumed: make(map[token.Pos]bool), file: file, entries: entries}
 	targets := g.findTargets()
 	if len(g.errs) == 0 && len(targets) == 0 {
 		if len(cfg.Types) == 0 {
@@ -164,9 +171,7 @@ func generate(cfg Config, file *yamlconf.File, entry *yamlconf.Wrapper) ([]File,
 	g.checkStrayDirectives()
 	if len(g.errs) > 0 {
 		g.relativize()
-		g.errs.Sort()
-		g.errs.RemoveMultiples()
-		return nil, g.errs
+		return nil, dedupe(g.errs)
 	}
 	var files []File
 	for _, w := range wrappers {
@@ -186,7 +191,7 @@ type gen struct {
 	errs     scanner.ErrorList
 	consumed map[token.Pos]bool // directive comments attached to an interface or method
 	file     *yamlconf.File     // resgen.yaml, or nil
-	entry    *yamlconf.Wrapper  // the resgen.yaml entry being generated, or nil
+	entries  bool               // generating resgen.yaml's entries: their names and outputs apply
 }
 
 // target is an interface to wrap, as found in the package.
@@ -196,6 +201,7 @@ type target struct {
 	spec  *ast.TypeSpec // its declaration in this package, when it is here
 	doc   *ast.CommentGroup
 	itype *ast.InterfaceType // nil when declared elsewhere
+	alias *types.TypeName    // the alias that named it, if any
 	pos   token.Position
 }
 
@@ -239,8 +245,8 @@ func (g *gen) findTargets() []*target {
 			continue
 		}
 		obj, ok := scope.Lookup(name).(*types.TypeName)
-		if !ok {
-			continue
+		if !ok || !types.IsInterface(obj.Type()) {
+			continue // its directives are reported as stray
 		}
 		if t := g.targetOf(obj, s); t != nil {
 			out = append(out, t)
@@ -333,6 +339,17 @@ func (g *gen) targetOf(obj *types.TypeName, s specDoc) *target {
 		return nil
 	}
 	t.named = named
+	if _, isAlias := obj.Type().(*types.Alias); isAlias {
+		// type Store = store: the wrapper is named after the alias, and
+		// the directives of the aliased interface's methods apply when it is
+		// declared in this package.
+		t.alias = obj
+		if named.Obj().Pkg() == g.l.pkg.Types && named.TypeParams().Len() == 0 {
+			if target, ok := g.typeSpecs()[named.Obj().Name()]; ok {
+				s.spec = target.spec
+			}
+		}
+	}
 	if s.spec != nil {
 		if it, ok := s.spec.Type.(*ast.InterfaceType); ok {
 			t.itype = it
@@ -346,8 +363,19 @@ func (g *gen) targetOf(obj *types.TypeName, s specDoc) *target {
 }
 
 // checkStrayDirectives reports //resgen: lines that are not in the doc of
-// an interface or of one of its methods.
+// an interface or of one of its methods. The directives of interfaces that
+// this run does not wrap are not stray: another run wraps them.
 func (g *gen) checkStrayDirectives() {
+	for _, s := range g.typeSpecs() {
+		if it, ok := s.spec.Type.(*ast.InterfaceType); ok {
+			g.consume(s.doc)
+			for _, f := range it.Methods.List {
+				if len(f.Names) > 0 {
+					g.consume(f.Doc)
+				}
+			}
+		}
+	}
 	for _, f := range g.sortedFiles() {
 		for _, cg := range f.Comments {
 			for _, c := range cg.List {
@@ -387,4 +415,19 @@ func relPath(dir, path string) string {
 		return rel
 	}
 	return path
+}
+
+// dedupe sorts errs and drops exact duplicates (an interface's directive
+// reported for each of its methods), keeping distinct errors of one line
+// and errors without a position, which RemoveMultiples would drop.
+func dedupe(errs scanner.ErrorList) scanner.ErrorList {
+	errs.Sort()
+	out := errs[:0]
+	for _, e := range errs {
+		if n := len(out); n > 0 && out[n-1].Pos == e.Pos && out[n-1].Msg == e.Msg {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }

@@ -38,17 +38,28 @@ const loadMode = packages.NeedName | packages.NeedFiles | packages.NeedImports |
 // as seen from dir, with the build tags in tags.
 func load(dir, pattern, tags string) (*loaded, error) {
 	fset := token.NewFileSet()
-	var target string // the directory of the target package, once known
-	if isDirPattern(pattern) {
-		abs, err := filepath.Abs(filepath.Join(dir, pattern))
-		if err == nil {
-			target = abs
-		}
+	var buildFlags []string
+	if tags != "" {
+		buildFlags = []string{"-tags=" + tags}
+	}
+	// The directory of the target package: its files are parsed with their
+	// comments, and resgen's own output among them is left out. Files of
+	// other packages keep their generated files (a dependency may use its
+	// wrappers) and lose their comments.
+	target := pattern
+	if !isDirPattern(pattern) {
+		target = packageDir(dir, pattern, buildFlags)
+	} else if !filepath.IsAbs(target) {
+		target = filepath.Join(dir, target)
+	}
+	if target != "" {
+		target = filepath.Clean(target)
 	}
 	cfg := &packages.Config{
-		Mode: loadMode,
-		Dir:  dir,
-		Fset: fset,
+		Mode:       loadMode,
+		Dir:        dir,
+		Fset:       fset,
+		BuildFlags: buildFlags,
 		ParseFile: func(fset *token.FileSet, filename string, src []byte) (*ast.File, error) {
 			own := target == "" || filepath.Dir(filename) == target
 			if own && isGenerated(src) {
@@ -65,9 +76,6 @@ func load(dir, pattern, tags string) (*loaded, error) {
 			}
 			return f, err
 		},
-	}
-	if tags != "" {
-		cfg.BuildFlags = []string{"-tags=" + tags}
 	}
 	pkgs, err := packages.Load(cfg, pattern)
 	if err != nil {
@@ -98,6 +106,16 @@ func load(dir, pattern, tags string) (*loaded, error) {
 		l.files[fset.Position(f.Package).Filename] = f
 	}
 	return l, nil
+}
+
+// packageDir returns the directory of the package that the import path
+// pattern names, or "" when it cannot tell: a quick look, without types.
+func packageDir(dir, pattern string, buildFlags []string) string {
+	pkgs, err := packages.Load(&packages.Config{Mode: packages.NeedName | packages.NeedFiles, Dir: dir, BuildFlags: buildFlags}, pattern)
+	if err != nil || len(pkgs) != 1 || len(pkgs[0].GoFiles) == 0 {
+		return ""
+	}
+	return filepath.Dir(pkgs[0].GoFiles[0])
 }
 
 func isDirPattern(p string) bool {
@@ -163,4 +181,3 @@ func (l *loaded) typeErrorsIn(from, to token.Pos) scanner.ErrorList {
 	}
 	return list
 }
-

@@ -12,9 +12,11 @@ import (
 // wrapper is one interface to wrap.
 type wrapper struct {
 	name       string       // the wrapper's type name: ResilientStore
+	output     string       // the output file, when resgen.yaml names it
 	iface      *types.Named // the wrapped interface (possibly generic)
 	ifaceName  string       // its name as declared
 	ifacePkg   *types.Package
+	ifaceRef   *types.TypeName // what the wrapper's code names it by: the interface, or an alias of it
 	typeParams []*types.TypeParam
 	methods    []*method
 	pos        token.Position

@@ -55,11 +55,15 @@ func snakeName(name string) string {
 
 // outputPath returns where w's file goes.
 func (g *gen) outputPath(w *wrapper) string {
-	if g.cfg.Output != "" {
-		if filepath.IsAbs(g.cfg.Output) {
-			return g.cfg.Output
+	out := g.cfg.Output
+	if w.output != "" {
+		out = w.output
+	}
+	if out != "" {
+		if filepath.IsAbs(out) {
+			return out
 		}
-		return filepath.Join(g.cfg.Dir, g.cfg.Output)
+		return filepath.Join(g.cfg.Dir, out)
 	}
 	return filepath.Join(g.cfg.Dir, snakeName(w.ifaceName)+"_resilient.go")
 }

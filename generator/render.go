@@ -3,7 +3,6 @@ package generator
 import (
 	"bytes"
 	"fmt"
-	"go/format"
 	"go/token"
 	"go/types"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dave/jennifer/jen"
+	"golang.org/x/tools/imports"
 
 	"github.com/resgen-dev/resgen/runtime"
 )
@@ -33,6 +33,31 @@ type renderer struct {
 	f       *jen.File
 	outPath string
 	errs    []string
+	imports map[string]string // the names packages are imported under, by path (jennifer may still rename clashes)
+}
+
+// importAs imports path under name, or, when the output's package declares
+// name itself (a func time, a var errors), under another name: a file may
+// not import a name that its package declares.
+func (r *renderer) importAs(path, name string, alias bool) {
+	if r.imports == nil {
+		r.imports = make(map[string]string)
+	}
+	if r.outPath != "" && r.g != nil {
+		scope := r.g.l.pkg.Types.Scope()
+		for base, i := name, 0; scope.Lookup(name) != nil; i++ {
+			name, alias = base+"pkg", true
+			if i > 0 {
+				name += strconv.Itoa(i)
+			}
+		}
+	}
+	r.imports[path] = name
+	if alias {
+		r.f.ImportAlias(path, name)
+	} else {
+		r.f.ImportName(path, name)
+	}
 }
 
 func (g *gen) render(w *wrapper) (File, error) {
@@ -47,10 +72,11 @@ func (g *gen) render(w *wrapper) (File, error) {
 		r.f = jen.NewFile(pkgName)
 	}
 	r.f.HeaderComment(GeneratedHeader)
-	r.f.ImportAlias(runtimePath, runtimeAlias)
-	r.f.ImportName("context", "context")
-	r.f.ImportName("errors", "errors")
-	r.f.ImportName("time", "time")
+	r.imports = make(map[string]string)
+	r.importAs(runtimePath, runtimeAlias, true)
+	r.importAs("context", "context", false)
+	r.importAs("errors", "errors", false)
+	r.importAs("time", "time", false)
 	r.file()
 	if len(r.errs) > 0 {
 		var list []string
@@ -63,7 +89,9 @@ func (g *gen) render(w *wrapper) (File, error) {
 	if err := r.f.Render(&buf); err != nil {
 		return File{}, fmt.Errorf("resgen: formatting %s: %v\n%s", w.name, err, numbered(r.f.GoString()))
 	}
-	src, err := format.Source(buf.Bytes())
+	// gofmt, with the standard library's imports grouped apart, as
+	// goimports writes them.
+	src, err := imports.Process("", buf.Bytes(), &imports.Options{Comments: true, TabIndent: true, TabWidth: 8, FormatOnly: true})
 	if err != nil {
 		return File{}, fmt.Errorf("resgen: formatting %s: %v\n%s", w.name, err, numbered(buf.String()))
 	}
@@ -73,6 +101,45 @@ func (g *gen) render(w *wrapper) (File, error) {
 func relPos(dir string, p token.Position) string {
 	p.Filename = relPath(dir, p.Filename)
 	return p.String()
+}
+
+// commentWidth is where doc comments wrap: the column of the last
+// character, counting the leading "// ".
+const commentWidth = 80
+
+// comment writes text as a comment, wrapped at commentWidth; blank lines
+// ("\n\n") separate paragraphs.
+func comment(f *jen.File, text string) {
+	for i, para := range strings.Split(text, "\n\n") {
+		if i > 0 {
+			f.Comment("")
+		}
+		for _, line := range wrap(para, commentWidth-3) {
+			f.Comment(line)
+		}
+	}
+}
+
+// wrap splits text into lines of at most width bytes, at spaces; a longer
+// word gets a line of its own.
+func wrap(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(text) {
+		switch {
+		case line == "":
+			line = word
+		case len(line)+1+len(word) <= width:
+			line += " " + word
+		default:
+			lines = append(lines, line)
+			line = word
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 // numbered returns src with line numbers, to report code that does not
@@ -107,20 +174,19 @@ func (r *renderer) file() {
 	}
 
 	// The type.
-	f.Comment(fmt.Sprintf("%s wraps a %s with the resilience policies of its directives:", w.name, w.ifaceName))
-	f.Comment("retry, circuit breaker, rate limit, per-attempt timeout and recovery, written out in")
-	f.Comment("each method below. It implements " + w.ifaceName + ", and is safe for concurrent use when")
-	f.Comment("the wrapped value is.")
-	if !w.unwrap || !w.resilience {
-		f.Comment("")
-		if !w.unwrap {
-			f.Comment(w.ifaceName + " has a method Unwrap, so the wrapper has no Unwrap accessor of its own.")
-		}
-		if !w.resilience {
-			f.Comment(w.ifaceName + " has a method Resilience, so the wrapper has no Resilience accessor of its")
-			f.Comment("own: use the Manager returned by " + w.name + "Manager.")
-		}
+	doc := fmt.Sprintf("%s wraps an implementation of %s with the resilience policies of its directives: "+
+		"retry, circuit breaker, rate limit, per-attempt timeout and recovery, written out in each method below. "+
+		"Build one with New%s: its zero value is not usable. It is safe for concurrent use when the wrapped value is. "+
+		"A panic in the wrapped value is not recovered: it reaches the caller unchanged, and is not retried.",
+		w.name, w.ifaceName, w.name)
+	if !w.unwrap {
+		doc += "\n\n" + w.ifaceName + " has a method Unwrap, so the wrapper has no Unwrap accessor of its own."
 	}
+	if !w.resilience {
+		doc += "\n\n" + w.ifaceName + " has a method Resilience, so the wrapper has no Resilience accessor of its own: " +
+			w.name + "Manager returns its Manager."
+	}
+	comment(f, doc)
 	fields := []jen.Code{
 		jen.Id(w.fieldInner).Add(ifaceRef),
 		jen.Id(w.fieldManager).Op("*").Add(rt("Manager")),
@@ -135,7 +201,7 @@ func (r *renderer) file() {
 	if len(w.typeParams) == 0 {
 		f.Var().Id("_").Add(ifaceRef).Op("=").Parens(jen.Op("*").Id(w.name)).Call(jen.Nil())
 	} else {
-		f.Comment(fmt.Sprintf("%s implements %s for every instantiation.", w.name, w.ifaceName))
+		comment(f, fmt.Sprintf("%s implements %s for every instantiation.", w.name, w.ifaceName))
 		f.Func().Id("_").Add(r.typeParamDecl()).Params().Block(
 			jen.Var().Id("_").Add(ifaceRef).Op("=").Parens(jen.Op("*").Id(w.name).Add(r.typeArgs())).Call(jen.Nil()),
 		)
@@ -144,8 +210,8 @@ func (r *renderer) file() {
 
 	// The constructor.
 	self := jen.Op("*").Id(w.name).Add(r.typeArgs())
-	f.Comment(fmt.Sprintf("New%s wraps inner. The options add run-time overrides (WithConfig), a", w.name))
-	f.Comment("logger, observers, a clock; it returns every problem of the resulting configuration.")
+	comment(f, fmt.Sprintf("New%s wraps inner. The options add run-time overrides (WithConfig), "+
+		"a logger, observers, a clock; it returns every problem of the resulting configuration at once.", w.name))
 	f.Func().Id("New"+w.name).Add(r.typeParamDecl()).
 		Params(jen.Id("inner").Add(ifaceRef), jen.Id("opts").Op("...").Add(rt("Option"))).
 		Params(self.Clone(), jen.Error()).
@@ -166,18 +232,19 @@ func (r *renderer) file() {
 	f.Line()
 
 	if w.unwrap {
-		f.Comment("Unwrap returns the wrapped " + w.ifaceName + ".")
+		comment(f, "Unwrap returns the wrapped "+w.ifaceName+".")
 		f.Func().Params(jen.Id("w").Add(self.Clone())).Id("Unwrap").Params().Add(ifaceRef).Block(jen.Return(jen.Id("w").Dot(w.fieldInner)))
 		f.Line()
 	}
 	if w.resilience {
-		f.Comment("Resilience returns the wrapper's resilience state: its configuration and metrics.")
+		comment(f, "Resilience returns the wrapper's resilience state: its configuration and metrics.")
 		f.Func().Params(jen.Id("w").Add(self.Clone())).Id("Resilience").Params().Op("*").Add(rt("Manager")).
 			Block(jen.Return(jen.Id("w").Dot(w.fieldManager)))
 		f.Line()
 	} else {
-		f.Comment(w.name + "Manager returns w's resilience state: its configuration and metrics.")
-		f.Func().Id(w.name+"Manager").Add(r.typeParamDecl()).Params(jen.Id("w").Add(self.Clone())).Op("*").Add(rt("Manager")).
+		comment(f, w.name+"Manager returns w's resilience state: its configuration and metrics. "+
+			"It is a function, not a method, because "+w.ifaceName+" has a method Resilience of its own.")
+		f.Func().Id(w.name + "Manager").Add(r.typeParamDecl()).Params(jen.Id("w").Add(self.Clone())).Op("*").Add(rt("Manager")).
 			Block(jen.Return(jen.Id("w").Dot(w.fieldManager)))
 		f.Line()
 	}
@@ -196,7 +263,7 @@ func (r *renderer) file() {
 // ifaceType returns the wrapped interface, instantiated with the wrapper's
 // type parameters.
 func (r *renderer) ifaceType() *jen.Statement {
-	obj := r.w.iface.Obj()
+	obj := r.w.ifaceRef
 	s := r.qual(obj.Pkg(), obj.Name())
 	return s.Add(r.typeArgs())
 }
@@ -237,8 +304,8 @@ func (r *renderer) qual(pkg *types.Package, name string) *jen.Statement {
 	if pkg == nil {
 		return jen.Id(name)
 	}
-	if pkg.Path() != r.outPath {
-		r.f.ImportName(pkg.Path(), pkg.Name())
+	if _, done := r.imports[pkg.Path()]; !done && pkg.Path() != r.outPath {
+		r.importAs(pkg.Path(), pkg.Name(), false)
 	}
 	return jen.Qual(pkg.Path(), name)
 }
@@ -290,8 +357,8 @@ func (r *renderer) typ(t types.Type) *jen.Statement {
 		return jen.Map(r.typ(t.Key())).Add(r.typ(t.Elem()))
 	case *types.Chan:
 		elem := r.typ(t.Elem())
-		if c, ok := t.Elem().(*types.Chan); ok && c.Dir() == types.RecvOnly && t.Dir() != types.RecvOnly {
-			elem = jen.Parens(elem)
+		if c, ok := t.Elem().(*types.Chan); ok && c.Dir() == types.RecvOnly && t.Dir() == types.SendRecv {
+			elem = jen.Parens(elem) // chan (<-chan int), not chan<- chan int
 		}
 		switch t.Dir() {
 		case types.SendOnly:
@@ -301,7 +368,7 @@ func (r *renderer) typ(t types.Type) *jen.Statement {
 		}
 		return jen.Chan().Add(elem)
 	case *types.Signature:
-		return jen.Func().Add(r.signature(t, nil))
+		return jen.Func().Add(r.signature(t))
 	case *types.Struct:
 		var fields []jen.Code
 		for i := 0; i < t.NumFields(); i++ {
@@ -328,7 +395,10 @@ func (r *renderer) typ(t types.Type) *jen.Statement {
 		}
 		for i := 0; i < t.NumExplicitMethods(); i++ {
 			m := t.ExplicitMethod(i)
-			elems = append(elems, jen.Id(m.Name()).Add(r.signature(m.Type().(*types.Signature), nil)))
+			elems = append(elems, jen.Id(m.Name()).Add(r.signature(m.Type().(*types.Signature))))
+		}
+		if len(elems) == 1 {
+			return jen.Id("interface").Custom(jen.Options{Open: "{ ", Close: " }"}, elems...) // as gofmt writes it
 		}
 		return jen.Interface(elems...)
 	case *types.Union:
@@ -355,9 +425,10 @@ func (r *renderer) typeList(l *types.TypeList) *jen.Statement {
 	return jen.Types(args...)
 }
 
-// signature renders the parameters and results of a func type; names, when
-// not nil, names the parameters.
-func (r *renderer) signature(sig *types.Signature, names []string) *jen.Statement {
+// signature renders the parameters and results of a func type, with their
+// names when they have them.
+func (r *renderer) signature(sig *types.Signature) *jen.Statement {
+	names := varNames(sig.Params())
 	var params []jen.Code
 	for i := 0; i < sig.Params().Len(); i++ {
 		p := sig.Params().At(i)
@@ -375,18 +446,37 @@ func (r *renderer) signature(sig *types.Signature, names []string) *jen.Statemen
 		params = append(params, s)
 	}
 	out := jen.Params(params...)
-	switch res := sig.Results(); res.Len() {
-	case 0:
-	case 1:
+	res := sig.Results()
+	resNames := varNames(res)
+	switch {
+	case res.Len() == 0:
+	case res.Len() == 1 && resNames == nil:
 		out.Add(r.typ(res.At(0).Type()))
 	default:
 		var rs []jen.Code
 		for i := 0; i < res.Len(); i++ {
-			rs = append(rs, r.typ(res.At(i).Type()))
+			s := r.typ(res.At(i).Type())
+			if resNames != nil {
+				s = jen.Id(resNames[i]).Add(s)
+			}
+			rs = append(rs, s)
 		}
 		out.Params(rs...)
 	}
 	return out
+}
+
+// varNames returns the names of a func type's parameters or results, or
+// nil when they have none: Go names all of them or none.
+func varNames(t *types.Tuple) []string {
+	if t.Len() == 0 || t.At(0).Name() == "" {
+		return nil
+	}
+	names := make([]string, t.Len())
+	for i := range names {
+		names[i] = t.At(i).Name()
+	}
+	return names
 }
 
 // methodNames chooses the names of a wrapper method's parameters, results
@@ -402,18 +492,34 @@ type methodNames struct {
 	cancel  string
 }
 
-// reserved are the names a method body refers to besides its own locals:
-// packages and predeclared identifiers, which a parameter must not shadow.
-var reserved = map[string]bool{runtimeAlias: true, "context": true, "nil": true, "error": true}
+// reserved are the predeclared identifiers that a method body refers to,
+// which a parameter must not shadow.
+var reserved = map[string]bool{"nil": true, "error": true}
 
 func (r *renderer) names(m *method) methodNames {
 	used := make(map[string]bool)
+	// The body refers to the runtime's package when it runs the resilience
+	// loop, and to context's when the method takes no context to wait with:
+	// parameters must not shadow them there.
+	if m.guarded() {
+		used[r.imports[runtimePath]] = true
+	}
+	if m.ctxIndex < 0 && (m.guarded() || m.throttled()) {
+		used[r.imports["context"]] = true
+	}
+	// The receiver's type parameters share the scope of the parameters.
+	for _, tp := range r.w.typeParams {
+		used[tp.Obj().Name()] = true
+	}
 	var n methodNames
 	for i, p := range m.params {
 		name := p.name
 		if name == "" || name == "_" || reserved[name] || used[name] {
 			base := name
-			if base == "" || base == "_" {
+			switch {
+			case i == m.ctxIndex && (base == "" || base == "_"):
+				base = "ctx"
+			case base == "" || base == "_":
 				base = "p" + strconv.Itoa(i)
 			}
 			name = freshName(base, used)
@@ -421,15 +527,25 @@ func (r *renderer) names(m *method) methodNames {
 		used[name] = true
 		n.params = append(n.params, name)
 	}
+	// Results keep the names the interface gives them, where they are free.
+	n.results = make([]string, len(m.results))
+	for i, res := range m.results {
+		if name := res.Name(); name != "" && name != "_" && !used[name] && !reserved[name] && !token.IsKeyword(name) {
+			used[name] = true
+			n.results[i] = name
+		}
+	}
 	n.recv = freshName("w", used)
 	n.m = freshName("m", used)
 	n.call = freshName("call", used)
 	for i := range m.results {
-		if i == m.errIndex {
-			n.results = append(n.results, freshName("err", used))
-			continue
+		switch {
+		case n.results[i] != "":
+		case i == m.errIndex:
+			n.results[i] = freshName("err", used)
+		default:
+			n.results[i] = freshName("r"+strconv.Itoa(i), used)
 		}
-		n.results = append(n.results, freshName("r"+strconv.Itoa(i), used))
 	}
 	if m.errInRes {
 		n.results = append(n.results, freshName("err", used))
@@ -461,22 +577,29 @@ func freshName(base string, used map[string]bool) string {
 func (r *renderer) method(m *method) {
 	w := r.w
 	n := r.names(m)
+	// Parameters and named results of one type share it, as gofmt'd code
+	// writes them: (ctx context.Context, key, value string).
 	var sigParams []jen.Code
 	for i, p := range m.params {
 		s := jen.Id(n.params[i])
-		if m.variadic && i == len(m.params)-1 {
+		switch last := i == len(m.params)-1; {
+		case m.variadic && last:
 			s.Op("...").Add(r.typ(p.typ.(*types.Slice).Elem()))
-		} else {
+		case !last && types.Identical(p.typ, m.params[i+1].typ) && !(m.variadic && i+1 == len(m.params)-1):
+		default:
 			s.Add(r.typ(p.typ))
 		}
 		sigParams = append(sigParams, s)
 	}
 	var sigResults []jen.Code
 	for i, res := range m.results {
-		if m.guarded() {
-			sigResults = append(sigResults, jen.Id(n.results[i]).Add(r.typ(res.Type())))
-		} else {
+		switch {
+		case !m.guarded():
 			sigResults = append(sigResults, r.typ(res.Type()))
+		case i+1 < len(m.results) && types.Identical(res.Type(), m.results[i+1].Type()):
+			sigResults = append(sigResults, jen.Id(n.results[i]))
+		default:
+			sigResults = append(sigResults, jen.Id(n.results[i]).Add(r.typ(res.Type())))
 		}
 	}
 	var args []jen.Code
@@ -563,8 +686,11 @@ func (r *renderer) guardedBody(b *jen.Group, m *method, n methodNames, inner *je
 				switch {
 				case m.setErr && m.newRes:
 					g.Add(rt("ResultErr")).Call(jen.Op("&").Add(r0()), errID())
-				case m.setErr:
+				case m.setErr && nillable(m.results[0].Type()):
 					g.If(r0().Op("!=").Nil()).Block(r0().Dot("SetErr").Call(errID()))
+				case m.setErr:
+					// Before the first attempt there is no result to carry the error.
+					g.If(jen.Id(n.call).Dot("Attempt").Call().Op(">").Lit(1)).Block(r0().Dot("SetErr").Call(errID()))
 				}
 			}
 			g.Add(ret(errID()))
@@ -619,8 +745,11 @@ func (r *renderer) guardedBody(b *jen.Group, m *method, n methodNames, inner *je
 		l.If(errID().Op("=").Id(n.m).Dot("Failure").Call(ctx.Clone(), jen.Op("&").Id(n.call), errID()), errID().Op("!=").Nil()).Block(ret(errID()))
 		l.Comment("Back off: exponential with jitter, or the server's Retry-After.")
 		l.If(errID().Op("=").Id(n.m).Dot("Backoff").Call(ctx.Clone(), jen.Op("&").Id(n.call)), errID().Op("!=").Nil()).BlockFunc(func(g *jen.Group) {
-			if m.errInRes && m.setErr {
+			switch {
+			case m.errInRes && m.setErr && nillable(m.results[0].Type()):
 				g.If(r0().Op("!=").Nil()).Block(r0().Dot("SetErr").Call(errID()))
+			case m.errInRes && m.setErr:
+				g.Add(r0().Dot("SetErr").Call(errID()))
 			}
 			g.Add(ret(errID()))
 		})
@@ -636,19 +765,20 @@ func nillable(t types.Type) bool {
 	return false
 }
 
-// methodDoc says which policies apply to m, with their values.
+// methodDoc says which policies apply to m, with their values: prose
+// lines, wrapped, and the policies as an indented list.
 func (r *renderer) methodDoc(m *method) []string {
-	w := r.w
-	head := fmt.Sprintf("%s calls the wrapped %s's %s", m.name, w.ifaceName, m.name)
+	head := fmt.Sprintf("%s calls the wrapped %s", m.name, m.name)
 	switch {
 	case m.skip:
-		return []string{head + " directly (//resgen:skip)."}
+		return wrap(head+" directly (//resgen:skip).", commentWidth-3)
 	case m.throttled():
-		rl := m.cfg.Normalize().RateLimit
 		if m.cfg.RateLimit.Disabled {
-			return []string{head + " directly: it returns no error, so only a rate limit could apply, and it is off", "(a run-time override can turn it on)."}
+			return wrap(head+" directly: it returns no error, so only a rate limit could apply, "+
+				"and it is off (a run-time override can turn it on).", commentWidth-3)
 		}
-		return []string{head + " once it has a token of its rate limit:", "  rate limit: " + rateDoc(rl)}
+		return append(wrap(head+" once it has a token of its rate limit (it returns no error, "+
+			"so no other policy applies):", commentWidth-3), "  rate limit: "+rateDoc(m.cfg.Normalize().RateLimit))
 	}
 	c := m.cfg.Normalize()
 	lines := []string{head + " with:"}
@@ -659,19 +789,13 @@ func (r *renderer) methodDoc(m *method) []string {
 			lines = append(lines, "  "+name+": "+value)
 		}
 	}
-	retryOn := c.Retry.RetryOn.Classes.String()
-	if m.retryOn != nil {
-		retryOn += " and " + r.matcherDoc(m.retryOn)
-	}
-	add("retry", fmt.Sprintf("max_attempts=%d initial_delay=%v max_delay=%v backoff_multiplier=%v jitter=%s retry_on=%s",
-		c.Retry.MaxAttempts, c.Retry.InitialDelay, c.Retry.MaxDelay, c.Retry.BackoffMultiplier, c.Retry.Jitter, retryOn), c.Retry.Disabled)
-	breaker := fmt.Sprintf("failure_threshold=%d recovery_timeout=%v success_threshold=%d",
-		c.CircuitBreaker.FailureThreshold, c.CircuitBreaker.RecoveryTimeout, c.CircuitBreaker.SuccessThreshold)
-	if ex := c.CircuitBreaker.Excluded.Classes; ex != 0 || m.excluded != nil {
-		breaker += " excluded_errors=" + ex.String()
-		if m.excluded != nil {
-			breaker += " and " + r.matcherDoc(m.excluded)
-		}
+	add("retry", fmt.Sprintf("max_attempts=%d initial_delay=%s max_delay=%s backoff_multiplier=%v jitter=%s retry_on=%s",
+		c.Retry.MaxAttempts, fmtDuration(c.Retry.InitialDelay), fmtDuration(c.Retry.MaxDelay), c.Retry.BackoffMultiplier,
+		c.Retry.Jitter, r.matcherText(m.cfg.Retry.RetryOn.Classes, m.retryOn, runtime.ClassesTransient)), c.Retry.Disabled)
+	breaker := fmt.Sprintf("failure_threshold=%d recovery_timeout=%s success_threshold=%d",
+		c.CircuitBreaker.FailureThreshold, fmtDuration(c.CircuitBreaker.RecoveryTimeout), c.CircuitBreaker.SuccessThreshold)
+	if m.cfg.CircuitBreaker.Excluded.Classes != 0 || m.excluded != nil {
+		breaker += " excluded_errors=" + r.matcherText(m.cfg.CircuitBreaker.Excluded.Classes, m.excluded, 0)
 	}
 	if c.CircuitBreaker.Group != "" {
 		breaker += " group=" + c.CircuitBreaker.Group
@@ -681,9 +805,9 @@ func (r *renderer) methodDoc(m *method) []string {
 	if m.ctxIndex >= 0 {
 		how := "cancelled when the attempt returns"
 		if m.keep {
-			how = "lifted when the attempt returns, so that its results stay usable"
+			how = "lifted when the attempt succeeds, so that its results stay usable"
 		}
-		add("timeout", fmt.Sprintf("%v per attempt, %s", c.Timeout.Duration, how), c.Timeout.Disabled)
+		add("timeout", fmt.Sprintf("%s per attempt, %s", fmtDuration(c.Timeout.Duration), how), c.Timeout.Disabled)
 	} else {
 		lines = append(lines, "  timeout: none ("+m.name+" takes no context)")
 	}
@@ -702,12 +826,90 @@ func (r *renderer) methodDoc(m *method) []string {
 			on = append(on, x.name)
 		}
 	}
-	add("recovery", fmt.Sprintf("%s, max_recovery_attempts=%d recovery_check_interval=%v", strings.Join(on, " "),
-		rec.MaxAttempts, rec.CheckInterval), rec.Disabled || len(on) == 0)
+	add("recovery", fmt.Sprintf("%s, max_recovery_attempts=%d recovery_check_interval=%s", strings.Join(on, " "),
+		rec.MaxAttempts, fmtDuration(rec.CheckInterval)), rec.Disabled || len(on) == 0)
 	if m.errInRes {
-		lines = append(lines, fmt.Sprintf("Its result's Err() is the attempt's error; on failure the last result is returned."))
+		res := types.TypeString(m.results[0].Type(), func(p *types.Package) string {
+			if p.Path() == r.outPath {
+				return ""
+			}
+			return p.Name()
+		})
+		note := "The result's Err() is the attempt's error: a failed call returns its last attempt's result"
+		if m.setErr && m.newRes {
+			note += ", and a call that is stopped before or between attempts (an open breaker, " +
+				"the rate limit, the caller's context) gets its error through SetErr."
+		} else if m.setErr {
+			note += fmt.Sprintf(", and a call that is stopped between attempts gets its error through SetErr. "+
+				"resgen cannot make a new %s: a call that the breaker or the rate limit stops before its "+
+				"first attempt returns %s.", res, zeroText(m.results[0].Type()))
+		} else {
+			note += fmt.Sprintf(". %s has no SetErr(error): a call that the breaker or the rate limit stops "+
+				"before its first attempt returns %s, and one stopped between attempts returns the last "+
+				"attempt's result.", res, zeroText(m.results[0].Type()))
+		}
+		lines = append(lines, "")
+		lines = append(lines, wrap(note, commentWidth-3)...)
 	}
 	return lines
+}
+
+// zeroText describes the zero value of t, for doc comments.
+func zeroText(t types.Type) string {
+	if nillable(t) {
+		return "nil"
+	}
+	return "the zero value"
+}
+
+// matcherText describes a retry_on or excluded_errors list: its classes
+// (dflt when there is nothing else) and Go identifiers.
+func (r *renderer) matcherText(classes runtime.Class, m *matcher, dflt runtime.Class) string {
+	if classes == 0 && m == nil {
+		classes = dflt
+	}
+	var parts []string
+	if classes != 0 {
+		parts = append(parts, classText(classes))
+	}
+	if m != nil {
+		parts = append(parts, strings.ReplaceAll(r.matcherDoc(m), ", ", ","))
+	}
+	return strings.Join(parts, ",")
+}
+
+// classText writes a set of classes as a directive would: transient,auth.
+func classText(c runtime.Class) string {
+	if c == runtime.ClassesAll {
+		return "any"
+	}
+	var parts []string
+	if c&runtime.ClassesTransient == runtime.ClassesTransient {
+		parts = append(parts, "transient")
+		c &^= runtime.ClassesTransient
+	}
+	for _, name := range runtime.ClassNames() {
+		if cc, ok := runtime.ParseClass(name); ok && cc != 0 && c&cc == cc && cc&(cc-1) == 0 {
+			parts = append(parts, name)
+			c &^= cc
+		}
+	}
+	if c != 0 {
+		parts = append(parts, c.String())
+	}
+	return strings.Join(parts, ",")
+}
+
+// fmtDuration writes d as a directive would: 1m rather than 1m0s.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func rateDoc(rl runtime.RateLimitConfig) string {
@@ -751,8 +953,8 @@ func (r *renderer) spec() {
 	if w.ifacePkg != nil {
 		iface = w.ifacePkg.Name() + "." + iface
 	}
-	r.f.Comment(fmt.Sprintf("%s is the configuration of %s's methods, resolved from the", w.specVar, w.name))
-	r.f.Comment("built-in defaults, profiles and directives; run-time overrides (WithConfig) apply on top.")
+	comment(r.f, fmt.Sprintf("%s is the configuration of %s's methods, resolved from the built-in defaults, "+
+		"profiles and directives; run-time overrides (WithConfig) apply on top.", w.specVar, w.name))
 	var f fields
 	f.add("Wrapper", jen.Lit(w.name))
 	f.add("Interface", jen.Lit(iface))
@@ -761,87 +963,73 @@ func (r *renderer) spec() {
 	r.f.Line()
 }
 
-func disabled(typ string) *jen.Statement {
-	var f fields
-	f.add("Disabled", jen.True())
-	return f.lit(rt(typ))
-}
-
 // configLit renders a method's resolved configuration, with defaults
-// written out.
+// written out. A policy that is off keeps its resolved values next to
+// Disabled, so that a run-time override that turns it on gets them.
 func (r *renderer) configLit(m *method) jen.Code {
 	c := m.cfg.Normalize()
 	var cf fields
-	if c.Retry.Disabled {
-		cf.add("Retry", disabled("RetryConfig"))
-	} else {
-		var f fields
-		f.add("MaxAttempts", jen.Lit(c.Retry.MaxAttempts))
-		f.add("InitialDelay", durationLit(c.Retry.InitialDelay))
-		f.add("MaxDelay", durationLit(c.Retry.MaxDelay))
-		f.add("BackoffMultiplier", jen.Lit(c.Retry.BackoffMultiplier))
-		f.add("Jitter", rt(jitterConst(c.Retry.Jitter)))
-		f.add("RetryOn", r.matcherLit(m.cfg.Retry.RetryOn.Classes, m.retryOn, runtime.ClassesTransient))
-		cf.add("Retry", f.lit(rt("RetryConfig")))
-	}
-	if c.CircuitBreaker.Disabled {
-		cf.add("CircuitBreaker", disabled("CircuitBreakerConfig"))
-	} else {
-		var f fields
-		f.add("FailureThreshold", jen.Lit(c.CircuitBreaker.FailureThreshold))
-		f.add("RecoveryTimeout", durationLit(c.CircuitBreaker.RecoveryTimeout))
-		f.add("SuccessThreshold", jen.Lit(c.CircuitBreaker.SuccessThreshold))
-		if m.cfg.CircuitBreaker.Excluded.Classes != 0 || m.excluded != nil {
-			f.add("Excluded", r.matcherLit(m.cfg.CircuitBreaker.Excluded.Classes, m.excluded, 0))
+	policy := func(name, typ string, off bool, f fields) {
+		if off {
+			f = append(fields{jen.Id("Disabled").Op(":").True()}, f...)
 		}
-		if c.CircuitBreaker.Group != "" {
-			f.add("Group", jen.Lit(c.CircuitBreaker.Group))
-		}
-		cf.add("CircuitBreaker", f.lit(rt("CircuitBreakerConfig")))
+		cf.add(name, f.lit(rt(typ)))
 	}
-	if c.RateLimit.Disabled {
-		cf.add("RateLimit", disabled("RateLimitConfig"))
-	} else {
-		var f fields
-		f.add("MaxRequestsPerMinute", jen.Lit(c.RateLimit.MaxRequestsPerMinute))
-		f.add("BurstSize", jen.Lit(c.RateLimit.BurstSize))
-		if c.RateLimit.Global {
-			f.add("Global", jen.True())
-		}
-		f.add("Strategy", rt(strategyConst(c.RateLimit.Strategy)))
-		if c.RateLimit.MaxQueueSize > 0 {
-			f.add("MaxQueueSize", jen.Lit(c.RateLimit.MaxQueueSize))
-		}
-		cf.add("RateLimit", f.lit(rt("RateLimitConfig")))
+
+	var rf fields
+	rf.add("MaxAttempts", jen.Lit(c.Retry.MaxAttempts))
+	rf.add("InitialDelay", durationLit(c.Retry.InitialDelay))
+	rf.add("MaxDelay", durationLit(c.Retry.MaxDelay))
+	rf.add("BackoffMultiplier", jen.Lit(c.Retry.BackoffMultiplier))
+	rf.add("Jitter", rt(jitterConst(c.Retry.Jitter)))
+	rf.add("RetryOn", r.matcherLit(m.cfg.Retry.RetryOn.Classes, m.retryOn, runtime.ClassesTransient))
+	policy("Retry", "RetryConfig", c.Retry.Disabled, rf)
+
+	var bf fields
+	bf.add("FailureThreshold", jen.Lit(c.CircuitBreaker.FailureThreshold))
+	bf.add("RecoveryTimeout", durationLit(c.CircuitBreaker.RecoveryTimeout))
+	bf.add("SuccessThreshold", jen.Lit(c.CircuitBreaker.SuccessThreshold))
+	if m.cfg.CircuitBreaker.Excluded.Classes != 0 || m.excluded != nil {
+		bf.add("Excluded", r.matcherLit(m.cfg.CircuitBreaker.Excluded.Classes, m.excluded, 0))
 	}
-	if c.Timeout.Disabled || m.ctxIndex < 0 {
-		cf.add("Timeout", disabled("TimeoutConfig"))
-	} else {
-		var f fields
-		f.add("Duration", durationLit(c.Timeout.Duration))
-		cf.add("Timeout", f.lit(rt("TimeoutConfig")))
+	if c.CircuitBreaker.Group != "" {
+		bf.add("Group", jen.Lit(c.CircuitBreaker.Group))
 	}
-	if c.Recovery.Disabled {
-		cf.add("Recovery", disabled("RecoveryConfig"))
-	} else {
-		var f fields
-		for _, x := range []struct {
-			name string
-			off  bool
-		}{
-			{"DisableConnectionRecovery", c.Recovery.DisableConnectionRecovery},
-			{"DisableCredentialRefresh", c.Recovery.DisableCredentialRefresh},
-			{"DisableSchemaAdaptation", c.Recovery.DisableSchemaAdaptation},
-			{"DisablePartialFailureRecovery", c.Recovery.DisablePartialFailureRecovery},
-		} {
-			if x.off {
-				f.add(x.name, jen.True())
-			}
+	policy("CircuitBreaker", "CircuitBreakerConfig", c.CircuitBreaker.Disabled, bf)
+
+	var lf fields
+	lf.add("MaxRequestsPerMinute", jen.Lit(c.RateLimit.MaxRequestsPerMinute))
+	lf.add("BurstSize", jen.Lit(c.RateLimit.BurstSize))
+	if c.RateLimit.Global {
+		lf.add("Global", jen.True())
+	}
+	lf.add("Strategy", rt(strategyConst(c.RateLimit.Strategy)))
+	if c.RateLimit.MaxQueueSize > 0 {
+		lf.add("MaxQueueSize", jen.Lit(c.RateLimit.MaxQueueSize))
+	}
+	policy("RateLimit", "RateLimitConfig", c.RateLimit.Disabled, lf)
+
+	var tf fields
+	tf.add("Duration", durationLit(c.Timeout.Duration))
+	policy("Timeout", "TimeoutConfig", c.Timeout.Disabled || m.ctxIndex < 0, tf)
+
+	var vf fields
+	for _, x := range []struct {
+		name string
+		off  bool
+	}{
+		{"DisableConnectionRecovery", c.Recovery.DisableConnectionRecovery},
+		{"DisableCredentialRefresh", c.Recovery.DisableCredentialRefresh},
+		{"DisableSchemaAdaptation", c.Recovery.DisableSchemaAdaptation},
+		{"DisablePartialFailureRecovery", c.Recovery.DisablePartialFailureRecovery},
+	} {
+		if x.off {
+			vf.add(x.name, jen.True())
 		}
-		f.add("CheckInterval", durationLit(c.Recovery.CheckInterval))
-		f.add("MaxAttempts", jen.Lit(c.Recovery.MaxAttempts))
-		cf.add("Recovery", f.lit(rt("RecoveryConfig")))
 	}
+	vf.add("CheckInterval", durationLit(c.Recovery.CheckInterval))
+	vf.add("MaxAttempts", jen.Lit(c.Recovery.MaxAttempts))
+	policy("Recovery", "RecoveryConfig", c.Recovery.Disabled, vf)
 	return cf.lit(rt("Config"))
 }
 
@@ -952,30 +1140,29 @@ func durationLit(d time.Duration) jen.Code {
 			if d == u.d {
 				return jen.Qual("time", u.name)
 			}
-			return jen.Lit(int(d / u.d)).Op("*").Qual("time", u.name)
+			return jen.Lit(int(d/u.d)).Op("*").Qual("time", u.name)
 		}
 	}
 	return jen.Qual("time", "Duration").Call(jen.Lit(int(d)))
 }
 
 // matcherFunc writes the function that matches a retry_on or
-// excluded_errors list of Go identifiers: errors.Is for values, errors.As
-// for types, written out.
+// excluded_errors list of Go identifiers: errors.Is for values,
+// errors.AsType for types, written out.
 func (r *renderer) matcherFunc(m *matcher) {
 	r.f.Comment(fmt.Sprintf("%s matches %s.", m.name, r.matcherDoc(m)))
 	r.f.Func().Id(m.name).Params(jen.Id("err").Error()).Bool().BlockFunc(func(b *jen.Group) {
-		for i, it := range m.items {
+		for _, it := range m.items {
 			switch o := it.obj.(type) {
 			case *types.Var:
 				b.If(jen.Qual("errors", "Is").Call(jen.Err(), r.qual(o.Pkg(), o.Name()))).Block(jen.Return(jen.True()))
 			case *types.TypeName:
-				target := "target" + strconv.Itoa(i)
 				t := r.qual(o.Pkg(), o.Name())
 				if it.ptr {
 					t = jen.Op("*").Add(t)
 				}
-				b.Var().Id(target).Add(t)
-				b.If(jen.Qual("errors", "As").Call(jen.Err(), jen.Op("&").Id(target))).Block(jen.Return(jen.True()))
+				b.If(jen.List(jen.Id("_"), jen.Id("ok")).Op(":=").Qual("errors", "AsType").Types(t).Call(jen.Err()), jen.Id("ok")).
+					Block(jen.Return(jen.True()))
 			}
 		}
 		b.Return(jen.False())

@@ -1,6 +1,7 @@
 package generator
 
 import (
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/token"
@@ -40,7 +41,14 @@ func (g *gen) buildWrapper(t *target) *wrapper {
 		iface:     t.named,
 		ifaceName: t.named.Obj().Name(),
 		ifacePkg:  t.named.Obj().Pkg(),
+		ifaceRef:  t.named.Obj(),
 		pos:       t.pos,
+	}
+	if t.alias != nil && t.named.TypeParams().Len() == 0 {
+		w.ifaceName, w.ifacePkg, w.ifaceRef = t.alias.Name(), t.alias.Pkg(), t.alias
+	}
+	if e := g.entryFor(t.name); e != nil && g.entries {
+		w.name, w.output = e.Name, e.Output
 	}
 	if w.name == "" {
 		w.name = "Resilient" + exportedName(t.name)
@@ -52,7 +60,6 @@ func (g *gen) buildWrapper(t *target) *wrapper {
 	top := g.layerOf(t.doc, false, w)
 
 	methodDocs := g.methodDocs(t)
-	localPkg := g.l.pkg.Types
 	var names []string
 	for i := 0; i < iface.NumMethods(); i++ {
 		names = append(names, iface.Method(i).Name())
@@ -60,7 +67,7 @@ func (g *gen) buildWrapper(t *target) *wrapper {
 	entryTop, entryMethods := g.entryLayers(g.entryFor(t.name), names)
 	for i := 0; i < iface.NumMethods(); i++ {
 		f := iface.Method(i)
-		if !f.Exported() && f.Pkg() != localPkg {
+		if !f.Exported() && f.Pkg().Path() != g.outputPkgPath(w) {
 			g.errorf(t.pos, "%s has unexported method %s of package %s, which a wrapper in another package cannot implement",
 				t.name, f.Name(), f.Pkg().Path())
 			continue
@@ -76,8 +83,31 @@ func (g *gen) buildWrapper(t *target) *wrapper {
 		g.resolve(w, m, yaml, top, ml)
 		w.methods = append(w.methods, m)
 	}
+	g.checkGroups(w)
 	g.chooseNames(w)
 	return w
+}
+
+// checkGroups reports breaker groups whose methods disagree on the
+// breaker's settings: one breaker cannot have two.
+func (g *gen) checkGroups(w *wrapper) {
+	first := make(map[string]*method)
+	for _, m := range w.methods {
+		b := m.cfg.Normalize().CircuitBreaker
+		if m.skip || b.Disabled || b.Group == "" {
+			continue
+		}
+		f, ok := first[b.Group]
+		if !ok {
+			first[b.Group] = m
+			continue
+		}
+		fb := f.cfg.Normalize().CircuitBreaker
+		if fb.FailureThreshold != b.FailureThreshold || fb.RecoveryTimeout != b.RecoveryTimeout || fb.SuccessThreshold != b.SuccessThreshold {
+			g.errorf(m.pos, "%s: circuit breaker group %q has other settings in %s: give the group's methods the same failure_threshold, recovery_timeout and success_threshold",
+				m.name, b.Group, f.name)
+		}
+	}
 }
 
 // methodDocs returns the doc comments of the methods declared in t's
@@ -291,11 +321,18 @@ func (g *gen) resolve(w *wrapper, m *method, yaml []*layer, top, ml *layer) {
 		}
 	}
 	var retryOn, excluded *idents
+	set := make(map[string]token.Position) // where each field was last set, for Validate's errors
 	for _, l := range layers {
 		for i, s := range l.settings {
 			if err := cfg.Apply(s); err != nil {
 				g.errorf(l.pos[i], "%v", err)
+				continue
 			}
+			key := s.Policy + "." + s.Key
+			if s.Policy == "timeout" {
+				key = "timeout"
+			}
+			set[key] = l.pos[i]
 		}
 		if l.retryOn != nil {
 			retryOn = l.retryOn
@@ -318,6 +355,15 @@ func (g *gen) resolve(w *wrapper, m *method, yaml []*layer, top, ml *layer) {
 	}
 	if err := cfg.Validate(); err != nil {
 		for _, e := range splitJoined(err) {
+			// At the key that made the problem, once for every method that
+			// inherits it; at the method when the values came from defaults.
+			var fe *runtime.FieldError
+			if errors.As(e, &fe) {
+				if pos, ok := set[fe.Field]; ok {
+					g.errorf(pos, "%v", e)
+					continue
+				}
+			}
 			g.errorf(m.pos, "%s: %v", m.name, e)
 		}
 	}
@@ -335,6 +381,10 @@ func splitJoined(err error) []error {
 func (g *gen) profile(name string, pos token.Position) ([]runtime.Setting, bool) {
 	s, ok := g.file.ProfileSettings(name)
 	if !ok {
+		if !pos.IsValid() {
+			g.errorf(pos, "resgen: -profile: unknown profile %q%s", name, runtime.Suggest(name, g.file.AllProfiles()))
+			return nil, false
+		}
 		g.errorf(pos, "unknown profile %q%s", name, runtime.Suggest(name, g.file.AllProfiles()))
 		return nil, false
 	}
@@ -352,9 +402,6 @@ func (g *gen) yamlPos(line, col int) token.Position {
 
 // entryFor returns the resgen.yaml entry of the interface called name.
 func (g *gen) entryFor(name string) *yamlconf.Wrapper {
-	if g.entry != nil {
-		return g.entry
-	}
 	if g.file == nil {
 		return nil
 	}

@@ -72,40 +72,174 @@ func Check(dir string, files []File) string {
 	return out.String()
 }
 
-// Diff returns a unified diff of a and b with one hunk: the lines between
-// their common prefix and suffix, with three lines of context.
+// Diff returns a unified diff of a and b, with three lines of context
+// around each change.
 func Diff(nameA, nameB string, a, b []byte) string {
 	if bytes.Equal(a, b) {
 		return ""
 	}
 	la, lb := splitLines(a), splitLines(b)
+	ops := diffLines(la, lb)
+	var out strings.Builder
+	fmt.Fprintf(&out, "--- %s\n+++ %s\n", nameA, nameB)
+	const context = 3
+	for i := 0; i < len(ops); {
+		if ops[i].kind == ' ' {
+			i++
+			continue
+		}
+		// A hunk: from context lines before this change to context lines
+		// after the last change that is closer than 2*context to the next.
+		start := max(0, i-context)
+		end := i
+		for j := i; j < len(ops); j++ {
+			if ops[j].kind != ' ' {
+				end = j + 1
+			} else if j-end >= 2*context {
+				break
+			}
+		}
+		end = min(len(ops), end+context)
+		ai, bi := ops[start].a, ops[start].b
+		na, nb := 0, 0
+		for _, op := range ops[start:end] {
+			if op.kind != '+' {
+				na++
+			}
+			if op.kind != '-' {
+				nb++
+			}
+		}
+		fmt.Fprintf(&out, "@@ -%d,%d +%d,%d @@\n", ai+1, na, bi+1, nb)
+		for _, op := range ops[start:end] {
+			line := op.line(la, lb)
+			out.WriteString(string(op.kind) + line + "\n")
+		}
+		i = end
+	}
+	return out.String()
+}
+
+// diffOp is a line of a diff: kept (' '), removed ('-') or added ('+'), with
+// its indexes in a and b.
+type diffOp struct {
+	kind byte
+	a, b int
+}
+
+func (op diffOp) line(a, b []string) string {
+	if op.kind == '+' {
+		return b[op.b]
+	}
+	return a[op.a]
+}
+
+// maxDiffCost bounds the edit distance diffLines searches: files that
+// differ more come out as one change, all removed then all added.
+const maxDiffCost = 2000
+
+// diffLines returns a shortest edit script from a to b (Myers' algorithm),
+// or, when they differ in more than maxDiffCost lines, one that replaces
+// everything between their common prefix and suffix.
+func diffLines(a, b []string) []diffOp {
 	pre := 0
-	for pre < len(la) && pre < len(lb) && la[pre] == lb[pre] {
+	for pre < len(a) && pre < len(b) && a[pre] == b[pre] {
 		pre++
 	}
 	suf := 0
-	for suf < len(la)-pre && suf < len(lb)-pre && la[len(la)-1-suf] == lb[len(lb)-1-suf] {
+	for suf < len(a)-pre && suf < len(b)-pre && a[len(a)-1-suf] == b[len(b)-1-suf] {
 		suf++
 	}
-	const context = 3
-	start := max(0, pre-context)
-	endA, endB := min(len(la), len(la)-suf+context), min(len(lb), len(lb)-suf+context)
-	var out strings.Builder
-	fmt.Fprintf(&out, "--- %s\n+++ %s\n", nameA, nameB)
-	fmt.Fprintf(&out, "@@ -%d,%d +%d,%d @@\n", start+1, endA-start, start+1, endB-start)
-	for _, l := range la[start:pre] {
-		out.WriteString(" " + l + "\n")
+	var ops []diffOp
+	for i := 0; i < pre; i++ {
+		ops = append(ops, diffOp{' ', i, i})
 	}
-	for _, l := range la[pre : len(la)-suf] {
-		out.WriteString("-" + l + "\n")
+	ops = append(ops, myers(a[pre:len(a)-suf], b[pre:len(b)-suf], pre)...)
+	for i := 0; i < suf; i++ {
+		ops = append(ops, diffOp{' ', len(a) - suf + i, len(b) - suf + i})
 	}
-	for _, l := range lb[pre : len(lb)-suf] {
-		out.WriteString("+" + l + "\n")
+	return ops
+}
+
+// myers diffs a and b, whose first lines are line off of their files.
+func myers(a, b []string, off int) []diffOp {
+	n, m := len(a), len(b)
+	replace := func() []diffOp {
+		var ops []diffOp
+		for i := range a {
+			ops = append(ops, diffOp{'-', off + i, off})
+		}
+		for j := range b {
+			ops = append(ops, diffOp{'+', off + n, off + j})
+		}
+		return ops
 	}
-	for _, l := range la[len(la)-suf : endA] {
-		out.WriteString(" " + l + "\n")
+	if n == 0 || m == 0 {
+		return replace()
 	}
-	return out.String()
+	// v[n+m+k] is the furthest x on diagonal k = x-y; trace[d] keeps its
+	// diagonals -d..d after cost d, to walk the path back.
+	v := make([]int, 2*(n+m)+1)
+	var trace [][]int
+	found := false
+	for d := 0; d <= n+m && d <= maxDiffCost && !found; d++ {
+		for k := -d; k <= d; k += 2 {
+			var x int
+			if k == -d || k != d && v[n+m+k-1] < v[n+m+k+1] {
+				x = v[n+m+k+1] // down: an insertion
+			} else {
+				x = v[n+m+k-1] + 1 // right: a deletion
+			}
+			y := x - k
+			for x < n && y < m && a[x] == b[y] {
+				x, y = x+1, y+1
+			}
+			v[n+m+k] = x
+			if x >= n && y >= m {
+				found = true
+				break
+			}
+		}
+		trace = append(trace, append([]int(nil), v[n+m-d:n+m+d+1]...))
+	}
+	if !found {
+		return replace()
+	}
+	// Walk back from (n, m).
+	var rev []diffOp
+	x, y := n, m
+	for d := len(trace) - 1; d > 0; d-- {
+		prev := func(k int) int { return trace[d-1][k+d-1] }
+		k := x - y
+		var pk int
+		if k == -d || k != d && prev(k-1) < prev(k+1) {
+			pk = k + 1
+		} else {
+			pk = k - 1
+		}
+		px := prev(pk)
+		py := px - pk
+		for x > px && y > py {
+			x, y = x-1, y-1
+			rev = append(rev, diffOp{' ', off + x, off + y})
+		}
+		if x == px {
+			y--
+			rev = append(rev, diffOp{'+', off + x, off + y})
+		} else {
+			x--
+			rev = append(rev, diffOp{'-', off + x, off + y})
+		}
+	}
+	for x > 0 && y > 0 {
+		x, y = x-1, y-1
+		rev = append(rev, diffOp{' ', off + x, off + y})
+	}
+	ops := make([]diffOp, len(rev))
+	for i, op := range rev {
+		ops[len(rev)-1-i] = op
+	}
+	return ops
 }
 
 func splitLines(b []byte) []string {

@@ -75,7 +75,8 @@ type breakerTransition struct {
 }
 
 // breaker is the in-process BreakerState. Its closed-state admission and
-// success are one atomic load each; everything else takes its mutex.
+// success are one atomic load each, and so is failing fast while it is
+// open; everything else takes its mutex.
 type breaker struct {
 	name             string
 	threshold        int64 // FailureThreshold × callWeight
@@ -89,10 +90,12 @@ type breaker struct {
 	clock  Clock
 
 	mu        sync.Mutex
-	attempts  int       // failed attempts in the streak
-	halfSince time.Time // when it went half-open
-	probes    int       // probes in flight
-	successes int       // successful probes
+	attempts  int           // failed attempts in the streak
+	lastProbe time.Time     // when the last probe was admitted (or it went half-open)
+	probes    int           // probes in flight
+	successes int           // successful probes
+	timer     Timer         // the open state's recovery_timeout
+	left      chan struct{} // closed when the breaker leaves the open state
 }
 
 func newBreaker(name string, cfg CircuitBreakerConfig, clock Clock, onChange func(*breaker, breakerTransition)) *breaker {
@@ -145,9 +148,12 @@ func (b *breaker) allowSlow(clock Clock) (Permit, error) {
 	case StateHalfOpen:
 		// Probes that neither succeed nor fail within recoveryTimeout are
 		// taken as failed, so that a hung probe cannot keep the breaker
-		// half-open forever.
-		if b.probes >= b.successThreshold && now.Sub(b.halfSince) >= b.recoveryTimeout {
+		// half-open forever. Every probe in flight was admitted at or
+		// before lastProbe, so when the last one is that old, all are.
+		if b.probes >= b.successThreshold && now.Sub(b.lastProbe) >= b.recoveryTimeout {
+			hung := b.probes
 			tr = b.setLocked(StateOpen, now)
+			tr.failures, tr.attempts = hung, hung
 			return 0, ErrCircuitOpen
 		}
 	}
@@ -155,43 +161,84 @@ func (b *breaker) allowSlow(clock Clock) (Permit, error) {
 		return 0, ErrCircuitOpen
 	}
 	b.probes++
+	if now.After(b.lastProbe) {
+		b.lastProbe = now
+	}
 	return Permit(b.word.Load()), nil
 }
 
 // setLocked moves the breaker to state to, starting a new generation.
 func (b *breaker) setLocked(to State, now time.Time) *breakerTransition {
 	w := b.word.Load()
-	tr := &breakerTransition{from: State(w & 3), to: to}
+	from := State(w & 3)
+	tr := &breakerTransition{from: from, to: to}
+	if from == StateOpen {
+		// Leaving the open state before its recovery_timeout (a Ping
+		// succeeded): its timer has nothing left to do.
+		if b.timer != nil {
+			b.timer.Stop()
+			b.timer = nil
+		}
+		if b.left != nil {
+			close(b.left)
+			b.left = nil
+		}
+	}
 	switch to {
 	case StateOpen:
 		tr.attempts = b.attempts
 		tr.failures = int((b.streak.Load() + callWeight/2) / callWeight)
 	case StateHalfOpen:
-		b.halfSince = now
+		b.lastProbe = now
 	}
 	b.probes, b.successes, b.attempts = 0, 0, 0
 	b.streak.Store(0)
 	next := (w>>2+1)<<2 | uint64(to)
 	b.word.Store(next)
 	if to == StateOpen {
-		b.clock.AfterFunc(b.recoveryTimeout, func() { b.due.Store(next) })
+		b.left = make(chan struct{})
+		b.timer = b.clock.AfterFunc(b.recoveryTimeout, func() {
+			// Words only grow: a late timer of an earlier open state must
+			// not hide that a later one is due.
+			for {
+				d := b.due.Load()
+				if d >= next || b.due.CompareAndSwap(d, next) {
+					return
+				}
+			}
+		})
 	}
 	return tr
+}
+
+// whileOpen returns a channel that is closed when the breaker leaves the
+// open state it is in, or nil when it is not open.
+func (b *breaker) whileOpen() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.State() != StateOpen {
+		return nil
+	}
+	return b.left
 }
 
 func (b *breaker) Success(p Permit, clock Clock) {
 	if p.state() == StateClosed {
 		if b.streak.Load() != 0 {
 			b.mu.Lock()
-			b.streak.Store(0)
-			b.attempts = 0
+			// A success admitted before the breaker last opened says
+			// nothing about the service now.
+			if uint64(p) == b.word.Load() {
+				b.streak.Store(0)
+				b.attempts = 0
+			}
 			b.mu.Unlock()
 		}
 		return
 	}
 	b.mu.Lock()
 	var tr *breakerTransition
-	if uint64(p) == b.word.Load() && p.state() == StateHalfOpen {
+	if uint64(p) == b.word.Load() && p.state() == StateHalfOpen && b.probes > 0 {
 		b.probes--
 		b.successes++
 		if b.successes >= b.successThreshold {
@@ -215,7 +262,10 @@ func (b *breaker) Failure(p Permit, weight int64, clock Clock) {
 				tr = b.setLocked(StateOpen, clock.Now())
 			}
 		case StateHalfOpen:
-			tr = b.setLocked(StateOpen, clock.Now())
+			if b.probes > 0 {
+				tr = b.setLocked(StateOpen, clock.Now())
+				tr.failures, tr.attempts = 1, 1
+			}
 		}
 	}
 	b.mu.Unlock()

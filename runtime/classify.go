@@ -110,13 +110,15 @@ func (c Class) String() string {
 		return "any"
 	}
 	var parts []string
+	rest := c
 	for _, n := range classNames {
 		if c&n.class != 0 {
 			parts = append(parts, n.name)
+			rest &^= n.class
 		}
 	}
-	if len(parts) == 0 {
-		return "Class(" + strconv.Itoa(int(c)) + ")"
+	if rest != 0 {
+		parts = append(parts, "Class("+strconv.Itoa(int(rest))+")")
 	}
 	return strings.Join(parts, "|")
 }
@@ -132,9 +134,26 @@ type Matcher struct {
 
 func (m Matcher) isZero() bool { return m.Classes == 0 && m.Match == nil }
 
-// Matches reports whether err, of class c, is selected.
+// Matches reports whether err, of class c, is selected. Whatever m says,
+// it never selects the caller's cancellation (ClassCanceled) nor a
+// rejection (ErrCircuitOpen, ErrRateLimited, ErrQueueFull, also inside a
+// RetryError), which are never retried: a wrapped value that is itself a
+// resilient wrapper, or that returns one's errors, must not have its
+// rejections retried by the wrapper around it.
 func (m Matcher) Matches(err error, c Class) bool {
-	return m.Classes&c != 0 || (m.Match != nil && m.Match(err))
+	if c == ClassCanceled {
+		return false
+	}
+	if m.Classes&c == 0 && (m.Match == nil || !m.Match(err)) {
+		return false
+	}
+	return !isRejection(err)
+}
+
+// isRejection reports whether err is, or wraps, a rejection by a breaker or
+// a rate limit.
+func isRejection(err error) bool {
+	return errors.Is(err, ErrCircuitOpen) || errors.Is(err, ErrRateLimited)
 }
 
 // A Classifier classifies errors before the built-in rules: it returns the
@@ -143,21 +162,32 @@ func (m Matcher) Matches(err error, c Class) bool {
 type Classifier func(err error) Class
 
 // Classify returns the class of err by the built-in rules, checked in this
-// order through every wrapped error (errors.As):
+// order through every wrapped error (errors.Is and errors.As):
 //
 //   - context.Canceled: ClassCanceled; context.DeadlineExceeded: ClassTimeout
 //   - StatusCode() int: 408 and 504 timeout, 429 rate_limited, 500, 502 and
 //     503 server, 401 auth, other 4xx permanent, other 5xx server
-//   - SQLState() string: class 08 and 57P01–57P03 connection, 40001 and
-//     40P01 transient, class 28 auth, class 42 schema, 22 and 23 permanent
+//   - SQLState() string: class 08 and 57P01–57P03 connection, 40001, 40P01
+//     and 53300 transient, class 28 auth, class 42 schema, 22 and 23
+//     permanent
 //   - SafeToRetry() bool true: connection (pgconn's errors before the
 //     request was sent)
+//   - syscall.Errno: ECONNRESET, ECONNREFUSED, ECONNABORTED, EPIPE,
+//     ENETUNREACH, EHOSTUNREACH, ENETDOWN, ENOTCONN connection; ETIMEDOUT
+//     timeout; EAGAIN, EBUSY, EINTR (temporary file locks) transient
 //   - net.Error with Timeout() true: timeout
-//   - ECONNRESET, ECONNREFUSED, ECONNABORTED, EPIPE, ENETUNREACH,
-//     EHOSTUNREACH, io.ErrUnexpectedEOF, io.EOF from a connection
-//     (*net.OpError), driver.ErrBadConn, net.ErrClosed: connection
-//   - EAGAIN, EBUSY, ETIMEDOUT (temporary file locks, timeouts): transient or timeout
+//   - io.ErrUnexpectedEOF, driver.ErrBadConn, net.ErrClosed, and any other
+//     failed network operation (*net.OpError, io.EOF from a connection
+//     included): connection
 //   - os.ErrNotExist, os.ErrPermission, os.ErrExist: permanent
+//   - io.EOF (the end of a stream): permanent, so that it is neither retried
+//     nor counted against the service
+//   - gRPC status errors ("rpc error: code = ..."): Unavailable connection,
+//     DeadlineExceeded timeout, ResourceExhausted rate_limited, Aborted
+//     transient, Internal and DataLoss server, Unauthenticated auth,
+//     Canceled canceled, InvalidArgument, NotFound, AlreadyExists,
+//     PermissionDenied, FailedPrecondition, OutOfRange and Unimplemented
+//     permanent
 //   - anything else: unknown
 //
 // Classify(nil) is 0.
@@ -211,6 +241,50 @@ func Classify(err error) Class {
 		return ClassConnection // a network operation failed: dial, read or write
 	}
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || errors.Is(err, os.ErrExist) {
+		return ClassPermanent
+	}
+	if errors.Is(err, io.EOF) {
+		// The end of a stream is an answer, not a failure: a Read at the
+		// end must neither be retried nor count against the service. (A
+		// client that reports a closed connection as a bare io.EOF, as
+		// go-redis does, needs a Classifier that says so.)
+		return ClassPermanent
+	}
+	if c := classifyGRPC(err.Error()); c != 0 {
+		return c
+	}
+	return ClassUnknown
+}
+
+// grpcPrefix starts the message of every gRPC status error
+// (google.golang.org/grpc/status), wrapped or not. Matching the text keeps
+// gRPC out of this package's imports, and reflection out of the binary.
+const grpcPrefix = "rpc error: code = "
+
+// classifyGRPC classifies the message of a gRPC status error by its code.
+func classifyGRPC(msg string) Class {
+	i := strings.Index(msg, grpcPrefix)
+	if i < 0 {
+		return 0
+	}
+	code, _, _ := strings.Cut(msg[i+len(grpcPrefix):], " ")
+	switch code {
+	case "Unavailable":
+		return ClassConnection
+	case "DeadlineExceeded":
+		return ClassTimeout
+	case "ResourceExhausted":
+		return ClassRateLimited
+	case "Aborted":
+		return ClassTransient
+	case "Internal", "DataLoss":
+		return ClassServer
+	case "Unauthenticated":
+		return ClassAuth
+	case "Canceled":
+		return ClassCanceled
+	case "InvalidArgument", "NotFound", "AlreadyExists", "PermissionDenied", "FailedPrecondition",
+		"OutOfRange", "Unimplemented":
 		return ClassPermanent
 	}
 	return ClassUnknown
@@ -270,19 +344,26 @@ func RetryAfter(err error) (time.Duration, bool) {
 
 // ParseRetryAfter parses the value of an HTTP Retry-After header, in either
 // of its forms (RFC 9110 section 10.2.3): a number of seconds ("120") or an
-// HTTP-date ("Wed, 21 Oct 2015 07:28:00 GMT"), which is taken relative to
-// now. A date in the past gives 0, true; a malformed value gives 0, false.
+// HTTP-date ("Wed, 21 Oct 2015 07:28:00 GMT", or the obsolete RFC 850 and
+// ANSI C forms), which is taken relative to now. A date in the past gives
+// 0, true; a number of seconds too large for a Duration gives the longest
+// whole number of seconds it can hold; a malformed value gives 0, false.
 func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 	value = strings.TrimSpace(value)
 	if value == "" {
 		return 0, false
 	}
 	if value[0] >= '0' && value[0] <= '9' {
-		secs, err := strconv.ParseInt(value, 10, 64)
-		if err != nil || secs < 0 {
-			return 0, false
-		}
 		const maxSecs = int64(1<<63-1) / int64(time.Second)
+		secs, err := strconv.ParseInt(value, 10, 64)
+		if err != nil {
+			// A number too large for int64 is still a number of seconds:
+			// wait as long as a Duration can say.
+			if !errors.Is(err, strconv.ErrRange) || strings.Trim(value, "0123456789") != "" {
+				return 0, false
+			}
+			secs = maxSecs
+		}
 		if secs > maxSecs {
 			secs = maxSecs
 		}

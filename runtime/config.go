@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -29,9 +30,11 @@ type RetryConfig struct {
 	// MaxAttempts is the number of attempts, the first one included.
 	// Zero means 3.
 	MaxAttempts int
-	// InitialDelay is the delay before the second attempt. Zero means 1s.
+	// InitialDelay is the delay before the second attempt. Zero means 1s,
+	// or MaxDelay when that is shorter.
 	InitialDelay time.Duration
-	// MaxDelay caps every computed delay. Zero means 60s.
+	// MaxDelay caps every computed delay. Zero means 60s, or InitialDelay
+	// when that is longer.
 	MaxDelay time.Duration
 	// BackoffMultiplier multiplies the delay after each attempt. Zero means 2.
 	BackoffMultiplier float64
@@ -62,8 +65,10 @@ type CircuitBreakerConfig struct {
 	// caller's cancellation and permanent client errors.
 	Excluded Matcher
 	// Group names a breaker shared by every method of the wrapper that names
-	// the same group. Empty means the wrapper's own breaker, shared by all of
-	// its methods that have no group.
+	// the same group; they must agree on its settings. Empty means the
+	// wrapper's own breaker, shared by all of its methods that have no group
+	// and the same settings; a method whose settings differ gets its own,
+	// named Wrapper.Method.
 	Group string
 }
 
@@ -169,7 +174,10 @@ const (
 )
 
 // Normalize returns c with every zero field replaced by its default. It
-// leaves MaxQueueSize zero unless the strategy is StrategyQueue.
+// leaves MaxQueueSize zero unless the strategy is StrategyQueue. A default
+// delay never contradicts a delay that is set: with only InitialDelay set
+// beyond 60s, MaxDelay becomes InitialDelay; with only MaxDelay set below
+// 1s, InitialDelay becomes MaxDelay. So when c is valid, so is the result.
 func (c Config) Normalize() Config {
 	r := &c.Retry
 	if r.MaxAttempts == 0 {
@@ -177,9 +185,12 @@ func (c Config) Normalize() Config {
 	}
 	if r.InitialDelay == 0 {
 		r.InitialDelay = DefaultInitialDelay
+		if r.MaxDelay > 0 {
+			r.InitialDelay = min(r.InitialDelay, r.MaxDelay)
+		}
 	}
 	if r.MaxDelay == 0 {
-		r.MaxDelay = DefaultMaxDelay
+		r.MaxDelay = max(DefaultMaxDelay, r.InitialDelay)
 	}
 	if r.BackoffMultiplier == 0 {
 		r.BackoffMultiplier = DefaultBackoffMultiplier
@@ -234,6 +245,14 @@ func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
+	badClasses := func(field string, set Class) {
+		if set&ClassCanceled != 0 {
+			bad(field, "the caller's cancellation (canceled) is never retried nor counted")
+		}
+		if rest := set &^ (ClassesAll | ClassCanceled); rest != 0 {
+			bad(field, "unknown error class bits %#x", uint16(rest))
+		}
+	}
 	r := c.Retry
 	if r.MaxAttempts < 0 {
 		bad("retry.max_attempts", "must be at least 1, not %d", r.MaxAttempts)
@@ -249,15 +268,15 @@ func (c Config) Validate() error {
 	}
 	if r.BackoffMultiplier != 0 && !(r.BackoffMultiplier >= 1) { // also catches NaN
 		bad("retry.backoff_multiplier", "must be at least 1, not %v", r.BackoffMultiplier)
+	} else if math.IsInf(r.BackoffMultiplier, 1) {
+		bad("retry.backoff_multiplier", "must be a finite number, not %v", r.BackoffMultiplier)
 	}
 	switch r.Jitter {
 	case "", JitterNone, JitterFull, JitterEqual, JitterDecorrelated:
 	default:
 		bad("retry.jitter", "unknown jitter %q (want none, full, equal or decorrelated)", string(r.Jitter))
 	}
-	if r.RetryOn.Classes&^ClassesAll != 0 {
-		bad("retry.retry_on", "unknown error class bits %#x", uint16(r.RetryOn.Classes&^ClassesAll))
-	}
+	badClasses("retry.retry_on", r.RetryOn.Classes)
 	b := c.CircuitBreaker
 	if b.FailureThreshold < 0 {
 		bad("circuit_breaker.failure_threshold", "must be at least 1, not %d", b.FailureThreshold)
@@ -268,9 +287,7 @@ func (c Config) Validate() error {
 	if b.SuccessThreshold < 0 {
 		bad("circuit_breaker.success_threshold", "must be at least 1, not %d", b.SuccessThreshold)
 	}
-	if b.Excluded.Classes&^ClassesAll != 0 {
-		bad("circuit_breaker.excluded_errors", "unknown error class bits %#x", uint16(b.Excluded.Classes&^ClassesAll))
-	}
+	badClasses("circuit_breaker.excluded_errors", b.Excluded.Classes)
 	l := c.RateLimit
 	if l.MaxRequestsPerMinute < 0 {
 		bad("rate_limit.max_requests_per_minute", "must be at least 1, not %d", l.MaxRequestsPerMinute)

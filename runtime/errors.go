@@ -50,6 +50,9 @@ func (e *RetryError) Error() string {
 	if e.Stop != nil {
 		s += " (" + e.Stop.Error() + ")"
 	}
+	if e.Err == nil {
+		return s
+	}
 	return s + ": " + e.Err.Error()
 }
 

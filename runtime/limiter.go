@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,32 +34,52 @@ type Reservation struct {
 // interval in a single "theoretical arrival time" (tat), updated with one
 // compare-and-swap per attempt. In any window of length T it admits at most
 // burst + T/interval attempts.
+//
+// A pause is a floor under tat, apart from it: a reservation given back
+// lowers tat, and must not lower the pause with it.
 type bucket struct {
 	interval  int64     // nanoseconds per token
 	tolerance int64     // (burst-1) × interval: how far tat may run ahead of now
 	epoch     time.Time // tat's origin
 	tat       atomic.Int64
+	floor     atomic.Int64 // tat as if empty when the latest pause ends
 
-	waiting atomic.Int64 // attempts waiting for their token
-	refs    int64        // Managers using it; guarded by buckets.mu
+	refs int64 // Managers using it; guarded by buckets.mu
 }
 
+// maxSpan bounds the bucket's times and tolerance (about 73 years), so that
+// the arithmetic on them cannot overflow, whatever the configuration or the
+// clock says.
+const maxSpan = 1 << 61
+
 func newBucket(cfg RateLimitConfig, now time.Time) *bucket {
-	interval := int64(time.Minute) / int64(cfg.MaxRequestsPerMinute)
+	rpm := int64(max(cfg.MaxRequestsPerMinute, 1))
+	// Round the interval up: rounded down, the bucket would admit slightly
+	// more than max_requests_per_minute (one attempt too many in a window
+	// of a whole number of intervals).
+	interval := (int64(time.Minute)-1)/rpm + 1
+	burst := int64(max(cfg.BurstSize, 1))
+	tolerance := int64(maxSpan)
+	if burst-1 < maxSpan/interval {
+		tolerance = (burst - 1) * interval
+	}
 	return &bucket{
 		interval:  interval,
-		tolerance: int64(cfg.BurstSize-1) * interval,
+		tolerance: tolerance,
 		epoch:     now,
 	}
 }
 
-func (b *bucket) nanos(t time.Time) int64 { return int64(t.Sub(b.epoch)) }
+func (b *bucket) nanos(t time.Time) int64 {
+	return min(max(int64(t.Sub(b.epoch)), -maxSpan), maxSpan)
+}
 
 func (b *bucket) Reserve(now time.Time, maxWait time.Duration) (Reservation, bool) {
 	t := b.nanos(now)
+	floor := b.floor.Load()
 	for {
 		tat := b.tat.Load()
-		start := max(tat, t)
+		start := max(tat, t, floor)
 		wait := start - b.tolerance - t
 		if wait > int64(maxWait) {
 			return Reservation{}, false
@@ -72,24 +93,38 @@ func (b *bucket) Reserve(now time.Time, maxWait time.Duration) (Reservation, boo
 
 func (b *bucket) Cancel(r Reservation) {
 	// Only the newest reservation can be given back: taking back an earlier
-	// one would let two later attempts share a slot.
+	// one would let two later attempts share a slot. tat goes back to where
+	// the reservation started, which is never earlier than where it was
+	// before: as if the reservation had not been made.
 	b.tat.CompareAndSwap(r.Token, r.Token-b.interval)
 }
 
 func (b *bucket) Pause(until time.Time) {
+	// Nothing before until: the bucket is empty then, and refills from there.
 	u := b.nanos(until) + b.tolerance
 	for {
-		tat := b.tat.Load()
-		if tat >= u || b.tat.CompareAndSwap(tat, u) {
+		f := b.floor.Load()
+		if f >= u || b.floor.CompareAndSwap(f, u) {
 			return
 		}
 	}
 }
 
 // idle reports whether the bucket is full at now: a fresh bucket would
-// behave the same, so it may be forgotten.
+// behave the same, so it may be forgotten. An attempt waiting for its token
+// holds tat ahead of now, so a bucket with waiters is never idle.
 func (b *bucket) idle(now time.Time) bool {
-	return b.tat.Load() <= b.nanos(now) && b.waiting.Load() == 0
+	t := b.nanos(now)
+	return b.tat.Load() <= t && b.floor.Load() <= t
+}
+
+// clockKey returns what identifies clock in a hostKey: the clock itself
+// when it can be a map key, else a value no other key has.
+func clockKey(clock Clock) any {
+	if reflect.TypeOf(clock).Comparable() {
+		return clock
+	}
+	return new(byte)
 }
 
 // hostKey identifies a bucket shared by every wrapper of the process that
@@ -97,6 +132,7 @@ func (b *bucket) idle(now time.Time) bool {
 type hostKey struct {
 	host       string
 	rpm, burst int
+	clock      any // a bucket counts time by one clock: Managers with other clocks do not share it
 }
 
 // buckets holds the per-host buckets of the process. Buckets that no
@@ -112,8 +148,11 @@ const minSweep = 1024
 
 // acquireHostBucket returns the shared bucket of host for cfg, counting one
 // more user of it; releaseHostBucket gives it back.
-func acquireHostBucket(host string, cfg RateLimitConfig, now time.Time) *bucket {
-	k := hostKey{host, cfg.MaxRequestsPerMinute, cfg.BurstSize}
+//
+// clock identifies the clock the bucket counts time by (see clockKey); now
+// is that clock's time.
+func acquireHostBucket(host string, cfg RateLimitConfig, clock any, now time.Time) *bucket {
+	k := hostKey{host, cfg.MaxRequestsPerMinute, cfg.BurstSize, clock}
 	buckets.Lock()
 	defer buckets.Unlock()
 	b, ok := buckets.m[k]

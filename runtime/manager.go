@@ -50,6 +50,8 @@ type Manager struct {
 
 type breakerEntry struct {
 	name  string
+	cfg   CircuitBreakerConfig // the settings it was built with
+	owner string               // the method it was built for
 	state BreakerState
 	local *breaker // nil when the state lives in a Store
 
@@ -113,7 +115,9 @@ func NewManager(inner any, spec *Spec, opts ...Option) (*Manager, error) {
 			}
 		}
 		if err := cfg.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("%s.%s: %w", spec.Wrapper, ms.Name, err))
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				errs = append(errs, fmt.Errorf("%s.%s: %w", spec.Wrapper, ms.Name, e))
+			}
 			continue
 		}
 		if err := m.initMethod(&m.methods[i], ms.Name, cfg.Normalize(), host, o.store); err != nil {
@@ -150,21 +154,32 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 		me.recover = m.hooks.enabled(cfg.Recovery)
 	}
 	if !cfg.CircuitBreaker.Disabled {
-		name := cfg.CircuitBreaker.Group
+		// One breaker per wrapper, or per group: the methods that share it
+		// must agree on its settings. A method without a group whose
+		// settings differ from the wrapper's breaker gets its own.
+		bc := cfg.CircuitBreaker
+		name := bc.Group
 		if name == "" {
 			name = m.wrapper
 		}
 		e, ok := m.breakers[name]
+		if ok && !sameBreaker(e.cfg, bc) {
+			if bc.Group != "" {
+				return fmt.Errorf("circuit_breaker: group %q has other settings in %s (%s)", bc.Group, e.owner, breakerSettings(e.cfg))
+			}
+			name = m.wrapper + "." + me.name
+			e, ok = m.breakers[name]
+		}
 		if !ok {
-			e = &breakerEntry{name: name}
+			e = &breakerEntry{name: name, cfg: bc, owner: me.name}
 			if store != nil {
-				s, err := store.Breaker(name, cfg.CircuitBreaker)
+				s, err := store.Breaker(name, bc)
 				if err != nil {
 					return err
 				}
 				e.state = s
 			} else {
-				e.local = newBreaker(name, cfg.CircuitBreaker, m.clock, m.breakerChanged(e))
+				e.local = newBreaker(name, bc, m.clock, m.breakerChanged(e))
 				e.state = e.local
 			}
 			m.breakers[name] = e
@@ -185,7 +200,7 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 			}
 			me.bucket = s
 		case host != "" && !cfg.RateLimit.Global:
-			b := acquireHostBucket(host, cfg.RateLimit, m.clock.Now())
+			b := acquireHostBucket(host, cfg.RateLimit, clockKey(m.clock), m.clock.Now())
 			m.shared = append(m.shared, b)
 			me.bucket, me.local = b, b
 		default:
@@ -202,12 +217,22 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 	if me.breaker != nil {
 		me.fastBreaker = me.breaker.local
 	}
-	if me.bucket == nil && me.recover&hookReconnect == 0 {
+	if me.bucket == nil && me.recover&hookRecovery == 0 {
 		me.admitNone = me.breaker == nil
 		me.admitClosed = me.fastBreaker
 	}
-	me.successSlow = me.recover&hookReconnect != 0 || (me.breaker != nil && me.fastBreaker == nil)
+	me.successSlow = me.recover&hookRecovery != 0 || (me.breaker != nil && me.fastBreaker == nil)
 	return nil
+}
+
+func sameBreaker(a, b CircuitBreakerConfig) bool {
+	return a.FailureThreshold == b.FailureThreshold && a.RecoveryTimeout == b.RecoveryTimeout &&
+		a.SuccessThreshold == b.SuccessThreshold
+}
+
+func breakerSettings(c CircuitBreakerConfig) string {
+	return fmt.Sprintf("failure_threshold=%d recovery_timeout=%v success_threshold=%d",
+		c.FailureThreshold, c.RecoveryTimeout, c.SuccessThreshold)
 }
 
 // Close stops the goroutines of the wrapper's recovery (Ping probes of an

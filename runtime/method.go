@@ -45,7 +45,9 @@ type Call struct {
 	permit    Permit
 	delay     time.Duration
 	last      error
-	rgen      uint64 // the reconnect generation when the attempt started
+	rgen      uint64 // the generations of reconnect, credential refresh and
+	fgen      uint64 // schema adaptation when the attempt started: a recovery
+	agen      uint64 // that completed since then is used, not run again
 	refreshed bool
 	adapted   bool
 }
@@ -99,8 +101,9 @@ func (me *Method) admit(ctx context.Context, c *Call) error {
 			return me.stop(c, err)
 		}
 	}
-	if me.recover&hookReconnect != 0 {
-		c.rgen = me.m.recovery.reconnect.gen.Load()
+	if me.recover&hookRecovery != 0 {
+		r := &me.m.recovery
+		c.rgen, c.fgen, c.agen = r.reconnect.gen.Load(), r.refresh.gen.Load(), r.adapt.gen.Load()
 	}
 	return nil
 }
@@ -127,32 +130,30 @@ func (me *Method) take(ctx context.Context) error {
 	if ok {
 		return nil // a token was there
 	}
-	if me.cfg.RateLimit.Strategy != StrategyDrop {
-		maxWait := time.Duration(math.MaxInt64)
-		if dl, ok := ctx.Deadline(); ok {
-			maxWait = dl.Sub(now)
-		}
-		if r, ok = me.bucket.Reserve(now, maxWait); ok {
-			return me.wait(ctx, r)
-		}
+	rl := &me.cfg.RateLimit
+	if rl.Strategy == StrategyDrop {
+		return me.drop(ErrRateLimited)
 	}
-	me.stats.dropped.Add(1)
-	me.logRate("dropped")
-	return ErrRateLimited
-}
-
-func (me *Method) wait(ctx context.Context, r Reservation) error {
-	action := "delayed"
-	if me.cfg.RateLimit.Strategy == StrategyQueue {
-		action = "queued"
-		if me.stats.queueDepth.Add(1) > int64(me.cfg.RateLimit.MaxQueueSize) {
+	queued := rl.Strategy == StrategyQueue
+	if queued {
+		// Take a place in the queue before a token, so that an attempt
+		// turned away by a full queue takes no token from those behind it.
+		if me.stats.queueDepth.Add(1) > int64(rl.MaxQueueSize) {
 			me.stats.queueDepth.Add(-1)
-			me.bucket.Cancel(r)
-			me.stats.dropped.Add(1)
-			me.logRate("dropped")
-			return ErrQueueFull
+			return me.drop(ErrQueueFull)
 		}
 		defer me.stats.queueDepth.Add(-1)
+	}
+	maxWait := time.Duration(math.MaxInt64)
+	if dl, ok := ctx.Deadline(); ok {
+		maxWait = dl.Sub(now)
+	}
+	if r, ok = me.bucket.Reserve(now, maxWait); !ok {
+		return me.drop(ErrRateLimited) // the deadline comes before the token: fail at once
+	}
+	action := "delayed"
+	if queued {
+		action = "queued"
 		me.stats.queued.Add(1)
 	} else {
 		me.stats.delayed.Add(1)
@@ -168,6 +169,12 @@ func (me *Method) wait(ctx context.Context, r Reservation) error {
 		me.bucket.Cancel(r)
 		return ctx.Err()
 	}
+}
+
+func (me *Method) drop(err error) error {
+	me.stats.dropped.Add(1)
+	me.logRate("dropped")
+	return err
 }
 
 func (me *Method) logRate(action string) {
@@ -199,7 +206,7 @@ func (me *Method) success(c *Call) {
 	if c.attempt > 1 {
 		me.stats.retrySuccesses.Add(1)
 	}
-	if me.recover&hookReconnect != 0 {
+	if me.recover&hookRecovery != 0 {
 		me.m.recovery.succeeded()
 	}
 }
@@ -234,6 +241,14 @@ func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 		}
 	}
 
+	// A later failure of another kind shows that the refreshed credentials
+	// or adapted schema worked: a call that outlives them may recover again.
+	if class != ClassAuth {
+		c.refreshed = false
+	}
+	if class != ClassSchema {
+		c.adapted = false
+	}
 	switch class {
 	case ClassConnection:
 		if me.recover&hookReconnect != 0 {
@@ -244,7 +259,7 @@ func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 	case ClassAuth:
 		if me.recover&hookRefresh != 0 && !c.refreshed {
 			c.refreshed = true
-			if m.refresh(ctx, me) {
+			if m.refresh(ctx, me, c) {
 				c.extra++
 				c.delay = 0
 				return nil
@@ -253,7 +268,7 @@ func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 	case ClassSchema:
 		if me.recover&hookAdapt != 0 && !c.adapted {
 			c.adapted = true
-			if m.adapt(ctx, me, err) {
+			if m.adapt(ctx, me, c, err) {
 				c.extra++
 				c.delay = 0
 				return nil
@@ -264,17 +279,18 @@ func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 	if me.cfg.Retry.Disabled || !me.cfg.Retry.RetryOn.Matches(err, class) || c.attempt >= me.maxAttempts+c.extra {
 		return me.giveUp(c, err, class)
 	}
-	now := m.clock.Now()
 	d := me.backoff(c)
+	left := time.Duration(math.MaxInt64)
+	if dl, ok := ctx.Deadline(); ok {
+		left = dl.Sub(m.clock.Now())
+	}
 	if ra, ok := RetryAfter(err); ok {
 		d = ra
-		if ra > me.cfg.Retry.MaxDelay {
-			if dl, ok := ctx.Deadline(); ok && dl.Before(now.Add(ra)) {
-				d = me.cfg.Retry.MaxDelay
-			}
+		if ra > me.cfg.Retry.MaxDelay && left < ra {
+			d = me.cfg.Retry.MaxDelay
 		}
 	}
-	if dl, ok := ctx.Deadline(); ok && dl.Before(now.Add(d)) {
+	if left < d {
 		// The caller's deadline comes before the next attempt could start.
 		return me.giveUp(c, err, class)
 	}

@@ -69,8 +69,11 @@ func WithObserver(obs Observer) Option {
 }
 
 // WithClock replaces the system clock, for tests (see runtime/fakeclock).
-// The per-attempt timeout is a context deadline and always uses the
-// system clock.
+// Retry delays, breaker timeouts and rate-limit waits follow it, and
+// contexts' deadlines are compared with its Now, so that a test can start
+// a fake clock at time.Now() and move time, deadlines included, with
+// Advance. The per-attempt timeout is a context deadline and always runs on
+// the system clock.
 func WithClock(c Clock) Option {
 	return func(o *options) {
 		if c != nil {

@@ -15,14 +15,18 @@ import (
 // The recovery hooks, found on the inner value by type assertion when the
 // wrapper is built.
 type (
-	reconnecter interface{ Reconnect(ctx context.Context) error }
-	refresher   interface {
+	reconnecter interface {
+		Reconnect(ctx context.Context) error
+	}
+	refresher interface {
 		RefreshCredentials(ctx context.Context) error
 	}
 	adapter interface {
 		AdaptSchema(ctx context.Context, err error) error
 	}
-	pinger interface{ Ping(ctx context.Context) error }
+	pinger interface {
+		Ping(ctx context.Context) error
+	}
 )
 
 type hookSet uint8
@@ -33,6 +37,9 @@ const (
 	hookAdapt
 	hookPartial
 	hookPing
+
+	// hookRecovery is the hooks whose runs are shared between calls.
+	hookRecovery = hookReconnect | hookRefresh | hookAdapt
 )
 
 type recoveryHooks struct {
@@ -78,25 +85,28 @@ func isPartial(err error) bool {
 }
 
 // flight runs one recovery at a time: callers that fail while one runs wait
-// for it and share its result instead of starting their own.
+// for it and share its result instead of starting their own, and callers
+// whose attempt started before a run that succeeded use that run.
 type flight struct {
 	gen     atomic.Uint64 // completed successful runs
+	runs    atomic.Int32  // runs since the last successful call: this outage's
 	mu      sync.Mutex
 	running chan struct{} // closed when the run in progress ends
 	err     error         // the last run's result
-	runs    int           // runs since the last successful call (an outage)
 }
 
 type recoveryState struct {
 	reconnect, refresh, adapt flight
 }
 
-// succeeded resets the per-outage count of reconnects after a success.
+// succeeded ends an outage after a successful call: the budget of
+// max_recovery_attempts counts recoveries without a success between them.
 func (r *recoveryState) succeeded() {
-	f := &r.reconnect
-	f.mu.Lock()
-	f.runs = 0
-	f.mu.Unlock()
+	for _, f := range []*flight{&r.reconnect, &r.refresh, &r.adapt} {
+		if f.runs.Load() != 0 {
+			f.runs.Store(0)
+		}
+	}
 }
 
 // do runs fn unless a run already succeeded since seen (the generation the
@@ -121,13 +131,13 @@ func (f *flight) do(ctx context.Context, seen uint64, max int, fn func(context.C
 		f.mu.Unlock()
 		return err == nil, false, err
 	}
-	if max > 0 && f.runs >= max {
+	if max > 0 && int(f.runs.Load()) >= max {
 		f.mu.Unlock()
 		return false, false, errRecoveryBudget
 	}
 	ch := make(chan struct{})
 	f.running = ch
-	f.runs++
+	f.runs.Add(1)
 	f.mu.Unlock()
 
 	err = fn(ctx)
@@ -176,13 +186,13 @@ func (m *Manager) reconnect(ctx context.Context, me *Method, c *Call) bool {
 	return m.runRecovery(ctx, me, &m.recovery.reconnect, c.rgen, "reconnect", m.hooks.reconnect.Reconnect)
 }
 
-func (m *Manager) refresh(ctx context.Context, me *Method) bool {
-	return m.runRecovery(ctx, me, &m.recovery.refresh, m.recovery.refresh.gen.Load(), "refresh_credentials",
+func (m *Manager) refresh(ctx context.Context, me *Method, c *Call) bool {
+	return m.runRecovery(ctx, me, &m.recovery.refresh, c.fgen, "refresh_credentials",
 		m.hooks.refresh.RefreshCredentials)
 }
 
-func (m *Manager) adapt(ctx context.Context, me *Method, cause error) bool {
-	return m.runRecovery(ctx, me, &m.recovery.adapt, m.recovery.adapt.gen.Load(), "adapt_schema",
+func (m *Manager) adapt(ctx context.Context, me *Method, c *Call, cause error) bool {
+	return m.runRecovery(ctx, me, &m.recovery.adapt, c.agen, "adapt_schema",
 		func(ctx context.Context) error { return m.hooks.adapt.AdaptSchema(ctx, cause) })
 }
 
@@ -191,8 +201,16 @@ func (m *Manager) adapt(ctx context.Context, me *Method, cause error) bool {
 // as soon as a probe succeeds. The prober holds the Manager weakly, so it
 // stops when the wrapper is garbage collected, and at Close.
 func (m *Manager) startProber(e *breakerEntry, b *breaker) {
-	if m.hooks.ping == nil || !e.probing.CompareAndSwap(false, true) {
+	if m.hooks.ping == nil {
 		return
+	}
+	select {
+	case <-m.closed:
+		return
+	default:
+	}
+	if !e.probing.CompareAndSwap(false, true) {
+		return // the prober that runs keeps probing while the breaker is open
 	}
 	var interval time.Duration
 	for i := range m.methods {
@@ -216,7 +234,7 @@ func (m *Manager) startProber(e *breakerEntry, b *breaker) {
 		closed:   m.closed,
 		gone:     make(chan struct{}),
 	}
-	rt.AddCleanup(m, func(gone chan struct{}) { close(gone) }, p.gone)
+	p.cleanup = rt.AddCleanup(m, func(gone chan struct{}) { close(gone) }, p.gone)
 	go p.run()
 }
 
@@ -229,37 +247,82 @@ type prober struct {
 	interval time.Duration
 	closed   <-chan struct{}
 	gone     chan struct{}
+	cleanup  rt.Cleanup
 }
 
 func (p *prober) run() {
-	defer p.entry.probing.Store(false)
-	for p.b.State() == StateOpen {
+	// One cleanup per prober, not one per outage for the Manager's life.
+	defer p.cleanup.Stop()
+	for {
+		stopped := p.probe()
+		p.entry.probing.Store(false)
+		// The breaker may have opened again after probe saw it leave the
+		// open state but before probing was cleared: startProber then left
+		// the new outage to this goroutine.
+		if stopped || p.b.State() != StateOpen || !p.entry.probing.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// probe pings every interval while the breaker stays open. It returns when
+// the breaker leaves the open state, or a ping succeeds; stopped reports
+// that the wrapper was closed or collected.
+func (p *prober) probe() (stopped bool) {
+	for {
+		left := p.b.whileOpen()
+		if left == nil {
+			return false
+		}
 		t := p.clock.NewTimer(p.interval)
 		select {
 		case <-t.C():
+		case <-left:
+			t.Stop()
+			return false
 		case <-p.closed:
 			t.Stop()
-			return
+			return true
 		case <-p.gone:
 			t.Stop()
-			return
+			return true
 		}
 		if p.b.State() != StateOpen {
-			return
+			return false
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), p.interval)
 		start := p.clock.Now()
-		err := p.ping.Ping(ctx)
-		cancel()
+		err := p.pingOnce()
 		if m := p.wm.Value(); m != nil {
 			m.observe(Event{Kind: EventRecovery, Breaker: p.entry.name, Action: "ping", OK: err == nil, Err: err,
 				Delay: p.clock.Now().Sub(start)})
 		}
 		if err == nil {
 			p.b.probeNow(p.clock)
-			return
+			return false
 		}
 	}
+}
+
+// pingOnce calls Ping under a deadline of one interval, and cancels it when
+// the wrapper is closed or collected, so that no ping outlives it.
+func (p *prober) pingOnce() error {
+	ctx, cancel := context.WithTimeout(context.Background(), p.interval)
+	defer cancel()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-p.closed:
+			cancel()
+		case <-p.gone:
+			cancel()
+		case <-done:
+		}
+	})
+	err := p.ping.Ping(ctx)
+	close(done)
+	wg.Wait()
+	return err
 }
 
 // probeNow moves an open breaker to half-open at once: a health probe

@@ -98,9 +98,11 @@ func Keys(policy string) []string {
 
 // ClassNames returns the names accepted in retry_on and excluded_errors.
 func ClassNames() []string {
-	names := make([]string, 0, len(classNames)+1)
+	names := make([]string, 0, len(classNames)+2)
 	for _, n := range classNames {
-		names = append(names, n.name)
+		if _, ok := ParseClass(n.name); ok { // not "canceled"
+			names = append(names, n.name)
+		}
 	}
 	return append(names, "any", "none")
 }
@@ -236,10 +238,11 @@ func parseValue(kind keyKind, s string) (any, error) {
 
 // ParseClasses parses a comma-separated list of error class names
 // (transient, timeout, connection, rate_limited, server, auth, schema,
-// permanent, unknown, any, none).
+// permanent, unknown, any, none); spaces around a name are ignored.
 func ParseClasses(list string) (Class, error) {
 	var set Class
 	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
 		c, ok := ParseClass(name)
 		if !ok {
 			return 0, fmt.Errorf("unknown error class %q%s", name, Suggest(name, ClassNames()))
@@ -265,9 +268,12 @@ func Suggest(word string, candidates []string) string {
 	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
-// editDistance is the Levenshtein distance between a and b.
+// editDistance is the number of edits that turn a into b: insertions,
+// deletions, substitutions and swaps of two adjacent bytes (the optimal
+// string alignment distance), so that "retyr" is one edit from "retry".
 func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
+	prev2 := make([]int, len(b)+1) // row i-2
+	prev := make([]int, len(b)+1)  // row i-1
 	cur := make([]int, len(b)+1)
 	for j := range prev {
 		prev[j] = j
@@ -280,8 +286,11 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(b)]
 }

@@ -8,7 +8,7 @@ import (
 	"weak"
 )
 
-func noCancel()        {}
+func noCancel()       {}
 func noRelease(error) {}
 
 // Timeout returns the context of one attempt of a method whose results are
@@ -59,9 +59,14 @@ func (me *Method) withTimeoutKeep(ctx context.Context) (context.Context, func(er
 }
 
 // attemptContext is the context of TimeoutKeep. Nothing that outlives the
-// attempt refers to it strongly but the results that hold it: its timer and
-// its registration with the parent reach it through a weak pointer, and a
-// cleanup drops the registration once it is collected.
+// attempt refers to it strongly but the results that hold it: its
+// registration with the parent reaches it through a weak pointer, and a
+// cleanup drops the registration once it is collected; its timer holds it
+// only until the attempt returns.
+//
+// It implements the AfterFunc method that context.AfterFunc and
+// context.WithCancel look for, so that the contexts derived from it are
+// cancelled with it without a goroutine each.
 type attemptContext struct {
 	parent   context.Context
 	deadline time.Time
@@ -70,7 +75,8 @@ type attemptContext struct {
 	mu       sync.Mutex
 	err      error
 	timer    *time.Timer
-	released bool // the attempt succeeded: its deadline no longer applies
+	stop     func() bool // ends the registration with parent
+	released bool        // the attempt succeeded: its deadline no longer applies
 	funcs    map[*afterFunc]struct{}
 }
 
@@ -78,30 +84,38 @@ type afterFunc struct{ f func() }
 
 func newAttemptContext(parent context.Context, d time.Duration) (context.Context, func(error)) {
 	c := &attemptContext{parent: parent, deadline: time.Now().Add(d), done: make(chan struct{})}
-	wc := weak.Make(c)
-	if err := parent.Err(); err != nil {
-		c.cancel(context.Cause(parent))
-		return c, noRelease
+	if parent.Done() != nil {
+		if err := parent.Err(); err != nil {
+			c.cancel(err, false)
+			return c, noRelease
+		}
 	}
-	stop := context.AfterFunc(parent, func() {
-		if c := wc.Value(); c != nil {
-			c.cancel(context.Cause(parent))
-		}
-	})
-	rt.AddCleanup(c, func(stop func() bool) { stop() }, stop)
+	// The callbacks below run in goroutines of their own (context.AfterFunc,
+	// time.AfterFunc) and wait for c.mu.
 	c.mu.Lock()
-	c.timer = time.AfterFunc(d, func() {
-		if c := wc.Value(); c != nil {
-			c.cancel(context.DeadlineExceeded)
-		}
-	})
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if parent.Done() != nil {
+		// The parent holds c weakly: the registration must not keep c, nor
+		// what its results hold, alive for as long as the parent lives.
+		wc := weak.Make(c)
+		c.stop = context.AfterFunc(parent, func() {
+			if c := wc.Value(); c != nil {
+				c.cancel(parent.Err(), false)
+			}
+		})
+		rt.AddCleanup(c, func(stop func() bool) { stop() }, c.stop)
+	}
+	// The timer may hold c: it is stopped when the attempt returns (or, if
+	// the inner call panics, fires and lets go of c).
+	c.timer = time.AfterFunc(d, func() { c.cancel(context.DeadlineExceeded, true) })
 	return c, c.release
 }
 
+// release ends the attempt: err != nil cancels the context; nil stops its
+// deadline and leaves it to the results.
 func (c *attemptContext) release(err error) {
 	if err != nil {
-		c.cancel(context.Canceled)
+		c.cancel(context.Canceled, false)
 		return
 	}
 	c.mu.Lock()
@@ -113,9 +127,13 @@ func (c *attemptContext) release(err error) {
 	c.mu.Unlock()
 }
 
-func (c *attemptContext) cancel(err error) {
+// cancel cancels c with err (parent.Err(), DeadlineExceeded or Canceled:
+// never a cause, which context.Cause finds in the parent). The deadline
+// does nothing once the attempt has succeeded: a timer that fires while
+// release stops it must not cancel the results.
+func (c *attemptContext) cancel(err error, deadline bool) {
 	c.mu.Lock()
-	if c.err != nil {
+	if c.err != nil || deadline && c.released {
 		c.mu.Unlock()
 		return
 	}
@@ -127,12 +145,20 @@ func (c *attemptContext) cancel(err error) {
 		c.timer.Stop()
 		c.timer = nil
 	}
+	stop := c.stop
+	c.stop = nil
 	funcs := c.funcs
 	c.funcs = nil
 	close(c.done)
 	c.mu.Unlock()
+	if stop != nil {
+		stop() // nothing is left to cancel: leave the parent at once
+	}
+	// As a cancelCtx cancels its children: synchronously. The functions
+	// are those of context.AfterFunc, which starts the user's function in
+	// a goroutine of its own, and of derived contexts, which only cancel.
 	for af := range funcs {
-		go af.f()
+		af.f()
 	}
 }
 
@@ -157,12 +183,15 @@ func (c *attemptContext) Err() error {
 func (c *attemptContext) Value(key any) any { return c.parent.Value(key) }
 
 // AfterFunc lets context.AfterFunc and the contexts derived from c register
-// with it instead of starting a goroutine each.
+// with it instead of starting a goroutine each. f runs synchronously when c
+// is cancelled, or in a goroutine of its own when c already is.
 func (c *attemptContext) AfterFunc(f func()) (stop func() bool) {
 	af := &afterFunc{f: f}
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
+		// Not synchronously: context.WithCancel calls this method holding
+		// the child's lock, which f takes.
 		go f()
 		return func() bool { return false }
 	}

@@ -51,30 +51,57 @@ func TestCases(t *testing.T) {
 	t.Setenv("GOFLAGS", "-mod=mod")
 	t.Setenv("GOWORK", "off")
 
-	var built []string
+	built := make(map[string][]string) // the packages to compile, by build tags
 	for _, file := range cases {
 		name := strings.TrimSuffix(filepath.Base(file), ".txtar")
-		ok := t.Run(name, func(t *testing.T) {
-			if runCase(t, file, filepath.Join(root, name)) {
-				built = append(built, "./"+name)
+		t.Run(name, func(t *testing.T) {
+			if tags, ok := runCase(t, file, filepath.Join(root, name)); ok {
+				built[tags] = append(built[tags], "./"+name)
 			}
 		})
-		_ = ok
 	}
 	if len(built) == 0 || t.Failed() {
 		return
 	}
 	t.Run("compile", func(t *testing.T) {
-		goCmd(t, root, append([]string{"vet"}, built...)...)
+		tagSets := make([]string, 0, len(built))
+		for tags := range built {
+			tagSets = append(tagSets, tags)
+		}
+		sort.Strings(tagSets)
+		for _, tags := range tagSets {
+			flags := []string{"-tags=" + tags}
+			goCmd(t, root, append(append([]string{"vet"}, flags...), built[tags]...)...)
+		}
 		if testing.Short() {
 			t.Skip("-short: not running the generated wrappers' tests")
 		}
-		goCmd(t, root, append([]string{"test", "-count=1"}, built...)...)
+		for _, tags := range tagSets {
+			flags := []string{"-count=1", "-tags=" + tags}
+			goCmd(t, root, append(append([]string{"test"}, flags...), built[tags]...)...)
+		}
 	})
 }
 
-// runCase runs one case and reports whether it generated code to compile.
-func runCase(t *testing.T, file, dir string) bool {
+// caseTags returns the value of a case's -tags flag: its package compiles
+// with the tags it was generated with.
+func caseTags(args []string) string {
+	for i, a := range args {
+		name, value, ok := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch {
+		case !strings.HasPrefix(a, "-") || name != "tags":
+		case ok:
+			return value
+		case i+1 < len(args):
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+// runCase runs one case and reports whether it generated code to compile,
+// and with which build tags.
+func runCase(t *testing.T, file, dir string) (tags string, ok bool) {
 	ar, err := txtar.ParseFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -118,33 +145,24 @@ func runCase(t *testing.T, file, dir string) bool {
 			exitWant = 1
 		}
 	}
-	before := listFiles(t, dir)
+	before := readFiles(t, dir)
 	t.Chdir(dir)
 	var stdout, stderr bytes.Buffer
 	code := run(args, &stdout, &stderr)
 
+	// What resgen wrote: new files and changed ones (a stale wrapper it
+	// regenerated), and the existing files that want/ names, changed or not.
 	got := make(map[string]string)
-	for path := range listFiles(t, dir) {
-		if !before[path] {
-			data, err := os.ReadFile(filepath.Join(dir, path))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got[path] = string(data)
-		}
-	}
-	// Files the case wrote itself, then regenerated (want/ of an existing
-	// file), count too.
-	for path := range want {
-		if _, ok := got[path]; !ok && before[path] {
-			data, _ := os.ReadFile(filepath.Join(dir, path))
-			got[path] = string(data)
+	for path, data := range readFiles(t, dir) {
+		old, existed := before[path]
+		if _, wanted := want[path]; !existed || old != data || wanted {
+			got[path] = data
 		}
 	}
 
 	if *update {
-		rewriteCase(t, file, ar, got, stderr.String(), stderrWant != nil || code != 0)
-		return code == 0 && len(got) > 0
+		rewriteCase(t, file, ar, got, stdout.String(), stderr.String(), stderrWant != nil || code != 0)
+		return caseTags(args), code == 0 && len(got) > 0
 	}
 	if code != exitWant {
 		t.Errorf("exit code %d, want %d\nstderr:\n%s", code, exitWant, stderr.String())
@@ -173,17 +191,20 @@ func runCase(t *testing.T, file, dir string) bool {
 			t.Errorf("unexpected file %s written", path)
 		}
 	}
-	return code == 0 && len(got) > 0 && !t.Failed()
+	return caseTags(args), code == 0 && len(got) > 0 && !t.Failed()
 }
 
 // rewriteCase rewrites a case's wanted output from what resgen did.
-func rewriteCase(t *testing.T, file string, ar *txtar.Archive, got map[string]string, stderr string, keepStderr bool) {
+func rewriteCase(t *testing.T, file string, ar *txtar.Archive, got map[string]string, stdout, stderr string, keepStderr bool) {
 	var files []txtar.File
 	for _, f := range ar.Files {
-		if strings.HasPrefix(f.Name, "want/") || f.Name == "stderr" {
+		if strings.HasPrefix(f.Name, "want/") || f.Name == "stderr" || f.Name == "stdout" {
 			continue
 		}
 		files = append(files, f)
+	}
+	if stdout != "" {
+		files = append(files, txtar.File{Name: "stdout", Data: []byte(stdout)})
 	}
 	if keepStderr {
 		files = append(files, txtar.File{Name: "stderr", Data: []byte(stderr)})
@@ -197,19 +218,28 @@ func rewriteCase(t *testing.T, file string, ar *txtar.Archive, got map[string]st
 		files = append(files, txtar.File{Name: "want/" + p, Data: []byte(got[p])})
 	}
 	ar.Files = files
-	if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
+	data := txtar.Format(ar)
+	if old, err := os.ReadFile(file); err == nil && bytes.Equal(old, data) {
+		return // unchanged: leave the file alone
+	}
+	if err := os.WriteFile(file, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func listFiles(t *testing.T, dir string) map[string]bool {
-	out := make(map[string]bool)
+// readFiles returns the content of every file under dir, by slash path.
+func readFiles(t *testing.T, dir string) map[string]string {
+	out := make(map[string]string)
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
 		rel, _ := filepath.Rel(dir, path)
-		out[filepath.ToSlash(rel)] = true
+		out[filepath.ToSlash(rel)] = string(data)
 		return nil
 	})
 	if err != nil {

@@ -789,7 +789,7 @@ func (w *ResilientCmdable) ARGet(ctx context.Context, key string, index uint64) 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ARGetRange(ctx context.Context, key string, start uint64, end uint64) (r0 *redis.SliceCmd) {
+func (w *ResilientCmdable) ARGetRange(ctx context.Context, key string, start, end uint64) (r0 *redis.SliceCmd) {
 	m := w.methods[15]
 	var err error
 	var call resgen.Call
@@ -837,7 +837,7 @@ func (w *ResilientCmdable) ARGetRange(ctx context.Context, key string, start uin
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ARGrep(ctx context.Context, key string, start string, end string, args *redis.ARGrepArgs) (r0 *redis.UintSliceCmd) {
+func (w *ResilientCmdable) ARGrep(ctx context.Context, key, start, end string, args *redis.ARGrepArgs) (r0 *redis.UintSliceCmd) {
 	m := w.methods[16]
 	var err error
 	var call resgen.Call
@@ -885,7 +885,7 @@ func (w *ResilientCmdable) ARGrep(ctx context.Context, key string, start string,
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ARGrepWithValues(ctx context.Context, key string, start string, end string, args *redis.ARGrepArgs) (r0 *redis.AREntrySliceCmd) {
+func (w *ResilientCmdable) ARGrepWithValues(ctx context.Context, key, start, end string, args *redis.ARGrepArgs) (r0 *redis.AREntrySliceCmd) {
 	m := w.methods[17]
 	var err error
 	var call resgen.Call
@@ -1317,7 +1317,7 @@ func (w *ResilientCmdable) ARNext(ctx context.Context, key string) (r0 *redis.Ui
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) AROpAnd(ctx context.Context, key string, start uint64, end uint64) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) AROpAnd(ctx context.Context, key string, start, end uint64) (r0 *redis.IntCmd) {
 	m := w.methods[26]
 	var err error
 	var call resgen.Call
@@ -1365,7 +1365,7 @@ func (w *ResilientCmdable) AROpAnd(ctx context.Context, key string, start uint64
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) AROpMatch(ctx context.Context, key string, start uint64, end uint64, value string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) AROpMatch(ctx context.Context, key string, start, end uint64, value string) (r0 *redis.IntCmd) {
 	m := w.methods[27]
 	var err error
 	var call resgen.Call
@@ -1413,7 +1413,7 @@ func (w *ResilientCmdable) AROpMatch(ctx context.Context, key string, start uint
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) AROpMax(ctx context.Context, key string, start uint64, end uint64) (r0 *redis.StringCmd) {
+func (w *ResilientCmdable) AROpMax(ctx context.Context, key string, start, end uint64) (r0 *redis.StringCmd) {
 	m := w.methods[28]
 	var err error
 	var call resgen.Call
@@ -1461,7 +1461,7 @@ func (w *ResilientCmdable) AROpMax(ctx context.Context, key string, start uint64
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) AROpMin(ctx context.Context, key string, start uint64, end uint64) (r0 *redis.StringCmd) {
+func (w *ResilientCmdable) AROpMin(ctx context.Context, key string, start, end uint64) (r0 *redis.StringCmd) {
 	m := w.methods[29]
 	var err error
 	var call resgen.Call
@@ -1509,7 +1509,7 @@ func (w *ResilientCmdable) AROpMin(ctx context.Context, key string, start uint64
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) AROpOr(ctx context.Context, key string, start uint64, end uint64) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) AROpOr(ctx context.Context, key string, start, end uint64) (r0 *redis.IntCmd) {
 	m := w.methods[30]
 	var err error
 	var call resgen.Call
@@ -1557,7 +1557,7 @@ func (w *ResilientCmdable) AROpOr(ctx context.Context, key string, start uint64,
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) AROpSum(ctx context.Context, key string, start uint64, end uint64) (r0 *redis.StringCmd) {
+func (w *ResilientCmdable) AROpSum(ctx context.Context, key string, start, end uint64) (r0 *redis.StringCmd) {
 	m := w.methods[31]
 	var err error
 	var call resgen.Call
@@ -1605,7 +1605,7 @@ func (w *ResilientCmdable) AROpSum(ctx context.Context, key string, start uint64
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) AROpUsed(ctx context.Context, key string, start uint64, end uint64) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) AROpUsed(ctx context.Context, key string, start, end uint64) (r0 *redis.IntCmd) {
 	m := w.methods[32]
 	var err error
 	var call resgen.Call
@@ -1653,7 +1653,7 @@ func (w *ResilientCmdable) AROpUsed(ctx context.Context, key string, start uint6
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) AROpXor(ctx context.Context, key string, start uint64, end uint64) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) AROpXor(ctx context.Context, key string, start, end uint64) (r0 *redis.IntCmd) {
 	m := w.methods[33]
 	var err error
 	var call resgen.Call
@@ -1749,7 +1749,7 @@ func (w *ResilientCmdable) ARRing(ctx context.Context, key string, size uint64, 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ARScan(ctx context.Context, key string, start uint64, end uint64, args *redis.ARScanArgs) (r0 *redis.AREntrySliceCmd) {
+func (w *ResilientCmdable) ARScan(ctx context.Context, key string, start, end uint64, args *redis.ARScanArgs) (r0 *redis.AREntrySliceCmd) {
 	m := w.methods[35]
 	var err error
 	var call resgen.Call
@@ -1893,7 +1893,7 @@ func (w *ResilientCmdable) ARSet(ctx context.Context, key string, index uint64, 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) Append(ctx context.Context, key string, value string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) Append(ctx context.Context, key, value string) (r0 *redis.IntCmd) {
 	m := w.methods[38]
 	var err error
 	var call resgen.Call
@@ -2133,7 +2133,7 @@ func (w *ResilientCmdable) BFInfo(ctx context.Context, key string) (r0 *redis.BF
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) BFInfoArg(ctx context.Context, key string, option string) (r0 *redis.BFInfoCmd) {
+func (w *ResilientCmdable) BFInfoArg(ctx context.Context, key, option string) (r0 *redis.BFInfoCmd) {
 	m := w.methods[43]
 	var err error
 	var call resgen.Call
@@ -2661,7 +2661,7 @@ func (w *ResilientCmdable) BFReserve(ctx context.Context, key string, errorRate 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) BFReserveExpansion(ctx context.Context, key string, errorRate float64, capacity int64, expansion int64) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) BFReserveExpansion(ctx context.Context, key string, errorRate float64, capacity, expansion int64) (r0 *redis.StatusCmd) {
 	m := w.methods[54]
 	var err error
 	var call resgen.Call
@@ -2901,7 +2901,7 @@ func (w *ResilientCmdable) BLMPop(ctx context.Context, timeout time.Duration, di
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) BLMove(ctx context.Context, source string, destination string, srcpos string, destpos string, timeout time.Duration) (r0 *redis.StringCmd) {
+func (w *ResilientCmdable) BLMove(ctx context.Context, source, destination, srcpos, destpos string, timeout time.Duration) (r0 *redis.StringCmd) {
 	m := w.methods[59]
 	var err error
 	var call resgen.Call
@@ -2949,7 +2949,7 @@ func (w *ResilientCmdable) BLMove(ctx context.Context, source string, destinatio
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) BLMoveM(ctx context.Context, source string, destination string, srcpos string, destpos string, timeout time.Duration, args redis.LMoveMArgs) (r0 *redis.StringSliceCmd) {
+func (w *ResilientCmdable) BLMoveM(ctx context.Context, source, destination, srcpos, destpos string, timeout time.Duration, args redis.LMoveMArgs) (r0 *redis.StringSliceCmd) {
 	m := w.methods[60]
 	var err error
 	var call resgen.Call
@@ -3093,7 +3093,7 @@ func (w *ResilientCmdable) BRPop(ctx context.Context, timeout time.Duration, key
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) BRPopLPush(ctx context.Context, source string, destination string, timeout time.Duration) (r0 *redis.StringCmd) {
+func (w *ResilientCmdable) BRPopLPush(ctx context.Context, source, destination string, timeout time.Duration) (r0 *redis.StringCmd) {
 	m := w.methods[63]
 	var err error
 	var call resgen.Call
@@ -3717,7 +3717,7 @@ func (w *ResilientCmdable) BitOpDiff1(ctx context.Context, destKey string, keys 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) BitOpNot(ctx context.Context, destKey string, key string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) BitOpNot(ctx context.Context, destKey, key string) (r0 *redis.IntCmd) {
 	m := w.methods[76]
 	var err error
 	var call resgen.Call
@@ -3957,7 +3957,7 @@ func (w *ResilientCmdable) BitPos(ctx context.Context, key string, bit int64, po
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) BitPosSpan(ctx context.Context, key string, bit int8, start int64, end int64, span string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) BitPosSpan(ctx context.Context, key string, bit int8, start, end int64, span string) (r0 *redis.IntCmd) {
 	m := w.methods[81]
 	var err error
 	var call resgen.Call
@@ -4533,7 +4533,7 @@ func (w *ResilientCmdable) CFReserve(ctx context.Context, key string, capacity i
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) CFReserveBucketSize(ctx context.Context, key string, capacity int64, bucketsize int64) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) CFReserveBucketSize(ctx context.Context, key string, capacity, bucketsize int64) (r0 *redis.StatusCmd) {
 	m := w.methods[93]
 	var err error
 	var call resgen.Call
@@ -4581,7 +4581,7 @@ func (w *ResilientCmdable) CFReserveBucketSize(ctx context.Context, key string, 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) CFReserveExpansion(ctx context.Context, key string, capacity int64, expansion int64) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) CFReserveExpansion(ctx context.Context, key string, capacity, expansion int64) (r0 *redis.StatusCmd) {
 	m := w.methods[94]
 	var err error
 	var call resgen.Call
@@ -4629,7 +4629,7 @@ func (w *ResilientCmdable) CFReserveExpansion(ctx context.Context, key string, c
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) CFReserveMaxIterations(ctx context.Context, key string, capacity int64, maxiterations int64) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) CFReserveMaxIterations(ctx context.Context, key string, capacity, maxiterations int64) (r0 *redis.StatusCmd) {
 	m := w.methods[95]
 	var err error
 	var call resgen.Call
@@ -4869,7 +4869,7 @@ func (w *ResilientCmdable) CMSInfo(ctx context.Context, key string) (r0 *redis.C
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) CMSInitByDim(ctx context.Context, key string, width int64, height int64) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) CMSInitByDim(ctx context.Context, key string, width, height int64) (r0 *redis.StatusCmd) {
 	m := w.methods[100]
 	var err error
 	var call resgen.Call
@@ -4917,7 +4917,7 @@ func (w *ResilientCmdable) CMSInitByDim(ctx context.Context, key string, width i
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) CMSInitByProb(ctx context.Context, key string, errorRate float64, probability float64) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) CMSInitByProb(ctx context.Context, key string, errorRate, probability float64) (r0 *redis.StatusCmd) {
 	m := w.methods[101]
 	var err error
 	var call resgen.Call
@@ -5829,7 +5829,7 @@ func (w *ResilientCmdable) ClusterAddSlots(ctx context.Context, slots ...int) (r
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ClusterAddSlotsRange(ctx context.Context, min int, max int) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) ClusterAddSlotsRange(ctx context.Context, min, max int) (r0 *redis.StatusCmd) {
 	m := w.methods[120]
 	var err error
 	var call resgen.Call
@@ -6021,7 +6021,7 @@ func (w *ResilientCmdable) ClusterDelSlots(ctx context.Context, slots ...int) (r
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ClusterDelSlotsRange(ctx context.Context, min int, max int) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) ClusterDelSlotsRange(ctx context.Context, min, max int) (r0 *redis.StatusCmd) {
 	m := w.methods[124]
 	var err error
 	var call resgen.Call
@@ -6165,7 +6165,7 @@ func (w *ResilientCmdable) ClusterForget(ctx context.Context, nodeID string) (r0
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ClusterGetKeysInSlot(ctx context.Context, slot int, count int) (r0 *redis.StringSliceCmd) {
+func (w *ResilientCmdable) ClusterGetKeysInSlot(ctx context.Context, slot, count int) (r0 *redis.StringSliceCmd) {
 	m := w.methods[127]
 	var err error
 	var call resgen.Call
@@ -6357,7 +6357,7 @@ func (w *ResilientCmdable) ClusterLinks(ctx context.Context) (r0 *redis.ClusterL
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ClusterMeet(ctx context.Context, host string, port string) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) ClusterMeet(ctx context.Context, host, port string) (r0 *redis.StatusCmd) {
 	m := w.methods[131]
 	var err error
 	var call resgen.Call
@@ -7221,7 +7221,7 @@ func (w *ResilientCmdable) ConfigRewrite(ctx context.Context) (r0 *redis.StatusC
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ConfigSet(ctx context.Context, parameter string, value string) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) ConfigSet(ctx context.Context, parameter, value string) (r0 *redis.StatusCmd) {
 	m := w.methods[149]
 	var err error
 	var call resgen.Call
@@ -7269,7 +7269,7 @@ func (w *ResilientCmdable) ConfigSet(ctx context.Context, parameter string, valu
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) Copy(ctx context.Context, sourceKey string, destKey string, db int, replace bool) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) Copy(ctx context.Context, sourceKey, destKey string, db int, replace bool) (r0 *redis.IntCmd) {
 	m := w.methods[150]
 	var err error
 	var call resgen.Call
@@ -8469,7 +8469,7 @@ func (w *ResilientCmdable) FCallRo(ctx context.Context, function string, keys []
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) FTAggregate(ctx context.Context, index string, query string) (r0 *redis.MapStringInterfaceCmd) {
+func (w *ResilientCmdable) FTAggregate(ctx context.Context, index, query string) (r0 *redis.MapStringInterfaceCmd) {
 	m := w.methods[175]
 	var err error
 	var call resgen.Call
@@ -8517,7 +8517,7 @@ func (w *ResilientCmdable) FTAggregate(ctx context.Context, index string, query 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) FTAggregateWithArgs(ctx context.Context, index string, query string, options *redis.FTAggregateOptions) (r0 *redis.AggregateCmd) {
+func (w *ResilientCmdable) FTAggregateWithArgs(ctx context.Context, index, query string, options *redis.FTAggregateOptions) (r0 *redis.AggregateCmd) {
 	m := w.methods[176]
 	var err error
 	var call resgen.Call
@@ -8565,7 +8565,7 @@ func (w *ResilientCmdable) FTAggregateWithArgs(ctx context.Context, index string
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) FTAliasAdd(ctx context.Context, index string, alias string) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) FTAliasAdd(ctx context.Context, index, alias string) (r0 *redis.StatusCmd) {
 	m := w.methods[177]
 	var err error
 	var call resgen.Call
@@ -8709,7 +8709,7 @@ func (w *ResilientCmdable) FTAliasList(ctx context.Context, index string) (r0 *r
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) FTAliasUpdate(ctx context.Context, index string, alias string) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) FTAliasUpdate(ctx context.Context, index, alias string) (r0 *redis.StatusCmd) {
 	m := w.methods[180]
 	var err error
 	var call resgen.Call
@@ -8997,7 +8997,7 @@ func (w *ResilientCmdable) FTCursorDel(ctx context.Context, index string, cursor
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) FTCursorRead(ctx context.Context, index string, cursorId int, count int) (r0 *redis.MapStringInterfaceCmd) {
+func (w *ResilientCmdable) FTCursorRead(ctx context.Context, index string, cursorId, count int) (r0 *redis.MapStringInterfaceCmd) {
 	m := w.methods[186]
 	var err error
 	var call resgen.Call
@@ -9285,7 +9285,7 @@ func (w *ResilientCmdable) FTDropIndexWithArgs(ctx context.Context, index string
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) FTExplain(ctx context.Context, index string, query string) (r0 *redis.StringCmd) {
+func (w *ResilientCmdable) FTExplain(ctx context.Context, index, query string) (r0 *redis.StringCmd) {
 	m := w.methods[192]
 	var err error
 	var call resgen.Call
@@ -9333,7 +9333,7 @@ func (w *ResilientCmdable) FTExplain(ctx context.Context, index string, query st
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) FTExplainWithArgs(ctx context.Context, index string, query string, options *redis.FTExplainOptions) (r0 *redis.StringCmd) {
+func (w *ResilientCmdable) FTExplainWithArgs(ctx context.Context, index, query string, options *redis.FTExplainOptions) (r0 *redis.StringCmd) {
 	m := w.methods[193]
 	var err error
 	var call resgen.Call
@@ -9381,7 +9381,7 @@ func (w *ResilientCmdable) FTExplainWithArgs(ctx context.Context, index string, 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) FTHybrid(ctx context.Context, index string, searchExpr string, vectorField string, vectorData redis.Vector) (r0 *redis.FTHybridCmd) {
+func (w *ResilientCmdable) FTHybrid(ctx context.Context, index, searchExpr, vectorField string, vectorData redis.Vector) (r0 *redis.FTHybridCmd) {
 	m := w.methods[194]
 	var err error
 	var call resgen.Call
@@ -9525,7 +9525,7 @@ func (w *ResilientCmdable) FTInfo(ctx context.Context, index string) (r0 *redis.
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) FTSearch(ctx context.Context, index string, query string) (r0 *redis.FTSearchCmd) {
+func (w *ResilientCmdable) FTSearch(ctx context.Context, index, query string) (r0 *redis.FTSearchCmd) {
 	m := w.methods[197]
 	var err error
 	var call resgen.Call
@@ -9573,7 +9573,7 @@ func (w *ResilientCmdable) FTSearch(ctx context.Context, index string, query str
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) FTSearchWithArgs(ctx context.Context, index string, query string, options *redis.FTSearchOptions) (r0 *redis.FTSearchCmd) {
+func (w *ResilientCmdable) FTSearchWithArgs(ctx context.Context, index, query string, options *redis.FTSearchOptions) (r0 *redis.FTSearchCmd) {
 	m := w.methods[198]
 	var err error
 	var call resgen.Call
@@ -9621,7 +9621,7 @@ func (w *ResilientCmdable) FTSearchWithArgs(ctx context.Context, index string, q
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) FTSpellCheck(ctx context.Context, index string, query string) (r0 *redis.FTSpellCheckCmd) {
+func (w *ResilientCmdable) FTSpellCheck(ctx context.Context, index, query string) (r0 *redis.FTSpellCheckCmd) {
 	m := w.methods[199]
 	var err error
 	var call resgen.Call
@@ -9669,7 +9669,7 @@ func (w *ResilientCmdable) FTSpellCheck(ctx context.Context, index string, query
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) FTSpellCheckWithArgs(ctx context.Context, index string, query string, options *redis.FTSpellCheckOptions) (r0 *redis.FTSpellCheckCmd) {
+func (w *ResilientCmdable) FTSpellCheckWithArgs(ctx context.Context, index, query string, options *redis.FTSpellCheckOptions) (r0 *redis.FTSpellCheckCmd) {
 	m := w.methods[200]
 	var err error
 	var call resgen.Call
@@ -9861,7 +9861,7 @@ func (w *ResilientCmdable) FTSynUpdateWithArgs(ctx context.Context, index string
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) FTTagVals(ctx context.Context, index string, field string) (r0 *redis.StringSliceCmd) {
+func (w *ResilientCmdable) FTTagVals(ctx context.Context, index, field string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[204]
 	var err error
 	var call resgen.Call
@@ -10677,7 +10677,7 @@ func (w *ResilientCmdable) GeoAdd(ctx context.Context, key string, geoLocation .
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) GeoDist(ctx context.Context, key string, member1 string, member2 string, unit string) (r0 *redis.FloatCmd) {
+func (w *ResilientCmdable) GeoDist(ctx context.Context, key, member1, member2, unit string) (r0 *redis.FloatCmd) {
 	m := w.methods[221]
 	var err error
 	var call resgen.Call
@@ -10821,7 +10821,7 @@ func (w *ResilientCmdable) GeoPos(ctx context.Context, key string, members ...st
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) GeoRadius(ctx context.Context, key string, longitude float64, latitude float64, query *redis.GeoRadiusQuery) (r0 *redis.GeoLocationCmd) {
+func (w *ResilientCmdable) GeoRadius(ctx context.Context, key string, longitude, latitude float64, query *redis.GeoRadiusQuery) (r0 *redis.GeoLocationCmd) {
 	m := w.methods[224]
 	var err error
 	var call resgen.Call
@@ -10869,7 +10869,7 @@ func (w *ResilientCmdable) GeoRadius(ctx context.Context, key string, longitude 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) GeoRadiusByMember(ctx context.Context, key string, member string, query *redis.GeoRadiusQuery) (r0 *redis.GeoLocationCmd) {
+func (w *ResilientCmdable) GeoRadiusByMember(ctx context.Context, key, member string, query *redis.GeoRadiusQuery) (r0 *redis.GeoLocationCmd) {
 	m := w.methods[225]
 	var err error
 	var call resgen.Call
@@ -10917,7 +10917,7 @@ func (w *ResilientCmdable) GeoRadiusByMember(ctx context.Context, key string, me
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) GeoRadiusByMemberStore(ctx context.Context, key string, member string, query *redis.GeoRadiusQuery) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) GeoRadiusByMemberStore(ctx context.Context, key, member string, query *redis.GeoRadiusQuery) (r0 *redis.IntCmd) {
 	m := w.methods[226]
 	var err error
 	var call resgen.Call
@@ -10965,7 +10965,7 @@ func (w *ResilientCmdable) GeoRadiusByMemberStore(ctx context.Context, key strin
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) GeoRadiusStore(ctx context.Context, key string, longitude float64, latitude float64, query *redis.GeoRadiusQuery) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) GeoRadiusStore(ctx context.Context, key string, longitude, latitude float64, query *redis.GeoRadiusQuery) (r0 *redis.IntCmd) {
 	m := w.methods[227]
 	var err error
 	var call resgen.Call
@@ -11109,7 +11109,7 @@ func (w *ResilientCmdable) GeoSearchLocation(ctx context.Context, key string, q 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) GeoSearchStore(ctx context.Context, key string, store string, q *redis.GeoSearchStoreQuery) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) GeoSearchStore(ctx context.Context, key, store string, q *redis.GeoSearchStoreQuery) (r0 *redis.IntCmd) {
 	m := w.methods[230]
 	var err error
 	var call resgen.Call
@@ -11349,7 +11349,7 @@ func (w *ResilientCmdable) GetEx(ctx context.Context, key string, expiration tim
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) GetRange(ctx context.Context, key string, start int64, end int64) (r0 *redis.StringCmd) {
+func (w *ResilientCmdable) GetRange(ctx context.Context, key string, start, end int64) (r0 *redis.StringCmd) {
 	m := w.methods[235]
 	var err error
 	var call resgen.Call
@@ -11541,7 +11541,7 @@ func (w *ResilientCmdable) HDel(ctx context.Context, key string, fields ...strin
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) HExists(ctx context.Context, key string, field string) (r0 *redis.BoolCmd) {
+func (w *ResilientCmdable) HExists(ctx context.Context, key, field string) (r0 *redis.BoolCmd) {
 	m := w.methods[239]
 	var err error
 	var call resgen.Call
@@ -11829,7 +11829,7 @@ func (w *ResilientCmdable) HExpireWithArgs(ctx context.Context, key string, expi
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) HGet(ctx context.Context, key string, field string) (r0 *redis.StringCmd) {
+func (w *ResilientCmdable) HGet(ctx context.Context, key, field string) (r0 *redis.StringCmd) {
 	m := w.methods[245]
 	var err error
 	var call resgen.Call
@@ -12213,7 +12213,7 @@ func (w *ResilientCmdable) HImportPrepare(ctx context.Context, fieldsetName stri
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) HImportSet(ctx context.Context, key string, fieldsetName string, values ...any) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) HImportSet(ctx context.Context, key, fieldsetName string, values ...any) (r0 *redis.StatusCmd) {
 	m := w.methods[253]
 	var err error
 	var call resgen.Call
@@ -12261,7 +12261,7 @@ func (w *ResilientCmdable) HImportSet(ctx context.Context, key string, fieldsetN
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) HIncrBy(ctx context.Context, key string, field string, incr int64) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) HIncrBy(ctx context.Context, key, field string, incr int64) (r0 *redis.IntCmd) {
 	m := w.methods[254]
 	var err error
 	var call resgen.Call
@@ -12309,7 +12309,7 @@ func (w *ResilientCmdable) HIncrBy(ctx context.Context, key string, field string
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) HIncrByFloat(ctx context.Context, key string, field string, incr float64) (r0 *redis.FloatCmd) {
+func (w *ResilientCmdable) HIncrByFloat(ctx context.Context, key, field string, incr float64) (r0 *redis.FloatCmd) {
 	m := w.methods[255]
 	var err error
 	var call resgen.Call
@@ -13221,7 +13221,7 @@ func (w *ResilientCmdable) HSetEXWithArgs(ctx context.Context, key string, optio
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) HSetNX(ctx context.Context, key string, field string, value any) (r0 *redis.BoolCmd) {
+func (w *ResilientCmdable) HSetNX(ctx context.Context, key, field string, value any) (r0 *redis.BoolCmd) {
 	m := w.methods[274]
 	var err error
 	var call resgen.Call
@@ -13269,7 +13269,7 @@ func (w *ResilientCmdable) HSetNX(ctx context.Context, key string, field string,
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) HStrLen(ctx context.Context, key string, field string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) HStrLen(ctx context.Context, key, field string) (r0 *redis.IntCmd) {
 	m := w.methods[275]
 	var err error
 	var call resgen.Call
@@ -13749,7 +13749,7 @@ func (w *ResilientCmdable) InfoMap(ctx context.Context, section ...string) (r0 *
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONArrAppend(ctx context.Context, key string, path string, values ...any) (r0 *redis.IntSliceCmd) {
+func (w *ResilientCmdable) JSONArrAppend(ctx context.Context, key, path string, values ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[285]
 	var err error
 	var call resgen.Call
@@ -13797,7 +13797,7 @@ func (w *ResilientCmdable) JSONArrAppend(ctx context.Context, key string, path s
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONArrIndex(ctx context.Context, key string, path string, value ...any) (r0 *redis.IntSliceCmd) {
+func (w *ResilientCmdable) JSONArrIndex(ctx context.Context, key, path string, value ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[286]
 	var err error
 	var call resgen.Call
@@ -13845,7 +13845,7 @@ func (w *ResilientCmdable) JSONArrIndex(ctx context.Context, key string, path st
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONArrIndexWithArgs(ctx context.Context, key string, path string, options *redis.JSONArrIndexArgs, value ...any) (r0 *redis.IntSliceCmd) {
+func (w *ResilientCmdable) JSONArrIndexWithArgs(ctx context.Context, key, path string, options *redis.JSONArrIndexArgs, value ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[287]
 	var err error
 	var call resgen.Call
@@ -13893,7 +13893,7 @@ func (w *ResilientCmdable) JSONArrIndexWithArgs(ctx context.Context, key string,
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONArrInsert(ctx context.Context, key string, path string, index int64, values ...any) (r0 *redis.IntSliceCmd) {
+func (w *ResilientCmdable) JSONArrInsert(ctx context.Context, key, path string, index int64, values ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[288]
 	var err error
 	var call resgen.Call
@@ -13941,7 +13941,7 @@ func (w *ResilientCmdable) JSONArrInsert(ctx context.Context, key string, path s
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONArrLen(ctx context.Context, key string, path string) (r0 *redis.IntSliceCmd) {
+func (w *ResilientCmdable) JSONArrLen(ctx context.Context, key, path string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[289]
 	var err error
 	var call resgen.Call
@@ -13989,7 +13989,7 @@ func (w *ResilientCmdable) JSONArrLen(ctx context.Context, key string, path stri
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONArrPop(ctx context.Context, key string, path string, index int) (r0 *redis.StringSliceCmd) {
+func (w *ResilientCmdable) JSONArrPop(ctx context.Context, key, path string, index int) (r0 *redis.StringSliceCmd) {
 	m := w.methods[290]
 	var err error
 	var call resgen.Call
@@ -14037,7 +14037,7 @@ func (w *ResilientCmdable) JSONArrPop(ctx context.Context, key string, path stri
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONArrTrim(ctx context.Context, key string, path string) (r0 *redis.IntSliceCmd) {
+func (w *ResilientCmdable) JSONArrTrim(ctx context.Context, key, path string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[291]
 	var err error
 	var call resgen.Call
@@ -14085,7 +14085,7 @@ func (w *ResilientCmdable) JSONArrTrim(ctx context.Context, key string, path str
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONArrTrimWithArgs(ctx context.Context, key string, path string, options *redis.JSONArrTrimArgs) (r0 *redis.IntSliceCmd) {
+func (w *ResilientCmdable) JSONArrTrimWithArgs(ctx context.Context, key, path string, options *redis.JSONArrTrimArgs) (r0 *redis.IntSliceCmd) {
 	m := w.methods[292]
 	var err error
 	var call resgen.Call
@@ -14133,7 +14133,7 @@ func (w *ResilientCmdable) JSONArrTrimWithArgs(ctx context.Context, key string, 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONClear(ctx context.Context, key string, path string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) JSONClear(ctx context.Context, key, path string) (r0 *redis.IntCmd) {
 	m := w.methods[293]
 	var err error
 	var call resgen.Call
@@ -14181,7 +14181,7 @@ func (w *ResilientCmdable) JSONClear(ctx context.Context, key string, path strin
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONDebugMemory(ctx context.Context, key string, path string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) JSONDebugMemory(ctx context.Context, key, path string) (r0 *redis.IntCmd) {
 	m := w.methods[294]
 	var err error
 	var call resgen.Call
@@ -14229,7 +14229,7 @@ func (w *ResilientCmdable) JSONDebugMemory(ctx context.Context, key string, path
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONDel(ctx context.Context, key string, path string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) JSONDel(ctx context.Context, key, path string) (r0 *redis.IntCmd) {
 	m := w.methods[295]
 	var err error
 	var call resgen.Call
@@ -14277,7 +14277,7 @@ func (w *ResilientCmdable) JSONDel(ctx context.Context, key string, path string)
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONForget(ctx context.Context, key string, path string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) JSONForget(ctx context.Context, key, path string) (r0 *redis.IntCmd) {
 	m := w.methods[296]
 	var err error
 	var call resgen.Call
@@ -14565,7 +14565,7 @@ func (w *ResilientCmdable) JSONMSetArgs(ctx context.Context, docs []redis.JSONSe
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONMerge(ctx context.Context, key string, path string, value string) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) JSONMerge(ctx context.Context, key, path, value string) (r0 *redis.StatusCmd) {
 	m := w.methods[302]
 	var err error
 	var call resgen.Call
@@ -14613,7 +14613,7 @@ func (w *ResilientCmdable) JSONMerge(ctx context.Context, key string, path strin
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONNumIncrBy(ctx context.Context, key string, path string, value float64) (r0 *redis.JSONCmd) {
+func (w *ResilientCmdable) JSONNumIncrBy(ctx context.Context, key, path string, value float64) (r0 *redis.JSONCmd) {
 	m := w.methods[303]
 	var err error
 	var call resgen.Call
@@ -14661,7 +14661,7 @@ func (w *ResilientCmdable) JSONNumIncrBy(ctx context.Context, key string, path s
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONObjKeys(ctx context.Context, key string, path string) (r0 *redis.SliceCmd) {
+func (w *ResilientCmdable) JSONObjKeys(ctx context.Context, key, path string) (r0 *redis.SliceCmd) {
 	m := w.methods[304]
 	var err error
 	var call resgen.Call
@@ -14709,7 +14709,7 @@ func (w *ResilientCmdable) JSONObjKeys(ctx context.Context, key string, path str
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONObjLen(ctx context.Context, key string, path string) (r0 *redis.IntPointerSliceCmd) {
+func (w *ResilientCmdable) JSONObjLen(ctx context.Context, key, path string) (r0 *redis.IntPointerSliceCmd) {
 	m := w.methods[305]
 	var err error
 	var call resgen.Call
@@ -14757,7 +14757,7 @@ func (w *ResilientCmdable) JSONObjLen(ctx context.Context, key string, path stri
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONSet(ctx context.Context, key string, path string, value any) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) JSONSet(ctx context.Context, key, path string, value any) (r0 *redis.StatusCmd) {
 	m := w.methods[306]
 	var err error
 	var call resgen.Call
@@ -14805,7 +14805,7 @@ func (w *ResilientCmdable) JSONSet(ctx context.Context, key string, path string,
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONSetMode(ctx context.Context, key string, path string, value any, mode string) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) JSONSetMode(ctx context.Context, key, path string, value any, mode string) (r0 *redis.StatusCmd) {
 	m := w.methods[307]
 	var err error
 	var call resgen.Call
@@ -14853,7 +14853,7 @@ func (w *ResilientCmdable) JSONSetMode(ctx context.Context, key string, path str
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONSetWithArgs(ctx context.Context, key string, path string, value any, options *redis.JSONSetArgsOptions) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) JSONSetWithArgs(ctx context.Context, key, path string, value any, options *redis.JSONSetArgsOptions) (r0 *redis.StatusCmd) {
 	m := w.methods[308]
 	var err error
 	var call resgen.Call
@@ -14901,7 +14901,7 @@ func (w *ResilientCmdable) JSONSetWithArgs(ctx context.Context, key string, path
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONStrAppend(ctx context.Context, key string, path string, value string) (r0 *redis.IntPointerSliceCmd) {
+func (w *ResilientCmdable) JSONStrAppend(ctx context.Context, key, path, value string) (r0 *redis.IntPointerSliceCmd) {
 	m := w.methods[309]
 	var err error
 	var call resgen.Call
@@ -14949,7 +14949,7 @@ func (w *ResilientCmdable) JSONStrAppend(ctx context.Context, key string, path s
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONStrLen(ctx context.Context, key string, path string) (r0 *redis.IntPointerSliceCmd) {
+func (w *ResilientCmdable) JSONStrLen(ctx context.Context, key, path string) (r0 *redis.IntPointerSliceCmd) {
 	m := w.methods[310]
 	var err error
 	var call resgen.Call
@@ -14997,7 +14997,7 @@ func (w *ResilientCmdable) JSONStrLen(ctx context.Context, key string, path stri
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONToggle(ctx context.Context, key string, path string) (r0 *redis.IntPointerSliceCmd) {
+func (w *ResilientCmdable) JSONToggle(ctx context.Context, key, path string) (r0 *redis.IntPointerSliceCmd) {
 	m := w.methods[311]
 	var err error
 	var call resgen.Call
@@ -15045,7 +15045,7 @@ func (w *ResilientCmdable) JSONToggle(ctx context.Context, key string, path stri
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) JSONType(ctx context.Context, key string, path string) (r0 *redis.JSONSliceCmd) {
+func (w *ResilientCmdable) JSONType(ctx context.Context, key, path string) (r0 *redis.JSONSliceCmd) {
 	m := w.methods[312]
 	var err error
 	var call resgen.Call
@@ -15237,7 +15237,7 @@ func (w *ResilientCmdable) LIndex(ctx context.Context, key string, index int64) 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) LInsert(ctx context.Context, key string, op string, pivot any, value any) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) LInsert(ctx context.Context, key, op string, pivot, value any) (r0 *redis.IntCmd) {
 	m := w.methods[316]
 	var err error
 	var call resgen.Call
@@ -15285,7 +15285,7 @@ func (w *ResilientCmdable) LInsert(ctx context.Context, key string, op string, p
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) LInsertAfter(ctx context.Context, key string, pivot any, value any) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) LInsertAfter(ctx context.Context, key string, pivot, value any) (r0 *redis.IntCmd) {
 	m := w.methods[317]
 	var err error
 	var call resgen.Call
@@ -15333,7 +15333,7 @@ func (w *ResilientCmdable) LInsertAfter(ctx context.Context, key string, pivot a
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) LInsertBefore(ctx context.Context, key string, pivot any, value any) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) LInsertBefore(ctx context.Context, key string, pivot, value any) (r0 *redis.IntCmd) {
 	m := w.methods[318]
 	var err error
 	var call resgen.Call
@@ -15477,7 +15477,7 @@ func (w *ResilientCmdable) LMPop(ctx context.Context, direction string, count in
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) LMove(ctx context.Context, source string, destination string, srcpos string, destpos string) (r0 *redis.StringCmd) {
+func (w *ResilientCmdable) LMove(ctx context.Context, source, destination, srcpos, destpos string) (r0 *redis.StringCmd) {
 	m := w.methods[321]
 	var err error
 	var call resgen.Call
@@ -15525,7 +15525,7 @@ func (w *ResilientCmdable) LMove(ctx context.Context, source string, destination
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) LMoveM(ctx context.Context, source string, destination string, srcpos string, destpos string, args redis.LMoveMArgs) (r0 *redis.StringSliceCmd) {
+func (w *ResilientCmdable) LMoveM(ctx context.Context, source, destination, srcpos, destpos string, args redis.LMoveMArgs) (r0 *redis.StringSliceCmd) {
 	m := w.methods[322]
 	var err error
 	var call resgen.Call
@@ -15669,7 +15669,7 @@ func (w *ResilientCmdable) LPopCount(ctx context.Context, key string, count int)
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) LPos(ctx context.Context, key string, value string, args redis.LPosArgs) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) LPos(ctx context.Context, key, value string, args redis.LPosArgs) (r0 *redis.IntCmd) {
 	m := w.methods[325]
 	var err error
 	var call resgen.Call
@@ -15717,7 +15717,7 @@ func (w *ResilientCmdable) LPos(ctx context.Context, key string, value string, a
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) LPosCount(ctx context.Context, key string, value string, count int64, args redis.LPosArgs) (r0 *redis.IntSliceCmd) {
+func (w *ResilientCmdable) LPosCount(ctx context.Context, key, value string, count int64, args redis.LPosArgs) (r0 *redis.IntSliceCmd) {
 	m := w.methods[326]
 	var err error
 	var call resgen.Call
@@ -15861,7 +15861,7 @@ func (w *ResilientCmdable) LPushX(ctx context.Context, key string, values ...any
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) LRange(ctx context.Context, key string, start int64, stop int64) (r0 *redis.StringSliceCmd) {
+func (w *ResilientCmdable) LRange(ctx context.Context, key string, start, stop int64) (r0 *redis.StringSliceCmd) {
 	m := w.methods[329]
 	var err error
 	var call resgen.Call
@@ -16005,7 +16005,7 @@ func (w *ResilientCmdable) LSet(ctx context.Context, key string, index int64, va
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) LTrim(ctx context.Context, key string, start int64, stop int64) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) LTrim(ctx context.Context, key string, start, stop int64) (r0 *redis.StatusCmd) {
 	m := w.methods[332]
 	var err error
 	var call resgen.Call
@@ -16437,7 +16437,7 @@ func (w *ResilientCmdable) MemoryUsage(ctx context.Context, key string, samples 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) Migrate(ctx context.Context, host string, port string, key string, db int, timeout time.Duration) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) Migrate(ctx context.Context, host, port, key string, db int, timeout time.Duration) (r0 *redis.StatusCmd) {
 	m := w.methods[341]
 	var err error
 	var call resgen.Call
@@ -17679,7 +17679,7 @@ func (w *ResilientCmdable) RPopCount(ctx context.Context, key string, count int)
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) RPopLPush(ctx context.Context, source string, destination string) (r0 *redis.StringCmd) {
+func (w *ResilientCmdable) RPopLPush(ctx context.Context, source, destination string) (r0 *redis.StringCmd) {
 	m := w.methods[368]
 	var err error
 	var call resgen.Call
@@ -17967,7 +17967,7 @@ func (w *ResilientCmdable) ReadWrite(ctx context.Context) (r0 *redis.StatusCmd) 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) Rename(ctx context.Context, key string, newkey string) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) Rename(ctx context.Context, key, newkey string) (r0 *redis.StatusCmd) {
 	m := w.methods[374]
 	var err error
 	var call resgen.Call
@@ -18015,7 +18015,7 @@ func (w *ResilientCmdable) Rename(ctx context.Context, key string, newkey string
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) RenameNX(ctx context.Context, key string, newkey string) (r0 *redis.BoolCmd) {
+func (w *ResilientCmdable) RenameNX(ctx context.Context, key, newkey string) (r0 *redis.BoolCmd) {
 	m := w.methods[375]
 	var err error
 	var call resgen.Call
@@ -18063,7 +18063,7 @@ func (w *ResilientCmdable) RenameNX(ctx context.Context, key string, newkey stri
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ReplicaOf(ctx context.Context, host string, port string) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) ReplicaOf(ctx context.Context, host, port string) (r0 *redis.StatusCmd) {
 	m := w.methods[376]
 	var err error
 	var call resgen.Call
@@ -18783,7 +18783,7 @@ func (w *ResilientCmdable) SMembersMap(ctx context.Context, key string) (r0 *red
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) SMove(ctx context.Context, source string, destination string, member any) (r0 *redis.BoolCmd) {
+func (w *ResilientCmdable) SMove(ctx context.Context, source, destination string, member any) (r0 *redis.BoolCmd) {
 	m := w.methods[391]
 	var err error
 	var call resgen.Call
@@ -20079,7 +20079,7 @@ func (w *ResilientCmdable) SetIFDNEGet(ctx context.Context, key string, value an
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) SetIFEQ(ctx context.Context, key string, value any, matchValue any, expiration time.Duration) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) SetIFEQ(ctx context.Context, key string, value, matchValue any, expiration time.Duration) (r0 *redis.StatusCmd) {
 	m := w.methods[418]
 	var err error
 	var call resgen.Call
@@ -20127,7 +20127,7 @@ func (w *ResilientCmdable) SetIFEQ(ctx context.Context, key string, value any, m
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) SetIFEQGet(ctx context.Context, key string, value any, matchValue any, expiration time.Duration) (r0 *redis.StringCmd) {
+func (w *ResilientCmdable) SetIFEQGet(ctx context.Context, key string, value, matchValue any, expiration time.Duration) (r0 *redis.StringCmd) {
 	m := w.methods[419]
 	var err error
 	var call resgen.Call
@@ -20175,7 +20175,7 @@ func (w *ResilientCmdable) SetIFEQGet(ctx context.Context, key string, value any
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) SetIFNE(ctx context.Context, key string, value any, matchValue any, expiration time.Duration) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) SetIFNE(ctx context.Context, key string, value, matchValue any, expiration time.Duration) (r0 *redis.StatusCmd) {
 	m := w.methods[420]
 	var err error
 	var call resgen.Call
@@ -20223,7 +20223,7 @@ func (w *ResilientCmdable) SetIFNE(ctx context.Context, key string, value any, m
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) SetIFNEGet(ctx context.Context, key string, value any, matchValue any, expiration time.Duration) (r0 *redis.StringCmd) {
+func (w *ResilientCmdable) SetIFNEGet(ctx context.Context, key string, value, matchValue any, expiration time.Duration) (r0 *redis.StringCmd) {
 	m := w.methods[421]
 	var err error
 	var call resgen.Call
@@ -20559,7 +20559,7 @@ func (w *ResilientCmdable) ShutdownSave(ctx context.Context) (r0 *redis.StatusCm
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) SlaveOf(ctx context.Context, host string, port string) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) SlaveOf(ctx context.Context, host, port string) (r0 *redis.StatusCmd) {
 	m := w.methods[428]
 	var err error
 	var call resgen.Call
@@ -20895,7 +20895,7 @@ func (w *ResilientCmdable) SortRO(ctx context.Context, key string, sort *redis.S
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) SortStore(ctx context.Context, key string, store string, sort *redis.Sort) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) SortStore(ctx context.Context, key, store string, sort *redis.Sort) (r0 *redis.IntCmd) {
 	m := w.methods[435]
 	var err error
 	var call resgen.Call
@@ -21663,7 +21663,7 @@ func (w *ResilientCmdable) TDigestRevRank(ctx context.Context, key string, value
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TDigestTrimmedMean(ctx context.Context, key string, lowCutQuantile float64, highCutQuantile float64) (r0 *redis.FloatCmd) {
+func (w *ResilientCmdable) TDigestTrimmedMean(ctx context.Context, key string, lowCutQuantile, highCutQuantile float64) (r0 *redis.FloatCmd) {
 	m := w.methods[451]
 	var err error
 	var call resgen.Call
@@ -21903,7 +21903,7 @@ func (w *ResilientCmdable) TSCreate(ctx context.Context, key string) (r0 *redis.
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TSCreateRule(ctx context.Context, sourceKey string, destKey string, aggregator redis.Aggregator, bucketDuration int) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) TSCreateRule(ctx context.Context, sourceKey, destKey string, aggregator redis.Aggregator, bucketDuration int) (r0 *redis.StatusCmd) {
 	m := w.methods[456]
 	var err error
 	var call resgen.Call
@@ -21951,7 +21951,7 @@ func (w *ResilientCmdable) TSCreateRule(ctx context.Context, sourceKey string, d
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TSCreateRuleWithArgs(ctx context.Context, sourceKey string, destKey string, aggregator redis.Aggregator, bucketDuration int, options *redis.TSCreateRuleOptions) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) TSCreateRuleWithArgs(ctx context.Context, sourceKey, destKey string, aggregator redis.Aggregator, bucketDuration int, options *redis.TSCreateRuleOptions) (r0 *redis.StatusCmd) {
 	m := w.methods[457]
 	var err error
 	var call resgen.Call
@@ -22143,7 +22143,7 @@ func (w *ResilientCmdable) TSDecrByWithArgs(ctx context.Context, key string, tim
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TSDel(ctx context.Context, Key string, fromTimestamp int, toTimestamp int) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) TSDel(ctx context.Context, Key string, fromTimestamp, toTimestamp int) (r0 *redis.IntCmd) {
 	m := w.methods[461]
 	var err error
 	var call resgen.Call
@@ -22191,7 +22191,7 @@ func (w *ResilientCmdable) TSDel(ctx context.Context, Key string, fromTimestamp 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TSDeleteRule(ctx context.Context, sourceKey string, destKey string) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) TSDeleteRule(ctx context.Context, sourceKey, destKey string) (r0 *redis.StatusCmd) {
 	m := w.methods[462]
 	var err error
 	var call resgen.Call
@@ -22671,7 +22671,7 @@ func (w *ResilientCmdable) TSMGetWithArgs(ctx context.Context, filters []string,
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TSMRange(ctx context.Context, fromTimestamp int, toTimestamp int, filterExpr []string) (r0 *redis.MapStringSliceInterfaceCmd) {
+func (w *ResilientCmdable) TSMRange(ctx context.Context, fromTimestamp, toTimestamp int, filterExpr []string) (r0 *redis.MapStringSliceInterfaceCmd) {
 	m := w.methods[472]
 	var err error
 	var call resgen.Call
@@ -22719,7 +22719,7 @@ func (w *ResilientCmdable) TSMRange(ctx context.Context, fromTimestamp int, toTi
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TSMRangeWithArgs(ctx context.Context, fromTimestamp int, toTimestamp int, filterExpr []string, options *redis.TSMRangeOptions) (r0 *redis.MapStringSliceInterfaceCmd) {
+func (w *ResilientCmdable) TSMRangeWithArgs(ctx context.Context, fromTimestamp, toTimestamp int, filterExpr []string, options *redis.TSMRangeOptions) (r0 *redis.MapStringSliceInterfaceCmd) {
 	m := w.methods[473]
 	var err error
 	var call resgen.Call
@@ -22767,7 +22767,7 @@ func (w *ResilientCmdable) TSMRangeWithArgs(ctx context.Context, fromTimestamp i
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TSMRevRange(ctx context.Context, fromTimestamp int, toTimestamp int, filterExpr []string) (r0 *redis.MapStringSliceInterfaceCmd) {
+func (w *ResilientCmdable) TSMRevRange(ctx context.Context, fromTimestamp, toTimestamp int, filterExpr []string) (r0 *redis.MapStringSliceInterfaceCmd) {
 	m := w.methods[474]
 	var err error
 	var call resgen.Call
@@ -22815,7 +22815,7 @@ func (w *ResilientCmdable) TSMRevRange(ctx context.Context, fromTimestamp int, t
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TSMRevRangeWithArgs(ctx context.Context, fromTimestamp int, toTimestamp int, filterExpr []string, options *redis.TSMRevRangeOptions) (r0 *redis.MapStringSliceInterfaceCmd) {
+func (w *ResilientCmdable) TSMRevRangeWithArgs(ctx context.Context, fromTimestamp, toTimestamp int, filterExpr []string, options *redis.TSMRevRangeOptions) (r0 *redis.MapStringSliceInterfaceCmd) {
 	m := w.methods[475]
 	var err error
 	var call resgen.Call
@@ -22863,7 +22863,7 @@ func (w *ResilientCmdable) TSMRevRangeWithArgs(ctx context.Context, fromTimestam
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TSNRange(ctx context.Context, keys []string, fromTimestamp any, toTimestamp any) (r0 *redis.TSNRangePivotRowSliceCmd) {
+func (w *ResilientCmdable) TSNRange(ctx context.Context, keys []string, fromTimestamp, toTimestamp any) (r0 *redis.TSNRangePivotRowSliceCmd) {
 	m := w.methods[476]
 	var err error
 	var call resgen.Call
@@ -22911,7 +22911,7 @@ func (w *ResilientCmdable) TSNRange(ctx context.Context, keys []string, fromTime
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TSNRangeWithArgs(ctx context.Context, keys []string, fromTimestamp any, toTimestamp any, options *redis.TSNRangeOptions) (r0 *redis.TSNRangePivotRowSliceCmd) {
+func (w *ResilientCmdable) TSNRangeWithArgs(ctx context.Context, keys []string, fromTimestamp, toTimestamp any, options *redis.TSNRangeOptions) (r0 *redis.TSNRangePivotRowSliceCmd) {
 	m := w.methods[477]
 	var err error
 	var call resgen.Call
@@ -22959,7 +22959,7 @@ func (w *ResilientCmdable) TSNRangeWithArgs(ctx context.Context, keys []string, 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TSNRevRange(ctx context.Context, keys []string, fromTimestamp any, toTimestamp any) (r0 *redis.TSNRangePivotRowSliceCmd) {
+func (w *ResilientCmdable) TSNRevRange(ctx context.Context, keys []string, fromTimestamp, toTimestamp any) (r0 *redis.TSNRangePivotRowSliceCmd) {
 	m := w.methods[478]
 	var err error
 	var call resgen.Call
@@ -23007,7 +23007,7 @@ func (w *ResilientCmdable) TSNRevRange(ctx context.Context, keys []string, fromT
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TSNRevRangeWithArgs(ctx context.Context, keys []string, fromTimestamp any, toTimestamp any, options *redis.TSNRevRangeOptions) (r0 *redis.TSNRangePivotRowSliceCmd) {
+func (w *ResilientCmdable) TSNRevRangeWithArgs(ctx context.Context, keys []string, fromTimestamp, toTimestamp any, options *redis.TSNRevRangeOptions) (r0 *redis.TSNRangePivotRowSliceCmd) {
 	m := w.methods[479]
 	var err error
 	var call resgen.Call
@@ -23199,7 +23199,7 @@ func (w *ResilientCmdable) TSQueryLabels(ctx context.Context, filterExpr []strin
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TSRange(ctx context.Context, key string, fromTimestamp int, toTimestamp int) (r0 *redis.TSTimestampValueSliceCmd) {
+func (w *ResilientCmdable) TSRange(ctx context.Context, key string, fromTimestamp, toTimestamp int) (r0 *redis.TSTimestampValueSliceCmd) {
 	m := w.methods[483]
 	var err error
 	var call resgen.Call
@@ -23247,7 +23247,7 @@ func (w *ResilientCmdable) TSRange(ctx context.Context, key string, fromTimestam
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TSRangeWithArgs(ctx context.Context, key string, fromTimestamp int, toTimestamp int, options *redis.TSRangeOptions) (r0 *redis.TSTimestampValueSliceCmd) {
+func (w *ResilientCmdable) TSRangeWithArgs(ctx context.Context, key string, fromTimestamp, toTimestamp int, options *redis.TSRangeOptions) (r0 *redis.TSTimestampValueSliceCmd) {
 	m := w.methods[484]
 	var err error
 	var call resgen.Call
@@ -23391,7 +23391,7 @@ func (w *ResilientCmdable) TSReadWithArgs(ctx context.Context, key string, times
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TSRevRange(ctx context.Context, key string, fromTimestamp int, toTimestamp int) (r0 *redis.TSTimestampValueSliceCmd) {
+func (w *ResilientCmdable) TSRevRange(ctx context.Context, key string, fromTimestamp, toTimestamp int) (r0 *redis.TSTimestampValueSliceCmd) {
 	m := w.methods[487]
 	var err error
 	var call resgen.Call
@@ -23439,7 +23439,7 @@ func (w *ResilientCmdable) TSRevRange(ctx context.Context, key string, fromTimes
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TSRevRangeWithArgs(ctx context.Context, key string, fromTimestamp int, toTimestamp int, options *redis.TSRevRangeOptions) (r0 *redis.TSTimestampValueSliceCmd) {
+func (w *ResilientCmdable) TSRevRangeWithArgs(ctx context.Context, key string, fromTimestamp, toTimestamp int, options *redis.TSRevRangeOptions) (r0 *redis.TSTimestampValueSliceCmd) {
 	m := w.methods[488]
 	var err error
 	var call resgen.Call
@@ -23967,7 +23967,7 @@ func (w *ResilientCmdable) TopKReserve(ctx context.Context, key string, k int64)
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) TopKReserveWithOptions(ctx context.Context, key string, k int64, width int64, depth int64, decay float64) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) TopKReserveWithOptions(ctx context.Context, key string, k, width, depth int64, decay float64) (r0 *redis.StatusCmd) {
 	m := w.methods[499]
 	var err error
 	var call resgen.Call
@@ -24202,7 +24202,7 @@ func (w *ResilientCmdable) Unlink(ctx context.Context, keys ...string) (r0 *redi
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) VAdd(ctx context.Context, key string, element string, val redis.Vector) (r0 *redis.BoolCmd) {
+func (w *ResilientCmdable) VAdd(ctx context.Context, key, element string, val redis.Vector) (r0 *redis.BoolCmd) {
 	m := w.methods[505]
 	var err error
 	var call resgen.Call
@@ -24250,7 +24250,7 @@ func (w *ResilientCmdable) VAdd(ctx context.Context, key string, element string,
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) VAddWithArgs(ctx context.Context, key string, element string, val redis.Vector, addArgs *redis.VAddArgs) (r0 *redis.BoolCmd) {
+func (w *ResilientCmdable) VAddWithArgs(ctx context.Context, key, element string, val redis.Vector, addArgs *redis.VAddArgs) (r0 *redis.BoolCmd) {
 	m := w.methods[506]
 	var err error
 	var call resgen.Call
@@ -24346,7 +24346,7 @@ func (w *ResilientCmdable) VCard(ctx context.Context, key string) (r0 *redis.Int
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) VClearAttributes(ctx context.Context, key string, element string) (r0 *redis.BoolCmd) {
+func (w *ResilientCmdable) VClearAttributes(ctx context.Context, key, element string) (r0 *redis.BoolCmd) {
 	m := w.methods[508]
 	var err error
 	var call resgen.Call
@@ -24442,7 +24442,7 @@ func (w *ResilientCmdable) VDim(ctx context.Context, key string) (r0 *redis.IntC
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) VEmb(ctx context.Context, key string, element string, raw bool) (r0 *redis.SliceCmd) {
+func (w *ResilientCmdable) VEmb(ctx context.Context, key, element string, raw bool) (r0 *redis.SliceCmd) {
 	m := w.methods[510]
 	var err error
 	var call resgen.Call
@@ -24490,7 +24490,7 @@ func (w *ResilientCmdable) VEmb(ctx context.Context, key string, element string,
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) VGetAttr(ctx context.Context, key string, element string) (r0 *redis.StringCmd) {
+func (w *ResilientCmdable) VGetAttr(ctx context.Context, key, element string) (r0 *redis.StringCmd) {
 	m := w.methods[511]
 	var err error
 	var call resgen.Call
@@ -24586,7 +24586,7 @@ func (w *ResilientCmdable) VInfo(ctx context.Context, key string) (r0 *redis.Map
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) VIsMember(ctx context.Context, key string, element string) (r0 *redis.BoolCmd) {
+func (w *ResilientCmdable) VIsMember(ctx context.Context, key, element string) (r0 *redis.BoolCmd) {
 	m := w.methods[513]
 	var err error
 	var call resgen.Call
@@ -24634,7 +24634,7 @@ func (w *ResilientCmdable) VIsMember(ctx context.Context, key string, element st
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) VLinks(ctx context.Context, key string, element string) (r0 *redis.StringSliceSliceCmd) {
+func (w *ResilientCmdable) VLinks(ctx context.Context, key, element string) (r0 *redis.StringSliceSliceCmd) {
 	m := w.methods[514]
 	var err error
 	var call resgen.Call
@@ -24682,7 +24682,7 @@ func (w *ResilientCmdable) VLinks(ctx context.Context, key string, element strin
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) VLinksWithScores(ctx context.Context, key string, element string) (r0 *redis.VectorScoreSliceSliceCmd) {
+func (w *ResilientCmdable) VLinksWithScores(ctx context.Context, key, element string) (r0 *redis.VectorScoreSliceSliceCmd) {
 	m := w.methods[515]
 	var err error
 	var call resgen.Call
@@ -24826,7 +24826,7 @@ func (w *ResilientCmdable) VRandMemberCount(ctx context.Context, key string, cou
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) VRange(ctx context.Context, key string, start string, end string, count int64) (r0 *redis.StringSliceCmd) {
+func (w *ResilientCmdable) VRange(ctx context.Context, key, start, end string, count int64) (r0 *redis.StringSliceCmd) {
 	m := w.methods[518]
 	var err error
 	var call resgen.Call
@@ -24874,7 +24874,7 @@ func (w *ResilientCmdable) VRange(ctx context.Context, key string, start string,
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) VRem(ctx context.Context, key string, element string) (r0 *redis.BoolCmd) {
+func (w *ResilientCmdable) VRem(ctx context.Context, key, element string) (r0 *redis.BoolCmd) {
 	m := w.methods[519]
 	var err error
 	var call resgen.Call
@@ -24922,7 +24922,7 @@ func (w *ResilientCmdable) VRem(ctx context.Context, key string, element string)
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) VSetAttr(ctx context.Context, key string, element string, attr any) (r0 *redis.BoolCmd) {
+func (w *ResilientCmdable) VSetAttr(ctx context.Context, key, element string, attr any) (r0 *redis.BoolCmd) {
 	m := w.methods[520]
 	var err error
 	var call resgen.Call
@@ -25258,7 +25258,7 @@ func (w *ResilientCmdable) VSimWithScores(ctx context.Context, key string, val r
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XAck(ctx context.Context, stream string, group string, ids ...string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) XAck(ctx context.Context, stream, group string, ids ...string) (r0 *redis.IntCmd) {
 	m := w.methods[527]
 	var err error
 	var call resgen.Call
@@ -25306,7 +25306,7 @@ func (w *ResilientCmdable) XAck(ctx context.Context, stream string, group string
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XAckDel(ctx context.Context, stream string, group string, mode string, ids ...string) (r0 *redis.SliceCmd) {
+func (w *ResilientCmdable) XAckDel(ctx context.Context, stream, group, mode string, ids ...string) (r0 *redis.SliceCmd) {
 	m := w.methods[528]
 	var err error
 	var call resgen.Call
@@ -25738,7 +25738,7 @@ func (w *ResilientCmdable) XDel(ctx context.Context, stream string, ids ...strin
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XDelEx(ctx context.Context, stream string, mode string, ids ...string) (r0 *redis.SliceCmd) {
+func (w *ResilientCmdable) XDelEx(ctx context.Context, stream, mode string, ids ...string) (r0 *redis.SliceCmd) {
 	m := w.methods[537]
 	var err error
 	var call resgen.Call
@@ -25786,7 +25786,7 @@ func (w *ResilientCmdable) XDelEx(ctx context.Context, stream string, mode strin
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XGroupCreate(ctx context.Context, stream string, group string, start string) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) XGroupCreate(ctx context.Context, stream, group, start string) (r0 *redis.StatusCmd) {
 	m := w.methods[538]
 	var err error
 	var call resgen.Call
@@ -25834,7 +25834,7 @@ func (w *ResilientCmdable) XGroupCreate(ctx context.Context, stream string, grou
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XGroupCreateConsumer(ctx context.Context, stream string, group string, consumer string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) XGroupCreateConsumer(ctx context.Context, stream, group, consumer string) (r0 *redis.IntCmd) {
 	m := w.methods[539]
 	var err error
 	var call resgen.Call
@@ -25882,7 +25882,7 @@ func (w *ResilientCmdable) XGroupCreateConsumer(ctx context.Context, stream stri
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XGroupCreateMkStream(ctx context.Context, stream string, group string, start string) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) XGroupCreateMkStream(ctx context.Context, stream, group, start string) (r0 *redis.StatusCmd) {
 	m := w.methods[540]
 	var err error
 	var call resgen.Call
@@ -25930,7 +25930,7 @@ func (w *ResilientCmdable) XGroupCreateMkStream(ctx context.Context, stream stri
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XGroupDelConsumer(ctx context.Context, stream string, group string, consumer string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) XGroupDelConsumer(ctx context.Context, stream, group, consumer string) (r0 *redis.IntCmd) {
 	m := w.methods[541]
 	var err error
 	var call resgen.Call
@@ -25978,7 +25978,7 @@ func (w *ResilientCmdable) XGroupDelConsumer(ctx context.Context, stream string,
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XGroupDestroy(ctx context.Context, stream string, group string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) XGroupDestroy(ctx context.Context, stream, group string) (r0 *redis.IntCmd) {
 	m := w.methods[542]
 	var err error
 	var call resgen.Call
@@ -26026,7 +26026,7 @@ func (w *ResilientCmdable) XGroupDestroy(ctx context.Context, stream string, gro
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XGroupSetID(ctx context.Context, stream string, group string, start string) (r0 *redis.StatusCmd) {
+func (w *ResilientCmdable) XGroupSetID(ctx context.Context, stream, group, start string) (r0 *redis.StatusCmd) {
 	m := w.methods[543]
 	var err error
 	var call resgen.Call
@@ -26074,7 +26074,7 @@ func (w *ResilientCmdable) XGroupSetID(ctx context.Context, stream string, group
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XInfoConsumers(ctx context.Context, key string, group string) (r0 *redis.XInfoConsumersCmd) {
+func (w *ResilientCmdable) XInfoConsumers(ctx context.Context, key, group string) (r0 *redis.XInfoConsumersCmd) {
 	m := w.methods[544]
 	var err error
 	var call resgen.Call
@@ -26362,7 +26362,7 @@ func (w *ResilientCmdable) XNack(ctx context.Context, a *redis.XNackArgs) (r0 *r
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XPending(ctx context.Context, stream string, group string) (r0 *redis.XPendingCmd) {
+func (w *ResilientCmdable) XPending(ctx context.Context, stream, group string) (r0 *redis.XPendingCmd) {
 	m := w.methods[550]
 	var err error
 	var call resgen.Call
@@ -26458,7 +26458,7 @@ func (w *ResilientCmdable) XPendingExt(ctx context.Context, a *redis.XPendingExt
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XRange(ctx context.Context, stream string, start string, stop string) (r0 *redis.XMessageSliceCmd) {
+func (w *ResilientCmdable) XRange(ctx context.Context, stream, start, stop string) (r0 *redis.XMessageSliceCmd) {
 	m := w.methods[552]
 	var err error
 	var call resgen.Call
@@ -26506,7 +26506,7 @@ func (w *ResilientCmdable) XRange(ctx context.Context, stream string, start stri
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XRangeN(ctx context.Context, stream string, start string, stop string, count int64) (r0 *redis.XMessageSliceCmd) {
+func (w *ResilientCmdable) XRangeN(ctx context.Context, stream, start, stop string, count int64) (r0 *redis.XMessageSliceCmd) {
 	m := w.methods[553]
 	var err error
 	var call resgen.Call
@@ -26698,7 +26698,7 @@ func (w *ResilientCmdable) XReadStreams(ctx context.Context, streams ...string) 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XRevRange(ctx context.Context, stream string, start string, stop string) (r0 *redis.XMessageSliceCmd) {
+func (w *ResilientCmdable) XRevRange(ctx context.Context, stream, start, stop string) (r0 *redis.XMessageSliceCmd) {
 	m := w.methods[557]
 	var err error
 	var call resgen.Call
@@ -26746,7 +26746,7 @@ func (w *ResilientCmdable) XRevRange(ctx context.Context, stream string, start s
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XRevRangeN(ctx context.Context, stream string, start string, stop string, count int64) (r0 *redis.XMessageSliceCmd) {
+func (w *ResilientCmdable) XRevRangeN(ctx context.Context, stream, start, stop string, count int64) (r0 *redis.XMessageSliceCmd) {
 	m := w.methods[558]
 	var err error
 	var call resgen.Call
@@ -26842,7 +26842,7 @@ func (w *ResilientCmdable) XTrimMaxLen(ctx context.Context, key string, maxLen i
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XTrimMaxLenApprox(ctx context.Context, key string, maxLen int64, limit int64) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) XTrimMaxLenApprox(ctx context.Context, key string, maxLen, limit int64) (r0 *redis.IntCmd) {
 	m := w.methods[560]
 	var err error
 	var call resgen.Call
@@ -26890,7 +26890,7 @@ func (w *ResilientCmdable) XTrimMaxLenApprox(ctx context.Context, key string, ma
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XTrimMaxLenApproxMode(ctx context.Context, key string, maxLen int64, limit int64, mode string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) XTrimMaxLenApproxMode(ctx context.Context, key string, maxLen, limit int64, mode string) (r0 *redis.IntCmd) {
 	m := w.methods[561]
 	var err error
 	var call resgen.Call
@@ -26986,7 +26986,7 @@ func (w *ResilientCmdable) XTrimMaxLenMode(ctx context.Context, key string, maxL
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XTrimMinID(ctx context.Context, key string, minID string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) XTrimMinID(ctx context.Context, key, minID string) (r0 *redis.IntCmd) {
 	m := w.methods[563]
 	var err error
 	var call resgen.Call
@@ -27034,7 +27034,7 @@ func (w *ResilientCmdable) XTrimMinID(ctx context.Context, key string, minID str
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XTrimMinIDApprox(ctx context.Context, key string, minID string, limit int64) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) XTrimMinIDApprox(ctx context.Context, key, minID string, limit int64) (r0 *redis.IntCmd) {
 	m := w.methods[564]
 	var err error
 	var call resgen.Call
@@ -27082,7 +27082,7 @@ func (w *ResilientCmdable) XTrimMinIDApprox(ctx context.Context, key string, min
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XTrimMinIDApproxMode(ctx context.Context, key string, minID string, limit int64, mode string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) XTrimMinIDApproxMode(ctx context.Context, key, minID string, limit int64, mode string) (r0 *redis.IntCmd) {
 	m := w.methods[565]
 	var err error
 	var call resgen.Call
@@ -27130,7 +27130,7 @@ func (w *ResilientCmdable) XTrimMinIDApproxMode(ctx context.Context, key string,
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) XTrimMinIDMode(ctx context.Context, key string, minID string, mode string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) XTrimMinIDMode(ctx context.Context, key, minID, mode string) (r0 *redis.IntCmd) {
 	m := w.methods[566]
 	var err error
 	var call resgen.Call
@@ -27562,7 +27562,7 @@ func (w *ResilientCmdable) ZCard(ctx context.Context, key string) (r0 *redis.Int
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ZCount(ctx context.Context, key string, min string, max string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) ZCount(ctx context.Context, key, min, max string) (r0 *redis.IntCmd) {
 	m := w.methods[575]
 	var err error
 	var call resgen.Call
@@ -27994,7 +27994,7 @@ func (w *ResilientCmdable) ZInterWithScores(ctx context.Context, store *redis.ZS
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ZLexCount(ctx context.Context, key string, min string, max string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) ZLexCount(ctx context.Context, key, min, max string) (r0 *redis.IntCmd) {
 	m := w.methods[584]
 	var err error
 	var call resgen.Call
@@ -28330,7 +28330,7 @@ func (w *ResilientCmdable) ZRandMemberWithScores(ctx context.Context, key string
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ZRange(ctx context.Context, key string, start int64, stop int64) (r0 *redis.StringSliceCmd) {
+func (w *ResilientCmdable) ZRange(ctx context.Context, key string, start, stop int64) (r0 *redis.StringSliceCmd) {
 	m := w.methods[591]
 	var err error
 	var call resgen.Call
@@ -28666,7 +28666,7 @@ func (w *ResilientCmdable) ZRangeStore(ctx context.Context, dst string, z redis.
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ZRangeWithScores(ctx context.Context, key string, start int64, stop int64) (r0 *redis.ZSliceCmd) {
+func (w *ResilientCmdable) ZRangeWithScores(ctx context.Context, key string, start, stop int64) (r0 *redis.ZSliceCmd) {
 	m := w.methods[598]
 	var err error
 	var call resgen.Call
@@ -28714,7 +28714,7 @@ func (w *ResilientCmdable) ZRangeWithScores(ctx context.Context, key string, sta
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ZRank(ctx context.Context, key string, member string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) ZRank(ctx context.Context, key, member string) (r0 *redis.IntCmd) {
 	m := w.methods[599]
 	var err error
 	var call resgen.Call
@@ -28762,7 +28762,7 @@ func (w *ResilientCmdable) ZRank(ctx context.Context, key string, member string)
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ZRankWithScore(ctx context.Context, key string, member string) (r0 *redis.RankWithScoreCmd) {
+func (w *ResilientCmdable) ZRankWithScore(ctx context.Context, key, member string) (r0 *redis.RankWithScoreCmd) {
 	m := w.methods[600]
 	var err error
 	var call resgen.Call
@@ -28858,7 +28858,7 @@ func (w *ResilientCmdable) ZRem(ctx context.Context, key string, members ...any)
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ZRemRangeByLex(ctx context.Context, key string, min string, max string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) ZRemRangeByLex(ctx context.Context, key, min, max string) (r0 *redis.IntCmd) {
 	m := w.methods[602]
 	var err error
 	var call resgen.Call
@@ -28906,7 +28906,7 @@ func (w *ResilientCmdable) ZRemRangeByLex(ctx context.Context, key string, min s
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ZRemRangeByRank(ctx context.Context, key string, start int64, stop int64) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) ZRemRangeByRank(ctx context.Context, key string, start, stop int64) (r0 *redis.IntCmd) {
 	m := w.methods[603]
 	var err error
 	var call resgen.Call
@@ -28954,7 +28954,7 @@ func (w *ResilientCmdable) ZRemRangeByRank(ctx context.Context, key string, star
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ZRemRangeByScore(ctx context.Context, key string, min string, max string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) ZRemRangeByScore(ctx context.Context, key, min, max string) (r0 *redis.IntCmd) {
 	m := w.methods[604]
 	var err error
 	var call resgen.Call
@@ -29002,7 +29002,7 @@ func (w *ResilientCmdable) ZRemRangeByScore(ctx context.Context, key string, min
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ZRevRange(ctx context.Context, key string, start int64, stop int64) (r0 *redis.StringSliceCmd) {
+func (w *ResilientCmdable) ZRevRange(ctx context.Context, key string, start, stop int64) (r0 *redis.StringSliceCmd) {
 	m := w.methods[605]
 	var err error
 	var call resgen.Call
@@ -29194,7 +29194,7 @@ func (w *ResilientCmdable) ZRevRangeByScoreWithScores(ctx context.Context, key s
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ZRevRangeWithScores(ctx context.Context, key string, start int64, stop int64) (r0 *redis.ZSliceCmd) {
+func (w *ResilientCmdable) ZRevRangeWithScores(ctx context.Context, key string, start, stop int64) (r0 *redis.ZSliceCmd) {
 	m := w.methods[609]
 	var err error
 	var call resgen.Call
@@ -29242,7 +29242,7 @@ func (w *ResilientCmdable) ZRevRangeWithScores(ctx context.Context, key string, 
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ZRevRank(ctx context.Context, key string, member string) (r0 *redis.IntCmd) {
+func (w *ResilientCmdable) ZRevRank(ctx context.Context, key, member string) (r0 *redis.IntCmd) {
 	m := w.methods[610]
 	var err error
 	var call resgen.Call
@@ -29290,7 +29290,7 @@ func (w *ResilientCmdable) ZRevRank(ctx context.Context, key string, member stri
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ZRevRankWithScore(ctx context.Context, key string, member string) (r0 *redis.RankWithScoreCmd) {
+func (w *ResilientCmdable) ZRevRankWithScore(ctx context.Context, key, member string) (r0 *redis.RankWithScoreCmd) {
 	m := w.methods[611]
 	var err error
 	var call resgen.Call
@@ -29386,7 +29386,7 @@ func (w *ResilientCmdable) ZScan(ctx context.Context, key string, cursor uint64,
 // attempt's result, and a call that is stopped before or between attempts (an
 // open breaker, the rate limit, the caller's context) gets its error through
 // SetErr.
-func (w *ResilientCmdable) ZScore(ctx context.Context, key string, member string) (r0 *redis.FloatCmd) {
+func (w *ResilientCmdable) ZScore(ctx context.Context, key, member string) (r0 *redis.FloatCmd) {
 	m := w.methods[613]
 	var err error
 	var call resgen.Call

@@ -1,12 +1,14 @@
 package yamlconf
 
 import (
+	"bytes"
 	"fmt"
 	"path"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -66,7 +68,33 @@ const (
 	Runtime
 )
 
-var lineRE = regexp.MustCompile(`line (\d+)(?:, column (\d+))?`)
+var (
+	lineRE   = regexp.MustCompile(`line (\d+)(?:, column (\d+))?`)
+	anchorRE = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+)
+
+// parserProblem reports whether msg is an error of yaml.v3's parser rather
+// than of its scanner (parserc.go).
+func parserProblem(msg string) bool {
+	for _, p := range []string{
+		"did not find expected ',' or ']'",
+		"did not find expected ',' or '}'",
+		"did not find expected '-' indicator",
+		"did not find expected <document start>",
+		"did not find expected <stream-start>",
+		"did not find expected key",
+		"did not find expected node content",
+		"found duplicate %YAML directive",
+		"found duplicate %TAG directive",
+		"found incompatible YAML document",
+		"found undefined tag handle",
+	} {
+		if msg == p {
+			return true
+		}
+	}
+	return false
+}
 
 // Parse parses a file, returning every problem found.
 func Parse(data []byte, kind Kind) (*File, []error) {
@@ -80,6 +108,19 @@ func Parse(data []byte, kind Kind) (*File, []error) {
 			}
 			e.Msg = strings.TrimSpace(lineRE.ReplaceAllString(e.Msg, ""))
 			e.Msg = strings.TrimPrefix(strings.TrimPrefix(e.Msg, ":"), " ")
+			if parserProblem(e.Msg) {
+				// yaml.v3 counts the lines of its parser's errors from 0
+				// (those of its scanner from 1): the line where the
+				// collection being parsed starts, or the problem's.
+				e.Line++
+			}
+		}
+		if m := anchorRE.FindStringSubmatch(e.Msg); m != nil {
+			// yaml.v3 does not say where: the first use of the alias is.
+			if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
+				e.Line = 1 + bytes.Count(data[:i], []byte("\n"))
+				e.Col = 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i])
+			}
 		}
 		return nil, []error{e}
 	}
@@ -88,6 +129,9 @@ func Parse(data []byte, kind Kind) (*File, []error) {
 		return f, nil
 	}
 	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+		return f, nil // a file of comments, or "---"
+	}
 	if root.Kind != yaml.MappingNode {
 		return nil, []error{Errorf(root, "want a mapping with version, profiles and wrappers")}
 	}
@@ -98,7 +142,9 @@ func Parse(data []byte, kind Kind) (*File, []error) {
 		switch k.Value {
 		case "version":
 			sawVersion = true
-			if v.Value != "1" {
+			if v.Kind != yaml.ScalarNode {
+				errs = append(errs, Errorf(v, "version: want 1"))
+			} else if v.Value != "1" {
 				errs = append(errs, Errorf(v, "unsupported version %q: want 1", v.Value))
 			}
 		case "profiles":
@@ -113,6 +159,7 @@ func Parse(data []byte, kind Kind) (*File, []error) {
 		errs = append(errs, Errorf(root, "missing version: 1"))
 	}
 	errs = append(errs, f.checkProfiles()...)
+	errs = append(errs, f.checkProfileRefs()...)
 	sortErrors(errs)
 	return f, errs
 }
@@ -148,6 +195,9 @@ func (f *File) parseProfiles(n *yaml.Node) []error {
 		errs = append(errs, parseBlock(v, &p.Block, func(key, val *yaml.Node) ([]error, bool) {
 			switch key.Value {
 			case "extends":
+				if val.Kind != yaml.ScalarNode || val.Value == "" {
+					return []error{Errorf(val, "extends: want a profile name")}, true
+				}
 				p.Extends = val.Value
 				return nil, true
 			case "description":
@@ -296,6 +346,31 @@ func (f *File) checkProfiles() []error {
 	return errs
 }
 
+// checkProfileRefs reports the profiles that wrapper entries and their
+// methods: blocks name but that are neither built in nor in the file.
+func (f *File) checkProfileRefs() []error {
+	var errs []error
+	check := func(b *Block) {
+		if b.Profile == "" {
+			return
+		}
+		if _, ok := templates.Source(b.Profile); ok {
+			return
+		}
+		if _, ok := f.Profiles[b.Profile]; ok {
+			return
+		}
+		errs = append(errs, Errorf(b.ProfileN, "unknown profile %q%s", b.Profile, runtime.Suggest(b.Profile, f.AllProfiles())))
+	}
+	for _, w := range f.Wrappers {
+		check(&w.Block)
+		for _, m := range w.Methods {
+			check(&m.Block)
+		}
+	}
+	return errs
+}
+
 func (f *File) profileNames() []string {
 	names := make([]string, 0, len(f.Profiles))
 	for n := range f.Profiles {
@@ -317,11 +392,25 @@ func (f *File) AllProfiles() []string {
 // ProfileSettings returns the settings of a custom or built-in profile,
 // those of the profiles it extends first.
 func (f *File) ProfileSettings(name string) ([]runtime.Setting, bool) {
+	return f.profileSettings(name, nil)
+}
+
+// profileSettings is ProfileSettings, with the custom profiles being
+// resolved, so that a cycle (which Parse reports) ends.
+func (f *File) profileSettings(name string, resolving map[string]bool) ([]runtime.Setting, bool) {
 	if f != nil {
 		if p, ok := f.Profiles[name]; ok {
+			if resolving[name] {
+				return nil, false
+			}
+			if resolving == nil {
+				resolving = make(map[string]bool)
+			}
+			resolving[name] = true
+			defer delete(resolving, name)
 			var out []runtime.Setting
-			if p.Extends != "" && p.Extends != name {
-				base, ok := f.ProfileSettings(p.Extends)
+			if p.Extends != "" {
+				base, ok := f.profileSettings(p.Extends, resolving)
 				if !ok {
 					return nil, false
 				}

@@ -58,7 +58,10 @@ func Policy(policy string, value *yaml.Node) ([]Setting, []error) {
 	}
 	switch value.Kind {
 	case yaml.ScalarNode:
-		switch v := value.Value; {
+		switch v := scalar(value); {
+		case value.ShortTag() == "!!null":
+			// An empty block (every key of it commented out, as resgen
+			// init writes them) changes nothing, as {} does.
 		case v == "off" || v == "false":
 			add("", value, "off")
 		case v == "on" || v == "true":
@@ -81,11 +84,6 @@ func Policy(policy string, value *yaml.Node) ([]Setting, []error) {
 				continue
 			}
 			seen[k.Value] = true
-			text, err := scalarOrList(v)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
 			keys := runtime.Keys(policy)
 			found := false
 			for _, key := range keys {
@@ -93,6 +91,11 @@ func Policy(policy string, value *yaml.Node) ([]Setting, []error) {
 			}
 			if !found {
 				errs = append(errs, Errorf(k, "unknown key %q for %s%s", k.Value, policy, runtime.Suggest(k.Value, keys)))
+				continue
+			}
+			text, err := scalarOrList(v)
+			if err != nil {
+				errs = append(errs, err)
 				continue
 			}
 			add(k.Value, v, text)
@@ -108,14 +111,14 @@ func Policy(policy string, value *yaml.Node) ([]Setting, []error) {
 func scalarOrList(n *yaml.Node) (string, error) {
 	switch n.Kind {
 	case yaml.ScalarNode:
-		return n.Value, nil
+		return scalar(n), nil
 	case yaml.SequenceNode:
 		parts := make([]string, 0, len(n.Content))
 		for _, c := range n.Content {
 			if c.Kind != yaml.ScalarNode {
 				return "", Errorf(c, "want a list of words")
 			}
-			parts = append(parts, c.Value)
+			parts = append(parts, scalar(c))
 		}
 		return strings.Join(parts, ","), nil
 	case yaml.AliasNode:
@@ -124,4 +127,13 @@ func scalarOrList(n *yaml.Node) (string, error) {
 		}
 	}
 	return "", Errorf(n, "want a value, not a mapping")
+}
+
+// scalar returns a scalar's text; YAML's other spellings of booleans (True,
+// FALSE) come back as true and false.
+func scalar(n *yaml.Node) string {
+	if n.ShortTag() == "!!bool" {
+		return strings.ToLower(n.Value)
+	}
+	return n.Value
 }

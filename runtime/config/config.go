@@ -57,23 +57,6 @@ func parse(name string, data []byte) (*File, error) {
 	if len(errs) > 0 {
 		return nil, format(name, errs)
 	}
-	for _, w := range f.Wrappers {
-		if p := w.Profile; p != "" {
-			if _, ok := f.ProfileSettings(p); !ok {
-				errs = append(errs, yamlconf.Errorf(w.ProfileN, "unknown profile %q%s", p, runtime.Suggest(p, f.AllProfiles())))
-			}
-		}
-		for _, m := range w.Methods {
-			if p := m.Profile; p != "" {
-				if _, ok := f.ProfileSettings(p); !ok {
-					errs = append(errs, yamlconf.Errorf(m.ProfileN, "unknown profile %q%s", p, runtime.Suggest(p, f.AllProfiles())))
-				}
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return nil, format(name, errs)
-	}
 	return &File{name: name, f: f}, nil
 }
 

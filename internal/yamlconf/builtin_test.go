@@ -1,0 +1,209 @@
+package yamlconf_test
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/resgen-dev/resgen/internal/yamlconf"
+	"github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/templates"
+)
+
+// TestBuiltinProfilesMatchSeed loads every built-in profile, validates it,
+// and compares it, after Normalize, field by field with the seed's values,
+// written out here by hand from the seed (SQLFlow's resilience patterns
+// specification): its dataclass defaults for default; DB_, API_ and
+// FILE_RESILIENCE_CONFIG for database, api and file;
+// DEVELOPMENT_RESILIENCE_CONFIG["default"] for development; and
+// PRODUCTION_RESILIENCE_CONFIG["postgres"] and ["shopify"]. Where the seed
+// leaves a field to its dataclass default, so does the row.
+//
+// The seed's retry_on_exceptions are Python exception types; the profiles
+// map them to Go error classes: psycopg2's OperationalError, InterfaceError
+// and DatabaseError, requests' RequestException, and IOError, OSError and
+// ClientError all become the transient classes (timeouts, lost
+// connections, 429, 5xx, temporary locks), which is also the default. Its
+// excluded_exceptions (ParameterError, ValueError) are configuration
+// errors, which are permanent and never counted: no class is excluded.
+func TestBuiltinProfilesMatchSeed(t *testing.T) {
+	// The seed's dataclass defaults: RetryConfig, CircuitBreakerConfig
+	// (whose timeout of 30s is the per-attempt timeout), RateLimitConfig,
+	// RecoveryConfig.
+	defaults := func() runtime.Config {
+		return runtime.Config{
+			Retry: runtime.RetryConfig{
+				MaxAttempts:       3,
+				InitialDelay:      1 * time.Second,
+				MaxDelay:          60 * time.Second,
+				BackoffMultiplier: 2.0,
+				Jitter:            runtime.JitterFull, // jitter: bool = True
+				RetryOn:           runtime.Matcher{Classes: runtime.ClassesTransient},
+			},
+			CircuitBreaker: runtime.CircuitBreakerConfig{
+				FailureThreshold: 5,
+				RecoveryTimeout:  60 * time.Second,
+				SuccessThreshold: 2,
+			},
+			RateLimit: runtime.RateLimitConfig{
+				MaxRequestsPerMinute: 60,
+				BurstSize:            10,
+				Global:               false, // per_host: bool = True
+				Strategy:             runtime.StrategyWait,
+				MaxQueueSize:         0, // 100, used by the queue strategy only
+			},
+			Timeout: runtime.TimeoutConfig{Duration: 30 * time.Second},
+			Recovery: runtime.RecoveryConfig{
+				// enable_connection_recovery, enable_credential_refresh,
+				// enable_schema_adaptation, enable_partial_failure_recovery:
+				// all True.
+				CheckInterval: 30 * time.Second,
+				MaxAttempts:   3,
+			},
+		}
+	}
+	tests := map[string]func(c *runtime.Config){
+		"default": func(c *runtime.Config) {},
+		"database": func(c *runtime.Config) { // DB_RESILIENCE_CONFIG
+			c.Retry.MaxAttempts = 3
+			c.Retry.InitialDelay = 1 * time.Second
+			c.CircuitBreaker.FailureThreshold = 5
+			c.CircuitBreaker.RecoveryTimeout = 30 * time.Second
+			c.RateLimit.MaxRequestsPerMinute = 300
+			c.RateLimit.BurstSize = 50
+			c.Recovery.DisableConnectionRecovery = false // enable_connection_recovery=True
+			c.Recovery.DisableCredentialRefresh = true   // enable_credential_refresh=False
+		},
+		"api": func(c *runtime.Config) { // API_RESILIENCE_CONFIG
+			c.Retry.MaxAttempts = 5
+			c.Retry.InitialDelay = 2 * time.Second
+			c.CircuitBreaker.FailureThreshold = 3
+			c.CircuitBreaker.RecoveryTimeout = 60 * time.Second
+			c.RateLimit.MaxRequestsPerMinute = 60
+			c.RateLimit.BurstSize = 10
+			c.Recovery.DisableConnectionRecovery = false
+			c.Recovery.DisableCredentialRefresh = false
+			c.Recovery.DisableSchemaAdaptation = false
+		},
+		"file": func(c *runtime.Config) { // FILE_RESILIENCE_CONFIG
+			c.Retry.MaxAttempts = 4
+			c.Retry.InitialDelay = 500 * time.Millisecond
+			c.CircuitBreaker.FailureThreshold = 10
+			c.CircuitBreaker.RecoveryTimeout = 15 * time.Second
+			c.RateLimit.MaxRequestsPerMinute = 1000
+			c.RateLimit.BurstSize = 100
+			c.Recovery.DisableConnectionRecovery = false
+			c.Recovery.DisableCredentialRefresh = false
+			c.Recovery.DisablePartialFailureRecovery = false
+		},
+		"development": func(c *runtime.Config) { // DEVELOPMENT_RESILIENCE_CONFIG["default"]
+			c.Retry.MaxAttempts = 5
+			c.Retry.InitialDelay = 500 * time.Millisecond
+			c.CircuitBreaker.FailureThreshold = 10
+			c.CircuitBreaker.RecoveryTimeout = 30 * time.Second
+			c.RateLimit.MaxRequestsPerMinute = 30
+			c.RateLimit.BurstSize = 5
+		},
+		"production-postgres": func(c *runtime.Config) { // PRODUCTION_RESILIENCE_CONFIG["postgres"]
+			c.Retry.MaxAttempts = 3
+			c.Retry.InitialDelay = 1 * time.Second
+			c.CircuitBreaker.FailureThreshold = 5
+			c.RateLimit.MaxRequestsPerMinute = 300
+			c.Recovery.DisableConnectionRecovery = false
+		},
+		"production-shopify": func(c *runtime.Config) { // PRODUCTION_RESILIENCE_CONFIG["shopify"]
+			c.Retry.MaxAttempts = 5
+			c.Retry.InitialDelay = 2 * time.Second
+			c.CircuitBreaker.FailureThreshold = 3
+			c.RateLimit.MaxRequestsPerMinute = 40 // Shopify's limit
+			c.Recovery.DisableCredentialRefresh = false
+			c.Recovery.DisableSchemaAdaptation = false
+		},
+	}
+	var names []string
+	for name := range tests {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	if got := templates.Names(); !slices.Equal(got, names) {
+		t.Fatalf("built-in profiles %v, want %v: give a new profile a row here", got, names)
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			settings, ok := yamlconf.Builtin(name)
+			if !ok {
+				t.Fatalf("Builtin(%q) not found", name)
+			}
+			src, _ := templates.Source(name)
+			if _, errs := yamlconf.Parse(append([]byte("version: 1\nprofiles:\n  x:\n"), indent(src)...), yamlconf.Generation); len(errs) > 0 {
+				t.Fatalf("%s.yaml does not parse as a profile: %v", name, errs)
+			}
+			var got runtime.Config
+			for _, s := range settings {
+				if err := got.Apply(s); err != nil {
+					t.Fatalf("%+v: %v", s, err)
+				}
+			}
+			if err := got.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			got = got.Normalize()
+			want := defaults()
+			tests[name](&want)
+			for _, d := range diffFields("", reflect.ValueOf(got), reflect.ValueOf(want)) {
+				t.Error(d)
+			}
+		})
+	}
+}
+
+// indent indents YAML by four spaces.
+func indent(src []byte) []byte {
+	var out []byte
+	for _, line := range splitLines(src) {
+		out = append(out, "    "...)
+		out = append(out, line...)
+	}
+	return out
+}
+
+func splitLines(b []byte) [][]byte {
+	var out [][]byte
+	for len(b) > 0 {
+		i := slices.Index(b, '\n')
+		if i < 0 {
+			return append(out, append(b, '\n'))
+		}
+		out = append(out, b[:i+1])
+		b = b[i+1:]
+	}
+	return out
+}
+
+// diffFields compares two structs field by field, recursively, and
+// describes each difference as Field.Sub: got X, want Y.
+func diffFields(path string, got, want reflect.Value) []string {
+	if got.Kind() == reflect.Struct {
+		var out []string
+		for i := 0; i < got.NumField(); i++ {
+			name := got.Type().Field(i).Name
+			if path != "" {
+				name = path + "." + name
+			}
+			out = append(out, diffFields(name, got.Field(i), want.Field(i))...)
+		}
+		return out
+	}
+	if got.Kind() == reflect.Func {
+		if got.IsNil() != want.IsNil() {
+			return []string{path + ": func set on one side only"}
+		}
+		return nil
+	}
+	if !reflect.DeepEqual(got.Interface(), want.Interface()) {
+		return []string{fmt.Sprintf("%s: got %v, want %v", path, got.Interface(), want.Interface())}
+	}
+	return nil
+}
