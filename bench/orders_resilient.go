@@ -120,6 +120,7 @@ var resilientOrdersSpec = resgen.Spec{
 			},
 			Timeout: resgen.TimeoutConfig{
 				Disabled: true,
+				Duration: 30 * time.Second,
 			},
 			Recovery: resgen.RecoveryConfig{
 				CheckInterval: 30 * time.Second,

@@ -113,10 +113,14 @@ var resilientRetryBreakerSpec = resgen.Spec{
 				SuccessThreshold: 2,
 			},
 			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
+				Disabled:             true,
+				MaxRequestsPerMinute: 60,
+				BurstSize:            10,
+				Strategy:             resgen.StrategyWait,
 			},
 			Timeout: resgen.TimeoutConfig{
 				Disabled: true,
+				Duration: 30 * time.Second,
 			},
 			Recovery: resgen.RecoveryConfig{
 				CheckInterval: 30 * time.Second,

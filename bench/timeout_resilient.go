@@ -100,13 +100,25 @@ var resilientTimeoutSpec = resgen.Spec{
 		Name: "Get",
 		Config: resgen.Config{
 			Retry: resgen.RetryConfig{
-				Disabled: true,
+				Disabled:          true,
+				MaxAttempts:       3,
+				InitialDelay:      time.Second,
+				MaxDelay:          time.Minute,
+				BackoffMultiplier: 2.0,
+				Jitter:            resgen.JitterFull,
+				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 			},
 			CircuitBreaker: resgen.CircuitBreakerConfig{
-				Disabled: true,
+				Disabled:         true,
+				FailureThreshold: 5,
+				RecoveryTimeout:  time.Minute,
+				SuccessThreshold: 2,
 			},
 			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
+				Disabled:             true,
+				MaxRequestsPerMinute: 60,
+				BurstSize:            10,
+				Strategy:             resgen.StrategyWait,
 			},
 			Timeout: resgen.TimeoutConfig{
 				Duration: time.Minute,

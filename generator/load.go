@@ -2,13 +2,16 @@ package generator
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/scanner"
 	"go/token"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"golang.org/x/tools/go/packages"
 )
@@ -34,6 +37,12 @@ type loaded struct {
 const loadMode = packages.NeedName | packages.NeedFiles | packages.NeedImports | packages.NeedDeps |
 	packages.NeedTypes | packages.NeedSyntax | packages.NeedTypesInfo | packages.NeedModule
 
+// exportMode type-checks the target package from source and reads its
+// dependencies' types from the export data in the build cache, when the
+// cache has it all: the fast path of a warm cache.
+const exportMode = packages.NeedName | packages.NeedFiles | packages.NeedImports |
+	packages.NeedTypes | packages.NeedSyntax | packages.NeedTypesInfo | packages.NeedModule
+
 // load loads the package named by pattern (a directory or an import path)
 // as seen from dir, with the build tags in tags.
 func load(dir, pattern, tags string) (*loaded, error) {
@@ -42,42 +51,85 @@ func load(dir, pattern, tags string) (*loaded, error) {
 	if tags != "" {
 		buildFlags = []string{"-tags=" + tags}
 	}
+	// Two questions go to go list at once: a probe (where is the package,
+	// and does the build cache hold its dependencies' export data?) and,
+	// speculatively, the load that reads export data. Warm, the load wins
+	// and the probe confirms it; cold, the load would compile every
+	// dependency, so it is cancelled and the dependencies are type-checked
+	// from source instead, bodies dropped.
+	probed := make(chan probe, 1)
+	go func() { probed <- probePackage(dir, pattern, buildFlags) }()
+	var (
+		once sync.Once
+		pr   probe
+	)
+	getProbe := func() probe {
+		once.Do(func() { pr = <-probed })
+		return pr
+	}
 	// The directory of the target package: its files are parsed with their
 	// comments, and resgen's own output among them is left out. Files of
 	// other packages keep their generated files (a dependency may use its
 	// wrappers) and lose their comments.
-	target := pattern
-	if !isDirPattern(pattern) {
-		target = packageDir(dir, pattern, buildFlags)
-	} else if !filepath.IsAbs(target) {
-		target = filepath.Join(dir, target)
-	}
-	if target != "" {
+	var target string
+	if isDirPattern(pattern) {
+		target = pattern
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(dir, target)
+		}
 		target = filepath.Clean(target)
 	}
-	cfg := &packages.Config{
-		Mode:       loadMode,
-		Dir:        dir,
-		Fset:       fset,
-		BuildFlags: buildFlags,
-		ParseFile: func(fset *token.FileSet, filename string, src []byte) (*ast.File, error) {
-			own := target == "" || filepath.Dir(filename) == target
-			if own && isGenerated(src) {
-				// resgen's own output: keep only its package clause.
-				return parser.ParseFile(fset, filename, packageClause(src), parser.PackageClauseOnly)
-			}
-			mode := parser.SkipObjectResolution
-			if own {
-				mode |= parser.ParseComments
-			}
-			f, err := parser.ParseFile(fset, filename, src, mode)
-			if f != nil {
-				stripBodies(f)
-			}
-			return f, err
-		},
+	parseFile := func(fset *token.FileSet, filename string, src []byte) (*ast.File, error) {
+		t := target
+		if t == "" {
+			t = getProbe().dir
+		}
+		own := t == "" || filepath.Dir(filename) == t
+		if own && isGenerated(src) {
+			// resgen's own output: keep only its package clause.
+			return parser.ParseFile(fset, filename, packageClause(src), parser.PackageClauseOnly)
+		}
+		mode := parser.SkipObjectResolution
+		if own {
+			mode |= parser.ParseComments
+		}
+		f, err := parser.ParseFile(fset, filename, src, mode)
+		if f != nil {
+			stripBodies(f)
+		}
+		return f, err
 	}
-	pkgs, err := packages.Load(cfg, pattern)
+	loadWith := func(ctx context.Context, mode packages.LoadMode) ([]*packages.Package, error) {
+		return packages.Load(&packages.Config{
+			Context:    ctx,
+			Mode:       mode,
+			Dir:        dir,
+			Fset:       fset,
+			BuildFlags: buildFlags,
+			ParseFile:  parseFile,
+		}, pattern)
+	}
+	type result struct {
+		pkgs []*packages.Package
+		err  error
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fast := make(chan result, 1)
+	go func() {
+		pkgs, err := loadWith(ctx, exportMode)
+		fast <- result{pkgs, err}
+	}()
+	var pkgs []*packages.Package
+	var err error
+	if p := getProbe(); p.ok && p.stale == 0 {
+		r := <-fast
+		pkgs, err = r.pkgs, r.err
+	} else {
+		cancel()
+		<-fast
+		pkgs, err = loadWith(context.Background(), loadMode)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("resgen: loading %s: %v", pattern, err)
 	}
@@ -110,12 +162,35 @@ func load(dir, pattern, tags string) (*loaded, error) {
 
 // packageDir returns the directory of the package that the import path
 // pattern names, or "" when it cannot tell: a quick look, without types.
-func packageDir(dir, pattern string, buildFlags []string) string {
-	pkgs, err := packages.Load(&packages.Config{Mode: packages.NeedName | packages.NeedFiles, Dir: dir, BuildFlags: buildFlags}, pattern)
-	if err != nil || len(pkgs) != 1 || len(pkgs[0].GoFiles) == 0 {
-		return ""
+// probe is what one quick go list says of the package before loading it.
+type probe struct {
+	ok    bool   // go list answered
+	dir   string // the package's directory
+	stale int    // dependencies whose export data the build cache lacks
+}
+
+// probePackage asks go list where the package is and whether the build
+// cache holds its dependencies' export data: warm, resgen reads export
+// data; cold, it type-checks the dependencies from source, bodies dropped,
+// rather than compile them.
+func probePackage(dir, pattern string, buildFlags []string) probe {
+	args := append([]string{"list", "-e", "-deps", "-f", "{{if .DepOnly}}{{.Stale}}{{else}}root {{.Dir}}{{end}}"}, buildFlags...)
+	cmd := exec.Command("go", append(args, "--", pattern)...)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		return probe{}
 	}
-	return filepath.Dir(pkgs[0].GoFiles[0])
+	p := probe{ok: true}
+	for _, line := range strings.Split(string(out), "\n") {
+		switch {
+		case strings.HasPrefix(line, "root "):
+			p.dir = strings.TrimPrefix(line, "root ")
+		case line == "true":
+			p.stale++
+		}
+	}
+	return p
 }
 
 func isDirPattern(p string) bool {

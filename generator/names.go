@@ -127,6 +127,18 @@ func (g *gen) outputPackage(w *wrapper) (string, error) {
 		relPath(g.cfg.Dir, g.outputPath(w)), g.l.pkg.PkgPath, relPath(g.cfg.Dir, dir))
 }
 
+// globalName returns base, or base with a number, so that it clashes with
+// no name of the package. Names of a generated file are free: resgen's own
+// files are left out of loading.
+func (g *gen) globalName(base string) string {
+	scope := g.l.pkg.Types.Scope()
+	name := base
+	for i := 1; scope.Lookup(name) != nil; i++ {
+		name = fmt.Sprintf("%s%d", base, i)
+	}
+	return name
+}
+
 // chooseNames picks the wrapper's field, accessor and package-level names
 // so that they clash neither with the interface's methods nor with the
 // package's own names, and numbers the guarded methods.
@@ -150,13 +162,7 @@ func (g *gen) chooseNames(w *wrapper) {
 	w.resilience = !methods["Resilience"]
 
 	scope := g.l.pkg.Types.Scope()
-	global := func(base string) string {
-		name := base
-		for i := 1; scope.Lookup(name) != nil; i++ {
-			name = fmt.Sprintf("%s%d", base, i)
-		}
-		return name
-	}
+	global := g.globalName
 	if g.outputPkgPath(w) != "" {
 		if scope.Lookup(w.name) != nil {
 			g.errorf(w.pos, "%s is already declared in package %s: choose another name with -name", w.name, g.l.pkg.Name)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/dave/jennifer/jen"
-	"golang.org/x/tools/imports"
 
 	"github.com/resgen-dev/resgen/runtime"
 )
@@ -89,13 +88,47 @@ func (g *gen) render(w *wrapper) (File, error) {
 	if err := r.f.Render(&buf); err != nil {
 		return File{}, fmt.Errorf("resgen: formatting %s: %v\n%s", w.name, err, numbered(r.f.GoString()))
 	}
-	// gofmt, with the standard library's imports grouped apart, as
-	// goimports writes them.
-	src, err := imports.Process("", buf.Bytes(), &imports.Options{Comments: true, TabIndent: true, TabWidth: 8, FormatOnly: true})
-	if err != nil {
-		return File{}, fmt.Errorf("resgen: formatting %s: %v\n%s", w.name, err, numbered(buf.String()))
+	// Render has gofmt'd the file; group the standard library's imports
+	// apart, as goimports does, without formatting it all again.
+	return File{Path: relPath(g.cfg.Dir, g.outputPath(w)), Content: groupImports(buf.Bytes())}, nil
+}
+
+// groupImports splits the import block of a gofmt'd file in two groups,
+// the standard library's first, as goimports writes them. Each group stays
+// sorted, so the file stays gofmt'd.
+func groupImports(src []byte) []byte {
+	const open, end = "\nimport (\n", "\n)\n"
+	i := bytes.Index(src, []byte(open))
+	if i < 0 {
+		return src
 	}
-	return File{Path: relPath(g.cfg.Dir, g.outputPath(w)), Content: src}, nil
+	start := i + len(open)
+	j := bytes.Index(src[start:], []byte(end))
+	if j < 0 {
+		return src
+	}
+	var std, other []string
+	for _, line := range strings.Split(string(src[start:start+j]), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		path := line[strings.Index(line, `"`)+1:]
+		if first, _, _ := strings.Cut(path, "/"); strings.Contains(first, ".") {
+			other = append(other, line)
+		} else {
+			std = append(std, line)
+		}
+	}
+	block := strings.Join(std, "\n")
+	if len(std) > 0 && len(other) > 0 {
+		block += "\n\n"
+	}
+	block += strings.Join(other, "\n")
+	var out bytes.Buffer
+	out.Write(src[:start])
+	out.WriteString(block)
+	out.Write(src[start+j:])
+	return out.Bytes()
 }
 
 func relPos(dir string, p token.Position) string {
@@ -939,6 +972,21 @@ func (r *renderer) matcherDoc(m *matcher) string {
 // spec writes the wrapper's Spec: every guarded method's configuration.
 func (r *renderer) spec() {
 	w := r.w
+	// Methods that resolve to the same configuration share one variable:
+	// an interface of hundreds of methods (go-redis's Cmdable) mostly has
+	// one or two, and a file of hundreds of equal literals is slow to
+	// format and to read.
+	keyOf := func(m *method) string {
+		return fmt.Sprintf("%+v|%p|%p|%v", m.cfg.Normalize(), m.retryOn, m.excluded, m.ctxIndex < 0)
+	}
+	count := make(map[string]int)
+	for _, m := range w.methods {
+		if m.index >= 0 {
+			count[keyOf(m)]++
+		}
+	}
+	shared := make(map[string]string) // key → variable
+	var sharedOrder []string
 	var methods []jen.Code
 	for _, m := range w.methods {
 		if m.index < 0 {
@@ -946,7 +994,20 @@ func (r *renderer) spec() {
 		}
 		var f fields
 		f.add("Name", jen.Lit(m.name))
-		f.add("Config", r.configLit(m))
+		if k := keyOf(m); count[k] > 1 {
+			name, ok := shared[k]
+			if !ok {
+				name = r.g.globalName(fmt.Sprintf("%sConfig%d", unexportedName(w.name), len(sharedOrder)))
+				shared[k] = name
+				sharedOrder = append(sharedOrder, k)
+				comment(r.f, fmt.Sprintf("%s is the configuration that several of %s's methods resolve to.", name, w.name))
+				r.f.Var().Id(name).Op("=").Add(r.configLit(m))
+				r.f.Line()
+			}
+			f.add("Config", jen.Id(name))
+		} else {
+			f.add("Config", r.configLit(m))
+		}
 		methods = append(methods, f.lit(jen.Null()))
 	}
 	iface := w.ifaceName

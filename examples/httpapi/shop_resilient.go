@@ -163,6 +163,36 @@ func (w *ResilientShop) ListOrders(ctx context.Context, since time.Time) (r0 []O
 	}
 }
 
+// resilientShopConfig0 is the configuration that several of ResilientShop's
+// methods resolve to.
+var resilientShopConfig0 = resgen.Config{
+	Retry: resgen.RetryConfig{
+		MaxAttempts:       5,
+		InitialDelay:      2 * time.Second,
+		MaxDelay:          time.Minute,
+		BackoffMultiplier: 2.0,
+		Jitter:            resgen.JitterFull,
+		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
+	},
+	CircuitBreaker: resgen.CircuitBreakerConfig{
+		FailureThreshold: 3,
+		RecoveryTimeout:  time.Minute,
+		SuccessThreshold: 2,
+	},
+	RateLimit: resgen.RateLimitConfig{
+		MaxRequestsPerMinute: 9000,
+		BurstSize:            20,
+		Strategy:             resgen.StrategyWait,
+	},
+	Timeout: resgen.TimeoutConfig{
+		Duration: 5 * time.Second,
+	},
+	Recovery: resgen.RecoveryConfig{
+		CheckInterval: 30 * time.Second,
+		MaxAttempts:   3,
+	},
+}
+
 // resilientShopSpec is the configuration of ResilientShop's methods, resolved
 // from the built-in defaults, profiles and directives; run-time overrides
 // (WithConfig) apply on top.
@@ -170,91 +200,13 @@ var resilientShopSpec = resgen.Spec{
 	Wrapper:   "ResilientShop",
 	Interface: "main.Shop",
 	Methods: []resgen.MethodSpec{{
-		Name: "CreateOrder",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      2 * time.Second,
-				MaxDelay:          time.Minute,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 3,
-				RecoveryTimeout:  time.Minute,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				MaxRequestsPerMinute: 9000,
-				BurstSize:            20,
-				Strategy:             resgen.StrategyWait,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				CheckInterval: 30 * time.Second,
-				MaxAttempts:   3,
-			},
-		},
+		Name:   "CreateOrder",
+		Config: resilientShopConfig0,
 	}, {
-		Name: "GetOrder",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      2 * time.Second,
-				MaxDelay:          time.Minute,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 3,
-				RecoveryTimeout:  time.Minute,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				MaxRequestsPerMinute: 9000,
-				BurstSize:            20,
-				Strategy:             resgen.StrategyWait,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				CheckInterval: 30 * time.Second,
-				MaxAttempts:   3,
-			},
-		},
+		Name:   "GetOrder",
+		Config: resilientShopConfig0,
 	}, {
-		Name: "ListOrders",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      2 * time.Second,
-				MaxDelay:          time.Minute,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 3,
-				RecoveryTimeout:  time.Minute,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				MaxRequestsPerMinute: 9000,
-				BurstSize:            20,
-				Strategy:             resgen.StrategyWait,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				CheckInterval: 30 * time.Second,
-				MaxAttempts:   3,
-			},
-		},
+		Name:   "ListOrders",
+		Config: resilientShopConfig0,
 	}},
 }

@@ -29566,6 +29566,105 @@ func (w *ResilientCmdable) ZUnionWithScores(ctx context.Context, store redis.ZSt
 	}
 }
 
+// resilientCmdableConfig0 is the configuration that several of
+// ResilientCmdable's methods resolve to.
+var resilientCmdableConfig0 = resgen.Config{
+	Retry: resgen.RetryConfig{
+		MaxAttempts:       5,
+		InitialDelay:      10 * time.Millisecond,
+		MaxDelay:          200 * time.Millisecond,
+		BackoffMultiplier: 2.0,
+		Jitter:            resgen.JitterFull,
+		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
+	},
+	CircuitBreaker: resgen.CircuitBreakerConfig{
+		FailureThreshold: 5,
+		RecoveryTimeout:  30 * time.Second,
+		SuccessThreshold: 2,
+	},
+	RateLimit: resgen.RateLimitConfig{
+		Disabled:             true,
+		MaxRequestsPerMinute: 300,
+		BurstSize:            50,
+		Strategy:             resgen.StrategyWait,
+	},
+	Timeout: resgen.TimeoutConfig{
+		Duration: 5 * time.Second,
+	},
+	Recovery: resgen.RecoveryConfig{
+		DisableCredentialRefresh: true,
+		CheckInterval:            30 * time.Second,
+		MaxAttempts:              3,
+	},
+}
+
+// resilientCmdableConfig1 is the configuration that several of
+// ResilientCmdable's methods resolve to.
+var resilientCmdableConfig1 = resgen.Config{
+	Retry: resgen.RetryConfig{
+		Disabled:          true,
+		MaxAttempts:       5,
+		InitialDelay:      10 * time.Millisecond,
+		MaxDelay:          200 * time.Millisecond,
+		BackoffMultiplier: 2.0,
+		Jitter:            resgen.JitterFull,
+		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
+	},
+	CircuitBreaker: resgen.CircuitBreakerConfig{
+		FailureThreshold: 5,
+		RecoveryTimeout:  30 * time.Second,
+		SuccessThreshold: 2,
+	},
+	RateLimit: resgen.RateLimitConfig{
+		Disabled:             true,
+		MaxRequestsPerMinute: 300,
+		BurstSize:            50,
+		Strategy:             resgen.StrategyWait,
+	},
+	Timeout: resgen.TimeoutConfig{
+		Disabled: true,
+		Duration: 5 * time.Second,
+	},
+	Recovery: resgen.RecoveryConfig{
+		DisableCredentialRefresh: true,
+		CheckInterval:            30 * time.Second,
+		MaxAttempts:              3,
+	},
+}
+
+// resilientCmdableConfig2 is the configuration that several of
+// ResilientCmdable's methods resolve to.
+var resilientCmdableConfig2 = resgen.Config{
+	Retry: resgen.RetryConfig{
+		Disabled:          true,
+		MaxAttempts:       5,
+		InitialDelay:      10 * time.Millisecond,
+		MaxDelay:          200 * time.Millisecond,
+		BackoffMultiplier: 2.0,
+		Jitter:            resgen.JitterFull,
+		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
+	},
+	CircuitBreaker: resgen.CircuitBreakerConfig{
+		FailureThreshold: 5,
+		RecoveryTimeout:  30 * time.Second,
+		SuccessThreshold: 2,
+	},
+	RateLimit: resgen.RateLimitConfig{
+		Disabled:             true,
+		MaxRequestsPerMinute: 300,
+		BurstSize:            50,
+		Strategy:             resgen.StrategyWait,
+	},
+	Timeout: resgen.TimeoutConfig{
+		Duration: 5 * time.Second,
+	},
+	Recovery: resgen.RecoveryConfig{
+		DisableCredentialRefresh: true,
+		CheckInterval:            30 * time.Second,
+		MaxAttempts:              3,
+	},
+}
+
 // resilientCmdableSpec is the configuration of ResilientCmdable's methods,
 // resolved from the built-in defaults, profiles and directives; run-time
 // overrides (WithConfig) apply on top.
@@ -29573,17260 +29672,1855 @@ var resilientCmdableSpec = resgen.Spec{
 	Wrapper:   "ResilientCmdable",
 	Interface: "redis.Cmdable",
 	Methods: []resgen.MethodSpec{{
-		Name: "ACLCat",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ACLCatArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ACLDelUser",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ACLDryRun",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ACLGenPass",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ACLList",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ACLLog",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ACLLogReset",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ACLSetUser",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ACLUsers",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ACLWhoAmI",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARCount",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARDel",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARDelRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARGet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARGetRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARGrep",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARGrepWithValues",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARInfo",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARInfoFull",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARInsert",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARLastItems",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARLen",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARMGet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARMSet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARNext",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "AROpAnd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "AROpMatch",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "AROpMax",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "AROpMin",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "AROpOr",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "AROpSum",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "AROpUsed",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "AROpXor",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARRing",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARScan",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARSeek",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ARSet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Append",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFAdd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFCard",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFExists",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFInfo",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFInfoArg",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFInfoCapacity",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFInfoExpansion",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFInfoFilters",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFInfoItems",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFInfoSize",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFInsert",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFLoadChunk",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFMAdd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFMExists",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFReserve",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFReserveExpansion",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFReserveNonScaling",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFReserveWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BFScanDump",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BLMPop",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BLMove",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BLMoveM",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BLPop",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BRPop",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BRPopLPush",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BZMPop",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BZPopMax",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BZPopMin",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BgRewriteAOF",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BgSave",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BitCount",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BitField",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BitFieldRO",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BitOpAnd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BitOpAndOr",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BitOpDiff",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BitOpDiff1",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BitOpNot",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BitOpOne",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BitOpOr",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BitOpXor",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BitPos",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "BitPosSpan",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CFAdd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CFAddNX",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CFCount",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CFDel",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CFExists",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CFInfo",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CFInsert",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CFInsertNX",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CFLoadChunk",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CFMExists",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CFReserve",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CFReserveBucketSize",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CFReserveExpansion",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CFReserveMaxIterations",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CFReserveWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CFScanDump",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CMSIncrBy",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CMSInfo",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CMSInitByDim",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CMSInitByProb",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CMSMerge",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CMSMergeWithWeight",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CMSQuery",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClientGetName",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClientID",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClientInfo",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClientKill",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClientKillByFilter",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClientList",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClientMaintNotifications",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClientPause",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClientTracking",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClientTrackingOff",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClientTrackingOn",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClientUnblock",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClientUnblockWithError",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClientUnpause",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterAddSlots",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterAddSlotsRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterCountFailureReports",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterCountKeysInSlot",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterDelSlots",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterDelSlotsRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterFailover",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterForget",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterGetKeysInSlot",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterInfo",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterKeySlot",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterLinks",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterMeet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterMyID",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterMyShardID",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterNodes",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterReplicate",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterResetHard",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterResetSoft",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterSaveConfig",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterShards",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterSlaves",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ClusterSlots",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Command",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CommandGetKeys",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CommandGetKeysAndFlags",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "CommandList",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ConfigGet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ConfigResetStat",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ConfigRewrite",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ConfigSet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Copy",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "DBSize",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "DebugObject",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Decr",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "DecrBy",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Del",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "DelExArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Digest",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Dump",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Echo",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Eval",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "EvalRO",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "EvalSha",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "EvalShaRO",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Exists",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Expire",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ExpireAt",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ExpireGT",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ExpireLT",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ExpireNX",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ExpireTime",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ExpireXX",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FCall",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FCallRO",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FCallRo",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTAggregate",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTAggregateWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTAliasAdd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTAliasDel",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTAliasList",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTAliasUpdate",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTAlter",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTConfigGet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTConfigSet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTCreate",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTCursorDel",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTCursorRead",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTDictAdd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTDictDel",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTDictDump",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTDropIndex",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTDropIndexWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTExplain",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTExplainWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTHybrid",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTHybridWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTInfo",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTSearch",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTSearchWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTSpellCheck",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTSpellCheckWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTSynDump",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTSynUpdate",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTSynUpdateWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FTTagVals",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FT_List",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FlushAll",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FlushAllAsync",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FlushDB",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FlushDBAsync",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FunctionDelete",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FunctionDump",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FunctionFlush",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FunctionFlushAsync",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FunctionKill",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FunctionList",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FunctionLoad",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FunctionLoadReplace",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FunctionRestore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "FunctionStats",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GeoAdd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GeoDist",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GeoHash",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GeoPos",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GeoRadius",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GeoRadiusByMember",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GeoRadiusByMemberStore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GeoRadiusStore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GeoSearch",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GeoSearchLocation",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GeoSearchStore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Get",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GetBit",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GetDel",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GetEx",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GetRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GetSet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "GetToBuffer",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HDel",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HExists",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HExpire",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HExpireAt",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HExpireAtWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HExpireTime",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HExpireWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HGet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HGetAll",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HGetDel",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HGetEX",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HGetEXWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HImportDiscard",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HImportDiscardAll",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HImportPrepare",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HImportSet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HIncrBy",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HIncrByFloat",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HKeys",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HLen",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HMGet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HMSet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HPExpire",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HPExpireAt",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HPExpireAtWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HPExpireTime",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HPExpireWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HPTTL",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HPersist",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HRandField",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HRandFieldWithValues",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HScan",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HScanNoValues",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HSet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HSetEX",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HSetEXWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HSetNX",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HStrLen",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HTTL",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "HVals",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Incr",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "IncrBy",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "IncrByFloat",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "IncrEXFloat",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "IncrEXInt",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Info",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "InfoMap",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONArrAppend",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONArrIndex",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONArrIndexWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONArrInsert",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONArrLen",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONArrPop",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONArrTrim",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONArrTrimWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONClear",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONDebugMemory",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONDel",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONForget",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONGet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONGetWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONMGet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONMSet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONMSetArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONMerge",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONNumIncrBy",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONObjKeys",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONObjLen",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONSet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONSetMode",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONSetWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONStrAppend",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONStrLen",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONToggle",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "JSONType",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Keys",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LCS",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LIndex",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LInsert",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LInsertAfter",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LInsertBefore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LLen",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LMPop",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LMove",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LMoveM",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LPop",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LPopCount",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LPos",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LPosCount",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LPush",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LPushX",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LRem",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LSet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LTrim",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LastSave",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Latency",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "LatencyReset",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "MGet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "MSet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "MSetEX",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "MSetNX",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "MemoryUsage",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Migrate",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ModuleLoadex",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Move",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ObjectEncoding",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ObjectFreq",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ObjectIdleTime",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ObjectRefCount",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "PExpire",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "PExpireAt",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "PExpireTime",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "PFAdd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "PFCount",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "PFMerge",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "PTTL",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Persist",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Ping",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Pipeline",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				Disabled: true,
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Disabled: true,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Pipelined",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				Disabled: true,
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "PubSubChannels",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "PubSubNumPat",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "PubSubNumSub",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "PubSubShardChannels",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "PubSubShardNumSub",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Publish",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Quit",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "RPop",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "RPopCount",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "RPopLPush",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "RPush",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "RPushX",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "RandomKey",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ReadOnly",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ReadWrite",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Rename",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "RenameNX",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ReplicaOf",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Restore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "RestoreReplace",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SAdd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SCard",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SDiff",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SDiffCard",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SDiffStore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SInter",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SInterCard",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SInterStore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SIsMember",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SMIsMember",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SMembers",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SMembersMap",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SMove",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SPop",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SPopN",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SPublish",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SRandMember",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SRandMemberN",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SRem",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SScan",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SUnion",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SUnionCard",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SUnionStore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Save",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Scan",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ScanType",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ScriptExists",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ScriptFlush",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ScriptKill",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ScriptLoad",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Set",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SetArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SetBit",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SetEx",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SetFromBuffer",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SetIFDEQ",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SetIFDEQGet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SetIFDNE",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SetIFDNEGet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SetIFEQ",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SetIFEQGet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SetIFNE",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SetIFNEGet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SetNX",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SetRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SetXX",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Shutdown",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ShutdownNoSave",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ShutdownSave",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SlaveOf",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SlowLogGet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SlowLogLen",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SlowLogReset",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Sort",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SortInterfaces",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SortRO",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "SortStore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "StrLen",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TDigestAdd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TDigestByRank",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TDigestByRevRank",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TDigestCDF",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TDigestCreate",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TDigestCreateWithCompression",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TDigestInfo",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TDigestMax",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TDigestMerge",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TDigestMin",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TDigestQuantile",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TDigestRank",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TDigestReset",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TDigestRevRank",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TDigestTrimmedMean",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSAdd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSAddWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSAlter",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSCreate",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSCreateRule",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSCreateRuleWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSCreateWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSDecrBy",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSDecrByWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSDel",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSDeleteRule",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSGet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSGetWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSIncrBy",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSIncrByWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSInfo",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSInfoWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSMAdd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSMGet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSMGetWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSMRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSMRangeWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSMRevRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSMRevRangeWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSNRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSNRangeWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSNRevRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSNRevRangeWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSQueryIndex",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSQueryLabelValues",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSQueryLabels",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSRangeWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSRead",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSReadWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSRevRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TSRevRangeWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TTL",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Time",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TopKAdd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TopKCount",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TopKIncrBy",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TopKInfo",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TopKList",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TopKListWithCount",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TopKQuery",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TopKReserve",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TopKReserveWithOptions",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Touch",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TxPipeline",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				Disabled: true,
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Disabled: true,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "TxPipelined",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				Disabled: true,
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Type",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "Unlink",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VAdd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VAddWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VCard",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VClearAttributes",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VDim",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VEmb",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VGetAttr",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VInfo",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VIsMember",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VLinks",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VLinksWithScores",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VRandMember",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VRandMemberCount",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VRem",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VSetAttr",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VSim",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VSimWithArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VSimWithArgsWithAttribs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VSimWithArgsWithScores",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VSimWithArgsWithScoresWithAttribs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "VSimWithScores",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XAck",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XAckDel",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XAdd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XAutoClaim",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XAutoClaimJustID",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XAutoClaimWithDeleted",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XCfgSet",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XClaim",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XClaimJustID",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XDel",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XDelEx",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XGroupCreate",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XGroupCreateConsumer",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XGroupCreateMkStream",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XGroupDelConsumer",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XGroupDestroy",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XGroupSetID",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XInfoConsumers",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XInfoGroups",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XInfoStream",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XInfoStreamFull",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XLen",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XNack",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XPending",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XPendingExt",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XRangeN",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XRead",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XReadGroup",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XReadStreams",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XRevRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XRevRangeN",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XTrimMaxLen",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XTrimMaxLenApprox",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XTrimMaxLenApproxMode",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XTrimMaxLenMode",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XTrimMinID",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XTrimMinIDApprox",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XTrimMinIDApproxMode",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "XTrimMinIDMode",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZAdd",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZAddArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZAddArgsIncr",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZAddGT",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZAddLT",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZAddNX",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZAddXX",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZCard",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZCount",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZDiff",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZDiffStore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZDiffWithScores",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZIncrBy",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZInter",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZInterCard",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZInterStore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZInterWithScores",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZLexCount",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZMPop",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZMScore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZPopMax",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZPopMin",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRandMember",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRandMemberWithScores",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRangeArgs",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRangeArgsWithScores",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRangeByLex",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRangeByScore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRangeByScoreWithScores",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRangeStore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRangeWithScores",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRank",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRankWithScore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRem",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRemRangeByLex",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRemRangeByRank",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRemRangeByScore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRevRange",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRevRangeByLex",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRevRangeByScore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRevRangeByScoreWithScores",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRevRangeWithScores",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRevRank",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZRevRankWithScore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZScan",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZScore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZUnion",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZUnionStore",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
-	}, {
-		Name: "ZUnionWithScores",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       5,
-				InitialDelay:      10 * time.Millisecond,
-				MaxDelay:          200 * time.Millisecond,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled: true,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
+		Name:   "ACLCat",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ACLCatArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ACLDelUser",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ACLDryRun",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ACLGenPass",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ACLList",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ACLLog",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ACLLogReset",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ACLSetUser",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ACLUsers",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ACLWhoAmI",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARCount",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARDel",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARDelRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARGet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARGetRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARGrep",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARGrepWithValues",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARInfo",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARInfoFull",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARInsert",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARLastItems",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARLen",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARMGet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARMSet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARNext",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "AROpAnd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "AROpMatch",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "AROpMax",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "AROpMin",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "AROpOr",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "AROpSum",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "AROpUsed",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "AROpXor",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARRing",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARScan",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARSeek",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ARSet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Append",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFAdd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFCard",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFExists",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFInfo",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFInfoArg",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFInfoCapacity",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFInfoExpansion",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFInfoFilters",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFInfoItems",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFInfoSize",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFInsert",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFLoadChunk",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFMAdd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFMExists",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFReserve",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFReserveExpansion",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFReserveNonScaling",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFReserveWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BFScanDump",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BLMPop",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BLMove",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BLMoveM",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BLPop",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BRPop",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BRPopLPush",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BZMPop",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BZPopMax",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BZPopMin",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BgRewriteAOF",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BgSave",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BitCount",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BitField",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BitFieldRO",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BitOpAnd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BitOpAndOr",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BitOpDiff",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BitOpDiff1",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BitOpNot",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BitOpOne",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BitOpOr",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BitOpXor",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BitPos",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "BitPosSpan",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CFAdd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CFAddNX",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CFCount",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CFDel",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CFExists",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CFInfo",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CFInsert",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CFInsertNX",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CFLoadChunk",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CFMExists",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CFReserve",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CFReserveBucketSize",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CFReserveExpansion",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CFReserveMaxIterations",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CFReserveWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CFScanDump",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CMSIncrBy",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CMSInfo",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CMSInitByDim",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CMSInitByProb",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CMSMerge",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CMSMergeWithWeight",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CMSQuery",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClientGetName",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClientID",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClientInfo",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClientKill",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClientKillByFilter",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClientList",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClientMaintNotifications",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClientPause",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClientTracking",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClientTrackingOff",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClientTrackingOn",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClientUnblock",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClientUnblockWithError",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClientUnpause",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterAddSlots",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterAddSlotsRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterCountFailureReports",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterCountKeysInSlot",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterDelSlots",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterDelSlotsRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterFailover",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterForget",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterGetKeysInSlot",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterInfo",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterKeySlot",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterLinks",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterMeet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterMyID",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterMyShardID",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterNodes",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterReplicate",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterResetHard",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterResetSoft",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterSaveConfig",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterShards",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterSlaves",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ClusterSlots",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Command",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CommandGetKeys",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CommandGetKeysAndFlags",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "CommandList",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ConfigGet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ConfigResetStat",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ConfigRewrite",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ConfigSet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Copy",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "DBSize",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "DebugObject",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Decr",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "DecrBy",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Del",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "DelExArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Digest",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Dump",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Echo",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Eval",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "EvalRO",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "EvalSha",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "EvalShaRO",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Exists",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Expire",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ExpireAt",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ExpireGT",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ExpireLT",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ExpireNX",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ExpireTime",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ExpireXX",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FCall",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FCallRO",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FCallRo",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTAggregate",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTAggregateWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTAliasAdd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTAliasDel",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTAliasList",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTAliasUpdate",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTAlter",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTConfigGet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTConfigSet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTCreate",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTCursorDel",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTCursorRead",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTDictAdd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTDictDel",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTDictDump",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTDropIndex",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTDropIndexWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTExplain",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTExplainWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTHybrid",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTHybridWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTInfo",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTSearch",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTSearchWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTSpellCheck",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTSpellCheckWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTSynDump",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTSynUpdate",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTSynUpdateWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FTTagVals",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FT_List",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FlushAll",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FlushAllAsync",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FlushDB",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FlushDBAsync",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FunctionDelete",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FunctionDump",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FunctionFlush",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FunctionFlushAsync",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FunctionKill",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FunctionList",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FunctionLoad",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FunctionLoadReplace",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FunctionRestore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "FunctionStats",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GeoAdd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GeoDist",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GeoHash",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GeoPos",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GeoRadius",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GeoRadiusByMember",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GeoRadiusByMemberStore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GeoRadiusStore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GeoSearch",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GeoSearchLocation",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GeoSearchStore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Get",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GetBit",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GetDel",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GetEx",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GetRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GetSet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "GetToBuffer",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HDel",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HExists",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HExpire",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HExpireAt",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HExpireAtWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HExpireTime",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HExpireWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HGet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HGetAll",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HGetDel",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HGetEX",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HGetEXWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HImportDiscard",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HImportDiscardAll",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HImportPrepare",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HImportSet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HIncrBy",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HIncrByFloat",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HKeys",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HLen",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HMGet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HMSet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HPExpire",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HPExpireAt",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HPExpireAtWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HPExpireTime",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HPExpireWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HPTTL",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HPersist",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HRandField",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HRandFieldWithValues",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HScan",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HScanNoValues",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HSet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HSetEX",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HSetEXWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HSetNX",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HStrLen",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HTTL",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "HVals",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Incr",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "IncrBy",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "IncrByFloat",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "IncrEXFloat",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "IncrEXInt",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Info",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "InfoMap",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONArrAppend",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONArrIndex",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONArrIndexWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONArrInsert",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONArrLen",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONArrPop",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONArrTrim",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONArrTrimWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONClear",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONDebugMemory",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONDel",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONForget",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONGet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONGetWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONMGet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONMSet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONMSetArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONMerge",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONNumIncrBy",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONObjKeys",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONObjLen",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONSet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONSetMode",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONSetWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONStrAppend",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONStrLen",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONToggle",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "JSONType",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Keys",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LCS",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LIndex",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LInsert",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LInsertAfter",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LInsertBefore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LLen",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LMPop",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LMove",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LMoveM",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LPop",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LPopCount",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LPos",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LPosCount",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LPush",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LPushX",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LRem",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LSet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LTrim",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LastSave",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Latency",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "LatencyReset",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "MGet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "MSet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "MSetEX",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "MSetNX",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "MemoryUsage",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Migrate",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ModuleLoadex",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Move",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ObjectEncoding",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ObjectFreq",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ObjectIdleTime",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ObjectRefCount",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "PExpire",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "PExpireAt",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "PExpireTime",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "PFAdd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "PFCount",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "PFMerge",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "PTTL",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Persist",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Ping",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Pipeline",
+		Config: resilientCmdableConfig1,
+	}, {
+		Name:   "Pipelined",
+		Config: resilientCmdableConfig2,
+	}, {
+		Name:   "PubSubChannels",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "PubSubNumPat",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "PubSubNumSub",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "PubSubShardChannels",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "PubSubShardNumSub",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Publish",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Quit",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "RPop",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "RPopCount",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "RPopLPush",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "RPush",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "RPushX",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "RandomKey",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ReadOnly",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ReadWrite",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Rename",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "RenameNX",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ReplicaOf",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Restore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "RestoreReplace",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SAdd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SCard",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SDiff",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SDiffCard",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SDiffStore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SInter",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SInterCard",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SInterStore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SIsMember",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SMIsMember",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SMembers",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SMembersMap",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SMove",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SPop",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SPopN",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SPublish",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SRandMember",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SRandMemberN",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SRem",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SScan",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SUnion",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SUnionCard",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SUnionStore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Save",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Scan",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ScanType",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ScriptExists",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ScriptFlush",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ScriptKill",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ScriptLoad",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Set",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SetArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SetBit",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SetEx",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SetFromBuffer",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SetIFDEQ",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SetIFDEQGet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SetIFDNE",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SetIFDNEGet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SetIFEQ",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SetIFEQGet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SetIFNE",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SetIFNEGet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SetNX",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SetRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SetXX",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Shutdown",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ShutdownNoSave",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ShutdownSave",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SlaveOf",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SlowLogGet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SlowLogLen",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SlowLogReset",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Sort",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SortInterfaces",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SortRO",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "SortStore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "StrLen",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TDigestAdd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TDigestByRank",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TDigestByRevRank",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TDigestCDF",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TDigestCreate",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TDigestCreateWithCompression",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TDigestInfo",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TDigestMax",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TDigestMerge",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TDigestMin",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TDigestQuantile",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TDigestRank",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TDigestReset",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TDigestRevRank",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TDigestTrimmedMean",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSAdd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSAddWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSAlter",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSCreate",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSCreateRule",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSCreateRuleWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSCreateWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSDecrBy",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSDecrByWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSDel",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSDeleteRule",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSGet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSGetWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSIncrBy",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSIncrByWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSInfo",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSInfoWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSMAdd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSMGet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSMGetWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSMRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSMRangeWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSMRevRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSMRevRangeWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSNRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSNRangeWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSNRevRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSNRevRangeWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSQueryIndex",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSQueryLabelValues",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSQueryLabels",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSRangeWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSRead",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSReadWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSRevRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TSRevRangeWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TTL",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Time",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TopKAdd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TopKCount",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TopKIncrBy",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TopKInfo",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TopKList",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TopKListWithCount",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TopKQuery",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TopKReserve",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TopKReserveWithOptions",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Touch",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "TxPipeline",
+		Config: resilientCmdableConfig1,
+	}, {
+		Name:   "TxPipelined",
+		Config: resilientCmdableConfig2,
+	}, {
+		Name:   "Type",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "Unlink",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VAdd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VAddWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VCard",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VClearAttributes",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VDim",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VEmb",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VGetAttr",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VInfo",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VIsMember",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VLinks",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VLinksWithScores",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VRandMember",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VRandMemberCount",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VRem",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VSetAttr",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VSim",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VSimWithArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VSimWithArgsWithAttribs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VSimWithArgsWithScores",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VSimWithArgsWithScoresWithAttribs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "VSimWithScores",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XAck",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XAckDel",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XAdd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XAutoClaim",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XAutoClaimJustID",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XAutoClaimWithDeleted",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XCfgSet",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XClaim",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XClaimJustID",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XDel",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XDelEx",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XGroupCreate",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XGroupCreateConsumer",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XGroupCreateMkStream",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XGroupDelConsumer",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XGroupDestroy",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XGroupSetID",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XInfoConsumers",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XInfoGroups",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XInfoStream",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XInfoStreamFull",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XLen",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XNack",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XPending",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XPendingExt",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XRangeN",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XRead",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XReadGroup",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XReadStreams",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XRevRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XRevRangeN",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XTrimMaxLen",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XTrimMaxLenApprox",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XTrimMaxLenApproxMode",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XTrimMaxLenMode",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XTrimMinID",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XTrimMinIDApprox",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XTrimMinIDApproxMode",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "XTrimMinIDMode",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZAdd",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZAddArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZAddArgsIncr",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZAddGT",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZAddLT",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZAddNX",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZAddXX",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZCard",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZCount",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZDiff",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZDiffStore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZDiffWithScores",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZIncrBy",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZInter",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZInterCard",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZInterStore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZInterWithScores",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZLexCount",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZMPop",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZMScore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZPopMax",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZPopMin",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRandMember",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRandMemberWithScores",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRangeArgs",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRangeArgsWithScores",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRangeByLex",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRangeByScore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRangeByScoreWithScores",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRangeStore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRangeWithScores",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRank",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRankWithScore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRem",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRemRangeByLex",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRemRangeByRank",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRemRangeByScore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRevRange",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRevRangeByLex",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRevRangeByScore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRevRangeByScoreWithScores",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRevRangeWithScores",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRevRank",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZRevRankWithScore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZScan",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZScore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZUnion",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZUnionStore",
+		Config: resilientCmdableConfig0,
+	}, {
+		Name:   "ZUnionWithScores",
+		Config: resilientCmdableConfig0,
 	}},
 }
