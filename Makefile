@@ -34,8 +34,10 @@ test-short:
 # in bench/ (its own module, so that the main module does not depend on
 # failsafe-go, gobreaker or x/time/rate).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./runtime/ ./generator/...
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./runtime/
+	$(GO) test -run '^$$' -bench Generate -benchtime 5x -count 3 ./cmd/resgen/
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 5 .
+	./scripts/genspeed.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

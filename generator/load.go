@@ -35,13 +35,13 @@ type loaded struct {
 // needs no compiled export data, which on a cold build cache costs far
 // more than parsing (see README, "How fast").
 const loadMode = packages.NeedName | packages.NeedFiles | packages.NeedImports | packages.NeedDeps |
-	packages.NeedTypes | packages.NeedSyntax | packages.NeedTypesInfo | packages.NeedModule
+	packages.NeedTypes | packages.NeedSyntax | packages.NeedModule
 
 // exportMode type-checks the target package from source and reads its
 // dependencies' types from the export data in the build cache, when the
 // cache has it all: the fast path of a warm cache.
 const exportMode = packages.NeedName | packages.NeedFiles | packages.NeedImports |
-	packages.NeedTypes | packages.NeedSyntax | packages.NeedTypesInfo | packages.NeedModule
+	packages.NeedTypes | packages.NeedSyntax | packages.NeedModule
 
 // load loads the package named by pattern (a directory or an import path)
 // as seen from dir, with the build tags in tags.

@@ -251,7 +251,7 @@ func readFiles(t *testing.T, dir string) map[string]string {
 // caseModule creates the temporary module of the cases: it requires this
 // repository, replaced by the working tree, and every module the
 // repository requires, so that cases may wrap pgx or go-redis interfaces.
-func caseModule(t *testing.T) string {
+func caseModule(t testing.TB) string {
 	t.Helper()
 	repo, err := filepath.Abs("../..")
 	if err != nil {
