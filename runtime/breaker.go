@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,7 +103,7 @@ func newBreaker(name string, cfg CircuitBreakerConfig, clock Clock, onChange fun
 	return &breaker{
 		clock:            clock,
 		name:             name,
-		threshold:        int64(cfg.FailureThreshold) * callWeight,
+		threshold:        int64(min(cfg.FailureThreshold, math.MaxInt64/callWeight)) * callWeight,
 		recoveryTimeout:  cfg.RecoveryTimeout,
 		successThreshold: cfg.SuccessThreshold,
 		onChange:         onChange,

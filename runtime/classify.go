@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -242,6 +243,10 @@ func Classify(err error) Class {
 	}
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || errors.Is(err, os.ErrExist) {
 		return ClassPermanent
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && errors.Is(err, io.EOF) {
+		return ClassConnection // an HTTP server closed a kept-alive connection under the request
 	}
 	if errors.Is(err, io.EOF) {
 		// The end of a stream is an answer, not a failure: a Read at the

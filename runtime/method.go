@@ -360,28 +360,37 @@ var randInt64N = rand.Int64N
 // InitialDelay by BackoffMultiplier, capped by MaxDelay, with jitter.
 func (me *Method) backoff(c *Call) time.Duration {
 	r := &me.cfg.Retry
-	d := float64(r.InitialDelay) * math.Pow(r.BackoffMultiplier, float64(c.attempt-1))
-	if d > float64(r.MaxDelay) || math.IsInf(d, 0) || math.IsNaN(d) {
-		d = float64(r.MaxDelay)
+	delay := r.MaxDelay
+	// Compare as floats before converting: a delay near MaxDelay's limit
+	// would overflow time.Duration.
+	if d := float64(r.InitialDelay) * math.Pow(r.BackoffMultiplier, float64(c.attempt-1)); d < float64(r.MaxDelay) {
+		delay = time.Duration(d)
 	}
-	delay := time.Duration(d)
 	switch r.Jitter {
 	case JitterFull:
-		delay = time.Duration(randInt64N(int64(delay) + 1))
+		delay = time.Duration(randUpTo(int64(delay)))
 	case JitterEqual:
-		delay = delay/2 + time.Duration(randInt64N(int64(delay/2)+1))
+		delay = delay - delay/2 + time.Duration(randUpTo(int64(delay/2)))
 	case JitterDecorrelated:
-		prev := c.delay
-		if prev < r.InitialDelay {
-			prev = r.InitialDelay
+		prev := max(c.delay, r.InitialDelay)
+		hi := r.MaxDelay
+		if prev < r.MaxDelay/3 {
+			hi = 3 * prev
 		}
-		hi := min(3*prev, r.MaxDelay)
-		delay = r.InitialDelay
-		if hi > r.InitialDelay {
-			delay += time.Duration(randInt64N(int64(hi - r.InitialDelay + 1)))
-		}
+		delay = r.InitialDelay + time.Duration(randUpTo(int64(max(hi-r.InitialDelay, 0))))
 	}
 	return min(delay, r.MaxDelay)
+}
+
+// randUpTo returns a uniform random number in [0, n].
+func randUpTo(n int64) int64 {
+	if n <= 0 {
+		return 0
+	}
+	if n == math.MaxInt64 {
+		return randInt64N(n)
+	}
+	return randInt64N(n + 1)
 }
 
 // Backoff sleeps the delay that Failure chose, or returns the context's

@@ -280,28 +280,30 @@ func (h *logRecords) breakerLines() []logLine {
 // and reported to observers with From and To.
 func TestBreakerStateChangesLoggedAndObserved(t *testing.T) {
 	clock := fakeclock.New(epoch)
-	inner := &pingable{clock: clock}
+	inner := &switchable{} // no Ping: only recovery_timeout ends the open state
 	var logs logRecords
 	var obs recorder
 	w, err := NewResilientOrders(inner, apiConfig(), runtime.WithClock(clock),
 		runtime.WithLogger(slog.New(&logs)), runtime.WithObserver(&obs))
 	require.NoError(t, err)
 	defer w.Resilience().Close()
-	stop := driveClock(clock, time.Second, openTimers(w))
-	defer stop()
 
 	// Three calls of five failed attempts each: three failures.
 	inner.down.Store(true)
+	stop := driveClock(clock, time.Second, openTimers(w))
 	for range 3 {
 		_, err := w.Get(context.Background(), "1")
 		require.Error(t, err)
 	}
+	stop()
 	require.Equal(t, runtime.StateOpen, mustState(t, w.Resilience(), "ResilientOrders"))
 	opened := clock.Now()
-	// No Ping here: recovery_timeout lets a probe through, which fails;
-	// its retry finds the breaker open again.
+	// recovery_timeout lets a probe through, which fails; its retry finds
+	// the breaker open again.
 	clock.Advance(60 * time.Second)
+	stop = driveClock(clock, time.Second, openTimers(w))
 	_, err = w.Get(context.Background(), "1")
+	stop()
 	require.ErrorIs(t, err, runtime.ErrCircuitOpen)
 	clock.Advance(opened.Add(120 * time.Second).Sub(clock.Now()))
 	inner.down.Store(false)
