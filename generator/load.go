@@ -125,6 +125,12 @@ func load(dir, pattern, tags string) (*loaded, error) {
 	if p := getProbe(); p.ok && p.stale == 0 {
 		r := <-fast
 		pkgs, err = r.pkgs, r.err
+		if err == nil && !listClean(pkgs) {
+			// Building the package's own export data failed: the wrapper on
+			// disk may no longer compile against a changed interface. Load
+			// from source, which compiles nothing and leaves it out.
+			pkgs, err = loadWith(context.Background(), loadMode)
+		}
 	} else {
 		cancel()
 		<-fast
@@ -162,6 +168,18 @@ func load(dir, pattern, tags string) (*loaded, error) {
 
 // packageDir returns the directory of the package that the import path
 // pattern names, or "" when it cannot tell: a quick look, without types.
+// listClean reports whether go list found no problem but type errors.
+func listClean(pkgs []*packages.Package) bool {
+	for _, p := range pkgs {
+		for _, e := range p.Errors {
+			if e.Kind != packages.TypeError {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // probe is what one quick go list says of the package before loading it.
 type probe struct {
 	ok    bool   // go list answered

@@ -1215,7 +1215,7 @@ func (r *renderer) matcherFunc(m *matcher) {
 	r.f.Func().Id(m.name).Params(jen.Id("err").Error()).Bool().BlockFunc(func(b *jen.Group) {
 		for _, it := range m.items {
 			switch o := it.obj.(type) {
-			case *types.Var:
+			case *types.Var, *types.Const:
 				b.If(jen.Qual("errors", "Is").Call(jen.Err(), r.qual(o.Pkg(), o.Name()))).Block(jen.Return(jen.True()))
 			case *types.TypeName:
 				t := r.qual(o.Pkg(), o.Name())

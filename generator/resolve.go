@@ -208,8 +208,14 @@ func (g *gen) resolveIdent(item string, pos token.Position) (matchItem, string) 
 	ptr := strings.HasPrefix(item, "*")
 	name := strings.TrimPrefix(item, "*")
 	var obj types.Object
-	if pkgName, sel, ok := strings.Cut(name, "."); ok {
+	if dot := strings.LastIndex(name, "."); dot > 0 {
+		pkgName, sel := name[:dot], name[dot+1:]
 		pkg := g.importedAs(pos.Filename, pkgName)
+		if pkg == nil {
+			// resgen.yaml, or a package the file does not import: a package
+			// of the interface's import graph, by name or import path.
+			pkg = g.findPackage(pkgName)
+		}
 		if pkg == nil {
 			return matchItem{}, fmt.Sprintf("unknown error class or identifier %q: package %s is not imported by %s%s",
 				item, pkgName, relPath(g.cfg.Dir, pos.Filename), runtime.Suggest(item, runtime.ClassNames()))
@@ -229,9 +235,9 @@ func (g *gen) resolveIdent(item string, pos token.Position) (matchItem, string) 
 	}
 	errType := types.Universe.Lookup("error").Type().Underlying().(*types.Interface)
 	switch o := obj.(type) {
-	case *types.Var:
+	case *types.Var, *types.Const: // a sentinel: var ErrX = errors.New(...), or const Nil = RedisError("...")
 		if ptr {
-			return matchItem{}, fmt.Sprintf("%s is a variable: write it without *", name)
+			return matchItem{}, fmt.Sprintf("%s is a value: write it without *", name)
 		}
 		if !types.Implements(o.Type(), errType) {
 			return matchItem{}, fmt.Sprintf("%s is not an error value", name)
@@ -254,6 +260,26 @@ func (g *gen) resolveIdent(item string, pos token.Position) (matchItem, string) 
 		return matchItem{obj: o, ptr: ptr}, ""
 	}
 	return matchItem{}, fmt.Sprintf("%s is neither an error value nor an error type", item)
+}
+
+// findPackage returns the package called ref (its name or its import
+// path) among the loaded package and everything it imports.
+func (g *gen) findPackage(ref string) *types.Package {
+	seen := make(map[*types.Package]bool)
+	queue := []*types.Package{g.l.pkg.Types}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		if p.Path() == ref || p.Name() == ref {
+			return p
+		}
+		queue = append(queue, p.Imports()...)
+	}
+	return nil
 }
 
 // importedAs returns the package that the file imports under name.
@@ -420,7 +446,26 @@ func (g *gen) blockLayer(b yamlconf.Block) *layer {
 		l.profile = &arg{value: b.Profile, pos: g.yamlPos(b.ProfileN.Line, b.ProfileN.Column)}
 	}
 	for _, s := range b.Settings {
-		l.add(s.Setting, g.yamlPos(s.Line, s.Col))
+		pos := g.yamlPos(s.Line, s.Col)
+		if !yamlconf.IsMatcherKey(s.Key) {
+			l.add(s.Setting, pos)
+			continue
+		}
+		// Classes and Go identifiers, resolved as a directive's are.
+		list := s.Value
+		for _, id := range s.Idents {
+			if list != "" {
+				list += ","
+			}
+			list += id
+		}
+		ids := g.parseIdents(arg{key: s.Key, value: list, pos: pos}, nil)
+		if s.Key == "retry_on" {
+			l.retryOn = ids
+		} else {
+			l.excluded = ids
+		}
+		l.add(runtime.Setting{Policy: s.Policy, Value: "on"}, pos)
 	}
 	return l
 }

@@ -4,6 +4,8 @@ package redis
 
 import (
 	"context"
+	"errors"
+	"io"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -59,8 +61,8 @@ func (w *ResilientCmdable) Resilience() *resgen.Manager {
 
 // ACLCat calls the wrapped ACLCat with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -107,8 +109,8 @@ func (w *ResilientCmdable) ACLCat(ctx context.Context) (r0 *redis.StringSliceCmd
 
 // ACLCatArgs calls the wrapped ACLCatArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -155,8 +157,8 @@ func (w *ResilientCmdable) ACLCatArgs(ctx context.Context, options *redis.ACLCat
 
 // ACLDelUser calls the wrapped ACLDelUser with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -203,8 +205,8 @@ func (w *ResilientCmdable) ACLDelUser(ctx context.Context, username string) (r0 
 
 // ACLDryRun calls the wrapped ACLDryRun with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -251,8 +253,8 @@ func (w *ResilientCmdable) ACLDryRun(ctx context.Context, username string, comma
 
 // ACLGenPass calls the wrapped ACLGenPass with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -299,8 +301,8 @@ func (w *ResilientCmdable) ACLGenPass(ctx context.Context, bit int) (r0 *redis.S
 
 // ACLList calls the wrapped ACLList with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -347,8 +349,8 @@ func (w *ResilientCmdable) ACLList(ctx context.Context) (r0 *redis.StringSliceCm
 
 // ACLLog calls the wrapped ACLLog with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -395,8 +397,8 @@ func (w *ResilientCmdable) ACLLog(ctx context.Context, count int64) (r0 *redis.A
 
 // ACLLogReset calls the wrapped ACLLogReset with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -443,8 +445,8 @@ func (w *ResilientCmdable) ACLLogReset(ctx context.Context) (r0 *redis.StatusCmd
 
 // ACLSetUser calls the wrapped ACLSetUser with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -491,8 +493,8 @@ func (w *ResilientCmdable) ACLSetUser(ctx context.Context, username string, rule
 
 // ACLUsers calls the wrapped ACLUsers with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -539,8 +541,8 @@ func (w *ResilientCmdable) ACLUsers(ctx context.Context) (r0 *redis.StringSliceC
 
 // ACLWhoAmI calls the wrapped ACLWhoAmI with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -587,8 +589,8 @@ func (w *ResilientCmdable) ACLWhoAmI(ctx context.Context) (r0 *redis.StringCmd) 
 
 // ARCount calls the wrapped ARCount with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -635,8 +637,8 @@ func (w *ResilientCmdable) ARCount(ctx context.Context, key string) (r0 *redis.U
 
 // ARDel calls the wrapped ARDel with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -683,8 +685,8 @@ func (w *ResilientCmdable) ARDel(ctx context.Context, key string, indexes ...uin
 
 // ARDelRange calls the wrapped ARDelRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -731,8 +733,8 @@ func (w *ResilientCmdable) ARDelRange(ctx context.Context, key string, ranges ..
 
 // ARGet calls the wrapped ARGet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -779,8 +781,8 @@ func (w *ResilientCmdable) ARGet(ctx context.Context, key string, index uint64) 
 
 // ARGetRange calls the wrapped ARGetRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -827,8 +829,8 @@ func (w *ResilientCmdable) ARGetRange(ctx context.Context, key string, start, en
 
 // ARGrep calls the wrapped ARGrep with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -875,8 +877,8 @@ func (w *ResilientCmdable) ARGrep(ctx context.Context, key, start, end string, a
 
 // ARGrepWithValues calls the wrapped ARGrepWithValues with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -923,8 +925,8 @@ func (w *ResilientCmdable) ARGrepWithValues(ctx context.Context, key, start, end
 
 // ARInfo calls the wrapped ARInfo with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -971,8 +973,8 @@ func (w *ResilientCmdable) ARInfo(ctx context.Context, key string) (r0 *redis.Ma
 
 // ARInfoFull calls the wrapped ARInfoFull with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1019,8 +1021,8 @@ func (w *ResilientCmdable) ARInfoFull(ctx context.Context, key string) (r0 *redi
 
 // ARInsert calls the wrapped ARInsert with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1067,8 +1069,8 @@ func (w *ResilientCmdable) ARInsert(ctx context.Context, key string, values ...s
 
 // ARLastItems calls the wrapped ARLastItems with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1115,8 +1117,8 @@ func (w *ResilientCmdable) ARLastItems(ctx context.Context, key string, count ui
 
 // ARLen calls the wrapped ARLen with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1163,8 +1165,8 @@ func (w *ResilientCmdable) ARLen(ctx context.Context, key string) (r0 *redis.Uin
 
 // ARMGet calls the wrapped ARMGet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1211,8 +1213,8 @@ func (w *ResilientCmdable) ARMGet(ctx context.Context, key string, indexes ...ui
 
 // ARMSet calls the wrapped ARMSet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1259,8 +1261,8 @@ func (w *ResilientCmdable) ARMSet(ctx context.Context, key string, members ...re
 
 // ARNext calls the wrapped ARNext with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1307,8 +1309,8 @@ func (w *ResilientCmdable) ARNext(ctx context.Context, key string) (r0 *redis.Ui
 
 // AROpAnd calls the wrapped AROpAnd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1355,8 +1357,8 @@ func (w *ResilientCmdable) AROpAnd(ctx context.Context, key string, start, end u
 
 // AROpMatch calls the wrapped AROpMatch with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1403,8 +1405,8 @@ func (w *ResilientCmdable) AROpMatch(ctx context.Context, key string, start, end
 
 // AROpMax calls the wrapped AROpMax with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1451,8 +1453,8 @@ func (w *ResilientCmdable) AROpMax(ctx context.Context, key string, start, end u
 
 // AROpMin calls the wrapped AROpMin with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1499,8 +1501,8 @@ func (w *ResilientCmdable) AROpMin(ctx context.Context, key string, start, end u
 
 // AROpOr calls the wrapped AROpOr with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1547,8 +1549,8 @@ func (w *ResilientCmdable) AROpOr(ctx context.Context, key string, start, end ui
 
 // AROpSum calls the wrapped AROpSum with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1595,8 +1597,8 @@ func (w *ResilientCmdable) AROpSum(ctx context.Context, key string, start, end u
 
 // AROpUsed calls the wrapped AROpUsed with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1643,8 +1645,8 @@ func (w *ResilientCmdable) AROpUsed(ctx context.Context, key string, start, end 
 
 // AROpXor calls the wrapped AROpXor with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1691,8 +1693,8 @@ func (w *ResilientCmdable) AROpXor(ctx context.Context, key string, start, end u
 
 // ARRing calls the wrapped ARRing with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1739,8 +1741,8 @@ func (w *ResilientCmdable) ARRing(ctx context.Context, key string, size uint64, 
 
 // ARScan calls the wrapped ARScan with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1787,8 +1789,8 @@ func (w *ResilientCmdable) ARScan(ctx context.Context, key string, start, end ui
 
 // ARSeek calls the wrapped ARSeek with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1835,8 +1837,8 @@ func (w *ResilientCmdable) ARSeek(ctx context.Context, key string, index uint64)
 
 // ARSet calls the wrapped ARSet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1883,8 +1885,8 @@ func (w *ResilientCmdable) ARSet(ctx context.Context, key string, index uint64, 
 
 // Append calls the wrapped Append with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1931,8 +1933,8 @@ func (w *ResilientCmdable) Append(ctx context.Context, key, value string) (r0 *r
 
 // BFAdd calls the wrapped BFAdd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -1979,8 +1981,8 @@ func (w *ResilientCmdable) BFAdd(ctx context.Context, key string, element any) (
 
 // BFCard calls the wrapped BFCard with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2027,8 +2029,8 @@ func (w *ResilientCmdable) BFCard(ctx context.Context, key string) (r0 *redis.In
 
 // BFExists calls the wrapped BFExists with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2075,8 +2077,8 @@ func (w *ResilientCmdable) BFExists(ctx context.Context, key string, element any
 
 // BFInfo calls the wrapped BFInfo with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2123,8 +2125,8 @@ func (w *ResilientCmdable) BFInfo(ctx context.Context, key string) (r0 *redis.BF
 
 // BFInfoArg calls the wrapped BFInfoArg with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2171,8 +2173,8 @@ func (w *ResilientCmdable) BFInfoArg(ctx context.Context, key, option string) (r
 
 // BFInfoCapacity calls the wrapped BFInfoCapacity with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2219,8 +2221,8 @@ func (w *ResilientCmdable) BFInfoCapacity(ctx context.Context, key string) (r0 *
 
 // BFInfoExpansion calls the wrapped BFInfoExpansion with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2267,8 +2269,8 @@ func (w *ResilientCmdable) BFInfoExpansion(ctx context.Context, key string) (r0 
 
 // BFInfoFilters calls the wrapped BFInfoFilters with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2315,8 +2317,8 @@ func (w *ResilientCmdable) BFInfoFilters(ctx context.Context, key string) (r0 *r
 
 // BFInfoItems calls the wrapped BFInfoItems with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2363,8 +2365,8 @@ func (w *ResilientCmdable) BFInfoItems(ctx context.Context, key string) (r0 *red
 
 // BFInfoSize calls the wrapped BFInfoSize with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2411,8 +2413,8 @@ func (w *ResilientCmdable) BFInfoSize(ctx context.Context, key string) (r0 *redi
 
 // BFInsert calls the wrapped BFInsert with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2459,8 +2461,8 @@ func (w *ResilientCmdable) BFInsert(ctx context.Context, key string, options *re
 
 // BFLoadChunk calls the wrapped BFLoadChunk with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2507,8 +2509,8 @@ func (w *ResilientCmdable) BFLoadChunk(ctx context.Context, key string, iterator
 
 // BFMAdd calls the wrapped BFMAdd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2555,8 +2557,8 @@ func (w *ResilientCmdable) BFMAdd(ctx context.Context, key string, elements ...a
 
 // BFMExists calls the wrapped BFMExists with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2603,8 +2605,8 @@ func (w *ResilientCmdable) BFMExists(ctx context.Context, key string, elements .
 
 // BFReserve calls the wrapped BFReserve with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2651,8 +2653,8 @@ func (w *ResilientCmdable) BFReserve(ctx context.Context, key string, errorRate 
 
 // BFReserveExpansion calls the wrapped BFReserveExpansion with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2699,8 +2701,8 @@ func (w *ResilientCmdable) BFReserveExpansion(ctx context.Context, key string, e
 
 // BFReserveNonScaling calls the wrapped BFReserveNonScaling with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2747,8 +2749,8 @@ func (w *ResilientCmdable) BFReserveNonScaling(ctx context.Context, key string, 
 
 // BFReserveWithArgs calls the wrapped BFReserveWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2795,8 +2797,8 @@ func (w *ResilientCmdable) BFReserveWithArgs(ctx context.Context, key string, op
 
 // BFScanDump calls the wrapped BFScanDump with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2843,8 +2845,8 @@ func (w *ResilientCmdable) BFScanDump(ctx context.Context, key string, iterator 
 
 // BLMPop calls the wrapped BLMPop with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2891,8 +2893,8 @@ func (w *ResilientCmdable) BLMPop(ctx context.Context, timeout time.Duration, di
 
 // BLMove calls the wrapped BLMove with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2939,8 +2941,8 @@ func (w *ResilientCmdable) BLMove(ctx context.Context, source, destination, srcp
 
 // BLMoveM calls the wrapped BLMoveM with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -2987,8 +2989,8 @@ func (w *ResilientCmdable) BLMoveM(ctx context.Context, source, destination, src
 
 // BLPop calls the wrapped BLPop with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3035,8 +3037,8 @@ func (w *ResilientCmdable) BLPop(ctx context.Context, timeout time.Duration, key
 
 // BRPop calls the wrapped BRPop with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3083,8 +3085,8 @@ func (w *ResilientCmdable) BRPop(ctx context.Context, timeout time.Duration, key
 
 // BRPopLPush calls the wrapped BRPopLPush with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3131,8 +3133,8 @@ func (w *ResilientCmdable) BRPopLPush(ctx context.Context, source, destination s
 
 // BZMPop calls the wrapped BZMPop with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3179,8 +3181,8 @@ func (w *ResilientCmdable) BZMPop(ctx context.Context, timeout time.Duration, or
 
 // BZPopMax calls the wrapped BZPopMax with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3227,8 +3229,8 @@ func (w *ResilientCmdable) BZPopMax(ctx context.Context, timeout time.Duration, 
 
 // BZPopMin calls the wrapped BZPopMin with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3275,8 +3277,8 @@ func (w *ResilientCmdable) BZPopMin(ctx context.Context, timeout time.Duration, 
 
 // BgRewriteAOF calls the wrapped BgRewriteAOF with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3323,8 +3325,8 @@ func (w *ResilientCmdable) BgRewriteAOF(ctx context.Context) (r0 *redis.StatusCm
 
 // BgSave calls the wrapped BgSave with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3371,8 +3373,8 @@ func (w *ResilientCmdable) BgSave(ctx context.Context) (r0 *redis.StatusCmd) {
 
 // BitCount calls the wrapped BitCount with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3419,8 +3421,8 @@ func (w *ResilientCmdable) BitCount(ctx context.Context, key string, bitCount *r
 
 // BitField calls the wrapped BitField with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3467,8 +3469,8 @@ func (w *ResilientCmdable) BitField(ctx context.Context, key string, values ...a
 
 // BitFieldRO calls the wrapped BitFieldRO with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3515,8 +3517,8 @@ func (w *ResilientCmdable) BitFieldRO(ctx context.Context, key string, values ..
 
 // BitOpAnd calls the wrapped BitOpAnd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3563,8 +3565,8 @@ func (w *ResilientCmdable) BitOpAnd(ctx context.Context, destKey string, keys ..
 
 // BitOpAndOr calls the wrapped BitOpAndOr with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3611,8 +3613,8 @@ func (w *ResilientCmdable) BitOpAndOr(ctx context.Context, destKey string, keys 
 
 // BitOpDiff calls the wrapped BitOpDiff with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3659,8 +3661,8 @@ func (w *ResilientCmdable) BitOpDiff(ctx context.Context, destKey string, keys .
 
 // BitOpDiff1 calls the wrapped BitOpDiff1 with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3707,8 +3709,8 @@ func (w *ResilientCmdable) BitOpDiff1(ctx context.Context, destKey string, keys 
 
 // BitOpNot calls the wrapped BitOpNot with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3755,8 +3757,8 @@ func (w *ResilientCmdable) BitOpNot(ctx context.Context, destKey, key string) (r
 
 // BitOpOne calls the wrapped BitOpOne with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3803,8 +3805,8 @@ func (w *ResilientCmdable) BitOpOne(ctx context.Context, destKey string, keys ..
 
 // BitOpOr calls the wrapped BitOpOr with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3851,8 +3853,8 @@ func (w *ResilientCmdable) BitOpOr(ctx context.Context, destKey string, keys ...
 
 // BitOpXor calls the wrapped BitOpXor with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3899,8 +3901,8 @@ func (w *ResilientCmdable) BitOpXor(ctx context.Context, destKey string, keys ..
 
 // BitPos calls the wrapped BitPos with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3947,8 +3949,8 @@ func (w *ResilientCmdable) BitPos(ctx context.Context, key string, bit int64, po
 
 // BitPosSpan calls the wrapped BitPosSpan with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -3995,8 +3997,8 @@ func (w *ResilientCmdable) BitPosSpan(ctx context.Context, key string, bit int8,
 
 // CFAdd calls the wrapped CFAdd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4043,8 +4045,8 @@ func (w *ResilientCmdable) CFAdd(ctx context.Context, key string, element any) (
 
 // CFAddNX calls the wrapped CFAddNX with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4091,8 +4093,8 @@ func (w *ResilientCmdable) CFAddNX(ctx context.Context, key string, element any)
 
 // CFCount calls the wrapped CFCount with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4139,8 +4141,8 @@ func (w *ResilientCmdable) CFCount(ctx context.Context, key string, element any)
 
 // CFDel calls the wrapped CFDel with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4187,8 +4189,8 @@ func (w *ResilientCmdable) CFDel(ctx context.Context, key string, element any) (
 
 // CFExists calls the wrapped CFExists with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4235,8 +4237,8 @@ func (w *ResilientCmdable) CFExists(ctx context.Context, key string, element any
 
 // CFInfo calls the wrapped CFInfo with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4283,8 +4285,8 @@ func (w *ResilientCmdable) CFInfo(ctx context.Context, key string) (r0 *redis.CF
 
 // CFInsert calls the wrapped CFInsert with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4331,8 +4333,8 @@ func (w *ResilientCmdable) CFInsert(ctx context.Context, key string, options *re
 
 // CFInsertNX calls the wrapped CFInsertNX with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4379,8 +4381,8 @@ func (w *ResilientCmdable) CFInsertNX(ctx context.Context, key string, options *
 
 // CFLoadChunk calls the wrapped CFLoadChunk with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4427,8 +4429,8 @@ func (w *ResilientCmdable) CFLoadChunk(ctx context.Context, key string, iterator
 
 // CFMExists calls the wrapped CFMExists with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4475,8 +4477,8 @@ func (w *ResilientCmdable) CFMExists(ctx context.Context, key string, elements .
 
 // CFReserve calls the wrapped CFReserve with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4523,8 +4525,8 @@ func (w *ResilientCmdable) CFReserve(ctx context.Context, key string, capacity i
 
 // CFReserveBucketSize calls the wrapped CFReserveBucketSize with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4571,8 +4573,8 @@ func (w *ResilientCmdable) CFReserveBucketSize(ctx context.Context, key string, 
 
 // CFReserveExpansion calls the wrapped CFReserveExpansion with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4619,8 +4621,8 @@ func (w *ResilientCmdable) CFReserveExpansion(ctx context.Context, key string, c
 
 // CFReserveMaxIterations calls the wrapped CFReserveMaxIterations with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4667,8 +4669,8 @@ func (w *ResilientCmdable) CFReserveMaxIterations(ctx context.Context, key strin
 
 // CFReserveWithArgs calls the wrapped CFReserveWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4715,8 +4717,8 @@ func (w *ResilientCmdable) CFReserveWithArgs(ctx context.Context, key string, op
 
 // CFScanDump calls the wrapped CFScanDump with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4763,8 +4765,8 @@ func (w *ResilientCmdable) CFScanDump(ctx context.Context, key string, iterator 
 
 // CMSIncrBy calls the wrapped CMSIncrBy with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4811,8 +4813,8 @@ func (w *ResilientCmdable) CMSIncrBy(ctx context.Context, key string, elements .
 
 // CMSInfo calls the wrapped CMSInfo with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4859,8 +4861,8 @@ func (w *ResilientCmdable) CMSInfo(ctx context.Context, key string) (r0 *redis.C
 
 // CMSInitByDim calls the wrapped CMSInitByDim with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4907,8 +4909,8 @@ func (w *ResilientCmdable) CMSInitByDim(ctx context.Context, key string, width, 
 
 // CMSInitByProb calls the wrapped CMSInitByProb with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -4955,8 +4957,8 @@ func (w *ResilientCmdable) CMSInitByProb(ctx context.Context, key string, errorR
 
 // CMSMerge calls the wrapped CMSMerge with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5003,8 +5005,8 @@ func (w *ResilientCmdable) CMSMerge(ctx context.Context, destKey string, sourceK
 
 // CMSMergeWithWeight calls the wrapped CMSMergeWithWeight with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5051,8 +5053,8 @@ func (w *ResilientCmdable) CMSMergeWithWeight(ctx context.Context, destKey strin
 
 // CMSQuery calls the wrapped CMSQuery with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5099,8 +5101,8 @@ func (w *ResilientCmdable) CMSQuery(ctx context.Context, key string, elements ..
 
 // ClientGetName calls the wrapped ClientGetName with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5147,8 +5149,8 @@ func (w *ResilientCmdable) ClientGetName(ctx context.Context) (r0 *redis.StringC
 
 // ClientID calls the wrapped ClientID with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5195,8 +5197,8 @@ func (w *ResilientCmdable) ClientID(ctx context.Context) (r0 *redis.IntCmd) {
 
 // ClientInfo calls the wrapped ClientInfo with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5243,8 +5245,8 @@ func (w *ResilientCmdable) ClientInfo(ctx context.Context) (r0 *redis.ClientInfo
 
 // ClientKill calls the wrapped ClientKill with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5291,8 +5293,8 @@ func (w *ResilientCmdable) ClientKill(ctx context.Context, ipPort string) (r0 *r
 
 // ClientKillByFilter calls the wrapped ClientKillByFilter with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5339,8 +5341,8 @@ func (w *ResilientCmdable) ClientKillByFilter(ctx context.Context, keys ...strin
 
 // ClientList calls the wrapped ClientList with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5387,8 +5389,8 @@ func (w *ResilientCmdable) ClientList(ctx context.Context) (r0 *redis.StringCmd)
 
 // ClientMaintNotifications calls the wrapped ClientMaintNotifications with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5435,8 +5437,8 @@ func (w *ResilientCmdable) ClientMaintNotifications(ctx context.Context, enabled
 
 // ClientPause calls the wrapped ClientPause with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5483,8 +5485,8 @@ func (w *ResilientCmdable) ClientPause(ctx context.Context, dur time.Duration) (
 
 // ClientTracking calls the wrapped ClientTracking with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5531,8 +5533,8 @@ func (w *ResilientCmdable) ClientTracking(ctx context.Context, on bool, opt *red
 
 // ClientTrackingOff calls the wrapped ClientTrackingOff with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5579,8 +5581,8 @@ func (w *ResilientCmdable) ClientTrackingOff(ctx context.Context) (r0 *redis.Sta
 
 // ClientTrackingOn calls the wrapped ClientTrackingOn with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5627,8 +5629,8 @@ func (w *ResilientCmdable) ClientTrackingOn(ctx context.Context, opt *redis.Clie
 
 // ClientUnblock calls the wrapped ClientUnblock with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5675,8 +5677,8 @@ func (w *ResilientCmdable) ClientUnblock(ctx context.Context, id int64) (r0 *red
 
 // ClientUnblockWithError calls the wrapped ClientUnblockWithError with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5723,8 +5725,8 @@ func (w *ResilientCmdable) ClientUnblockWithError(ctx context.Context, id int64)
 
 // ClientUnpause calls the wrapped ClientUnpause with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5771,8 +5773,8 @@ func (w *ResilientCmdable) ClientUnpause(ctx context.Context) (r0 *redis.BoolCmd
 
 // ClusterAddSlots calls the wrapped ClusterAddSlots with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5819,8 +5821,8 @@ func (w *ResilientCmdable) ClusterAddSlots(ctx context.Context, slots ...int) (r
 
 // ClusterAddSlotsRange calls the wrapped ClusterAddSlotsRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5867,8 +5869,8 @@ func (w *ResilientCmdable) ClusterAddSlotsRange(ctx context.Context, min, max in
 
 // ClusterCountFailureReports calls the wrapped ClusterCountFailureReports with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5915,8 +5917,8 @@ func (w *ResilientCmdable) ClusterCountFailureReports(ctx context.Context, nodeI
 
 // ClusterCountKeysInSlot calls the wrapped ClusterCountKeysInSlot with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -5963,8 +5965,8 @@ func (w *ResilientCmdable) ClusterCountKeysInSlot(ctx context.Context, slot int)
 
 // ClusterDelSlots calls the wrapped ClusterDelSlots with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6011,8 +6013,8 @@ func (w *ResilientCmdable) ClusterDelSlots(ctx context.Context, slots ...int) (r
 
 // ClusterDelSlotsRange calls the wrapped ClusterDelSlotsRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6059,8 +6061,8 @@ func (w *ResilientCmdable) ClusterDelSlotsRange(ctx context.Context, min, max in
 
 // ClusterFailover calls the wrapped ClusterFailover with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6107,8 +6109,8 @@ func (w *ResilientCmdable) ClusterFailover(ctx context.Context) (r0 *redis.Statu
 
 // ClusterForget calls the wrapped ClusterForget with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6155,8 +6157,8 @@ func (w *ResilientCmdable) ClusterForget(ctx context.Context, nodeID string) (r0
 
 // ClusterGetKeysInSlot calls the wrapped ClusterGetKeysInSlot with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6203,8 +6205,8 @@ func (w *ResilientCmdable) ClusterGetKeysInSlot(ctx context.Context, slot, count
 
 // ClusterInfo calls the wrapped ClusterInfo with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6251,8 +6253,8 @@ func (w *ResilientCmdable) ClusterInfo(ctx context.Context) (r0 *redis.StringCmd
 
 // ClusterKeySlot calls the wrapped ClusterKeySlot with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6299,8 +6301,8 @@ func (w *ResilientCmdable) ClusterKeySlot(ctx context.Context, key string) (r0 *
 
 // ClusterLinks calls the wrapped ClusterLinks with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6347,8 +6349,8 @@ func (w *ResilientCmdable) ClusterLinks(ctx context.Context) (r0 *redis.ClusterL
 
 // ClusterMeet calls the wrapped ClusterMeet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6395,8 +6397,8 @@ func (w *ResilientCmdable) ClusterMeet(ctx context.Context, host, port string) (
 
 // ClusterMyID calls the wrapped ClusterMyID with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6443,8 +6445,8 @@ func (w *ResilientCmdable) ClusterMyID(ctx context.Context) (r0 *redis.StringCmd
 
 // ClusterMyShardID calls the wrapped ClusterMyShardID with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6491,8 +6493,8 @@ func (w *ResilientCmdable) ClusterMyShardID(ctx context.Context) (r0 *redis.Stri
 
 // ClusterNodes calls the wrapped ClusterNodes with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6539,8 +6541,8 @@ func (w *ResilientCmdable) ClusterNodes(ctx context.Context) (r0 *redis.StringCm
 
 // ClusterReplicate calls the wrapped ClusterReplicate with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6587,8 +6589,8 @@ func (w *ResilientCmdable) ClusterReplicate(ctx context.Context, nodeID string) 
 
 // ClusterResetHard calls the wrapped ClusterResetHard with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6635,8 +6637,8 @@ func (w *ResilientCmdable) ClusterResetHard(ctx context.Context) (r0 *redis.Stat
 
 // ClusterResetSoft calls the wrapped ClusterResetSoft with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6683,8 +6685,8 @@ func (w *ResilientCmdable) ClusterResetSoft(ctx context.Context) (r0 *redis.Stat
 
 // ClusterSaveConfig calls the wrapped ClusterSaveConfig with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6731,8 +6733,8 @@ func (w *ResilientCmdable) ClusterSaveConfig(ctx context.Context) (r0 *redis.Sta
 
 // ClusterShards calls the wrapped ClusterShards with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6779,8 +6781,8 @@ func (w *ResilientCmdable) ClusterShards(ctx context.Context) (r0 *redis.Cluster
 
 // ClusterSlaves calls the wrapped ClusterSlaves with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6827,8 +6829,8 @@ func (w *ResilientCmdable) ClusterSlaves(ctx context.Context, nodeID string) (r0
 
 // ClusterSlots calls the wrapped ClusterSlots with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6875,8 +6877,8 @@ func (w *ResilientCmdable) ClusterSlots(ctx context.Context) (r0 *redis.ClusterS
 
 // Command calls the wrapped Command with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6923,8 +6925,8 @@ func (w *ResilientCmdable) Command(ctx context.Context) (r0 *redis.CommandsInfoC
 
 // CommandGetKeys calls the wrapped CommandGetKeys with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -6971,8 +6973,8 @@ func (w *ResilientCmdable) CommandGetKeys(ctx context.Context, commands ...any) 
 
 // CommandGetKeysAndFlags calls the wrapped CommandGetKeysAndFlags with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7019,8 +7021,8 @@ func (w *ResilientCmdable) CommandGetKeysAndFlags(ctx context.Context, commands 
 
 // CommandList calls the wrapped CommandList with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7067,8 +7069,8 @@ func (w *ResilientCmdable) CommandList(ctx context.Context, filter *redis.Filter
 
 // ConfigGet calls the wrapped ConfigGet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7115,8 +7117,8 @@ func (w *ResilientCmdable) ConfigGet(ctx context.Context, parameter string) (r0 
 
 // ConfigResetStat calls the wrapped ConfigResetStat with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7163,8 +7165,8 @@ func (w *ResilientCmdable) ConfigResetStat(ctx context.Context) (r0 *redis.Statu
 
 // ConfigRewrite calls the wrapped ConfigRewrite with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7211,8 +7213,8 @@ func (w *ResilientCmdable) ConfigRewrite(ctx context.Context) (r0 *redis.StatusC
 
 // ConfigSet calls the wrapped ConfigSet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7259,8 +7261,8 @@ func (w *ResilientCmdable) ConfigSet(ctx context.Context, parameter, value strin
 
 // Copy calls the wrapped Copy with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7307,8 +7309,8 @@ func (w *ResilientCmdable) Copy(ctx context.Context, sourceKey, destKey string, 
 
 // DBSize calls the wrapped DBSize with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7355,8 +7357,8 @@ func (w *ResilientCmdable) DBSize(ctx context.Context) (r0 *redis.IntCmd) {
 
 // DebugObject calls the wrapped DebugObject with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7403,8 +7405,8 @@ func (w *ResilientCmdable) DebugObject(ctx context.Context, key string) (r0 *red
 
 // Decr calls the wrapped Decr with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7451,8 +7453,8 @@ func (w *ResilientCmdable) Decr(ctx context.Context, key string) (r0 *redis.IntC
 
 // DecrBy calls the wrapped DecrBy with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7499,8 +7501,8 @@ func (w *ResilientCmdable) DecrBy(ctx context.Context, key string, decrement int
 
 // Del calls the wrapped Del with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7547,8 +7549,8 @@ func (w *ResilientCmdable) Del(ctx context.Context, keys ...string) (r0 *redis.I
 
 // DelExArgs calls the wrapped DelExArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7595,8 +7597,8 @@ func (w *ResilientCmdable) DelExArgs(ctx context.Context, key string, a redis.De
 
 // Digest calls the wrapped Digest with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7643,8 +7645,8 @@ func (w *ResilientCmdable) Digest(ctx context.Context, key string) (r0 *redis.Di
 
 // Dump calls the wrapped Dump with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7691,8 +7693,8 @@ func (w *ResilientCmdable) Dump(ctx context.Context, key string) (r0 *redis.Stri
 
 // Echo calls the wrapped Echo with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7739,8 +7741,8 @@ func (w *ResilientCmdable) Echo(ctx context.Context, message any) (r0 *redis.Str
 
 // Eval calls the wrapped Eval with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7787,8 +7789,8 @@ func (w *ResilientCmdable) Eval(ctx context.Context, script string, keys []strin
 
 // EvalRO calls the wrapped EvalRO with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7835,8 +7837,8 @@ func (w *ResilientCmdable) EvalRO(ctx context.Context, script string, keys []str
 
 // EvalSha calls the wrapped EvalSha with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7883,8 +7885,8 @@ func (w *ResilientCmdable) EvalSha(ctx context.Context, sha1 string, keys []stri
 
 // EvalShaRO calls the wrapped EvalShaRO with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7931,8 +7933,8 @@ func (w *ResilientCmdable) EvalShaRO(ctx context.Context, sha1 string, keys []st
 
 // Exists calls the wrapped Exists with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -7979,8 +7981,8 @@ func (w *ResilientCmdable) Exists(ctx context.Context, keys ...string) (r0 *redi
 
 // Expire calls the wrapped Expire with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8027,8 +8029,8 @@ func (w *ResilientCmdable) Expire(ctx context.Context, key string, expiration ti
 
 // ExpireAt calls the wrapped ExpireAt with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8075,8 +8077,8 @@ func (w *ResilientCmdable) ExpireAt(ctx context.Context, key string, tm time.Tim
 
 // ExpireGT calls the wrapped ExpireGT with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8123,8 +8125,8 @@ func (w *ResilientCmdable) ExpireGT(ctx context.Context, key string, expiration 
 
 // ExpireLT calls the wrapped ExpireLT with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8171,8 +8173,8 @@ func (w *ResilientCmdable) ExpireLT(ctx context.Context, key string, expiration 
 
 // ExpireNX calls the wrapped ExpireNX with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8219,8 +8221,8 @@ func (w *ResilientCmdable) ExpireNX(ctx context.Context, key string, expiration 
 
 // ExpireTime calls the wrapped ExpireTime with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8267,8 +8269,8 @@ func (w *ResilientCmdable) ExpireTime(ctx context.Context, key string) (r0 *redi
 
 // ExpireXX calls the wrapped ExpireXX with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8315,8 +8317,8 @@ func (w *ResilientCmdable) ExpireXX(ctx context.Context, key string, expiration 
 
 // FCall calls the wrapped FCall with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8363,8 +8365,8 @@ func (w *ResilientCmdable) FCall(ctx context.Context, function string, keys []st
 
 // FCallRO calls the wrapped FCallRO with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8411,8 +8413,8 @@ func (w *ResilientCmdable) FCallRO(ctx context.Context, function string, keys []
 
 // FCallRo calls the wrapped FCallRo with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8459,8 +8461,8 @@ func (w *ResilientCmdable) FCallRo(ctx context.Context, function string, keys []
 
 // FTAggregate calls the wrapped FTAggregate with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8507,8 +8509,8 @@ func (w *ResilientCmdable) FTAggregate(ctx context.Context, index, query string)
 
 // FTAggregateWithArgs calls the wrapped FTAggregateWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8555,8 +8557,8 @@ func (w *ResilientCmdable) FTAggregateWithArgs(ctx context.Context, index, query
 
 // FTAliasAdd calls the wrapped FTAliasAdd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8603,8 +8605,8 @@ func (w *ResilientCmdable) FTAliasAdd(ctx context.Context, index, alias string) 
 
 // FTAliasDel calls the wrapped FTAliasDel with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8651,8 +8653,8 @@ func (w *ResilientCmdable) FTAliasDel(ctx context.Context, alias string) (r0 *re
 
 // FTAliasList calls the wrapped FTAliasList with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8699,8 +8701,8 @@ func (w *ResilientCmdable) FTAliasList(ctx context.Context, index string) (r0 *r
 
 // FTAliasUpdate calls the wrapped FTAliasUpdate with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8747,8 +8749,8 @@ func (w *ResilientCmdable) FTAliasUpdate(ctx context.Context, index, alias strin
 
 // FTAlter calls the wrapped FTAlter with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8795,8 +8797,8 @@ func (w *ResilientCmdable) FTAlter(ctx context.Context, index string, skipInitia
 
 // FTConfigGet calls the wrapped FTConfigGet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8843,8 +8845,8 @@ func (w *ResilientCmdable) FTConfigGet(ctx context.Context, option string) (r0 *
 
 // FTConfigSet calls the wrapped FTConfigSet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8891,8 +8893,8 @@ func (w *ResilientCmdable) FTConfigSet(ctx context.Context, option string, value
 
 // FTCreate calls the wrapped FTCreate with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8939,8 +8941,8 @@ func (w *ResilientCmdable) FTCreate(ctx context.Context, index string, options *
 
 // FTCursorDel calls the wrapped FTCursorDel with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -8987,8 +8989,8 @@ func (w *ResilientCmdable) FTCursorDel(ctx context.Context, index string, cursor
 
 // FTCursorRead calls the wrapped FTCursorRead with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9035,8 +9037,8 @@ func (w *ResilientCmdable) FTCursorRead(ctx context.Context, index string, curso
 
 // FTDictAdd calls the wrapped FTDictAdd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9083,8 +9085,8 @@ func (w *ResilientCmdable) FTDictAdd(ctx context.Context, dict string, term ...a
 
 // FTDictDel calls the wrapped FTDictDel with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9131,8 +9133,8 @@ func (w *ResilientCmdable) FTDictDel(ctx context.Context, dict string, term ...a
 
 // FTDictDump calls the wrapped FTDictDump with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9179,8 +9181,8 @@ func (w *ResilientCmdable) FTDictDump(ctx context.Context, dict string) (r0 *red
 
 // FTDropIndex calls the wrapped FTDropIndex with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9227,8 +9229,8 @@ func (w *ResilientCmdable) FTDropIndex(ctx context.Context, index string) (r0 *r
 
 // FTDropIndexWithArgs calls the wrapped FTDropIndexWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9275,8 +9277,8 @@ func (w *ResilientCmdable) FTDropIndexWithArgs(ctx context.Context, index string
 
 // FTExplain calls the wrapped FTExplain with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9323,8 +9325,8 @@ func (w *ResilientCmdable) FTExplain(ctx context.Context, index, query string) (
 
 // FTExplainWithArgs calls the wrapped FTExplainWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9371,8 +9373,8 @@ func (w *ResilientCmdable) FTExplainWithArgs(ctx context.Context, index, query s
 
 // FTHybrid calls the wrapped FTHybrid with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9419,8 +9421,8 @@ func (w *ResilientCmdable) FTHybrid(ctx context.Context, index, searchExpr, vect
 
 // FTHybridWithArgs calls the wrapped FTHybridWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9467,8 +9469,8 @@ func (w *ResilientCmdable) FTHybridWithArgs(ctx context.Context, index string, o
 
 // FTInfo calls the wrapped FTInfo with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9515,8 +9517,8 @@ func (w *ResilientCmdable) FTInfo(ctx context.Context, index string) (r0 *redis.
 
 // FTSearch calls the wrapped FTSearch with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9563,8 +9565,8 @@ func (w *ResilientCmdable) FTSearch(ctx context.Context, index, query string) (r
 
 // FTSearchWithArgs calls the wrapped FTSearchWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9611,8 +9613,8 @@ func (w *ResilientCmdable) FTSearchWithArgs(ctx context.Context, index, query st
 
 // FTSpellCheck calls the wrapped FTSpellCheck with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9659,8 +9661,8 @@ func (w *ResilientCmdable) FTSpellCheck(ctx context.Context, index, query string
 
 // FTSpellCheckWithArgs calls the wrapped FTSpellCheckWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9707,8 +9709,8 @@ func (w *ResilientCmdable) FTSpellCheckWithArgs(ctx context.Context, index, quer
 
 // FTSynDump calls the wrapped FTSynDump with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9755,8 +9757,8 @@ func (w *ResilientCmdable) FTSynDump(ctx context.Context, index string) (r0 *red
 
 // FTSynUpdate calls the wrapped FTSynUpdate with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9803,8 +9805,8 @@ func (w *ResilientCmdable) FTSynUpdate(ctx context.Context, index string, synGro
 
 // FTSynUpdateWithArgs calls the wrapped FTSynUpdateWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9851,8 +9853,8 @@ func (w *ResilientCmdable) FTSynUpdateWithArgs(ctx context.Context, index string
 
 // FTTagVals calls the wrapped FTTagVals with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9899,8 +9901,8 @@ func (w *ResilientCmdable) FTTagVals(ctx context.Context, index, field string) (
 
 // FT_List calls the wrapped FT_List with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9947,8 +9949,8 @@ func (w *ResilientCmdable) FT_List(ctx context.Context) (r0 *redis.StringSliceCm
 
 // FlushAll calls the wrapped FlushAll with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -9995,8 +9997,8 @@ func (w *ResilientCmdable) FlushAll(ctx context.Context) (r0 *redis.StatusCmd) {
 
 // FlushAllAsync calls the wrapped FlushAllAsync with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10043,8 +10045,8 @@ func (w *ResilientCmdable) FlushAllAsync(ctx context.Context) (r0 *redis.StatusC
 
 // FlushDB calls the wrapped FlushDB with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10091,8 +10093,8 @@ func (w *ResilientCmdable) FlushDB(ctx context.Context) (r0 *redis.StatusCmd) {
 
 // FlushDBAsync calls the wrapped FlushDBAsync with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10139,8 +10141,8 @@ func (w *ResilientCmdable) FlushDBAsync(ctx context.Context) (r0 *redis.StatusCm
 
 // FunctionDelete calls the wrapped FunctionDelete with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10187,8 +10189,8 @@ func (w *ResilientCmdable) FunctionDelete(ctx context.Context, libName string) (
 
 // FunctionDump calls the wrapped FunctionDump with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10235,8 +10237,8 @@ func (w *ResilientCmdable) FunctionDump(ctx context.Context) (r0 *redis.StringCm
 
 // FunctionFlush calls the wrapped FunctionFlush with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10283,8 +10285,8 @@ func (w *ResilientCmdable) FunctionFlush(ctx context.Context) (r0 *redis.StringC
 
 // FunctionFlushAsync calls the wrapped FunctionFlushAsync with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10331,8 +10333,8 @@ func (w *ResilientCmdable) FunctionFlushAsync(ctx context.Context) (r0 *redis.St
 
 // FunctionKill calls the wrapped FunctionKill with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10379,8 +10381,8 @@ func (w *ResilientCmdable) FunctionKill(ctx context.Context) (r0 *redis.StringCm
 
 // FunctionList calls the wrapped FunctionList with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10427,8 +10429,8 @@ func (w *ResilientCmdable) FunctionList(ctx context.Context, q redis.FunctionLis
 
 // FunctionLoad calls the wrapped FunctionLoad with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10475,8 +10477,8 @@ func (w *ResilientCmdable) FunctionLoad(ctx context.Context, code string) (r0 *r
 
 // FunctionLoadReplace calls the wrapped FunctionLoadReplace with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10523,8 +10525,8 @@ func (w *ResilientCmdable) FunctionLoadReplace(ctx context.Context, code string)
 
 // FunctionRestore calls the wrapped FunctionRestore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10571,8 +10573,8 @@ func (w *ResilientCmdable) FunctionRestore(ctx context.Context, libDump string) 
 
 // FunctionStats calls the wrapped FunctionStats with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10619,8 +10621,8 @@ func (w *ResilientCmdable) FunctionStats(ctx context.Context) (r0 *redis.Functio
 
 // GeoAdd calls the wrapped GeoAdd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10667,8 +10669,8 @@ func (w *ResilientCmdable) GeoAdd(ctx context.Context, key string, geoLocation .
 
 // GeoDist calls the wrapped GeoDist with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10715,8 +10717,8 @@ func (w *ResilientCmdable) GeoDist(ctx context.Context, key, member1, member2, u
 
 // GeoHash calls the wrapped GeoHash with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10763,8 +10765,8 @@ func (w *ResilientCmdable) GeoHash(ctx context.Context, key string, members ...s
 
 // GeoPos calls the wrapped GeoPos with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10811,8 +10813,8 @@ func (w *ResilientCmdable) GeoPos(ctx context.Context, key string, members ...st
 
 // GeoRadius calls the wrapped GeoRadius with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10859,8 +10861,8 @@ func (w *ResilientCmdable) GeoRadius(ctx context.Context, key string, longitude,
 
 // GeoRadiusByMember calls the wrapped GeoRadiusByMember with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10907,8 +10909,8 @@ func (w *ResilientCmdable) GeoRadiusByMember(ctx context.Context, key, member st
 
 // GeoRadiusByMemberStore calls the wrapped GeoRadiusByMemberStore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -10955,8 +10957,8 @@ func (w *ResilientCmdable) GeoRadiusByMemberStore(ctx context.Context, key, memb
 
 // GeoRadiusStore calls the wrapped GeoRadiusStore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11003,8 +11005,8 @@ func (w *ResilientCmdable) GeoRadiusStore(ctx context.Context, key string, longi
 
 // GeoSearch calls the wrapped GeoSearch with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11051,8 +11053,8 @@ func (w *ResilientCmdable) GeoSearch(ctx context.Context, key string, q *redis.G
 
 // GeoSearchLocation calls the wrapped GeoSearchLocation with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11099,8 +11101,8 @@ func (w *ResilientCmdable) GeoSearchLocation(ctx context.Context, key string, q 
 
 // GeoSearchStore calls the wrapped GeoSearchStore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11147,8 +11149,8 @@ func (w *ResilientCmdable) GeoSearchStore(ctx context.Context, key, store string
 
 // Get calls the wrapped Get with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11195,8 +11197,8 @@ func (w *ResilientCmdable) Get(ctx context.Context, key string) (r0 *redis.Strin
 
 // GetBit calls the wrapped GetBit with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11243,8 +11245,8 @@ func (w *ResilientCmdable) GetBit(ctx context.Context, key string, offset int64)
 
 // GetDel calls the wrapped GetDel with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11291,8 +11293,8 @@ func (w *ResilientCmdable) GetDel(ctx context.Context, key string) (r0 *redis.St
 
 // GetEx calls the wrapped GetEx with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11339,8 +11341,8 @@ func (w *ResilientCmdable) GetEx(ctx context.Context, key string, expiration tim
 
 // GetRange calls the wrapped GetRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11387,8 +11389,8 @@ func (w *ResilientCmdable) GetRange(ctx context.Context, key string, start, end 
 
 // GetSet calls the wrapped GetSet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11435,8 +11437,8 @@ func (w *ResilientCmdable) GetSet(ctx context.Context, key string, value any) (r
 
 // GetToBuffer calls the wrapped GetToBuffer with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11483,8 +11485,8 @@ func (w *ResilientCmdable) GetToBuffer(ctx context.Context, key string, buf []by
 
 // HDel calls the wrapped HDel with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11531,8 +11533,8 @@ func (w *ResilientCmdable) HDel(ctx context.Context, key string, fields ...strin
 
 // HExists calls the wrapped HExists with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11579,8 +11581,8 @@ func (w *ResilientCmdable) HExists(ctx context.Context, key, field string) (r0 *
 
 // HExpire calls the wrapped HExpire with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11627,8 +11629,8 @@ func (w *ResilientCmdable) HExpire(ctx context.Context, key string, expiration t
 
 // HExpireAt calls the wrapped HExpireAt with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11675,8 +11677,8 @@ func (w *ResilientCmdable) HExpireAt(ctx context.Context, key string, tm time.Ti
 
 // HExpireAtWithArgs calls the wrapped HExpireAtWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11723,8 +11725,8 @@ func (w *ResilientCmdable) HExpireAtWithArgs(ctx context.Context, key string, tm
 
 // HExpireTime calls the wrapped HExpireTime with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11771,8 +11773,8 @@ func (w *ResilientCmdable) HExpireTime(ctx context.Context, key string, fields .
 
 // HExpireWithArgs calls the wrapped HExpireWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11819,8 +11821,8 @@ func (w *ResilientCmdable) HExpireWithArgs(ctx context.Context, key string, expi
 
 // HGet calls the wrapped HGet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11867,8 +11869,8 @@ func (w *ResilientCmdable) HGet(ctx context.Context, key, field string) (r0 *red
 
 // HGetAll calls the wrapped HGetAll with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11915,8 +11917,8 @@ func (w *ResilientCmdable) HGetAll(ctx context.Context, key string) (r0 *redis.M
 
 // HGetDel calls the wrapped HGetDel with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11963,8 +11965,8 @@ func (w *ResilientCmdable) HGetDel(ctx context.Context, key string, fields ...st
 
 // HGetEX calls the wrapped HGetEX with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12011,8 +12013,8 @@ func (w *ResilientCmdable) HGetEX(ctx context.Context, key string, fields ...str
 
 // HGetEXWithArgs calls the wrapped HGetEXWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12059,8 +12061,8 @@ func (w *ResilientCmdable) HGetEXWithArgs(ctx context.Context, key string, optio
 
 // HImportDiscard calls the wrapped HImportDiscard with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12107,8 +12109,8 @@ func (w *ResilientCmdable) HImportDiscard(ctx context.Context, fieldsetName stri
 
 // HImportDiscardAll calls the wrapped HImportDiscardAll with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12155,8 +12157,8 @@ func (w *ResilientCmdable) HImportDiscardAll(ctx context.Context) (r0 *redis.Int
 
 // HImportPrepare calls the wrapped HImportPrepare with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12203,8 +12205,8 @@ func (w *ResilientCmdable) HImportPrepare(ctx context.Context, fieldsetName stri
 
 // HImportSet calls the wrapped HImportSet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12251,8 +12253,8 @@ func (w *ResilientCmdable) HImportSet(ctx context.Context, key, fieldsetName str
 
 // HIncrBy calls the wrapped HIncrBy with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12299,8 +12301,8 @@ func (w *ResilientCmdable) HIncrBy(ctx context.Context, key, field string, incr 
 
 // HIncrByFloat calls the wrapped HIncrByFloat with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12347,8 +12349,8 @@ func (w *ResilientCmdable) HIncrByFloat(ctx context.Context, key, field string, 
 
 // HKeys calls the wrapped HKeys with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12395,8 +12397,8 @@ func (w *ResilientCmdable) HKeys(ctx context.Context, key string) (r0 *redis.Str
 
 // HLen calls the wrapped HLen with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12443,8 +12445,8 @@ func (w *ResilientCmdable) HLen(ctx context.Context, key string) (r0 *redis.IntC
 
 // HMGet calls the wrapped HMGet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12491,8 +12493,8 @@ func (w *ResilientCmdable) HMGet(ctx context.Context, key string, fields ...stri
 
 // HMSet calls the wrapped HMSet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12539,8 +12541,8 @@ func (w *ResilientCmdable) HMSet(ctx context.Context, key string, values ...any)
 
 // HPExpire calls the wrapped HPExpire with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12587,8 +12589,8 @@ func (w *ResilientCmdable) HPExpire(ctx context.Context, key string, expiration 
 
 // HPExpireAt calls the wrapped HPExpireAt with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12635,8 +12637,8 @@ func (w *ResilientCmdable) HPExpireAt(ctx context.Context, key string, tm time.T
 
 // HPExpireAtWithArgs calls the wrapped HPExpireAtWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12683,8 +12685,8 @@ func (w *ResilientCmdable) HPExpireAtWithArgs(ctx context.Context, key string, t
 
 // HPExpireTime calls the wrapped HPExpireTime with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12731,8 +12733,8 @@ func (w *ResilientCmdable) HPExpireTime(ctx context.Context, key string, fields 
 
 // HPExpireWithArgs calls the wrapped HPExpireWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12779,8 +12781,8 @@ func (w *ResilientCmdable) HPExpireWithArgs(ctx context.Context, key string, exp
 
 // HPTTL calls the wrapped HPTTL with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12827,8 +12829,8 @@ func (w *ResilientCmdable) HPTTL(ctx context.Context, key string, fields ...stri
 
 // HPersist calls the wrapped HPersist with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12875,8 +12877,8 @@ func (w *ResilientCmdable) HPersist(ctx context.Context, key string, fields ...s
 
 // HRandField calls the wrapped HRandField with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12923,8 +12925,8 @@ func (w *ResilientCmdable) HRandField(ctx context.Context, key string, count int
 
 // HRandFieldWithValues calls the wrapped HRandFieldWithValues with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -12971,8 +12973,8 @@ func (w *ResilientCmdable) HRandFieldWithValues(ctx context.Context, key string,
 
 // HScan calls the wrapped HScan with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13019,8 +13021,8 @@ func (w *ResilientCmdable) HScan(ctx context.Context, key string, cursor uint64,
 
 // HScanNoValues calls the wrapped HScanNoValues with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13067,8 +13069,8 @@ func (w *ResilientCmdable) HScanNoValues(ctx context.Context, key string, cursor
 
 // HSet calls the wrapped HSet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13115,8 +13117,8 @@ func (w *ResilientCmdable) HSet(ctx context.Context, key string, values ...any) 
 
 // HSetEX calls the wrapped HSetEX with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13163,8 +13165,8 @@ func (w *ResilientCmdable) HSetEX(ctx context.Context, key string, fieldsAndValu
 
 // HSetEXWithArgs calls the wrapped HSetEXWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13211,8 +13213,8 @@ func (w *ResilientCmdable) HSetEXWithArgs(ctx context.Context, key string, optio
 
 // HSetNX calls the wrapped HSetNX with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13259,8 +13261,8 @@ func (w *ResilientCmdable) HSetNX(ctx context.Context, key, field string, value 
 
 // HStrLen calls the wrapped HStrLen with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13307,8 +13309,8 @@ func (w *ResilientCmdable) HStrLen(ctx context.Context, key, field string) (r0 *
 
 // HTTL calls the wrapped HTTL with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13355,8 +13357,8 @@ func (w *ResilientCmdable) HTTL(ctx context.Context, key string, fields ...strin
 
 // HVals calls the wrapped HVals with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13403,8 +13405,8 @@ func (w *ResilientCmdable) HVals(ctx context.Context, key string) (r0 *redis.Str
 
 // Incr calls the wrapped Incr with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13451,8 +13453,8 @@ func (w *ResilientCmdable) Incr(ctx context.Context, key string) (r0 *redis.IntC
 
 // IncrBy calls the wrapped IncrBy with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13499,8 +13501,8 @@ func (w *ResilientCmdable) IncrBy(ctx context.Context, key string, value int64) 
 
 // IncrByFloat calls the wrapped IncrByFloat with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13547,8 +13549,8 @@ func (w *ResilientCmdable) IncrByFloat(ctx context.Context, key string, value fl
 
 // IncrEXFloat calls the wrapped IncrEXFloat with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13595,8 +13597,8 @@ func (w *ResilientCmdable) IncrEXFloat(ctx context.Context, key string, args red
 
 // IncrEXInt calls the wrapped IncrEXInt with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13643,8 +13645,8 @@ func (w *ResilientCmdable) IncrEXInt(ctx context.Context, key string, args redis
 
 // Info calls the wrapped Info with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13691,8 +13693,8 @@ func (w *ResilientCmdable) Info(ctx context.Context, section ...string) (r0 *red
 
 // InfoMap calls the wrapped InfoMap with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13739,8 +13741,8 @@ func (w *ResilientCmdable) InfoMap(ctx context.Context, section ...string) (r0 *
 
 // JSONArrAppend calls the wrapped JSONArrAppend with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13787,8 +13789,8 @@ func (w *ResilientCmdable) JSONArrAppend(ctx context.Context, key, path string, 
 
 // JSONArrIndex calls the wrapped JSONArrIndex with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13835,8 +13837,8 @@ func (w *ResilientCmdable) JSONArrIndex(ctx context.Context, key, path string, v
 
 // JSONArrIndexWithArgs calls the wrapped JSONArrIndexWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13883,8 +13885,8 @@ func (w *ResilientCmdable) JSONArrIndexWithArgs(ctx context.Context, key, path s
 
 // JSONArrInsert calls the wrapped JSONArrInsert with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13931,8 +13933,8 @@ func (w *ResilientCmdable) JSONArrInsert(ctx context.Context, key, path string, 
 
 // JSONArrLen calls the wrapped JSONArrLen with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -13979,8 +13981,8 @@ func (w *ResilientCmdable) JSONArrLen(ctx context.Context, key, path string) (r0
 
 // JSONArrPop calls the wrapped JSONArrPop with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14027,8 +14029,8 @@ func (w *ResilientCmdable) JSONArrPop(ctx context.Context, key, path string, ind
 
 // JSONArrTrim calls the wrapped JSONArrTrim with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14075,8 +14077,8 @@ func (w *ResilientCmdable) JSONArrTrim(ctx context.Context, key, path string) (r
 
 // JSONArrTrimWithArgs calls the wrapped JSONArrTrimWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14123,8 +14125,8 @@ func (w *ResilientCmdable) JSONArrTrimWithArgs(ctx context.Context, key, path st
 
 // JSONClear calls the wrapped JSONClear with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14171,8 +14173,8 @@ func (w *ResilientCmdable) JSONClear(ctx context.Context, key, path string) (r0 
 
 // JSONDebugMemory calls the wrapped JSONDebugMemory with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14219,8 +14221,8 @@ func (w *ResilientCmdable) JSONDebugMemory(ctx context.Context, key, path string
 
 // JSONDel calls the wrapped JSONDel with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14267,8 +14269,8 @@ func (w *ResilientCmdable) JSONDel(ctx context.Context, key, path string) (r0 *r
 
 // JSONForget calls the wrapped JSONForget with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14315,8 +14317,8 @@ func (w *ResilientCmdable) JSONForget(ctx context.Context, key, path string) (r0
 
 // JSONGet calls the wrapped JSONGet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14363,8 +14365,8 @@ func (w *ResilientCmdable) JSONGet(ctx context.Context, key string, paths ...str
 
 // JSONGetWithArgs calls the wrapped JSONGetWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14411,8 +14413,8 @@ func (w *ResilientCmdable) JSONGetWithArgs(ctx context.Context, key string, opti
 
 // JSONMGet calls the wrapped JSONMGet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14459,8 +14461,8 @@ func (w *ResilientCmdable) JSONMGet(ctx context.Context, path string, keys ...st
 
 // JSONMSet calls the wrapped JSONMSet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14507,8 +14509,8 @@ func (w *ResilientCmdable) JSONMSet(ctx context.Context, params ...any) (r0 *red
 
 // JSONMSetArgs calls the wrapped JSONMSetArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14555,8 +14557,8 @@ func (w *ResilientCmdable) JSONMSetArgs(ctx context.Context, docs []redis.JSONSe
 
 // JSONMerge calls the wrapped JSONMerge with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14603,8 +14605,8 @@ func (w *ResilientCmdable) JSONMerge(ctx context.Context, key, path, value strin
 
 // JSONNumIncrBy calls the wrapped JSONNumIncrBy with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14651,8 +14653,8 @@ func (w *ResilientCmdable) JSONNumIncrBy(ctx context.Context, key, path string, 
 
 // JSONObjKeys calls the wrapped JSONObjKeys with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14699,8 +14701,8 @@ func (w *ResilientCmdable) JSONObjKeys(ctx context.Context, key, path string) (r
 
 // JSONObjLen calls the wrapped JSONObjLen with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14747,8 +14749,8 @@ func (w *ResilientCmdable) JSONObjLen(ctx context.Context, key, path string) (r0
 
 // JSONSet calls the wrapped JSONSet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14795,8 +14797,8 @@ func (w *ResilientCmdable) JSONSet(ctx context.Context, key, path string, value 
 
 // JSONSetMode calls the wrapped JSONSetMode with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14843,8 +14845,8 @@ func (w *ResilientCmdable) JSONSetMode(ctx context.Context, key, path string, va
 
 // JSONSetWithArgs calls the wrapped JSONSetWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14891,8 +14893,8 @@ func (w *ResilientCmdable) JSONSetWithArgs(ctx context.Context, key, path string
 
 // JSONStrAppend calls the wrapped JSONStrAppend with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14939,8 +14941,8 @@ func (w *ResilientCmdable) JSONStrAppend(ctx context.Context, key, path, value s
 
 // JSONStrLen calls the wrapped JSONStrLen with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -14987,8 +14989,8 @@ func (w *ResilientCmdable) JSONStrLen(ctx context.Context, key, path string) (r0
 
 // JSONToggle calls the wrapped JSONToggle with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15035,8 +15037,8 @@ func (w *ResilientCmdable) JSONToggle(ctx context.Context, key, path string) (r0
 
 // JSONType calls the wrapped JSONType with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15083,8 +15085,8 @@ func (w *ResilientCmdable) JSONType(ctx context.Context, key, path string) (r0 *
 
 // Keys calls the wrapped Keys with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15131,8 +15133,8 @@ func (w *ResilientCmdable) Keys(ctx context.Context, pattern string) (r0 *redis.
 
 // LCS calls the wrapped LCS with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15179,8 +15181,8 @@ func (w *ResilientCmdable) LCS(ctx context.Context, q *redis.LCSQuery) (r0 *redi
 
 // LIndex calls the wrapped LIndex with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15227,8 +15229,8 @@ func (w *ResilientCmdable) LIndex(ctx context.Context, key string, index int64) 
 
 // LInsert calls the wrapped LInsert with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15275,8 +15277,8 @@ func (w *ResilientCmdable) LInsert(ctx context.Context, key, op string, pivot, v
 
 // LInsertAfter calls the wrapped LInsertAfter with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15323,8 +15325,8 @@ func (w *ResilientCmdable) LInsertAfter(ctx context.Context, key string, pivot, 
 
 // LInsertBefore calls the wrapped LInsertBefore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15371,8 +15373,8 @@ func (w *ResilientCmdable) LInsertBefore(ctx context.Context, key string, pivot,
 
 // LLen calls the wrapped LLen with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15419,8 +15421,8 @@ func (w *ResilientCmdable) LLen(ctx context.Context, key string) (r0 *redis.IntC
 
 // LMPop calls the wrapped LMPop with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15467,8 +15469,8 @@ func (w *ResilientCmdable) LMPop(ctx context.Context, direction string, count in
 
 // LMove calls the wrapped LMove with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15515,8 +15517,8 @@ func (w *ResilientCmdable) LMove(ctx context.Context, source, destination, srcpo
 
 // LMoveM calls the wrapped LMoveM with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15563,8 +15565,8 @@ func (w *ResilientCmdable) LMoveM(ctx context.Context, source, destination, srcp
 
 // LPop calls the wrapped LPop with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15611,8 +15613,8 @@ func (w *ResilientCmdable) LPop(ctx context.Context, key string) (r0 *redis.Stri
 
 // LPopCount calls the wrapped LPopCount with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15659,8 +15661,8 @@ func (w *ResilientCmdable) LPopCount(ctx context.Context, key string, count int)
 
 // LPos calls the wrapped LPos with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15707,8 +15709,8 @@ func (w *ResilientCmdable) LPos(ctx context.Context, key, value string, args red
 
 // LPosCount calls the wrapped LPosCount with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15755,8 +15757,8 @@ func (w *ResilientCmdable) LPosCount(ctx context.Context, key, value string, cou
 
 // LPush calls the wrapped LPush with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15803,8 +15805,8 @@ func (w *ResilientCmdable) LPush(ctx context.Context, key string, values ...any)
 
 // LPushX calls the wrapped LPushX with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15851,8 +15853,8 @@ func (w *ResilientCmdable) LPushX(ctx context.Context, key string, values ...any
 
 // LRange calls the wrapped LRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15899,8 +15901,8 @@ func (w *ResilientCmdable) LRange(ctx context.Context, key string, start, stop i
 
 // LRem calls the wrapped LRem with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15947,8 +15949,8 @@ func (w *ResilientCmdable) LRem(ctx context.Context, key string, count int64, va
 
 // LSet calls the wrapped LSet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -15995,8 +15997,8 @@ func (w *ResilientCmdable) LSet(ctx context.Context, key string, index int64, va
 
 // LTrim calls the wrapped LTrim with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16043,8 +16045,8 @@ func (w *ResilientCmdable) LTrim(ctx context.Context, key string, start, stop in
 
 // LastSave calls the wrapped LastSave with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16091,8 +16093,8 @@ func (w *ResilientCmdable) LastSave(ctx context.Context) (r0 *redis.IntCmd) {
 
 // Latency calls the wrapped Latency with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16139,8 +16141,8 @@ func (w *ResilientCmdable) Latency(ctx context.Context) (r0 *redis.LatencyCmd) {
 
 // LatencyReset calls the wrapped LatencyReset with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16187,8 +16189,8 @@ func (w *ResilientCmdable) LatencyReset(ctx context.Context, events ...any) (r0 
 
 // MGet calls the wrapped MGet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16235,8 +16237,8 @@ func (w *ResilientCmdable) MGet(ctx context.Context, keys ...string) (r0 *redis.
 
 // MSet calls the wrapped MSet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16283,8 +16285,8 @@ func (w *ResilientCmdable) MSet(ctx context.Context, values ...any) (r0 *redis.S
 
 // MSetEX calls the wrapped MSetEX with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16331,8 +16333,8 @@ func (w *ResilientCmdable) MSetEX(ctx context.Context, args redis.MSetEXArgs, va
 
 // MSetNX calls the wrapped MSetNX with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16379,8 +16381,8 @@ func (w *ResilientCmdable) MSetNX(ctx context.Context, values ...any) (r0 *redis
 
 // MemoryUsage calls the wrapped MemoryUsage with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16427,8 +16429,8 @@ func (w *ResilientCmdable) MemoryUsage(ctx context.Context, key string, samples 
 
 // Migrate calls the wrapped Migrate with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16475,8 +16477,8 @@ func (w *ResilientCmdable) Migrate(ctx context.Context, host, port, key string, 
 
 // ModuleLoadex calls the wrapped ModuleLoadex with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16523,8 +16525,8 @@ func (w *ResilientCmdable) ModuleLoadex(ctx context.Context, conf *redis.ModuleL
 
 // Move calls the wrapped Move with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16571,8 +16573,8 @@ func (w *ResilientCmdable) Move(ctx context.Context, key string, db int) (r0 *re
 
 // ObjectEncoding calls the wrapped ObjectEncoding with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16619,8 +16621,8 @@ func (w *ResilientCmdable) ObjectEncoding(ctx context.Context, key string) (r0 *
 
 // ObjectFreq calls the wrapped ObjectFreq with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16667,8 +16669,8 @@ func (w *ResilientCmdable) ObjectFreq(ctx context.Context, key string) (r0 *redi
 
 // ObjectIdleTime calls the wrapped ObjectIdleTime with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16715,8 +16717,8 @@ func (w *ResilientCmdable) ObjectIdleTime(ctx context.Context, key string) (r0 *
 
 // ObjectRefCount calls the wrapped ObjectRefCount with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16763,8 +16765,8 @@ func (w *ResilientCmdable) ObjectRefCount(ctx context.Context, key string) (r0 *
 
 // PExpire calls the wrapped PExpire with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16811,8 +16813,8 @@ func (w *ResilientCmdable) PExpire(ctx context.Context, key string, expiration t
 
 // PExpireAt calls the wrapped PExpireAt with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16859,8 +16861,8 @@ func (w *ResilientCmdable) PExpireAt(ctx context.Context, key string, tm time.Ti
 
 // PExpireTime calls the wrapped PExpireTime with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16907,8 +16909,8 @@ func (w *ResilientCmdable) PExpireTime(ctx context.Context, key string) (r0 *red
 
 // PFAdd calls the wrapped PFAdd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -16955,8 +16957,8 @@ func (w *ResilientCmdable) PFAdd(ctx context.Context, key string, els ...any) (r
 
 // PFCount calls the wrapped PFCount with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17003,8 +17005,8 @@ func (w *ResilientCmdable) PFCount(ctx context.Context, keys ...string) (r0 *red
 
 // PFMerge calls the wrapped PFMerge with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17051,8 +17053,8 @@ func (w *ResilientCmdable) PFMerge(ctx context.Context, dest string, keys ...str
 
 // PTTL calls the wrapped PTTL with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17099,8 +17101,8 @@ func (w *ResilientCmdable) PTTL(ctx context.Context, key string) (r0 *redis.Dura
 
 // Persist calls the wrapped Persist with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17147,8 +17149,8 @@ func (w *ResilientCmdable) Persist(ctx context.Context, key string) (r0 *redis.B
 
 // Ping calls the wrapped Ping with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17204,7 +17206,7 @@ func (w *ResilientCmdable) Pipeline() redis.Pipeliner {
 // Pipelined calls the wrapped Pipelined with:
 //
 //	retry: off
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17237,8 +17239,8 @@ func (w *ResilientCmdable) Pipelined(ctx context.Context, fn func(redis.Pipeline
 
 // PubSubChannels calls the wrapped PubSubChannels with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17285,8 +17287,8 @@ func (w *ResilientCmdable) PubSubChannels(ctx context.Context, pattern string) (
 
 // PubSubNumPat calls the wrapped PubSubNumPat with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17333,8 +17335,8 @@ func (w *ResilientCmdable) PubSubNumPat(ctx context.Context) (r0 *redis.IntCmd) 
 
 // PubSubNumSub calls the wrapped PubSubNumSub with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17381,8 +17383,8 @@ func (w *ResilientCmdable) PubSubNumSub(ctx context.Context, channels ...string)
 
 // PubSubShardChannels calls the wrapped PubSubShardChannels with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17429,8 +17431,8 @@ func (w *ResilientCmdable) PubSubShardChannels(ctx context.Context, pattern stri
 
 // PubSubShardNumSub calls the wrapped PubSubShardNumSub with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17477,8 +17479,8 @@ func (w *ResilientCmdable) PubSubShardNumSub(ctx context.Context, channels ...st
 
 // Publish calls the wrapped Publish with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17525,8 +17527,8 @@ func (w *ResilientCmdable) Publish(ctx context.Context, channel string, message 
 
 // Quit calls the wrapped Quit with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17573,8 +17575,8 @@ func (w *ResilientCmdable) Quit(ctx context.Context) (r0 *redis.StatusCmd) {
 
 // RPop calls the wrapped RPop with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17621,8 +17623,8 @@ func (w *ResilientCmdable) RPop(ctx context.Context, key string) (r0 *redis.Stri
 
 // RPopCount calls the wrapped RPopCount with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17669,8 +17671,8 @@ func (w *ResilientCmdable) RPopCount(ctx context.Context, key string, count int)
 
 // RPopLPush calls the wrapped RPopLPush with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17717,8 +17719,8 @@ func (w *ResilientCmdable) RPopLPush(ctx context.Context, source, destination st
 
 // RPush calls the wrapped RPush with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17765,8 +17767,8 @@ func (w *ResilientCmdable) RPush(ctx context.Context, key string, values ...any)
 
 // RPushX calls the wrapped RPushX with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17813,8 +17815,8 @@ func (w *ResilientCmdable) RPushX(ctx context.Context, key string, values ...any
 
 // RandomKey calls the wrapped RandomKey with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17861,8 +17863,8 @@ func (w *ResilientCmdable) RandomKey(ctx context.Context) (r0 *redis.StringCmd) 
 
 // ReadOnly calls the wrapped ReadOnly with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17909,8 +17911,8 @@ func (w *ResilientCmdable) ReadOnly(ctx context.Context) (r0 *redis.StatusCmd) {
 
 // ReadWrite calls the wrapped ReadWrite with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -17957,8 +17959,8 @@ func (w *ResilientCmdable) ReadWrite(ctx context.Context) (r0 *redis.StatusCmd) 
 
 // Rename calls the wrapped Rename with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18005,8 +18007,8 @@ func (w *ResilientCmdable) Rename(ctx context.Context, key, newkey string) (r0 *
 
 // RenameNX calls the wrapped RenameNX with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18053,8 +18055,8 @@ func (w *ResilientCmdable) RenameNX(ctx context.Context, key, newkey string) (r0
 
 // ReplicaOf calls the wrapped ReplicaOf with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18101,8 +18103,8 @@ func (w *ResilientCmdable) ReplicaOf(ctx context.Context, host, port string) (r0
 
 // Restore calls the wrapped Restore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18149,8 +18151,8 @@ func (w *ResilientCmdable) Restore(ctx context.Context, key string, ttl time.Dur
 
 // RestoreReplace calls the wrapped RestoreReplace with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18197,8 +18199,8 @@ func (w *ResilientCmdable) RestoreReplace(ctx context.Context, key string, ttl t
 
 // SAdd calls the wrapped SAdd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18245,8 +18247,8 @@ func (w *ResilientCmdable) SAdd(ctx context.Context, key string, members ...any)
 
 // SCard calls the wrapped SCard with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18293,8 +18295,8 @@ func (w *ResilientCmdable) SCard(ctx context.Context, key string) (r0 *redis.Int
 
 // SDiff calls the wrapped SDiff with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18341,8 +18343,8 @@ func (w *ResilientCmdable) SDiff(ctx context.Context, keys ...string) (r0 *redis
 
 // SDiffCard calls the wrapped SDiffCard with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18389,8 +18391,8 @@ func (w *ResilientCmdable) SDiffCard(ctx context.Context, opts *redis.SDiffCardO
 
 // SDiffStore calls the wrapped SDiffStore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18437,8 +18439,8 @@ func (w *ResilientCmdable) SDiffStore(ctx context.Context, destination string, k
 
 // SInter calls the wrapped SInter with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18485,8 +18487,8 @@ func (w *ResilientCmdable) SInter(ctx context.Context, keys ...string) (r0 *redi
 
 // SInterCard calls the wrapped SInterCard with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18533,8 +18535,8 @@ func (w *ResilientCmdable) SInterCard(ctx context.Context, limit int64, keys ...
 
 // SInterStore calls the wrapped SInterStore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18581,8 +18583,8 @@ func (w *ResilientCmdable) SInterStore(ctx context.Context, destination string, 
 
 // SIsMember calls the wrapped SIsMember with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18629,8 +18631,8 @@ func (w *ResilientCmdable) SIsMember(ctx context.Context, key string, member any
 
 // SMIsMember calls the wrapped SMIsMember with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18677,8 +18679,8 @@ func (w *ResilientCmdable) SMIsMember(ctx context.Context, key string, members .
 
 // SMembers calls the wrapped SMembers with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18725,8 +18727,8 @@ func (w *ResilientCmdable) SMembers(ctx context.Context, key string) (r0 *redis.
 
 // SMembersMap calls the wrapped SMembersMap with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18773,8 +18775,8 @@ func (w *ResilientCmdable) SMembersMap(ctx context.Context, key string) (r0 *red
 
 // SMove calls the wrapped SMove with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18821,8 +18823,8 @@ func (w *ResilientCmdable) SMove(ctx context.Context, source, destination string
 
 // SPop calls the wrapped SPop with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18869,8 +18871,8 @@ func (w *ResilientCmdable) SPop(ctx context.Context, key string) (r0 *redis.Stri
 
 // SPopN calls the wrapped SPopN with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18917,8 +18919,8 @@ func (w *ResilientCmdable) SPopN(ctx context.Context, key string, count int64) (
 
 // SPublish calls the wrapped SPublish with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -18965,8 +18967,8 @@ func (w *ResilientCmdable) SPublish(ctx context.Context, channel string, message
 
 // SRandMember calls the wrapped SRandMember with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19013,8 +19015,8 @@ func (w *ResilientCmdable) SRandMember(ctx context.Context, key string) (r0 *red
 
 // SRandMemberN calls the wrapped SRandMemberN with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19061,8 +19063,8 @@ func (w *ResilientCmdable) SRandMemberN(ctx context.Context, key string, count i
 
 // SRem calls the wrapped SRem with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19109,8 +19111,8 @@ func (w *ResilientCmdable) SRem(ctx context.Context, key string, members ...any)
 
 // SScan calls the wrapped SScan with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19157,8 +19159,8 @@ func (w *ResilientCmdable) SScan(ctx context.Context, key string, cursor uint64,
 
 // SUnion calls the wrapped SUnion with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19205,8 +19207,8 @@ func (w *ResilientCmdable) SUnion(ctx context.Context, keys ...string) (r0 *redi
 
 // SUnionCard calls the wrapped SUnionCard with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19253,8 +19255,8 @@ func (w *ResilientCmdable) SUnionCard(ctx context.Context, opts *redis.SUnionCar
 
 // SUnionStore calls the wrapped SUnionStore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19301,8 +19303,8 @@ func (w *ResilientCmdable) SUnionStore(ctx context.Context, destination string, 
 
 // Save calls the wrapped Save with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19349,8 +19351,8 @@ func (w *ResilientCmdable) Save(ctx context.Context) (r0 *redis.StatusCmd) {
 
 // Scan calls the wrapped Scan with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19397,8 +19399,8 @@ func (w *ResilientCmdable) Scan(ctx context.Context, cursor uint64, match string
 
 // ScanType calls the wrapped ScanType with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19445,8 +19447,8 @@ func (w *ResilientCmdable) ScanType(ctx context.Context, cursor uint64, match st
 
 // ScriptExists calls the wrapped ScriptExists with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19493,8 +19495,8 @@ func (w *ResilientCmdable) ScriptExists(ctx context.Context, hashes ...string) (
 
 // ScriptFlush calls the wrapped ScriptFlush with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19541,8 +19543,8 @@ func (w *ResilientCmdable) ScriptFlush(ctx context.Context) (r0 *redis.StatusCmd
 
 // ScriptKill calls the wrapped ScriptKill with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19589,8 +19591,8 @@ func (w *ResilientCmdable) ScriptKill(ctx context.Context) (r0 *redis.StatusCmd)
 
 // ScriptLoad calls the wrapped ScriptLoad with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19637,8 +19639,8 @@ func (w *ResilientCmdable) ScriptLoad(ctx context.Context, script string) (r0 *r
 
 // Set calls the wrapped Set with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19685,8 +19687,8 @@ func (w *ResilientCmdable) Set(ctx context.Context, key string, value any, expir
 
 // SetArgs calls the wrapped SetArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19733,8 +19735,8 @@ func (w *ResilientCmdable) SetArgs(ctx context.Context, key string, value any, a
 
 // SetBit calls the wrapped SetBit with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19781,8 +19783,8 @@ func (w *ResilientCmdable) SetBit(ctx context.Context, key string, offset int64,
 
 // SetEx calls the wrapped SetEx with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19829,8 +19831,8 @@ func (w *ResilientCmdable) SetEx(ctx context.Context, key string, value any, exp
 
 // SetFromBuffer calls the wrapped SetFromBuffer with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19877,8 +19879,8 @@ func (w *ResilientCmdable) SetFromBuffer(ctx context.Context, key string, buf []
 
 // SetIFDEQ calls the wrapped SetIFDEQ with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19925,8 +19927,8 @@ func (w *ResilientCmdable) SetIFDEQ(ctx context.Context, key string, value any, 
 
 // SetIFDEQGet calls the wrapped SetIFDEQGet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -19973,8 +19975,8 @@ func (w *ResilientCmdable) SetIFDEQGet(ctx context.Context, key string, value an
 
 // SetIFDNE calls the wrapped SetIFDNE with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20021,8 +20023,8 @@ func (w *ResilientCmdable) SetIFDNE(ctx context.Context, key string, value any, 
 
 // SetIFDNEGet calls the wrapped SetIFDNEGet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20069,8 +20071,8 @@ func (w *ResilientCmdable) SetIFDNEGet(ctx context.Context, key string, value an
 
 // SetIFEQ calls the wrapped SetIFEQ with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20117,8 +20119,8 @@ func (w *ResilientCmdable) SetIFEQ(ctx context.Context, key string, value, match
 
 // SetIFEQGet calls the wrapped SetIFEQGet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20165,8 +20167,8 @@ func (w *ResilientCmdable) SetIFEQGet(ctx context.Context, key string, value, ma
 
 // SetIFNE calls the wrapped SetIFNE with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20213,8 +20215,8 @@ func (w *ResilientCmdable) SetIFNE(ctx context.Context, key string, value, match
 
 // SetIFNEGet calls the wrapped SetIFNEGet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20261,8 +20263,8 @@ func (w *ResilientCmdable) SetIFNEGet(ctx context.Context, key string, value, ma
 
 // SetNX calls the wrapped SetNX with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20309,8 +20311,8 @@ func (w *ResilientCmdable) SetNX(ctx context.Context, key string, value any, exp
 
 // SetRange calls the wrapped SetRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20357,8 +20359,8 @@ func (w *ResilientCmdable) SetRange(ctx context.Context, key string, offset int6
 
 // SetXX calls the wrapped SetXX with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20405,8 +20407,8 @@ func (w *ResilientCmdable) SetXX(ctx context.Context, key string, value any, exp
 
 // Shutdown calls the wrapped Shutdown with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20453,8 +20455,8 @@ func (w *ResilientCmdable) Shutdown(ctx context.Context) (r0 *redis.StatusCmd) {
 
 // ShutdownNoSave calls the wrapped ShutdownNoSave with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20501,8 +20503,8 @@ func (w *ResilientCmdable) ShutdownNoSave(ctx context.Context) (r0 *redis.Status
 
 // ShutdownSave calls the wrapped ShutdownSave with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20549,8 +20551,8 @@ func (w *ResilientCmdable) ShutdownSave(ctx context.Context) (r0 *redis.StatusCm
 
 // SlaveOf calls the wrapped SlaveOf with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20597,8 +20599,8 @@ func (w *ResilientCmdable) SlaveOf(ctx context.Context, host, port string) (r0 *
 
 // SlowLogGet calls the wrapped SlowLogGet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20645,8 +20647,8 @@ func (w *ResilientCmdable) SlowLogGet(ctx context.Context, num int64) (r0 *redis
 
 // SlowLogLen calls the wrapped SlowLogLen with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20693,8 +20695,8 @@ func (w *ResilientCmdable) SlowLogLen(ctx context.Context) (r0 *redis.IntCmd) {
 
 // SlowLogReset calls the wrapped SlowLogReset with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20741,8 +20743,8 @@ func (w *ResilientCmdable) SlowLogReset(ctx context.Context) (r0 *redis.StatusCm
 
 // Sort calls the wrapped Sort with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20789,8 +20791,8 @@ func (w *ResilientCmdable) Sort(ctx context.Context, key string, sort *redis.Sor
 
 // SortInterfaces calls the wrapped SortInterfaces with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20837,8 +20839,8 @@ func (w *ResilientCmdable) SortInterfaces(ctx context.Context, key string, sort 
 
 // SortRO calls the wrapped SortRO with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20885,8 +20887,8 @@ func (w *ResilientCmdable) SortRO(ctx context.Context, key string, sort *redis.S
 
 // SortStore calls the wrapped SortStore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20933,8 +20935,8 @@ func (w *ResilientCmdable) SortStore(ctx context.Context, key, store string, sor
 
 // StrLen calls the wrapped StrLen with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -20981,8 +20983,8 @@ func (w *ResilientCmdable) StrLen(ctx context.Context, key string) (r0 *redis.In
 
 // TDigestAdd calls the wrapped TDigestAdd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21029,8 +21031,8 @@ func (w *ResilientCmdable) TDigestAdd(ctx context.Context, key string, elements 
 
 // TDigestByRank calls the wrapped TDigestByRank with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21077,8 +21079,8 @@ func (w *ResilientCmdable) TDigestByRank(ctx context.Context, key string, rank .
 
 // TDigestByRevRank calls the wrapped TDigestByRevRank with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21125,8 +21127,8 @@ func (w *ResilientCmdable) TDigestByRevRank(ctx context.Context, key string, ran
 
 // TDigestCDF calls the wrapped TDigestCDF with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21173,8 +21175,8 @@ func (w *ResilientCmdable) TDigestCDF(ctx context.Context, key string, elements 
 
 // TDigestCreate calls the wrapped TDigestCreate with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21221,8 +21223,8 @@ func (w *ResilientCmdable) TDigestCreate(ctx context.Context, key string) (r0 *r
 
 // TDigestCreateWithCompression calls the wrapped TDigestCreateWithCompression with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21269,8 +21271,8 @@ func (w *ResilientCmdable) TDigestCreateWithCompression(ctx context.Context, key
 
 // TDigestInfo calls the wrapped TDigestInfo with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21317,8 +21319,8 @@ func (w *ResilientCmdable) TDigestInfo(ctx context.Context, key string) (r0 *red
 
 // TDigestMax calls the wrapped TDigestMax with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21365,8 +21367,8 @@ func (w *ResilientCmdable) TDigestMax(ctx context.Context, key string) (r0 *redi
 
 // TDigestMerge calls the wrapped TDigestMerge with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21413,8 +21415,8 @@ func (w *ResilientCmdable) TDigestMerge(ctx context.Context, destKey string, opt
 
 // TDigestMin calls the wrapped TDigestMin with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21461,8 +21463,8 @@ func (w *ResilientCmdable) TDigestMin(ctx context.Context, key string) (r0 *redi
 
 // TDigestQuantile calls the wrapped TDigestQuantile with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21509,8 +21511,8 @@ func (w *ResilientCmdable) TDigestQuantile(ctx context.Context, key string, elem
 
 // TDigestRank calls the wrapped TDigestRank with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21557,8 +21559,8 @@ func (w *ResilientCmdable) TDigestRank(ctx context.Context, key string, values .
 
 // TDigestReset calls the wrapped TDigestReset with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21605,8 +21607,8 @@ func (w *ResilientCmdable) TDigestReset(ctx context.Context, key string) (r0 *re
 
 // TDigestRevRank calls the wrapped TDigestRevRank with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21653,8 +21655,8 @@ func (w *ResilientCmdable) TDigestRevRank(ctx context.Context, key string, value
 
 // TDigestTrimmedMean calls the wrapped TDigestTrimmedMean with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21701,8 +21703,8 @@ func (w *ResilientCmdable) TDigestTrimmedMean(ctx context.Context, key string, l
 
 // TSAdd calls the wrapped TSAdd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21749,8 +21751,8 @@ func (w *ResilientCmdable) TSAdd(ctx context.Context, key string, timestamp any,
 
 // TSAddWithArgs calls the wrapped TSAddWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21797,8 +21799,8 @@ func (w *ResilientCmdable) TSAddWithArgs(ctx context.Context, key string, timest
 
 // TSAlter calls the wrapped TSAlter with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21845,8 +21847,8 @@ func (w *ResilientCmdable) TSAlter(ctx context.Context, key string, options *red
 
 // TSCreate calls the wrapped TSCreate with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21893,8 +21895,8 @@ func (w *ResilientCmdable) TSCreate(ctx context.Context, key string) (r0 *redis.
 
 // TSCreateRule calls the wrapped TSCreateRule with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21941,8 +21943,8 @@ func (w *ResilientCmdable) TSCreateRule(ctx context.Context, sourceKey, destKey 
 
 // TSCreateRuleWithArgs calls the wrapped TSCreateRuleWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21989,8 +21991,8 @@ func (w *ResilientCmdable) TSCreateRuleWithArgs(ctx context.Context, sourceKey, 
 
 // TSCreateWithArgs calls the wrapped TSCreateWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22037,8 +22039,8 @@ func (w *ResilientCmdable) TSCreateWithArgs(ctx context.Context, key string, opt
 
 // TSDecrBy calls the wrapped TSDecrBy with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22085,8 +22087,8 @@ func (w *ResilientCmdable) TSDecrBy(ctx context.Context, Key string, timestamp f
 
 // TSDecrByWithArgs calls the wrapped TSDecrByWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22133,8 +22135,8 @@ func (w *ResilientCmdable) TSDecrByWithArgs(ctx context.Context, key string, tim
 
 // TSDel calls the wrapped TSDel with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22181,8 +22183,8 @@ func (w *ResilientCmdable) TSDel(ctx context.Context, Key string, fromTimestamp,
 
 // TSDeleteRule calls the wrapped TSDeleteRule with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22229,8 +22231,8 @@ func (w *ResilientCmdable) TSDeleteRule(ctx context.Context, sourceKey, destKey 
 
 // TSGet calls the wrapped TSGet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22277,8 +22279,8 @@ func (w *ResilientCmdable) TSGet(ctx context.Context, key string) (r0 *redis.TST
 
 // TSGetWithArgs calls the wrapped TSGetWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22325,8 +22327,8 @@ func (w *ResilientCmdable) TSGetWithArgs(ctx context.Context, key string, option
 
 // TSIncrBy calls the wrapped TSIncrBy with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22373,8 +22375,8 @@ func (w *ResilientCmdable) TSIncrBy(ctx context.Context, Key string, timestamp f
 
 // TSIncrByWithArgs calls the wrapped TSIncrByWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22421,8 +22423,8 @@ func (w *ResilientCmdable) TSIncrByWithArgs(ctx context.Context, key string, tim
 
 // TSInfo calls the wrapped TSInfo with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22469,8 +22471,8 @@ func (w *ResilientCmdable) TSInfo(ctx context.Context, key string) (r0 *redis.Ma
 
 // TSInfoWithArgs calls the wrapped TSInfoWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22517,8 +22519,8 @@ func (w *ResilientCmdable) TSInfoWithArgs(ctx context.Context, key string, optio
 
 // TSMAdd calls the wrapped TSMAdd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22565,8 +22567,8 @@ func (w *ResilientCmdable) TSMAdd(ctx context.Context, ktvSlices [][]any) (r0 *r
 
 // TSMGet calls the wrapped TSMGet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22613,8 +22615,8 @@ func (w *ResilientCmdable) TSMGet(ctx context.Context, filters []string) (r0 *re
 
 // TSMGetWithArgs calls the wrapped TSMGetWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22661,8 +22663,8 @@ func (w *ResilientCmdable) TSMGetWithArgs(ctx context.Context, filters []string,
 
 // TSMRange calls the wrapped TSMRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22709,8 +22711,8 @@ func (w *ResilientCmdable) TSMRange(ctx context.Context, fromTimestamp, toTimest
 
 // TSMRangeWithArgs calls the wrapped TSMRangeWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22757,8 +22759,8 @@ func (w *ResilientCmdable) TSMRangeWithArgs(ctx context.Context, fromTimestamp, 
 
 // TSMRevRange calls the wrapped TSMRevRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22805,8 +22807,8 @@ func (w *ResilientCmdable) TSMRevRange(ctx context.Context, fromTimestamp, toTim
 
 // TSMRevRangeWithArgs calls the wrapped TSMRevRangeWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22853,8 +22855,8 @@ func (w *ResilientCmdable) TSMRevRangeWithArgs(ctx context.Context, fromTimestam
 
 // TSNRange calls the wrapped TSNRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22901,8 +22903,8 @@ func (w *ResilientCmdable) TSNRange(ctx context.Context, keys []string, fromTime
 
 // TSNRangeWithArgs calls the wrapped TSNRangeWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22949,8 +22951,8 @@ func (w *ResilientCmdable) TSNRangeWithArgs(ctx context.Context, keys []string, 
 
 // TSNRevRange calls the wrapped TSNRevRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -22997,8 +22999,8 @@ func (w *ResilientCmdable) TSNRevRange(ctx context.Context, keys []string, fromT
 
 // TSNRevRangeWithArgs calls the wrapped TSNRevRangeWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23045,8 +23047,8 @@ func (w *ResilientCmdable) TSNRevRangeWithArgs(ctx context.Context, keys []strin
 
 // TSQueryIndex calls the wrapped TSQueryIndex with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23093,8 +23095,8 @@ func (w *ResilientCmdable) TSQueryIndex(ctx context.Context, filterExpr []string
 
 // TSQueryLabelValues calls the wrapped TSQueryLabelValues with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23141,8 +23143,8 @@ func (w *ResilientCmdable) TSQueryLabelValues(ctx context.Context, label string,
 
 // TSQueryLabels calls the wrapped TSQueryLabels with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23189,8 +23191,8 @@ func (w *ResilientCmdable) TSQueryLabels(ctx context.Context, filterExpr []strin
 
 // TSRange calls the wrapped TSRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23237,8 +23239,8 @@ func (w *ResilientCmdable) TSRange(ctx context.Context, key string, fromTimestam
 
 // TSRangeWithArgs calls the wrapped TSRangeWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23285,8 +23287,8 @@ func (w *ResilientCmdable) TSRangeWithArgs(ctx context.Context, key string, from
 
 // TSRead calls the wrapped TSRead with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23333,8 +23335,8 @@ func (w *ResilientCmdable) TSRead(ctx context.Context, key string, timestamp any
 
 // TSReadWithArgs calls the wrapped TSReadWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23381,8 +23383,8 @@ func (w *ResilientCmdable) TSReadWithArgs(ctx context.Context, key string, times
 
 // TSRevRange calls the wrapped TSRevRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23429,8 +23431,8 @@ func (w *ResilientCmdable) TSRevRange(ctx context.Context, key string, fromTimes
 
 // TSRevRangeWithArgs calls the wrapped TSRevRangeWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23477,8 +23479,8 @@ func (w *ResilientCmdable) TSRevRangeWithArgs(ctx context.Context, key string, f
 
 // TTL calls the wrapped TTL with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23525,8 +23527,8 @@ func (w *ResilientCmdable) TTL(ctx context.Context, key string) (r0 *redis.Durat
 
 // Time calls the wrapped Time with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23573,8 +23575,8 @@ func (w *ResilientCmdable) Time(ctx context.Context) (r0 *redis.TimeCmd) {
 
 // TopKAdd calls the wrapped TopKAdd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23621,8 +23623,8 @@ func (w *ResilientCmdable) TopKAdd(ctx context.Context, key string, elements ...
 
 // TopKCount calls the wrapped TopKCount with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23669,8 +23671,8 @@ func (w *ResilientCmdable) TopKCount(ctx context.Context, key string, elements .
 
 // TopKIncrBy calls the wrapped TopKIncrBy with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23717,8 +23719,8 @@ func (w *ResilientCmdable) TopKIncrBy(ctx context.Context, key string, elements 
 
 // TopKInfo calls the wrapped TopKInfo with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23765,8 +23767,8 @@ func (w *ResilientCmdable) TopKInfo(ctx context.Context, key string) (r0 *redis.
 
 // TopKList calls the wrapped TopKList with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23813,8 +23815,8 @@ func (w *ResilientCmdable) TopKList(ctx context.Context, key string) (r0 *redis.
 
 // TopKListWithCount calls the wrapped TopKListWithCount with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23861,8 +23863,8 @@ func (w *ResilientCmdable) TopKListWithCount(ctx context.Context, key string) (r
 
 // TopKQuery calls the wrapped TopKQuery with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23909,8 +23911,8 @@ func (w *ResilientCmdable) TopKQuery(ctx context.Context, key string, elements .
 
 // TopKReserve calls the wrapped TopKReserve with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -23957,8 +23959,8 @@ func (w *ResilientCmdable) TopKReserve(ctx context.Context, key string, k int64)
 
 // TopKReserveWithOptions calls the wrapped TopKReserveWithOptions with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24005,8 +24007,8 @@ func (w *ResilientCmdable) TopKReserveWithOptions(ctx context.Context, key strin
 
 // Touch calls the wrapped Touch with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24063,7 +24065,7 @@ func (w *ResilientCmdable) TxPipeline() redis.Pipeliner {
 // TxPipelined calls the wrapped TxPipelined with:
 //
 //	retry: off
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24096,8 +24098,8 @@ func (w *ResilientCmdable) TxPipelined(ctx context.Context, fn func(redis.Pipeli
 
 // Type calls the wrapped Type with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24144,8 +24146,8 @@ func (w *ResilientCmdable) Type(ctx context.Context, key string) (r0 *redis.Stat
 
 // Unlink calls the wrapped Unlink with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24192,8 +24194,8 @@ func (w *ResilientCmdable) Unlink(ctx context.Context, keys ...string) (r0 *redi
 
 // VAdd calls the wrapped VAdd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24240,8 +24242,8 @@ func (w *ResilientCmdable) VAdd(ctx context.Context, key, element string, val re
 
 // VAddWithArgs calls the wrapped VAddWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24288,8 +24290,8 @@ func (w *ResilientCmdable) VAddWithArgs(ctx context.Context, key, element string
 
 // VCard calls the wrapped VCard with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24336,8 +24338,8 @@ func (w *ResilientCmdable) VCard(ctx context.Context, key string) (r0 *redis.Int
 
 // VClearAttributes calls the wrapped VClearAttributes with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24384,8 +24386,8 @@ func (w *ResilientCmdable) VClearAttributes(ctx context.Context, key, element st
 
 // VDim calls the wrapped VDim with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24432,8 +24434,8 @@ func (w *ResilientCmdable) VDim(ctx context.Context, key string) (r0 *redis.IntC
 
 // VEmb calls the wrapped VEmb with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24480,8 +24482,8 @@ func (w *ResilientCmdable) VEmb(ctx context.Context, key, element string, raw bo
 
 // VGetAttr calls the wrapped VGetAttr with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24528,8 +24530,8 @@ func (w *ResilientCmdable) VGetAttr(ctx context.Context, key, element string) (r
 
 // VInfo calls the wrapped VInfo with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24576,8 +24578,8 @@ func (w *ResilientCmdable) VInfo(ctx context.Context, key string) (r0 *redis.Map
 
 // VIsMember calls the wrapped VIsMember with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24624,8 +24626,8 @@ func (w *ResilientCmdable) VIsMember(ctx context.Context, key, element string) (
 
 // VLinks calls the wrapped VLinks with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24672,8 +24674,8 @@ func (w *ResilientCmdable) VLinks(ctx context.Context, key, element string) (r0 
 
 // VLinksWithScores calls the wrapped VLinksWithScores with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24720,8 +24722,8 @@ func (w *ResilientCmdable) VLinksWithScores(ctx context.Context, key, element st
 
 // VRandMember calls the wrapped VRandMember with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24768,8 +24770,8 @@ func (w *ResilientCmdable) VRandMember(ctx context.Context, key string) (r0 *red
 
 // VRandMemberCount calls the wrapped VRandMemberCount with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24816,8 +24818,8 @@ func (w *ResilientCmdable) VRandMemberCount(ctx context.Context, key string, cou
 
 // VRange calls the wrapped VRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24864,8 +24866,8 @@ func (w *ResilientCmdable) VRange(ctx context.Context, key, start, end string, c
 
 // VRem calls the wrapped VRem with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24912,8 +24914,8 @@ func (w *ResilientCmdable) VRem(ctx context.Context, key, element string) (r0 *r
 
 // VSetAttr calls the wrapped VSetAttr with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -24960,8 +24962,8 @@ func (w *ResilientCmdable) VSetAttr(ctx context.Context, key, element string, at
 
 // VSim calls the wrapped VSim with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25008,8 +25010,8 @@ func (w *ResilientCmdable) VSim(ctx context.Context, key string, val redis.Vecto
 
 // VSimWithArgs calls the wrapped VSimWithArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25056,8 +25058,8 @@ func (w *ResilientCmdable) VSimWithArgs(ctx context.Context, key string, val red
 
 // VSimWithArgsWithAttribs calls the wrapped VSimWithArgsWithAttribs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25104,8 +25106,8 @@ func (w *ResilientCmdable) VSimWithArgsWithAttribs(ctx context.Context, key stri
 
 // VSimWithArgsWithScores calls the wrapped VSimWithArgsWithScores with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25152,8 +25154,8 @@ func (w *ResilientCmdable) VSimWithArgsWithScores(ctx context.Context, key strin
 
 // VSimWithArgsWithScoresWithAttribs calls the wrapped VSimWithArgsWithScoresWithAttribs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25200,8 +25202,8 @@ func (w *ResilientCmdable) VSimWithArgsWithScoresWithAttribs(ctx context.Context
 
 // VSimWithScores calls the wrapped VSimWithScores with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25248,8 +25250,8 @@ func (w *ResilientCmdable) VSimWithScores(ctx context.Context, key string, val r
 
 // XAck calls the wrapped XAck with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25296,8 +25298,8 @@ func (w *ResilientCmdable) XAck(ctx context.Context, stream, group string, ids .
 
 // XAckDel calls the wrapped XAckDel with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25344,8 +25346,8 @@ func (w *ResilientCmdable) XAckDel(ctx context.Context, stream, group, mode stri
 
 // XAdd calls the wrapped XAdd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25392,8 +25394,8 @@ func (w *ResilientCmdable) XAdd(ctx context.Context, a *redis.XAddArgs) (r0 *red
 
 // XAutoClaim calls the wrapped XAutoClaim with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25440,8 +25442,8 @@ func (w *ResilientCmdable) XAutoClaim(ctx context.Context, a *redis.XAutoClaimAr
 
 // XAutoClaimJustID calls the wrapped XAutoClaimJustID with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25488,8 +25490,8 @@ func (w *ResilientCmdable) XAutoClaimJustID(ctx context.Context, a *redis.XAutoC
 
 // XAutoClaimWithDeleted calls the wrapped XAutoClaimWithDeleted with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25536,8 +25538,8 @@ func (w *ResilientCmdable) XAutoClaimWithDeleted(ctx context.Context, a *redis.X
 
 // XCfgSet calls the wrapped XCfgSet with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25584,8 +25586,8 @@ func (w *ResilientCmdable) XCfgSet(ctx context.Context, a *redis.XCfgSetArgs) (r
 
 // XClaim calls the wrapped XClaim with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25632,8 +25634,8 @@ func (w *ResilientCmdable) XClaim(ctx context.Context, a *redis.XClaimArgs) (r0 
 
 // XClaimJustID calls the wrapped XClaimJustID with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25680,8 +25682,8 @@ func (w *ResilientCmdable) XClaimJustID(ctx context.Context, a *redis.XClaimArgs
 
 // XDel calls the wrapped XDel with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25728,8 +25730,8 @@ func (w *ResilientCmdable) XDel(ctx context.Context, stream string, ids ...strin
 
 // XDelEx calls the wrapped XDelEx with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25776,8 +25778,8 @@ func (w *ResilientCmdable) XDelEx(ctx context.Context, stream, mode string, ids 
 
 // XGroupCreate calls the wrapped XGroupCreate with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25824,8 +25826,8 @@ func (w *ResilientCmdable) XGroupCreate(ctx context.Context, stream, group, star
 
 // XGroupCreateConsumer calls the wrapped XGroupCreateConsumer with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25872,8 +25874,8 @@ func (w *ResilientCmdable) XGroupCreateConsumer(ctx context.Context, stream, gro
 
 // XGroupCreateMkStream calls the wrapped XGroupCreateMkStream with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25920,8 +25922,8 @@ func (w *ResilientCmdable) XGroupCreateMkStream(ctx context.Context, stream, gro
 
 // XGroupDelConsumer calls the wrapped XGroupDelConsumer with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -25968,8 +25970,8 @@ func (w *ResilientCmdable) XGroupDelConsumer(ctx context.Context, stream, group,
 
 // XGroupDestroy calls the wrapped XGroupDestroy with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26016,8 +26018,8 @@ func (w *ResilientCmdable) XGroupDestroy(ctx context.Context, stream, group stri
 
 // XGroupSetID calls the wrapped XGroupSetID with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26064,8 +26066,8 @@ func (w *ResilientCmdable) XGroupSetID(ctx context.Context, stream, group, start
 
 // XInfoConsumers calls the wrapped XInfoConsumers with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26112,8 +26114,8 @@ func (w *ResilientCmdable) XInfoConsumers(ctx context.Context, key, group string
 
 // XInfoGroups calls the wrapped XInfoGroups with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26160,8 +26162,8 @@ func (w *ResilientCmdable) XInfoGroups(ctx context.Context, key string) (r0 *red
 
 // XInfoStream calls the wrapped XInfoStream with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26208,8 +26210,8 @@ func (w *ResilientCmdable) XInfoStream(ctx context.Context, key string) (r0 *red
 
 // XInfoStreamFull calls the wrapped XInfoStreamFull with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26256,8 +26258,8 @@ func (w *ResilientCmdable) XInfoStreamFull(ctx context.Context, key string, coun
 
 // XLen calls the wrapped XLen with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26304,8 +26306,8 @@ func (w *ResilientCmdable) XLen(ctx context.Context, stream string) (r0 *redis.I
 
 // XNack calls the wrapped XNack with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26352,8 +26354,8 @@ func (w *ResilientCmdable) XNack(ctx context.Context, a *redis.XNackArgs) (r0 *r
 
 // XPending calls the wrapped XPending with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26400,8 +26402,8 @@ func (w *ResilientCmdable) XPending(ctx context.Context, stream, group string) (
 
 // XPendingExt calls the wrapped XPendingExt with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26448,8 +26450,8 @@ func (w *ResilientCmdable) XPendingExt(ctx context.Context, a *redis.XPendingExt
 
 // XRange calls the wrapped XRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26496,8 +26498,8 @@ func (w *ResilientCmdable) XRange(ctx context.Context, stream, start, stop strin
 
 // XRangeN calls the wrapped XRangeN with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26544,8 +26546,8 @@ func (w *ResilientCmdable) XRangeN(ctx context.Context, stream, start, stop stri
 
 // XRead calls the wrapped XRead with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26592,8 +26594,8 @@ func (w *ResilientCmdable) XRead(ctx context.Context, a *redis.XReadArgs) (r0 *r
 
 // XReadGroup calls the wrapped XReadGroup with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26640,8 +26642,8 @@ func (w *ResilientCmdable) XReadGroup(ctx context.Context, a *redis.XReadGroupAr
 
 // XReadStreams calls the wrapped XReadStreams with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26688,8 +26690,8 @@ func (w *ResilientCmdable) XReadStreams(ctx context.Context, streams ...string) 
 
 // XRevRange calls the wrapped XRevRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26736,8 +26738,8 @@ func (w *ResilientCmdable) XRevRange(ctx context.Context, stream, start, stop st
 
 // XRevRangeN calls the wrapped XRevRangeN with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26784,8 +26786,8 @@ func (w *ResilientCmdable) XRevRangeN(ctx context.Context, stream, start, stop s
 
 // XTrimMaxLen calls the wrapped XTrimMaxLen with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26832,8 +26834,8 @@ func (w *ResilientCmdable) XTrimMaxLen(ctx context.Context, key string, maxLen i
 
 // XTrimMaxLenApprox calls the wrapped XTrimMaxLenApprox with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26880,8 +26882,8 @@ func (w *ResilientCmdable) XTrimMaxLenApprox(ctx context.Context, key string, ma
 
 // XTrimMaxLenApproxMode calls the wrapped XTrimMaxLenApproxMode with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26928,8 +26930,8 @@ func (w *ResilientCmdable) XTrimMaxLenApproxMode(ctx context.Context, key string
 
 // XTrimMaxLenMode calls the wrapped XTrimMaxLenMode with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -26976,8 +26978,8 @@ func (w *ResilientCmdable) XTrimMaxLenMode(ctx context.Context, key string, maxL
 
 // XTrimMinID calls the wrapped XTrimMinID with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27024,8 +27026,8 @@ func (w *ResilientCmdable) XTrimMinID(ctx context.Context, key, minID string) (r
 
 // XTrimMinIDApprox calls the wrapped XTrimMinIDApprox with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27072,8 +27074,8 @@ func (w *ResilientCmdable) XTrimMinIDApprox(ctx context.Context, key, minID stri
 
 // XTrimMinIDApproxMode calls the wrapped XTrimMinIDApproxMode with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27120,8 +27122,8 @@ func (w *ResilientCmdable) XTrimMinIDApproxMode(ctx context.Context, key, minID 
 
 // XTrimMinIDMode calls the wrapped XTrimMinIDMode with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27168,8 +27170,8 @@ func (w *ResilientCmdable) XTrimMinIDMode(ctx context.Context, key, minID, mode 
 
 // ZAdd calls the wrapped ZAdd with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27216,8 +27218,8 @@ func (w *ResilientCmdable) ZAdd(ctx context.Context, key string, members ...redi
 
 // ZAddArgs calls the wrapped ZAddArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27264,8 +27266,8 @@ func (w *ResilientCmdable) ZAddArgs(ctx context.Context, key string, args redis.
 
 // ZAddArgsIncr calls the wrapped ZAddArgsIncr with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27312,8 +27314,8 @@ func (w *ResilientCmdable) ZAddArgsIncr(ctx context.Context, key string, args re
 
 // ZAddGT calls the wrapped ZAddGT with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27360,8 +27362,8 @@ func (w *ResilientCmdable) ZAddGT(ctx context.Context, key string, members ...re
 
 // ZAddLT calls the wrapped ZAddLT with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27408,8 +27410,8 @@ func (w *ResilientCmdable) ZAddLT(ctx context.Context, key string, members ...re
 
 // ZAddNX calls the wrapped ZAddNX with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27456,8 +27458,8 @@ func (w *ResilientCmdable) ZAddNX(ctx context.Context, key string, members ...re
 
 // ZAddXX calls the wrapped ZAddXX with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27504,8 +27506,8 @@ func (w *ResilientCmdable) ZAddXX(ctx context.Context, key string, members ...re
 
 // ZCard calls the wrapped ZCard with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27552,8 +27554,8 @@ func (w *ResilientCmdable) ZCard(ctx context.Context, key string) (r0 *redis.Int
 
 // ZCount calls the wrapped ZCount with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27600,8 +27602,8 @@ func (w *ResilientCmdable) ZCount(ctx context.Context, key, min, max string) (r0
 
 // ZDiff calls the wrapped ZDiff with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27648,8 +27650,8 @@ func (w *ResilientCmdable) ZDiff(ctx context.Context, keys ...string) (r0 *redis
 
 // ZDiffStore calls the wrapped ZDiffStore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27696,8 +27698,8 @@ func (w *ResilientCmdable) ZDiffStore(ctx context.Context, destination string, k
 
 // ZDiffWithScores calls the wrapped ZDiffWithScores with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27744,8 +27746,8 @@ func (w *ResilientCmdable) ZDiffWithScores(ctx context.Context, keys ...string) 
 
 // ZIncrBy calls the wrapped ZIncrBy with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27792,8 +27794,8 @@ func (w *ResilientCmdable) ZIncrBy(ctx context.Context, key string, increment fl
 
 // ZInter calls the wrapped ZInter with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27840,8 +27842,8 @@ func (w *ResilientCmdable) ZInter(ctx context.Context, store *redis.ZStore) (r0 
 
 // ZInterCard calls the wrapped ZInterCard with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27888,8 +27890,8 @@ func (w *ResilientCmdable) ZInterCard(ctx context.Context, limit int64, keys ...
 
 // ZInterStore calls the wrapped ZInterStore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27936,8 +27938,8 @@ func (w *ResilientCmdable) ZInterStore(ctx context.Context, destination string, 
 
 // ZInterWithScores calls the wrapped ZInterWithScores with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -27984,8 +27986,8 @@ func (w *ResilientCmdable) ZInterWithScores(ctx context.Context, store *redis.ZS
 
 // ZLexCount calls the wrapped ZLexCount with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28032,8 +28034,8 @@ func (w *ResilientCmdable) ZLexCount(ctx context.Context, key, min, max string) 
 
 // ZMPop calls the wrapped ZMPop with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28080,8 +28082,8 @@ func (w *ResilientCmdable) ZMPop(ctx context.Context, order string, count int64,
 
 // ZMScore calls the wrapped ZMScore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28128,8 +28130,8 @@ func (w *ResilientCmdable) ZMScore(ctx context.Context, key string, members ...s
 
 // ZPopMax calls the wrapped ZPopMax with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28176,8 +28178,8 @@ func (w *ResilientCmdable) ZPopMax(ctx context.Context, key string, count ...int
 
 // ZPopMin calls the wrapped ZPopMin with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28224,8 +28226,8 @@ func (w *ResilientCmdable) ZPopMin(ctx context.Context, key string, count ...int
 
 // ZRandMember calls the wrapped ZRandMember with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28272,8 +28274,8 @@ func (w *ResilientCmdable) ZRandMember(ctx context.Context, key string, count in
 
 // ZRandMemberWithScores calls the wrapped ZRandMemberWithScores with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28320,8 +28322,8 @@ func (w *ResilientCmdable) ZRandMemberWithScores(ctx context.Context, key string
 
 // ZRange calls the wrapped ZRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28368,8 +28370,8 @@ func (w *ResilientCmdable) ZRange(ctx context.Context, key string, start, stop i
 
 // ZRangeArgs calls the wrapped ZRangeArgs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28416,8 +28418,8 @@ func (w *ResilientCmdable) ZRangeArgs(ctx context.Context, z redis.ZRangeArgs) (
 
 // ZRangeArgsWithScores calls the wrapped ZRangeArgsWithScores with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28464,8 +28466,8 @@ func (w *ResilientCmdable) ZRangeArgsWithScores(ctx context.Context, z redis.ZRa
 
 // ZRangeByLex calls the wrapped ZRangeByLex with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28512,8 +28514,8 @@ func (w *ResilientCmdable) ZRangeByLex(ctx context.Context, key string, opt *red
 
 // ZRangeByScore calls the wrapped ZRangeByScore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28560,8 +28562,8 @@ func (w *ResilientCmdable) ZRangeByScore(ctx context.Context, key string, opt *r
 
 // ZRangeByScoreWithScores calls the wrapped ZRangeByScoreWithScores with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28608,8 +28610,8 @@ func (w *ResilientCmdable) ZRangeByScoreWithScores(ctx context.Context, key stri
 
 // ZRangeStore calls the wrapped ZRangeStore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28656,8 +28658,8 @@ func (w *ResilientCmdable) ZRangeStore(ctx context.Context, dst string, z redis.
 
 // ZRangeWithScores calls the wrapped ZRangeWithScores with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28704,8 +28706,8 @@ func (w *ResilientCmdable) ZRangeWithScores(ctx context.Context, key string, sta
 
 // ZRank calls the wrapped ZRank with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28752,8 +28754,8 @@ func (w *ResilientCmdable) ZRank(ctx context.Context, key, member string) (r0 *r
 
 // ZRankWithScore calls the wrapped ZRankWithScore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28800,8 +28802,8 @@ func (w *ResilientCmdable) ZRankWithScore(ctx context.Context, key, member strin
 
 // ZRem calls the wrapped ZRem with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28848,8 +28850,8 @@ func (w *ResilientCmdable) ZRem(ctx context.Context, key string, members ...any)
 
 // ZRemRangeByLex calls the wrapped ZRemRangeByLex with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28896,8 +28898,8 @@ func (w *ResilientCmdable) ZRemRangeByLex(ctx context.Context, key, min, max str
 
 // ZRemRangeByRank calls the wrapped ZRemRangeByRank with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28944,8 +28946,8 @@ func (w *ResilientCmdable) ZRemRangeByRank(ctx context.Context, key string, star
 
 // ZRemRangeByScore calls the wrapped ZRemRangeByScore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -28992,8 +28994,8 @@ func (w *ResilientCmdable) ZRemRangeByScore(ctx context.Context, key, min, max s
 
 // ZRevRange calls the wrapped ZRevRange with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -29040,8 +29042,8 @@ func (w *ResilientCmdable) ZRevRange(ctx context.Context, key string, start, sto
 
 // ZRevRangeByLex calls the wrapped ZRevRangeByLex with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -29088,8 +29090,8 @@ func (w *ResilientCmdable) ZRevRangeByLex(ctx context.Context, key string, opt *
 
 // ZRevRangeByScore calls the wrapped ZRevRangeByScore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -29136,8 +29138,8 @@ func (w *ResilientCmdable) ZRevRangeByScore(ctx context.Context, key string, opt
 
 // ZRevRangeByScoreWithScores calls the wrapped ZRevRangeByScoreWithScores with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -29184,8 +29186,8 @@ func (w *ResilientCmdable) ZRevRangeByScoreWithScores(ctx context.Context, key s
 
 // ZRevRangeWithScores calls the wrapped ZRevRangeWithScores with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -29232,8 +29234,8 @@ func (w *ResilientCmdable) ZRevRangeWithScores(ctx context.Context, key string, 
 
 // ZRevRank calls the wrapped ZRevRank with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -29280,8 +29282,8 @@ func (w *ResilientCmdable) ZRevRank(ctx context.Context, key, member string) (r0
 
 // ZRevRankWithScore calls the wrapped ZRevRankWithScore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -29328,8 +29330,8 @@ func (w *ResilientCmdable) ZRevRankWithScore(ctx context.Context, key, member st
 
 // ZScan calls the wrapped ZScan with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -29376,8 +29378,8 @@ func (w *ResilientCmdable) ZScan(ctx context.Context, key string, cursor uint64,
 
 // ZScore calls the wrapped ZScore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -29424,8 +29426,8 @@ func (w *ResilientCmdable) ZScore(ctx context.Context, key, member string) (r0 *
 
 // ZUnion calls the wrapped ZUnion with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -29472,8 +29474,8 @@ func (w *ResilientCmdable) ZUnion(ctx context.Context, store redis.ZStore) (r0 *
 
 // ZUnionStore calls the wrapped ZUnionStore with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -29520,8 +29522,8 @@ func (w *ResilientCmdable) ZUnionStore(ctx context.Context, dest string, store *
 
 // ZUnionWithScores calls the wrapped ZUnionWithScores with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -29575,12 +29577,16 @@ var resilientCmdableConfig0 = resgen.Config{
 		MaxDelay:          200 * time.Millisecond,
 		BackoffMultiplier: 2.0,
 		Jitter:            resgen.JitterFull,
-		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
+		RetryOn: resgen.Matcher{
+			Classes: resgen.ClassesTransient,
+			Match:   resilientCmdableMatch0,
+		},
 	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold: 5,
 		RecoveryTimeout:  30 * time.Second,
 		SuccessThreshold: 2,
+		Excluded:         resgen.Matcher{Match: resilientCmdableMatch1},
 	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
@@ -29608,12 +29614,16 @@ var resilientCmdableConfig1 = resgen.Config{
 		MaxDelay:          200 * time.Millisecond,
 		BackoffMultiplier: 2.0,
 		Jitter:            resgen.JitterFull,
-		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
+		RetryOn: resgen.Matcher{
+			Classes: resgen.ClassesTransient,
+			Match:   resilientCmdableMatch0,
+		},
 	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold: 5,
 		RecoveryTimeout:  30 * time.Second,
 		SuccessThreshold: 2,
+		Excluded:         resgen.Matcher{Match: resilientCmdableMatch1},
 	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
@@ -29642,12 +29652,16 @@ var resilientCmdableConfig2 = resgen.Config{
 		MaxDelay:          200 * time.Millisecond,
 		BackoffMultiplier: 2.0,
 		Jitter:            resgen.JitterFull,
-		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
+		RetryOn: resgen.Matcher{
+			Classes: resgen.ClassesTransient,
+			Match:   resilientCmdableMatch0,
+		},
 	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold: 5,
 		RecoveryTimeout:  30 * time.Second,
 		SuccessThreshold: 2,
+		Excluded:         resgen.Matcher{Match: resilientCmdableMatch1},
 	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
@@ -31523,4 +31537,20 @@ var resilientCmdableSpec = resgen.Spec{
 		Name:   "ZUnionWithScores",
 		Config: resilientCmdableConfig0,
 	}},
+}
+
+// resilientCmdableMatch0 matches io.EOF.
+func resilientCmdableMatch0(err error) bool {
+	if errors.Is(err, io.EOF) {
+		return true
+	}
+	return false
+}
+
+// resilientCmdableMatch1 matches redis.Nil.
+func resilientCmdableMatch1(err error) bool {
+	if errors.Is(err, redis.Nil) {
+		return true
+	}
+	return false
 }

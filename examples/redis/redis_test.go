@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,19 +15,6 @@ import (
 	"github.com/resgen-dev/resgen/internal/testenv"
 	"github.com/resgen-dev/resgen/runtime"
 )
-
-// classify tells the wrapper what go-redis's errors mean: redis.Nil (a
-// missing key) is an answer, not a failure, and a connection closed under
-// the client surfaces as a bare io.EOF.
-func classify(err error) runtime.Class {
-	switch {
-	case errors.Is(err, redis.Nil):
-		return runtime.ClassPermanent
-	case errors.Is(err, io.EOF):
-		return runtime.ClassConnection
-	}
-	return 0
-}
 
 func newClient(t *testing.T) *redis.Client {
 	t.Helper()
@@ -123,7 +109,7 @@ func TestCommandsSurviveClientKill(t *testing.T) {
 	t.Run("wrapped client succeeds", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		w, err := resgenredis.NewResilientCmdable(newClient(t),
-			runtime.WithClassifier(classify), runtime.WithLogger(nil))
+			runtime.WithLogger(nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,11 +134,11 @@ func TestCommandsSurviveClientKill(t *testing.T) {
 	})
 }
 
-// TestMissingKeyIsNotAFailure checks that redis.Nil, classified as an
-// answer, neither retries nor opens the breaker.
+// TestMissingKeyIsNotAFailure checks that redis.Nil, excluded in
+// resgen.yaml, neither retries nor opens the breaker.
 func TestMissingKeyIsNotAFailure(t *testing.T) {
 	testenv.NeedService(t, "Redis", testenv.RedisAddr)
-	w, err := resgenredis.NewResilientCmdable(newClient(t), runtime.WithClassifier(classify), runtime.WithLogger(nil))
+	w, err := resgenredis.NewResilientCmdable(newClient(t), runtime.WithLogger(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ package yamlconf
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -16,7 +17,18 @@ import (
 type Setting struct {
 	runtime.Setting
 	Line, Col int
+	// Idents are the Go identifiers of a retry_on or excluded_errors list
+	// (io.ErrUnexpectedEOF, *net.OpError, redis.Nil): resgen resolves them
+	// when it generates code; Value keeps the list's error classes.
+	Idents []string
 }
+
+// IsMatcherKey reports whether key takes error classes and Go identifiers.
+func IsMatcherKey(key string) bool { return key == "retry_on" || key == "excluded_errors" }
+
+// identRE is a Go identifier, qualified by a package name or import path,
+// with an optional *.
+var identRE = regexp.MustCompile(`^\*?([A-Za-z0-9_.\-/]+\.)?[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Error is a problem at a position of a YAML file.
 type Error struct {
@@ -49,6 +61,27 @@ func Policy(policy string, value *yaml.Node) ([]Setting, []error) {
 	var errs []error
 	add := func(key string, n *yaml.Node, v string) {
 		s := Setting{Setting: runtime.Setting{Policy: policy, Key: key, Value: v}, Line: n.Line, Col: n.Column}
+		if IsMatcherKey(key) {
+			// Error classes, and Go identifiers for resgen to resolve.
+			var classes []string
+			for _, item := range strings.Split(v, ",") {
+				item = strings.TrimSpace(item)
+				if _, ok := runtime.ParseClass(item); ok {
+					classes = append(classes, item)
+				} else if strings.Contains(item, ".") && identRE.MatchString(item) {
+					s.Idents = append(s.Idents, item)
+				} else {
+					errs = append(errs, Errorf(n, "%s.%s: unknown error class %q%s", policy, key, item,
+						runtime.Suggest(item, runtime.ClassNames())))
+					return
+				}
+			}
+			s.Value = strings.Join(classes, ",")
+			if s.Value == "" {
+				out = append(out, s)
+				return
+			}
+		}
 		var scratch runtime.Config
 		if err := scratch.Apply(s.Setting); err != nil {
 			errs = append(errs, Errorf(n, "%v", err))

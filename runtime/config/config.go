@@ -54,10 +54,38 @@ func Parse(data []byte) (*File, error) { return parse("", data) }
 
 func parse(name string, data []byte) (*File, error) {
 	f, errs := yamlconf.Parse(data, yamlconf.Runtime)
+	if f != nil {
+		errs = append(errs, noIdents(f)...)
+	}
 	if len(errs) > 0 {
 		return nil, format(name, errs)
 	}
 	return &File{name: name, f: f}, nil
+}
+
+// noIdents reports Go identifiers in retry_on and excluded_errors: only
+// resgen, generating code, can resolve them; at run time there are classes.
+func noIdents(f *yamlconf.File) []error {
+	var errs []error
+	check := func(b yamlconf.Block) {
+		for _, s := range b.Settings {
+			if len(s.Idents) > 0 {
+				errs = append(errs, yamlconf.Error{Line: s.Line, Col: s.Col, Msg: fmt.Sprintf(
+					"%s.%s: %s is a Go identifier, which only resgen resolves when it generates code: use error classes here, or put it in resgen.yaml or a directive",
+					s.Policy, s.Key, s.Idents[0])})
+			}
+		}
+	}
+	for _, p := range f.Profiles {
+		check(p.Block)
+	}
+	for _, w := range f.Wrappers {
+		check(w.Block)
+		for _, m := range w.Methods {
+			check(m.Block)
+		}
+	}
+	return errs
 }
 
 // Error is the error of Load and Parse: every problem of the file.
