@@ -97,6 +97,12 @@ type breaker struct {
 	successes int           // successful probes
 	timer     Timer         // the open state's recovery_timeout
 	left      chan struct{} // closed when the breaker leaves the open state
+
+	// Transitions wait in pending for onChange, which one goroutine at a
+	// time (notifying) calls for each, in order, outside mu: the log and
+	// the observers never see a breaker close after it opened again.
+	pending   []breakerTransition
+	notifying bool
 }
 
 func newBreaker(name string, cfg CircuitBreakerConfig, clock Clock, onChange func(*breaker, breakerTransition)) *breaker {
@@ -130,13 +136,7 @@ func (b *breaker) Allow(clock Clock) (Permit, error) {
 func (b *breaker) allowSlow(clock Clock) (Permit, error) {
 	now := clock.Now()
 	b.mu.Lock()
-	var tr *breakerTransition
-	defer func() {
-		b.mu.Unlock()
-		if tr != nil && b.onChange != nil {
-			b.onChange(b, *tr)
-		}
-	}()
+	defer b.unlock()
 	w := b.word.Load()
 	switch State(w & 3) {
 	case StateClosed:
@@ -145,16 +145,14 @@ func (b *breaker) allowSlow(clock Clock) (Permit, error) {
 		if b.due.Load() != w {
 			return 0, ErrCircuitOpen
 		}
-		tr = b.setLocked(StateHalfOpen, now)
+		b.setLocked(StateHalfOpen, now, 0)
 	case StateHalfOpen:
 		// Probes that neither succeed nor fail within recoveryTimeout are
 		// taken as failed, so that a hung probe cannot keep the breaker
 		// half-open forever. Every probe in flight was admitted at or
 		// before lastProbe, so when the last one is that old, all are.
 		if b.probes >= b.successThreshold && now.Sub(b.lastProbe) >= b.recoveryTimeout {
-			hung := b.probes
-			tr = b.setLocked(StateOpen, now)
-			tr.failures, tr.attempts = hung, hung
+			b.setLocked(StateOpen, now, b.probes)
 			return 0, ErrCircuitOpen
 		}
 	}
@@ -168,11 +166,13 @@ func (b *breaker) allowSlow(clock Clock) (Permit, error) {
 	return Permit(b.word.Load()), nil
 }
 
-// setLocked moves the breaker to state to, starting a new generation.
-func (b *breaker) setLocked(to State, now time.Time) *breakerTransition {
+// setLocked moves the breaker to state to, starting a new generation, and
+// queues the transition for onChange (see unlock). failed is the number of
+// probes that failed, when a half-open breaker opens again.
+func (b *breaker) setLocked(to State, now time.Time, failed int) {
 	w := b.word.Load()
 	from := State(w & 3)
-	tr := &breakerTransition{from: from, to: to}
+	tr := breakerTransition{from: from, to: to}
 	if from == StateOpen {
 		// Leaving the open state before its recovery_timeout (a Ping
 		// succeeded): its timer has nothing left to do.
@@ -187,8 +187,12 @@ func (b *breaker) setLocked(to State, now time.Time) *breakerTransition {
 	}
 	switch to {
 	case StateOpen:
-		tr.attempts = b.attempts
-		tr.failures = int((b.streak.Load() + callWeight/2) / callWeight)
+		if from == StateHalfOpen {
+			tr.failures, tr.attempts = failed, failed
+		} else {
+			tr.attempts = b.attempts
+			tr.failures = int((b.streak.Load() + callWeight/2) / callWeight)
+		}
 	case StateHalfOpen:
 		b.lastProbe = now
 	}
@@ -209,7 +213,40 @@ func (b *breaker) setLocked(to State, now time.Time) *breakerTransition {
 			}
 		})
 	}
-	return tr
+	if b.onChange != nil {
+		b.pending = append(b.pending, tr)
+	}
+}
+
+// unlock unlocks mu and then, unless another goroutine is at it, calls
+// onChange for each pending transition, in order. A transition made while
+// onChange runs (by an observer that calls the wrapper, or by another
+// goroutine) waits in pending for the goroutine that is notifying.
+func (b *breaker) unlock() {
+	if len(b.pending) == 0 || b.notifying {
+		b.mu.Unlock()
+		return
+	}
+	b.notifying = true
+	done := false
+	defer func() {
+		if !done { // onChange panicked: let the next transition notify
+			b.mu.Lock()
+			b.notifying = false
+			b.mu.Unlock()
+		}
+	}()
+	for len(b.pending) > 0 {
+		tr := b.pending[0]
+		b.pending = b.pending[1:]
+		b.mu.Unlock()
+		b.onChange(b, tr)
+		b.mu.Lock()
+	}
+	b.pending = nil
+	b.notifying = false
+	done = true
+	b.mu.Unlock()
 }
 
 // whileOpen returns a channel that is closed when the breaker leaves the
@@ -238,40 +275,31 @@ func (b *breaker) Success(p Permit, clock Clock) {
 		return
 	}
 	b.mu.Lock()
-	var tr *breakerTransition
+	defer b.unlock()
 	if uint64(p) == b.word.Load() && p.state() == StateHalfOpen && b.probes > 0 {
 		b.probes--
 		b.successes++
 		if b.successes >= b.successThreshold {
-			tr = b.setLocked(StateClosed, clock.Now())
+			b.setLocked(StateClosed, clock.Now(), 0)
 		}
-	}
-	b.mu.Unlock()
-	if tr != nil && b.onChange != nil {
-		b.onChange(b, *tr)
 	}
 }
 
 func (b *breaker) Failure(p Permit, weight int64, clock Clock) {
 	b.mu.Lock()
-	var tr *breakerTransition
+	defer b.unlock()
 	if uint64(p) == b.word.Load() {
 		switch p.state() {
 		case StateClosed:
 			b.attempts++
 			if b.streak.Add(weight) >= b.threshold {
-				tr = b.setLocked(StateOpen, clock.Now())
+				b.setLocked(StateOpen, clock.Now(), 0)
 			}
 		case StateHalfOpen:
 			if b.probes > 0 {
-				tr = b.setLocked(StateOpen, clock.Now())
-				tr.failures, tr.attempts = 1, 1
+				b.setLocked(StateOpen, clock.Now(), 1)
 			}
 		}
-	}
-	b.mu.Unlock()
-	if tr != nil && b.onChange != nil {
-		b.onChange(b, *tr)
 	}
 }
 

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -863,7 +864,7 @@ func TestBreakerMatchesModel(t *testing.T) {
 func TestBreakerConcurrent(t *testing.T) {
 	const (
 		workers    = 16
-		minTurns   = 500    // clock advances, at least
+		minTurns   = 5000   // clock advances, at least
 		maxTurns   = 20_000 // give up on seeing every edge
 		opsPerTurn = 10
 	)
@@ -965,4 +966,168 @@ func TestBreakerConcurrent(t *testing.T) {
 	t.Logf("%d turns, %d attempts, %d probes; C→O %d, O→H %d, H→O %d, H→C %d", turns, ops.Load(), probesAdmitted.Load(),
 		edges[StateClosed][StateOpen].Load(), edges[StateOpen][StateHalfOpen].Load(),
 		edges[StateHalfOpen][StateOpen].Load(), edges[StateHalfOpen][StateClosed].Load())
+}
+
+// TestBreakerNotifiesInOrder: transitions reach onChange one at a time and
+// in the order they happened, even when the goroutine that made one is slow
+// to report it while another goroutine makes the next. Before, a breaker
+// could be logged CLOSED after it had opened again, and the outage's length
+// was taken from the wrong opening.
+func TestBreakerNotifiesInOrder(t *testing.T) {
+	clock := newTestClock()
+	var (
+		mu      sync.Mutex
+		got     []breakerTransition
+		running int
+		entered = make(chan struct{})
+		release = make(chan struct{})
+	)
+	b := newBreaker("orders", CircuitBreakerConfig{FailureThreshold: 1, RecoveryTimeout: time.Minute, SuccessThreshold: 1}, clock,
+		func(_ *breaker, tr breakerTransition) {
+			mu.Lock()
+			running++
+			overlap := running > 1
+			mu.Unlock()
+			if overlap {
+				panic("onChange called while it runs")
+			}
+			if tr.from == StateHalfOpen && tr.to == StateClosed {
+				close(entered)
+				<-release // the goroutine that closed it is slow to report it
+			}
+			mu.Lock()
+			got = append(got, tr)
+			running--
+			mu.Unlock()
+		})
+	p, err := b.Allow(clock)
+	require.NoError(t, err)
+	b.Failure(p, attemptWeight(1), clock)
+	clock.Advance(time.Minute)
+	probe, err := b.Allow(clock)
+	require.NoError(t, err)
+	require.Equal(t, StateHalfOpen, b.State())
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.Success(probe, clock) // closes it
+	}()
+	<-entered
+	p, err = b.Allow(clock)
+	require.NoError(t, err)
+	b.Failure(p, attemptWeight(1), clock) // opens it again, and returns
+	require.Equal(t, StateOpen, b.State())
+	mu.Lock()
+	assert.Len(t, got, 2, "the new opening was reported before the closing")
+	mu.Unlock()
+	close(release)
+	<-done
+
+	assert.Equal(t, []breakerTransition{
+		{from: StateClosed, to: StateOpen, failures: 1, attempts: 1},
+		{from: StateOpen, to: StateHalfOpen},
+		{from: StateHalfOpen, to: StateClosed},
+		{from: StateClosed, to: StateOpen, failures: 1, attempts: 1},
+	}, got)
+}
+
+// TestBreakerObserverMayCallBack: an onChange that moves the breaker again
+// (an observer that calls the wrapper) neither deadlocks nor reorders.
+func TestBreakerObserverMayCallBack(t *testing.T) {
+	clock := newTestClock()
+	var got []State
+	var b *breaker
+	b = newBreaker("orders", CircuitBreakerConfig{FailureThreshold: 1, RecoveryTimeout: time.Minute, SuccessThreshold: 1}, clock,
+		func(_ *breaker, tr breakerTransition) {
+			got = append(got, tr.to)
+			if tr.to == StateOpen && len(got) == 1 {
+				b.probeNow(clock) // runs inside onChange
+				got = append(got, 99)
+			}
+		})
+	p, err := b.Allow(clock)
+	require.NoError(t, err)
+	b.Failure(p, attemptWeight(1), clock)
+	assert.Equal(t, []State{StateOpen, 99, StateHalfOpen}, got)
+	assert.Equal(t, StateHalfOpen, b.State())
+}
+
+// gatedClock is a testClock whose NewTimer reports each timer it makes
+// and whose next timer Stop, once armed, waits for the test.
+type gatedClock struct {
+	*testClock
+	made        chan struct{} // receives at each NewTimer
+	armed       atomic.Bool
+	stopEntered chan struct{}
+	stopRelease chan struct{}
+}
+
+type gatedTimer struct {
+	Timer
+	c *gatedClock
+}
+
+func (c *gatedClock) NewTimer(d time.Duration) Timer {
+	t := gatedTimer{c.testClock.NewTimer(d), c}
+	c.made <- struct{}{}
+	return t
+}
+
+func (t gatedTimer) Stop() bool {
+	if t.c.armed.CompareAndSwap(true, false) {
+		close(t.c.stopEntered)
+		<-t.c.stopRelease
+	}
+	return t.Timer.Stop()
+}
+
+type failingPinger struct{}
+
+func (failingPinger) Ping(context.Context) error { return errors.New("still down") }
+
+// TestProberSurvivesQuickReopen: when the breaker opens again while the
+// prober of its last open state is winding down, that prober carries on
+// probing the new open state. Before, startProber saw a prober still
+// running and started none, and the one running then ended: the breaker
+// stayed open without pings.
+func TestProberSurvivesQuickReopen(t *testing.T) {
+	clock := &gatedClock{
+		testClock:   newTestClock(),
+		made:        make(chan struct{}, 10),
+		stopEntered: make(chan struct{}),
+		stopRelease: make(chan struct{}),
+	}
+	m, err := NewManager(failingPinger{}, &Spec{Wrapper: "W", Methods: []MethodSpec{{Name: "Get", Config: Config{
+		Retry:          RetryConfig{Disabled: true},
+		RateLimit:      RateLimitConfig{Disabled: true},
+		CircuitBreaker: CircuitBreakerConfig{FailureThreshold: 1, RecoveryTimeout: time.Minute, SuccessThreshold: 1},
+		Recovery:       RecoveryConfig{CheckInterval: 10 * time.Second},
+	}}}}, WithClock(clock), WithLogger(nil))
+	require.NoError(t, err)
+	defer m.Close()
+	b := m.breakers["W"].local
+	require.NotNil(t, b)
+
+	p, err := b.Allow(clock)
+	require.NoError(t, err)
+	b.Failure(p, attemptWeight(1), clock)
+	require.Equal(t, StateOpen, b.State())
+	<-clock.made // the prober waits for its first ping
+
+	clock.armed.Store(true)
+	b.probeNow(clock) // as if a ping succeeded: the prober sees the breaker leave the open state
+	<-clock.stopEntered
+	// While that prober winds down, a failed probe opens the breaker again.
+	probe, err := b.Allow(clock)
+	require.NoError(t, err)
+	b.Failure(probe, attemptWeight(1), clock)
+	require.Equal(t, StateOpen, b.State())
+	close(clock.stopRelease)
+
+	select {
+	case <-clock.made: // a prober waits for the next ping
+	case <-time.After(10 * time.Second): // a watchdog, not timing logic
+		t.Fatal("nothing probes the breaker that opened again")
+	}
 }

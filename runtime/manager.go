@@ -55,9 +55,10 @@ type breakerEntry struct {
 	state BreakerState
 	local *breaker // nil when the state lives in a Store
 
-	probing atomic.Bool // a Ping prober runs
-	opened  atomic.Int64
-	recover atomic.Int64 // nanoseconds the last outage lasted (open → closed)
+	probing   atomic.Bool  // a Ping prober runs
+	opened    atomic.Int64 // when it last opened from closed, in Unix nanoseconds
+	hasOpened atomic.Bool
+	recover   atomic.Int64 // nanoseconds the last outage lasted (open → closed)
 }
 
 // NewManager builds the Manager of a wrapper of inner. Generated
@@ -301,6 +302,7 @@ func (m *Manager) breakerChanged(e *breakerEntry) func(*breaker, breakerTransiti
 		case StateOpen:
 			if tr.from == StateClosed {
 				e.opened.Store(now.UnixNano())
+				e.hasOpened.Store(true)
 			}
 			if m.logEnabled(slog.LevelError) {
 				m.logger.Error(fmt.Sprintf("Circuit breaker OPEN for %s after %d failures. Failing fast for %.2f seconds",
@@ -317,7 +319,8 @@ func (m *Manager) breakerChanged(e *breakerEntry) func(*breaker, breakerTransiti
 			}
 		case StateClosed:
 			var outage time.Duration
-			if t := e.opened.Load(); t != 0 {
+			if e.hasOpened.Load() {
+				t := e.opened.Load()
 				outage = now.Sub(time.Unix(0, t))
 				e.recover.Store(int64(outage))
 			}

@@ -261,8 +261,7 @@ func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 			c.refreshed = true
 			if m.refresh(ctx, me, c) {
 				c.extra++
-				c.delay = 0
-				return nil
+				return me.retryNow(c, err, class)
 			}
 		}
 	case ClassSchema:
@@ -270,8 +269,7 @@ func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 			c.adapted = true
 			if m.adapt(ctx, me, c, err) {
 				c.extra++
-				c.delay = 0
-				return nil
+				return me.retryNow(c, err, class)
 			}
 		}
 	}
@@ -304,6 +302,15 @@ func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 			slog.String("class", class.String()), slog.Duration("delay", d), slog.Any("error", err))
 	}
 	m.observe(Event{Kind: EventRetry, Method: me.name, Attempt: c.attempt, Max: me.maxAttempts + c.extra, Delay: d, Err: err, Class: class})
+	return nil
+}
+
+// retryNow lets a call that a recovery put right try again at once, with
+// one attempt more than its retries allow.
+func (me *Method) retryNow(c *Call, err error, class Class) error {
+	c.delay = 0
+	me.stats.retries.Add(1)
+	me.m.observe(Event{Kind: EventRetry, Method: me.name, Attempt: c.attempt, Max: me.maxAttempts + c.extra, Err: err, Class: class})
 	return nil
 }
 

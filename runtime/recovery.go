@@ -329,12 +329,8 @@ func (p *prober) pingOnce() error {
 // succeeded.
 func (b *breaker) probeNow(clock Clock) {
 	b.mu.Lock()
-	var tr *breakerTransition
+	defer b.unlock()
 	if b.State() == StateOpen {
-		tr = b.setLocked(StateHalfOpen, clock.Now())
-	}
-	b.mu.Unlock()
-	if tr != nil && b.onChange != nil {
-		b.onChange(b, *tr)
+		b.setLocked(StateHalfOpen, clock.Now(), 0)
 	}
 }

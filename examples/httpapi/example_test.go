@@ -49,6 +49,6 @@ func ExampleNewResilientShop() {
 	// Output:
 	// order 7 error <nil>
 	// order 8 error <nil>
-	// calls 2, successes 2, retries 2, credential refreshes 1
+	// calls 2, successes 2, retries 3, credential refreshes 1
 	// server: 5 requests, 2 × 503, 1 × 401, 2 tokens issued
 }

@@ -26,17 +26,12 @@ func main() {
 // demoScale scales the api profile's time values down for the demo and the
 // tests: initial_delay 2s → 20ms, max_delay 60s → 1s, recovery_timeout 60s
 // → 1s, recovery_check_interval 30s → 250ms. Attempts, thresholds and rate
-// limits are left as the directives say, but for max_recovery_attempts.
+// limits are left as the directives say.
 var demoScale = runtime.Settings{
 	{Policy: "retry", Key: "initial_delay", Value: "20ms"},
 	{Policy: "retry", Key: "max_delay", Value: "1s"},
 	{Policy: "circuit_breaker", Key: "recovery_timeout", Value: "1s"},
 	{Policy: "recovery", Key: "recovery_check_interval", Value: "250ms"},
-	// Works around a runtime bug: the budget of credential refreshes is
-	// counted for the wrapper's whole life, not per outage, so that
-	// refreshing stops after max_recovery_attempts (3) token expiries.
-	// Remove once runtime resets it after a successful call.
-	{Policy: "recovery", Key: "max_recovery_attempts", Value: "1000000"},
 }
 
 // demoObserver counts the wrapper's events for the progress line and the
@@ -157,8 +152,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "        time values scaled for the demo with runtime.WithConfig:\n")
 	fmt.Fprintf(stdout, "          initial_delay 2s → %v, max_delay 60s → %v, recovery_timeout 60s → %v, recovery_check_interval 30s → %v\n",
 		cfg.Retry.InitialDelay, cfg.Retry.MaxDelay, cfg.CircuitBreaker.RecoveryTimeout, cfg.Recovery.CheckInterval)
-	fmt.Fprintf(stdout, "          max_recovery_attempts 3 → %d (works around a runtime bug: credential refresh stops after 3)\n",
-		cfg.Recovery.MaxAttempts)
 	fmt.Fprintf(stdout, "\ndriving %d calls from %d goroutines (at most %v; Ctrl-C stops)\n", *calls, *workers, *duration)
 
 	ctx, cancel := context.WithTimeout(ctx, *duration)

@@ -68,8 +68,10 @@ type Catalog interface {
 	// id, name, price_cents (ScanItem reads one). The caller must close
 	// them. The rows use the context of the attempt that returned them,
 	// so the wrapper lifts the attempt's timeout when it succeeds instead
-	// of cancelling it (TimeoutKeep); an error while reading them comes
-	// after the wrapper has returned, and is the caller's to handle.
+	// of cancelling it (TimeoutKeep). The query's own errors are
+	// StreamItems's, which the wrapper retries; an error while reading
+	// the rows after the first comes after the wrapper has returned, and
+	// is the caller's to handle.
 	StreamItems(ctx context.Context, afterID int64, limit int) (pgx.Rows, error)
 
 	// Close closes the connector's pool.

@@ -165,6 +165,37 @@ func (w *ResilientCatalog) StreamItems(ctx context.Context, afterID int64, limit
 	}
 }
 
+// resilientCatalogConfig0 is the configuration that several of
+// ResilientCatalog's methods resolve to.
+var resilientCatalogConfig0 = resgen.Config{
+	Retry: resgen.RetryConfig{
+		MaxAttempts:       3,
+		InitialDelay:      time.Second,
+		MaxDelay:          time.Minute,
+		BackoffMultiplier: 2.0,
+		Jitter:            resgen.JitterFull,
+		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
+	},
+	CircuitBreaker: resgen.CircuitBreakerConfig{
+		FailureThreshold: 5,
+		RecoveryTimeout:  30 * time.Second,
+		SuccessThreshold: 2,
+	},
+	RateLimit: resgen.RateLimitConfig{
+		MaxRequestsPerMinute: 600000,
+		BurstSize:            1000,
+		Strategy:             resgen.StrategyWait,
+	},
+	Timeout: resgen.TimeoutConfig{
+		Duration: 5 * time.Second,
+	},
+	Recovery: resgen.RecoveryConfig{
+		DisableCredentialRefresh: true,
+		CheckInterval:            30 * time.Second,
+		MaxAttempts:              3,
+	},
+}
+
 // resilientCatalogSpec is the configuration of ResilientCatalog's methods,
 // resolved from the built-in defaults, profiles and directives; run-time
 // overrides (WithConfig) apply on top.
@@ -203,65 +234,11 @@ var resilientCatalogSpec = resgen.Spec{
 			},
 		},
 	}, {
-		Name: "ListItems",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       3,
-				InitialDelay:      time.Second,
-				MaxDelay:          time.Minute,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				MaxRequestsPerMinute: 600000,
-				BurstSize:            1000,
-				Strategy:             resgen.StrategyWait,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
+		Name:   "ListItems",
+		Config: resilientCatalogConfig0,
 	}, {
-		Name: "StreamItems",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       3,
-				InitialDelay:      time.Second,
-				MaxDelay:          time.Minute,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				MaxRequestsPerMinute: 600000,
-				BurstSize:            1000,
-				Strategy:             resgen.StrategyWait,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
-			},
-		},
+		Name:   "StreamItems",
+		Config: resilientCatalogConfig0,
 	}},
 }
 

@@ -17,7 +17,8 @@ import (
 // Config says where a Connector's table is and how it connects.
 type Config struct {
 	// DSN is the database's connection string (a postgres:// URL or
-	// key=value pairs, as pgxpool.ParseConfig reads them).
+	// key=value pairs, as pgxpool.ParseConfig reads them); empty means
+	// libpq's defaults and PG* environment variables.
 	DSN string
 	// Table is the catalog's table, in the connection's current schema.
 	// It has the columns id (bigint), name (text) and price_cents
@@ -47,7 +48,8 @@ type Config struct {
 //   - Ping, which probes the database while the wrapper's breaker is open.
 //
 // Host returns the server's host:port, the key of the per-host rate
-// limit. A Connector is safe for concurrent use.
+// limit. Connect builds a Connector; its zero value is not usable. A
+// Connector is safe for concurrent use.
 type Connector struct {
 	pool  *pgxpool.Pool
 	host  string
@@ -129,9 +131,11 @@ func (c *Connector) Columns() []string {
 	return cols.names[:]
 }
 
-// Reconnects and Adaptations count the Reconnect and AdaptSchema calls
-// that succeeded.
-func (c *Connector) Reconnects() int64  { return c.reconnects.Load() }
+// Reconnects returns how many Reconnect calls succeeded.
+func (c *Connector) Reconnects() int64 { return c.reconnects.Load() }
+
+// Adaptations returns how many AdaptSchema calls switched the queries to
+// new column names.
 func (c *Connector) Adaptations() int64 { return c.adaptations.Load() }
 
 // GetItem returns the item with the given id, or ErrNotFound.
@@ -162,12 +166,41 @@ func (c *Connector) ListItems(ctx context.Context, afterID int64, limit int) ([]
 
 // StreamItems returns the rows of at most limit items whose id is above
 // afterID, by id. The caller must close them.
+//
+// pgx's Query returns no error when the server answers the query with one
+// (a terminated backend's FATAL, an undefined column of a prepared
+// statement): the rows report it, from their first Next. So StreamItems
+// reads the first row before it returns, and returns the query's error
+// itself, where the wrapper can reconnect, adapt and retry; the rows it
+// returns give that row first.
 func (c *Connector) StreamItems(ctx context.Context, afterID int64, limit int) (pgx.Rows, error) {
 	rows, err := c.pool.Query(ctx, c.cols.Load().stream, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("stream items: %w", err)
 	}
-	return rows, nil
+	first := rows.Next()
+	if !first {
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("stream items: %w", err)
+		}
+	}
+	return &peekedRows{Rows: rows, first: first}, nil
+}
+
+// peekedRows is pgx.Rows whose first row StreamItems has read ahead.
+type peekedRows struct {
+	pgx.Rows
+	first bool // the row read ahead is yet to be returned by Next
+}
+
+// Next moves to the row read ahead, then to the following ones.
+func (r *peekedRows) Next() bool {
+	if r.first {
+		r.first = false
+		return true
+	}
+	return r.Rows.Next()
 }
 
 // Reconnect replaces every connection of the pool: the idle ones are

@@ -54,8 +54,10 @@ type chaosReport struct {
 	Err       error // the first error of the admin connection
 }
 
-// run kills and renames through admin, until ctx ends.
-func (ch chaos) run(ctx context.Context, admin *pgx.Conn) chaosReport {
+// run kills and renames through admin until stop is closed. Its queries
+// do not take stop as a context: pgx closes a connection whose query is
+// cancelled, and the admin connection outlives the chaos.
+func (ch chaos) run(stop <-chan struct{}, admin *pgx.Conn) chaosReport {
 	var rep chaosReport
 	start := time.Now()
 	var kill <-chan time.Time
@@ -70,34 +72,47 @@ func (ch chaos) run(ctx context.Context, admin *pgx.Conn) chaosReport {
 		defer t.Stop()
 		rename = t.C
 	}
-	fail := func(err error) {
-		if rep.Err == nil && ctx.Err() == nil {
-			rep.Err = err
-		}
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	for {
+		var err error
 		select {
-		case <-ctx.Done():
+		case <-stop:
 			return rep
 		case <-kill:
 			var n int64
-			err := admin.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
+			err = admin.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
 				FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`, ch.App).Scan(&n)
 			if err != nil {
-				fail(fmt.Errorf("pg_terminate_backend: %w", err))
-				continue
+				err = fmt.Errorf("pg_terminate_backend: %w", err)
+				break
 			}
 			rep.Kills += n
 			rep.KillRuns++
 		case <-rename:
-			_, err := admin.Exec(ctx, `ALTER TABLE `+pgx.Identifier{ch.Table}.Sanitize()+
+			_, err = admin.Exec(ctx, `ALTER TABLE `+pgx.Identifier{ch.Table}.Sanitize()+
 				` RENAME COLUMN `+pgx.Identifier{ch.From}.Sanitize()+` TO `+pgx.Identifier{ch.To}.Sanitize())
 			if err != nil {
-				fail(fmt.Errorf("renaming %s to %s: %w", ch.From, ch.To, err))
-				continue
+				err = fmt.Errorf("renaming %s to %s: %w", ch.From, ch.To, err)
+				break
 			}
 			rep.Renamed, rep.RenamedAt = true, time.Since(start)
 		}
+		if err != nil && rep.Err == nil {
+			rep.Err = err
+		}
+	}
+}
+
+// start runs the chaos in a goroutine; the returned func stops it and
+// returns its report.
+func (ch chaos) start(admin *pgx.Conn) (stop func() chaosReport) {
+	done := make(chan struct{})
+	rep := make(chan chaosReport, 1)
+	go func() { rep <- ch.run(done, admin) }()
+	return func() chaosReport {
+		close(done)
+		return <-rep
 	}
 }
 
@@ -170,8 +185,9 @@ func (r *loadReport) topErrors(n int) []string {
 // runLoad reads cat from workers goroutines for d: six reads in ten are
 // GetItem, three ListItems (10 items), one StreamItems (20 items); each
 // result is checked against what createTable wrote for items 1..items.
-// progress, if not nil, counts the reads as they end.
-func runLoad(cat Catalog, workers int, d time.Duration, items int, progress *atomic.Int64) *loadReport {
+// progress, if not nil, counts the reads as they end. When stop ends, no
+// new read starts (the reads under way are not cancelled).
+func runLoad(stop context.Context, cat Catalog, workers int, d time.Duration, items int, progress *atomic.Int64) *loadReport {
 	rep := new(loadReport)
 	var reads, failed [numOps]atomic.Int64
 	var streamRowFails atomic.Int64
@@ -181,7 +197,7 @@ func runLoad(cat Catalog, workers int, d time.Duration, items int, progress *ato
 	for w := range workers {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
-			for i := 0; time.Now().Before(deadline); i++ {
+			for i := 0; time.Now().Before(deadline) && stop.Err() == nil; i++ {
 				op := opGet
 				switch i % 10 {
 				case 6, 7, 8:

@@ -159,21 +159,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.Retry.InitialDelay, cfg.Retry.MaxDelay)
 	fmt.Fprintf(stdout, "          recovery_timeout 30s → %v, recovery_check_interval 30s → %v\n",
 		cfg.CircuitBreaker.RecoveryTimeout, cfg.Recovery.CheckInterval)
-	fmt.Fprintf(stdout, "\nreading from %d goroutines for %v (Ctrl-C stops the chaos, not the reads)\n", *workers, *duration)
+	fmt.Fprintf(stdout, "\nreading from %d goroutines for %v (Ctrl-C stops early)\n", *workers, *duration)
 
 	ch := chaos{App: name, KillEvery: *killEvery, Table: name, From: "name", To: "title"}
 	if *rename {
 		ch.RenameAfter = *duration / 2
 	}
-	chctx, stopChaos := context.WithCancel(ctx)
-	chDone := make(chan chaosReport, 1)
-	go func() { chDone <- ch.run(chctx, admin) }()
+	stopChaos := ch.start(admin)
 
 	var progress atomic.Int64
 	stopProgress := startProgress(stdout, &progress, conn, obs)
-	rep := runLoad(cat, *workers, *duration, items, &progress)
-	stopChaos()
-	chRep := <-chDone
+	rep := runLoad(ctx, cat, *workers, *duration, items, &progress)
+	chRep := stopChaos()
 	stopProgress()
 
 	summarize(stdout, rep, chRep, conn, cat, obs)

@@ -87,11 +87,12 @@ func (f *fixture) wrap(t testing.TB, opts ...runtime.Option) *ResilientCatalog {
 	return w
 }
 
-// killBackends terminates the connector's backends, and returns how many.
+// killBackends terminates the connector's backends, waits until they have
+// exited (up to 5s), and returns how many there were.
 func (f *fixture) killBackends(t *testing.T) int64 {
 	t.Helper()
 	var n int64
-	err := f.admin.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
+	err := f.admin.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000))
 		FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`, f.table).Scan(&n)
 	if err != nil {
 		t.Fatal(err)
@@ -155,12 +156,9 @@ func TestReadsSurviveKilledBackendsAndRenamedColumn(t *testing.T) {
 
 	t.Run("bare connector fails", func(t *testing.T) {
 		f := newFixture(t, items)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan chaosReport, 1)
-		go func() { done <- chaos{App: f.table, KillEvery: 250 * time.Millisecond}.run(ctx, f.admin) }()
-		rep := runLoad(f.conn, workers, 1500*time.Millisecond, items, nil)
-		cancel()
-		ch := <-done
+		stop := chaos{App: f.table, KillEvery: 250 * time.Millisecond}.start(f.admin)
+		rep := runLoad(context.Background(), f.conn, workers, 1500*time.Millisecond, items, nil)
+		ch := stop()
 		reads, failed := rep.total()
 		t.Logf("bare connector: %d of %d reads failed under %d kills", failed, reads, ch.Kills)
 		if ch.Err != nil {
@@ -175,15 +173,10 @@ func TestReadsSurviveKilledBackendsAndRenamedColumn(t *testing.T) {
 		f := newFixture(t, items)
 		obs := new(recoveries)
 		w := f.wrap(t, runtime.WithObserver(obs))
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan chaosReport, 1)
-		go func() {
-			done <- chaos{App: f.table, KillEvery: 250 * time.Millisecond,
-				Table: f.table, From: "name", To: "title", RenameAfter: 2 * time.Second}.run(ctx, f.admin)
-		}()
-		rep := runLoad(w, workers, 4*time.Second, items, nil)
-		cancel()
-		ch := <-done
+		stop := chaos{App: f.table, KillEvery: 250 * time.Millisecond,
+			Table: f.table, From: "name", To: "title", RenameAfter: 2 * time.Second}.start(f.admin)
+		rep := runLoad(context.Background(), w, workers, 4*time.Second, items, nil)
+		ch := stop()
 		if ch.Err != nil {
 			t.Fatal(ch.Err)
 		}
