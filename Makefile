@@ -5,7 +5,7 @@ GO       ?= go
 PKGS     ?= ./...
 FUZZTIME ?= 20s
 
-.PHONY: all build test test-short bench lint fuzz generate check-generated
+.PHONY: all build test test-short bench chaos lint fuzz check-generated
 
 all: build test
 
@@ -27,6 +27,14 @@ check-generated:
 	  if [ "$$before" != "$$after" ]; then \
 	    echo "generated files were stale: go generate changed them (see git diff); commit the result"; exit 1; \
 	  fi
+
+# The longer fault runs of the seed's success criteria, against the loopback
+# API (20% of requests failing, expiring tokens, an outage) and the real
+# PostgreSQL (backends killed, a column renamed). Minutes, not seconds.
+chaos:
+	$(GO) run ./examples/httpapi -calls 20000 -workers 16 -fail-rate 0.2 -token-lifetime 1s -duration 5m
+	$(GO) run ./examples/httpapi -calls 5000 -workers 16 -outage 3s -duration 5m
+	$(GO) run ./examples/postgres -duration 60s -workers 12 -kill-every 200ms
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
