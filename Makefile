@@ -48,4 +48,6 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./runtime/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRetryAfter$$' -fuzztime $(FUZZTIME) ./runtime/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseGeneration$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./internal/yamlconf/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRuntimeFile$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./internal/yamlconf/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRuntime$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./runtime/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDirective$$' -fuzztime $(FUZZTIME) ./generator/
