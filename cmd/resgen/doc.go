@@ -31,7 +31,7 @@
 //
 //	resgen [flags] [package]
 //	resgen init [-profile P]
-//	resgen profiles
+//	resgen profiles [name ...]
 //
 // The package is a directory or an import path; the default is the current
 // directory. Flags:
@@ -52,8 +52,9 @@
 //	-tags T       build tags used when loading, as go build -tags
 //	-version      print the version
 //
-// resgen init writes a commented resgen.yaml to start from; resgen
-// profiles prints the built-in profiles with every value.
+// resgen init writes a commented resgen.yaml to start from (it never
+// overwrites one); resgen profiles prints the built-in profiles, or the
+// named ones, with every value.
 //
 // Exit codes: 0 done; 1 bad input, with every problem found printed one a
 // line as file.go:LINE:COL: message, sorted; 2 usage. On error nothing is
