@@ -1,0 +1,120 @@
+// Package prometheus exports the metrics of resgen wrappers to Prometheus
+// (github.com/prometheus/client_golang). It lives apart from package
+// runtime so that importing runtime pulls in nothing beyond the standard
+// library.
+//
+//	s, _ := shop.NewResilientStore(client)
+//	prometheus.MustRegister(resgenprom.NewCollector(s.Resilience()))
+//
+// Every metric carries the labels wrapper and method; counters are read
+// from Manager.Metrics at each scrape, so the wrappers' success path pays
+// nothing for them.
+package prometheus
+
+import (
+	"sync"
+
+	prom "github.com/prometheus/client_golang/prometheus"
+
+	"github.com/resgen-dev/resgen/runtime"
+)
+
+// Collector is a prometheus.Collector of the metrics of one or more
+// wrappers' Managers. Its zero value collects nothing; it is safe for
+// concurrent use.
+type Collector struct {
+	mu       sync.Mutex
+	managers []*runtime.Manager
+}
+
+var _ prom.Collector = (*Collector)(nil)
+
+// NewCollector returns a Collector of the given Managers (a wrapper's
+// Resilience method returns its own).
+func NewCollector(managers ...*runtime.Manager) *Collector {
+	return &Collector{managers: managers}
+}
+
+// Add collects m's metrics too.
+func (c *Collector) Add(m *runtime.Manager) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.managers = append(c.managers, m)
+}
+
+var labels = []string{"wrapper", "method"}
+
+func desc(name, help string, extra ...string) *prom.Desc {
+	return prom.NewDesc("resgen_"+name, help, append(append([]string(nil), labels...), extra...), nil)
+}
+
+// The metrics: the seed's retry, circuit breaker, rate limiting and
+// recovery metrics.
+var (
+	callsDesc          = desc("calls_total", "Calls made, by how they ended (success or failure; rejected calls are failures).", "result")
+	retrySuccessDesc   = desc("successes_after_retry_total", "Calls that succeeded after at least one failed attempt.")
+	retriesDesc        = desc("retry_attempts_total", "Attempts after the first of their call.")
+	failedAttemptsDesc = desc("failed_attempts_total", "Attempts that failed.")
+	retryDelayDesc     = desc("retry_delay_seconds_total", "Time spent sleeping between attempts.")
+	breakerStateDesc   = desc("breaker_state", "State of the method's circuit breaker: 0 closed, 1 open, 2 half-open.", "breaker")
+	rejectedDesc       = desc("breaker_rejected_total", "Attempts failed fast by an open circuit breaker.")
+	recoveryTimeDesc   = desc("breaker_recovery_seconds", "How long the breaker's last outage lasted, from opening to closing.", "breaker")
+	rateDesc           = desc("requests_per_minute", "Average attempt rate since the wrapper was built.")
+	queueDepthDesc     = desc("rate_limit_queue_depth", "Attempts waiting in the rate limit's queue now.")
+	rateActionsDesc    = desc("rate_limit_actions_total", "Attempts that waited for a token, queued for one, or were refused one.", "action")
+	rateWaitDesc       = desc("rate_limit_wait_seconds_total", "Time spent waiting for rate-limit tokens.")
+	partialDesc        = desc("partial_failures_total", "Calls that returned partial results.")
+	recoveriesDesc     = desc("recoveries_total", "Recovery procedures (reconnect, credential refresh, schema adaptation) run, by result.", "result")
+	timeToRecoveryDesc = desc("time_to_recovery_seconds", "Average time a successful recovery procedure took.")
+)
+
+var allDescs = []*prom.Desc{
+	callsDesc, retrySuccessDesc, retriesDesc, failedAttemptsDesc, retryDelayDesc, breakerStateDesc, rejectedDesc,
+	recoveryTimeDesc, rateDesc, queueDepthDesc, rateActionsDesc, rateWaitDesc, partialDesc, recoveriesDesc, timeToRecoveryDesc,
+}
+
+// Describe sends the descriptions of every metric.
+func (c *Collector) Describe(ch chan<- *prom.Desc) {
+	for _, d := range allDescs {
+		ch <- d
+	}
+}
+
+// Collect sends a snapshot of every method of every Manager.
+func (c *Collector) Collect(ch chan<- prom.Metric) {
+	c.mu.Lock()
+	managers := append([]*runtime.Manager(nil), c.managers...)
+	c.mu.Unlock()
+	for _, m := range managers {
+		for _, mm := range m.Metrics() {
+			w, me := m.Wrapper(), mm.Method
+			counter := func(d *prom.Desc, v float64, extra ...string) {
+				ch <- prom.MustNewConstMetric(d, prom.CounterValue, v, append([]string{w, me}, extra...)...)
+			}
+			gauge := func(d *prom.Desc, v float64, extra ...string) {
+				ch <- prom.MustNewConstMetric(d, prom.GaugeValue, v, append([]string{w, me}, extra...)...)
+			}
+			counter(callsDesc, float64(mm.Successes), "success")
+			counter(callsDesc, float64(mm.Failures), "failure")
+			counter(retrySuccessDesc, float64(mm.SuccessesAfterRetry))
+			counter(retriesDesc, float64(mm.RetryAttempts))
+			counter(failedAttemptsDesc, float64(mm.FailedAttempts))
+			counter(retryDelayDesc, mm.RetryDelay.Seconds())
+			if mm.Breaker != "" {
+				gauge(breakerStateDesc, float64(mm.BreakerState), mm.Breaker)
+				gauge(recoveryTimeDesc, mm.RecoveryTime.Seconds(), mm.Breaker)
+			}
+			counter(rejectedDesc, float64(mm.Rejected))
+			gauge(rateDesc, mm.RequestsPerMinute)
+			gauge(queueDepthDesc, float64(mm.QueueDepth))
+			counter(rateActionsDesc, float64(mm.Delayed), "delayed")
+			counter(rateActionsDesc, float64(mm.Queued), "queued")
+			counter(rateActionsDesc, float64(mm.Dropped), "dropped")
+			counter(rateWaitDesc, mm.RateLimitWait.Seconds())
+			counter(partialDesc, float64(mm.PartialFailures))
+			counter(recoveriesDesc, float64(mm.RecoveriesSucceeded), "succeeded")
+			counter(recoveriesDesc, float64(mm.RecoveriesTried-mm.RecoveriesSucceeded), "failed")
+			gauge(timeToRecoveryDesc, mm.TimeToRecovery.Seconds())
+		}
+	}
+}
