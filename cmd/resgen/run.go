@@ -46,7 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		showVer   = fs.Bool("version", false, "print the version")
 	)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: resgen [flags] [package]\n       resgen init [-profile P]\n       resgen profiles\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: resgen [flags] [package]\n       resgen init [-profile P]\n       resgen profiles [name ...]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
