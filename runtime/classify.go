@@ -99,21 +99,24 @@ func ParseClass(name string) (Class, bool) {
 	return 0, false
 }
 
-// String returns the class's name, or the names of a set joined by "|".
+// String returns the class's name, or the names of a set as a directive
+// writes them, joined by commas, so that ParseClasses reads it back:
+// "transient,auth".
 func (c Class) String() string {
 	if c == 0 {
 		return "none"
-	}
-	if c == ClassesTransient {
-		return "transient"
 	}
 	if c == ClassesAll {
 		return "any"
 	}
 	var parts []string
 	rest := c
+	if c&ClassesTransient == ClassesTransient {
+		parts = append(parts, "transient")
+		rest &^= ClassesTransient
+	}
 	for _, n := range classNames {
-		if c&n.class != 0 {
+		if rest&n.class != 0 {
 			parts = append(parts, n.name)
 			rest &^= n.class
 		}
@@ -121,7 +124,7 @@ func (c Class) String() string {
 	if rest != 0 {
 		parts = append(parts, "Class("+strconv.Itoa(int(rest))+")")
 	}
-	return strings.Join(parts, "|")
+	return strings.Join(parts, ",")
 }
 
 // Matcher selects errors: by class, or by Match, which resgen generates from

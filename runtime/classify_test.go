@@ -354,13 +354,23 @@ func TestClassString(t *testing.T) {
 		{runtime.ClassCanceled, "canceled"},
 		{runtime.ClassesTransient, "transient"},
 		{runtime.ClassesAll, "any"},
-		{runtime.ClassTimeout | runtime.ClassAuth, "timeout|auth"},
-		{runtime.ClassServer | runtime.ClassTransient, "transient|server"},
+		{runtime.ClassTimeout | runtime.ClassAuth, "timeout,auth"},
+		{runtime.ClassesTransient | runtime.ClassAuth, "transient,auth"},
+		{runtime.ClassServer | runtime.ClassTransient, "transient,server"},
 		{1 << 12, "Class(4096)"},
-		{runtime.ClassTimeout | 1<<12, "timeout|Class(4096)"},
+		{runtime.ClassTimeout | 1<<12, "timeout,Class(4096)"},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, tt.c.String(), "Class(%d).String()", uint16(tt.c))
+	}
+	// Sets print as directives write them: ParseClasses reads them back.
+	for _, c := range []runtime.Class{
+		runtime.ClassTimeout | runtime.ClassAuth, runtime.ClassesTransient | runtime.ClassSchema,
+		runtime.ClassesAll, runtime.ClassPermanent | runtime.ClassUnknown,
+	} {
+		got, err := runtime.ParseClasses(c.String())
+		assert.NoError(t, err)
+		assert.Equal(t, c, got, "ParseClasses(%q)", c.String())
 	}
 }
 
