@@ -1,0 +1,158 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/redisstore"
+)
+
+// These tests drive Methods of two Managers, two processes with their own
+// Redis clients, as generated code does.
+
+type unavailable struct{}
+
+func (unavailable) Error() string   { return "503 Service Unavailable" }
+func (unavailable) StatusCode() int { return 503 }
+
+// call makes one call of me whose attempts run fn, as generated code does.
+func call(ctx context.Context, me *runtime.Method, fn func() error) error {
+	var c runtime.Call
+	for {
+		if err := me.Admit(ctx, &c); err != nil {
+			return err
+		}
+		err := fn()
+		if err == nil {
+			me.Success(&c)
+			return nil
+		}
+		if err = me.Failure(ctx, &c, err); err != nil {
+			return err
+		}
+		if err = me.Backoff(ctx, &c); err != nil {
+			return err
+		}
+	}
+}
+
+func twoManagers(t *testing.T, cfg runtime.Config) (*runtime.Method, *runtime.Method) {
+	t.Helper()
+	a, b := twoStores(t)
+	spec := &runtime.Spec{Wrapper: "W", Interface: "x.I", Methods: []runtime.MethodSpec{{Name: "Get", Config: cfg}}}
+	var ms []*runtime.Method
+	for _, s := range []*redisstore.Store{a, b} {
+		m, err := runtime.NewManager(struct{}{}, spec, runtime.WithLogger(nil), runtime.WithStore(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.Close)
+		ms = append(ms, m.Method(0))
+	}
+	return ms[0], ms[1]
+}
+
+func TestManagersShareRateLimit(t *testing.T) {
+	ma, mb := twoManagers(t, runtime.Config{
+		Retry:          runtime.RetryConfig{Disabled: true},
+		CircuitBreaker: runtime.CircuitBreakerConfig{Disabled: true},
+		RateLimit:      runtime.RateLimitConfig{MaxRequestsPerMinute: 60, BurstSize: 3, Strategy: runtime.StrategyDrop, Global: true},
+	})
+	ctx := context.Background()
+	calls := 0
+	ok := func() error { calls++; return nil }
+	for i, me := range []*runtime.Method{ma, mb, ma} {
+		if err := call(ctx, me, ok); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	for i, me := range []*runtime.Method{mb, ma} {
+		if err := call(ctx, me, ok); !errors.Is(err, runtime.ErrRateLimited) {
+			t.Fatalf("call %d beyond the shared burst: %v, want ErrRateLimited", i+4, err)
+		}
+	}
+	if calls != 3 {
+		t.Fatalf("%d calls reached the service, want 3", calls)
+	}
+}
+
+func TestManagersShareBreaker(t *testing.T) {
+	ma, mb := twoManagers(t, runtime.Config{
+		Retry:          runtime.RetryConfig{Disabled: true},
+		CircuitBreaker: runtime.CircuitBreakerConfig{FailureThreshold: 2, RecoveryTimeout: 300 * time.Millisecond, SuccessThreshold: 1},
+		RateLimit:      runtime.RateLimitConfig{Disabled: true},
+	})
+	ctx := context.Background()
+	calls := 0
+	fail := func() error { calls++; return unavailable{} }
+	ok := func() error { calls++; return nil }
+	for i := 0; i < 2; i++ {
+		if err := call(ctx, ma, fail); !errors.As(err, new(unavailable)) {
+			t.Fatalf("failing call %d: %v", i, err)
+		}
+	}
+	if err := call(ctx, mb, ok); !errors.Is(err, runtime.ErrCircuitOpen) {
+		t.Fatalf("other process's call while open: %v, want ErrCircuitOpen", err)
+	}
+	if calls != 2 {
+		t.Fatalf("%d calls reached the service, want 2", calls)
+	}
+	time.Sleep(320 * time.Millisecond)
+	if err := call(ctx, mb, ok); err != nil { // the probe closes it
+		t.Fatalf("probe: %v", err)
+	}
+	for _, me := range []*runtime.Method{ma, mb} {
+		if err := call(ctx, me, ok); err != nil {
+			t.Fatalf("call after closing: %v", err)
+		}
+	}
+}
+
+// TestClosedSuccessSkipsRedis: while the breaker is closed with no failure
+// streak, a success costs no Redis round trip.
+func TestClosedSuccessSkipsRedis(t *testing.T) {
+	p := testPrefix(t)
+	c := newClient(t, true)
+	var n countHook
+	c.AddHook(&n)
+	s := redisstore.New(c, redisstore.WithPrefix(p))
+	br, _ := s.Breaker("W", breakerCfg)
+	pm, err := br.Allow(sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := n.n
+	br.Success(pm, sys)
+	if n.n != before {
+		t.Fatalf("closed success with no streak made %d Redis calls", n.n-before)
+	}
+	br.Failure(pm, callWeight, sys)
+	pm, _ = br.Allow(sys)
+	before = n.n
+	br.Success(pm, sys) // resets the streak: must reach Redis
+	if n.n == before {
+		t.Fatal("success after a failure did not reach Redis")
+	}
+	other := redisstore.New(newClient(t, false), redisstore.WithPrefix(p))
+	ob, _ := other.Breaker("W", breakerCfg)
+	pm, _ = ob.Allow(sys)
+	ob.Failure(pm, callWeight, sys)
+	if s := br.State(); s != runtime.StateClosed {
+		t.Fatalf("state %v: the streak was not reset by the success", s)
+	}
+}
+
+type countHook struct{ n int }
+
+func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n++; return next(ctx, cmd) }
+}
+func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
