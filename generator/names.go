@@ -9,11 +9,7 @@ import (
 	"sort"
 	"strings"
 	"unicode"
-
-	"github.com/resgen-dev/resgen/templates"
 )
-
-func builtinNames() []string { return templates.Names() }
 
 // exportedName returns name with its first letter upper-cased.
 func exportedName(name string) string {

@@ -91,18 +91,6 @@ func (r *recorder) changes() []string {
 	return out
 }
 
-func (r *recorder) count(kind runtime.EventKind) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, e := range r.events {
-		if e.Kind == kind {
-			n++
-		}
-	}
-	return n
-}
-
 // driveClock moves clock forward by step whenever a goroutine waits on one
 // of its timers, until the returned stop is called, so that callers in
 // backoff sleep only fake time. Timers that belong to no caller (an open
