@@ -28,6 +28,17 @@ check-generated:
 	    echo "generated files were stale: go generate changed them (see git diff); commit the result"; exit 1; \
 	  fi
 
+# Every benchmark: the runtime's, the examples' overhead against the bare
+# clients, the comparison module (bench/, failsafe-go, gobreaker,
+# x/time/rate), then generation speed. Figures vary on a noisy machine:
+# compare ratios within one run.
+BENCHCOUNT ?= 3
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./runtime/... ./cmd/...
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./examples/...
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./...
+	./scripts/genspeed.sh
+
 # The longer fault runs of the seed's success criteria, against the loopback
 # API (20% of requests failing, expiring tokens, an outage) and the real
 # PostgreSQL (backends killed, a column renamed). Minutes, not seconds.

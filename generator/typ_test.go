@@ -37,7 +37,7 @@ func TestTypeCode(t *testing.T) {
 		{"type T = interface{ M(x int) string; N() }", "interface {\n\tM(x int) string\n\tN()\n}"},
 		{"type T = func(key string, n int) (ok bool, err error)", "func(key string, n int) (ok bool, err error)"},
 		{"type T = chan<- <-chan int", "chan<- <-chan int"},
-		{"type T = chan (<-chan int)", "chan (<-chan int)"},
+		{"type T = chan<- chan int", "chan<- chan int"},
 		{"type T = any", "any"},
 		{"type T = error", "error"},
 		{"type T = time.Duration", "time.Duration"},

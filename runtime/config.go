@@ -7,12 +7,12 @@ import (
 	"time"
 )
 
-// Config is the resilience configuration of one method of a wrapper: the
-// seed's ResilienceConfig. Generated code carries a fully resolved Config for
+// Config is the resilience configuration of one method of a wrapper.
+// Generated code carries a fully resolved Config for
 // every method (built-in defaults < profile < interface directive < method
 // directive); WithConfig applies run-time overrides on top of it.
 //
-// A Config's zero value means the seed's defaults for every policy: each
+// A Config's zero value means resgen's defaults for every policy: each
 // field documents what happens when it is left zero, and Normalize fills
 // them in. Each policy can be switched off with its Disabled field.
 type Config struct {
@@ -81,7 +81,7 @@ type RateLimitConfig struct {
 	// BurstSize is the bucket's capacity. Zero means 10.
 	BurstSize int
 	// Global, when true, gives the wrapper its own bucket. When false (the
-	// default: the seed's per_host=true) every wrapper of the process that
+	// default, per_host=true in directives and YAML) every wrapper of the process that
 	// talks to the same host, with the same rate and burst, shares one
 	// bucket; the host comes from WithHostKey or the inner value's
 	// Host() string, and a wrapper without a host has its own bucket.
@@ -109,7 +109,7 @@ type RecoveryConfig struct {
 	// Disabled turns every recovery procedure off.
 	Disabled bool
 	// DisableConnectionRecovery stops Reconnect from being called on
-	// connection errors (the seed's enable_connection_recovery=false).
+	// connection errors (enable_connection_recovery=false in directives and YAML).
 	DisableConnectionRecovery bool
 	// DisableCredentialRefresh stops RefreshCredentials from being called on
 	// auth errors.
@@ -156,7 +156,7 @@ const (
 	StrategyQueue Strategy = "queue"
 )
 
-// The seed's defaults, which Normalize fills in for zero fields.
+// resgen's defaults, which Normalize fills in for zero fields.
 const (
 	DefaultMaxAttempts          = 3
 	DefaultInitialDelay         = time.Second
@@ -237,8 +237,8 @@ func (c Config) Normalize() Config {
 	return c
 }
 
-// Validate reports every problem of c, each naming its field by the seed's
-// key (retry.max_attempts, rate_limit.burst_size, ...), joined with
+// Validate reports every problem of c, each naming its field by its
+// directive and YAML key (retry.max_attempts, rate_limit.burst_size, ...), joined with
 // errors.Join. Zero fields are valid: they mean defaults.
 func (c Config) Validate() error {
 	var errs []error
@@ -327,7 +327,7 @@ func (s Strategy) orDefault() Strategy {
 
 // FieldError is a problem with one field of a Config.
 type FieldError struct {
-	Field string // the seed's key, as policy.key: "retry.max_attempts"
+	Field string // the directive and YAML key, as policy.key: "retry.max_attempts"
 	Msg   string
 }
 

@@ -44,6 +44,9 @@ func TestBackoffNearDurationLimit(t *testing.T) {
 				t.Fatalf("%s: attempt %d: %v", j, i+1, err)
 			}
 		}
+		if len(delays) != 4 {
+			t.Fatalf("%s: %d retry events after 4 failures, want 4", j, len(delays))
+		}
 		for _, d := range delays {
 			if d < 0 {
 				t.Errorf("%s: negative delay %v", j, d)

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Setting is one policy value written as text, by the seed's names: a
+// Setting is one policy value written as text, by its directive name: a
 // directive's key=value, a key of resgen.yaml or of a run-time override
 // file. Apply turns it into a Config field, so that every source of
 // configuration shares one set of keys, types and ranges.
@@ -117,7 +117,7 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // Apply sets the field that s names. It checks the value's type and range
-// and reports problems with the seed's key names; it does not check the
+// and reports problems with the directive and YAML key names; it does not check the
 // Config as a whole (Validate does).
 func (c *Config) Apply(s Setting) error {
 	keys, ok := policyKeys[s.Policy]

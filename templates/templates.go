@@ -1,7 +1,7 @@
 // Package templates holds resgen's built-in profiles, as YAML files
 // embedded in the binary. Each file is a profile: its name is the file's
 // base name, its content the policy blocks of resgen.yaml (retry,
-// circuit_breaker, rate_limit, timeout, recovery) over the seed's defaults,
+// circuit_breaker, rate_limit, timeout, recovery) over resgen's defaults,
 // plus a description.
 package templates
 

@@ -177,7 +177,7 @@ func value(c runtime.Config, policy, key string) string {
 	panic("resgen: no printer for " + policy + "." + key)
 }
 
-// formatDuration writes d as the seed does: 60s rather than 1m0s.
+// formatDuration writes d as resgen's docs do: 60s rather than 1m0s.
 func formatDuration(d time.Duration) string {
 	switch {
 	case d%time.Second == 0:
@@ -257,7 +257,7 @@ func runProfiles(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	var b strings.Builder
-	b.WriteString("# resgen's built-in profiles, every value resolved over the seed's defaults\n" +
+	b.WriteString("# resgen's built-in profiles, every value resolved over resgen's defaults\n" +
 		"# (the default profile); \"# default\" marks the values a profile does not set\n" +
 		"# itself. Name one with //resgen:profile NAME, profile: NAME in resgen.yaml,\n" +
 		"# -profile NAME, or extend it in resgen.yaml (resgen init writes an example).\n")

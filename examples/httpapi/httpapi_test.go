@@ -1,6 +1,6 @@
 package main
 
-// The seed's success criteria, measured against the real loopback server
+// resgen's promises, measured against the real loopback server
 // (server.go) with the api profile's attempts and thresholds, and its
 // delays scaled down (demoScale) so that each test takes a few seconds:
 //
@@ -172,7 +172,7 @@ func TestAPIProfileInForce(t *testing.T) {
 	}
 }
 
-// (a) The seed: "99.5% success rate even with 20% underlying service
+// (a) The promise: "99.5% success rate even with 20% underlying service
 // failure rate", with the api profile's breaker (failure_threshold 3),
 // which must not open under noise.
 func TestSuccessRateUnderTwentyPercentFailures(t *testing.T) {
@@ -200,7 +200,7 @@ func TestSuccessRateUnderTwentyPercentFailures(t *testing.T) {
 	}
 }
 
-// (b) The seed: "zero rate limit violations during normal operation". The
+// (b) The promise: "zero rate limit violations during normal operation". The
 // client's per-host limit (80/s, burst 10) is below the server's (100/s,
 // burst 20), and the workers ask for more than either: the client's limit
 // holds them back, and the server never answers 429, although 20% of
@@ -250,7 +250,7 @@ func TestNoRateLimitViolations(t *testing.T) {
 	}
 }
 
-// (c) The seed: "automatic recovery from 95% of transient failures", and
+// (c) The promise: "automatic recovery from 95% of transient failures", and
 // credential refresh for every call that meets an expired token. The
 // server fails 20% of requests and expires its tokens every second; the
 // tracing transport records, call by call, what its attempts met.

@@ -1,5 +1,5 @@
-// Command httpapi shows resgen on a REST connector, in the spirit of the
-// seed's Shopify example: Shop is the connector's interface, Client its
+// Command httpapi shows resgen on a REST connector, modelled on a
+// Shopify-like store API: Shop is the connector's interface, Client its
 // implementation over net/http, and ResilientShop (shop_resilient.go,
 // generated) wraps a Client with retry, a circuit breaker, a per-host rate
 // limit, per-attempt timeouts and credential refresh.

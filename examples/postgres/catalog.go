@@ -43,7 +43,7 @@ import (
 // Catalog is the item catalog of a shop, kept in one PostgreSQL table: the
 // connector that resgen wraps.
 //
-// The database profile's rate limit (300 requests a minute) is the seed's
+// The database profile's rate limit (300 requests a minute) is a
 // budget for a production database shared by many clients; this example's
 // reads are cheap primary-key and range scans on one local server, so its
 // limit is raised to what such a server takes without trouble. It is
