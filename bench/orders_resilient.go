@@ -16,15 +16,29 @@ const (
 	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
 )
 
-// ResilientOrders wraps an implementation of Orders with the resilience
-// policies of its directives: retry, circuit breaker, rate limit, per-attempt
-// timeout and recovery, written out in each method below. Build one with
-// NewResilientOrders: its zero value is not usable. It is safe for concurrent
-// use when the wrapped value is. A panic in the wrapped value is not recovered:
-// it reaches the caller unchanged, and is not retried.
+// ResilientOrders wraps an implementation of Orders with retry, a circuit
+// breaker, a rate limit, per-attempt timeouts and recovery, resolved from its
+// profile, directives and resgen.yaml and written out in each method below.
+// Build one with NewResilientOrders: its zero value is not usable. It is safe
+// for concurrent use when the wrapped value is. A panic in the wrapped value is
+// not recovered: it reaches the caller unchanged, and is not retried.
+//
+// Each method runs one loop: the circuit breaker, then the rate limit, admit
+// every attempt (Admit); the attempt runs under its own timeout; a success is
+// recorded (Success); a failure is classified, recorded and recovered from, and
+// decides whether to retry (Failure); the call then backs off, exponentially
+// with jitter or for the server's Retry-After (Backoff), and tries again.
+//
+// Unless a method's doc says otherwise, it runs with:
+//
+//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
+//	circuit breaker: failure_threshold=5 recovery_timeout=1m success_threshold=2
+//	rate limit: max_requests_per_minute=1000000000 burst_size=1000000000 per_host=false backpressure_strategy=wait
+//	timeout: off
+//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
 type ResilientOrders struct {
 	inner   Orders
-	rm      *resgen.Manager
+	manager *resgen.Manager
 	methods [1]*resgen.Method
 }
 
@@ -34,13 +48,13 @@ var _ Orders = (*ResilientOrders)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientOrders(inner Orders, opts ...resgen.Option) (*ResilientOrders, error) {
-	rm, err := resgen.NewManager(inner, &resilientOrdersSpec, opts...)
+	mgr, err := resgen.NewManager(inner, &resilientOrdersSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientOrders{inner: inner, rm: rm}
+	w := &ResilientOrders{inner: inner, manager: mgr}
 	for i := range w.methods {
-		w.methods[i] = rm.Method(i)
+		w.methods[i] = mgr.Method(i)
 	}
 	return w, nil
 }
@@ -53,25 +67,17 @@ func (w *ResilientOrders) Unwrap() Orders {
 // Resilience returns the wrapper's resilience state: its configuration and
 // metrics.
 func (w *ResilientOrders) Resilience() *resgen.Manager {
-	return w.rm
+	return w.manager
 }
 
-// Get calls the wrapped Get with:
-//
-//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=1m success_threshold=2
-//	rate limit: max_requests_per_minute=1000000000 burst_size=1000000000 per_host=false backpressure_strategy=wait
-//	timeout: off
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+// Get calls the wrapped Get with the wrapper's policies.
 func (w *ResilientOrders) Get(ctx context.Context, id string) (r0 string, err error) {
 	m := w.methods[0]
 	var call resgen.Call
 	for {
-		// Circuit breaker, then rate limit: both admit every attempt.
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		// The attempt, under its own timeout.
 		actx, cancel := m.Timeout(ctx)
 		r0, err = w.inner.Get(actx, id)
 		cancel()
@@ -79,11 +85,9 @@ func (w *ResilientOrders) Get(ctx context.Context, id string) (r0 string, err er
 			m.Success(&call)
 			return r0, nil
 		}
-		// Classify and record the failure, recover, and decide whether to retry.
 		if err = m.Failure(ctx, &call, err); err != nil {
 			return r0, err
 		}
-		// Back off: exponential with jitter, or the server's Retry-After.
 		if err = m.Backoff(ctx, &call); err != nil {
 			return r0, err
 		}
@@ -96,36 +100,38 @@ func (w *ResilientOrders) Get(ctx context.Context, id string) (r0 string, err er
 var resilientOrdersSpec = resgen.Spec{
 	Wrapper:   "ResilientOrders",
 	Interface: "bench.Orders",
-	Methods: []resgen.MethodSpec{{
-		Name: "Get",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       3,
-				InitialDelay:      time.Second,
-				MaxDelay:          time.Minute,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  time.Minute,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				MaxRequestsPerMinute: 1000000000,
-				BurstSize:            1000000000,
-				Global:               true,
-				Strategy:             resgen.StrategyWait,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Disabled: true,
-				Duration: 30 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				CheckInterval: 30 * time.Second,
-				MaxAttempts:   3,
+	Methods: []resgen.MethodSpec{
+		{
+			Name: "Get",
+			Config: resgen.Config{
+				Retry: resgen.RetryConfig{
+					MaxAttempts:       3,
+					InitialDelay:      time.Second,
+					MaxDelay:          time.Minute,
+					BackoffMultiplier: 2.0,
+					Jitter:            resgen.JitterFull,
+					RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
+				},
+				CircuitBreaker: resgen.CircuitBreakerConfig{
+					FailureThreshold: 5,
+					RecoveryTimeout:  time.Minute,
+					SuccessThreshold: 2,
+				},
+				RateLimit: resgen.RateLimitConfig{
+					MaxRequestsPerMinute: 1000000000,
+					BurstSize:            1000000000,
+					Global:               true,
+					Strategy:             resgen.StrategyWait,
+				},
+				Timeout: resgen.TimeoutConfig{
+					Disabled: true,
+					Duration: 30 * time.Second,
+				},
+				Recovery: resgen.RecoveryConfig{
+					CheckInterval: 30 * time.Second,
+					MaxAttempts:   3,
+				},
 			},
 		},
-	}},
+	},
 }

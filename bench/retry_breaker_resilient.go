@@ -16,15 +16,30 @@ const (
 	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
 )
 
-// ResilientRetryBreaker wraps an implementation of RetryBreaker with the
-// resilience policies of its directives: retry, circuit breaker, rate limit,
-// per-attempt timeout and recovery, written out in each method below. Build one
-// with NewResilientRetryBreaker: its zero value is not usable. It is safe for
-// concurrent use when the wrapped value is. A panic in the wrapped value is not
-// recovered: it reaches the caller unchanged, and is not retried.
+// ResilientRetryBreaker wraps an implementation of RetryBreaker with retry, a
+// circuit breaker, a rate limit, per-attempt timeouts and recovery, resolved
+// from its profile, directives and resgen.yaml and written out in each method
+// below. Build one with NewResilientRetryBreaker: its zero value is not usable.
+// It is safe for concurrent use when the wrapped value is. A panic in the
+// wrapped value is not recovered: it reaches the caller unchanged, and is not
+// retried.
+//
+// Each method runs one loop: the circuit breaker, then the rate limit, admit
+// every attempt (Admit); the attempt runs under its own timeout; a success is
+// recorded (Success); a failure is classified, recorded and recovered from, and
+// decides whether to retry (Failure); the call then backs off, exponentially
+// with jitter or for the server's Retry-After (Backoff), and tries again.
+//
+// Unless a method's doc says otherwise, it runs with:
+//
+//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
+//	circuit breaker: failure_threshold=5 recovery_timeout=1m success_threshold=2
+//	rate limit: off
+//	timeout: off
+//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
 type ResilientRetryBreaker struct {
 	inner   RetryBreaker
-	rm      *resgen.Manager
+	manager *resgen.Manager
 	methods [1]*resgen.Method
 }
 
@@ -34,13 +49,13 @@ var _ RetryBreaker = (*ResilientRetryBreaker)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientRetryBreaker(inner RetryBreaker, opts ...resgen.Option) (*ResilientRetryBreaker, error) {
-	rm, err := resgen.NewManager(inner, &resilientRetryBreakerSpec, opts...)
+	mgr, err := resgen.NewManager(inner, &resilientRetryBreakerSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientRetryBreaker{inner: inner, rm: rm}
+	w := &ResilientRetryBreaker{inner: inner, manager: mgr}
 	for i := range w.methods {
-		w.methods[i] = rm.Method(i)
+		w.methods[i] = mgr.Method(i)
 	}
 	return w, nil
 }
@@ -53,25 +68,17 @@ func (w *ResilientRetryBreaker) Unwrap() RetryBreaker {
 // Resilience returns the wrapper's resilience state: its configuration and
 // metrics.
 func (w *ResilientRetryBreaker) Resilience() *resgen.Manager {
-	return w.rm
+	return w.manager
 }
 
-// Get calls the wrapped Get with:
-//
-//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=1m success_threshold=2
-//	rate limit: off
-//	timeout: off
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+// Get calls the wrapped Get with the wrapper's policies.
 func (w *ResilientRetryBreaker) Get(ctx context.Context, id string) (r0 string, err error) {
 	m := w.methods[0]
 	var call resgen.Call
 	for {
-		// Circuit breaker, then rate limit: both admit every attempt.
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		// The attempt, under its own timeout.
 		actx, cancel := m.Timeout(ctx)
 		r0, err = w.inner.Get(actx, id)
 		cancel()
@@ -79,11 +86,9 @@ func (w *ResilientRetryBreaker) Get(ctx context.Context, id string) (r0 string, 
 			m.Success(&call)
 			return r0, nil
 		}
-		// Classify and record the failure, recover, and decide whether to retry.
 		if err = m.Failure(ctx, &call, err); err != nil {
 			return r0, err
 		}
-		// Back off: exponential with jitter, or the server's Retry-After.
 		if err = m.Backoff(ctx, &call); err != nil {
 			return r0, err
 		}
@@ -96,36 +101,38 @@ func (w *ResilientRetryBreaker) Get(ctx context.Context, id string) (r0 string, 
 var resilientRetryBreakerSpec = resgen.Spec{
 	Wrapper:   "ResilientRetryBreaker",
 	Interface: "bench.RetryBreaker",
-	Methods: []resgen.MethodSpec{{
-		Name: "Get",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       3,
-				InitialDelay:      time.Second,
-				MaxDelay:          time.Minute,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  time.Minute,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled:             true,
-				MaxRequestsPerMinute: 60,
-				BurstSize:            10,
-				Strategy:             resgen.StrategyWait,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Disabled: true,
-				Duration: 30 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				CheckInterval: 30 * time.Second,
-				MaxAttempts:   3,
+	Methods: []resgen.MethodSpec{
+		{
+			Name: "Get",
+			Config: resgen.Config{
+				Retry: resgen.RetryConfig{
+					MaxAttempts:       3,
+					InitialDelay:      time.Second,
+					MaxDelay:          time.Minute,
+					BackoffMultiplier: 2.0,
+					Jitter:            resgen.JitterFull,
+					RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
+				},
+				CircuitBreaker: resgen.CircuitBreakerConfig{
+					FailureThreshold: 5,
+					RecoveryTimeout:  time.Minute,
+					SuccessThreshold: 2,
+				},
+				RateLimit: resgen.RateLimitConfig{
+					Disabled:             true,
+					MaxRequestsPerMinute: 60,
+					BurstSize:            10,
+					Strategy:             resgen.StrategyWait,
+				},
+				Timeout: resgen.TimeoutConfig{
+					Disabled: true,
+					Duration: 30 * time.Second,
+				},
+				Recovery: resgen.RecoveryConfig{
+					CheckInterval: 30 * time.Second,
+					MaxAttempts:   3,
+				},
 			},
 		},
-	}},
+	},
 }

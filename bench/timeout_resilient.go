@@ -16,15 +16,29 @@ const (
 	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
 )
 
-// ResilientTimeout wraps an implementation of Timeout with the resilience
-// policies of its directives: retry, circuit breaker, rate limit, per-attempt
-// timeout and recovery, written out in each method below. Build one with
-// NewResilientTimeout: its zero value is not usable. It is safe for concurrent
-// use when the wrapped value is. A panic in the wrapped value is not recovered:
-// it reaches the caller unchanged, and is not retried.
+// ResilientTimeout wraps an implementation of Timeout with retry, a circuit
+// breaker, a rate limit, per-attempt timeouts and recovery, resolved from its
+// profile, directives and resgen.yaml and written out in each method below.
+// Build one with NewResilientTimeout: its zero value is not usable. It is safe
+// for concurrent use when the wrapped value is. A panic in the wrapped value is
+// not recovered: it reaches the caller unchanged, and is not retried.
+//
+// Each method runs one loop: the circuit breaker, then the rate limit, admit
+// every attempt (Admit); the attempt runs under its own timeout; a success is
+// recorded (Success); a failure is classified, recorded and recovered from, and
+// decides whether to retry (Failure); the call then backs off, exponentially
+// with jitter or for the server's Retry-After (Backoff), and tries again.
+//
+// Unless a method's doc says otherwise, it runs with:
+//
+//	retry: off
+//	circuit breaker: off
+//	rate limit: off
+//	timeout: 1m per attempt, cancelled when the attempt returns
+//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
 type ResilientTimeout struct {
 	inner   Timeout
-	rm      *resgen.Manager
+	manager *resgen.Manager
 	methods [1]*resgen.Method
 }
 
@@ -34,13 +48,13 @@ var _ Timeout = (*ResilientTimeout)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientTimeout(inner Timeout, opts ...resgen.Option) (*ResilientTimeout, error) {
-	rm, err := resgen.NewManager(inner, &resilientTimeoutSpec, opts...)
+	mgr, err := resgen.NewManager(inner, &resilientTimeoutSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientTimeout{inner: inner, rm: rm}
+	w := &ResilientTimeout{inner: inner, manager: mgr}
 	for i := range w.methods {
-		w.methods[i] = rm.Method(i)
+		w.methods[i] = mgr.Method(i)
 	}
 	return w, nil
 }
@@ -53,25 +67,17 @@ func (w *ResilientTimeout) Unwrap() Timeout {
 // Resilience returns the wrapper's resilience state: its configuration and
 // metrics.
 func (w *ResilientTimeout) Resilience() *resgen.Manager {
-	return w.rm
+	return w.manager
 }
 
-// Get calls the wrapped Get with:
-//
-//	retry: off
-//	circuit breaker: off
-//	rate limit: off
-//	timeout: 1m per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+// Get calls the wrapped Get with the wrapper's policies.
 func (w *ResilientTimeout) Get(ctx context.Context, id string) (r0 string, err error) {
 	m := w.methods[0]
 	var call resgen.Call
 	for {
-		// Circuit breaker, then rate limit: both admit every attempt.
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		// The attempt, under its own timeout.
 		actx, cancel := m.Timeout(ctx)
 		r0, err = w.inner.Get(actx, id)
 		cancel()
@@ -79,11 +85,9 @@ func (w *ResilientTimeout) Get(ctx context.Context, id string) (r0 string, err e
 			m.Success(&call)
 			return r0, nil
 		}
-		// Classify and record the failure, recover, and decide whether to retry.
 		if err = m.Failure(ctx, &call, err); err != nil {
 			return r0, err
 		}
-		// Back off: exponential with jitter, or the server's Retry-After.
 		if err = m.Backoff(ctx, &call); err != nil {
 			return r0, err
 		}
@@ -96,37 +100,39 @@ func (w *ResilientTimeout) Get(ctx context.Context, id string) (r0 string, err e
 var resilientTimeoutSpec = resgen.Spec{
 	Wrapper:   "ResilientTimeout",
 	Interface: "bench.Timeout",
-	Methods: []resgen.MethodSpec{{
-		Name: "Get",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				Disabled:          true,
-				MaxAttempts:       3,
-				InitialDelay:      time.Second,
-				MaxDelay:          time.Minute,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				Disabled:         true,
-				FailureThreshold: 5,
-				RecoveryTimeout:  time.Minute,
-				SuccessThreshold: 2,
-			},
-			RateLimit: resgen.RateLimitConfig{
-				Disabled:             true,
-				MaxRequestsPerMinute: 60,
-				BurstSize:            10,
-				Strategy:             resgen.StrategyWait,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: time.Minute,
-			},
-			Recovery: resgen.RecoveryConfig{
-				CheckInterval: 30 * time.Second,
-				MaxAttempts:   3,
+	Methods: []resgen.MethodSpec{
+		{
+			Name: "Get",
+			Config: resgen.Config{
+				Retry: resgen.RetryConfig{
+					Disabled:          true,
+					MaxAttempts:       3,
+					InitialDelay:      time.Second,
+					MaxDelay:          time.Minute,
+					BackoffMultiplier: 2.0,
+					Jitter:            resgen.JitterFull,
+					RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
+				},
+				CircuitBreaker: resgen.CircuitBreakerConfig{
+					Disabled:         true,
+					FailureThreshold: 5,
+					RecoveryTimeout:  time.Minute,
+					SuccessThreshold: 2,
+				},
+				RateLimit: resgen.RateLimitConfig{
+					Disabled:             true,
+					MaxRequestsPerMinute: 60,
+					BurstSize:            10,
+					Strategy:             resgen.StrategyWait,
+				},
+				Timeout: resgen.TimeoutConfig{
+					Duration: time.Minute,
+				},
+				Recovery: resgen.RecoveryConfig{
+					CheckInterval: 30 * time.Second,
+					MaxAttempts:   3,
+				},
 			},
 		},
-	}},
+	},
 }

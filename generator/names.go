@@ -152,7 +152,7 @@ func (g *gen) chooseNames(w *wrapper) {
 		return name
 	}
 	w.fieldInner = pick("inner")
-	w.fieldManager = pick("rm")
+	w.fieldManager = pick("manager")
 	w.fieldMethods = pick("methods")
 	w.unwrap = !methods["Unwrap"]
 	w.resilience = !methods["Resilience"]

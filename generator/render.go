@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"go/token"
 	"go/types"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,8 @@ type renderer struct {
 	outPath string
 	errs    []string
 	imports map[string]string // the names packages are imported under, by path (jennifer may still rename clashes)
+	common  []string          // the policy lines most methods share, said once on the type
+	errNote bool              // the type's doc says errInResNote
 }
 
 // importAs imports path under name, or, when the output's package declares
@@ -141,11 +144,18 @@ func relPos(dir string, p token.Position) string {
 const commentWidth = 80
 
 // comment writes text as a comment, wrapped at commentWidth; blank lines
-// ("\n\n") separate paragraphs.
+// ("\n\n") separate paragraphs, and a paragraph whose lines are indented
+// is a block, written as it is.
 func comment(f *jen.File, text string) {
 	for i, para := range strings.Split(text, "\n\n") {
 		if i > 0 {
 			f.Comment("")
+		}
+		if strings.HasPrefix(para, " ") {
+			for _, line := range strings.Split(para, "\n") {
+				f.Comment(line)
+			}
+			continue
 		}
 		for _, line := range wrap(para, commentWidth-3) {
 			f.Comment(line)
@@ -205,13 +215,26 @@ func (r *renderer) file() {
 			guarded++
 		}
 	}
+	r.commonPolicies()
 
 	// The type.
-	doc := fmt.Sprintf("%s wraps an implementation of %s with the resilience policies of its directives: "+
-		"retry, circuit breaker, rate limit, per-attempt timeout and recovery, written out in each method below. "+
-		"Build one with New%s: its zero value is not usable. It is safe for concurrent use when the wrapped value is. "+
-		"A panic in the wrapped value is not recovered: it reaches the caller unchanged, and is not retried.",
-		w.name, w.ifaceName, w.name)
+	doc := fmt.Sprintf("%s wraps an implementation of %s with retry, a circuit breaker, a rate limit, "+
+		"per-attempt timeouts and recovery, resolved from its profile, directives and resgen.yaml and written out "+
+		"in each method below. Build one with New%s: its zero value is not usable. It is safe for concurrent use "+
+		"when the wrapped value is. A panic in the wrapped value is not recovered: it reaches the caller unchanged, "+
+		"and is not retried.", w.name, w.ifaceName, w.name)
+	if guarded > 0 {
+		doc += "\n\nEach method runs one loop: the circuit breaker, then the rate limit, admit every attempt (Admit); " +
+			"the attempt runs under its own timeout; a success is recorded (Success); a failure is classified, " +
+			"recorded and recovered from, and decides whether to retry (Failure); the call then backs off, " +
+			"exponentially with jitter or for the server's Retry-After (Backoff), and tries again."
+	}
+	if r.common != nil {
+		doc += "\n\nUnless a method's doc says otherwise, it runs with:\n\n" + strings.Join(r.common, "\n")
+	}
+	if r.errNote {
+		doc += "\n\n" + errInResNote
+	}
 	if !w.unwrap {
 		doc += "\n\n" + w.ifaceName + " has a method Unwrap, so the wrapper has no Unwrap accessor of its own."
 	}
@@ -249,15 +272,15 @@ func (r *renderer) file() {
 		Params(jen.Id("inner").Add(ifaceRef), jen.Id("opts").Op("...").Add(rt("Option"))).
 		Params(self.Clone(), jen.Error()).
 		BlockFunc(func(b *jen.Group) {
-			b.List(jen.Id("rm"), jen.Err()).Op(":=").Add(rt("NewManager")).Call(jen.Id("inner"), jen.Op("&").Id(w.specVar), jen.Id("opts").Op("..."))
+			b.List(jen.Id("mgr"), jen.Err()).Op(":=").Add(rt("NewManager")).Call(jen.Id("inner"), jen.Op("&").Id(w.specVar), jen.Id("opts").Op("..."))
 			b.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err()))
 			b.Id("w").Op(":=").Op("&").Id(w.name).Add(r.typeArgs()).Values(
 				jen.Id(w.fieldInner).Op(":").Id("inner"),
-				jen.Id(w.fieldManager).Op(":").Id("rm"),
+				jen.Id(w.fieldManager).Op(":").Id("mgr"),
 			)
 			if guarded > 0 {
 				b.For(jen.Id("i").Op(":=").Range().Id("w").Dot(w.fieldMethods)).Block(
-					jen.Id("w").Dot(w.fieldMethods).Index(jen.Id("i")).Op("=").Id("rm").Dot("Method").Call(jen.Id("i")),
+					jen.Id("w").Dot(w.fieldMethods).Index(jen.Id("i")).Op("=").Id("mgr").Dot("Method").Call(jen.Id("i")),
 				)
 			}
 			b.Return(jen.Id("w"), jen.Nil())
@@ -713,7 +736,6 @@ func (r *renderer) guardedBody(b *jen.Group, m *method, n methodNames, inner *je
 	b.Var().Id(n.call).Add(rt("Call"))
 	b.For().BlockFunc(func(l *jen.Group) {
 		ctx := jen.Id(n.ctx)
-		l.Comment("Circuit breaker, then rate limit: both admit every attempt.")
 		l.If(errID().Op("=").Id(n.m).Dot("Admit").Call(ctx.Clone(), jen.Op("&").Id(n.call)), errID().Op("!=").Nil()).BlockFunc(func(g *jen.Group) {
 			if m.errInRes {
 				switch {
@@ -731,15 +753,12 @@ func (r *renderer) guardedBody(b *jen.Group, m *method, n methodNames, inner *je
 
 		attemptCtx := ctx.Clone()
 		if m.ctxIndex >= 0 {
-			l.Comment("The attempt, under its own timeout.")
 			op := "Timeout"
 			if m.keep {
 				op = "TimeoutKeep"
 			}
 			l.List(jen.Id(n.actx), jen.Id(n.cancel)).Op(":=").Id(n.m).Dot(op).Call(ctx.Clone())
 			attemptCtx = jen.Id(n.actx)
-		} else {
-			l.Comment("The attempt (" + m.name + " takes no context, so it has no timeout).")
 		}
 		callArgs := append([]jen.Code(nil), args...)
 		if m.ctxIndex >= 0 {
@@ -774,9 +793,7 @@ func (r *renderer) guardedBody(b *jen.Group, m *method, n methodNames, inner *je
 			jen.Id(n.m).Dot("Success").Call(jen.Op("&").Id(n.call)),
 			ret(jen.Nil()),
 		)
-		l.Comment("Classify and record the failure, recover, and decide whether to retry.")
 		l.If(errID().Op("=").Id(n.m).Dot("Failure").Call(ctx.Clone(), jen.Op("&").Id(n.call), errID()), errID().Op("!=").Nil()).Block(ret(errID()))
-		l.Comment("Back off: exponential with jitter, or the server's Retry-After.")
 		l.If(errID().Op("=").Id(n.m).Dot("Backoff").Call(ctx.Clone(), jen.Op("&").Id(n.call)), errID().Op("!=").Nil()).BlockFunc(func(g *jen.Group) {
 			switch {
 			case m.errInRes && m.setErr && nillable(m.results[0].Type()):
@@ -813,8 +830,83 @@ func (r *renderer) methodDoc(m *method) []string {
 		return append(wrap(head+" once it has a token of its rate limit (it returns no error, "+
 			"so no other policy applies):", commentWidth-3), "  rate limit: "+rateDoc(m.cfg.Normalize().RateLimit))
 	}
+	lines := []string{head + " with the wrapper's policies."}
+	if own := r.policyLines(m); !slices.Equal(own, r.common) {
+		lines = []string{head + " with the wrapper's policies, except:"}
+		for i, l := range own {
+			if i >= len(r.common) || l != r.common[i] {
+				lines = append(lines, l)
+			}
+		}
+	}
+	if m.errInRes {
+		if note := r.errInResDoc(m); note != "" {
+			lines = append(lines, "")
+			lines = append(lines, wrap(note, commentWidth-3)...)
+		}
+	}
+	return lines
+}
+
+// errInResNote says, once on the wrapper's type, what happens to the
+// result of a method whose result carries its error and can be made anew.
+const errInResNote = "Methods whose result has Err() error and SetErr(error) return their last attempt's result " +
+	"when a call fails; a call that is stopped before or between attempts (an open breaker, the rate limit, " +
+	"the caller's context) gets its error through SetErr."
+
+// commonPolicies sets r.common to the policy lines that most of the
+// wrapper's guarded methods share, and r.errNote when any method's result
+// carries its error in the common way: the type's doc says these once.
+func (r *renderer) commonPolicies() {
+	count := make(map[string]int)
+	best, bestN := "", 0
+	for _, m := range r.w.methods {
+		if m.index < 0 || m.throttled() {
+			continue
+		}
+		if m.errInRes && m.setErr && m.newRes {
+			r.errNote = true
+		}
+		k := strings.Join(r.policyLines(m), "\n")
+		count[k]++
+		if count[k] > bestN {
+			best, bestN = k, count[k]
+		}
+	}
+	if bestN > 0 {
+		r.common = strings.Split(best, "\n")
+	}
+}
+
+// errInResDoc is the doc note of a method whose only result carries its
+// error, when it differs from the wrapper's errInResNote.
+func (r *renderer) errInResDoc(m *method) string {
+	if m.setErr && m.newRes {
+		return ""
+	}
+	res := types.TypeString(m.results[0].Type(), func(p *types.Package) string {
+		if p.Path() == r.outPath {
+			return ""
+		}
+		return p.Name()
+	})
+	note := "The result's Err() is the attempt's error: a failed call returns its last attempt's result"
+	if m.setErr {
+		return note + fmt.Sprintf(", and a call that is stopped between attempts gets its error through SetErr. "+
+			"resgen cannot make a new %s: a call that the breaker or the rate limit stops before its "+
+			"first attempt returns %s.", res, zeroText(m.results[0].Type()))
+	}
+	return note + fmt.Sprintf(". %s has no SetErr(error): a call that the breaker or the rate limit stops "+
+		"before its first attempt returns %s, and one stopped between attempts returns the last "+
+		"attempt's result.", res, zeroText(m.results[0].Type()))
+}
+
+// policyLines lists the policies of a guarded method with their values,
+// one indented line each, in a fixed order: retry, circuit breaker, rate
+// limit, timeout, recovery.
+func (r *renderer) policyLines(m *method) []string {
 	c := m.cfg.Normalize()
-	lines := []string{head + " with:"}
+	var lines []string
 	add := func(name, value string, off bool) {
 		if off {
 			lines = append(lines, "  "+name+": off")
@@ -861,29 +953,6 @@ func (r *renderer) methodDoc(m *method) []string {
 	}
 	add("recovery", fmt.Sprintf("%s, max_recovery_attempts=%d recovery_check_interval=%s", strings.Join(on, " "),
 		rec.MaxAttempts, fmtDuration(rec.CheckInterval)), rec.Disabled || len(on) == 0)
-	if m.errInRes {
-		res := types.TypeString(m.results[0].Type(), func(p *types.Package) string {
-			if p.Path() == r.outPath {
-				return ""
-			}
-			return p.Name()
-		})
-		note := "The result's Err() is the attempt's error: a failed call returns its last attempt's result"
-		if m.setErr && m.newRes {
-			note += ", and a call that is stopped before or between attempts (an open breaker, " +
-				"the rate limit, the caller's context) gets its error through SetErr."
-		} else if m.setErr {
-			note += fmt.Sprintf(", and a call that is stopped between attempts gets its error through SetErr. "+
-				"resgen cannot make a new %s: a call that the breaker or the rate limit stops before its "+
-				"first attempt returns %s.", res, zeroText(m.results[0].Type()))
-		} else {
-			note += fmt.Sprintf(". %s has no SetErr(error): a call that the breaker or the rate limit stops "+
-				"before its first attempt returns %s, and one stopped between attempts returns the last "+
-				"attempt's result.", res, zeroText(m.results[0].Type()))
-		}
-		lines = append(lines, "")
-		lines = append(lines, wrap(note, commentWidth-3)...)
-	}
 	return lines
 }
 
@@ -1008,7 +1077,12 @@ func (r *renderer) spec() {
 		} else {
 			f.add("Config", r.configLit(m))
 		}
-		methods = append(methods, f.lit(jen.Null()))
+		if _, ok := shared[keyOf(m)]; ok {
+			// One line a method: {Name: "Get", Config: resilientStoreConfig0}.
+			methods = append(methods, jen.Values(f...))
+		} else {
+			methods = append(methods, f.lit(jen.Null()))
+		}
 	}
 	iface := w.ifaceName
 	if w.ifacePkg != nil {
@@ -1019,7 +1093,7 @@ func (r *renderer) spec() {
 	var f fields
 	f.add("Wrapper", jen.Lit(w.name))
 	f.add("Interface", jen.Lit(iface))
-	f.add("Methods", jen.Index().Add(rt("MethodSpec")).Values(methods...))
+	f.add("Methods", jen.Index().Add(rt("MethodSpec")).Custom(jen.Options{Open: "{", Close: "}", Separator: ",", Multi: true}, methods...))
 	r.f.Var().Id(w.specVar).Op("=").Add(f.lit(rt("Spec")))
 	r.f.Line()
 }
@@ -1212,21 +1286,45 @@ func durationLit(d time.Duration) jen.Code {
 // errors.AsType for types, written out.
 func (r *renderer) matcherFunc(m *matcher) {
 	r.f.Comment(fmt.Sprintf("%s matches %s.", m.name, r.matcherDoc(m)))
-	r.f.Func().Id(m.name).Params(jen.Id("err").Error()).Bool().BlockFunc(func(b *jen.Group) {
-		for _, it := range m.items {
-			switch o := it.obj.(type) {
-			case *types.Var, *types.Const:
-				b.If(jen.Qual("errors", "Is").Call(jen.Err(), r.qual(o.Pkg(), o.Name()))).Block(jen.Return(jen.True()))
-			case *types.TypeName:
-				t := r.qual(o.Pkg(), o.Name())
-				if it.ptr {
-					t = jen.Op("*").Add(t)
-				}
-				b.If(jen.List(jen.Id("_"), jen.Id("ok")).Op(":=").Qual("errors", "AsType").Types(t).Call(jen.Err()), jen.Id("ok")).
-					Block(jen.Return(jen.True()))
+	var terms []jen.Code
+	var asType []*jen.Statement // errors.AsType matches, which need a helper each
+	for _, it := range m.items {
+		switch o := it.obj.(type) {
+		case *types.Var, *types.Const:
+			terms = append(terms, jen.Qual("errors", "Is").Call(jen.Err(), r.qual(o.Pkg(), o.Name())))
+		case *types.TypeName:
+			t := r.qual(o.Pkg(), o.Name())
+			if it.ptr {
+				t = jen.Op("*").Add(t)
 			}
+			asType = append(asType, t)
 		}
-		b.Return(jen.False())
+	}
+	r.f.Func().Id(m.name).Params(jen.Id("err").Error()).Bool().BlockFunc(func(b *jen.Group) {
+		if len(asType) == 0 {
+			var expr *jen.Statement
+			for i, t := range terms {
+				if i == 0 {
+					expr = jen.Add(t)
+				} else {
+					expr = expr.Op("||").Add(t)
+				}
+			}
+			b.Return(expr)
+			return
+		}
+		for _, t := range terms {
+			b.If(t).Block(jen.Return(jen.True()))
+		}
+		for i, t := range asType {
+			if i == len(asType)-1 {
+				b.List(jen.Id("_"), jen.Id("ok")).Op(":=").Qual("errors", "AsType").Types(t).Call(jen.Err())
+				b.Return(jen.Id("ok"))
+				break
+			}
+			b.If(jen.List(jen.Id("_"), jen.Id("ok")).Op(":=").Qual("errors", "AsType").Types(t).Call(jen.Err()), jen.Id("ok")).
+				Block(jen.Return(jen.True()))
+		}
 	})
 	r.f.Line()
 }

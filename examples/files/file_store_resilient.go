@@ -17,15 +17,29 @@ const (
 	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
 )
 
-// ResilientFileStore wraps an implementation of FileStore with the resilience
-// policies of its directives: retry, circuit breaker, rate limit, per-attempt
-// timeout and recovery, written out in each method below. Build one with
-// NewResilientFileStore: its zero value is not usable. It is safe for
-// concurrent use when the wrapped value is. A panic in the wrapped value is not
-// recovered: it reaches the caller unchanged, and is not retried.
+// ResilientFileStore wraps an implementation of FileStore with retry, a circuit
+// breaker, a rate limit, per-attempt timeouts and recovery, resolved from its
+// profile, directives and resgen.yaml and written out in each method below.
+// Build one with NewResilientFileStore: its zero value is not usable. It is
+// safe for concurrent use when the wrapped value is. A panic in the wrapped
+// value is not recovered: it reaches the caller unchanged, and is not retried.
+//
+// Each method runs one loop: the circuit breaker, then the rate limit, admit
+// every attempt (Admit); the attempt runs under its own timeout; a success is
+// recorded (Success); a failure is classified, recorded and recovered from, and
+// decides whether to retry (Failure); the call then backs off, exponentially
+// with jitter or for the server's Retry-After (Backoff), and tries again.
+//
+// Unless a method's doc says otherwise, it runs with:
+//
+//	retry: max_attempts=4 initial_delay=500ms max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
+//	circuit breaker: failure_threshold=10 recovery_timeout=15s success_threshold=2 excluded_errors=ErrInvalidName
+//	rate limit: off
+//	timeout: 30s per attempt, cancelled when the attempt returns
+//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
 type ResilientFileStore struct {
 	inner   FileStore
-	rm      *resgen.Manager
+	manager *resgen.Manager
 	methods [4]*resgen.Method
 }
 
@@ -35,13 +49,13 @@ var _ FileStore = (*ResilientFileStore)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientFileStore(inner FileStore, opts ...resgen.Option) (*ResilientFileStore, error) {
-	rm, err := resgen.NewManager(inner, &resilientFileStoreSpec, opts...)
+	mgr, err := resgen.NewManager(inner, &resilientFileStoreSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientFileStore{inner: inner, rm: rm}
+	w := &ResilientFileStore{inner: inner, manager: mgr}
 	for i := range w.methods {
-		w.methods[i] = rm.Method(i)
+		w.methods[i] = mgr.Method(i)
 	}
 	return w, nil
 }
@@ -54,7 +68,7 @@ func (w *ResilientFileStore) Unwrap() FileStore {
 // Resilience returns the wrapper's resilience state: its configuration and
 // metrics.
 func (w *ResilientFileStore) Resilience() *resgen.Manager {
-	return w.rm
+	return w.manager
 }
 
 // Close calls the wrapped Close directly (//resgen:skip).
@@ -62,22 +76,14 @@ func (w *ResilientFileStore) Close() error {
 	return w.inner.Close()
 }
 
-// List calls the wrapped List with:
-//
-//	retry: max_attempts=4 initial_delay=500ms max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=10 recovery_timeout=15s success_threshold=2 excluded_errors=ErrInvalidName
-//	rate limit: off
-//	timeout: 30s per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+// List calls the wrapped List with the wrapper's policies.
 func (w *ResilientFileStore) List(ctx context.Context) (r0 []string, err error) {
 	m := w.methods[0]
 	var call resgen.Call
 	for {
-		// Circuit breaker, then rate limit: both admit every attempt.
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		// The attempt, under its own timeout.
 		actx, cancel := m.Timeout(ctx)
 		r0, err = w.inner.List(actx)
 		cancel()
@@ -85,33 +91,23 @@ func (w *ResilientFileStore) List(ctx context.Context) (r0 []string, err error) 
 			m.Success(&call)
 			return r0, nil
 		}
-		// Classify and record the failure, recover, and decide whether to retry.
 		if err = m.Failure(ctx, &call, err); err != nil {
 			return r0, err
 		}
-		// Back off: exponential with jitter, or the server's Retry-After.
 		if err = m.Backoff(ctx, &call); err != nil {
 			return r0, err
 		}
 	}
 }
 
-// Read calls the wrapped Read with:
-//
-//	retry: max_attempts=4 initial_delay=500ms max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=10 recovery_timeout=15s success_threshold=2 excluded_errors=ErrInvalidName
-//	rate limit: off
-//	timeout: 30s per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+// Read calls the wrapped Read with the wrapper's policies.
 func (w *ResilientFileStore) Read(ctx context.Context, name string) (r0 []byte, err error) {
 	m := w.methods[1]
 	var call resgen.Call
 	for {
-		// Circuit breaker, then rate limit: both admit every attempt.
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		// The attempt, under its own timeout.
 		actx, cancel := m.Timeout(ctx)
 		r0, err = w.inner.Read(actx, name)
 		cancel()
@@ -119,33 +115,23 @@ func (w *ResilientFileStore) Read(ctx context.Context, name string) (r0 []byte, 
 			m.Success(&call)
 			return r0, nil
 		}
-		// Classify and record the failure, recover, and decide whether to retry.
 		if err = m.Failure(ctx, &call, err); err != nil {
 			return r0, err
 		}
-		// Back off: exponential with jitter, or the server's Retry-After.
 		if err = m.Backoff(ctx, &call); err != nil {
 			return r0, err
 		}
 	}
 }
 
-// ReadBatch calls the wrapped ReadBatch with:
-//
-//	retry: max_attempts=4 initial_delay=500ms max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=10 recovery_timeout=15s success_threshold=2 excluded_errors=ErrInvalidName
-//	rate limit: off
-//	timeout: 30s per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+// ReadBatch calls the wrapped ReadBatch with the wrapper's policies.
 func (w *ResilientFileStore) ReadBatch(ctx context.Context, names []string) (r0 map[string][]byte, err error) {
 	m := w.methods[2]
 	var call resgen.Call
 	for {
-		// Circuit breaker, then rate limit: both admit every attempt.
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		// The attempt, under its own timeout.
 		actx, cancel := m.Timeout(ctx)
 		r0, err = w.inner.ReadBatch(actx, names)
 		cancel()
@@ -153,33 +139,23 @@ func (w *ResilientFileStore) ReadBatch(ctx context.Context, names []string) (r0 
 			m.Success(&call)
 			return r0, nil
 		}
-		// Classify and record the failure, recover, and decide whether to retry.
 		if err = m.Failure(ctx, &call, err); err != nil {
 			return r0, err
 		}
-		// Back off: exponential with jitter, or the server's Retry-After.
 		if err = m.Backoff(ctx, &call); err != nil {
 			return r0, err
 		}
 	}
 }
 
-// Write calls the wrapped Write with:
-//
-//	retry: max_attempts=4 initial_delay=500ms max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=10 recovery_timeout=15s success_threshold=2 excluded_errors=ErrInvalidName
-//	rate limit: off
-//	timeout: 30s per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+// Write calls the wrapped Write with the wrapper's policies.
 func (w *ResilientFileStore) Write(ctx context.Context, name string, data []byte) (err error) {
 	m := w.methods[3]
 	var call resgen.Call
 	for {
-		// Circuit breaker, then rate limit: both admit every attempt.
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		// The attempt, under its own timeout.
 		actx, cancel := m.Timeout(ctx)
 		err = w.inner.Write(actx, name, data)
 		cancel()
@@ -187,11 +163,9 @@ func (w *ResilientFileStore) Write(ctx context.Context, name string, data []byte
 			m.Success(&call)
 			return nil
 		}
-		// Classify and record the failure, recover, and decide whether to retry.
 		if err = m.Failure(ctx, &call, err); err != nil {
 			return err
 		}
-		// Back off: exponential with jitter, or the server's Retry-After.
 		if err = m.Backoff(ctx, &call); err != nil {
 			return err
 		}
@@ -236,25 +210,15 @@ var resilientFileStoreConfig0 = resgen.Config{
 var resilientFileStoreSpec = resgen.Spec{
 	Wrapper:   "ResilientFileStore",
 	Interface: "main.FileStore",
-	Methods: []resgen.MethodSpec{{
-		Name:   "List",
-		Config: resilientFileStoreConfig0,
-	}, {
-		Name:   "Read",
-		Config: resilientFileStoreConfig0,
-	}, {
-		Name:   "ReadBatch",
-		Config: resilientFileStoreConfig0,
-	}, {
-		Name:   "Write",
-		Config: resilientFileStoreConfig0,
-	}},
+	Methods: []resgen.MethodSpec{
+		{Name: "List", Config: resilientFileStoreConfig0},
+		{Name: "Read", Config: resilientFileStoreConfig0},
+		{Name: "ReadBatch", Config: resilientFileStoreConfig0},
+		{Name: "Write", Config: resilientFileStoreConfig0},
+	},
 }
 
 // resilientFileStoreMatch0 matches ErrInvalidName.
 func resilientFileStoreMatch0(err error) bool {
-	if errors.Is(err, ErrInvalidName) {
-		return true
-	}
-	return false
+	return errors.Is(err, ErrInvalidName)
 }

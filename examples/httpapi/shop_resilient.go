@@ -16,15 +16,29 @@ const (
 	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
 )
 
-// ResilientShop wraps an implementation of Shop with the resilience policies of
-// its directives: retry, circuit breaker, rate limit, per-attempt timeout and
-// recovery, written out in each method below. Build one with NewResilientShop:
-// its zero value is not usable. It is safe for concurrent use when the wrapped
-// value is. A panic in the wrapped value is not recovered: it reaches the
-// caller unchanged, and is not retried.
+// ResilientShop wraps an implementation of Shop with retry, a circuit breaker,
+// a rate limit, per-attempt timeouts and recovery, resolved from its profile,
+// directives and resgen.yaml and written out in each method below. Build one
+// with NewResilientShop: its zero value is not usable. It is safe for
+// concurrent use when the wrapped value is. A panic in the wrapped value is not
+// recovered: it reaches the caller unchanged, and is not retried.
+//
+// Each method runs one loop: the circuit breaker, then the rate limit, admit
+// every attempt (Admit); the attempt runs under its own timeout; a success is
+// recorded (Success); a failure is classified, recorded and recovered from, and
+// decides whether to retry (Failure); the call then backs off, exponentially
+// with jitter or for the server's Retry-After (Backoff), and tries again.
+//
+// Unless a method's doc says otherwise, it runs with:
+//
+//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
+//	circuit breaker: failure_threshold=3 recovery_timeout=1m success_threshold=2
+//	rate limit: max_requests_per_minute=9000 burst_size=20 per_host=true backpressure_strategy=wait
+//	timeout: 5s per attempt, cancelled when the attempt returns
+//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
 type ResilientShop struct {
 	inner   Shop
-	rm      *resgen.Manager
+	manager *resgen.Manager
 	methods [3]*resgen.Method
 }
 
@@ -34,13 +48,13 @@ var _ Shop = (*ResilientShop)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientShop(inner Shop, opts ...resgen.Option) (*ResilientShop, error) {
-	rm, err := resgen.NewManager(inner, &resilientShopSpec, opts...)
+	mgr, err := resgen.NewManager(inner, &resilientShopSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientShop{inner: inner, rm: rm}
+	w := &ResilientShop{inner: inner, manager: mgr}
 	for i := range w.methods {
-		w.methods[i] = rm.Method(i)
+		w.methods[i] = mgr.Method(i)
 	}
 	return w, nil
 }
@@ -53,7 +67,7 @@ func (w *ResilientShop) Unwrap() Shop {
 // Resilience returns the wrapper's resilience state: its configuration and
 // metrics.
 func (w *ResilientShop) Resilience() *resgen.Manager {
-	return w.rm
+	return w.manager
 }
 
 // Close calls the wrapped Close directly (//resgen:skip).
@@ -61,22 +75,14 @@ func (w *ResilientShop) Close() error {
 	return w.inner.Close()
 }
 
-// CreateOrder calls the wrapped CreateOrder with:
-//
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=3 recovery_timeout=1m success_threshold=2
-//	rate limit: max_requests_per_minute=9000 burst_size=20 per_host=true backpressure_strategy=wait
-//	timeout: 5s per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+// CreateOrder calls the wrapped CreateOrder with the wrapper's policies.
 func (w *ResilientShop) CreateOrder(ctx context.Context, o NewOrder) (r0 Order, err error) {
 	m := w.methods[0]
 	var call resgen.Call
 	for {
-		// Circuit breaker, then rate limit: both admit every attempt.
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		// The attempt, under its own timeout.
 		actx, cancel := m.Timeout(ctx)
 		r0, err = w.inner.CreateOrder(actx, o)
 		cancel()
@@ -84,33 +90,23 @@ func (w *ResilientShop) CreateOrder(ctx context.Context, o NewOrder) (r0 Order, 
 			m.Success(&call)
 			return r0, nil
 		}
-		// Classify and record the failure, recover, and decide whether to retry.
 		if err = m.Failure(ctx, &call, err); err != nil {
 			return r0, err
 		}
-		// Back off: exponential with jitter, or the server's Retry-After.
 		if err = m.Backoff(ctx, &call); err != nil {
 			return r0, err
 		}
 	}
 }
 
-// GetOrder calls the wrapped GetOrder with:
-//
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=3 recovery_timeout=1m success_threshold=2
-//	rate limit: max_requests_per_minute=9000 burst_size=20 per_host=true backpressure_strategy=wait
-//	timeout: 5s per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+// GetOrder calls the wrapped GetOrder with the wrapper's policies.
 func (w *ResilientShop) GetOrder(ctx context.Context, id int64) (r0 Order, err error) {
 	m := w.methods[1]
 	var call resgen.Call
 	for {
-		// Circuit breaker, then rate limit: both admit every attempt.
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		// The attempt, under its own timeout.
 		actx, cancel := m.Timeout(ctx)
 		r0, err = w.inner.GetOrder(actx, id)
 		cancel()
@@ -118,33 +114,23 @@ func (w *ResilientShop) GetOrder(ctx context.Context, id int64) (r0 Order, err e
 			m.Success(&call)
 			return r0, nil
 		}
-		// Classify and record the failure, recover, and decide whether to retry.
 		if err = m.Failure(ctx, &call, err); err != nil {
 			return r0, err
 		}
-		// Back off: exponential with jitter, or the server's Retry-After.
 		if err = m.Backoff(ctx, &call); err != nil {
 			return r0, err
 		}
 	}
 }
 
-// ListOrders calls the wrapped ListOrders with:
-//
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=3 recovery_timeout=1m success_threshold=2
-//	rate limit: max_requests_per_minute=9000 burst_size=20 per_host=true backpressure_strategy=wait
-//	timeout: 5s per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+// ListOrders calls the wrapped ListOrders with the wrapper's policies.
 func (w *ResilientShop) ListOrders(ctx context.Context, since time.Time) (r0 []Order, err error) {
 	m := w.methods[2]
 	var call resgen.Call
 	for {
-		// Circuit breaker, then rate limit: both admit every attempt.
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		// The attempt, under its own timeout.
 		actx, cancel := m.Timeout(ctx)
 		r0, err = w.inner.ListOrders(actx, since)
 		cancel()
@@ -152,11 +138,9 @@ func (w *ResilientShop) ListOrders(ctx context.Context, since time.Time) (r0 []O
 			m.Success(&call)
 			return r0, nil
 		}
-		// Classify and record the failure, recover, and decide whether to retry.
 		if err = m.Failure(ctx, &call, err); err != nil {
 			return r0, err
 		}
-		// Back off: exponential with jitter, or the server's Retry-After.
 		if err = m.Backoff(ctx, &call); err != nil {
 			return r0, err
 		}
@@ -199,14 +183,9 @@ var resilientShopConfig0 = resgen.Config{
 var resilientShopSpec = resgen.Spec{
 	Wrapper:   "ResilientShop",
 	Interface: "main.Shop",
-	Methods: []resgen.MethodSpec{{
-		Name:   "CreateOrder",
-		Config: resilientShopConfig0,
-	}, {
-		Name:   "GetOrder",
-		Config: resilientShopConfig0,
-	}, {
-		Name:   "ListOrders",
-		Config: resilientShopConfig0,
-	}},
+	Methods: []resgen.MethodSpec{
+		{Name: "CreateOrder", Config: resilientShopConfig0},
+		{Name: "GetOrder", Config: resilientShopConfig0},
+		{Name: "ListOrders", Config: resilientShopConfig0},
+	},
 }

@@ -18,15 +18,29 @@ const (
 	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
 )
 
-// ResilientCatalog wraps an implementation of Catalog with the resilience
-// policies of its directives: retry, circuit breaker, rate limit, per-attempt
-// timeout and recovery, written out in each method below. Build one with
-// NewResilientCatalog: its zero value is not usable. It is safe for concurrent
-// use when the wrapped value is. A panic in the wrapped value is not recovered:
-// it reaches the caller unchanged, and is not retried.
+// ResilientCatalog wraps an implementation of Catalog with retry, a circuit
+// breaker, a rate limit, per-attempt timeouts and recovery, resolved from its
+// profile, directives and resgen.yaml and written out in each method below.
+// Build one with NewResilientCatalog: its zero value is not usable. It is safe
+// for concurrent use when the wrapped value is. A panic in the wrapped value is
+// not recovered: it reaches the caller unchanged, and is not retried.
+//
+// Each method runs one loop: the circuit breaker, then the rate limit, admit
+// every attempt (Admit); the attempt runs under its own timeout; a success is
+// recorded (Success); a failure is classified, recorded and recovered from, and
+// decides whether to retry (Failure); the call then backs off, exponentially
+// with jitter or for the server's Retry-After (Backoff), and tries again.
+//
+// Unless a method's doc says otherwise, it runs with:
+//
+//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
+//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=ErrNotFound
+//	rate limit: max_requests_per_minute=600000 burst_size=1000 per_host=true backpressure_strategy=wait
+//	timeout: 5s per attempt, cancelled when the attempt returns
+//	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
 type ResilientCatalog struct {
 	inner   Catalog
-	rm      *resgen.Manager
+	manager *resgen.Manager
 	methods [3]*resgen.Method
 }
 
@@ -36,13 +50,13 @@ var _ Catalog = (*ResilientCatalog)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientCatalog(inner Catalog, opts ...resgen.Option) (*ResilientCatalog, error) {
-	rm, err := resgen.NewManager(inner, &resilientCatalogSpec, opts...)
+	mgr, err := resgen.NewManager(inner, &resilientCatalogSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientCatalog{inner: inner, rm: rm}
+	w := &ResilientCatalog{inner: inner, manager: mgr}
 	for i := range w.methods {
-		w.methods[i] = rm.Method(i)
+		w.methods[i] = mgr.Method(i)
 	}
 	return w, nil
 }
@@ -55,7 +69,7 @@ func (w *ResilientCatalog) Unwrap() Catalog {
 // Resilience returns the wrapper's resilience state: its configuration and
 // metrics.
 func (w *ResilientCatalog) Resilience() *resgen.Manager {
-	return w.rm
+	return w.manager
 }
 
 // Close calls the wrapped Close directly (//resgen:skip).
@@ -63,22 +77,14 @@ func (w *ResilientCatalog) Close() {
 	w.inner.Close()
 }
 
-// GetItem calls the wrapped GetItem with:
-//
-//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=ErrNotFound
-//	rate limit: max_requests_per_minute=600000 burst_size=1000 per_host=true backpressure_strategy=wait
-//	timeout: 5s per attempt, cancelled when the attempt returns
-//	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+// GetItem calls the wrapped GetItem with the wrapper's policies.
 func (w *ResilientCatalog) GetItem(ctx context.Context, id int64) (r0 Item, err error) {
 	m := w.methods[0]
 	var call resgen.Call
 	for {
-		// Circuit breaker, then rate limit: both admit every attempt.
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		// The attempt, under its own timeout.
 		actx, cancel := m.Timeout(ctx)
 		r0, err = w.inner.GetItem(actx, id)
 		cancel()
@@ -86,33 +92,25 @@ func (w *ResilientCatalog) GetItem(ctx context.Context, id int64) (r0 Item, err 
 			m.Success(&call)
 			return r0, nil
 		}
-		// Classify and record the failure, recover, and decide whether to retry.
 		if err = m.Failure(ctx, &call, err); err != nil {
 			return r0, err
 		}
-		// Back off: exponential with jitter, or the server's Retry-After.
 		if err = m.Backoff(ctx, &call); err != nil {
 			return r0, err
 		}
 	}
 }
 
-// ListItems calls the wrapped ListItems with:
+// ListItems calls the wrapped ListItems with the wrapper's policies, except:
 //
-//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
 //	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
-//	rate limit: max_requests_per_minute=600000 burst_size=1000 per_host=true backpressure_strategy=wait
-//	timeout: 5s per attempt, cancelled when the attempt returns
-//	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
 func (w *ResilientCatalog) ListItems(ctx context.Context, afterID int64, limit int) (r0 []Item, err error) {
 	m := w.methods[1]
 	var call resgen.Call
 	for {
-		// Circuit breaker, then rate limit: both admit every attempt.
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		// The attempt, under its own timeout.
 		actx, cancel := m.Timeout(ctx)
 		r0, err = w.inner.ListItems(actx, afterID, limit)
 		cancel()
@@ -120,33 +118,26 @@ func (w *ResilientCatalog) ListItems(ctx context.Context, afterID int64, limit i
 			m.Success(&call)
 			return r0, nil
 		}
-		// Classify and record the failure, recover, and decide whether to retry.
 		if err = m.Failure(ctx, &call, err); err != nil {
 			return r0, err
 		}
-		// Back off: exponential with jitter, or the server's Retry-After.
 		if err = m.Backoff(ctx, &call); err != nil {
 			return r0, err
 		}
 	}
 }
 
-// StreamItems calls the wrapped StreamItems with:
+// StreamItems calls the wrapped StreamItems with the wrapper's policies, except:
 //
-//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
 //	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2
-//	rate limit: max_requests_per_minute=600000 burst_size=1000 per_host=true backpressure_strategy=wait
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
-//	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
 func (w *ResilientCatalog) StreamItems(ctx context.Context, afterID int64, limit int) (r0 pgx.Rows, err error) {
 	m := w.methods[2]
 	var call resgen.Call
 	for {
-		// Circuit breaker, then rate limit: both admit every attempt.
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		// The attempt, under its own timeout.
 		actx, release := m.TimeoutKeep(ctx)
 		r0, err = w.inner.StreamItems(actx, afterID, limit)
 		release(err)
@@ -154,11 +145,9 @@ func (w *ResilientCatalog) StreamItems(ctx context.Context, afterID int64, limit
 			m.Success(&call)
 			return r0, nil
 		}
-		// Classify and record the failure, recover, and decide whether to retry.
 		if err = m.Failure(ctx, &call, err); err != nil {
 			return r0, err
 		}
-		// Back off: exponential with jitter, or the server's Retry-After.
 		if err = m.Backoff(ctx, &call); err != nil {
 			return r0, err
 		}
@@ -202,50 +191,45 @@ var resilientCatalogConfig0 = resgen.Config{
 var resilientCatalogSpec = resgen.Spec{
 	Wrapper:   "ResilientCatalog",
 	Interface: "main.Catalog",
-	Methods: []resgen.MethodSpec{{
-		Name: "GetItem",
-		Config: resgen.Config{
-			Retry: resgen.RetryConfig{
-				MaxAttempts:       3,
-				InitialDelay:      time.Second,
-				MaxDelay:          time.Minute,
-				BackoffMultiplier: 2.0,
-				Jitter:            resgen.JitterFull,
-				RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
-			},
-			CircuitBreaker: resgen.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  30 * time.Second,
-				SuccessThreshold: 2,
-				Excluded:         resgen.Matcher{Match: resilientCatalogMatch0},
-			},
-			RateLimit: resgen.RateLimitConfig{
-				MaxRequestsPerMinute: 600000,
-				BurstSize:            1000,
-				Strategy:             resgen.StrategyWait,
-			},
-			Timeout: resgen.TimeoutConfig{
-				Duration: 5 * time.Second,
-			},
-			Recovery: resgen.RecoveryConfig{
-				DisableCredentialRefresh: true,
-				CheckInterval:            30 * time.Second,
-				MaxAttempts:              3,
+	Methods: []resgen.MethodSpec{
+		{
+			Name: "GetItem",
+			Config: resgen.Config{
+				Retry: resgen.RetryConfig{
+					MaxAttempts:       3,
+					InitialDelay:      time.Second,
+					MaxDelay:          time.Minute,
+					BackoffMultiplier: 2.0,
+					Jitter:            resgen.JitterFull,
+					RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
+				},
+				CircuitBreaker: resgen.CircuitBreakerConfig{
+					FailureThreshold: 5,
+					RecoveryTimeout:  30 * time.Second,
+					SuccessThreshold: 2,
+					Excluded:         resgen.Matcher{Match: resilientCatalogMatch0},
+				},
+				RateLimit: resgen.RateLimitConfig{
+					MaxRequestsPerMinute: 600000,
+					BurstSize:            1000,
+					Strategy:             resgen.StrategyWait,
+				},
+				Timeout: resgen.TimeoutConfig{
+					Duration: 5 * time.Second,
+				},
+				Recovery: resgen.RecoveryConfig{
+					DisableCredentialRefresh: true,
+					CheckInterval:            30 * time.Second,
+					MaxAttempts:              3,
+				},
 			},
 		},
-	}, {
-		Name:   "ListItems",
-		Config: resilientCatalogConfig0,
-	}, {
-		Name:   "StreamItems",
-		Config: resilientCatalogConfig0,
-	}},
+		{Name: "ListItems", Config: resilientCatalogConfig0},
+		{Name: "StreamItems", Config: resilientCatalogConfig0},
+	},
 }
 
 // resilientCatalogMatch0 matches ErrNotFound.
 func resilientCatalogMatch0(err error) bool {
-	if errors.Is(err, ErrNotFound) {
-		return true
-	}
-	return false
+	return errors.Is(err, ErrNotFound)
 }
