@@ -39,13 +39,15 @@ type Manager struct {
 	classifier Classifier
 	methods    []Method
 	breakers   map[string]*breakerEntry
-	hooks      recoveryHooks
-	recovery   recoveryState
-	shared     []*bucket // per-host buckets to give back
-	own        map[[2]int]*bucket
-	created    time.Time
-	closeOnce  sync.Once
-	closed     chan struct{}
+	// wrapperBreaker is the settings of the wrapper's own breaker.
+	wrapperBreaker CircuitBreakerConfig
+	hooks          recoveryHooks
+	recovery       recoveryState
+	shared         []*bucket // per-host buckets to give back
+	own            map[[2]int]*bucket
+	created        time.Time
+	closeOnce      sync.Once
+	closed         chan struct{}
 }
 
 type breakerEntry struct {
@@ -101,6 +103,8 @@ func NewManager(inner any, spec *Spec, opts ...Option) (*Manager, error) {
 		names[i] = ms.Name
 	}
 	var errs []error
+	cfgs := make([]Config, len(spec.Methods))
+	valid := make([]bool, len(spec.Methods))
 	for i, ms := range spec.Methods {
 		cfg := ms.Config
 		for _, src := range o.sources {
@@ -121,7 +125,14 @@ func NewManager(inner any, spec *Spec, opts ...Option) (*Manager, error) {
 			}
 			continue
 		}
-		if err := m.initMethod(&m.methods[i], ms.Name, cfg.Normalize(), host, o.store); err != nil {
+		cfgs[i], valid[i] = cfg.Normalize(), true
+	}
+	m.wrapperBreaker = commonBreaker(cfgs, valid)
+	for i, ms := range spec.Methods {
+		if !valid[i] {
+			continue
+		}
+		if err := m.initMethod(&m.methods[i], ms.Name, cfgs[i], host, o.store); err != nil {
 			errs = append(errs, fmt.Errorf("%s.%s: %w", spec.Wrapper, ms.Name, err))
 		}
 	}
@@ -156,20 +167,21 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 	}
 	if !cfg.CircuitBreaker.Disabled {
 		// One breaker per wrapper, or per group: the methods that share it
-		// must agree on its settings. A method without a group whose
-		// settings differ from the wrapper's breaker gets its own.
+		// must agree on its settings. The wrapper's breaker has the
+		// settings most of its ungrouped methods have (commonBreaker); a
+		// method without a group whose settings differ gets its own,
+		// named Wrapper.Method.
 		bc := cfg.CircuitBreaker
 		name := bc.Group
 		if name == "" {
 			name = m.wrapper
+			if !sameBreaker(m.wrapperBreaker, bc) {
+				name = m.wrapper + "." + me.name
+			}
 		}
 		e, ok := m.breakers[name]
 		if ok && !sameBreaker(e.cfg, bc) {
-			if bc.Group != "" {
-				return fmt.Errorf("circuit_breaker: group %q has other settings in %s (%s)", bc.Group, e.owner, breakerSettings(e.cfg))
-			}
-			name = m.wrapper + "." + me.name
-			e, ok = m.breakers[name]
+			return fmt.Errorf("circuit_breaker: group %q has other settings in %s (%s)", bc.Group, e.owner, breakerSettings(e.cfg))
 		}
 		if !ok {
 			e = &breakerEntry{name: name, cfg: bc, owner: me.name}
@@ -224,6 +236,32 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 	}
 	me.successSlow = me.recover&hookRecovery != 0 || (me.breaker != nil && me.fastBreaker == nil)
 	return nil
+}
+
+// commonBreaker returns the breaker settings that most of the methods
+// without a group have: those of the wrapper's own breaker, whatever the
+// methods' names. A tie goes to the settings that reach it first in the
+// spec's order.
+func commonBreaker(cfgs []Config, valid []bool) CircuitBreakerConfig {
+	type key struct {
+		failures, successes int
+		open                time.Duration
+	}
+	count := make(map[key]int)
+	var best CircuitBreakerConfig
+	bestN := 0
+	for i, c := range cfgs {
+		bc := c.CircuitBreaker
+		if !valid[i] || bc.Disabled || bc.Group != "" {
+			continue
+		}
+		k := key{bc.FailureThreshold, bc.SuccessThreshold, bc.RecoveryTimeout}
+		count[k]++
+		if count[k] > bestN {
+			best, bestN = bc, count[k]
+		}
+	}
+	return best
 }
 
 func sameBreaker(a, b CircuitBreakerConfig) bool {
