@@ -407,11 +407,17 @@ func splitJoined(err error) []error {
 func (g *gen) profile(name string, pos token.Position) ([]runtime.Setting, bool) {
 	s, ok := g.file.ProfileSettings(name)
 	if !ok {
+		// Say where the custom profiles came from: a profile defined in a
+		// resgen.yaml that was not the one found is the usual mistake.
+		from := "; no resgen.yaml was found, so only built-in profiles exist"
+		if g.cfg.ConfigFile != "" {
+			from = "; custom profiles were read from " + g.cfg.ConfigFile
+		}
 		if !pos.IsValid() {
-			g.errorf(pos, "resgen: -profile: unknown profile %q%s", name, runtime.Suggest(name, g.file.AllProfiles()))
+			g.errorf(pos, "resgen: -profile: unknown profile %q%s%s", name, runtime.Suggest(name, g.file.AllProfiles()), from)
 			return nil, false
 		}
-		g.errorf(pos, "unknown profile %q%s", name, runtime.Suggest(name, g.file.AllProfiles()))
+		g.errorf(pos, "unknown profile %q%s%s", name, runtime.Suggest(name, g.file.AllProfiles()), from)
 		return nil, false
 	}
 	return s, true

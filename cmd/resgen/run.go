@@ -7,6 +7,7 @@ import (
 	"go/scanner"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/resgen-dev/resgen/generator"
@@ -30,6 +31,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runProfiles(args[1:], stdout, stderr)
 		case "init":
 			return runInit(args[1:], stdout, stderr)
+		case "help":
+			args = []string{"-help"}
+			stderr = stdout // asked for: the usage is the answer, not an error
 		}
 	}
 	fs := flag.NewFlagSet("resgen", flag.ContinueOnError)
@@ -39,7 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		output    = fs.String("output", "", "output `file` (default: <snake_type>_resilient.go), with one -type")
 		name      = fs.String("name", "", "wrapper type `name` (default: Resilient<Type>), with one -type")
 		pkgName   = fs.String("package", "", "package `name` of the output, when it is outside the interface's package")
-		config    = fs.String("config", "", "a resgen.yaml `file` (default: resgen.yaml in the current directory, if present)")
+		config    = fs.String("config", "", "a resgen.yaml `file` (default: the nearest resgen.yaml from the current directory up to the module root)")
 		profile   = fs.String("profile", "", "`profile` applied under the directives")
 		check     = fs.Bool("check", false, "write nothing; print a diff and exit 1 when a file on disk is stale")
 		tags      = fs.String("tags", "", "build `tags` used when loading, as go build -tags")
@@ -81,9 +85,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.ConfigFile = *config
 	if cfg.ConfigFile == "" {
-		if _, err := os.Stat("resgen.yaml"); err == nil {
-			cfg.ConfigFile = "resgen.yaml"
-		}
+		cfg.ConfigFile = findConfig(".")
 	}
 	files, err := generator.Generate(cfg)
 	if err != nil {
@@ -120,4 +122,26 @@ func printError(w io.Writer, err error) {
 		return
 	}
 	fmt.Fprintln(w, err)
+}
+
+// findConfig returns the nearest resgen.yaml from dir up to the module
+// root (the directory holding go.mod), as a path relative to dir, or ""
+// when there is none. go generate runs resgen in the package's directory,
+// and resgen init writes resgen.yaml at the module root: both find it.
+func findConfig(dir string) string {
+	rel := ""
+	for {
+		path := filepath.Join(dir, rel, "resgen.yaml")
+		if st, err := os.Stat(path); err == nil && !st.IsDir() {
+			return filepath.Clean(filepath.Join(rel, "resgen.yaml"))
+		}
+		if _, err := os.Stat(filepath.Join(dir, rel, "go.mod")); err == nil {
+			return ""
+		}
+		abs, err := filepath.Abs(filepath.Join(dir, rel))
+		if err != nil || filepath.Dir(abs) == abs {
+			return ""
+		}
+		rel = filepath.Join(rel, "..")
+	}
 }
