@@ -4,6 +4,7 @@ import (
 	"context"
 	rt "runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"weak"
 )
@@ -58,11 +59,15 @@ func (me *Method) withTimeoutKeep(ctx context.Context) (context.Context, func(er
 	return newAttemptContext(ctx, me.timeout)
 }
 
-// attemptContext is the context of TimeoutKeep. Nothing that outlives the
-// attempt refers to it strongly but the results that hold it: its
-// registration with the parent reaches it through a weak pointer, and a
-// cleanup drops the registration once it is collected; its timer holds it
-// only until the attempt returns.
+// attemptContext is the context of TimeoutKeep. Until someone asks for its
+// Done channel or registers with it (context.AfterFunc, a derived
+// context), nothing that outlives the attempt refers to it strongly but
+// the results that hold it: its registration with the parent reaches it
+// through a weak pointer, and a cleanup drops the registration once it is
+// collected. Once someone may wait on it, the registration holds it
+// strongly, since a goroutine blocked on Done does not keep it alive: it
+// then lives until it or its parent is cancelled. Its timer holds it only
+// until the attempt returns.
 //
 // It implements the AfterFunc method that context.AfterFunc and
 // context.WithCancel look for, so that the contexts derived from it are
@@ -78,6 +83,12 @@ type attemptContext struct {
 	stop     func() bool // ends the registration with parent
 	released bool        // the attempt succeeded: its deadline no longer applies
 	funcs    map[*afterFunc]struct{}
+
+	// held is set once someone may wait on c (Done, AfterFunc): the
+	// parent's registration then holds c strongly, since a goroutine
+	// blocked on the Done channel does not keep c alive, yet must still
+	// be reached by the parent's cancellation.
+	held *atomic.Pointer[attemptContext]
 }
 
 type afterFunc struct{ f func() }
@@ -98,8 +109,14 @@ func newAttemptContext(parent context.Context, d time.Duration) (context.Context
 		// The parent holds c weakly: the registration must not keep c, nor
 		// what its results hold, alive for as long as the parent lives.
 		wc := weak.Make(c)
+		held := new(atomic.Pointer[attemptContext])
+		c.held = held
 		c.stop = context.AfterFunc(parent, func() {
-			if c := wc.Value(); c != nil {
+			c := held.Load()
+			if c == nil {
+				c = wc.Value()
+			}
+			if c != nil {
 				c.cancel(parent.Err(), false)
 			}
 		})
@@ -172,7 +189,18 @@ func (c *attemptContext) Deadline() (time.Time, bool) {
 	return c.deadline, true
 }
 
-func (c *attemptContext) Done() <-chan struct{} { return c.done }
+// hold makes the parent's registration, if any, keep c alive: someone may
+// be waiting on c without holding it.
+func (c *attemptContext) hold() {
+	if c.held != nil && c.held.Load() == nil {
+		c.held.Store(c)
+	}
+}
+
+func (c *attemptContext) Done() <-chan struct{} {
+	c.hold()
+	return c.done
+}
 
 func (c *attemptContext) Err() error {
 	c.mu.Lock()
@@ -187,6 +215,7 @@ func (c *attemptContext) Value(key any) any { return c.parent.Value(key) }
 // is cancelled, or in a goroutine of its own when c already is.
 func (c *attemptContext) AfterFunc(f func()) (stop func() bool) {
 	af := &afterFunc{f: f}
+	c.hold()
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()

@@ -715,3 +715,39 @@ func TestTimeoutKeepMillionCallsFlat(t *testing.T) {
 	<-actx.Done()
 	assert.Equal(t, context.Canceled, actx.Err())
 }
+
+// TestTimeoutKeepStreamCancelledAfterGC: a stream's producer that waits on
+// the attempt context's Done channel, and holds nothing else of it, is
+// still stopped by the caller's cancellation after a garbage collection.
+func TestTimeoutKeepStreamCancelledAfterGC(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction("runtime.runCleanups"))
+	me := toMethod(t, time.Hour)
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	stream := func(ctx context.Context) (<-chan int, error) {
+		ch := make(chan int)
+		done := ctx.Done()
+		go func() {
+			defer close(ch)
+			<-done
+		}()
+		return ch, nil
+	}
+	ch := func() <-chan int {
+		actx, release := me.TimeoutKeep(parent)
+		ch, err := stream(actx)
+		release(err)
+		return ch
+	}()
+	for range 5 {
+		rt.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the producer was not cancelled with the caller's context")
+	}
+}
