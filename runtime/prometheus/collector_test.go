@@ -3,7 +3,7 @@ package prometheus_test
 import (
 	"context"
 	"errors"
-		"testing"
+	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
