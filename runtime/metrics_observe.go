@@ -157,6 +157,7 @@ func (m *Manager) initObserve(me *Method, host string) {
 		me.stats.limitedErr = newRateLimitError(name, false)
 		me.stats.queueFullErr = newRateLimitError(name, true)
 	}
+	me.stats.recent = new(rateWindow)
 	if m.ext.timed {
 		me.stats.latency = new(histogram)
 		me.admitNone, me.admitClosed, me.successSlow = false, nil, true
