@@ -25,9 +25,9 @@ type methodStats struct {
 	recoveriesOK    atomic.Int64
 	recoveryTime    atomic.Int64 // nanoseconds spent in successful recoveries
 
-	byClass [numClasses]atomic.Int64 // failed attempts by class
-	latency *histogram               // nil unless attempts are timed
-	recent  *rateWindow              // for the recent attempt rate
+	byClass *[numClasses]atomic.Int64 // failed attempts by class
+	latency *histogram                // nil unless attempts are timed
+	recent  *rateWindow               // for the recent attempt rate
 
 	// The method's rejection errors, built once (named_errors.go).
 	limitedErr, queueFullErr error

@@ -158,6 +158,7 @@ func (m *Manager) initObserve(me *Method, host string) {
 		me.stats.queueFullErr = newRateLimitError(name, true)
 	}
 	me.stats.recent = new(rateWindow)
+	me.stats.byClass = new([numClasses]atomic.Int64)
 	if m.ext.timed {
 		me.stats.latency = new(histogram)
 		me.admitNone, me.admitClosed, me.successSlow = false, nil, true
