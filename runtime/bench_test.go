@@ -98,6 +98,19 @@ func BenchmarkSuccessPath(b *testing.B) {
 			sink, _ = o.Get(ctx, "1")
 		}
 	})
+	b.Run("retry+breaker+latency", func(b *testing.B) {
+		w, err := NewResilientOrders(nopOrders{}, runtime.Config{
+			RateLimit: runtime.RateLimitConfig{Disabled: true}, Timeout: runtime.TimeoutConfig{Disabled: true}},
+			runtime.WithLogger(nil), runtime.WithLatencyHistograms())
+		if err != nil {
+			b.Fatal(err)
+		}
+		var o Orders = w
+		b.ReportAllocs()
+		for b.Loop() {
+			sink, _ = o.Get(ctx, "1")
+		}
+	})
 	b.Run("open-breaker", func(b *testing.B) {
 		w := benchWrapper(b, runtime.Config{
 			RateLimit:      fastLimit,

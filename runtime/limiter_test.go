@@ -156,7 +156,7 @@ func TestRateLimitWaitFailsAtOnceWhenDeadlineComesFirst(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err = w.Get(ctx, "2")
-	assert.Equal(t, runtime.ErrRateLimited, err, "first attempt: the sentinel itself")
+	assert.ErrorIs(t, err, runtime.ErrRateLimited, "first attempt: the sentinel itself")
 	assert.Zero(t, clock.Waiters(), "it did not wait")
 	assert.NoError(t, ctx.Err())
 	assert.Equal(t, []string{"1"}, inner.calls())
@@ -236,7 +236,7 @@ func TestRateLimitDropFailsAtOnce(t *testing.T) {
 		require.NoError(t, err)
 	}
 	_, err := w.Get(ctx, "3")
-	assert.Equal(t, runtime.ErrRateLimited, err)
+	assert.ErrorIs(t, err, runtime.ErrRateLimited)
 	assert.Zero(t, clock.Waiters())
 	assert.Equal(t, []string{"1", "2"}, inner.calls())
 
@@ -270,7 +270,7 @@ func TestRateLimitQueueFIFOAndFull(t *testing.T) {
 	assert.Equal(t, int64(2), rlMetrics(t, w).QueueDepth)
 
 	_, err = w.Get(ctx, "d")
-	assert.Equal(t, runtime.ErrQueueFull, err, "a third waiter")
+	assert.ErrorIs(t, err, runtime.ErrQueueFull, "a third waiter")
 	assert.ErrorIs(t, err, runtime.ErrRateLimited)
 	assert.Equal(t, 2, clock.Waiters())
 

@@ -48,6 +48,7 @@ type Manager struct {
 	created        time.Time
 	closeOnce      sync.Once
 	closed         chan struct{}
+	ext            managerExt // instance name, timing (metrics_observe.go)
 }
 
 type breakerEntry struct {
@@ -60,7 +61,8 @@ type breakerEntry struct {
 	probing   atomic.Bool  // a Ping prober runs
 	opened    atomic.Int64 // when it last opened from closed, in Unix nanoseconds
 	hasOpened atomic.Bool
-	recover   atomic.Int64 // nanoseconds the last outage lasted (open → closed)
+	recover   atomic.Int64      // nanoseconds the last outage lasted (open → closed)
+	openErr   *CircuitOpenError // its rejection error, built once
 }
 
 // NewManager builds the Manager of a wrapper of inner. Generated
@@ -84,6 +86,7 @@ func NewManager(inner any, spec *Spec, opts ...Option) (*Manager, error) {
 		own:        make(map[[2]int]*bucket),
 		hooks:      findHooks(inner),
 		closed:     make(chan struct{}),
+		ext:        newManagerExt(&o, spec.Wrapper),
 	}
 	if m.clock == nil {
 		m.clock = systemClock{}
@@ -235,6 +238,7 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 		me.admitClosed = me.fastBreaker
 	}
 	me.successSlow = me.recover&hookRecovery != 0 || (me.breaker != nil && me.fastBreaker == nil)
+	m.initObserve(me, host)
 	return nil
 }
 

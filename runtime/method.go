@@ -50,6 +50,7 @@ type Call struct {
 	agen      uint64 // that completed since then is used, not run again
 	refreshed bool
 	adapted   bool
+	start     int64 // when the attempt started, in Unix nanoseconds, when attempts are timed
 }
 
 // Attempt returns the number of the current attempt, from 1.
@@ -86,7 +87,7 @@ func (me *Method) admit(ctx context.Context, c *Call) error {
 			if len(me.m.observers) > 0 {
 				me.m.observe(Event{Kind: EventRejected, Method: me.name, Breaker: e.name, Attempt: c.attempt, Err: err})
 			}
-			return me.stop(c, err)
+			return me.stop(c, me.named(err))
 		}
 	}
 	if me.bucket != nil {
@@ -98,13 +99,14 @@ func (me *Method) admit(ctx context.Context, c *Call) error {
 				me.stats.failures.Add(1)
 				return err
 			}
-			return me.stop(c, err)
+			return me.stop(c, me.named(err))
 		}
 	}
 	if me.recover&hookRecovery != 0 {
 		r := &me.m.recovery
 		c.rgen, c.fgen, c.agen = r.reconnect.gen.Load(), r.refresh.gen.Load(), r.adapt.gen.Load()
 	}
+	me.startAttempt(c)
 	return nil
 }
 
@@ -200,6 +202,7 @@ func (me *Method) Success(c *Call) {
 }
 
 func (me *Method) success(c *Call) {
+	me.endAttempt(c)
 	if e := me.breaker; e != nil {
 		e.state.Success(c.permit, me.m.clock)
 	}
@@ -221,6 +224,7 @@ func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 	class := me.classify(ctx, err)
 	c.last = err
 	me.stats.failedAttempts.Add(1)
+	me.failedAttempt(c, class)
 
 	if me.recover&hookPartial != 0 && class != ClassCanceled && isPartial(err) {
 		// The service did part of the work: return what it gave, at once.

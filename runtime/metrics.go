@@ -24,6 +24,13 @@ type methodStats struct {
 	recoveriesTried atomic.Int64
 	recoveriesOK    atomic.Int64
 	recoveryTime    atomic.Int64 // nanoseconds spent in successful recoveries
+
+	byClass *[numClasses]atomic.Int64 // failed attempts by class
+	latency *histogram                // nil unless attempts are timed
+	recent  *rateWindow               // for the recent attempt rate
+
+	// The method's rejection errors, built once (named_errors.go).
+	limitedErr, queueFullErr error
 }
 
 // MethodMetrics is a snapshot of one method's metrics: the seed's retry,
@@ -40,8 +47,17 @@ type MethodMetrics struct {
 	SuccessesAfterRetry int64
 	// RetryAttempts counts the attempts after the first of their call.
 	RetryAttempts int64
-	// FailedAttempts counts every failed attempt.
-	FailedAttempts int64
+	// FailedAttempts counts every failed attempt, and FailuresByClass
+	// splits them by error class (every single class, in the order of
+	// the Class constants).
+	FailedAttempts  int64
+	FailuresByClass []ClassCount
+	// Attempts counts the attempts made: successes and failed attempts
+	// (rejected attempts are not made).
+	Attempts int64
+	// Latency is the histogram of attempt durations; nil unless the
+	// wrapper was built WithLatencyHistograms.
+	Latency *Latency
 	// RetryDelay is the time spent sleeping between attempts.
 	RetryDelay time.Duration
 
@@ -55,8 +71,9 @@ type MethodMetrics struct {
 	// opening to closing again.
 	RecoveryTime time.Duration
 
-	// RequestsPerMinute is the method's average attempt rate since the
-	// wrapper was built.
+	// RequestsPerMinute is the method's recent attempt rate: over the last
+	// minute, measured from the newest earlier read of the metrics at least
+	// a minute old (or from the wrapper's construction when there is none).
 	RequestsPerMinute float64
 	// QueueDepth is the number of attempts waiting in the queue now.
 	QueueDepth int64
@@ -79,9 +96,9 @@ type MethodMetrics struct {
 // the interface's methods.
 func (m *Manager) Metrics() []MethodMetrics {
 	out := make([]MethodMetrics, len(m.methods))
-	elapsed := m.clock.Now().Sub(m.created).Minutes()
+	now := m.clock.Now()
 	for i := range m.methods {
-		out[i] = m.methods[i].metrics(elapsed)
+		out[i] = m.methods[i].metrics(now)
 	}
 	return out
 }
@@ -91,13 +108,13 @@ func (m *Manager) Metrics() []MethodMetrics {
 func (m *Manager) MethodMetrics(name string) (MethodMetrics, bool) {
 	for i := range m.methods {
 		if m.methods[i].name == name {
-			return m.methods[i].metrics(m.clock.Now().Sub(m.created).Minutes()), true
+			return m.methods[i].metrics(m.clock.Now()), true
 		}
 	}
 	return MethodMetrics{}, false
 }
 
-func (me *Method) metrics(minutes float64) MethodMetrics {
+func (me *Method) metrics(now time.Time) MethodMetrics {
 	s := &me.stats
 	mm := MethodMetrics{
 		Method:              me.name,
@@ -121,8 +138,14 @@ func (me *Method) metrics(minutes float64) MethodMetrics {
 	if mm.RecoveriesSucceeded > 0 {
 		mm.TimeToRecovery = time.Duration(s.recoveryTime.Load() / mm.RecoveriesSucceeded)
 	}
-	if minutes > 0 {
-		mm.RequestsPerMinute = float64(mm.Successes+mm.FailedAttempts) / minutes
+	mm.Attempts = mm.Successes + mm.FailedAttempts
+	mm.RequestsPerMinute = s.recent.perMinute(now, mm.Attempts, me.m.created)
+	mm.FailuresByClass = make([]ClassCount, numClasses)
+	for i := range s.byClass {
+		mm.FailuresByClass[i] = ClassCount{Class: Class(1) << i, Count: s.byClass[i].Load()}
+	}
+	if s.latency != nil {
+		mm.Latency = s.latency.snapshot()
 	}
 	if e := me.breaker; e != nil {
 		mm.Breaker = e.name

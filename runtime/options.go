@@ -16,6 +16,8 @@ type options struct {
 	classifier Classifier
 	hostKey    string
 	store      Store
+	instance   string
+	latency    bool
 }
 
 // ConfigSource supplies run-time overrides: runtime/config's File is one.
@@ -97,6 +99,22 @@ func WithHostKey(host string) Option {
 // process, to share it between processes.
 func WithStore(s Store) Option {
 	return func(o *options) { o.store = s }
+}
+
+// WithInstance names this wrapper among the wrappers of its type (one per
+// shard or tenant, say): metrics carry the name (Manager.Instance), so that
+// one collector can export several wrappers of one type. Without it, the
+// wrappers of a type are numbered in the order the process builds them.
+func WithInstance(name string) Option {
+	return func(o *options) { o.instance = name }
+}
+
+// WithLatencyHistograms times every attempt into a histogram of fixed
+// buckets (LatencyBounds) with atomic counters: lock-free and
+// allocation-free, but two clock reads an attempt, which is why it is off
+// unless asked for.
+func WithLatencyHistograms() Option {
+	return func(o *options) { o.latency = true }
 }
 
 // Store holds breaker and rate-limit state. The default keeps it in the

@@ -6,7 +6,10 @@
 //	s, _ := shop.NewResilientStore(client)
 //	prometheus.MustRegister(resgenprom.NewCollector(s.Resilience()))
 //
-// Every metric carries the labels wrapper and method; counters are read
+// Every metric carries the labels wrapper, instance (Manager.Instance: set
+// it with runtime.WithInstance, so that several wrappers of one type can
+// share a collector) and method, but the breaker series, which carry
+// wrapper, instance and breaker; resgen_method_breaker_info joins them; counters are read
 // from Manager.Metrics at each scrape, so the wrappers' success path pays
 // nothing for them.
 package prometheus
@@ -42,7 +45,7 @@ func (c *Collector) Add(m *runtime.Manager) {
 	c.managers = append(c.managers, m)
 }
 
-var labels = []string{"wrapper", "method"}
+var labels = []string{"wrapper", "instance", "method"}
 
 func desc(name, help string, extra ...string) *prom.Desc {
 	return prom.NewDesc("resgen_"+name, help, append(append([]string(nil), labels...), extra...), nil)
@@ -56,10 +59,14 @@ var (
 	retriesDesc        = desc("retry_attempts_total", "Attempts after the first of their call.")
 	failedAttemptsDesc = desc("failed_attempts_total", "Attempts that failed.")
 	retryDelayDesc     = desc("retry_delay_seconds_total", "Time spent sleeping between attempts.")
-	breakerStateDesc   = desc("breaker_state", "State of the method's circuit breaker: 0 closed, 1 open, 2 half-open.", "breaker")
+	breakerStateDesc   = bdesc("breaker_state", "State of the circuit breaker: 0 closed, 1 open, 2 half-open.")
 	rejectedDesc       = desc("breaker_rejected_total", "Attempts failed fast by an open circuit breaker.")
-	recoveryTimeDesc   = desc("breaker_recovery_seconds", "How long the breaker's last outage lasted, from opening to closing.", "breaker")
-	rateDesc           = desc("requests_per_minute", "Average attempt rate since the wrapper was built.")
+	recoveryTimeDesc   = bdesc("breaker_recovery_seconds", "How long the breaker's last outage lasted, from opening to closing.")
+	breakerInfoDesc    = desc("method_breaker_info", "1 for each method and the breaker that guards it.", "breaker")
+	attemptsDesc       = desc("attempts_total", "Attempts made (successes and failed attempts; rejected attempts are not made).")
+	failedByClassDesc  = desc("failed_attempts_by_class_total", "Failed attempts by error class.", "class")
+	latencyDesc        = desc("attempt_duration_seconds", "Duration of attempts (with runtime.WithLatencyHistograms).")
+	rateDesc           = desc("requests_per_minute", "Attempt rate over the last minute.")
 	queueDepthDesc     = desc("rate_limit_queue_depth", "Attempts waiting in the rate limit's queue now.")
 	rateActionsDesc    = desc("rate_limit_actions_total", "Attempts that waited for a token, queued for one, or were refused one.", "action")
 	rateWaitDesc       = desc("rate_limit_wait_seconds_total", "Time spent waiting for rate-limit tokens.")
@@ -71,6 +78,11 @@ var (
 var allDescs = []*prom.Desc{
 	callsDesc, retrySuccessDesc, retriesDesc, failedAttemptsDesc, retryDelayDesc, breakerStateDesc, rejectedDesc,
 	recoveryTimeDesc, rateDesc, queueDepthDesc, rateActionsDesc, rateWaitDesc, partialDesc, recoveriesDesc, timeToRecoveryDesc,
+	breakerInfoDesc, attemptsDesc, failedByClassDesc, latencyDesc,
+}
+
+func bdesc(name, help string) *prom.Desc {
+	return prom.NewDesc("resgen_"+name, help, []string{"wrapper", "instance", "breaker"}, nil)
 }
 
 // Describe sends the descriptions of every metric.
@@ -80,19 +92,51 @@ func (c *Collector) Describe(ch chan<- *prom.Desc) {
 	}
 }
 
+// Remove stops collecting m's metrics, and reports whether it was
+// collected.
+func (c *Collector) Remove(m *runtime.Manager) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, x := range c.managers {
+		if x == m {
+			c.managers = append(c.managers[:i], c.managers[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
 // Collect sends a snapshot of every method of every Manager.
 func (c *Collector) Collect(ch chan<- prom.Metric) {
 	c.mu.Lock()
 	managers := append([]*runtime.Manager(nil), c.managers...)
 	c.mu.Unlock()
 	for _, m := range managers {
+		w, in := m.Wrapper(), m.Instance()
+		for _, b := range m.Breakers() {
+			ch <- prom.MustNewConstMetric(breakerStateDesc, prom.GaugeValue, float64(b.State), w, in, b.Name)
+			ch <- prom.MustNewConstMetric(recoveryTimeDesc, prom.GaugeValue, b.RecoveryTime.Seconds(), w, in, b.Name)
+		}
 		for _, mm := range m.Metrics() {
-			w, me := m.Wrapper(), mm.Method
+			me := mm.Method
 			counter := func(d *prom.Desc, v float64, extra ...string) {
-				ch <- prom.MustNewConstMetric(d, prom.CounterValue, v, append([]string{w, me}, extra...)...)
+				ch <- prom.MustNewConstMetric(d, prom.CounterValue, v, append([]string{w, in, me}, extra...)...)
 			}
 			gauge := func(d *prom.Desc, v float64, extra ...string) {
-				ch <- prom.MustNewConstMetric(d, prom.GaugeValue, v, append([]string{w, me}, extra...)...)
+				ch <- prom.MustNewConstMetric(d, prom.GaugeValue, v, append([]string{w, in, me}, extra...)...)
+			}
+			counter(attemptsDesc, float64(mm.Attempts))
+			for _, cc := range mm.FailuresByClass {
+				counter(failedByClassDesc, float64(cc.Count), cc.Class.String())
+			}
+			if l := mm.Latency; l != nil {
+				buckets := make(map[float64]uint64, len(l.Bounds))
+				var cum uint64
+				for i, b := range l.Bounds {
+					cum += l.Counts[i]
+					buckets[b.Seconds()] = cum
+				}
+				ch <- prom.MustNewConstHistogram(latencyDesc, l.Count, l.Sum.Seconds(), buckets, w, in, me)
 			}
 			counter(callsDesc, float64(mm.Successes), "success")
 			counter(callsDesc, float64(mm.Failures), "failure")
@@ -101,8 +145,7 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 			counter(failedAttemptsDesc, float64(mm.FailedAttempts))
 			counter(retryDelayDesc, mm.RetryDelay.Seconds())
 			if mm.Breaker != "" {
-				gauge(breakerStateDesc, float64(mm.BreakerState), mm.Breaker)
-				gauge(recoveryTimeDesc, mm.RecoveryTime.Seconds(), mm.Breaker)
+				gauge(breakerInfoDesc, 1, mm.Breaker)
 			}
 			counter(rejectedDesc, float64(mm.Rejected))
 			gauge(rateDesc, mm.RequestsPerMinute)

@@ -3,10 +3,8 @@ package prometheus_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 
-	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/resgen-dev/resgen/runtime"
@@ -21,7 +19,7 @@ func (unavailable) StatusCode() int { return 503 }
 // manager builds a Manager of one method and drives it as generated code
 // does: one call that fails once then succeeds, and one that fails with a
 // permanent error.
-func manager(t *testing.T) *runtime.Manager {
+func manager(t *testing.T, opts ...runtime.Option) *runtime.Manager {
 	t.Helper()
 	spec := &runtime.Spec{Wrapper: "ResilientStore", Interface: "shop.Store", Methods: []runtime.MethodSpec{{
 		Name: "Get",
@@ -30,7 +28,7 @@ func manager(t *testing.T) *runtime.Manager {
 			RateLimit: runtime.RateLimitConfig{Disabled: true},
 		},
 	}}}
-	m, err := runtime.NewManager(nil, spec, runtime.WithLogger(nil))
+	m, err := runtime.NewManager(nil, spec, append([]runtime.Option{runtime.WithLogger(nil)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,41 +55,6 @@ func manager(t *testing.T) *runtime.Manager {
 	call(unavailable{})
 	call(errors.New("boom"))
 	return m
-}
-
-func TestCollectorExportsMetrics(t *testing.T) {
-	c := resgenprom.NewCollector(manager(t))
-	reg := prom.NewPedanticRegistry()
-	reg.MustRegister(c)
-	want := `
-# HELP resgen_calls_total Calls made, by how they ended (success or failure; rejected calls are failures).
-# TYPE resgen_calls_total counter
-resgen_calls_total{method="Get",result="failure",wrapper="ResilientStore"} 1
-resgen_calls_total{method="Get",result="success",wrapper="ResilientStore"} 1
-# HELP resgen_retry_attempts_total Attempts after the first of their call.
-# TYPE resgen_retry_attempts_total counter
-resgen_retry_attempts_total{method="Get",wrapper="ResilientStore"} 1
-# HELP resgen_successes_after_retry_total Calls that succeeded after at least one failed attempt.
-# TYPE resgen_successes_after_retry_total counter
-resgen_successes_after_retry_total{method="Get",wrapper="ResilientStore"} 1
-# HELP resgen_failed_attempts_total Attempts that failed.
-# TYPE resgen_failed_attempts_total counter
-resgen_failed_attempts_total{method="Get",wrapper="ResilientStore"} 2
-# HELP resgen_breaker_state State of the method's circuit breaker: 0 closed, 1 open, 2 half-open.
-# TYPE resgen_breaker_state gauge
-resgen_breaker_state{breaker="ResilientStore",method="Get",wrapper="ResilientStore"} 0
-`
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
-		"resgen_calls_total", "resgen_retry_attempts_total", "resgen_successes_after_retry_total",
-		"resgen_failed_attempts_total", "resgen_breaker_state"); err != nil {
-		t.Fatal(err)
-	}
-	if n := testutil.CollectAndCount(c); n != 19 {
-		t.Fatalf("%d metrics collected for one method, want 19", n)
-	}
-	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
-		t.Fatalf("lint: %v %v", problems, err)
-	}
 }
 
 func TestCollectorAdd(t *testing.T) {

@@ -1,0 +1,72 @@
+package runtime
+
+import "strconv"
+
+// CircuitOpenError is the error of an attempt rejected by an open breaker:
+// it names the breaker, and errors.Is(err, ErrCircuitOpen) is true. Each
+// breaker builds its own once, so that a rejection allocates nothing.
+type CircuitOpenError struct {
+	// Breaker is the breaker's name: the wrapper's type name, a group's
+	// name, or Wrapper.Method for a method with a breaker of its own.
+	Breaker string
+	msg     string
+}
+
+func newCircuitOpenError(breaker string) *CircuitOpenError {
+	return &CircuitOpenError{Breaker: breaker, msg: "resgen: circuit breaker " + strconv.Quote(breaker) + " is open"}
+}
+
+func (e *CircuitOpenError) Error() string { return e.msg }
+
+// Is reports whether target is ErrCircuitOpen.
+func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOpen }
+
+// RateLimitError is the error of an attempt refused by a rate limit: it
+// names the limiter, and errors.Is(err, ErrRateLimited) is true; when the
+// queue was full, errors.Is(err, ErrQueueFull) is true too. Each method
+// builds its own once, so that a rejection allocates nothing.
+type RateLimitError struct {
+	// Limiter is the limit's name: the host whose per-host limit it is, or
+	// the wrapper's type name for a global limit.
+	Limiter string
+	// QueueFull says that StrategyQueue's queue was full.
+	QueueFull bool
+	msg       string
+}
+
+func newRateLimitError(limiter string, queueFull bool) *RateLimitError {
+	msg := "resgen: rate limited by " + strconv.Quote(limiter)
+	if queueFull {
+		msg = "resgen: rate limit queue of " + strconv.Quote(limiter) + " is full"
+	}
+	return &RateLimitError{Limiter: limiter, QueueFull: queueFull, msg: msg}
+}
+
+func (e *RateLimitError) Error() string { return e.msg }
+
+// Is reports whether target is ErrRateLimited, or ErrQueueFull when the
+// queue was full.
+func (e *RateLimitError) Is(target error) bool {
+	return target == ErrRateLimited || (e.QueueFull && target == ErrQueueFull)
+}
+
+// named returns the named form of a sentinel rejection: the breaker's own
+// CircuitOpenError or the method's RateLimitError; any other error
+// unchanged.
+func (me *Method) named(err error) error {
+	switch err {
+	case ErrCircuitOpen:
+		if e := me.breaker; e != nil && e.openErr != nil {
+			return e.openErr
+		}
+	case ErrRateLimited:
+		if me.stats.limitedErr != nil {
+			return me.stats.limitedErr
+		}
+	case ErrQueueFull:
+		if me.stats.queueFullErr != nil {
+			return me.stats.queueFullErr
+		}
+	}
+	return err
+}
