@@ -98,7 +98,13 @@ func TestCommandsSurviveClientKill(t *testing.T) {
 	t.Run("bare client fails", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		kills := killer(ctx, t, 100*time.Millisecond)
-		ops, failed := run(ctx, newClient(t), workers, perWorker, t.Logf)
+		// As below: rounds until a kill lands on a command, five at most.
+		client := newClient(t)
+		var ops, failed int64
+		for round := 0; round < 5 && failed == 0; round++ {
+			o, f := run(ctx, client, workers, perWorker, t.Logf)
+			ops, failed = ops+o, failed+f
+		}
 		cancel()
 		t.Logf("bare client: %d of %d operations failed under %d kills", failed, ops, kills())
 		if failed == 0 {
@@ -114,13 +120,22 @@ func TestCommandsSurviveClientKill(t *testing.T) {
 			t.Fatal(err)
 		}
 		kills := killer(ctx, t, 100*time.Millisecond)
-		ops, failed := run(ctx, w, workers, perWorker, t.Logf)
+		// A kill fails a command only when it lands while the command is on
+		// the wire (go-redis drops idle connections that died quietly): on
+		// a loaded machine a round can pass without one, so run rounds
+		// until a command needed a retry, five at most.
+		var ops, failed int64
+		var retried int64
+		for round := 0; round < 5 && retried == 0 && failed == 0; round++ {
+			o, f := run(ctx, w, workers, perWorker, t.Logf)
+			ops, failed = ops+o, failed+f
+			retried = 0
+			for _, m := range w.Resilience().Metrics() {
+				retried += m.SuccessesAfterRetry
+			}
+		}
 		cancel()
 		k := kills()
-		var retried int64
-		for _, m := range w.Resilience().Metrics() {
-			retried += m.SuccessesAfterRetry
-		}
 		t.Logf("wrapped client: %d of %d operations failed under %d kills; %d commands succeeded after a retry", failed, ops, k, retried)
 		if k == 0 {
 			t.Fatal("the killer killed nothing")
