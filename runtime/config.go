@@ -122,7 +122,9 @@ type RecoveryConfig struct {
 	DisablePartialFailureRecovery bool
 	// CheckInterval is how often Ping probes an open breaker. Zero means 30s.
 	CheckInterval time.Duration
-	// MaxAttempts bounds the recoveries tried per outage. Zero means 3.
+	// MaxAttempts bounds the recoveries of each kind tried in an outage
+	// within any CheckInterval; the budget refills after a successful call,
+	// and CheckInterval after the window's first recovery. Zero means 3.
 	MaxAttempts int
 }
 

@@ -277,6 +277,12 @@ func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 			}
 		}
 	}
+	if cerr := ctx.Err(); cerr != nil {
+		// The caller's deadline passed, or it gave up, during a recovery:
+		// its own error, unchanged, not a count of attempts it did not make.
+		me.stats.failures.Add(1)
+		return cerr
+	}
 
 	if me.cfg.Retry.Disabled || !me.cfg.Retry.RetryOn.Matches(err, class) || c.attempt >= me.maxAttempts+c.extra {
 		return me.giveUp(c, err, class)

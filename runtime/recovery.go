@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	rt "runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,8 +90,9 @@ func isPartial(err error) bool {
 // whose attempt started before a run that succeeded use that run.
 type flight struct {
 	gen     atomic.Uint64 // completed successful runs
-	runs    atomic.Int32  // runs since the last successful call: this outage's
+	runs    atomic.Int32  // runs since the last successful call, in this window
 	mu      sync.Mutex
+	window  time.Time     // when the first of runs started
 	running chan struct{} // closed when the run in progress ends
 	err     error         // the last run's result
 }
@@ -109,11 +111,22 @@ func (r *recoveryState) succeeded() {
 	}
 }
 
+// budget is max_recovery_attempts: at most max runs in any window of
+// refill, so that an outage that outlasts the runs it was given (or whose
+// runs callers' deadlines cut short) is tried again later instead of for
+// good. A max of zero or less is no bound.
+type budget struct {
+	max    int
+	refill time.Duration
+	now    time.Time
+}
+
 // do runs fn unless a run already succeeded since seen (the generation the
-// caller's attempt started in) or max runs were made in this outage, and
-// waits for a run in progress instead of starting another. It reports
-// whether the recovery is in place.
-func (f *flight) do(ctx context.Context, seen uint64, max int, fn func(context.Context) error) (ok, ran bool, err error) {
+// caller's attempt started in) or the budget is spent, and waits for a run
+// in progress instead of starting another. It reports whether the recovery
+// is in place. A panic in fn ends the run (as a failed one, in which case
+// the panic goes on up to the caller): a run never stays in progress.
+func (f *flight) do(ctx context.Context, seen uint64, b budget, fn func(context.Context) error) (ok, ran bool, err error) {
 	f.mu.Lock()
 	if f.gen.Load() > seen && f.running == nil {
 		f.mu.Unlock()
@@ -131,7 +144,11 @@ func (f *flight) do(ctx context.Context, seen uint64, max int, fn func(context.C
 		f.mu.Unlock()
 		return err == nil, false, err
 	}
-	if max > 0 && int(f.runs.Load()) >= max {
+	if n := f.runs.Load(); n == 0 || b.refill > 0 && (b.now.Sub(f.window) >= b.refill || b.now.Before(f.window)) {
+		// A new window: the budget is whole again.
+		f.runs.Store(0)
+		f.window = b.now
+	} else if b.max > 0 && int(n) >= b.max {
 		f.mu.Unlock()
 		return false, false, errRecoveryBudget
 	}
@@ -140,17 +157,52 @@ func (f *flight) do(ctx context.Context, seen uint64, max int, fn func(context.C
 	f.runs.Add(1)
 	f.mu.Unlock()
 
+	err = errRecoveryPanicked
+	defer func() {
+		f.mu.Lock()
+		f.err = err
+		if err == nil {
+			f.gen.Add(1)
+		}
+		f.running = nil
+		close(ch)
+		f.mu.Unlock()
+	}()
 	err = fn(ctx)
-
-	f.mu.Lock()
-	f.err = err
-	if err == nil {
-		f.gen.Add(1)
-	}
-	f.running = nil
-	close(ch)
-	f.mu.Unlock()
 	return err == nil, true, err
+}
+
+var errRecoveryPanicked = errors.New("the recovery did not return")
+
+// HookPanicError is the error of a recovery hook (Reconnect,
+// RefreshCredentials, AdaptSchema, Ping) that panicked: the panic is
+// recovered, logged and counted as the hook's failure, so that it neither
+// crashes the process nor leaves the recovery in progress for good.
+type HookPanicError struct {
+	// Hook is the hook's method name.
+	Hook string
+	// Value is what the hook panicked with.
+	Value any
+	// Stack is the panicking goroutine's stack.
+	Stack []byte
+}
+
+func (e *HookPanicError) Error() string { return fmt.Sprintf("%s panicked: %v", e.Hook, e.Value) }
+
+// Unwrap returns the panic's value when it is an error.
+func (e *HookPanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// callHook calls a hook, turning a panic into a *HookPanicError.
+func callHook(ctx context.Context, hook string, fn func(context.Context) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &HookPanicError{Hook: hook, Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return fn(ctx)
 }
 
 var errRecoveryBudget = errors.New("max_recovery_attempts reached for this outage")
@@ -159,7 +211,8 @@ var errRecoveryBudget = errors.New("max_recovery_attempts reached for this outag
 // counts and reports it.
 func (m *Manager) runRecovery(ctx context.Context, me *Method, f *flight, seen uint64, action string, fn func(context.Context) error) bool {
 	start := m.clock.Now()
-	ok, ran, err := f.do(ctx, seen, me.cfg.Recovery.MaxAttempts, fn)
+	b := budget{max: me.cfg.Recovery.MaxAttempts, refill: me.cfg.Recovery.CheckInterval, now: start}
+	ok, ran, err := f.do(ctx, seen, b, fn)
 	if !ran {
 		return ok
 	}
@@ -183,17 +236,22 @@ func (m *Manager) runRecovery(ctx context.Context, me *Method, f *flight, seen u
 }
 
 func (m *Manager) reconnect(ctx context.Context, me *Method, c *Call) bool {
-	return m.runRecovery(ctx, me, &m.recovery.reconnect, c.rgen, "reconnect", m.hooks.reconnect.Reconnect)
+	return m.runRecovery(ctx, me, &m.recovery.reconnect, c.rgen, "reconnect", func(ctx context.Context) error {
+		return callHook(ctx, "Reconnect", m.hooks.reconnect.Reconnect)
+	})
 }
 
 func (m *Manager) refresh(ctx context.Context, me *Method, c *Call) bool {
-	return m.runRecovery(ctx, me, &m.recovery.refresh, c.fgen, "refresh_credentials",
-		m.hooks.refresh.RefreshCredentials)
+	return m.runRecovery(ctx, me, &m.recovery.refresh, c.fgen, "refresh_credentials", func(ctx context.Context) error {
+		return callHook(ctx, "RefreshCredentials", m.hooks.refresh.RefreshCredentials)
+	})
 }
 
 func (m *Manager) adapt(ctx context.Context, me *Method, c *Call, cause error) bool {
 	return m.runRecovery(ctx, me, &m.recovery.adapt, c.agen, "adapt_schema",
-		func(ctx context.Context) error { return m.hooks.adapt.AdaptSchema(ctx, cause) })
+		func(ctx context.Context) error {
+			return callHook(ctx, "AdaptSchema", func(ctx context.Context) error { return m.hooks.adapt.AdaptSchema(ctx, cause) })
+		})
 }
 
 // startProber starts probing the inner value's Ping every
@@ -293,6 +351,12 @@ func (p *prober) probe() (stopped bool) {
 		start := p.clock.Now()
 		err := p.pingOnce()
 		if m := p.wm.Value(); m != nil {
+			var pe *HookPanicError
+			if errors.As(err, &pe) && m.logEnabled(slog.LevelError) {
+				m.logger.Error(fmt.Sprintf("Recovery ping for %s failed: %v", p.entry.name, err),
+					slog.String("wrapper", m.wrapper), slog.String("breaker", p.entry.name), slog.String("action", "ping"),
+					slog.Any("error", err), slog.String("stack", string(pe.Stack)))
+			}
 			m.observe(Event{Kind: EventRecovery, Breaker: p.entry.name, Action: "ping", OK: err == nil, Err: err,
 				Delay: p.clock.Now().Sub(start)})
 		}
@@ -319,7 +383,7 @@ func (p *prober) pingOnce() error {
 		case <-done:
 		}
 	})
-	err := p.ping.Ping(ctx)
+	err := callHook(ctx, "Ping", p.ping.Ping)
 	close(done)
 	wg.Wait()
 	return err
