@@ -39,7 +39,7 @@ bench:
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./...
 	./scripts/genspeed.sh
 
-# The longer fault runs of the seed's success criteria, against the loopback
+# The longer fault runs of resgen's promises, against the loopback
 # API (20% of requests failing, expiring tokens, an outage) and the real
 # PostgreSQL (backends killed, a column renamed). Minutes, not seconds.
 chaos:

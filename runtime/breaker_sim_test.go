@@ -17,11 +17,10 @@ import (
 	"github.com/resgen-dev/resgen/runtime/fakeclock"
 )
 
-// The promise of DESIGN.md section 5 and of the package doc's "What the
+// The promise of the README and of the package doc's "What the
 // breaker counts": an outage opens the breaker, noise does not.
 
-// apiConfig is the api profile (templates/api.yaml, the seed's
-// API_RESILIENCE_CONFIG) with rate limiting off: retry max_attempts 5,
+// apiConfig is the api profile (templates/api.yaml) with rate limiting off: retry max_attempts 5,
 // initial_delay 2s, backoff 2; breaker failure_threshold 3,
 // recovery_timeout 60s.
 func apiConfig() runtime.Config {

@@ -493,7 +493,7 @@ func TestMatcher(t *testing.T) {
 }
 
 func TestClassifyRealErrorsAreNotRetryableWhenPermanent(t *testing.T) {
-	// The seed's default retry_on is "transient": a missing file is not
+	// The default retry_on is "transient": a missing file is not
 	// retried, a refused connection is.
 	transient := runtime.Matcher{Classes: runtime.ClassesTransient}
 	notExist := realNotExist(t)

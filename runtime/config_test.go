@@ -16,7 +16,7 @@ import (
 
 // configField reads and writes one field of a Config, for the tables below.
 type configField struct {
-	name string // the seed's key
+	name string // the directive and YAML key
 	get  func(runtime.Config) any
 	def  any                   // what Normalize fills in for zero
 	set  func(*runtime.Config) // sets a value that is not the default
@@ -69,7 +69,7 @@ func TestNormalizeFillsDefaults(t *testing.T) {
 	for _, f := range configFields {
 		assert.Equal(t, f.def, f.get(n), "%s of a normalized zero Config", f.name)
 	}
-	// The exported constants are the seed's defaults.
+	// The exported constants are resgen's documented defaults.
 	assert.Equal(t, runtime.DefaultMaxAttempts, n.Retry.MaxAttempts)
 	assert.Equal(t, runtime.DefaultInitialDelay, n.Retry.InitialDelay)
 	assert.Equal(t, runtime.DefaultMaxDelay, n.Retry.MaxDelay)

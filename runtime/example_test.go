@@ -59,7 +59,7 @@ func ExampleParseRetryAfter() {
 }
 
 func ExampleConfig_Apply() {
-	var cfg runtime.Config // zero: the seed's defaults
+	var cfg runtime.Config // zero: resgen's defaults
 	for _, s := range []runtime.Setting{
 		{Policy: "retry", Key: "max_attempts", Value: "5"},
 		{Policy: "retry", Key: "initial_delay", Value: "200ms"},

@@ -33,8 +33,8 @@ type methodStats struct {
 	limitedErr, queueFullErr error
 }
 
-// MethodMetrics is a snapshot of one method's metrics: the seed's retry,
-// circuit breaker, rate limiting and recovery metrics.
+// MethodMetrics is a snapshot of one method's metrics: its retry,
+// circuit breaker, rate limiting and recovery counters.
 type MethodMetrics struct {
 	Method string
 

@@ -276,7 +276,7 @@ func (h *logRecords) breakerLines() []logLine {
 }
 
 // TestBreakerStateChangesLoggedAndObserved: each state change is logged
-// with the seed's message at its level (OPEN at ERROR, the others at INFO)
+// with resgen's documented message at its level (OPEN at ERROR, the others at INFO)
 // and reported to observers with From and To.
 func TestBreakerStateChangesLoggedAndObserved(t *testing.T) {
 	clock := fakeclock.New(epoch)

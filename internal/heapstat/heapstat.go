@@ -1,5 +1,6 @@
 // Package heapstat measures the heap that a generated wrapper's resilience
-// state keeps, for the examples' reports of the seed's memory criterion.
+// state keeps, for the examples' reports of the memory promise
+// (resilience state under 10% of the process's heap).
 package heapstat
 
 import (

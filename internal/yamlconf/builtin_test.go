@@ -12,26 +12,16 @@ import (
 	"github.com/resgen-dev/resgen/templates"
 )
 
-// TestBuiltinProfilesMatchSeed loads every built-in profile, validates it,
-// and compares it, after Normalize, field by field with the seed's values,
-// written out here by hand from the seed (SQLFlow's resilience patterns
-// specification): its dataclass defaults for default; DB_, API_ and
-// FILE_RESILIENCE_CONFIG for database, api and file;
-// DEVELOPMENT_RESILIENCE_CONFIG["default"] for development; and
-// PRODUCTION_RESILIENCE_CONFIG["postgres"] and ["shopify"]. Where the seed
-// leaves a field to its dataclass default, so does the row.
-//
-// The seed's retry_on_exceptions are Python exception types; the profiles
-// map them to Go error classes: psycopg2's OperationalError, InterfaceError
-// and DatabaseError, requests' RequestException, and IOError, OSError and
-// ClientError all become the transient classes (timeouts, lost
-// connections, 429, 5xx, temporary locks), which is also the default. Its
-// excluded_exceptions (ParameterError, ValueError) are configuration
-// errors, which are permanent and never counted: no class is excluded.
-func TestBuiltinProfilesMatchSeed(t *testing.T) {
-	// The seed's dataclass defaults: RetryConfig, CircuitBreakerConfig
-	// (whose timeout of 30s is the per-attempt timeout), RateLimitConfig,
-	// RecoveryConfig.
+// TestBuiltinProfilesMatchDocs loads every built-in profile, validates it,
+// and compares it, after Normalize, field by field with the values the
+// README's profile table promises, written out here by hand: a profile
+// that stops parsing, or whose YAML drifts from what users were told,
+// fails here. Where a profile leaves a field to resgen's default, so does
+// the row. Every profile retries the transient classes (timeouts, lost
+// connections, 429, 5xx, temporary locks), which is also the default, and
+// excludes no class from its breaker.
+func TestBuiltinProfilesMatchDocs(t *testing.T) {
+	// resgen's defaults for every policy (the per-attempt timeout is 30s).
 	defaults := func() runtime.Config {
 		return runtime.Config{
 			Retry: runtime.RetryConfig{

@@ -51,8 +51,7 @@ func desc(name, help string, extra ...string) *prom.Desc {
 	return prom.NewDesc("resgen_"+name, help, append(append([]string(nil), labels...), extra...), nil)
 }
 
-// The metrics: the seed's retry, circuit breaker, rate limiting and
-// recovery metrics.
+// The metrics: retry, circuit breaker, rate limiting and recovery.
 var (
 	callsDesc          = desc("calls_total", "Calls made, by how they ended (success or failure; rejected calls are failures).", "result")
 	retrySuccessDesc   = desc("successes_after_retry_total", "Calls that succeeded after at least one failed attempt.")
