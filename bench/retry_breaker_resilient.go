@@ -33,7 +33,9 @@ const (
 // Unless a method's doc says otherwise, it runs with:
 //
 //	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=5 recovery_timeout=1m success_threshold=2
+//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	throttle: multiplier=2 window=1s max_rejection=0.9
 //	rate limit: off
 //	timeout: off
 //	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -114,9 +116,10 @@ var resilientRetryBreakerSpec = resgen.Spec{
 					RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 				},
 				CircuitBreaker: resgen.CircuitBreakerConfig{
-					FailureThreshold: 5,
-					RecoveryTimeout:  time.Minute,
-					SuccessThreshold: 2,
+					FailureThreshold:       5,
+					RecoveryTimeout:        time.Minute,
+					InitialRecoveryTimeout: time.Second,
+					SuccessThreshold:       2,
 				},
 				RateLimit: resgen.RateLimitConfig{
 					Disabled:             true,
@@ -131,6 +134,16 @@ var resilientRetryBreakerSpec = resgen.Spec{
 				Recovery: resgen.RecoveryConfig{
 					CheckInterval: 30 * time.Second,
 					MaxAttempts:   3,
+				},
+				Throttle: resgen.ThrottleConfig{
+					Multiplier:   2.0,
+					Window:       time.Second,
+					MaxRejection: 0.9,
+				},
+				RetryBudget: resgen.RetryBudgetConfig{
+					Ratio:        0.3,
+					MinPerSecond: 10,
+					Window:       10 * time.Second,
 				},
 			},
 		},

@@ -32,7 +32,9 @@ const (
 // Unless a method's doc says otherwise, it runs with:
 //
 //	retry: off
+//	retry budget: off
 //	circuit breaker: off
+//	throttle: multiplier=2 window=1s max_rejection=0.9
 //	rate limit: off
 //	timeout: 1m per attempt, cancelled when the attempt returns
 //	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -114,10 +116,11 @@ var resilientTimeoutSpec = resgen.Spec{
 					RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 				},
 				CircuitBreaker: resgen.CircuitBreakerConfig{
-					Disabled:         true,
-					FailureThreshold: 5,
-					RecoveryTimeout:  time.Minute,
-					SuccessThreshold: 2,
+					Disabled:               true,
+					FailureThreshold:       5,
+					RecoveryTimeout:        time.Minute,
+					InitialRecoveryTimeout: time.Second,
+					SuccessThreshold:       2,
 				},
 				RateLimit: resgen.RateLimitConfig{
 					Disabled:             true,
@@ -131,6 +134,16 @@ var resilientTimeoutSpec = resgen.Spec{
 				Recovery: resgen.RecoveryConfig{
 					CheckInterval: 30 * time.Second,
 					MaxAttempts:   3,
+				},
+				Throttle: resgen.ThrottleConfig{
+					Multiplier:   2.0,
+					Window:       time.Second,
+					MaxRejection: 0.9,
+				},
+				RetryBudget: resgen.RetryBudgetConfig{
+					Ratio:        0.3,
+					MinPerSecond: 10,
+					Window:       10 * time.Second,
 				},
 			},
 		},

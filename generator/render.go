@@ -917,8 +917,11 @@ func (r *renderer) policyLines(m *method) []string {
 	add("retry", fmt.Sprintf("max_attempts=%d initial_delay=%s max_delay=%s backoff_multiplier=%v jitter=%s retry_on=%s",
 		c.Retry.MaxAttempts, fmtDuration(c.Retry.InitialDelay), fmtDuration(c.Retry.MaxDelay), c.Retry.BackoffMultiplier,
 		c.Retry.Jitter, r.matcherText(m.cfg.Retry.RetryOn.Classes, m.retryOn, runtime.ClassesTransient)), c.Retry.Disabled)
-	breaker := fmt.Sprintf("failure_threshold=%d recovery_timeout=%s success_threshold=%d",
-		c.CircuitBreaker.FailureThreshold, fmtDuration(c.CircuitBreaker.RecoveryTimeout), c.CircuitBreaker.SuccessThreshold)
+	add("retry budget", fmt.Sprintf("ratio=%v min_retries_per_second=%d window=%s",
+		c.RetryBudget.Ratio, c.RetryBudget.MinPerSecond, fmtDuration(c.RetryBudget.Window)), c.RetryBudget.Disabled || c.Retry.Disabled)
+	breaker := fmt.Sprintf("failure_threshold=%d initial_recovery_timeout=%s recovery_timeout=%s success_threshold=%d",
+		c.CircuitBreaker.FailureThreshold, fmtDuration(c.CircuitBreaker.InitialRecoveryTimeout),
+		fmtDuration(c.CircuitBreaker.RecoveryTimeout), c.CircuitBreaker.SuccessThreshold)
 	if m.cfg.CircuitBreaker.Excluded.Classes != 0 || m.excluded != nil {
 		breaker += " excluded_errors=" + r.matcherText(m.cfg.CircuitBreaker.Excluded.Classes, m.excluded, 0)
 	}
@@ -926,6 +929,8 @@ func (r *renderer) policyLines(m *method) []string {
 		breaker += " group=" + c.CircuitBreaker.Group
 	}
 	add("circuit breaker", breaker, c.CircuitBreaker.Disabled)
+	add("throttle", fmt.Sprintf("multiplier=%v window=%s max_rejection=%v",
+		c.Throttle.Multiplier, fmtDuration(c.Throttle.Window), c.Throttle.MaxRejection), c.Throttle.Disabled)
 	add("rate limit", rateDoc(c.RateLimit), c.RateLimit.Disabled)
 	if m.ctxIndex >= 0 {
 		how := "cancelled when the attempt returns"
@@ -1123,6 +1128,7 @@ func (r *renderer) configLit(m *method) jen.Code {
 	var bf fields
 	bf.add("FailureThreshold", jen.Lit(c.CircuitBreaker.FailureThreshold))
 	bf.add("RecoveryTimeout", durationLit(c.CircuitBreaker.RecoveryTimeout))
+	bf.add("InitialRecoveryTimeout", durationLit(c.CircuitBreaker.InitialRecoveryTimeout))
 	bf.add("SuccessThreshold", jen.Lit(c.CircuitBreaker.SuccessThreshold))
 	if m.cfg.CircuitBreaker.Excluded.Classes != 0 || m.excluded != nil {
 		bf.add("Excluded", r.matcherLit(m.cfg.CircuitBreaker.Excluded.Classes, m.excluded, 0))
@@ -1165,6 +1171,18 @@ func (r *renderer) configLit(m *method) jen.Code {
 	vf.add("CheckInterval", durationLit(c.Recovery.CheckInterval))
 	vf.add("MaxAttempts", jen.Lit(c.Recovery.MaxAttempts))
 	policy("Recovery", "RecoveryConfig", c.Recovery.Disabled, vf)
+
+	var thf fields
+	thf.add("Multiplier", jen.Lit(c.Throttle.Multiplier))
+	thf.add("Window", durationLit(c.Throttle.Window))
+	thf.add("MaxRejection", jen.Lit(c.Throttle.MaxRejection))
+	policy("Throttle", "ThrottleConfig", c.Throttle.Disabled, thf)
+
+	var bdf fields
+	bdf.add("Ratio", jen.Lit(c.RetryBudget.Ratio))
+	bdf.add("MinPerSecond", jen.Lit(c.RetryBudget.MinPerSecond))
+	bdf.add("Window", durationLit(c.RetryBudget.Window))
+	policy("RetryBudget", "RetryBudgetConfig", c.RetryBudget.Disabled, bdf)
 	return cf.lit(rt("Config"))
 }
 

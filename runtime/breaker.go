@@ -71,8 +71,9 @@ type BreakerState interface {
 // breakerTransition is reported to the Manager when a breaker changes state.
 type breakerTransition struct {
 	from, to State
-	failures int // calls' worth of failures that opened it
-	attempts int // failed attempts that opened it
+	failures int           // calls' worth of failures that opened it
+	attempts int           // failed attempts that opened it
+	openFor  time.Duration // how long it stays open, when it opened
 }
 
 // breaker is the in-process BreakerState. Its closed-state admission and
@@ -80,8 +81,9 @@ type breakerTransition struct {
 // open; everything else takes its mutex.
 type breaker struct {
 	name             string
-	threshold        int64 // FailureThreshold × callWeight
-	recoveryTimeout  time.Duration
+	threshold        int64         // FailureThreshold × callWeight
+	recoveryTimeout  time.Duration // the longest open interval
+	initialRecovery  time.Duration // the first open interval
 	successThreshold int
 	onChange         func(*breaker, breakerTransition)
 
@@ -90,13 +92,16 @@ type breaker struct {
 	due    atomic.Uint64 // the word of the open state whose recovery_timeout has passed
 	clock  Clock
 
-	mu        sync.Mutex
-	attempts  int           // failed attempts in the streak
-	lastProbe time.Time     // when the last probe was admitted (or it went half-open)
-	probes    int           // probes in flight
-	successes int           // successful probes
-	timer     Timer         // the open state's recovery_timeout
-	left      chan struct{} // closed when the breaker leaves the open state
+	mu         sync.Mutex
+	attempts   int           // failed attempts in the streak
+	overloadAt time.Time     // when the streak's first overload answer came; zero: none yet
+	lastProbe  time.Time     // when the last probe was admitted (or it went half-open)
+	probes     int           // probes in flight
+	successes  int           // successful probes
+	timer      Timer         // the open state's recovery_timeout
+	openFor    time.Duration // the last open interval, before jitter
+	closedAt   time.Time     // when it last closed
+	left       chan struct{} // closed when the breaker leaves the open state
 
 	// Transitions wait in pending for onChange, which one goroutine at a
 	// time (notifying) calls for each, in order, outside mu: the log and
@@ -111,6 +116,7 @@ func newBreaker(name string, cfg CircuitBreakerConfig, clock Clock, onChange fun
 		name:             name,
 		threshold:        int64(min(cfg.FailureThreshold, math.MaxInt64/callWeight)) * callWeight,
 		recoveryTimeout:  cfg.RecoveryTimeout,
+		initialRecovery:  min(cfg.InitialRecoveryTimeout, cfg.RecoveryTimeout),
 		successThreshold: cfg.SuccessThreshold,
 		onChange:         onChange,
 	}
@@ -193,16 +199,20 @@ func (b *breaker) setLocked(to State, now time.Time, failed int) {
 			tr.attempts = b.attempts
 			tr.failures = int((b.streak.Load() + callWeight/2) / callWeight)
 		}
+		tr.openFor = b.openInterval(from, now)
 	case StateHalfOpen:
 		b.lastProbe = now
+	case StateClosed:
+		b.closedAt = now
 	}
 	b.probes, b.successes, b.attempts = 0, 0, 0
+	b.overloadAt = time.Time{}
 	b.streak.Store(0)
 	next := (w>>2+1)<<2 | uint64(to)
 	b.word.Store(next)
 	if to == StateOpen {
 		b.left = make(chan struct{})
-		b.timer = b.clock.AfterFunc(b.recoveryTimeout, func() {
+		b.timer = b.clock.AfterFunc(tr.openFor, func() {
 			// Words only grow: a late timer of an earlier open state must
 			// not hide that a later one is due.
 			for {
@@ -216,6 +226,29 @@ func (b *breaker) setLocked(to State, now time.Time, failed int) {
 	if b.onChange != nil {
 		b.pending = append(b.pending, tr)
 	}
+}
+
+// openInterval returns how long the breaker stays open now that it opens
+// from state from: InitialRecoveryTimeout the first time, twice the last
+// interval when it opens again without having closed (from half-open, or
+// within one interval of closing), at most RecoveryTimeout, less up to a
+// fifth at random so that clients that opened together do not probe
+// together. When the first interval is the longest, every interval is
+// exactly RecoveryTimeout.
+func (b *breaker) openInterval(from State, now time.Time) time.Duration {
+	if b.initialRecovery <= 0 || b.initialRecovery >= b.recoveryTimeout {
+		// A fixed interval, as configured (or not normalized): exactly.
+		b.openFor = b.recoveryTimeout
+		return b.openFor
+	}
+	again := b.openFor > 0 && (from == StateHalfOpen || now.Sub(b.closedAt) < b.openFor)
+	switch {
+	case again:
+		b.openFor = min(2*b.openFor, b.recoveryTimeout)
+	default:
+		b.openFor = b.initialRecovery
+	}
+	return b.openFor - time.Duration(randUpTo(int64(b.openFor/5)))
 }
 
 // unlock unlocks mu and then, unless another goroutine is at it, calls
@@ -269,6 +302,7 @@ func (b *breaker) Success(p Permit, clock Clock) {
 			if uint64(p) == b.word.Load() {
 				b.streak.Store(0)
 				b.attempts = 0
+				b.overloadAt = time.Time{}
 			}
 			b.mu.Unlock()
 		}
@@ -286,14 +320,31 @@ func (b *breaker) Success(p Permit, clock Clock) {
 }
 
 func (b *breaker) Failure(p Permit, weight int64, clock Clock) {
+	b.failure(p, weight, clock, false)
+}
+
+// failure records a failed attempt. An overload answer (429, 503, a
+// timeout) that brings the streak to the threshold opens the breaker only
+// when the streak's first overload answer came overloadGrace ago or more:
+// a full queue answers runs of 503s between successes, a service that is
+// down answers nothing else for longer. Only overload answers and opening
+// read the clock.
+func (b *breaker) failure(p Permit, weight int64, clock Clock, overload bool) {
 	b.mu.Lock()
 	defer b.unlock()
 	if uint64(p) == b.word.Load() {
 		switch p.state() {
 		case StateClosed:
 			b.attempts++
+			if overload && b.overloadAt.IsZero() {
+				b.overloadAt = clock.Now()
+			}
 			if b.streak.Add(weight) >= b.threshold {
-				b.setLocked(StateOpen, clock.Now(), 0)
+				now := clock.Now()
+				if overload && now.Sub(b.overloadAt) < overloadGrace {
+					return // a burst, so far: the next failure looks again
+				}
+				b.setLocked(StateOpen, now, 0)
 			}
 		case StateHalfOpen:
 			if b.probes > 0 {

@@ -22,13 +22,15 @@ import (
 
 // apiConfig is the api profile (templates/api.yaml) with rate limiting off: retry max_attempts 5,
 // initial_delay 2s, backoff 2; breaker failure_threshold 3,
-// recovery_timeout 60s.
+// recovery_timeout 60s; but with a fixed open interval of 60s, so that
+// the tests of one outage see one open state.
 func apiConfig() runtime.Config {
 	return runtime.Config{
 		Retry: runtime.RetryConfig{MaxAttempts: 5, InitialDelay: 2 * time.Second, BackoffMultiplier: 2},
 		CircuitBreaker: runtime.CircuitBreakerConfig{
-			FailureThreshold: 3,
-			RecoveryTimeout:  60 * time.Second,
+			FailureThreshold:       3,
+			RecoveryTimeout:        60 * time.Second,
+			InitialRecoveryTimeout: 60 * time.Second,
 		},
 		RateLimit: runtime.RateLimitConfig{Disabled: true},
 	}
@@ -316,7 +318,7 @@ func TestBreakerRecoversAfterOutage(t *testing.T) {
 
 	for range 3 {
 		_, err := w.Get(context.Background(), "1")
-		require.Equal(t, statusErr(503), err)
+		require.Equal(t, statusErr(500), err)
 	}
 	require.Equal(t, runtime.StateOpen, mustState(t, w.Resilience(), "ResilientOrders"))
 	inner.down.Store(false)
@@ -337,7 +339,8 @@ func TestBreakerRecoversAfterOutage(t *testing.T) {
 	assert.Zero(t, clock.Waiters(), "a timer outlived the open state")
 }
 
-// switchable fails with a 503 while down.
+// switchable fails with a 500 while down (a hard failure: a lone 503 opens
+// no breaker until its streak has lasted 100ms).
 type switchable struct {
 	down  atomic.Bool
 	calls atomic.Int64
@@ -346,7 +349,7 @@ type switchable struct {
 func (s *switchable) Get(_ context.Context, id string) (string, error) {
 	s.calls.Add(1)
 	if s.down.Load() {
-		return "", statusErr(503)
+		return "", statusErr(500)
 	}
 	return "order " + id, nil
 }

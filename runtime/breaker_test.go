@@ -529,11 +529,11 @@ func TestBreakerTransitionCounts(t *testing.T) {
 	require.ErrorIs(t, err, ErrCircuitOpen)
 
 	assert.Equal(t, []breakerTransition{
-		{from: StateClosed, to: StateOpen, failures: 3, attempts: 15},
+		{from: StateClosed, to: StateOpen, failures: 3, attempts: 15, openFor: time.Minute},
 		{from: StateOpen, to: StateHalfOpen},
-		{from: StateHalfOpen, to: StateOpen, failures: 1, attempts: 1}, // a failed probe
+		{from: StateHalfOpen, to: StateOpen, failures: 1, attempts: 1, openFor: time.Minute}, // a failed probe
 		{from: StateOpen, to: StateHalfOpen},
-		{from: StateHalfOpen, to: StateOpen, failures: 2, attempts: 2}, // two hung probes
+		{from: StateHalfOpen, to: StateOpen, failures: 2, attempts: 2, openFor: time.Minute}, // two hung probes
 	}, rec.list())
 }
 
@@ -623,7 +623,8 @@ func TestBreakerClosedPathReadsNoClock(t *testing.T) {
 		b.Failure(p, attemptWeight(5), clock)
 		b.Success(p, clock)
 	}
-	// Failure reads the clock only when it opens the breaker.
+	// Failure reads the clock only when it opens the breaker (or meets an
+	// overload answer, which Failure is not).
 	assert.Zero(t, clock.nows.Load())
 	assert.Equal(t, StateClosed, b.State())
 }
@@ -1025,10 +1026,10 @@ func TestBreakerNotifiesInOrder(t *testing.T) {
 	<-done
 
 	assert.Equal(t, []breakerTransition{
-		{from: StateClosed, to: StateOpen, failures: 1, attempts: 1},
+		{from: StateClosed, to: StateOpen, failures: 1, attempts: 1, openFor: time.Minute},
 		{from: StateOpen, to: StateHalfOpen},
 		{from: StateHalfOpen, to: StateClosed},
-		{from: StateClosed, to: StateOpen, failures: 1, attempts: 1},
+		{from: StateClosed, to: StateOpen, failures: 1, attempts: 1, openFor: time.Minute},
 	}, got)
 }
 

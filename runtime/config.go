@@ -21,6 +21,8 @@ type Config struct {
 	RateLimit      RateLimitConfig
 	Timeout        TimeoutConfig
 	Recovery       RecoveryConfig
+	Throttle       ThrottleConfig
+	RetryBudget    RetryBudgetConfig
 }
 
 // RetryConfig configures retries with exponential backoff.
@@ -54,9 +56,16 @@ type CircuitBreakerConfig struct {
 	// FailureThreshold is how many failed calls' worth of consecutive failed
 	// attempts open the breaker (see the package doc). Zero means 5.
 	FailureThreshold int
-	// RecoveryTimeout is how long the breaker stays open before it lets
-	// probes through. Zero means 60s.
+	// RecoveryTimeout is the longest the breaker stays open before it lets
+	// probes through: the first time it opens it stays open for
+	// InitialRecoveryTimeout, and each time it opens again without having
+	// closed, twice as long as the time before, up to RecoveryTimeout, less
+	// up to a fifth at random. With InitialRecoveryTimeout equal to it, the
+	// breaker stays open exactly RecoveryTimeout every time. Zero means 60s.
 	RecoveryTimeout time.Duration
+	// InitialRecoveryTimeout is how long the breaker stays open the first
+	// time it opens. Zero means 1s, or RecoveryTimeout when that is shorter.
+	InitialRecoveryTimeout time.Duration
 	// SuccessThreshold is how many successful probes close a half-open
 	// breaker; it also bounds the probes admitted at once. Zero means 2.
 	SuccessThreshold int
@@ -166,6 +175,7 @@ const (
 	DefaultBackoffMultiplier    = 2.0
 	DefaultFailureThreshold     = 5
 	DefaultRecoveryTimeout      = 60 * time.Second
+	DefaultInitialRecovery      = time.Second
 	DefaultSuccessThreshold     = 2
 	DefaultMaxRequestsPerMinute = 60
 	DefaultBurstSize            = 10
@@ -208,7 +218,10 @@ func (c Config) Normalize() Config {
 		b.FailureThreshold = DefaultFailureThreshold
 	}
 	if b.RecoveryTimeout == 0 {
-		b.RecoveryTimeout = DefaultRecoveryTimeout
+		b.RecoveryTimeout = max(DefaultRecoveryTimeout, b.InitialRecoveryTimeout)
+	}
+	if b.InitialRecoveryTimeout == 0 {
+		b.InitialRecoveryTimeout = min(DefaultInitialRecovery, b.RecoveryTimeout)
 	}
 	if b.SuccessThreshold == 0 {
 		b.SuccessThreshold = DefaultSuccessThreshold
@@ -236,6 +249,8 @@ func (c Config) Normalize() Config {
 	if v.MaxAttempts == 0 {
 		v.MaxAttempts = DefaultMaxRecoveryAttempts
 	}
+	c.Throttle.normalize()
+	c.RetryBudget.normalize()
 	return c
 }
 
@@ -286,6 +301,11 @@ func (c Config) Validate() error {
 	if b.RecoveryTimeout < 0 {
 		bad("circuit_breaker.recovery_timeout", "must not be negative, not %v", b.RecoveryTimeout)
 	}
+	if b.InitialRecoveryTimeout < 0 {
+		bad("circuit_breaker.initial_recovery_timeout", "must not be negative, not %v", b.InitialRecoveryTimeout)
+	} else if b.InitialRecoveryTimeout > 0 && b.RecoveryTimeout > 0 && b.InitialRecoveryTimeout > b.RecoveryTimeout {
+		bad("circuit_breaker.initial_recovery_timeout", "%v is more than circuit_breaker.recovery_timeout %v", b.InitialRecoveryTimeout, b.RecoveryTimeout)
+	}
 	if b.SuccessThreshold < 0 {
 		bad("circuit_breaker.success_threshold", "must be at least 1, not %d", b.SuccessThreshold)
 	}
@@ -317,6 +337,8 @@ func (c Config) Validate() error {
 	if v.MaxAttempts < 0 {
 		bad("recovery.max_recovery_attempts", "must be at least 1, not %d", v.MaxAttempts)
 	}
+	c.Throttle.validate(bad)
+	c.RetryBudget.validate(bad)
 	return errors.Join(errs...)
 }
 

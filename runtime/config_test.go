@@ -120,12 +120,14 @@ func TestNormalizeKeepsEverythingSet(t *testing.T) {
 		Retry: runtime.RetryConfig{Disabled: true, MaxAttempts: 9, InitialDelay: time.Millisecond, MaxDelay: time.Minute,
 			BackoffMultiplier: 1.25, Jitter: runtime.JitterEqual, RetryOn: runtime.Matcher{Classes: runtime.ClassAuth}},
 		CircuitBreaker: runtime.CircuitBreakerConfig{Disabled: true, FailureThreshold: 2, RecoveryTimeout: time.Second,
-			SuccessThreshold: 1, Excluded: runtime.Matcher{Classes: runtime.ClassSchema}, Group: "g"},
+			InitialRecoveryTimeout: time.Millisecond, SuccessThreshold: 1, Excluded: runtime.Matcher{Classes: runtime.ClassSchema}, Group: "g"},
 		RateLimit: runtime.RateLimitConfig{Disabled: true, MaxRequestsPerMinute: 1, BurstSize: 2, Global: true,
 			Strategy: runtime.StrategyQueue, MaxQueueSize: 3},
 		Timeout: runtime.TimeoutConfig{Disabled: true, Duration: time.Millisecond},
 		Recovery: runtime.RecoveryConfig{Disabled: true, DisableConnectionRecovery: true, DisableCredentialRefresh: true,
 			DisableSchemaAdaptation: true, DisablePartialFailureRecovery: true, CheckInterval: time.Hour, MaxAttempts: 1},
+		Throttle:    runtime.ThrottleConfig{Disabled: true, Multiplier: 1.5, Window: time.Minute, MaxRejection: 0.5},
+		RetryBudget: runtime.RetryBudgetConfig{Disabled: true, Ratio: 0.5, MinPerSecond: 1, Window: time.Minute},
 	}
 	require.NoError(t, c.Validate())
 	assert.Equal(t, c, c.Normalize())

@@ -8,8 +8,9 @@
 // Options passed to a generated NewResilientT: WithConfig, WithLogger,
 // WithObserver, WithClock, WithClassifier, WithHostKey, WithStore. The
 // configuration types: Config, RetryConfig, CircuitBreakerConfig,
-// RateLimitConfig, TimeoutConfig, RecoveryConfig, Setting. The errors:
-// ErrCircuitOpen, ErrRateLimited, ErrQueueFull, RetryError; Classify and
+// RateLimitConfig, TimeoutConfig, RecoveryConfig, ThrottleConfig,
+// RetryBudgetConfig, Setting. The errors: ErrCircuitOpen, ErrRateLimited,
+// ErrQueueFull, ErrThrottled, ErrRetryBudget, RetryError; Classify and
 // the Class constants; ParseRetryAfter; PartialError. A wrapper's
 // Resilience method returns its Manager, which gives metrics (Metrics) and
 // the configuration in force (Config).
@@ -19,13 +20,15 @@
 //
 // # What a call does
 //
-// Each attempt is admitted by the circuit breaker, then by the rate limit
-// (every attempt takes a token, retries included); runs under its own
+// Each attempt is admitted by the circuit breaker, then by adaptive
+// throttling, then by the rate limit (every attempt takes a token, retries
+// included); runs under its own
 // timeout; on failure its error is classified (Classify), recorded by the
 // breaker, and may trigger a recovery (Reconnect, RefreshCredentials,
 // AdaptSchema on the inner value); then the call backs off (exponential,
 // with jitter, or the server's Retry-After) and tries again, until its
-// attempts run out or an error comes that is not retried. A panic in the
+// attempts run out, the retry budget denies the retry, or an error comes
+// that is not retried. A panic in the
 // inner call is not recovered: it propagates to the caller, as if the
 // wrapper were not there, and the attempt counts for nothing.
 //
@@ -51,13 +54,59 @@
 // do not count: the caller's cancellation, permanent client errors (4xx
 // other than 408 and 429), auth and schema errors, and excluded errors.
 //
-// After recovery_timeout an open breaker becomes half-open and admits up to
-// success_threshold probes at once; success_threshold successes close it,
-// one failure opens it again. Probes that have not answered within another
+// Overload answers — 429, 503, RESOURCE_EXHAUSTED and timeouts — count
+// too, but a streak that they complete opens the breaker only once it has
+// lasted 100ms: a service that answers 40% of calls with 503 because its
+// queue is full has lost capacity, not failed, and the runs of 503s a full
+// queue produces last milliseconds between successes; opening on them
+// would shed every call where a third needed shedding. Such a brownout is
+// adaptive throttling's to handle (below). A service that answers nothing
+// but 503s is out: the breaker opens on failure_threshold calls' worth of
+// them, or at the first after 100ms when they came faster than that.
+//
+// An open breaker stays open initial_recovery_timeout (1s by default) the
+// first time; each time it opens again without having closed, twice as long
+// as the time before, up to recovery_timeout, less up to a fifth at random
+// so that clients that opened together do not probe together. A blip costs
+// a second, a long outage is probed every recovery_timeout. Then it becomes
+// half-open and admits up to success_threshold probes at once;
+// success_threshold successes close it, one failure opens it again. When
+// it closes, the throttle lets traffic back in over its window (half of
+// the calls at first, all of them a window later), so that a service that
+// just came back is not hit by every caller at once. Probes that have not answered within another
 // recovery_timeout are taken as failed (a hung probe cannot hold the
 // breaker half-open: resilience4j #903). When the inner value has
 // Ping(ctx) error, an open breaker is probed every recovery_check_interval
 // and goes half-open as soon as a ping succeeds.
+//
+// # Overload: adaptive throttling and the retry budget
+//
+// Each dependency (what one breaker guards) counts, over sliding windows,
+// the attempts its methods sent (requests), those the service accepted —
+// answered, even with a client error — and the calls and retries. It reads
+// the methods' own counters on the failure path, so that a success pays
+// nothing for it.
+//
+// Adaptive throttling (the client-side throttling of Google's SRE book)
+// rejects a call locally with probability max(0, (requests −
+// multiplier×accepts) / (requests + 1)) over its window, capped by
+// max_rejection: during a brownout the client sends about multiplier times
+// what the service accepts, so the service spends its capacity on calls it
+// can finish, not on refusing the rest. With multiplier 2 it acts only when
+// more than half of the attempts fail, so noise never triggers it; it acts
+// only while the service accepts something (an outage is the breaker's),
+// and not before the window holds ten requests. A throttled call fails at
+// once with an error that errors.Is ErrThrottled; it is never sent, never
+// retried, and it is not a failure of the service.
+//
+// The retry budget bounds what retries add to the load: over its window a
+// dependency may retry at most ratio (0.3) times its calls plus
+// min_retries_per_second (10) per second of the window, so that retries
+// never multiply the load of a struggling service by max_attempts. When
+// a retry is granted, the retries of the window that ends then are within
+// that bound; so over any window, the retries are within ratio times the
+// calls of that window and the one before, plus the floor. A denied retry
+// ends the call with a RetryError whose Stop is ErrRetryBudget.
 //
 // # Rate limits
 //

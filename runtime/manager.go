@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	rt "runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,7 @@ type Manager struct {
 	classifier Classifier
 	methods    []Method
 	breakers   map[string]*breakerEntry
+	guards     map[string]*guard
 	// wrapperBreaker is the settings of the wrapper's own breaker.
 	wrapperBreaker CircuitBreakerConfig
 	hooks          recoveryHooks
@@ -63,7 +65,11 @@ type breakerEntry struct {
 	hasOpened atomic.Bool
 	recover   atomic.Int64      // nanoseconds the last outage lasted (open → closed)
 	openErr   *CircuitOpenError // its rejection error, built once
+	guard     *guard            // the dependency's overload policies
 }
+
+// noGate is the gate of a method without a guard: never set.
+var noGate atomic.Bool
 
 // NewManager builds the Manager of a wrapper of inner. Generated
 // constructors call it; users get it from the wrapper's Resilience method.
@@ -83,6 +89,7 @@ func NewManager(inner any, spec *Spec, opts ...Option) (*Manager, error) {
 		classifier: o.classifier,
 		methods:    make([]Method, len(spec.Methods)),
 		breakers:   make(map[string]*breakerEntry),
+		guards:     make(map[string]*guard),
 		own:        make(map[[2]int]*bucket),
 		hooks:      findHooks(inner),
 		closed:     make(chan struct{}),
@@ -230,6 +237,7 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 			me.bucket, me.local = b, b
 		}
 	}
+	m.initGuard(me)
 	if me.breaker != nil {
 		me.fastBreaker = me.breaker.local
 	}
@@ -242,6 +250,58 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 	return nil
 }
 
+// initGuard gives me the guard of its dependency: its breaker's, or the
+// wrapper's when it has no breaker. A method whose overload settings differ
+// from those of the guard's first method gets a guard of its own.
+func (m *Manager) initGuard(me *Method) {
+	me.gate = &noGate
+	cfg := me.cfg
+	if cfg.CircuitBreaker.Disabled && cfg.Throttle.Disabled && cfg.RetryBudget.Disabled {
+		return
+	}
+	name := m.wrapper
+	if e := me.breaker; e != nil {
+		name = e.name
+	}
+	g, ok := m.guards[name]
+	if ok && !sameOverload(g.methods[0].cfg, cfg) {
+		name = m.wrapper + "." + me.name
+		g, ok = m.guards[name]
+	}
+	if !ok {
+		g = newGuard(name, cfg, m.clock)
+		g.onChange = m.throttleChanged
+		m.guards[name] = g
+	}
+	g.methods = append(g.methods, me)
+	me.guard, me.gate = g, &g.active
+	if e := me.breaker; e != nil && e.guard == nil {
+		e.guard = g
+	}
+}
+
+// throttleChanged logs and reports that a dependency's throttle started
+// or stopped rejecting calls.
+func (m *Manager) throttleChanged(g *guard, on bool, rejection, requests, accepts float64) {
+	if on && m.logEnabled(slog.LevelWarn) {
+		m.logger.Warn(fmt.Sprintf("Adaptive throttling ON for %s: the service accepted %.0f of the last %s's %.0f requests. Rejecting %.0f%% of calls",
+			g.name, accepts, fmtSeconds(g.throttle.Window), requests, 100*rejection),
+			slog.String("dependency", g.name), slog.String("wrapper", m.wrapper),
+			slog.Float64("requests", requests), slog.Float64("accepts", accepts), slog.Float64("rejection", rejection))
+	} else if !on && m.logEnabled(slog.LevelInfo) {
+		m.logger.Info(fmt.Sprintf("Adaptive throttling OFF for %s", g.name),
+			slog.String("dependency", g.name), slog.String("wrapper", m.wrapper))
+	}
+	action := "off"
+	if on {
+		action = "on"
+	}
+	m.observe(Event{Kind: EventThrottle, Breaker: g.name, Action: action})
+}
+
+// fmtSeconds writes d as log messages do: 1s, 2.5s.
+func fmtSeconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s" }
+
 // commonBreaker returns the breaker settings that most of the methods
 // without a group have: those of the wrapper's own breaker, whatever the
 // methods' names. A tie goes to the settings that reach it first in the
@@ -249,7 +309,7 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 func commonBreaker(cfgs []Config, valid []bool) CircuitBreakerConfig {
 	type key struct {
 		failures, successes int
-		open                time.Duration
+		open, initial       time.Duration
 	}
 	count := make(map[key]int)
 	var best CircuitBreakerConfig
@@ -259,7 +319,7 @@ func commonBreaker(cfgs []Config, valid []bool) CircuitBreakerConfig {
 		if !valid[i] || bc.Disabled || bc.Group != "" {
 			continue
 		}
-		k := key{bc.FailureThreshold, bc.SuccessThreshold, bc.RecoveryTimeout}
+		k := key{bc.FailureThreshold, bc.SuccessThreshold, bc.RecoveryTimeout, bc.InitialRecoveryTimeout}
 		count[k]++
 		if count[k] > bestN {
 			best, bestN = bc, count[k]
@@ -270,12 +330,12 @@ func commonBreaker(cfgs []Config, valid []bool) CircuitBreakerConfig {
 
 func sameBreaker(a, b CircuitBreakerConfig) bool {
 	return a.FailureThreshold == b.FailureThreshold && a.RecoveryTimeout == b.RecoveryTimeout &&
-		a.SuccessThreshold == b.SuccessThreshold
+		a.SuccessThreshold == b.SuccessThreshold && a.InitialRecoveryTimeout == b.InitialRecoveryTimeout
 }
 
 func breakerSettings(c CircuitBreakerConfig) string {
-	return fmt.Sprintf("failure_threshold=%d recovery_timeout=%v success_threshold=%d",
-		c.FailureThreshold, c.RecoveryTimeout, c.SuccessThreshold)
+	return fmt.Sprintf("failure_threshold=%d initial_recovery_timeout=%v recovery_timeout=%v success_threshold=%d",
+		c.FailureThreshold, c.InitialRecoveryTimeout, c.RecoveryTimeout, c.SuccessThreshold)
 }
 
 // Close stops the goroutines of the wrapper's recovery (Ping probes of an
@@ -348,10 +408,10 @@ func (m *Manager) breakerChanged(e *breakerEntry) func(*breaker, breakerTransiti
 			}
 			if m.logEnabled(slog.LevelError) {
 				m.logger.Error(fmt.Sprintf("Circuit breaker OPEN for %s after %d failures. Failing fast for %.2f seconds",
-					e.name, tr.failures, b.recoveryTimeout.Seconds()),
+					e.name, tr.failures, tr.openFor.Seconds()),
 					slog.String("breaker", e.name), slog.String("wrapper", m.wrapper),
 					slog.String("from", tr.from.String()), slog.Int("failures", tr.failures),
-					slog.Int("failed_attempts", tr.attempts), slog.Duration("recovery_timeout", b.recoveryTimeout))
+					slog.Int("failed_attempts", tr.attempts), slog.Duration("recovery_timeout", tr.openFor))
 			}
 			m.startProber(e, b)
 		case StateHalfOpen:
@@ -360,6 +420,9 @@ func (m *Manager) breakerChanged(e *breakerEntry) func(*breaker, breakerTransiti
 					slog.String("breaker", e.name), slog.String("wrapper", m.wrapper))
 			}
 		case StateClosed:
+			if e.guard != nil {
+				e.guard.ramp()
+			}
 			var outage time.Duration
 			if e.hasOpened.Load() {
 				t := e.opened.Load()

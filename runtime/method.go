@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,8 @@ type Method struct {
 	timeout     time.Duration
 	recover     hookSet
 	breaker     *breakerEntry // nil: no breaker
+	guard       *guard        // nil: no breaker, throttle or retry budget
+	gate        *atomic.Bool  // the guard's active flag, or a flag never set
 	bucket      BucketState   // nil: no rate limit
 	local       *bucket       // bucket, when it lives in the process
 	stats       methodStats
@@ -64,11 +67,11 @@ func (c *Call) Attempt() int { return c.attempt }
 func (me *Method) Admit(ctx context.Context, c *Call) error {
 	c.attempt++
 	if b := me.admitClosed; b != nil {
-		if w := b.word.Load(); w&3 == uint64(StateClosed) {
+		if w := b.word.Load(); w&3 == uint64(StateClosed) && !me.gate.Load() {
 			c.permit = Permit(w)
 			return nil
 		}
-	} else if me.admitNone {
+	} else if me.admitNone && !me.gate.Load() {
 		return nil
 	}
 	return me.admit(ctx, c)
@@ -89,6 +92,16 @@ func (me *Method) admit(ctx context.Context, c *Call) error {
 			}
 			return me.stop(c, me.named(err))
 		}
+	}
+	if g := me.guard; g != nil && g.active.Load() && !g.admit() {
+		if e := me.breaker; e != nil {
+			e.state.Release(c.permit)
+		}
+		me.stats.throttled.Add(1)
+		if len(me.m.observers) > 0 {
+			me.m.observe(Event{Kind: EventThrottled, Method: me.name, Breaker: g.name, Attempt: c.attempt, Err: ErrThrottled})
+		}
+		return me.stop(c, ErrThrottled)
 	}
 	if me.bucket != nil {
 		if err := me.take(ctx); err != nil {
@@ -228,13 +241,14 @@ func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 
 	if me.recover&hookPartial != 0 && class != ClassCanceled && isPartial(err) {
 		// The service did part of the work: return what it gave, at once.
+		me.stats.answered.Add(1)
 		me.recordSuccess(c)
 		me.stats.partial.Add(1)
 		me.stats.failures.Add(1)
 		m.observe(Event{Kind: EventRecovery, Method: me.name, Action: "partial", OK: true, Err: err, Attempt: c.attempt})
 		return err
 	}
-	me.record(c, err, class)
+	me.record(ctx, c, err, class)
 	if class == ClassCanceled {
 		me.stats.failures.Add(1)
 		return err
@@ -302,6 +316,12 @@ func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 		// The caller's deadline comes before the next attempt could start.
 		return me.giveUp(c, err, class)
 	}
+	if g := me.guard; g != nil && !g.allowRetry() {
+		me.stats.budgetDenied.Add(1)
+		me.stats.failures.Add(1)
+		m.observe(Event{Kind: EventBudgetDenied, Method: me.name, Breaker: g.name, Attempt: c.attempt, Max: me.maxAttempts + c.extra, Err: err, Class: class})
+		return &RetryError{Method: m.wrapper + "." + me.name, Attempts: c.attempt, Err: err, Stop: ErrRetryBudget}
+	}
 	c.delay = d
 	me.stats.retries.Add(1)
 	if m.logEnabled(slog.LevelWarn) {
@@ -338,20 +358,37 @@ func (me *Method) classify(ctx context.Context, err error) Class {
 	return Classify(err)
 }
 
-// record tells the breaker about a failed attempt. The caller's
-// cancellation, permanent client errors, auth and schema errors and
-// excluded errors do not count against the service.
-func (me *Method) record(c *Call, err error, class Class) {
-	e := me.breaker
-	if e == nil {
-		return
-	}
+// record counts a failed attempt for the dependency's guard and tells the
+// breaker about it. The caller's cancellation, permanent client errors,
+// auth and schema errors and excluded errors do not count against the
+// service. Overload answers (429, 503, timeouts) open the breaker only
+// when its streak has lasted overloadGrace (see breaker.failure): a
+// brownout is the throttle's to handle, the breaker's only when nothing
+// gets through.
+func (me *Method) record(ctx context.Context, c *Call, err error, class Class) {
+	counts := false
 	switch {
-	case class&(ClassCanceled|ClassPermanent|ClassAuth|ClassSchema) != 0,
-		me.cfg.CircuitBreaker.Excluded.Matches(err, class):
-		e.state.Release(c.permit)
+	case class == ClassCanceled:
+		// The caller gave up; when its deadline passed first, the service
+		// did not answer in time.
+		if ctx.Err() == context.DeadlineExceeded {
+			me.stats.notAccepted.Add(1)
+		}
+	case class&(ClassPermanent|ClassAuth|ClassSchema) != 0, me.cfg.CircuitBreaker.Excluded.Matches(err, class):
+		me.stats.answered.Add(1)
 	default:
-		e.state.Failure(c.permit, me.weight, me.m.clock)
+		me.stats.notAccepted.Add(1)
+		counts = true
+	}
+	if e := me.breaker; e != nil {
+		switch {
+		case counts && e.local != nil:
+			e.local.failure(c.permit, me.weight, me.m.clock, overloadAnswer(err, class))
+		case counts:
+			e.state.Failure(c.permit, me.weight, me.m.clock)
+		default:
+			e.state.Release(c.permit)
+		}
 	}
 }
 

@@ -24,6 +24,10 @@ type methodStats struct {
 	recoveriesTried atomic.Int64
 	recoveriesOK    atomic.Int64
 	recoveryTime    atomic.Int64 // nanoseconds spent in successful recoveries
+	answered        atomic.Int64 // failed attempts the service answered (client errors): accepted
+	notAccepted     atomic.Int64 // failed attempts the service did not accept
+	throttled       atomic.Int64 // calls adaptive throttling rejected
+	budgetDenied    atomic.Int64 // retries the retry budget denied
 
 	byClass *[numClasses]atomic.Int64 // failed attempts by class
 	latency *histogram                // nil unless attempts are timed
@@ -70,6 +74,14 @@ type MethodMetrics struct {
 	// RecoveryTime is how long the breaker's last outage lasted, from
 	// opening to closing again.
 	RecoveryTime time.Duration
+
+	// Throttled counts the calls that adaptive throttling rejected, and
+	// Throttle is the share of calls its dependency rejects now (0 when it
+	// does not throttle).
+	Throttled int64
+	Throttle  float64
+	// BudgetDenied counts the retries that the retry budget denied.
+	BudgetDenied int64
 
 	// RequestsPerMinute is the method's recent attempt rate: over the last
 	// minute, measured from the newest earlier read of the metrics at least
@@ -133,6 +145,11 @@ func (me *Method) metrics(now time.Time) MethodMetrics {
 		PartialFailures:     s.partial.Load(),
 		RecoveriesTried:     s.recoveriesTried.Load(),
 		RecoveriesSucceeded: s.recoveriesOK.Load(),
+		Throttled:           s.throttled.Load(),
+		BudgetDenied:        s.budgetDenied.Load(),
+	}
+	if g := me.guard; g != nil {
+		mm.Throttle = float64(g.rejection.Load()) / overloadRejectionScale
 	}
 	mm.Calls = mm.Successes + mm.Failures
 	if mm.RecoveriesSucceeded > 0 {

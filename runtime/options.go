@@ -155,6 +155,14 @@ const (
 	// EventRecovery: a recovery procedure (Action: reconnect,
 	// refresh_credentials, adapt_schema, ping, partial) ran; OK says whether it worked.
 	EventRecovery
+	// EventThrottled: adaptive throttling rejected an attempt (Breaker
+	// names the dependency).
+	EventThrottled
+	// EventBudgetDenied: the retry budget denied the retry after Attempt.
+	EventBudgetDenied
+	// EventThrottle: the throttle of dependency Breaker started (Action
+	// "on") or stopped ("off") rejecting calls.
+	EventThrottle
 )
 
 func (k EventKind) String() string {
@@ -171,6 +179,12 @@ func (k EventKind) String() string {
 		return "rejected"
 	case EventRecovery:
 		return "recovery"
+	case EventThrottled:
+		return "throttled"
+	case EventBudgetDenied:
+		return "budget_denied"
+	case EventThrottle:
+		return "throttle"
 	}
 	return "unknown"
 }

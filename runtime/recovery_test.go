@@ -33,7 +33,7 @@ type pingable struct {
 func (p *pingable) Get(_ context.Context, id string) (string, error) {
 	p.calls.Add(1)
 	if p.down.Load() {
-		return "", statusErr(503)
+		return "", statusErr(500)
 	}
 	return "order " + id, nil
 }
@@ -77,7 +77,7 @@ func openBreaker(t *testing.T, w *ResilientOrders, inner *pingable) {
 	inner.down.Store(true)
 	for range 3 {
 		_, err := w.Get(context.Background(), "1")
-		require.Equal(t, statusErr(503), err)
+		require.Equal(t, statusErr(500), err)
 	}
 	require.Equal(t, runtime.StateOpen, mustState(t, w.Resilience(), "ResilientOrders"))
 }
@@ -179,7 +179,7 @@ func TestPingProberRestartsWhenBreakerReopens(t *testing.T) {
 	goleak.VerifyNone(t) // the ping succeeded and the prober ended
 	require.Equal(t, runtime.StateHalfOpen, mustState(t, w.Resilience(), "ResilientOrders"))
 	_, err = w.Get(context.Background(), "1") // the probe fails
-	require.Equal(t, statusErr(503), err)
+	require.Equal(t, statusErr(500), err)
 	require.Equal(t, runtime.StateOpen, mustState(t, w.Resilience(), "ResilientOrders"))
 	clock.BlockUntil(2) // a new prober waits
 	clock.Advance(10 * time.Second)
@@ -206,7 +206,7 @@ func TestPingProberExitsOnClose(t *testing.T) {
 	// The wrapper keeps working, without pings.
 	clock.Advance(60 * time.Second)
 	_, err = w.Get(context.Background(), "1") // a probe, which fails
-	require.Equal(t, statusErr(503), err)
+	require.Equal(t, statusErr(500), err)
 	require.Equal(t, runtime.StateOpen, mustState(t, w.Resilience(), "ResilientOrders"))
 	goleak.VerifyNone(t)
 	assert.Equal(t, 1, clock.Waiters(), "a prober started after Close")

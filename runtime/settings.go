@@ -17,7 +17,7 @@ import (
 // A Setting with an empty Key switches its policy: Value "off" disables it,
 // "on" enables it. Any other Setting of a policy also enables it.
 type Setting struct {
-	Policy string // retry, circuit_breaker, rate_limit, timeout, recovery
+	Policy string // retry, retry_budget, circuit_breaker, throttle, rate_limit, timeout, recovery
 	Key    string // max_attempts, ...; empty to switch the policy on or off
 	Value  string
 }
@@ -34,6 +34,8 @@ const (
 	kindStrategy
 	kindClasses
 	kindWord
+	kindFraction // a number in (0, 1]
+	kindPositive // a number above 0
 )
 
 type keySpec struct {
@@ -53,11 +55,12 @@ var policyKeys = map[string]map[string]keySpec{
 		"retry_on":           {kindClasses, func(c *Config, v any) { c.Retry.RetryOn = Matcher{Classes: v.(Class)} }},
 	},
 	"circuit_breaker": {
-		"failure_threshold": {kindInt, func(c *Config, v any) { c.CircuitBreaker.FailureThreshold = v.(int) }},
-		"recovery_timeout":  {kindDuration, func(c *Config, v any) { c.CircuitBreaker.RecoveryTimeout = v.(time.Duration) }},
-		"success_threshold": {kindInt, func(c *Config, v any) { c.CircuitBreaker.SuccessThreshold = v.(int) }},
-		"excluded_errors":   {kindClasses, func(c *Config, v any) { c.CircuitBreaker.Excluded = Matcher{Classes: v.(Class)} }},
-		"group":             {kindWord, func(c *Config, v any) { c.CircuitBreaker.Group = v.(string) }},
+		"failure_threshold":        {kindInt, func(c *Config, v any) { c.CircuitBreaker.FailureThreshold = v.(int) }},
+		"recovery_timeout":         {kindDuration, func(c *Config, v any) { c.CircuitBreaker.RecoveryTimeout = v.(time.Duration) }},
+		"initial_recovery_timeout": {kindDuration, func(c *Config, v any) { c.CircuitBreaker.InitialRecoveryTimeout = v.(time.Duration) }},
+		"success_threshold":        {kindInt, func(c *Config, v any) { c.CircuitBreaker.SuccessThreshold = v.(int) }},
+		"excluded_errors":          {kindClasses, func(c *Config, v any) { c.CircuitBreaker.Excluded = Matcher{Classes: v.(Class)} }},
+		"group":                    {kindWord, func(c *Config, v any) { c.CircuitBreaker.Group = v.(string) }},
 	},
 	"rate_limit": {
 		"max_requests_per_minute": {kindInt, func(c *Config, v any) { c.RateLimit.MaxRequestsPerMinute = v.(int) }},
@@ -82,6 +85,8 @@ var policyKeys = map[string]map[string]keySpec{
 		"recovery_check_interval":         {kindDuration, func(c *Config, v any) { c.Recovery.CheckInterval = v.(time.Duration) }},
 		"max_recovery_attempts":           {kindInt, func(c *Config, v any) { c.Recovery.MaxAttempts = v.(int) }},
 	},
+	"throttle":     throttleKeys,
+	"retry_budget": retryBudgetKeys,
 }
 
 // Policies returns the names of the policies, sorted.
@@ -167,6 +172,10 @@ func (c *Config) setDisabled(policy string, off bool) {
 		c.Timeout.Disabled = off
 	case "recovery":
 		c.Recovery.Disabled = off
+	case "throttle":
+		c.Throttle.Disabled = off
+	case "retry_budget":
+		c.RetryBudget.Disabled = off
 	}
 }
 
@@ -197,6 +206,18 @@ func parseValue(kind keyKind, s string) (any, error) {
 		}
 		if f < 1 {
 			return nil, fmt.Errorf("must be at least 1, not %v", f)
+		}
+		return f, nil
+	case kindFraction, kindPositive:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("want a number, not %q", s)
+		}
+		if f <= 0 {
+			return nil, fmt.Errorf("must be more than 0, not %v", f)
+		}
+		if kind == kindFraction && f > 1 {
+			return nil, fmt.Errorf("must be at most 1, not %v", f)
 		}
 		return f, nil
 	case kindBool:

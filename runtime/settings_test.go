@@ -19,6 +19,8 @@ var policyDisabled = map[string]func(runtime.Config) bool{
 	"rate_limit":      func(c runtime.Config) bool { return c.RateLimit.Disabled },
 	"timeout":         func(c runtime.Config) bool { return c.Timeout.Disabled },
 	"recovery":        func(c runtime.Config) bool { return c.Recovery.Disabled },
+	"throttle":        func(c runtime.Config) bool { return c.Throttle.Disabled },
+	"retry_budget":    func(c runtime.Config) bool { return c.RetryBudget.Disabled },
 }
 
 // allPoliciesOff is a Config with every policy policyDisabled.
@@ -29,6 +31,8 @@ func allPoliciesOff() runtime.Config {
 	c.RateLimit.Disabled = true
 	c.Timeout.Disabled = true
 	c.Recovery.Disabled = true
+	c.Throttle.Disabled = true
+	c.RetryBudget.Disabled = true
 	return c
 }
 
@@ -50,6 +54,8 @@ var (
 	badInt      = []string{"", "abc", "0", "-1", "1.5", "3x", "99999999999999999999999"}
 	badDuration = []string{"", "abc", "0", "0s", "-1s", "5", "1 s", "9999999999h"}
 	badBool     = []string{"", "yes", "1", "TRUE", "on"}
+	badFraction = []string{"", "abc", "0", "-0.5", "1.01", "2", "NaN", "Inf"}
+	badPositive = []string{"", "abc", "0", "-1", "NaN", "-Inf"}
 )
 
 var keyCases = map[string]keyCase{
@@ -105,12 +111,26 @@ var keyCases = map[string]keyCase{
 		func(c runtime.Config) any { return c.Recovery.DisablePartialFailureRecovery }, []applyValid{{"false", true}, {"true", false}}, badBool},
 	"recovery.recovery_check_interval": {"recovery.recovery_check_interval",
 		func(c runtime.Config) any { return c.Recovery.CheckInterval }, []applyValid{{"10s", 10 * time.Second}}, badDuration},
+	"circuit_breaker.initial_recovery_timeout": {"circuit_breaker.initial_recovery_timeout",
+		func(c runtime.Config) any { return c.CircuitBreaker.InitialRecoveryTimeout }, []applyValid{{"500ms", 500 * time.Millisecond}}, badDuration},
+	"throttle.multiplier": {"throttle.multiplier", func(c runtime.Config) any { return c.Throttle.Multiplier },
+		[]applyValid{{"2", 2.0}, {"1.5", 1.5}, {"1", 1.0}}, []string{"", "abc", "0", "0.5", "-2", "NaN", "Inf"}},
+	"throttle.window": {"throttle.window", func(c runtime.Config) any { return c.Throttle.Window },
+		[]applyValid{{"2s", 2 * time.Second}}, badDuration},
+	"throttle.max_rejection": {"throttle.max_rejection", func(c runtime.Config) any { return c.Throttle.MaxRejection },
+		[]applyValid{{"0.9", 0.9}, {"1", 1.0}, {"0.01", 0.01}}, badFraction},
+	"retry_budget.ratio": {"retry_budget.ratio", func(c runtime.Config) any { return c.RetryBudget.Ratio },
+		[]applyValid{{"0.2", 0.2}, {"1", 1.0}, {"3", 3.0}}, badPositive},
+	"retry_budget.min_retries_per_second": {"retry_budget.min_retries_per_second",
+		func(c runtime.Config) any { return c.RetryBudget.MinPerSecond }, []applyValid{{"10", 10}, {"1", 1}}, badInt},
+	"retry_budget.window": {"retry_budget.window", func(c runtime.Config) any { return c.RetryBudget.Window },
+		[]applyValid{{"10s", 10 * time.Second}}, badDuration},
 	"recovery.max_recovery_attempts": {"recovery.max_recovery_attempts",
 		func(c runtime.Config) any { return c.Recovery.MaxAttempts }, []applyValid{{"5", 5}}, badInt},
 }
 
 func TestPoliciesAndKeys(t *testing.T) {
-	assert.Equal(t, []string{"circuit_breaker", "rate_limit", "recovery", "retry", "timeout"}, runtime.Policies())
+	assert.Equal(t, []string{"circuit_breaker", "rate_limit", "recovery", "retry", "retry_budget", "throttle", "timeout"}, runtime.Policies())
 	for _, p := range runtime.Policies() {
 		keys := runtime.Keys(p)
 		assert.NotEmpty(t, keys, p)

@@ -36,8 +36,9 @@ var keyDocs = []keyDoc{
 	{policy: "retry", key: "backoff_multiplier", meaning: "each delay is the previous one times this"},
 	{policy: "retry", key: "jitter", meaning: "none, full, equal or decorrelated"},
 	{policy: "retry", key: "retry_on", meaning: "error classes retried: transient, timeout, connection, rate_limited, server, auth, schema, permanent, unknown or any"},
-	{policy: "circuit_breaker", key: "failure_threshold", meaning: "failed calls in a row that open the breaker"},
-	{policy: "circuit_breaker", key: "recovery_timeout", meaning: "how long it stays open before probes go through"},
+	{policy: "circuit_breaker", key: "failure_threshold", meaning: "failed calls in a row that open the breaker (overload answers count only when nothing succeeds)"},
+	{policy: "circuit_breaker", key: "initial_recovery_timeout", meaning: "how long it stays open the first time, before probes go through"},
+	{policy: "circuit_breaker", key: "recovery_timeout", meaning: "the longest it stays open: each re-opening doubles the last"},
 	{policy: "circuit_breaker", key: "success_threshold", meaning: "successful probes that close it again"},
 	{policy: "circuit_breaker", key: "excluded_errors", meaning: "error classes that do not count as failures"},
 	{policy: "circuit_breaker", key: "group", meaning: "methods naming the same group share a breaker", commentOnly: true},
@@ -53,10 +54,16 @@ var keyDocs = []keyDoc{
 	{policy: "recovery", key: "enable_partial_failure_recovery", meaning: "an error with Partial() bool returns its results"},
 	{policy: "recovery", key: "recovery_check_interval", meaning: "how often Ping(ctx) probes an open breaker"},
 	{policy: "recovery", key: "max_recovery_attempts", meaning: "recoveries tried per outage"},
+	{policy: "throttle", key: "multiplier", meaning: "send up to this many times what the service accepts, throttle the rest"},
+	{policy: "throttle", key: "window", meaning: "how far back attempts and accepts are counted"},
+	{policy: "throttle", key: "max_rejection", meaning: "the largest share of calls throttled"},
+	{policy: "retry_budget", key: "ratio", meaning: "retries allowed as a share of the window's calls"},
+	{policy: "retry_budget", key: "min_retries_per_second", meaning: "retries a second allowed whatever the calls"},
+	{policy: "retry_budget", key: "window", meaning: "how far back calls and retries are counted"},
 }
 
 // policyOrder is the order in which policies are printed.
-var policyOrder = []string{"retry", "circuit_breaker", "rate_limit", "timeout", "recovery"}
+var policyOrder = []string{"retry", "retry_budget", "circuit_breaker", "throttle", "rate_limit", "timeout", "recovery"}
 
 // resolved is a profile's configuration, with its defaults filled in, and
 // which settings the profile makes itself.
@@ -115,6 +122,10 @@ func disabled(c runtime.Config, policy string) bool {
 		return c.Timeout.Disabled
 	case "recovery":
 		return c.Recovery.Disabled
+	case "throttle":
+		return c.Throttle.Disabled
+	case "retry_budget":
+		return c.RetryBudget.Disabled
 	}
 	return false
 }
@@ -138,6 +149,8 @@ func value(c runtime.Config, policy, key string) string {
 		return formatClasses(c.Retry.RetryOn.Classes)
 	case "circuit_breaker.failure_threshold":
 		return strconv.Itoa(c.CircuitBreaker.FailureThreshold)
+	case "circuit_breaker.initial_recovery_timeout":
+		return formatDuration(c.CircuitBreaker.InitialRecoveryTimeout)
 	case "circuit_breaker.recovery_timeout":
 		return formatDuration(c.CircuitBreaker.RecoveryTimeout)
 	case "circuit_breaker.success_threshold":
@@ -173,6 +186,18 @@ func value(c runtime.Config, policy, key string) string {
 		return formatDuration(c.Recovery.CheckInterval)
 	case "recovery.max_recovery_attempts":
 		return strconv.Itoa(c.Recovery.MaxAttempts)
+	case "throttle.multiplier":
+		return formatFloat(c.Throttle.Multiplier)
+	case "throttle.window":
+		return formatDuration(c.Throttle.Window)
+	case "throttle.max_rejection":
+		return formatFloat(c.Throttle.MaxRejection)
+	case "retry_budget.ratio":
+		return formatFloat(c.RetryBudget.Ratio)
+	case "retry_budget.min_retries_per_second":
+		return strconv.Itoa(c.RetryBudget.MinPerSecond)
+	case "retry_budget.window":
+		return formatDuration(c.RetryBudget.Window)
 	}
 	panic("resgen: no printer for " + policy + "." + key)
 }

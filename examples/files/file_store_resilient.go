@@ -33,7 +33,9 @@ const (
 // Unless a method's doc says otherwise, it runs with:
 //
 //	retry: max_attempts=4 initial_delay=500ms max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=10 recovery_timeout=15s success_threshold=2 excluded_errors=ErrInvalidName
+//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit breaker: failure_threshold=10 initial_recovery_timeout=1s recovery_timeout=15s success_threshold=2 excluded_errors=ErrInvalidName
+//	throttle: multiplier=2 window=1s max_rejection=0.9
 //	rate limit: off
 //	timeout: 30s per attempt, cancelled when the attempt returns
 //	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -184,10 +186,11 @@ var resilientFileStoreConfig0 = resgen.Config{
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
-		FailureThreshold: 10,
-		RecoveryTimeout:  15 * time.Second,
-		SuccessThreshold: 2,
-		Excluded:         resgen.Matcher{Match: resilientFileStoreMatch0},
+		FailureThreshold:       10,
+		RecoveryTimeout:        15 * time.Second,
+		InitialRecoveryTimeout: time.Second,
+		SuccessThreshold:       2,
+		Excluded:               resgen.Matcher{Match: resilientFileStoreMatch0},
 	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
@@ -201,6 +204,16 @@ var resilientFileStoreConfig0 = resgen.Config{
 	Recovery: resgen.RecoveryConfig{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
+	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
 	},
 }
 

@@ -32,7 +32,9 @@ const (
 // Unless a method's doc says otherwise, it runs with:
 //
 //	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	circuit breaker: failure_threshold=3 recovery_timeout=1m success_threshold=2
+//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	throttle: multiplier=2 window=1s max_rejection=0.9
 //	rate limit: max_requests_per_minute=9000 burst_size=20 per_host=true backpressure_strategy=wait
 //	timeout: 5s per attempt, cancelled when the attempt returns
 //	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -159,9 +161,10 @@ var resilientShopConfig0 = resgen.Config{
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
-		FailureThreshold: 3,
-		RecoveryTimeout:  time.Minute,
-		SuccessThreshold: 2,
+		FailureThreshold:       3,
+		RecoveryTimeout:        time.Minute,
+		InitialRecoveryTimeout: time.Second,
+		SuccessThreshold:       2,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 9000,
@@ -174,6 +177,16 @@ var resilientShopConfig0 = resgen.Config{
 	Recovery: resgen.RecoveryConfig{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
+	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
 	},
 }
 

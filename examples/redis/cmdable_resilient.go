@@ -35,7 +35,9 @@ const (
 // Unless a method's doc says otherwise, it runs with:
 //
 //	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
-//	circuit breaker: failure_threshold=5 recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
+//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
+//	throttle: multiplier=2 window=1s max_rejection=0.9
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -11870,6 +11872,7 @@ func (w *ResilientCmdable) Pipeline() redis.Pipeliner {
 // Pipelined calls the wrapped Pipelined with the wrapper's policies, except:
 //
 //	retry: off
+//	retry budget: off
 func (w *ResilientCmdable) Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) (r0 []redis.Cmder, err error) {
 	m := w.methods[358]
 	var call resgen.Call
@@ -16591,6 +16594,7 @@ func (w *ResilientCmdable) TxPipeline() redis.Pipeliner {
 // TxPipelined calls the wrapped TxPipelined with the wrapper's policies, except:
 //
 //	retry: off
+//	retry budget: off
 func (w *ResilientCmdable) TxPipelined(ctx context.Context, fn func(redis.Pipeliner) error) (r0 []redis.Cmder, err error) {
 	m := w.methods[502]
 	var call resgen.Call
@@ -20391,10 +20395,11 @@ var resilientCmdableConfig0 = resgen.Config{
 		},
 	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
-		FailureThreshold: 5,
-		RecoveryTimeout:  30 * time.Second,
-		SuccessThreshold: 2,
-		Excluded:         resgen.Matcher{Match: resilientCmdableMatch1},
+		FailureThreshold:       5,
+		RecoveryTimeout:        30 * time.Second,
+		InitialRecoveryTimeout: time.Second,
+		SuccessThreshold:       2,
+		Excluded:               resgen.Matcher{Match: resilientCmdableMatch1},
 	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
@@ -20409,6 +20414,16 @@ var resilientCmdableConfig0 = resgen.Config{
 		DisableCredentialRefresh: true,
 		CheckInterval:            30 * time.Second,
 		MaxAttempts:              3,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
+	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
 	},
 }
 
@@ -20428,10 +20443,11 @@ var resilientCmdableConfig1 = resgen.Config{
 		},
 	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
-		FailureThreshold: 5,
-		RecoveryTimeout:  30 * time.Second,
-		SuccessThreshold: 2,
-		Excluded:         resgen.Matcher{Match: resilientCmdableMatch1},
+		FailureThreshold:       5,
+		RecoveryTimeout:        30 * time.Second,
+		InitialRecoveryTimeout: time.Second,
+		SuccessThreshold:       2,
+		Excluded:               resgen.Matcher{Match: resilientCmdableMatch1},
 	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
@@ -20447,6 +20463,16 @@ var resilientCmdableConfig1 = resgen.Config{
 		DisableCredentialRefresh: true,
 		CheckInterval:            30 * time.Second,
 		MaxAttempts:              3,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
+	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
 	},
 }
 
@@ -20466,10 +20492,11 @@ var resilientCmdableConfig2 = resgen.Config{
 		},
 	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
-		FailureThreshold: 5,
-		RecoveryTimeout:  30 * time.Second,
-		SuccessThreshold: 2,
-		Excluded:         resgen.Matcher{Match: resilientCmdableMatch1},
+		FailureThreshold:       5,
+		RecoveryTimeout:        30 * time.Second,
+		InitialRecoveryTimeout: time.Second,
+		SuccessThreshold:       2,
+		Excluded:               resgen.Matcher{Match: resilientCmdableMatch1},
 	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
@@ -20484,6 +20511,16 @@ var resilientCmdableConfig2 = resgen.Config{
 		DisableCredentialRefresh: true,
 		CheckInterval:            30 * time.Second,
 		MaxAttempts:              3,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
+	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
 	},
 }
 

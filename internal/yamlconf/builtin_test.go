@@ -33,9 +33,10 @@ func TestBuiltinProfilesMatchDocs(t *testing.T) {
 				RetryOn:           runtime.Matcher{Classes: runtime.ClassesTransient},
 			},
 			CircuitBreaker: runtime.CircuitBreakerConfig{
-				FailureThreshold: 5,
-				RecoveryTimeout:  60 * time.Second,
-				SuccessThreshold: 2,
+				FailureThreshold:       5,
+				RecoveryTimeout:        60 * time.Second,
+				InitialRecoveryTimeout: time.Second,
+				SuccessThreshold:       2,
 			},
 			RateLimit: runtime.RateLimitConfig{
 				MaxRequestsPerMinute: 60,
@@ -51,6 +52,10 @@ func TestBuiltinProfilesMatchDocs(t *testing.T) {
 				// all True.
 				CheckInterval: 30 * time.Second,
 				MaxAttempts:   3,
+			},
+			Throttle: runtime.ThrottleConfig{Multiplier: 2, Window: time.Second, MaxRejection: 0.9},
+			RetryBudget: runtime.RetryBudgetConfig{
+				Ratio: 0.3, MinPerSecond: 10, Window: 10 * time.Second,
 			},
 		}
 	}

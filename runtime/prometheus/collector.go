@@ -72,12 +72,15 @@ var (
 	partialDesc        = desc("partial_failures_total", "Calls that returned partial results.")
 	recoveriesDesc     = desc("recoveries_total", "Recovery procedures (reconnect, credential refresh, schema adaptation) run, by result.", "result")
 	timeToRecoveryDesc = desc("time_to_recovery_seconds", "Average time a successful recovery procedure took.")
+	throttledDesc      = desc("throttled_total", "Calls rejected by adaptive throttling before any attempt.")
+	throttleDesc       = desc("throttle_rejection_ratio", "Share of calls adaptive throttling rejects now (0 when it does not throttle).")
+	budgetDeniedDesc   = desc("retry_budget_denied_total", "Retries the retry budget denied.")
 )
 
 var allDescs = []*prom.Desc{
 	callsDesc, retrySuccessDesc, retriesDesc, failedAttemptsDesc, retryDelayDesc, breakerStateDesc, rejectedDesc,
 	recoveryTimeDesc, rateDesc, queueDepthDesc, rateActionsDesc, rateWaitDesc, partialDesc, recoveriesDesc, timeToRecoveryDesc,
-	breakerInfoDesc, attemptsDesc, failedByClassDesc, latencyDesc,
+	breakerInfoDesc, attemptsDesc, failedByClassDesc, latencyDesc, throttledDesc, throttleDesc, budgetDeniedDesc,
 }
 
 func bdesc(name, help string) *prom.Desc {
@@ -157,6 +160,9 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 			counter(recoveriesDesc, float64(mm.RecoveriesSucceeded), "succeeded")
 			counter(recoveriesDesc, float64(mm.RecoveriesTried-mm.RecoveriesSucceeded), "failed")
 			gauge(timeToRecoveryDesc, mm.TimeToRecovery.Seconds())
+			counter(throttledDesc, float64(mm.Throttled))
+			gauge(throttleDesc, mm.Throttle)
+			counter(budgetDeniedDesc, float64(mm.BudgetDenied))
 		}
 	}
 }
