@@ -47,8 +47,18 @@ func (g *gen) buildWrapper(t *target) *wrapper {
 	if t.alias != nil && t.named.TypeParams().Len() == 0 {
 		w.ifaceName, w.ifacePkg, w.ifaceRef = t.alias.Name(), t.alias.Pkg(), t.alias
 	}
-	if e := g.entryFor(t.name); e != nil && g.entries {
-		w.name, w.output = e.Name, e.Output
+	entry := t.entry
+	if entry == nil {
+		entry = g.entryFor(t.name)
+	}
+	w.origin = g.directiveOrigin(t)
+	if entry != nil && g.entries {
+		w.name, w.output = entry.Name, entry.Output
+		n := entry.Node
+		if entry.OutputN != nil {
+			n = entry.OutputN
+		}
+		w.origin = g.yamlPos(n.Line, n.Column)
 	}
 	if w.name == "" {
 		w.name = "Resilient" + exportedName(t.name)
@@ -64,7 +74,7 @@ func (g *gen) buildWrapper(t *target) *wrapper {
 	for i := 0; i < iface.NumMethods(); i++ {
 		names = append(names, iface.Method(i).Name())
 	}
-	entryTop, entryMethods := g.entryLayers(g.entryFor(t.name), names)
+	entryTop, entryMethods := g.entryLayers(entry, names)
 	for i := 0; i < iface.NumMethods(); i++ {
 		f := iface.Method(i)
 		if !f.Exported() && f.Pkg().Path() != g.outputPkgPath(w) {
@@ -430,6 +440,19 @@ func (g *gen) yamlPos(line, col int) token.Position {
 		name = relPath(g.cfg.Dir, name)
 	}
 	return token.Position{Filename: name, Line: line, Column: col}
+}
+
+// directiveOrigin returns the position of the first //resgen: directive of
+// t's doc comment, or of t's name when it has none.
+func (g *gen) directiveOrigin(t *target) token.Position {
+	if t.doc != nil {
+		for _, c := range t.doc.List {
+			if strings.HasPrefix(c.Text, directivePrefix) {
+				return g.l.fset.Position(c.Slash)
+			}
+		}
+	}
+	return t.pos
 }
 
 // entryFor returns the resgen.yaml entry of the interface called name.

@@ -45,6 +45,8 @@ type Wrapper struct {
 	Key                        string
 	Source, Type, Name, Output string
 	Node                       *yaml.Node
+	// OutputN is the value of output:, for errors; nil without one.
+	OutputN *yaml.Node
 	Block
 	Methods []*MethodBlock
 }
@@ -261,6 +263,7 @@ func parseWrapper(n *yaml.Node, w *Wrapper, kind Kind) []error {
 		case k.Value == "name":
 			return str(&w.Name)
 		case k.Value == "output":
+			w.OutputN = v
 			return str(&w.Output)
 		}
 		return nil, false
