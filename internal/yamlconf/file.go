@@ -3,6 +3,7 @@ package yamlconf
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"path"
 	"regexp"
 	"sort"
@@ -98,33 +99,23 @@ func parserProblem(msg string) bool {
 	return false
 }
 
-// Parse parses a file, returning every problem found.
+// Parse parses a file, returning every problem found. A file holds one
+// YAML document: a second one (after a --- line) is an error, not ignored.
 func Parse(data []byte, kind Kind) (*File, []error) {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		e := Error{Line: 1, Col: 1, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
-		if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
-			e.Line, _ = strconv.Atoi(m[1])
-			if m[2] != "" {
-				e.Col, _ = strconv.Atoi(m[2])
-			}
-			e.Msg = strings.TrimSpace(lineRE.ReplaceAllString(e.Msg, ""))
-			e.Msg = strings.TrimPrefix(strings.TrimPrefix(e.Msg, ":"), " ")
-			if parserProblem(e.Msg) {
-				// yaml.v3 counts the lines of its parser's errors from 0
-				// (those of its scanner from 1): the line where the
-				// collection being parsed starts, or the problem's.
-				e.Line++
-			}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+		return nil, []error{syntaxError(data, err)}
+	}
+	if doc.Kind != 0 {
+		var next yaml.Node
+		switch err := dec.Decode(&next); {
+		case err == io.EOF:
+		case err != nil:
+			return nil, []error{syntaxError(data, err)}
+		default:
+			return nil, []error{Errorf(&next, "a second YAML document starts here: only the first one would apply; put every setting in one document")}
 		}
-		if m := anchorRE.FindStringSubmatch(e.Msg); m != nil {
-			// yaml.v3 does not say where: the first use of the alias is.
-			if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
-				e.Line = 1 + bytes.Count(data[:i], []byte("\n"))
-				e.Col = 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i])
-			}
-		}
-		return nil, []error{e}
 	}
 	f := &File{Profiles: make(map[string]*Profile)}
 	if len(doc.Content) == 0 {
@@ -164,6 +155,33 @@ func Parse(data []byte, kind Kind) (*File, []error) {
 	errs = append(errs, f.checkProfileRefs()...)
 	sortErrors(errs)
 	return f, errs
+}
+
+// syntaxError turns an error of yaml.v3 into an Error at its position.
+func syntaxError(data []byte, err error) Error {
+	e := Error{Line: 1, Col: 1, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		if m[2] != "" {
+			e.Col, _ = strconv.Atoi(m[2])
+		}
+		e.Msg = strings.TrimSpace(lineRE.ReplaceAllString(e.Msg, ""))
+		e.Msg = strings.TrimPrefix(strings.TrimPrefix(e.Msg, ":"), " ")
+		if parserProblem(e.Msg) {
+			// yaml.v3 counts the lines of its parser's errors from 0
+			// (those of its scanner from 1): the line where the
+			// collection being parsed starts, or the problem's.
+			e.Line++
+		}
+	}
+	if m := anchorRE.FindStringSubmatch(e.Msg); m != nil {
+		// yaml.v3 does not say where: the first use of the alias is.
+		if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
+			e.Line = 1 + bytes.Count(data[:i], []byte("\n"))
+			e.Col = 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i])
+		}
+	}
+	return e
 }
 
 // pairs returns the key-value pairs of a mapping, reporting duplicate keys.
