@@ -424,10 +424,10 @@ func (g *gen) profile(name string, pos token.Position) ([]runtime.Setting, bool)
 			from = "; custom profiles were read from " + g.cfg.ConfigFile
 		}
 		if !pos.IsValid() {
-			g.errorf(pos, "resgen: -profile: unknown profile %q%s%s", name, runtime.Suggest(name, g.file.AllProfiles()), from)
+			g.errorf(pos, "resgen: -profile: unknown profile %q%s%s", name, g.file.SuggestProfile(name), from)
 			return nil, false
 		}
-		g.errorf(pos, "unknown profile %q%s%s", name, runtime.Suggest(name, g.file.AllProfiles()), from)
+		g.errorf(pos, "unknown profile %q%s%s", name, g.file.SuggestProfile(name), from)
 		return nil, false
 	}
 	return s, true

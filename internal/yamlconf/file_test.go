@@ -152,6 +152,20 @@ func TestParseErrors(t *testing.T) {
 			  a: {extends: b}
 			  b: {extends: a}
 			`, []string{"3:3: profile a extends itself through a", "4:3: profile b extends itself through b"}},
+		{"profile leading into a cycle", Generation, `
+			version: 1
+			profiles:
+			  a: {extends: b}
+			  b: {extends: c}
+			  c: {extends: b}
+			`, []string{"4:3: profile b extends itself through b", "5:3: profile c extends itself through c"}},
+		{"chain on a misspelled extends", Generation, `
+			version: 1
+			profiles:
+			  a: {extends: b}
+			  b: {extends: c}
+			  c: {extends: dtabase}
+			`, []string{`5:3: profile c extends unknown profile "dtabase" (did you mean "database"?)`}},
 		{"extends is a list", Generation, `
 			version: 1
 			profiles:
