@@ -17,7 +17,6 @@ import (
 	"strings"
 
 	"github.com/resgen-dev/resgen/internal/yamlconf"
-	"github.com/resgen-dev/resgen/runtime"
 )
 
 // Config says what to generate: the CLI's flags.
@@ -268,7 +267,7 @@ func (g *gen) findTargets() []*target {
 						ifaces = append(ifaces, n)
 					}
 				}
-				g.errs.Add(token.Position{}, fmt.Sprintf("resgen: no type %s in package %s%s", name, g.l.pkg.PkgPath, runtime.Suggest(name, ifaces)))
+				g.errs.Add(token.Position{}, fmt.Sprintf("resgen: no type %s in package %s%s", name, g.l.pkg.PkgPath, yamlconf.Suggest(name, ifaces)))
 				continue
 			}
 			t := g.targetOf(obj, specs[name])
@@ -466,8 +465,12 @@ func relPath(dir, path string) string {
 
 // dedupe sorts errs and drops exact duplicates (an interface's directive
 // reported for each of its methods), keeping distinct errors of one line
-// and errors without a position, which RemoveMultiples would drop.
+// and errors without a position, which RemoveMultiples would drop. Quoted
+// values in the messages are cut after yamlconf.MaxQuoted bytes.
 func dedupe(errs scanner.ErrorList) scanner.ErrorList {
+	for _, e := range errs {
+		e.Msg = yamlconf.BoundQuoted(e.Msg)
+	}
 	errs.Sort()
 	out := errs[:0]
 	for _, e := range errs {

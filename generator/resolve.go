@@ -228,11 +228,11 @@ func (g *gen) resolveIdent(item string, pos token.Position) (matchItem, string) 
 		}
 		if pkg == nil {
 			return matchItem{}, fmt.Sprintf("unknown error class or identifier %q: package %s is not imported by %s%s",
-				item, pkgName, relPath(g.cfg.Dir, pos.Filename), runtime.Suggest(item, runtime.ClassNames()))
+				item, yamlconf.Clip(pkgName), relPath(g.cfg.Dir, pos.Filename), yamlconf.Suggest(item, runtime.ClassNames()))
 		}
 		obj = pkg.Scope().Lookup(sel)
 		if obj == nil || !obj.Exported() {
-			return matchItem{}, fmt.Sprintf("%s has no exported %s", pkg.Path(), sel)
+			return matchItem{}, fmt.Sprintf("%s has no exported %s", pkg.Path(), yamlconf.Clip(sel))
 		}
 	} else {
 		obj = g.l.pkg.Types.Scope().Lookup(name)
@@ -240,7 +240,7 @@ func (g *gen) resolveIdent(item string, pos token.Position) (matchItem, string) 
 			obj = types.Universe.Lookup(name)
 		}
 		if obj == nil {
-			return matchItem{}, fmt.Sprintf("unknown error class or identifier %q%s", item, runtime.Suggest(item, runtime.ClassNames()))
+			return matchItem{}, fmt.Sprintf("unknown error class or identifier %q%s", item, yamlconf.Suggest(item, runtime.ClassNames()))
 		}
 	}
 	errType := types.Universe.Lookup("error").Type().Underlying().(*types.Interface)
@@ -351,7 +351,7 @@ func (g *gen) resolve(w *wrapper, m *method, yaml []*layer, top, ml *layer) {
 		if ok {
 			for _, s := range settings {
 				if err := cfg.Apply(s); err != nil {
-					g.errorf(profilePos, "profile %s: %v", profile, err)
+					g.errorf(profilePos, "profile %s: %v", yamlconf.Clip(profile), err)
 				}
 			}
 		}
@@ -521,7 +521,7 @@ func (g *gen) entryLayers(e *yamlconf.Wrapper, methods []string) (*layer, map[st
 			if yamlconf.IsGlob(mb.Pattern) {
 				g.errorf(pos, "methods: %q matches no method of %s", mb.Pattern, e.Type)
 			} else {
-				g.errorf(pos, "methods: %s has no method %s%s", e.Type, mb.Pattern, runtime.Suggest(mb.Pattern, methods))
+				g.errorf(pos, "methods: %s has no method %s%s", e.Type, yamlconf.Clip(mb.Pattern), yamlconf.Suggest(mb.Pattern, methods))
 			}
 		}
 	}

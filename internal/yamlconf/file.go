@@ -153,7 +153,7 @@ func Parse(data []byte, kind Kind) (*File, []error) {
 		case "wrappers":
 			errs = append(errs, f.parseWrappers(v, kind)...)
 		default:
-			errs = append(errs, Errorf(k, "unknown key %q%s", k.Value, runtime.Suggest(k.Value, []string{"version", "profiles", "wrappers"})))
+			errs = append(errs, Errorf(k, "unknown key %q%s", k.Value, Suggest(k.Value, []string{"version", "profiles", "wrappers"})))
 		}
 	}
 	if !sawVersion {
@@ -189,6 +189,7 @@ func syntaxError(data []byte, err error) Error {
 			e.Col = 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i])
 		}
 	}
+	e.Msg = BoundQuoted(e.Msg)
 	return e
 }
 
@@ -342,7 +343,7 @@ func parseBlock(n *yaml.Node, b *Block, extra func(k, v *yaml.Node) ([]error, bo
 					continue
 				}
 			}
-			errs = append(errs, Errorf(k, "unknown key %q%s", k.Value, runtime.Suggest(k.Value, known)))
+			errs = append(errs, Errorf(k, "unknown key %q%s", k.Value, Suggest(k.Value, known)))
 		}
 	}
 	return errs
@@ -368,7 +369,7 @@ func (f *File) checkProfiles() []error {
 				// A cycle: every profile on it extends itself; those that
 				// lead into it are not reported again.
 				for _, m := range walk[onWalk[cur]:] {
-					errs = append(errs, Errorf(f.Profiles[m].Node, "profile %s extends itself through %s", m, m))
+					errs = append(errs, Errorf(f.Profiles[m].Node, "profile %s extends itself through %s", Clip(m), Clip(m)))
 				}
 				break
 			}
@@ -380,7 +381,7 @@ func (f *File) checkProfiles() []error {
 				break
 			}
 			if _, ok := f.Profiles[ext]; !ok {
-				errs = append(errs, Errorf(p.Node, "profile %s extends unknown profile %s%s", cur, Quote(ext), f.SuggestProfile(ext)))
+				errs = append(errs, Errorf(p.Node, "profile %s extends unknown profile %q%s", Clip(cur), ext, f.SuggestProfile(ext)))
 				break
 			}
 			cur = ext
@@ -404,7 +405,7 @@ func (f *File) checkProfileRefs() []error {
 		if _, ok := f.Profiles[b.Profile]; ok {
 			return
 		}
-		errs = append(errs, Errorf(b.ProfileN, "unknown profile %s%s", Quote(b.Profile), f.SuggestProfile(b.Profile)))
+		errs = append(errs, Errorf(b.ProfileN, "unknown profile %q%s", b.Profile, f.SuggestProfile(b.Profile)))
 	}
 	for _, w := range f.Wrappers {
 		check(&w.Block)

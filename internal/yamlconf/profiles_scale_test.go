@@ -88,8 +88,10 @@ func TestManyProfilesAreLinear(t *testing.T) {
 			if ratio := float64(bytes) / float64(smallBytes); ratio > 6 {
 				t.Errorf("%d profiles allocate %.1f times what %d do, want about 4 times", n, ratio, n/4)
 			}
-			if !raceEnabled && took > time.Second {
-				t.Errorf("%d profiles took %v, want well under a second", n, took)
+			// Well under a second, unless the whole machine is slow: then
+			// four times the profiles still take about four times as long.
+			if !raceEnabled && took > time.Second && took > 8*small {
+				t.Errorf("%d profiles took %v, %d took %v: want well under a second", n, took, n/4, small)
 			}
 		})
 	}

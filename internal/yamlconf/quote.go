@@ -53,11 +53,34 @@ func Suggest(word string, candidates []string) string {
 	return runtime.Suggest(word, candidates)
 }
 
-// BoundQuotes returns msg with each quotation of value in it (as %q writes
-// it) replaced by Quote(value): runtime's messages quote values whole.
-func BoundQuotes(msg, value string) string {
-	if len(value) <= MaxQuoted {
+// BoundQuoted returns msg with every quoted string in it (as %q writes
+// them) of more than MaxQuoted bytes replaced by its Quote: messages built
+// elsewhere, runtime's among them, quote values whole.
+func BoundQuoted(msg string) string {
+	if len(msg) <= MaxQuoted {
 		return msg
 	}
-	return strings.ReplaceAll(msg, strconv.Quote(value), Quote(value))
+	var b strings.Builder
+	for i := 0; i < len(msg); {
+		j := strings.IndexByte(msg[i:], '"')
+		if j < 0 {
+			b.WriteString(msg[i:])
+			break
+		}
+		b.WriteString(msg[i : i+j])
+		i += j
+		q, err := strconv.QuotedPrefix(msg[i:])
+		if err != nil {
+			b.WriteByte('"')
+			i++
+			continue
+		}
+		if u, err := strconv.Unquote(q); err == nil && len(u) > MaxQuoted {
+			b.WriteString(Quote(u))
+		} else {
+			b.WriteString(q)
+		}
+		i += len(q)
+	}
+	return b.String()
 }

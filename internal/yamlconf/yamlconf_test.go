@@ -311,4 +311,5 @@ var fuzzSeeds = []string{
 	"version: 1\nwrappers:\n  ResilientStore: {timeout: 5s}\n---\nversion: 1\nwrappers:\n  ResilientStore: {rate_limit: off}\n",
 	"---\nversion: 1\n...\n---\n",
 	"version: 1\n--- [\n",
+	"version: 1\nprofiles:\n  p: {retry: {jitter: \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\\\"\", yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy: 1}}\n",
 }

@@ -128,10 +128,10 @@ func (f *File) Overrides(wrapper, method string, methods []string) ([]runtime.Se
 					pos = f.name + ":" + pos
 				}
 				if yamlconf.IsGlob(mb.Pattern) {
-					errs = append(errs, fmt.Errorf("%s: methods: %q matches no method of %s", pos, mb.Pattern, wrapper))
+					errs = append(errs, fmt.Errorf("%s: methods: %s matches no method of %s", pos, yamlconf.Quote(mb.Pattern), wrapper))
 				} else {
-					errs = append(errs, fmt.Errorf("%s: methods: %s has no method %s%s", pos, wrapper, mb.Pattern,
-						runtime.Suggest(mb.Pattern, methods)))
+					errs = append(errs, fmt.Errorf("%s: methods: %s has no method %s%s", pos, wrapper, yamlconf.Clip(mb.Pattern),
+						yamlconf.Suggest(mb.Pattern, methods)))
 				}
 				continue
 			}

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -378,6 +379,23 @@ func TestUnknownMethods(t *testing.T) {
 	// The other methods do not repeat it.
 	if _, err := file.Overrides("ResilientOrders", "List", []string{"Get", "List"}); err != nil {
 		t.Errorf("Overrides for the second method: %v", err)
+	}
+}
+
+// TestHugeValueNotQuotedWhole: a megabyte value of a run-time file, or a
+// methods: entry of a megabyte that names no method, makes an error that
+// quotes its first bytes only.
+func TestHugeValueNotQuotedWhole(t *testing.T) {
+	huge := strings.Repeat("q", 1<<20)
+	_, err := config.Parse([]byte("version: 1\nwrappers:\n  ResilientOrders:\n    rate_limit: {backpressure_strategy: " + huge + "}\n"))
+	if err == nil || len(err.Error()) > 300 || !strings.Contains(err.Error(), "... (1048576 bytes)") {
+		t.Errorf("Parse: a %d-byte error: %.300v", len(fmt.Sprint(err)), err)
+	}
+	for _, pattern := range []string{huge, huge + "*"} {
+		_, err = manager(t, runtime.Config{}, "version: 1\nwrappers:\n  ResilientOrders:\n    methods:\n      ? "+pattern+"\n      : {retry: off}\n")
+		if err == nil || len(err.Error()) > 300 {
+			t.Errorf("NewManager: a %d-byte error: %.300v", len(fmt.Sprint(err)), err)
+		}
 	}
 }
 
