@@ -290,6 +290,8 @@ func checkEncoding(filename string, src []byte) error {
 		switch {
 		case r == 0:
 			msg = "illegal character NUL"
+		case r == utf8.RuneError && size == 1 && i == 0 && len(src) >= 2 && (src[0] == 0xFF && src[1] == 0xFE || src[0] == 0xFE && src[1] == 0xFF):
+			msg = "illegal UTF-8 encoding (got UTF-16)"
 		case r == utf8.RuneError && size == 1:
 			msg = "illegal UTF-8 encoding"
 		case r == '\uFEFF' && i > 0:
@@ -330,7 +332,11 @@ func nulPosition(name string) token.Position {
 // isEncodingError reports whether msg is go/scanner's error for bytes that
 // are not Go source text.
 func isEncodingError(msg string) bool {
-	return msg == "illegal character NUL" || msg == "illegal UTF-8 encoding" || msg == "illegal byte order mark"
+	switch msg {
+	case "illegal character NUL", "illegal UTF-8 encoding", "illegal UTF-8 encoding (got UTF-16)", "illegal byte order mark":
+		return true
+	}
+	return false
 }
 
 // errorPosition turns a packages.Error position ("file:line:col") into a

@@ -18,6 +18,7 @@ func TestCheckEncodingFirstBadByte(t *testing.T) {
 		{"package p\nvar s = \"\xff\x00\x00\"\n", "f.go:2:10: illegal UTF-8 encoding"},
 		{"package p\n\n\t// \uFEFF\n", "f.go:3:5: illegal byte order mark"},
 		{strings.Repeat("\x00", 1<<20), "f.go:1:1: illegal character NUL"},
+		{"\xff\xfep\x00", "f.go:1:1: illegal UTF-8 encoding (got UTF-16)"},
 	}
 	for _, tt := range tests {
 		got := ""

@@ -75,7 +75,7 @@ func noIdents(f *yamlconf.File) []error {
 			if len(s.Idents) > 0 {
 				errs = append(errs, yamlconf.Error{Line: s.Line, Col: s.Col, Msg: fmt.Sprintf(
 					"%s.%s: %s is a Go identifier, which only resgen resolves when it generates code: use error classes here, or put it in resgen.yaml or a directive",
-					s.Policy, s.Key, s.Idents[0])})
+					s.Policy, s.Key, yamlconf.Clip(s.Idents[0]))})
 			}
 		}
 	}
