@@ -119,6 +119,26 @@ func stage(path string, content []byte) (string, error) {
 	return tmp.Name(), nil
 }
 
+// WriteNew writes a new file whole, through a temporary file in its
+// directory, and fails with fs.ErrExist rather than replace a file that
+// appeared meanwhile: the temporary file is hard-linked to its name, which
+// fails when the name exists, or renamed where links are not supported.
+func WriteNew(path string, content []byte) error {
+	tmp, err := stage(path, content)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	err = os.Link(tmp, path)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return fs.ErrExist
+	}
+	return rename(tmp, path)
+}
+
 // writeTemp stages content for path and hands the temporary file to
 // commit, removing it when commit fails.
 func writeTemp(path string, content []byte, commit func(tmp string) error) error {
