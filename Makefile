@@ -62,3 +62,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRuntimeFile$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./internal/yamlconf/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRuntime$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./runtime/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDirective$$' -fuzztime $(FUZZTIME) ./generator/
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckEncoding$$' -fuzztime $(FUZZTIME) ./generator/

@@ -7,6 +7,7 @@ import (
 	"go/token"
 	"strings"
 
+	"github.com/resgen-dev/resgen/internal/yamlconf"
 	"github.com/resgen-dev/resgen/runtime"
 )
 
@@ -78,7 +79,7 @@ func parseDirective(text string, pos token.Position, errs *scanner.ErrorList) (d
 	}
 	d := directive{name: fields[0].text, pos: at(fields[0].offset)}
 	if !known(d.name) {
-		errs.Add(d.pos, fmt.Sprintf("unknown directive %q%s", d.name, runtime.Suggest(d.name, directiveNames)))
+		errs.Add(d.pos, fmt.Sprintf("unknown directive %q%s", d.name, yamlconf.Suggest(d.name, directiveNames)))
 		return directive{}, false
 	}
 	ok := true
@@ -154,7 +155,7 @@ func parseDirective(text string, pos token.Position, errs *scanner.ErrorList) (d
 		valid := runtime.Keys(d.name)
 		for _, a := range d.args {
 			if !contains(valid, a.key) {
-				errs.Add(a.pos, fmt.Sprintf("unknown key %q for //resgen:%s%s", a.key, d.name, runtime.Suggest(a.key, valid)))
+				errs.Add(a.pos, fmt.Sprintf("unknown key %q for //resgen:%s%s", a.key, d.name, yamlconf.Suggest(a.key, valid)))
 				ok = false
 			}
 		}

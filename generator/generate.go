@@ -17,7 +17,6 @@ import (
 	"strings"
 
 	"github.com/resgen-dev/resgen/internal/yamlconf"
-	"github.com/resgen-dev/resgen/runtime"
 )
 
 // Config says what to generate: the CLI's flags.
@@ -54,6 +53,9 @@ type Config struct {
 type File struct {
 	Path    string // as given or relative to Config.Dir
 	Content []byte
+	// origin is what asked for the file: its resgen.yaml entry (its
+	// output: key) or its interface's directives, for errors.
+	origin token.Position
 }
 
 // Generate loads the package, reads its directives and returns the wrapper
@@ -83,17 +85,20 @@ func Generate(cfg Config) ([]File, error) {
 		var files []File
 		var errs scanner.ErrorList
 		var sources []string
-		types := make(map[string][]string)
+		entries := make(map[string][]*yamlconf.Wrapper)
 		for _, e := range file.Wrappers {
-			if _, ok := types[e.Source]; !ok {
+			if _, ok := entries[e.Source]; !ok {
 				sources = append(sources, e.Source)
 			}
-			types[e.Source] = append(types[e.Source], e.Type)
+			entries[e.Source] = append(entries[e.Source], e)
 		}
 		for _, src := range sources {
 			one := cfg
-			one.Pattern, one.Types = src, types[src]
-			out, err := generate(one, file, true)
+			one.Pattern, one.Types = src, nil
+			for _, e := range entries[src] {
+				one.Types = append(one.Types, e.Type)
+			}
+			out, err := generate(one, file, entries[src])
 			if err != nil {
 				var list scanner.ErrorList
 				if errors.As(err, &list) {
@@ -108,9 +113,40 @@ func Generate(cfg Config) ([]File, error) {
 			errs = dedupe(errs)
 			return nil, errs
 		}
-		return files, nil
+		return files, checkOutputs(cfg.Dir, files)
 	}
-	return generate(cfg, file, false)
+	files, err := generate(cfg, file, nil)
+	if err != nil {
+		return nil, err
+	}
+	return files, checkOutputs(cfg.Dir, files)
+}
+
+// checkOutputs reports the files that two wrappers of one run would both
+// write: one would silently replace the other. Each of the two is reported
+// at what asked for it, naming the other.
+func checkOutputs(dir string, files []File) error {
+	var errs scanner.ErrorList
+	first := make(map[string]int)
+	for i, f := range files {
+		key := f.Path
+		if !filepath.IsAbs(key) {
+			key = filepath.Join(dir, key)
+		}
+		key = filepath.Clean(key)
+		j, ok := first[key]
+		if !ok {
+			first[key] = i
+			continue
+		}
+		prev := files[j]
+		errs.Add(f.origin, fmt.Sprintf("output %s is also the output of the wrapper at %s: give each wrapper its own output", f.Path, prev.origin))
+		errs.Add(prev.origin, fmt.Sprintf("output %s is also the output of the wrapper at %s: give each wrapper its own output", prev.Path, f.origin))
+	}
+	if len(errs) > 0 {
+		return dedupe(errs)
+	}
+	return nil
 }
 
 // loadConfigFile parses a resgen.yaml, reporting its problems as
@@ -145,9 +181,10 @@ func yamlErrors(name string, errs []error) scanner.ErrorList {
 	return list
 }
 
-// generate generates the wrappers of one package; entries says that they
-// are resgen.yaml's entries, whose names and outputs apply.
-func generate(cfg Config, file *yamlconf.File, entries bool) ([]File, error) {
+// generate generates the wrappers of one package; entries, when not nil,
+// are the resgen.yaml entries of cfg.Types, one for one, whose names and
+// outputs apply.
+func generate(cfg Config, file *yamlconf.File, entries []*yamlconf.Wrapper) ([]File, error) {
 	if cfg.Pattern == "" {
 		cfg.Pattern = "."
 	}
@@ -155,7 +192,7 @@ func generate(cfg Config, file *yamlconf.File, entries bool) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gen{cfg: cfg, l: l, consumed: make(map[token.Pos]bool), file: file, entries: entries}
+	g := &gen{cfg: cfg, l: l, consumed: make(map[token.Pos]bool), file: file, entries: entries != nil, entryList: entries}
 	targets := g.findTargets()
 	if len(g.errs) == 0 && len(targets) == 0 {
 		if len(cfg.Types) == 0 {
@@ -179,6 +216,8 @@ func generate(cfg Config, file *yamlconf.File, entries bool) ([]File, error) {
 		if err != nil {
 			return nil, err
 		}
+		f.origin = w.origin
+		f.origin.Filename = relPath(g.cfg.Dir, f.origin.Filename)
 		files = append(files, f)
 	}
 	return files, nil
@@ -192,6 +231,9 @@ type gen struct {
 	consumed map[token.Pos]bool // directive comments attached to an interface or method
 	file     *yamlconf.File     // resgen.yaml, or nil
 	entries  bool               // generating resgen.yaml's entries: their names and outputs apply
+	// entryList holds the entry of each of cfg.Types when entries is set:
+	// two entries may wrap one interface under two names.
+	entryList []*yamlconf.Wrapper
 }
 
 // target is an interface to wrap, as found in the package.
@@ -203,6 +245,7 @@ type target struct {
 	itype *ast.InterfaceType // nil when declared elsewhere
 	alias *types.TypeName    // the alias that named it, if any
 	pos   token.Position
+	entry *yamlconf.Wrapper // its resgen.yaml entry, when generating entries
 }
 
 func (g *gen) errorf(pos token.Position, format string, args ...any) {
@@ -215,7 +258,7 @@ func (g *gen) findTargets() []*target {
 	scope := g.l.pkg.Types.Scope()
 	var out []*target
 	if len(g.cfg.Types) > 0 {
-		for _, name := range g.cfg.Types {
+		for i, name := range g.cfg.Types {
 			obj, ok := scope.Lookup(name).(*types.TypeName)
 			if !ok {
 				var ifaces []string
@@ -224,11 +267,14 @@ func (g *gen) findTargets() []*target {
 						ifaces = append(ifaces, n)
 					}
 				}
-				g.errs.Add(token.Position{}, fmt.Sprintf("resgen: no type %s in package %s%s", name, g.l.pkg.PkgPath, runtime.Suggest(name, ifaces)))
+				g.errs.Add(token.Position{}, fmt.Sprintf("resgen: no type %s in package %s%s", name, g.l.pkg.PkgPath, yamlconf.Suggest(name, ifaces)))
 				continue
 			}
 			t := g.targetOf(obj, specs[name])
 			if t != nil {
+				if i < len(g.entryList) {
+					t.entry = g.entryList[i]
+				}
 				out = append(out, t)
 			}
 		}
@@ -419,8 +465,12 @@ func relPath(dir, path string) string {
 
 // dedupe sorts errs and drops exact duplicates (an interface's directive
 // reported for each of its methods), keeping distinct errors of one line
-// and errors without a position, which RemoveMultiples would drop.
+// and errors without a position, which RemoveMultiples would drop. Quoted
+// values in the messages are cut after yamlconf.MaxQuoted bytes.
 func dedupe(errs scanner.ErrorList) scanner.ErrorList {
+	for _, e := range errs {
+		e.Msg = yamlconf.BoundQuoted(e.Msg)
+	}
 	errs.Sort()
 	out := errs[:0]
 	for _, e := range errs {

@@ -8,10 +8,13 @@ import (
 	"go/parser"
 	"go/scanner"
 	"go/token"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/tools/go/packages"
 )
@@ -85,6 +88,11 @@ func load(dir, pattern, tags string) (*loaded, error) {
 			t = getProbe().dir
 		}
 		own := t == "" || filepath.Dir(filename) == t
+		if err := checkEncoding(filename, src); err != nil {
+			// The scanner would report every bad byte, a million for a
+			// megabyte of NULs: report the first.
+			return nil, err
+		}
 		if own && isGenerated(src) {
 			// resgen's own output: keep only its package clause.
 			return parser.ParseFile(fset, filename, packageClause(src), parser.PackageClauseOnly)
@@ -149,11 +157,20 @@ func load(dir, pattern, tags string) (*loaded, error) {
 			if e.Kind == packages.TypeError {
 				continue // judged later: only errors in the wrapped interface matter
 			}
-			list.Add(errorPosition(e.Pos), e.Msg)
+			pos, msg := errorPosition(e.Pos), e.Msg
+			if m := nulRE.FindStringSubmatch(msg); m != nil && pos.Filename == "" {
+				// go list stops at a NUL byte in a file's header with no
+				// position: find it.
+				pos, msg = nulPosition(m[1]), "illegal character NUL"
+			}
+			if pos.Filename != "" && !filepath.IsAbs(pos.Filename) {
+				pos.Filename = filepath.Join(dir, pos.Filename) // go list's, relative to dir
+			}
+			pos.Filename = relPath(dir, pos.Filename)
+			list.Add(pos, msg)
 		}
 		if len(list) > 0 {
-			list.Sort()
-			return nil, list
+			return nil, encodingOnce(dedupe(list))
 		}
 	}
 	if pkg.Types == nil {
@@ -166,8 +183,6 @@ func load(dir, pattern, tags string) (*loaded, error) {
 	return l, nil
 }
 
-// packageDir returns the directory of the package that the import path
-// pattern names, or "" when it cannot tell: a quick look, without types.
 // listClean reports whether go list found no problem but type errors.
 func listClean(pkgs []*packages.Package) bool {
 	for _, p := range pkgs {
@@ -240,6 +255,88 @@ func stripBodies(f *ast.File) {
 			fd.Body = nil
 		}
 	}
+}
+
+// encodingOnce keeps, of each file's errors (sorted), those up to its
+// first encoding error: a NUL byte or invalid UTF-8 is reported once, at
+// its first occurrence, and not again by go list, by the parser at each
+// bad byte, or by the syntax errors that follow from it.
+func encodingOnce(list scanner.ErrorList) scanner.ErrorList {
+	bad := make(map[string]bool) // files whose encoding error is reported
+	out := list[:0]
+	for _, e := range list {
+		if bad[e.Pos.Filename] {
+			continue
+		}
+		if isEncodingError(e.Msg) {
+			bad[e.Pos.Filename] = true
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// checkEncoding returns an error at the first byte of src that cannot be
+// in Go source text: a NUL, invalid UTF-8, or a byte order mark after the
+// start, with go/scanner's message for it.
+func checkEncoding(filename string, src []byte) error {
+	if bytes.IndexByte(src, 0) < 0 && utf8.Valid(src) && bytes.LastIndex(src, bom) <= 0 {
+		return nil
+	}
+	line, lineStart := 1, 0
+	for i := 0; i < len(src); {
+		r, size := utf8.DecodeRune(src[i:])
+		msg := ""
+		switch {
+		case r == 0:
+			msg = "illegal character NUL"
+		case r == utf8.RuneError && size == 1 && i == 0 && len(src) >= 2 && (src[0] == 0xFF && src[1] == 0xFE || src[0] == 0xFE && src[1] == 0xFF):
+			msg = "illegal UTF-8 encoding (got UTF-16)"
+		case r == utf8.RuneError && size == 1:
+			msg = "illegal UTF-8 encoding"
+		case r == '\uFEFF' && i > 0:
+			msg = "illegal byte order mark"
+		case r == '\n':
+			line, lineStart = line+1, i+1
+		}
+		if msg != "" {
+			pos := token.Position{Filename: filename, Offset: i, Line: line, Column: 1 + i - lineStart}
+			return scanner.ErrorList{{Pos: pos, Msg: msg}}
+		}
+		i += size
+	}
+	return nil
+}
+
+var bom = []byte("\uFEFF")
+
+// nulRE is go list's error for a NUL byte in the part of a file it reads.
+var nulRE = regexp.MustCompile(`^read (.+): unexpected NUL in input$`)
+
+// nulPosition returns the position of the first NUL byte of a file, or the
+// file's start when it cannot be read.
+func nulPosition(name string) token.Position {
+	pos := token.Position{Filename: name, Line: 1, Column: 1}
+	src, err := os.ReadFile(name)
+	if err != nil {
+		return pos
+	}
+	if i := bytes.IndexByte(src, 0); i >= 0 {
+		pos.Offset = i
+		pos.Line = 1 + bytes.Count(src[:i], []byte("\n"))
+		pos.Column = 1 + i - (bytes.LastIndexByte(src[:i], '\n') + 1)
+	}
+	return pos
+}
+
+// isEncodingError reports whether msg is go/scanner's error for bytes that
+// are not Go source text.
+func isEncodingError(msg string) bool {
+	switch msg {
+	case "illegal character NUL", "illegal UTF-8 encoding", "illegal UTF-8 encoding (got UTF-16)", "illegal byte order mark":
+		return true
+	}
+	return false
 }
 
 // errorPosition turns a packages.Error position ("file:line:col") into a

@@ -20,6 +20,7 @@ type wrapper struct {
 	typeParams []*types.TypeParam
 	methods    []*method
 	pos        token.Position
+	origin     token.Position // what asked for its output: a resgen.yaml entry or a directive
 	// Field and accessor names, chosen not to clash with the interface's
 	// methods.
 	fieldInner, fieldManager, fieldMethods string

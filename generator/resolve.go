@@ -47,8 +47,18 @@ func (g *gen) buildWrapper(t *target) *wrapper {
 	if t.alias != nil && t.named.TypeParams().Len() == 0 {
 		w.ifaceName, w.ifacePkg, w.ifaceRef = t.alias.Name(), t.alias.Pkg(), t.alias
 	}
-	if e := g.entryFor(t.name); e != nil && g.entries {
-		w.name, w.output = e.Name, e.Output
+	entry := t.entry
+	if entry == nil {
+		entry = g.entryFor(t.name)
+	}
+	w.origin = g.directiveOrigin(t)
+	if entry != nil && g.entries {
+		w.name, w.output = entry.Name, entry.Output
+		n := entry.Node
+		if entry.OutputN != nil {
+			n = entry.OutputN
+		}
+		w.origin = g.yamlPos(n.Line, n.Column)
 	}
 	if w.name == "" {
 		w.name = "Resilient" + exportedName(t.name)
@@ -64,7 +74,7 @@ func (g *gen) buildWrapper(t *target) *wrapper {
 	for i := 0; i < iface.NumMethods(); i++ {
 		names = append(names, iface.Method(i).Name())
 	}
-	entryTop, entryMethods := g.entryLayers(g.entryFor(t.name), names)
+	entryTop, entryMethods := g.entryLayers(entry, names)
 	for i := 0; i < iface.NumMethods(); i++ {
 		f := iface.Method(i)
 		if !f.Exported() && f.Pkg().Path() != g.outputPkgPath(w) {
@@ -218,11 +228,11 @@ func (g *gen) resolveIdent(item string, pos token.Position) (matchItem, string) 
 		}
 		if pkg == nil {
 			return matchItem{}, fmt.Sprintf("unknown error class or identifier %q: package %s is not imported by %s%s",
-				item, pkgName, relPath(g.cfg.Dir, pos.Filename), runtime.Suggest(item, runtime.ClassNames()))
+				item, yamlconf.Clip(pkgName), relPath(g.cfg.Dir, pos.Filename), yamlconf.Suggest(item, runtime.ClassNames()))
 		}
 		obj = pkg.Scope().Lookup(sel)
 		if obj == nil || !obj.Exported() {
-			return matchItem{}, fmt.Sprintf("%s has no exported %s", pkg.Path(), sel)
+			return matchItem{}, fmt.Sprintf("%s has no exported %s", pkg.Path(), yamlconf.Clip(sel))
 		}
 	} else {
 		obj = g.l.pkg.Types.Scope().Lookup(name)
@@ -230,7 +240,7 @@ func (g *gen) resolveIdent(item string, pos token.Position) (matchItem, string) 
 			obj = types.Universe.Lookup(name)
 		}
 		if obj == nil {
-			return matchItem{}, fmt.Sprintf("unknown error class or identifier %q%s", item, runtime.Suggest(item, runtime.ClassNames()))
+			return matchItem{}, fmt.Sprintf("unknown error class or identifier %q%s", item, yamlconf.Suggest(item, runtime.ClassNames()))
 		}
 	}
 	errType := types.Universe.Lookup("error").Type().Underlying().(*types.Interface)
@@ -341,7 +351,7 @@ func (g *gen) resolve(w *wrapper, m *method, yaml []*layer, top, ml *layer) {
 		if ok {
 			for _, s := range settings {
 				if err := cfg.Apply(s); err != nil {
-					g.errorf(profilePos, "profile %s: %v", profile, err)
+					g.errorf(profilePos, "profile %s: %v", yamlconf.Clip(profile), err)
 				}
 			}
 		}
@@ -414,10 +424,10 @@ func (g *gen) profile(name string, pos token.Position) ([]runtime.Setting, bool)
 			from = "; custom profiles were read from " + g.cfg.ConfigFile
 		}
 		if !pos.IsValid() {
-			g.errorf(pos, "resgen: -profile: unknown profile %q%s%s", name, runtime.Suggest(name, g.file.AllProfiles()), from)
+			g.errorf(pos, "resgen: -profile: unknown profile %q%s%s", name, g.file.SuggestProfile(name), from)
 			return nil, false
 		}
-		g.errorf(pos, "unknown profile %q%s%s", name, runtime.Suggest(name, g.file.AllProfiles()), from)
+		g.errorf(pos, "unknown profile %q%s%s", name, g.file.SuggestProfile(name), from)
 		return nil, false
 	}
 	return s, true
@@ -430,6 +440,19 @@ func (g *gen) yamlPos(line, col int) token.Position {
 		name = relPath(g.cfg.Dir, name)
 	}
 	return token.Position{Filename: name, Line: line, Column: col}
+}
+
+// directiveOrigin returns the position of the first //resgen: directive of
+// t's doc comment, or of t's name when it has none.
+func (g *gen) directiveOrigin(t *target) token.Position {
+	if t.doc != nil {
+		for _, c := range t.doc.List {
+			if strings.HasPrefix(c.Text, directivePrefix) {
+				return g.l.fset.Position(c.Slash)
+			}
+		}
+	}
+	return t.pos
 }
 
 // entryFor returns the resgen.yaml entry of the interface called name.
@@ -498,7 +521,7 @@ func (g *gen) entryLayers(e *yamlconf.Wrapper, methods []string) (*layer, map[st
 			if yamlconf.IsGlob(mb.Pattern) {
 				g.errorf(pos, "methods: %q matches no method of %s", mb.Pattern, e.Type)
 			} else {
-				g.errorf(pos, "methods: %s has no method %s%s", e.Type, mb.Pattern, runtime.Suggest(mb.Pattern, methods))
+				g.errorf(pos, "methods: %s has no method %s%s", e.Type, yamlconf.Clip(mb.Pattern), yamlconf.Suggest(mb.Pattern, methods))
 			}
 		}
 	}

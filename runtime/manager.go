@@ -71,6 +71,18 @@ type breakerEntry struct {
 // noGate is the gate of a method without a guard: never set.
 var noGate atomic.Bool
 
+// ConfigWarner is implemented by a ConfigSource that can tell a wrapper
+// being built of problems that are not errors: runtime/config's File warns
+// of an entry whose key no wrapper has but that is close to the wrapper's
+// name, or is its interface's name. NewManager logs each warning at Warn
+// level.
+type ConfigWarner interface {
+	// Warnings returns the source's warnings for a wrapper (its type name,
+	// "ResilientStore") of an interface ("shop.Store"). A source returns
+	// each warning once, however many wrappers are built from it.
+	Warnings(wrapper, iface string) []string
+}
+
 // NewManager builds the Manager of a wrapper of inner. Generated
 // constructors call it; users get it from the wrapper's Resilience method.
 // It applies the options' run-time overrides, validates every method's
@@ -102,6 +114,13 @@ func NewManager(inner any, spec *Spec, opts ...Option) (*Manager, error) {
 		m.logger = slog.Default()
 	}
 	m.created = m.clock.Now()
+	for _, src := range o.sources {
+		if w, ok := src.(ConfigWarner); ok {
+			for _, msg := range w.Warnings(spec.Wrapper, spec.Interface) {
+				m.logger.Warn(msg, "wrapper", spec.Wrapper)
+			}
+		}
+	}
 	host := o.hostKey
 	if host == "" {
 		if h, ok := inner.(interface{ Host() string }); ok {

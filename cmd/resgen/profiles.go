@@ -8,11 +8,11 @@ import (
 	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/resgen-dev/resgen/generator"
 	"github.com/resgen-dev/resgen/internal/yamlconf"
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/templates"
@@ -467,36 +467,10 @@ func runInit(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// writeNew writes a new file whole, through a temporary file in its
-// directory, and fails with fs.ErrExist rather than replace a file that
-// appeared meanwhile: the temporary file is hard-linked to its name, which
-// fails when the name exists, or renamed where links are not supported.
-func writeNew(path string, content []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(content); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	err = os.Link(tmp.Name(), path)
-	if err == nil || errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	if _, err := os.Lstat(path); err == nil {
-		return fs.ErrExist
-	}
-	return os.Rename(tmp.Name(), path)
-}
+// writeNew writes a new file whole and fails with fs.ErrExist rather than
+// replace one. It is generator.WriteNew: the CLI writes files in one place,
+// generator/write.go.
+func writeNew(path string, content []byte) error { return generator.WriteNew(path, content) }
 
 // customName is the name of the custom profile that resgen init writes.
 func customName(base string) string { return "my-" + base }

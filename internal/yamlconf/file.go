@@ -3,11 +3,14 @@ package yamlconf
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -20,6 +23,12 @@ import (
 type File struct {
 	Profiles map[string]*Profile
 	Wrappers []*Wrapper
+
+	suggest struct {
+		mu    sync.Mutex
+		names []string          // every profile, listed once
+		memo  map[string]string // SuggestProfile's answers
+	}
 }
 
 // Block is a set of policy blocks and the profile under them.
@@ -45,6 +54,8 @@ type Wrapper struct {
 	Key                        string
 	Source, Type, Name, Output string
 	Node                       *yaml.Node
+	// OutputN is the value of output:, for errors; nil without one.
+	OutputN *yaml.Node
 	Block
 	Methods []*MethodBlock
 }
@@ -96,33 +107,23 @@ func parserProblem(msg string) bool {
 	return false
 }
 
-// Parse parses a file, returning every problem found.
+// Parse parses a file, returning every problem found. A file holds one
+// YAML document: a second one (after a --- line) is an error, not ignored.
 func Parse(data []byte, kind Kind) (*File, []error) {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		e := Error{Line: 1, Col: 1, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
-		if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
-			e.Line, _ = strconv.Atoi(m[1])
-			if m[2] != "" {
-				e.Col, _ = strconv.Atoi(m[2])
-			}
-			e.Msg = strings.TrimSpace(lineRE.ReplaceAllString(e.Msg, ""))
-			e.Msg = strings.TrimPrefix(strings.TrimPrefix(e.Msg, ":"), " ")
-			if parserProblem(e.Msg) {
-				// yaml.v3 counts the lines of its parser's errors from 0
-				// (those of its scanner from 1): the line where the
-				// collection being parsed starts, or the problem's.
-				e.Line++
-			}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+		return nil, []error{syntaxError(data, err)}
+	}
+	if doc.Kind != 0 {
+		var next yaml.Node
+		switch err := dec.Decode(&next); {
+		case err == io.EOF:
+		case err != nil:
+			return nil, []error{syntaxError(data, err)}
+		default:
+			return nil, []error{Errorf(&next, "a second YAML document starts here: only the first one would apply; put every setting in one document")}
 		}
-		if m := anchorRE.FindStringSubmatch(e.Msg); m != nil {
-			// yaml.v3 does not say where: the first use of the alias is.
-			if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
-				e.Line = 1 + bytes.Count(data[:i], []byte("\n"))
-				e.Col = 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i])
-			}
-		}
-		return nil, []error{e}
 	}
 	f := &File{Profiles: make(map[string]*Profile)}
 	if len(doc.Content) == 0 {
@@ -152,7 +153,7 @@ func Parse(data []byte, kind Kind) (*File, []error) {
 		case "wrappers":
 			errs = append(errs, f.parseWrappers(v, kind)...)
 		default:
-			errs = append(errs, Errorf(k, "unknown key %q%s", k.Value, runtime.Suggest(k.Value, []string{"version", "profiles", "wrappers"})))
+			errs = append(errs, Errorf(k, "unknown key %q%s", k.Value, Suggest(k.Value, []string{"version", "profiles", "wrappers"})))
 		}
 	}
 	if !sawVersion {
@@ -162,6 +163,34 @@ func Parse(data []byte, kind Kind) (*File, []error) {
 	errs = append(errs, f.checkProfileRefs()...)
 	sortErrors(errs)
 	return f, errs
+}
+
+// syntaxError turns an error of yaml.v3 into an Error at its position.
+func syntaxError(data []byte, err error) Error {
+	e := Error{Line: 1, Col: 1, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		if m[2] != "" {
+			e.Col, _ = strconv.Atoi(m[2])
+		}
+		e.Msg = strings.TrimSpace(lineRE.ReplaceAllString(e.Msg, ""))
+		e.Msg = strings.TrimPrefix(strings.TrimPrefix(e.Msg, ":"), " ")
+		if parserProblem(e.Msg) {
+			// yaml.v3 counts the lines of its parser's errors from 0
+			// (those of its scanner from 1): the line where the
+			// collection being parsed starts, or the problem's.
+			e.Line++
+		}
+	}
+	if m := anchorRE.FindStringSubmatch(e.Msg); m != nil {
+		// yaml.v3 does not say where: the first use of the alias is.
+		if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
+			e.Line = 1 + bytes.Count(data[:i], []byte("\n"))
+			e.Col = 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i])
+		}
+	}
+	e.Msg = BoundQuoted(e.Msg)
+	return e
 }
 
 // pairs returns the key-value pairs of a mapping, reporting duplicate keys.
@@ -188,7 +217,7 @@ func (f *File) parseProfiles(n *yaml.Node) []error {
 	for _, kv := range pairs(n, &errs) {
 		k, v := kv[0], kv[1]
 		p := &Profile{Name: k.Value, Node: k}
-		if _, builtin := templates.Source(k.Value); builtin {
+		if IsBuiltin(k.Value) {
 			errs = append(errs, Errorf(k, "profile %q is built in: give yours another name and extend it", k.Value))
 			continue
 		}
@@ -261,6 +290,7 @@ func parseWrapper(n *yaml.Node, w *Wrapper, kind Kind) []error {
 		case k.Value == "name":
 			return str(&w.Name)
 		case k.Value == "output":
+			w.OutputN = v
 			return str(&w.Output)
 		}
 		return nil, false
@@ -313,34 +343,52 @@ func parseBlock(n *yaml.Node, b *Block, extra func(k, v *yaml.Node) ([]error, bo
 					continue
 				}
 			}
-			errs = append(errs, Errorf(k, "unknown key %q%s", k.Value, runtime.Suggest(k.Value, known)))
+			errs = append(errs, Errorf(k, "unknown key %q%s", k.Value, Suggest(k.Value, known)))
 		}
 	}
 	return errs
 }
 
 // checkProfiles reports custom profiles that extend unknown profiles or
-// each other in a cycle.
+// each other in a cycle. Each profile is walked once: a walk along extends
+// stops at a profile already checked, so a chain of thousands costs as
+// much as its length.
 func (f *File) checkProfiles() []error {
+	const (
+		unchecked = iota
+		walking   // on the current walk
+		checked
+	)
+	state := make(map[string]int, len(f.Profiles))
+	onWalk := make(map[string]int) // index in walk
 	var errs []error
 	for _, name := range f.profileNames() {
-		p := f.Profiles[name]
-		seen := map[string]bool{name: true}
-		for ext := p.Extends; ext != ""; {
-			if _, ok := templates.Source(ext); ok {
+		var walk []string
+		for cur := name; state[cur] != checked; {
+			if state[cur] == walking {
+				// A cycle: every profile on it extends itself; those that
+				// lead into it are not reported again.
+				for _, m := range walk[onWalk[cur]:] {
+					errs = append(errs, Errorf(f.Profiles[m].Node, "profile %s extends itself through %s", Clip(m), Clip(m)))
+				}
 				break
 			}
-			q, ok := f.Profiles[ext]
-			if !ok {
-				errs = append(errs, Errorf(p.Node, "profile %s extends unknown profile %q%s", name, ext, runtime.Suggest(ext, f.AllProfiles())))
+			state[cur], onWalk[cur] = walking, len(walk)
+			walk = append(walk, cur)
+			p := f.Profiles[cur]
+			ext := p.Extends
+			if ext == "" || IsBuiltin(ext) {
 				break
 			}
-			if seen[ext] {
-				errs = append(errs, Errorf(p.Node, "profile %s extends itself through %s", name, ext))
+			if _, ok := f.Profiles[ext]; !ok {
+				errs = append(errs, Errorf(p.Node, "profile %s extends unknown profile %q%s", Clip(cur), ext, f.SuggestProfile(ext)))
 				break
 			}
-			seen[ext] = true
-			ext = q.Extends
+			cur = ext
+		}
+		for _, m := range walk {
+			state[m] = checked
+			delete(onWalk, m)
 		}
 	}
 	return errs
@@ -351,16 +399,13 @@ func (f *File) checkProfiles() []error {
 func (f *File) checkProfileRefs() []error {
 	var errs []error
 	check := func(b *Block) {
-		if b.Profile == "" {
-			return
-		}
-		if _, ok := templates.Source(b.Profile); ok {
+		if b.Profile == "" || IsBuiltin(b.Profile) {
 			return
 		}
 		if _, ok := f.Profiles[b.Profile]; ok {
 			return
 		}
-		errs = append(errs, Errorf(b.ProfileN, "unknown profile %q%s", b.Profile, runtime.Suggest(b.Profile, f.AllProfiles())))
+		errs = append(errs, Errorf(b.ProfileN, "unknown profile %q%s", b.Profile, f.SuggestProfile(b.Profile)))
 	}
 	for _, w := range f.Wrappers {
 		check(&w.Block)
@@ -389,59 +434,107 @@ func (f *File) AllProfiles() []string {
 	return names
 }
 
-// ProfileSettings returns the settings of a custom or built-in profile,
-// those of the profiles it extends first.
-func (f *File) ProfileSettings(name string) ([]runtime.Setting, bool) {
-	return f.profileSettings(name, nil)
+// maxProfileSuggestions bounds the distinct misspelled profile names that
+// SuggestProfile looks up: each lookup compares the name with every
+// profile, and a file of thousands of misspellings must not cost their
+// product.
+const maxProfileSuggestions = 10
+
+// SuggestProfile returns " (did you mean "NAME"?)" for a built-in or custom
+// profile close to name, or "". It lists the profiles once, looks each
+// name up once, and stops looking after maxProfileSuggestions names. It
+// is safe for concurrent use.
+func (f *File) SuggestProfile(name string) string {
+	if f == nil {
+		return Suggest(name, templates.Names())
+	}
+	f.suggest.mu.Lock()
+	defer f.suggest.mu.Unlock()
+	sg := &f.suggest
+	if s, ok := sg.memo[name]; ok {
+		return s
+	}
+	if len(sg.memo) >= maxProfileSuggestions {
+		return ""
+	}
+	if sg.names == nil {
+		sg.names = f.AllProfiles()
+		sg.memo = make(map[string]string)
+	}
+	s := Suggest(name, sg.names)
+	sg.memo[name] = s
+	return s
 }
 
-// profileSettings is ProfileSettings, with the custom profiles being
-// resolved, so that a cycle (which Parse reports) ends.
-func (f *File) profileSettings(name string, resolving map[string]bool) ([]runtime.Setting, bool) {
-	if f != nil {
-		if p, ok := f.Profiles[name]; ok {
-			if resolving[name] {
-				return nil, false
-			}
-			if resolving == nil {
-				resolving = make(map[string]bool)
-			}
-			resolving[name] = true
-			defer delete(resolving, name)
-			var out []runtime.Setting
-			if p.Extends != "" {
-				base, ok := f.profileSettings(p.Extends, resolving)
-				if !ok {
-					return nil, false
-				}
-				out = append(out, base...)
-			}
-			for _, s := range p.Settings {
-				out = append(out, s.Setting)
-			}
-			return out, true
+// ProfileSettings returns the settings of a custom or built-in profile,
+// those of the profiles it extends first. It walks the chain of extends
+// once, and reports false for an unknown profile or a cycle (which Parse
+// reports).
+func (f *File) ProfileSettings(name string) ([]runtime.Setting, bool) {
+	var chain []*Profile
+	seen := make(map[string]bool)
+	base := name // the built-in profile under the chain, if any
+	for f != nil && base != "" {
+		p, ok := f.Profiles[base]
+		if !ok {
+			break
+		}
+		if seen[base] {
+			return nil, false
+		}
+		seen[base] = true
+		chain = append(chain, p)
+		base = p.Extends
+	}
+	var out []runtime.Setting
+	if base != "" || len(chain) == 0 {
+		s, ok := Builtin(base)
+		if !ok {
+			return nil, false
+		}
+		out = s
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		for _, s := range chain[i].Settings {
+			out = append(out, s.Setting)
 		}
 	}
-	return Builtin(name)
+	return out, true
 }
 
-// Builtin returns the settings of a built-in profile.
+// IsBuiltin reports whether name is a built-in profile.
+func IsBuiltin(name string) bool {
+	_, ok := builtins()[name]
+	return ok
+}
+
+// builtins returns the settings of each built-in profile, parsed once.
+var builtins = sync.OnceValue(func() map[string][]runtime.Setting {
+	out := make(map[string][]runtime.Setting)
+	for _, name := range templates.Names() {
+		src, _ := templates.Source(name)
+		var doc yaml.Node
+		var settings []runtime.Setting
+		if err := yaml.Unmarshal(src, &doc); err == nil && len(doc.Content) > 0 {
+			var b Block
+			parseBlock(doc.Content[0], &b, func(k, v *yaml.Node) ([]error, bool) { return nil, k.Value == "description" }, nil)
+			for _, s := range b.Settings {
+				settings = append(settings, s.Setting)
+			}
+		}
+		out[name] = settings
+	}
+	return out
+})
+
+// Builtin returns the settings of a built-in profile: a new slice, which
+// the caller may change.
 func Builtin(name string) ([]runtime.Setting, bool) {
-	src, ok := templates.Source(name)
+	s, ok := builtins()[name]
 	if !ok {
 		return nil, false
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil || len(doc.Content) == 0 {
-		return nil, true
-	}
-	var out []runtime.Setting
-	var b Block
-	parseBlock(doc.Content[0], &b, func(k, v *yaml.Node) ([]error, bool) { return nil, k.Value == "description" }, nil)
-	for _, s := range b.Settings {
-		out = append(out, s.Setting)
-	}
-	return out, true
+	return slices.Clone(s), true
 }
 
 // Match reports whether a methods: pattern matches a method name.

@@ -31,6 +31,30 @@ func TestParseErrors(t *testing.T) {
 			profiles:
 			  p: {retry: off
 			`, []string{"3:1: did not find expected ',' or '}'"}},
+		{"second document", Runtime, `
+			version: 1
+			wrappers:
+			  ResilientStore: {timeout: 5s}
+			---
+			version: 1
+			wrappers:
+			  ResilientStore: {rate_limit: off}
+			`, []string{"4:1: a second YAML document starts here: only the first one would apply; put every setting in one document"}},
+		{"second document in resgen.yaml", Generation, `
+			version: 1
+			---
+			wrappers:
+			  - type: Store
+			`, []string{"2:1: a second YAML document starts here: only the first one would apply; put every setting in one document"}},
+		{"second document empty", Generation, `
+			version: 1
+			---
+			`, []string{"2:1: a second YAML document starts here: only the first one would apply; put every setting in one document"}},
+		{"second document with a syntax error", Runtime, `
+			version: 1
+			---
+			wrappers: [
+			`, []string{"4:1: did not find expected node content"}},
 		{"syntax bad indentation", Generation, `
 			version: 1
 			profiles:
@@ -128,6 +152,20 @@ func TestParseErrors(t *testing.T) {
 			  a: {extends: b}
 			  b: {extends: a}
 			`, []string{"3:3: profile a extends itself through a", "4:3: profile b extends itself through b"}},
+		{"profile leading into a cycle", Generation, `
+			version: 1
+			profiles:
+			  a: {extends: b}
+			  b: {extends: c}
+			  c: {extends: b}
+			`, []string{"4:3: profile b extends itself through b", "5:3: profile c extends itself through c"}},
+		{"chain on a misspelled extends", Generation, `
+			version: 1
+			profiles:
+			  a: {extends: b}
+			  b: {extends: c}
+			  c: {extends: dtabase}
+			`, []string{`5:3: profile c extends unknown profile "dtabase" (did you mean "database"?)`}},
 		{"extends is a list", Generation, `
 			version: 1
 			profiles:

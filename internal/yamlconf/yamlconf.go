@@ -38,9 +38,10 @@ type Error struct {
 
 func (e Error) Error() string { return fmt.Sprintf("%d:%d: %s", e.Line, e.Col, e.Msg) }
 
-// Errorf returns an Error at n.
+// Errorf returns an Error at n. Quoted values in its message are cut
+// after MaxQuoted bytes (BoundQuoted).
 func Errorf(n *yaml.Node, format string, args ...any) Error {
-	return Error{Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)}
+	return Error{Line: n.Line, Col: n.Column, Msg: BoundQuoted(fmt.Sprintf(format, args...))}
 }
 
 // IsPolicy reports whether key names a policy block.
@@ -72,7 +73,7 @@ func Policy(policy string, value *yaml.Node) ([]Setting, []error) {
 					s.Idents = append(s.Idents, item)
 				} else {
 					errs = append(errs, Errorf(n, "%s.%s: unknown error class %q%s", policy, key, item,
-						runtime.Suggest(item, runtime.ClassNames())))
+						Suggest(item, runtime.ClassNames())))
 					return
 				}
 			}
@@ -123,7 +124,7 @@ func Policy(policy string, value *yaml.Node) ([]Setting, []error) {
 				found = found || key == k.Value
 			}
 			if !found {
-				errs = append(errs, Errorf(k, "unknown key %q for %s%s", k.Value, policy, runtime.Suggest(k.Value, keys)))
+				errs = append(errs, Errorf(k, "unknown key %q for %s%s", k.Value, policy, Suggest(k.Value, keys)))
 				continue
 			}
 			text, err := scalarOrList(v)

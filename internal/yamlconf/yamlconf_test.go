@@ -308,4 +308,8 @@ var fuzzSeeds = []string{
 	"%YAML 1.1\n---\nversion: 1\n",
 	"version: 1\n? [a, b]\n: c\n",
 	"version: !!binary aGVsbG8=\n",
+	"version: 1\nwrappers:\n  ResilientStore: {timeout: 5s}\n---\nversion: 1\nwrappers:\n  ResilientStore: {rate_limit: off}\n",
+	"---\nversion: 1\n...\n---\n",
+	"version: 1\n--- [\n",
+	"version: 1\nprofiles:\n  p: {retry: {jitter: \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\\\"\", yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy: 1}}\n",
 }

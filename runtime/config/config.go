@@ -24,16 +24,19 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/resgen-dev/resgen/internal/yamlconf"
 	"github.com/resgen-dev/resgen/runtime"
 )
 
-// File is a parsed override file. It is a runtime.ConfigSource, and is safe
-// for concurrent use: nothing changes it after Parse.
+// File is a parsed override file. It is a runtime.ConfigSource and a
+// runtime.ConfigWarner, and is safe for concurrent use: nothing changes it
+// after Parse but which warnings it gave.
 type File struct {
-	name string
-	f    *yamlconf.File
+	name   string
+	f      *yamlconf.File
+	warned []atomic.Bool // by wrapper entry: Warnings gave its warning
 }
 
 var _ runtime.ConfigSource = (*File)(nil)
@@ -60,7 +63,7 @@ func parse(name string, data []byte) (*File, error) {
 	if len(errs) > 0 {
 		return nil, format(name, errs)
 	}
-	return &File{name: name, f: f}, nil
+	return &File{name: name, f: f, warned: make([]atomic.Bool, len(f.Wrappers))}, nil
 }
 
 // noIdents reports Go identifiers in retry_on and excluded_errors: only
@@ -72,7 +75,7 @@ func noIdents(f *yamlconf.File) []error {
 			if len(s.Idents) > 0 {
 				errs = append(errs, yamlconf.Error{Line: s.Line, Col: s.Col, Msg: fmt.Sprintf(
 					"%s.%s: %s is a Go identifier, which only resgen resolves when it generates code: use error classes here, or put it in resgen.yaml or a directive",
-					s.Policy, s.Key, s.Idents[0])})
+					s.Policy, s.Key, yamlconf.Clip(s.Idents[0]))})
 			}
 		}
 	}
@@ -128,10 +131,10 @@ func (f *File) Overrides(wrapper, method string, methods []string) ([]runtime.Se
 					pos = f.name + ":" + pos
 				}
 				if yamlconf.IsGlob(mb.Pattern) {
-					errs = append(errs, fmt.Errorf("%s: methods: %q matches no method of %s", pos, mb.Pattern, wrapper))
+					errs = append(errs, fmt.Errorf("%s: methods: %s matches no method of %s", pos, yamlconf.Quote(mb.Pattern), wrapper))
 				} else {
-					errs = append(errs, fmt.Errorf("%s: methods: %s has no method %s%s", pos, wrapper, mb.Pattern,
-						runtime.Suggest(mb.Pattern, methods)))
+					errs = append(errs, fmt.Errorf("%s: methods: %s has no method %s%s", pos, wrapper, yamlconf.Clip(mb.Pattern),
+						yamlconf.Suggest(mb.Pattern, methods)))
 				}
 				continue
 			}
@@ -147,6 +150,41 @@ func (f *File) Overrides(wrapper, method string, methods []string) ([]runtime.Se
 	}
 	return out, nil
 }
+
+// Warnings reports, when the file has no entry for wrapper, the entries
+// whose key is close to wrapper's name or is the name of its interface
+// iface: a misspelt key applies to no wrapper, silently otherwise. Each
+// entry is reported once, by the first wrapper built from the file that
+// it is close to; a key far from every wrapper's name is not reported,
+// since the file may configure wrappers of other programs. It makes File
+// a runtime.ConfigWarner.
+func (f *File) Warnings(wrapper, iface string) []string {
+	for _, w := range f.f.Wrappers {
+		if w.Key == wrapper {
+			return nil
+		}
+	}
+	short := iface[strings.LastIndexByte(iface, '.')+1:]
+	var out []string
+	for i, w := range f.f.Wrappers {
+		hint := yamlconf.Suggest(w.Key, []string{wrapper})
+		if hint == "" && w.Key != "" && (w.Key == iface || w.Key == short) {
+			hint = fmt.Sprintf(" (%s is the interface: key its overrides by the wrapper's type name, %s)", w.Key, wrapper)
+		}
+		if hint == "" || !f.warned[i].CompareAndSwap(false, true) {
+			continue
+		}
+		pos := fmt.Sprintf("%d:%d", w.Node.Line, w.Node.Column)
+		if f.name != "" {
+			pos = f.name + ":" + pos
+		}
+		out = append(out, fmt.Sprintf("%s: wrappers: no wrapper is named %s, so its overrides apply to none%s",
+			pos, yamlconf.Clip(w.Key), hint))
+	}
+	return out
+}
+
+var _ runtime.ConfigWarner = (*File)(nil)
 
 func (f *File) block(b yamlconf.Block) []runtime.Setting {
 	var out []runtime.Setting

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -316,6 +317,30 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestSecondDocumentIsAnError: a run-time file whose second YAML document
+// switches the rate limit off is refused where that document starts,
+// rather than loaded with the second document silently left out.
+func TestSecondDocumentIsAnError(t *testing.T) {
+	src := dedent(`
+		version: 1
+		wrappers:
+		  ResilientOrders: {timeout: 5s}
+		---
+		version: 1
+		wrappers:
+		  ResilientOrders: {rate_limit: off}
+		`)
+	path := filepath.Join(t.TempDir(), "overrides.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(path)
+	want := path + ":4:1: a second YAML document starts here: only the first one would apply; put every setting in one document"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Load: %v\nwant: %s", err, want)
+	}
+}
+
 // TestUnknownMethods checks that methods: entries naming no method of the
 // wrapper make the constructor fail, each reported once.
 func TestUnknownMethods(t *testing.T) {
@@ -354,6 +379,23 @@ func TestUnknownMethods(t *testing.T) {
 	// The other methods do not repeat it.
 	if _, err := file.Overrides("ResilientOrders", "List", []string{"Get", "List"}); err != nil {
 		t.Errorf("Overrides for the second method: %v", err)
+	}
+}
+
+// TestHugeValueNotQuotedWhole: a megabyte value of a run-time file, or a
+// methods: entry of a megabyte that names no method, makes an error that
+// quotes its first bytes only.
+func TestHugeValueNotQuotedWhole(t *testing.T) {
+	huge := strings.Repeat("q", 1<<20)
+	_, err := config.Parse([]byte("version: 1\nwrappers:\n  ResilientOrders:\n    rate_limit: {backpressure_strategy: " + huge + "}\n"))
+	if err == nil || len(err.Error()) > 300 || !strings.Contains(err.Error(), "... (1048576 bytes)") {
+		t.Errorf("Parse: a %d-byte error: %.300v", len(fmt.Sprint(err)), err)
+	}
+	for _, pattern := range []string{huge, huge + "*"} {
+		_, err = manager(t, runtime.Config{}, "version: 1\nwrappers:\n  ResilientOrders:\n    methods:\n      ? "+pattern+"\n      : {retry: off}\n")
+		if err == nil || len(err.Error()) > 300 {
+			t.Errorf("NewManager: a %d-byte error: %.300v", len(fmt.Sprint(err)), err)
+		}
 	}
 }
 
@@ -431,6 +473,7 @@ func FuzzParseRuntime(f *testing.F) {
 		"version: 1\nprofiles:\n  a: {extends: b}\n  b: {extends: a}\n",
 		"version: 1\nwrappers: {ResilientOrders: {circuit_breaker: {group: g, excluded_errors: [auth]}}}\n",
 		"version: 1\nwrappers:\n  ResilientOrders: &w {retry: off}\n  Other: *w\n",
+		"version: 1\nwrappers:\n  ResilientOrders: {timeout: 5s}\n---\nversion: 1\nwrappers:\n  ResilientOrders: {rate_limit: off}\n",
 	} {
 		f.Add([]byte(seed))
 	}
