@@ -143,18 +143,8 @@ func load(dir, pattern, tags string) (*loaded, error) {
 		return nil, fmt.Errorf("resgen: %s names %d packages; name one", pattern, len(pkgs))
 	}
 	pkg := pkgs[0]
-	if len(pkg.Errors) > 0 {
-		var list scanner.ErrorList
-		for _, e := range pkg.Errors {
-			if e.Kind == packages.TypeError {
-				continue // judged later: only errors in the wrapped interface matter
-			}
-			list.Add(errorPosition(e.Pos), e.Msg)
-		}
-		if len(list) > 0 {
-			list.Sort()
-			return nil, list
-		}
+	if list := loadErrors(dir, pkg); len(list) > 0 {
+		return nil, list
 	}
 	if pkg.Types == nil {
 		return nil, fmt.Errorf("resgen: %s: no type information", pattern)
@@ -166,8 +156,56 @@ func load(dir, pattern, tags string) (*loaded, error) {
 	return l, nil
 }
 
-// packageDir returns the directory of the package that the import path
-// pattern names, or "" when it cannot tell: a quick look, without types.
+// loadErrors returns the errors of loading pkg and the packages it
+// imports, directly or not, positioned as go build prints them. Like go
+// build, it reports every error that stops the load (a module missing from
+// go.sum, a package that does not exist, a file that does not parse)
+// before any type error, since those follow from them; without any, the
+// dependencies' type errors. The types of a package that failed to load are
+// invalid, and a wrapper rendered from them would not compile. The target
+// package's own type errors are left out: only those in the wrapped
+// interface matter, and they are judged with it (code that uses a wrapper
+// about to be regenerated must not stop its regeneration). An error that
+// several packages report is listed once.
+func loadErrors(dir string, pkg *packages.Package) scanner.ErrorList {
+	var list, typeErrs scanner.ErrorList
+	seen := make(map[string]bool)
+	add := func(l *scanner.ErrorList, p *packages.Package, pos token.Position, msg string) {
+		pos.Filename = relPath(dir, pos.Filename)
+		key := pos.String() + "\x00" + msg
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		if !pos.IsValid() && p != pkg && !strings.Contains(msg, p.PkgPath) {
+			msg = p.PkgPath + ": " + msg // say which package
+		}
+		l.Add(pos, msg)
+	}
+	packages.Visit([]*packages.Package{pkg}, nil, func(p *packages.Package) {
+		for _, e := range p.Errors {
+			if e.Kind != packages.TypeError {
+				add(&list, p, errorPosition(e.Pos), e.Msg)
+			}
+		}
+		if p == pkg {
+			return
+		}
+		for _, e := range p.TypeErrors {
+			// Soft errors (an import left unused once bodies are dropped)
+			// do not make a type invalid.
+			if !e.Soft {
+				add(&typeErrs, p, e.Fset.Position(e.Pos), e.Msg)
+			}
+		}
+	})
+	if len(list) == 0 {
+		list = typeErrs
+	}
+	list.Sort()
+	return list
+}
+
 // listClean reports whether go list found no problem but type errors.
 func listClean(pkgs []*packages.Package) bool {
 	for _, p := range pkgs {
@@ -231,13 +269,19 @@ func packageClause(src []byte) []byte {
 	return src[:end]
 }
 
-// stripBodies drops the function bodies of a file: only declarations
+// stripBodies empties the function bodies of a file: only declarations
 // matter to the types of the wrapped interface, and errors inside bodies
-// (code that uses a wrapper about to be regenerated) must not stop it.
+// (code that uses a wrapper about to be regenerated) must not stop it. Each
+// body becomes "for {}", which ends any function (no missing return) and
+// which init and generic functions, that must have a body, accept: a
+// dependency's type errors are then only those of its declarations.
 func stripBodies(f *ast.File) {
 	for _, d := range f.Decls {
-		if fd, ok := d.(*ast.FuncDecl); ok {
-			fd.Body = nil
+		if fd, ok := d.(*ast.FuncDecl); ok && fd.Body != nil {
+			b := fd.Body
+			fd.Body = &ast.BlockStmt{Lbrace: b.Lbrace, Rbrace: b.Rbrace, List: []ast.Stmt{
+				&ast.ForStmt{For: b.Lbrace, Body: &ast.BlockStmt{Lbrace: b.Lbrace, Rbrace: b.Lbrace}},
+			}}
 		}
 	}
 }

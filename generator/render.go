@@ -89,7 +89,10 @@ func (g *gen) render(w *wrapper) (File, error) {
 	}
 	var buf bytes.Buffer
 	if err := r.f.Render(&buf); err != nil {
-		return File{}, fmt.Errorf("resgen: formatting %s: %v\n%s", w.name, err, numbered(r.f.GoString()))
+		// jen's error carries the unformatted source after its first line:
+		// keep the line, which says where formatting failed.
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		return File{}, fmt.Errorf("resgen: internal error: the wrapper %s does not format: %s", w.name, strings.TrimSuffix(msg, ":"))
 	}
 	// Render has gofmt'd the file; group the standard library's imports
 	// apart, as goimports does, without formatting it all again.
@@ -183,16 +186,6 @@ func wrap(text string, width int) []string {
 		lines = append(lines, line)
 	}
 	return lines
-}
-
-// numbered returns src with line numbers, to report code that does not
-// format.
-func numbered(src string) string {
-	var b strings.Builder
-	for i, line := range strings.Split(src, "\n") {
-		fmt.Fprintf(&b, "%5d  %s\n", i+1, line)
-	}
-	return b.String()
 }
 
 func rt(name string) *jen.Statement { return jen.Qual(runtimePath, name) }
@@ -370,6 +363,12 @@ func (r *renderer) qual(pkg *types.Package, name string) *jen.Statement {
 func (r *renderer) typ(t types.Type) *jen.Statement {
 	switch t := t.(type) {
 	case *types.Basic:
+		if t.Kind() == types.Invalid {
+			// A type that did not type-check: load reports why, so this
+			// is only a guard against writing code that cannot compile.
+			r.errs = append(r.errs, fmt.Sprintf("%s uses a type that does not type-check", r.w.ifaceName))
+			return jen.Id("invalid")
+		}
 		if t.Kind() == types.UnsafePointer {
 			return jen.Qual("unsafe", "Pointer")
 		}
