@@ -10,6 +10,8 @@ import (
 	"go/token"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -79,6 +81,8 @@ func load(dir, pattern, tags string) (*loaded, error) {
 		}
 		target = filepath.Clean(target)
 	}
+	var genMu sync.Mutex
+	generated := make(map[string]bool) // the target's files that resgen wrote
 	parseFile := func(fset *token.FileSet, filename string, src []byte) (*ast.File, error) {
 		t := target
 		if t == "" {
@@ -87,6 +91,9 @@ func load(dir, pattern, tags string) (*loaded, error) {
 		own := t == "" || filepath.Dir(filename) == t
 		if own && isGenerated(src) {
 			// resgen's own output: keep only its package clause.
+			genMu.Lock()
+			generated[filename] = true
+			genMu.Unlock()
 			return parser.ParseFile(fset, filename, packageClause(src), parser.PackageClauseOnly)
 		}
 		mode := parser.SkipObjectResolution
@@ -143,7 +150,7 @@ func load(dir, pattern, tags string) (*loaded, error) {
 		return nil, fmt.Errorf("resgen: %s names %d packages; name one", pattern, len(pkgs))
 	}
 	pkg := pkgs[0]
-	if list := loadErrors(dir, pkg); len(list) > 0 {
+	if list := loadErrors(dir, pkg, generated); len(list) > 0 {
 		return nil, list
 	}
 	if pkg.Types == nil {
@@ -165,12 +172,21 @@ func load(dir, pattern, tags string) (*loaded, error) {
 // invalid, and a wrapper rendered from them would not compile. The target
 // package's own type errors are left out: only those in the wrapped
 // interface matter, and they are judged with it (code that uses a wrapper
-// about to be regenerated must not stop its regeneration). An error that
-// several packages report is listed once.
-func loadErrors(dir string, pkg *packages.Package) scanner.ErrorList {
+// about to be regenerated must not stop its regeneration), and so are the
+// errors of resgen's own output among its files (generated names those),
+// and of the packages that only they import: the runtime before the module
+// requires it, say. An error that several packages report is listed once.
+func loadErrors(dir string, pkg *packages.Package, generated map[string]bool) scanner.ErrorList {
 	var list, typeErrs scanner.ErrorList
 	seen := make(map[string]bool)
 	add := func(l *scanner.ErrorList, p *packages.Package, pos token.Position, msg string) {
+		abs := pos.Filename
+		if abs != "" && !filepath.IsAbs(abs) {
+			abs = filepath.Join(dir, abs)
+		}
+		if generated[abs] {
+			return
+		}
 		pos.Filename = relPath(dir, pos.Filename)
 		key := pos.String() + "\x00" + msg
 		if seen[key] {
@@ -182,7 +198,7 @@ func loadErrors(dir string, pkg *packages.Package) scanner.ErrorList {
 		}
 		l.Add(pos, msg)
 	}
-	packages.Visit([]*packages.Package{pkg}, nil, func(p *packages.Package) {
+	visit := func(p *packages.Package) {
 		for _, e := range p.Errors {
 			if e.Kind != packages.TypeError {
 				add(&list, p, errorPosition(e.Pos), e.Msg)
@@ -198,7 +214,20 @@ func loadErrors(dir string, pkg *packages.Package) scanner.ErrorList {
 				add(&typeErrs, p, e.Fset.Position(e.Pos), e.Msg)
 			}
 		}
-	})
+	}
+	visit(pkg)
+	// The imports of the target's own files: resgen's output was parsed
+	// without its imports.
+	var deps []*packages.Package
+	for _, f := range pkg.Syntax {
+		for _, spec := range f.Imports {
+			path, err := strconv.Unquote(spec.Path.Value)
+			if dep := pkg.Imports[path]; err == nil && dep != nil && !slices.Contains(deps, dep) {
+				deps = append(deps, dep)
+			}
+		}
+	}
+	packages.Visit(deps, nil, visit)
 	if len(list) == 0 {
 		list = typeErrs
 	}

@@ -77,3 +77,41 @@ type Store interface {
 		}
 	}
 }
+
+// TestRegenerateBeforeRequiringTheRuntime runs resgen twice in a module
+// that does not require resgen's runtime yet: the import of the runtime by
+// resgen's own output, which no module provides, is no load error of the
+// interface, and does not stop the second run.
+func TestRegenerateBeforeRequiringTheRuntime(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod": "module example.com/noruntime\n\ngo 1.26\n",
+		"store.go": `package noruntime
+
+import "context"
+
+//resgen:retry max_attempts=2
+type Store interface {
+	Get(ctx context.Context, key string) (string, error)
+}
+`,
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("GOFLAGS", "-mod=readonly")
+	t.Setenv("GOPROXY", "off")
+	t.Setenv("GOWORK", "off")
+	t.Chdir(dir)
+	for i := range 2 {
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{"-type", "Store"}, &stdout, &stderr); code != exitOK {
+			t.Fatalf("run %d: exit code %d, stderr:\n%s", i+1, code, stderr.String())
+		}
+		if _, err := os.Stat(filepath.Join(dir, "store_resilient.go")); err != nil {
+			t.Fatalf("run %d: %v", i+1, err)
+		}
+	}
+}
