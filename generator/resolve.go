@@ -618,15 +618,28 @@ func isCount(t types.Type) bool {
 	return ok && b.Info()&types.IsInteger != 0 && b.Kind() != types.Uintptr
 }
 
-// hasReadOrWrite reports whether values of t have a Read or Write method:
-// readers and writers (io.Reader, io.Writer, net.Conn), whose data a method
-// that takes one moves.
+// hasReadOrWrite reports whether values of t have io.Reader's Read or
+// io.Writer's Write method: readers and writers (io.Reader, io.Writer,
+// net.Conn, *os.File), whose data a method that takes one moves.
+// (*http.Request's Write(io.Writer) error is not io.Writer's.)
 func hasReadOrWrite(t types.Type) bool {
 	ms := types.NewMethodSet(t)
 	if _, isPtr := t.Underlying().(*types.Pointer); !isPtr && !types.IsInterface(t) {
 		ms = types.NewMethodSet(types.NewPointer(t))
 	}
-	return ms.Lookup(nil, "Read") != nil || ms.Lookup(nil, "Write") != nil
+	for _, name := range []string{"Read", "Write"} {
+		sel := ms.Lookup(nil, name)
+		if sel == nil {
+			continue
+		}
+		sig, ok := sel.Obj().Type().(*types.Signature)
+		if ok && sig.Params().Len() == 1 && sig.Results().Len() == 2 &&
+			types.Identical(sig.Params().At(0).Type(), types.NewSlice(types.Typ[types.Byte])) &&
+			types.Identical(sig.Results().At(0).Type(), types.Typ[types.Int]) && isError(sig.Results().At(1).Type()) {
+			return true
+		}
+	}
+	return false
 }
 
 func isContext(t types.Type) bool {
