@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -82,6 +84,8 @@ func load(dir, pattern, tags string) (*loaded, error) {
 		}
 		target = filepath.Clean(target)
 	}
+	var genMu sync.Mutex
+	generated := make(map[string]bool) // the target's files that resgen wrote
 	parseFile := func(fset *token.FileSet, filename string, src []byte) (*ast.File, error) {
 		t := target
 		if t == "" {
@@ -95,6 +99,9 @@ func load(dir, pattern, tags string) (*loaded, error) {
 		}
 		if own && isGenerated(src) {
 			// resgen's own output: keep only its package clause.
+			genMu.Lock()
+			generated[filename] = true
+			genMu.Unlock()
 			return parser.ParseFile(fset, filename, packageClause(src), parser.PackageClauseOnly)
 		}
 		mode := parser.SkipObjectResolution
@@ -151,27 +158,8 @@ func load(dir, pattern, tags string) (*loaded, error) {
 		return nil, fmt.Errorf("resgen: %s names %d packages; name one", pattern, len(pkgs))
 	}
 	pkg := pkgs[0]
-	if len(pkg.Errors) > 0 {
-		var list scanner.ErrorList
-		for _, e := range pkg.Errors {
-			if e.Kind == packages.TypeError {
-				continue // judged later: only errors in the wrapped interface matter
-			}
-			pos, msg := errorPosition(e.Pos), e.Msg
-			if m := nulRE.FindStringSubmatch(msg); m != nil && pos.Filename == "" {
-				// go list stops at a NUL byte in a file's header with no
-				// position: find it.
-				pos, msg = nulPosition(m[1]), "illegal character NUL"
-			}
-			if pos.Filename != "" && !filepath.IsAbs(pos.Filename) {
-				pos.Filename = filepath.Join(dir, pos.Filename) // go list's, relative to dir
-			}
-			pos.Filename = relPath(dir, pos.Filename)
-			list.Add(pos, msg)
-		}
-		if len(list) > 0 {
-			return nil, encodingOnce(dedupe(list))
-		}
+	if list := loadErrors(dir, pkg, generated); len(list) > 0 {
+		return nil, encodingOnce(dedupe(list))
 	}
 	if pkg.Types == nil {
 		return nil, fmt.Errorf("resgen: %s: no type information", pattern)
@@ -181,6 +169,83 @@ func load(dir, pattern, tags string) (*loaded, error) {
 		l.files[fset.Position(f.Package).Filename] = f
 	}
 	return l, nil
+}
+
+// loadErrors returns the errors of loading pkg and the packages it
+// imports, directly or not, positioned as go build prints them. Like go
+// build, it reports every error that stops the load (a module missing from
+// go.sum, a package that does not exist, a file that does not parse)
+// before any type error, since those follow from them; without any, the
+// dependencies' type errors. The types of a package that failed to load are
+// invalid, and a wrapper rendered from them would not compile. The target
+// package's own type errors are left out: only those in the wrapped
+// interface matter, and they are judged with it (code that uses a wrapper
+// about to be regenerated must not stop its regeneration), and so are the
+// errors of resgen's own output among its files (generated names those),
+// and of the packages that only they import: the runtime before the module
+// requires it, say. An error that several packages report is listed once.
+func loadErrors(dir string, pkg *packages.Package, generated map[string]bool) scanner.ErrorList {
+	var list, typeErrs scanner.ErrorList
+	seen := make(map[string]bool)
+	add := func(l *scanner.ErrorList, p *packages.Package, pos token.Position, msg string) {
+		if m := nulRE.FindStringSubmatch(msg); m != nil && pos.Filename == "" {
+			// go list stops at a NUL byte in a file's header with no
+			// position: find it.
+			pos, msg = nulPosition(m[1]), "illegal character NUL"
+		}
+		abs := pos.Filename
+		if abs != "" && !filepath.IsAbs(abs) {
+			abs = filepath.Join(dir, abs)
+		}
+		if generated[abs] {
+			return
+		}
+		pos.Filename = relPath(dir, pos.Filename)
+		key := pos.String() + "\x00" + msg
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		if !pos.IsValid() && p != pkg && !strings.Contains(msg, p.PkgPath) {
+			msg = p.PkgPath + ": " + msg // say which package
+		}
+		l.Add(pos, msg)
+	}
+	visit := func(p *packages.Package) {
+		for _, e := range p.Errors {
+			if e.Kind != packages.TypeError {
+				add(&list, p, errorPosition(e.Pos), e.Msg)
+			}
+		}
+		if p == pkg {
+			return
+		}
+		for _, e := range p.TypeErrors {
+			// Soft errors (an import left unused once bodies are dropped)
+			// do not make a type invalid.
+			if !e.Soft {
+				add(&typeErrs, p, e.Fset.Position(e.Pos), e.Msg)
+			}
+		}
+	}
+	visit(pkg)
+	// The imports of the target's own files: resgen's output was parsed
+	// without its imports.
+	var deps []*packages.Package
+	for _, f := range pkg.Syntax {
+		for _, spec := range f.Imports {
+			path, err := strconv.Unquote(spec.Path.Value)
+			if dep := pkg.Imports[path]; err == nil && dep != nil && !slices.Contains(deps, dep) {
+				deps = append(deps, dep)
+			}
+		}
+	}
+	packages.Visit(deps, nil, visit)
+	if len(list) == 0 {
+		list = typeErrs
+	}
+	list.Sort()
+	return list
 }
 
 // listClean reports whether go list found no problem but type errors.
@@ -246,13 +311,19 @@ func packageClause(src []byte) []byte {
 	return src[:end]
 }
 
-// stripBodies drops the function bodies of a file: only declarations
+// stripBodies empties the function bodies of a file: only declarations
 // matter to the types of the wrapped interface, and errors inside bodies
-// (code that uses a wrapper about to be regenerated) must not stop it.
+// (code that uses a wrapper about to be regenerated) must not stop it. Each
+// body becomes "for {}", which ends any function (no missing return) and
+// which init and generic functions, that must have a body, accept: a
+// dependency's type errors are then only those of its declarations.
 func stripBodies(f *ast.File) {
 	for _, d := range f.Decls {
-		if fd, ok := d.(*ast.FuncDecl); ok {
-			fd.Body = nil
+		if fd, ok := d.(*ast.FuncDecl); ok && fd.Body != nil {
+			b := fd.Body
+			fd.Body = &ast.BlockStmt{Lbrace: b.Lbrace, Rbrace: b.Rbrace, List: []ast.Stmt{
+				&ast.ForStmt{For: b.Lbrace, Body: &ast.BlockStmt{Lbrace: b.Lbrace, Rbrace: b.Lbrace}},
+			}}
 		}
 	}
 }

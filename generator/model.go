@@ -43,6 +43,8 @@ type method struct {
 	setErr   bool // ... and SetErr(error)
 	newRes   bool // ... and is a pointer to a struct that the wrapper may allocate
 	keep     bool // results may use the attempt's context after it returns
+	progress progress
+	dataIdx  int // the buffer that a resumed write goes on with, when progress is progressResume
 	skip     bool
 	index    int // in the Spec, or -1 when the method passes through
 	cfg      runtime.Config
@@ -51,6 +53,25 @@ type method struct {
 	// applies lists the policies that apply, for the doc comment.
 	applies []string
 }
+
+// progress is what a method's first result counts, and what a failed
+// attempt that counted something means to the call.
+type progress uint8
+
+const (
+	// progressNone: the results report no progress, and a failed attempt
+	// may be tried again as it was.
+	progressNone progress = iota
+	// progressStop: the first result counts what the attempt read or
+	// wrote (Read, ReadAt, WriteTo, ReadFrom, a batch send): an attempt
+	// that fails with a count other than zero ends the call, since another
+	// would repeat what it did.
+	progressStop
+	// progressResume: an io.Writer-shaped Write or WriteString, whose
+	// count n says that the first n bytes were written: the next attempt
+	// writes the rest, and the counts add up.
+	progressResume
+)
 
 type param struct {
 	name string // in the wrapper's signature

@@ -89,7 +89,10 @@ func (g *gen) render(w *wrapper) (File, error) {
 	}
 	var buf bytes.Buffer
 	if err := r.f.Render(&buf); err != nil {
-		return File{}, fmt.Errorf("resgen: formatting %s: %v\n%s", w.name, err, numbered(r.f.GoString()))
+		// jen's error carries the unformatted source after its first line:
+		// keep the line, which says where formatting failed.
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		return File{}, fmt.Errorf("resgen: internal error: the wrapper %s does not format: %s", w.name, strings.TrimSuffix(msg, ":"))
 	}
 	// Render has gofmt'd the file; group the standard library's imports
 	// apart, as goimports does, without formatting it all again.
@@ -183,16 +186,6 @@ func wrap(text string, width int) []string {
 		lines = append(lines, line)
 	}
 	return lines
-}
-
-// numbered returns src with line numbers, to report code that does not
-// format.
-func numbered(src string) string {
-	var b strings.Builder
-	for i, line := range strings.Split(src, "\n") {
-		fmt.Fprintf(&b, "%5d  %s\n", i+1, line)
-	}
-	return b.String()
 }
 
 func rt(name string) *jen.Statement { return jen.Qual(runtimePath, name) }
@@ -370,6 +363,12 @@ func (r *renderer) qual(pkg *types.Package, name string) *jen.Statement {
 func (r *renderer) typ(t types.Type) *jen.Statement {
 	switch t := t.(type) {
 	case *types.Basic:
+		if t.Kind() == types.Invalid {
+			// A type that did not type-check: load reports why, so this
+			// is only a guard against writing code that cannot compile.
+			r.errs = append(r.errs, fmt.Sprintf("%s uses a type that does not type-check", r.w.ifaceName))
+			return jen.Id("invalid")
+		}
 		if t.Kind() == types.UnsafePointer {
 			return jen.Qual("unsafe", "Pointer")
 		}
@@ -544,6 +543,7 @@ type methodNames struct {
 	recv    string
 	m, call string
 	ctx     string // the context used for waits
+	wrote   string // what an attempt of a resumed write wrote
 	actx    string
 	cancel  string
 }
@@ -562,6 +562,9 @@ func (r *renderer) names(m *method) methodNames {
 	}
 	if m.ctxIndex < 0 && (m.guarded() || m.throttled()) {
 		used[r.imports["context"]] = true
+	}
+	if m.guarded() && m.progress == progressResume {
+		used["len"], used["min"], used["max"] = true, true, true // the resumed write's count
 	}
 	// The receiver's type parameters share the scope of the parameters.
 	for _, tp := range r.w.typeParams {
@@ -612,6 +615,9 @@ func (r *renderer) names(m *method) methodNames {
 		n.ctx = freshName("ctx", used)
 	}
 	n.actx = freshName("actx", used)
+	if m.progress == progressResume {
+		n.wrote = freshName("wrote", used)
+	}
 	if m.keep {
 		n.cancel = freshName("release", used)
 	} else {
@@ -667,7 +673,7 @@ func (r *renderer) method(m *method) {
 		args = append(args, a)
 	}
 
-	for _, line := range r.methodDoc(m) {
+	for _, line := range r.methodDoc(m, n) {
 		r.f.Comment(line)
 	}
 	recv := jen.Id(n.recv).Op("*").Id(w.name).Add(r.typeArgs())
@@ -768,11 +774,24 @@ func (r *renderer) guardedBody(b *jen.Group, m *method, n methodNames, inner *je
 		for i := range m.results {
 			lhs = append(lhs, jen.Id(n.results[i]))
 		}
+		resume := m.progress == progressResume
+		if resume {
+			// The attempt writes what the earlier ones did not; its count
+			// goes to the call's, within what was left.
+			data := n.params[m.dataIdx]
+			callArgs[m.dataIdx] = jen.Id(data).Index(r0(), jen.Empty())
+			lhs[0] = jen.Id(n.wrote)
+			l.Var().Id(n.wrote).Int()
+		}
 		call := inner.Clone().Call(callArgs...)
 		if len(lhs) > 0 {
 			l.List(lhs...).Op("=").Add(call)
 		} else {
 			l.Add(call)
+		}
+		if resume {
+			left := jen.Len(jen.Id(n.params[m.dataIdx])).Op("-").Add(r0())
+			l.Add(r0()).Op("+=").Min(jen.Max(jen.Id(n.wrote), jen.Lit(0)), left)
 		}
 		if m.errInRes {
 			if nillable(m.results[0].Type()) {
@@ -793,6 +812,12 @@ func (r *renderer) guardedBody(b *jen.Group, m *method, n methodNames, inner *je
 			jen.Id(n.m).Dot("Success").Call(jen.Op("&").Id(n.call)),
 			ret(jen.Nil()),
 		)
+		if m.progress == progressStop {
+			l.If(r0().Op("!=").Lit(0)).Block(
+				jen.Comment("The attempt did part of the work: another would repeat it."),
+				ret(jen.Id(n.m).Dot("Progress").Call(ctx.Clone(), jen.Op("&").Id(n.call), errID())),
+			)
+		}
 		l.If(errID().Op("=").Id(n.m).Dot("Failure").Call(ctx.Clone(), jen.Op("&").Id(n.call), errID()), errID().Op("!=").Nil()).Block(ret(errID()))
 		l.If(errID().Op("=").Id(n.m).Dot("Backoff").Call(ctx.Clone(), jen.Op("&").Id(n.call)), errID().Op("!=").Nil()).BlockFunc(func(g *jen.Group) {
 			switch {
@@ -817,7 +842,7 @@ func nillable(t types.Type) bool {
 
 // methodDoc says which policies apply to m, with their values: prose
 // lines, wrapped, and the policies as an indented list.
-func (r *renderer) methodDoc(m *method) []string {
+func (r *renderer) methodDoc(m *method, n methodNames) []string {
 	head := fmt.Sprintf("%s calls the wrapped %s", m.name, m.name)
 	switch {
 	case m.skip:
@@ -839,6 +864,10 @@ func (r *renderer) methodDoc(m *method) []string {
 			}
 		}
 	}
+	if note := progressDoc(m, n); note != "" {
+		lines = append(lines, "")
+		lines = append(lines, wrap(note, commentWidth-3)...)
+	}
 	if m.errInRes {
 		if note := r.errInResDoc(m); note != "" {
 			lines = append(lines, "")
@@ -846,6 +875,28 @@ func (r *renderer) methodDoc(m *method) []string {
 		}
 	}
 	return lines
+}
+
+// progressDoc says what a method whose results report progress does with
+// an attempt that fails after doing part of its work.
+func progressDoc(m *method, n methodNames) string {
+	count := "a count"
+	if name := m.results[0].Name(); name == n.results[0] {
+		count += " (" + name + ")"
+	}
+	switch m.progress {
+	case progressResume:
+		p := "its buffer"
+		if name := m.params[m.dataIdx].name; name == n.params[m.dataIdx] {
+			p = name
+		}
+		return fmt.Sprintf("An attempt that fails after writing part of %s is never replayed: a retry writes only "+
+			"the rest, and the count returned adds up every attempt's.", p)
+	case progressStop:
+		return fmt.Sprintf("An attempt that fails with %s other than 0 did part of the work: the call returns "+
+			"its results and its error at once, never retried, since another attempt would repeat that part.", count)
+	}
+	return ""
 }
 
 // errInResNote says, once on the wrapper's type, what happens to the

@@ -585,7 +585,84 @@ func (g *gen) buildMethod(w *wrapper, f *types.Func) *method {
 			m.keep = true
 		}
 	}
+	m.progress, m.dataIdx = progressOf(m)
 	return m
+}
+
+// progressOf tells whether m's results report progress, and how: its first
+// result is a count (an int, int64, uint32 ..., not a named type such as
+// time.Duration) alongside its error, and it moves data, taking a slice (of
+// bytes or of items; not a variadic one, which holds arguments), a value with a Read or Write method (an io.Reader,
+// an io.Writer), or being named Read..., Write..., Copy..., Send...,
+// Recv... or Receive.... Write(p []byte) (int, error) and WriteString(s string) (int,
+// error), with or without a context, are io.Writer's and io.StringWriter's:
+// their count is of the bytes of p already written, and a retry resumes
+// with the rest (dataIdx is p's index). A method that counts with no data
+// to count (Status(ctx) (int, error)) reports no progress.
+func progressOf(m *method) (progress, int) {
+	if m.errIndex < 1 || !isCount(m.results[0].Type()) {
+		return progressNone, -1
+	}
+	var data []int // the parameters other than the context
+	moves := false
+	for i, p := range m.params {
+		if i == m.ctxIndex {
+			continue
+		}
+		data = append(data, i)
+		_, slice := p.typ.Underlying().(*types.Slice)
+		if variadic := m.variadic && i == len(m.params)-1; (slice && !variadic) || hasReadOrWrite(p.typ) {
+			moves = true // a variadic parameter is arguments or options, not data
+		}
+	}
+	for _, prefix := range []string{"Read", "Write", "Copy", "Send", "Recv", "Receive"} {
+		if strings.HasPrefix(m.name, prefix) {
+			moves = true
+		}
+	}
+	if !moves {
+		return progressNone, -1
+	}
+	if len(m.results) == 2 && len(data) == 1 && !m.variadic && types.Identical(m.results[0].Type(), types.Typ[types.Int]) {
+		t := m.params[data[0]].typ
+		if (m.name == "Write" && types.Identical(t, types.NewSlice(types.Typ[types.Byte]))) ||
+			(m.name == "WriteString" && types.Identical(t, types.Typ[types.String])) {
+			return progressResume, data[0]
+		}
+	}
+	return progressStop, -1
+}
+
+// isCount reports whether t is an integer type of its own (int, int64,
+// uint32 ...), as the counts of bytes and items are: a named integer type
+// (time.Duration, a status code) is a value, not a count.
+func isCount(t types.Type) bool {
+	b, ok := t.(*types.Basic)
+	return ok && b.Info()&types.IsInteger != 0 && b.Kind() != types.Uintptr
+}
+
+// hasReadOrWrite reports whether values of t have io.Reader's Read or
+// io.Writer's Write method: readers and writers (io.Reader, io.Writer,
+// net.Conn, *os.File), whose data a method that takes one moves.
+// (*http.Request's Write(io.Writer) error is not io.Writer's.)
+func hasReadOrWrite(t types.Type) bool {
+	ms := types.NewMethodSet(t)
+	if _, isPtr := t.Underlying().(*types.Pointer); !isPtr && !types.IsInterface(t) {
+		ms = types.NewMethodSet(types.NewPointer(t))
+	}
+	for _, name := range []string{"Read", "Write"} {
+		sel := ms.Lookup(nil, name)
+		if sel == nil {
+			continue
+		}
+		sig, ok := sel.Obj().Type().(*types.Signature)
+		if ok && sig.Params().Len() == 1 && sig.Results().Len() == 2 &&
+			types.Identical(sig.Params().At(0).Type(), types.NewSlice(types.Typ[types.Byte])) &&
+			types.Identical(sig.Results().At(0).Type(), types.Typ[types.Int]) && isError(sig.Results().At(1).Type()) {
+			return true
+		}
+	}
+	return false
 }
 
 func isContext(t types.Type) bool {

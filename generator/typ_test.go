@@ -82,3 +82,14 @@ type Alias = Order
 		})
 	}
 }
+
+// TestInvalidTypeIsAnError renders a type that did not type-check (a
+// dependency that failed to load): typ reports it instead of writing code
+// that cannot format.
+func TestInvalidTypeIsAnError(t *testing.T) {
+	r := &renderer{w: &wrapper{ifaceName: "Store"}, f: jen.NewFile("out")}
+	r.typ(types.NewSlice(types.Typ[types.Invalid]))
+	if len(r.errs) != 1 || !strings.Contains(r.errs[0], "Store uses a type that does not type-check") {
+		t.Errorf("errors: %q, want one that says Store uses a type that does not type-check", r.errs)
+	}
+}
