@@ -284,6 +284,7 @@ func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 		return cerr
 	}
 
+	me.warnUnknown(err, class)
 	if me.cfg.Retry.Disabled || !me.cfg.Retry.RetryOn.Matches(err, class) || c.attempt >= me.maxAttempts+c.extra {
 		return me.giveUp(c, err, class)
 	}
@@ -339,8 +340,9 @@ func (me *Method) classify(ctx context.Context, err error) Class {
 }
 
 // record tells the breaker about a failed attempt. The caller's
-// cancellation, permanent client errors, auth and schema errors and
-// excluded errors do not count against the service.
+// cancellation, permanent client errors, auth and schema errors, unknown
+// errors that retry_on does not name and excluded errors do not count
+// against the service.
 func (me *Method) record(c *Call, err error, class Class) {
 	e := me.breaker
 	if e == nil {
@@ -348,6 +350,7 @@ func (me *Method) record(c *Call, err error, class Class) {
 	}
 	switch {
 	case class&(ClassCanceled|ClassPermanent|ClassAuth|ClassSchema) != 0,
+		class == ClassUnknown && !me.cfg.Retry.RetryOn.Matches(err, class),
 		me.cfg.CircuitBreaker.Excluded.Matches(err, class):
 		e.state.Release(c.permit)
 	default:
