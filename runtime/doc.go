@@ -49,7 +49,8 @@
 // max_attempts 5) it would take 15 failed attempts in a row, which happens
 // with probability 0.2^15 ≈ 3e-11. Errors that are not the service's fault
 // do not count: the caller's cancellation, permanent client errors (4xx
-// other than 408 and 429), auth and schema errors, and excluded errors.
+// other than 408 and 429), auth and schema errors, excluded errors, and
+// errors of unknown class unless retry_on names them.
 //
 // After recovery_timeout an open breaker becomes half-open and admits up to
 // success_threshold probes at once; success_threshold successes close it,
