@@ -229,9 +229,7 @@ func Classify(err error) Class {
 		return 0
 	}
 	var s shapes
-	if !s.scan(err) {
-		s = asShapes(err) // an As method may find what Unwrap does not: ask errors.As
-	}
+	s.scan(err)
 	if s.mark != nil {
 		return s.mark.class
 	}
@@ -344,29 +342,26 @@ type shapes struct {
 }
 
 // scan fills s from err's chain, following Unwrap depth first as errors.As
-// does, with type assertions that allocate nothing. It returns false when
-// an error of the chain has an As method, which errors.As would ask too.
-func (s *shapes) scan(err error) bool {
+// does, with type assertions that allocate nothing; an error with an As
+// method is asked, as errors.As asks it, for the shapes not found yet.
+func (s *shapes) scan(err error) {
 	for err != nil {
-		if _, ok := err.(interface{ As(any) bool }); ok {
-			return false
-		}
 		s.visit(err)
+		if a, ok := err.(interface{ As(any) bool }); ok {
+			s.ask(a)
+		}
 		switch u := err.(type) {
 		case interface{ Unwrap() error }:
 			err = u.Unwrap()
 		case interface{ Unwrap() []error }:
 			for _, e := range u.Unwrap() {
-				if !s.scan(e) {
-					return false
-				}
+				s.scan(e)
 			}
-			return true
+			return
 		default:
-			return true
+			return
 		}
 	}
-	return true
 }
 
 // visit notes the shapes of one error that no earlier error of the chain
@@ -419,26 +414,56 @@ func (s *shapes) visit(err error) {
 	}
 }
 
-// asShapes fills shapes with errors.As, for the chains that scan cannot
-// follow alone.
-func asShapes(err error) shapes {
-	var s shapes
-	errors.As(err, &s.mark)
-	errors.As(err, &s.canceled)
-	errors.As(err, &s.errorCode)
-	errors.As(err, &s.status)
-	errors.As(err, &s.httpStatus)
-	errors.As(err, &s.sqlState)
-	errors.As(err, &s.safe)
-	errors.As(err, &s.conn)
-	errors.As(err, &s.retryable)
-	s.hasErrno = errors.As(err, &s.errno)
-	errors.As(err, &s.netErr)
-	errors.As(err, &s.op)
-	errors.As(err, &s.url)
-	errors.As(err, &s.timeout)
-	errors.As(err, &s.temporary)
-	return s
+// ask asks an error's As method for each shape not found yet. Its targets
+// live on the heap, not in s, so that scan allocates nothing for chains
+// without As methods.
+func (s *shapes) ask(a interface{ As(any) bool }) {
+	t := new(shapes)
+	if s.mark == nil && a.As(&t.mark) {
+		s.mark = t.mark
+	}
+	if s.canceled == nil && a.As(&t.canceled) {
+		s.canceled = t.canceled
+	}
+	if s.errorCode == nil && a.As(&t.errorCode) {
+		s.errorCode = t.errorCode
+	}
+	if s.status == nil && a.As(&t.status) {
+		s.status = t.status
+	}
+	if s.httpStatus == nil && a.As(&t.httpStatus) {
+		s.httpStatus = t.httpStatus
+	}
+	if s.sqlState == nil && a.As(&t.sqlState) {
+		s.sqlState = t.sqlState
+	}
+	if s.safe == nil && a.As(&t.safe) {
+		s.safe = t.safe
+	}
+	if s.conn == nil && a.As(&t.conn) {
+		s.conn = t.conn
+	}
+	if s.retryable == nil && a.As(&t.retryable) {
+		s.retryable = t.retryable
+	}
+	if !s.hasErrno && a.As(&t.errno) {
+		s.errno, s.hasErrno = t.errno, true
+	}
+	if s.netErr == nil && a.As(&t.netErr) {
+		s.netErr = t.netErr
+	}
+	if s.op == nil && a.As(&t.op) {
+		s.op = t.op
+	}
+	if s.url == nil && a.As(&t.url) {
+		s.url = t.url
+	}
+	if s.timeout == nil && a.As(&t.timeout) {
+		s.timeout = t.timeout
+	}
+	if s.temporary == nil && a.As(&t.temporary) {
+		s.temporary = t.temporary
+	}
 }
 
 // classifyErrorCode classifies the error codes of the AWS SDK's API errors
@@ -547,8 +572,8 @@ const grpcCodesPkg = "google.golang.org/grpc/codes"
 // by them.
 func reflectClass(err error) (c Class) {
 	t := reflect.TypeOf(err)
-	if t.NumMethod() < 2 {
-		return 0 // Error alone
+	if onlyWraps(err, t) {
+		return 0
 	}
 	defer func() {
 		if recover() != nil {
@@ -581,6 +606,22 @@ func reflectClass(err error) (c Class) {
 		}
 	}
 	return 0
+}
+
+// onlyWraps reports whether err's type t has no exported method but Error
+// and Unwrap, as errors.New's and fmt.Errorf's, which no reflection need
+// look at.
+func onlyWraps(err error, t reflect.Type) bool {
+	switch n := t.NumMethod(); n {
+	case 0, 1:
+		return true
+	case 2:
+		switch err.(type) {
+		case interface{ Unwrap() error }, interface{ Unwrap() []error }:
+			return true
+		}
+	}
+	return false
 }
 
 // isGRPCCode reports whether f is the type of a method that returns a
@@ -657,7 +698,7 @@ func kubeRetryAfter(err error) (secs int64) {
 
 func statusRetryAfter(err error) (secs int64) {
 	t := reflect.TypeOf(err)
-	if t.NumMethod() < 2 {
+	if onlyWraps(err, t) {
 		return 0
 	}
 	defer func() {
