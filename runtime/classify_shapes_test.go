@@ -38,6 +38,13 @@ func (e *responseErr) Error() string {
 func (e *responseErr) HTTPStatusCode() int { return e.status }
 func (e *responseErr) Unwrap() error       { return e.err }
 
+// asStatus answers errors.As with via, and unwraps to inner.
+type asStatus struct{ via, inner error }
+
+func (e asStatus) Error() string      { return "as status" }
+func (e asStatus) As(target any) bool { return errors.As(e.via, target) }
+func (e asStatus) Unwrap() error      { return e.inner }
+
 // asOnly reaches its cause only through an As method, as the AWS SDK's
 // response errors reach the ones they embed.
 type asOnly struct{ inner error }
@@ -126,6 +133,8 @@ func TestClassifyShapesOfRealClients(t *testing.T) {
 		{"ErrorCode alone, unknown code", apiErr{"ValidationException"}, runtime.ClassUnknown},
 		{"an As method is followed", asOnly{errors.New("x")}, runtime.ClassServer},
 		{"an As method reaches an ErrorCode", asOnly{apiErr{"SlowDown"}}, runtime.ClassRateLimited},
+		{"an As method answers before the errors it wraps", asStatus{via: httpStatusErr{404}, inner: httpStatusErr{503}}, runtime.ClassPermanent},
+		{"an As method that finds nothing", asStatus{via: errors.New("x"), inner: httpStatusErr{503}}, runtime.ClassServer},
 
 		{"ConnectionError true", connectionErr{boolErr{"send", true}}, runtime.ClassConnection},
 		{"ConnectionError false", connectionErr{boolErr{"send", false}}, runtime.ClassUnknown},
