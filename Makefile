@@ -13,10 +13,14 @@ build:
 	$(GO) build $(PKGS)
 
 # Every test, with the race detector, after the static checks and the
-# check that committed generated code is what resgen generates now.
+# check that committed generated code is what resgen generates now; then
+# the compatibility module (compat/, a module of its own so that the main
+# module keeps its few dependencies), which checks resgen against the real
+# errors of widely used clients.
 test: lint check-generated
 	$(GO) test -race -count=1 $(PKGS)
 	cd bench && $(GO) vet ./...
+	cd compat && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 # Regenerate every committed wrapper (examples/, bench/) and fail when that
 # changes anything: generated code must never drift from the generator.

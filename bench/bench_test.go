@@ -136,7 +136,9 @@ func BenchmarkOpenBreaker(b *testing.B) {
 
 type down struct{}
 
-func (down) Get(context.Context, string) (string, error) { return "", errors.New("down") }
+func (down) Get(context.Context, string) (string, error) {
+	return "", runtime.Transient(errors.New("down")) // a failure of the service: it counts against the breaker
+}
 
 // BenchmarkTimeout compares a wrapper with only a timeout to
 // context.WithTimeout and cancel alone.

@@ -136,7 +136,7 @@ func BenchmarkSuccessPath(b *testing.B) {
 type failingOrders struct{}
 
 func (failingOrders) Get(context.Context, string) (string, error) {
-	return "", errors.New("down")
+	return "", runtime.Transient(errors.New("down")) // a failure of the service: it counts against the breaker
 }
 
 func BenchmarkTimeout(b *testing.B) {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,8 +23,12 @@ type Class uint16
 
 // The error classes. Classify returns exactly one of them.
 const (
-	// ClassUnknown is an error that no rule recognizes. It counts as a
-	// failure of the service, and is not retried unless RetryOn says so.
+	// ClassUnknown is an error that no rule recognizes, such as an
+	// errors.New of the wrapped implementation. Nothing shows that the
+	// service failed, so it is passed through as it is: not retried and not
+	// counted against the breaker, unless RetryOn names it, which makes it
+	// both. Mark such errors with Transient or Permanent, or classify them
+	// with WithClassifier.
 	ClassUnknown Class = 1 << iota
 	// ClassTimeout is a timeout: net.Error timeouts, the attempt's own
 	// deadline, HTTP 408 and 504.
@@ -166,16 +173,27 @@ func isRejection(err error) bool {
 type Classifier func(err error) Class
 
 // Classify returns the class of err by the built-in rules, checked in this
-// order through every wrapped error (errors.Is and errors.As):
+// order through every wrapped error (as errors.Is and errors.As look):
 //
-//   - context.Canceled: ClassCanceled; context.DeadlineExceeded: ClassTimeout
-//   - StatusCode() int: 408 and 504 timeout, 429 rate_limited, 500, 502 and
-//     503 server, 401 auth, other 4xx permanent, other 5xx server
+//   - Transient(err) and Permanent(err): transient and permanent, whatever
+//     they wrap
+//   - context.Canceled: ClassCanceled; context.DeadlineExceeded: ClassTimeout;
+//     CanceledError() bool true (the AWS SDK's canceled requests): canceled
+//   - ErrorCode() string (the AWS SDK's API errors): the throttling codes
+//     (Throttling, ThrottlingException, RequestLimitExceeded,
+//     TooManyRequestsException, ProvisionedThroughputExceededException,
+//     SlowDown, ...) rate_limited, TransactionInProgressException transient,
+//     RequestTimeout and RequestTimeoutException timeout, whatever the HTTP
+//     status; other codes are left to the rules below
+//   - StatusCode() int, or HTTPStatusCode() int (the AWS SDK's response
+//     errors): 408 and 504 timeout, 429 rate_limited, 500, 502 and 503
+//     server, 401 auth, other 4xx permanent, other 5xx server
 //   - SQLState() string: class 08 and 57P01–57P03 connection, 40001, 40P01
 //     and 53300 transient, class 28 auth, class 42 schema, 22 and 23
 //     permanent
-//   - SafeToRetry() bool true: connection (pgconn's errors before the
-//     request was sent)
+//   - SafeToRetry() bool true (pgconn's errors before the request was sent)
+//     or ConnectionError() bool true (the AWS SDK's failed sends): connection
+//   - RetryableError() bool: true transient, false permanent
 //   - syscall.Errno: ECONNRESET, ECONNREFUSED, ECONNABORTED, EPIPE,
 //     ENETUNREACH, EHOSTUNREACH, ENETDOWN, ENOTCONN connection; ETIMEDOUT
 //     timeout; EAGAIN, EBUSY, EINTR (temporary file locks) transient
@@ -186,18 +204,34 @@ type Classifier func(err error) Class
 //   - os.ErrNotExist, os.ErrPermission, os.ErrExist: permanent
 //   - io.EOF (the end of a stream): permanent, so that it is neither retried
 //     nor counted against the service
-//   - gRPC status errors ("rpc error: code = ..."): Unavailable connection,
+//   - gRPC status errors, by their message ("rpc error: code = ..."), by
+//     GRPCStatus() or by a Code() method returning a gRPC code (etcd's
+//     errors, ErrNoLeader included): Unavailable connection,
 //     DeadlineExceeded timeout, ResourceExhausted rate_limited, Aborted
 //     transient, Internal and DataLoss server, Unauthenticated auth,
 //     Canceled canceled, InvalidArgument, NotFound, AlreadyExists,
 //     PermissionDenied, FailedPrecondition, OutOfRange and Unimplemented
 //     permanent
+//   - Status() returning a struct with a Code and a Reason (Kubernetes'
+//     API errors, *apierrors.StatusError): reason TooManyRequests
+//     rate_limited, ServerTimeout and Timeout timeout, ServiceUnavailable
+//     and InternalError server, Unauthorized auth, otherwise the HTTP status
+//     in Code as above
+//   - Timeout() bool true: timeout; Temporary() bool true: transient
 //   - anything else: unknown
 //
-// Classify(nil) is 0.
+// The rules up to gRPC's message are type checks that allocate nothing
+// for errors that wrap their cause with Unwrap; the last ones, for the
+// errors that no cheaper rule recognized, look at the methods of each
+// error in the chain by reflection. Classify(nil) is 0.
 func Classify(err error) Class {
 	if err == nil {
 		return 0
+	}
+	var s shapes
+	s.scan(err)
+	if s.mark != nil {
+		return s.mark.class
 	}
 	if errors.Is(err, context.Canceled) {
 		return ClassCanceled
@@ -205,25 +239,40 @@ func Classify(err error) Class {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return ClassTimeout
 	}
-	var sc interface{ StatusCode() int }
-	if errors.As(err, &sc) {
-		if c := classifyStatus(sc.StatusCode()); c != 0 {
+	if s.canceled != nil && s.canceled.CanceledError() {
+		return ClassCanceled
+	}
+	if s.errorCode != nil {
+		if c := classifyErrorCode(s.errorCode.ErrorCode()); c != 0 {
 			return c
 		}
 	}
-	var ss interface{ SQLState() string }
-	if errors.As(err, &ss) {
-		if c := classifySQLState(ss.SQLState()); c != 0 {
+	if s.status != nil {
+		if c := classifyStatus(s.status.StatusCode()); c != 0 {
 			return c
 		}
 	}
-	var sr interface{ SafeToRetry() bool }
-	if errors.As(err, &sr) && sr.SafeToRetry() {
+	if s.httpStatus != nil {
+		if c := classifyStatus(s.httpStatus.HTTPStatusCode()); c != 0 {
+			return c
+		}
+	}
+	if s.sqlState != nil {
+		if c := classifySQLState(s.sqlState.SQLState()); c != 0 {
+			return c
+		}
+	}
+	if (s.safe != nil && s.safe.SafeToRetry()) || (s.conn != nil && s.conn.ConnectionError()) {
 		return ClassConnection
 	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		switch errno {
+	if s.retryable != nil {
+		if s.retryable.RetryableError() {
+			return ClassTransient
+		}
+		return ClassPermanent
+	}
+	if s.hasErrno {
+		switch s.errno {
 		case syscall.ECONNRESET, syscall.ECONNREFUSED, syscall.ECONNABORTED, syscall.EPIPE,
 			syscall.ENETUNREACH, syscall.EHOSTUNREACH, syscall.ENETDOWN, syscall.ENOTCONN:
 			return ClassConnection
@@ -233,25 +282,23 @@ func Classify(err error) Class {
 			return ClassTransient
 		}
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if s.netErr != nil && s.netErr.Timeout() {
 		return ClassTimeout
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, net.ErrClosed) {
 		return ClassConnection
 	}
-	var op *net.OpError
-	if errors.As(err, &op) {
+	if s.op != nil {
 		return ClassConnection // a network operation failed: dial, read or write
 	}
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || errors.Is(err, os.ErrExist) {
 		return ClassPermanent
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) && errors.Is(err, io.EOF) {
+	eof := errors.Is(err, io.EOF)
+	if s.url != nil && eof {
 		return ClassConnection // an HTTP server closed a kept-alive connection under the request
 	}
-	if errors.Is(err, io.EOF) {
+	if eof {
 		// The end of a stream is an answer, not a failure: a Read at the
 		// end must neither be retried nor count against the service. (A
 		// client that reports a closed connection as a bare io.EOF, as
@@ -261,13 +308,211 @@ func Classify(err error) Class {
 	if c := classifyGRPC(err.Error()); c != 0 {
 		return c
 	}
+	if c := classifyByReflection(err); c != 0 {
+		return c
+	}
+	if s.timeout != nil && s.timeout.Timeout() {
+		return ClassTimeout
+	}
+	if s.temporary != nil && s.temporary.Temporary() {
+		return ClassTransient
+	}
 	return ClassUnknown
+}
+
+// shapes holds, for each shape that Classify looks for, the first error of
+// a chain that has it, in the order errors.As looks.
+type shapes struct {
+	mark       *markedError
+	canceled   interface{ CanceledError() bool }
+	errorCode  interface{ ErrorCode() string }
+	status     interface{ StatusCode() int }
+	httpStatus interface{ HTTPStatusCode() int }
+	sqlState   interface{ SQLState() string }
+	safe       interface{ SafeToRetry() bool }
+	conn       interface{ ConnectionError() bool }
+	retryable  interface{ RetryableError() bool }
+	netErr     net.Error
+	op         *net.OpError
+	url        *url.Error
+	timeout    interface{ Timeout() bool }
+	temporary  interface{ Temporary() bool }
+	errno      syscall.Errno
+	hasErrno   bool
+}
+
+// scan fills s from err's chain, following Unwrap depth first as errors.As
+// does, with type assertions that allocate nothing; an error with an As
+// method is asked, as errors.As asks it, for the shapes not found yet.
+func (s *shapes) scan(err error) {
+	for err != nil {
+		s.visit(err)
+		if a, ok := err.(interface{ As(any) bool }); ok {
+			s.ask(a)
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				s.scan(e)
+			}
+			return
+		default:
+			return
+		}
+	}
+}
+
+// visit notes the shapes of one error that no earlier error of the chain
+// had.
+func (s *shapes) visit(err error) {
+	if v, ok := err.(*markedError); ok && s.mark == nil {
+		s.mark = v
+	}
+	if v, ok := err.(interface{ CanceledError() bool }); ok && s.canceled == nil {
+		s.canceled = v
+	}
+	if v, ok := err.(interface{ ErrorCode() string }); ok && s.errorCode == nil {
+		s.errorCode = v
+	}
+	if v, ok := err.(interface{ StatusCode() int }); ok && s.status == nil {
+		s.status = v
+	}
+	if v, ok := err.(interface{ HTTPStatusCode() int }); ok && s.httpStatus == nil {
+		s.httpStatus = v
+	}
+	if v, ok := err.(interface{ SQLState() string }); ok && s.sqlState == nil {
+		s.sqlState = v
+	}
+	if v, ok := err.(interface{ SafeToRetry() bool }); ok && s.safe == nil {
+		s.safe = v
+	}
+	if v, ok := err.(interface{ ConnectionError() bool }); ok && s.conn == nil {
+		s.conn = v
+	}
+	if v, ok := err.(interface{ RetryableError() bool }); ok && s.retryable == nil {
+		s.retryable = v
+	}
+	if v, ok := err.(syscall.Errno); ok && !s.hasErrno {
+		s.errno, s.hasErrno = v, true
+	}
+	if v, ok := err.(net.Error); ok && s.netErr == nil {
+		s.netErr = v
+	}
+	if v, ok := err.(*net.OpError); ok && s.op == nil {
+		s.op = v
+	}
+	if v, ok := err.(*url.Error); ok && s.url == nil {
+		s.url = v
+	}
+	if v, ok := err.(interface{ Timeout() bool }); ok && s.timeout == nil {
+		s.timeout = v
+	}
+	if v, ok := err.(interface{ Temporary() bool }); ok && s.temporary == nil {
+		s.temporary = v
+	}
+}
+
+// ask asks an error's As method for each shape not found yet. Its targets
+// live on the heap, not in s, so that scan allocates nothing for chains
+// without As methods.
+func (s *shapes) ask(a interface{ As(any) bool }) {
+	t := new(shapes)
+	if s.mark == nil && a.As(&t.mark) {
+		s.mark = t.mark
+	}
+	if s.canceled == nil && a.As(&t.canceled) {
+		s.canceled = t.canceled
+	}
+	if s.errorCode == nil && a.As(&t.errorCode) {
+		s.errorCode = t.errorCode
+	}
+	if s.status == nil && a.As(&t.status) {
+		s.status = t.status
+	}
+	if s.httpStatus == nil && a.As(&t.httpStatus) {
+		s.httpStatus = t.httpStatus
+	}
+	if s.sqlState == nil && a.As(&t.sqlState) {
+		s.sqlState = t.sqlState
+	}
+	if s.safe == nil && a.As(&t.safe) {
+		s.safe = t.safe
+	}
+	if s.conn == nil && a.As(&t.conn) {
+		s.conn = t.conn
+	}
+	if s.retryable == nil && a.As(&t.retryable) {
+		s.retryable = t.retryable
+	}
+	if !s.hasErrno && a.As(&t.errno) {
+		s.errno, s.hasErrno = t.errno, true
+	}
+	if s.netErr == nil && a.As(&t.netErr) {
+		s.netErr = t.netErr
+	}
+	if s.op == nil && a.As(&t.op) {
+		s.op = t.op
+	}
+	if s.url == nil && a.As(&t.url) {
+		s.url = t.url
+	}
+	if s.timeout == nil && a.As(&t.timeout) {
+		s.timeout = t.timeout
+	}
+	if s.temporary == nil && a.As(&t.temporary) {
+		s.temporary = t.temporary
+	}
+}
+
+// classifyErrorCode classifies the error codes of the AWS SDK's API errors
+// that say more than their HTTP status: a throttled request is often a 400,
+// and S3's SlowDown a 503.
+func classifyErrorCode(code string) Class {
+	switch code {
+	case "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+		"TooManyRequestsException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+		"BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled", "SlowDown",
+		"PriorRequestNotComplete", "EC2ThrottledException":
+		return ClassRateLimited
+	case "TransactionInProgressException":
+		return ClassTransient
+	case "RequestTimeout", "RequestTimeoutException":
+		return ClassTimeout
+	}
+	return 0
 }
 
 // grpcPrefix starts the message of every gRPC status error
 // (google.golang.org/grpc/status), wrapped or not. Matching the text keeps
-// gRPC out of this package's imports, and reflection out of the binary.
+// gRPC out of this package's imports.
 const grpcPrefix = "rpc error: code = "
+
+// grpcCodes are gRPC's status codes (google.golang.org/grpc/codes), by
+// number, with their names and classes.
+var grpcCodes = [...]struct {
+	name  string
+	class Class
+}{
+	{"OK", 0},
+	{"Canceled", ClassCanceled},
+	{"Unknown", ClassUnknown},
+	{"InvalidArgument", ClassPermanent},
+	{"DeadlineExceeded", ClassTimeout},
+	{"NotFound", ClassPermanent},
+	{"AlreadyExists", ClassPermanent},
+	{"PermissionDenied", ClassPermanent},
+	{"ResourceExhausted", ClassRateLimited},
+	{"FailedPrecondition", ClassPermanent},
+	{"Aborted", ClassTransient},
+	{"OutOfRange", ClassPermanent},
+	{"Unimplemented", ClassPermanent},
+	{"Internal", ClassServer},
+	{"Unavailable", ClassConnection},
+	{"DataLoss", ClassServer},
+	{"Unauthenticated", ClassAuth},
+}
 
 // classifyGRPC classifies the message of a gRPC status error by its code.
 func classifyGRPC(msg string) Class {
@@ -276,27 +521,236 @@ func classifyGRPC(msg string) Class {
 		return 0
 	}
 	code, _, _ := strings.Cut(msg[i+len(grpcPrefix):], " ")
-	switch code {
-	case "Unavailable":
-		return ClassConnection
-	case "DeadlineExceeded":
-		return ClassTimeout
-	case "ResourceExhausted":
-		return ClassRateLimited
-	case "Aborted":
-		return ClassTransient
-	case "Internal", "DataLoss":
-		return ClassServer
-	case "Unauthenticated":
-		return ClassAuth
-	case "Canceled":
-		return ClassCanceled
-	case "InvalidArgument", "NotFound", "AlreadyExists", "PermissionDenied", "FailedPrecondition",
-		"OutOfRange", "Unimplemented":
-		return ClassPermanent
+	for _, c := range grpcCodes[1:] {
+		if c.name == code {
+			return c.class
+		}
 	}
 	return ClassUnknown
 }
+
+// classifyGRPCCode classifies a gRPC status code by its number.
+func classifyGRPCCode(code uint64) Class {
+	if code < uint64(len(grpcCodes)) {
+		return grpcCodes[code].class
+	}
+	return ClassUnknown
+}
+
+// classifyByReflection classifies the first error of err's chain whose
+// methods give its class in types that this package cannot name: a gRPC
+// code from GRPCStatus() or Code() (codes.Code), a Kubernetes status from
+// Status() (metav1.Status).
+func classifyByReflection(err error) Class {
+	for err != nil {
+		if c := reflectClass(err); c != 0 {
+			return c
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if c := classifyByReflection(e); c != 0 {
+					return c
+				}
+			}
+			return 0
+		default:
+			return 0
+		}
+	}
+	return 0
+}
+
+// grpcCodesPkg is the package of gRPC's codes.Code.
+const grpcCodesPkg = "google.golang.org/grpc/codes"
+
+// reflectClass classifies one error by the methods of its type. Methods
+// are looked up by constant names, so that the linker keeps only the
+// methods of those names; an error whose methods panic is not classified
+// by them.
+func reflectClass(err error) (c Class) {
+	t := reflect.TypeOf(err)
+	if onlyWraps(err, t) {
+		return 0
+	}
+	defer func() {
+		if recover() != nil {
+			c = 0
+		}
+	}()
+	v := reflect.ValueOf(err)
+	if m, ok := t.MethodByName("GRPCStatus"); ok && m.Type.NumIn() == 1 && m.Type.NumOut() == 1 {
+		if st := m.Func.Call([]reflect.Value{v})[0]; st.Kind() == reflect.Pointer && !st.IsNil() {
+			if cm, ok := st.Type().MethodByName("Code"); ok && isGRPCCode(cm.Type) {
+				if c := classifyGRPCCode(cm.Func.Call([]reflect.Value{st})[0].Uint()); c != 0 {
+					return c
+				}
+			}
+		}
+	}
+	if m, ok := t.MethodByName("Code"); ok && isGRPCCode(m.Type) {
+		if c := classifyGRPCCode(m.Func.Call([]reflect.Value{v})[0].Uint()); c != 0 {
+			return c
+		}
+	}
+	if st, ok := kubeStatus(t, v); ok {
+		code, reason := st.FieldByName("Code"), st.FieldByName("Reason")
+		if isInt(code) {
+			r := ""
+			if reason.IsValid() && reason.Kind() == reflect.String {
+				r = reason.String()
+			}
+			return classifyKube(code.Int(), r)
+		}
+	}
+	return 0
+}
+
+// onlyWraps reports whether err's type t has no exported method but Error
+// and Unwrap, as errors.New's and fmt.Errorf's, which no reflection need
+// look at.
+func onlyWraps(err error, t reflect.Type) bool {
+	switch n := t.NumMethod(); n {
+	case 0, 1:
+		return true
+	case 2:
+		switch err.(type) {
+		case interface{ Unwrap() error }, interface{ Unwrap() []error }:
+			return true
+		}
+	}
+	return false
+}
+
+// isGRPCCode reports whether f is the type of a method that returns a
+// gRPC code and takes nothing but its receiver.
+func isGRPCCode(f reflect.Type) bool {
+	if f.NumIn() != 1 || f.NumOut() != 1 {
+		return false
+	}
+	r := f.Out(0)
+	return r.Kind() == reflect.Uint32 && r.Name() == "Code" && r.PkgPath() == grpcCodesPkg
+}
+
+// kubeStatus returns the struct that v's Status() method returns, as a
+// Kubernetes API error's metav1.Status.
+func kubeStatus(t reflect.Type, v reflect.Value) (reflect.Value, bool) {
+	m, ok := t.MethodByName("Status")
+	if !ok || m.Type.NumIn() != 1 || m.Type.NumOut() != 1 || m.Type.Out(0).Kind() != reflect.Struct {
+		return reflect.Value{}, false
+	}
+	return m.Func.Call([]reflect.Value{v})[0], true
+}
+
+func isInt(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return true
+	}
+	return false
+}
+
+// classifyKube classifies a Kubernetes API status by its reason, then by
+// its HTTP status code.
+func classifyKube(code int64, reason string) Class {
+	switch reason {
+	case "TooManyRequests":
+		return ClassRateLimited
+	case "ServerTimeout", "Timeout":
+		return ClassTimeout
+	case "ServiceUnavailable", "InternalError":
+		return ClassServer
+	case "Unauthorized":
+		return ClassAuth
+	}
+	if code < 0 || code > 999 {
+		return 0
+	}
+	return classifyStatus(int(code))
+}
+
+// kubeRetryAfter returns the RetryAfterSeconds of the details of the first
+// Kubernetes API status in err's chain (apierrors.NewTooManyRequests and
+// NewServerTimeout set it), or 0.
+func kubeRetryAfter(err error) (secs int64) {
+	for err != nil {
+		if secs = statusRetryAfter(err); secs != 0 {
+			return secs
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if secs = kubeRetryAfter(e); secs != 0 {
+					return secs
+				}
+			}
+			return 0
+		default:
+			return 0
+		}
+	}
+	return 0
+}
+
+func statusRetryAfter(err error) (secs int64) {
+	t := reflect.TypeOf(err)
+	if onlyWraps(err, t) {
+		return 0
+	}
+	defer func() {
+		if recover() != nil {
+			secs = 0
+		}
+	}()
+	st, ok := kubeStatus(t, reflect.ValueOf(err))
+	if !ok {
+		return 0
+	}
+	d := st.FieldByName("Details")
+	if !d.IsValid() || d.Kind() != reflect.Pointer || d.IsNil() || d.Elem().Kind() != reflect.Struct {
+		return 0
+	}
+	if ra := d.Elem().FieldByName("RetryAfterSeconds"); isInt(ra) {
+		return ra.Int()
+	}
+	return 0
+}
+
+// Transient marks err as transient: Classify returns ClassTransient for it
+// whatever it wraps, so that the default retry_on retries it and it counts
+// against the breaker. errors.Is and errors.As see err through the mark.
+// Transient(nil) is nil.
+//
+//	return nil, runtime.Transient(fmt.Errorf("inventory busy: %w", err))
+func Transient(err error) error { return mark(err, ClassTransient) }
+
+// Permanent marks err as permanent: Classify returns ClassPermanent for it
+// whatever it wraps, so that it is never retried and never counts against
+// the breaker. errors.Is and errors.As see err through the mark.
+// Permanent(nil) is nil.
+func Permanent(err error) error { return mark(err, ClassPermanent) }
+
+func mark(err error, class Class) error {
+	if err == nil {
+		return nil
+	}
+	return &markedError{err: err, class: class}
+}
+
+// markedError is an error that Transient or Permanent marked.
+type markedError struct {
+	err   error
+	class Class
+}
+
+func (e *markedError) Error() string { return e.err.Error() }
+
+// Unwrap returns the marked error.
+func (e *markedError) Unwrap() error { return e.err }
 
 func classifyStatus(code int) Class {
 	switch {
@@ -339,13 +793,19 @@ func classifySQLState(s string) Class {
 
 // RetryAfter returns the server's Retry-After hint carried by err: the
 // first error in its chain with a RetryAfter() time.Duration method that
-// returns a positive duration.
+// returns a positive duration, or else the positive RetryAfterSeconds of a
+// Kubernetes API status (Status().Details, as apierrors.NewTooManyRequests
+// sets it).
 func RetryAfter(err error) (time.Duration, bool) {
 	var ra interface{ RetryAfter() time.Duration }
 	if errors.As(err, &ra) {
 		if d := ra.RetryAfter(); d > 0 {
 			return d, true
 		}
+	}
+	const maxSecs = int64(1<<63-1) / int64(time.Second)
+	if secs := kubeRetryAfter(err); secs > 0 {
+		return time.Duration(min(secs, maxSecs)) * time.Second, true
 	}
 	return 0, false
 }
@@ -383,4 +843,23 @@ func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 		}
 	}
 	return 0, false
+}
+
+// warnUnknown says once per method, at Warn, that an unknown error met a
+// retry policy that does not name it: the error is passed through, neither
+// retried nor counted against the breaker, which its user may want
+// otherwise.
+func (me *Method) warnUnknown(err error, class Class) {
+	if class != ClassUnknown || me.cfg.Retry.Disabled || me.maxAttempts <= 1 ||
+		me.cfg.Retry.RetryOn.Matches(err, class) || me.stats.unknownWarned.Load() ||
+		!me.stats.unknownWarned.CompareAndSwap(false, true) {
+		return
+	}
+	m := me.m
+	if m.logEnabled(slog.LevelWarn) {
+		m.logger.Warn(fmt.Sprintf("Error of unknown class from %s is not retried and not counted against its circuit breaker: %v. "+
+			"Wrap it in runtime.Transient or runtime.Permanent, classify it WithClassifier, or name it in retry_on; "+
+			"this is said once for %s", me.name, err, me.name),
+			slog.String("wrapper", m.wrapper), slog.String("method", me.name), slog.Any("error", err))
+	}
 }

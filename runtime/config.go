@@ -45,7 +45,9 @@ type RetryConfig struct {
 	Jitter Jitter
 	// RetryOn selects the errors that are retried. Zero means the transient
 	// classes (ClassesTransient). The caller's own cancellation, ErrCircuitOpen
-	// and ErrRateLimited are never retried, whatever RetryOn says.
+	// and ErrRateLimited are never retried, whatever RetryOn says. An error of
+	// ClassUnknown that RetryOn selects also counts against the breaker;
+	// one it does not select does not.
 	RetryOn Matcher
 }
 
@@ -71,7 +73,8 @@ type CircuitBreakerConfig struct {
 	SuccessThreshold int
 	// Excluded selects errors that are not counted as failures of the
 	// service. Zero excludes nothing beyond what is never counted: the
-	// caller's cancellation and permanent client errors.
+	// caller's cancellation, permanent client errors, auth and schema
+	// errors, and unknown errors that RetryOn does not select.
 	Excluded Matcher
 	// Group names a breaker shared by every method of the wrapper that names
 	// the same group; they must agree on its settings. Empty means the

@@ -52,7 +52,8 @@
 // max_attempts 5) it would take 15 failed attempts in a row, which happens
 // with probability 0.2^15 ≈ 3e-11. Errors that are not the service's fault
 // do not count: the caller's cancellation, permanent client errors (4xx
-// other than 408 and 429), auth and schema errors, and excluded errors.
+// other than 408 and 429), auth and schema errors, excluded errors, and
+// errors of unknown class unless retry_on names them.
 //
 // Overload answers — 429, 503, RESOURCE_EXHAUSTED and timeouts — count
 // too, but a streak that they complete opens the breaker only once it has

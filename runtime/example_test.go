@@ -45,6 +45,24 @@ func ExampleClassify() {
 	// unknown      something else
 }
 
+// An implementation says what its own errors are where it returns them:
+// unknown errors are neither retried nor counted against the breaker.
+func ExampleTransient() {
+	errBusy := errors.New("inventory busy")
+	errInvalidSKU := errors.New("invalid SKU")
+	for _, err := range []error{
+		errBusy,
+		runtime.Transient(fmt.Errorf("reserve: %w", errBusy)),
+		runtime.Permanent(errInvalidSKU),
+	} {
+		fmt.Printf("%-9s %-40v errors.Is(err, errBusy) = %v\n", runtime.Classify(err), err, errors.Is(err, errBusy))
+	}
+	// Output:
+	// unknown   inventory busy                           errors.Is(err, errBusy) = true
+	// transient reserve: inventory busy                  errors.Is(err, errBusy) = true
+	// permanent invalid SKU                              errors.Is(err, errBusy) = false
+}
+
 func ExampleParseRetryAfter() {
 	now := time.Date(2015, time.October, 21, 7, 0, 0, 0, time.UTC)
 	for _, v := range []string{"120", "Wed, 21 Oct 2015 07:28:00 GMT", "Wed, 21 Oct 2015 06:00:00 GMT", "soon"} {

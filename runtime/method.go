@@ -298,6 +298,7 @@ func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 		return cerr
 	}
 
+	me.warnUnknown(err, class)
 	if me.cfg.Retry.Disabled || !me.cfg.Retry.RetryOn.Matches(err, class) || c.attempt >= me.maxAttempts+c.extra {
 		return me.giveUp(c, err, class)
 	}
@@ -360,11 +361,11 @@ func (me *Method) classify(ctx context.Context, err error) Class {
 
 // record counts a failed attempt for the dependency's guard and tells the
 // breaker about it. The caller's cancellation, permanent client errors,
-// auth and schema errors and excluded errors do not count against the
-// service. Overload answers (429, 503, timeouts) open the breaker only
-// when its streak has lasted overloadGrace (see breaker.failure): a
-// brownout is the throttle's to handle, the breaker's only when nothing
-// gets through.
+// auth and schema errors, unknown errors that retry_on does not name and
+// excluded errors do not count against the service. Overload answers (429,
+// 503, timeouts) open the breaker only when its streak has lasted
+// overloadGrace (see breaker.failure): a brownout is the throttle's to
+// handle, the breaker's only when nothing gets through.
 func (me *Method) record(ctx context.Context, c *Call, err error, class Class) {
 	counts := false
 	switch {
@@ -374,7 +375,9 @@ func (me *Method) record(ctx context.Context, c *Call, err error, class Class) {
 		if ctx.Err() == context.DeadlineExceeded {
 			me.stats.notAccepted.Add(1)
 		}
-	case class&(ClassPermanent|ClassAuth|ClassSchema) != 0, me.cfg.CircuitBreaker.Excluded.Matches(err, class):
+	case class&(ClassPermanent|ClassAuth|ClassSchema) != 0,
+		class == ClassUnknown && !me.cfg.Retry.RetryOn.Matches(err, class),
+		me.cfg.CircuitBreaker.Excluded.Matches(err, class):
 		me.stats.answered.Add(1)
 	default:
 		me.stats.notAccepted.Add(1)

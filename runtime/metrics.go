@@ -35,6 +35,8 @@ type methodStats struct {
 
 	// The method's rejection errors, built once (named_errors.go).
 	limitedErr, queueFullErr error
+
+	unknownWarned atomic.Bool // an unknown error met the retry policy (warnUnknown)
 }
 
 // MethodMetrics is a snapshot of one method's metrics: its retry,

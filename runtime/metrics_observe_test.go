@@ -78,13 +78,13 @@ func TestLatencyHistogramAndFailuresByClass(t *testing.T) {
 
 	f := openWrapper(t)
 	mm, _ = f.Resilience().MethodMetrics("Get")
-	var unknown int64
+	var transient int64
 	for _, cc := range mm.FailuresByClass {
-		if cc.Class == runtime.ClassUnknown {
-			unknown = cc.Count
+		if cc.Class == runtime.ClassTransient {
+			transient = cc.Count
 		}
 	}
-	assert.Equal(t, int64(1), unknown, "errors.New(\"down\") is of class unknown")
+	assert.Equal(t, int64(1), transient, "runtime.Transient(errors.New(\"down\")) is of class transient")
 	assert.Nil(t, mm.Latency, "not timed unless asked")
 	_ = errors.New
 }

@@ -84,7 +84,11 @@
 // connection, rate_limited, server, auth, schema, permanent, unknown, any)
 // and Go identifiers of the interface's package or its imports: a value
 // (io.ErrUnexpectedEOF) is matched with errors.Is, a type (*net.OpError)
-// with errors.As, in generated code.
+// with errors.As, in generated code. An error that no rule classifies (an
+// errors.New of the implementation) is unknown: neither retried nor counted
+// against the breaker unless retry_on names it, and the wrapper warns once
+// per method when one meets a retry policy; mark such errors with
+// runtime.Transient(err) or runtime.Permanent(err).
 //
 // Precedence, field by field, later wins: built-in defaults < profile <
 // resgen.yaml (its entry, then its methods: blocks) < interface directive <
