@@ -103,6 +103,8 @@ type breaker struct {
 	// the observers never see a breaker close after it opened again.
 	pending   []breakerTransition
 	notifying bool
+
+	forced atomic.Uint32 // a ForceMode (force.go), stored under mu
 }
 
 func newBreaker(name string, cfg CircuitBreakerConfig, clock Clock, onChange func(*breaker, breakerTransition)) *breaker {
@@ -202,6 +204,8 @@ func (b *breaker) setLocked(to State, now time.Time, failed int) {
 	b.word.Store(next)
 	if to == StateOpen {
 		b.left = make(chan struct{})
+	}
+	if to == StateOpen && ForceMode(b.forced.Load()) != ForceOpen { // forced open: no recovery_timeout
 		b.timer = b.clock.AfterFunc(b.recoveryTimeout, func() {
 			// Words only grow: a late timer of an earlier open state must
 			// not hide that a later one is due.
@@ -291,6 +295,9 @@ func (b *breaker) Failure(p Permit, weight int64, clock Clock) {
 	if uint64(p) == b.word.Load() {
 		switch p.state() {
 		case StateClosed:
+			if ForceMode(b.forced.Load()) == ForceClosed {
+				break
+			}
 			b.attempts++
 			if b.streak.Add(weight) >= b.threshold {
 				b.setLocked(StateOpen, clock.Now(), 0)

@@ -394,7 +394,7 @@ func (p *prober) pingOnce() error {
 func (b *breaker) probeNow(clock Clock) {
 	b.mu.Lock()
 	defer b.unlock()
-	if b.State() == StateOpen {
+	if b.State() == StateOpen && b.forceMode() != ForceOpen {
 		b.setLocked(StateHalfOpen, clock.Now(), 0)
 	}
 }
