@@ -85,6 +85,7 @@ func run(addr string, outage, every, duration time.Duration, actions bool) error
 		return err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv.RegisterOnShutdown(status.Close) // end the pages' event streams
 	go func() { _ = srv.Serve(ln) }()
 	fmt.Printf("status page: http://%s/debug/resgen/ (outages of %v every %v)\n", ln.Addr(), outage, every)
 

@@ -58,6 +58,9 @@ type Handler struct {
 
 	mu       sync.Mutex
 	wrappers []*wrapper
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed by Close: event streams end
 }
 
 // Option configures a Handler.
@@ -96,6 +99,7 @@ func New(opts ...Option) *Handler {
 		interval: time.Second,
 		window:   time.Minute,
 		origin:   http.NewCrossOriginProtection(),
+		closed:   make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(h)
@@ -245,7 +249,8 @@ func (h *Handler) serveEvents(rw http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// wait waits an interval, and reports false when ctx ends first.
+// wait waits an interval, and reports false when ctx ends or the handler
+// is closed first.
 func (h *Handler) wait(ctx context.Context) bool {
 	t := h.clock.NewTimer(h.interval)
 	defer t.Stop()
@@ -254,7 +259,17 @@ func (h *Handler) wait(ctx context.Context) bool {
 		return true
 	case <-ctx.Done():
 		return false
+	case <-h.closed:
+		return false
 	}
+}
+
+// Close ends the event streams the handler is serving, and those it will
+// be asked for: an http.Server's Shutdown waits for every request to end,
+// and a stream ends only when its browser goes. Register it with the
+// server's RegisterOnShutdown. The page and its JSON are still served.
+func (h *Handler) Close() {
+	h.closeOnce.Do(func() { close(h.closed) })
 }
 
 // Action is the body of a POST request to the handler: force the breaker

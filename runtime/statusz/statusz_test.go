@@ -244,7 +244,7 @@ func TestPageLoadsNothingFromElsewhere(t *testing.T) {
 }
 
 // TestEventStreamSendsSnapshots: ?format=sse streams a snapshot at once
-// and then every interval, until the client goes.
+// and then every interval, until the handler is closed.
 func TestEventStreamSendsSnapshots(t *testing.T) {
 	f := newFixture(t, statusz.WithInterval(5*time.Second))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -290,7 +290,12 @@ func TestEventStreamSendsSnapshots(t *testing.T) {
 		got = append(got, tr.From+"→"+tr.To)
 	}
 	assert.Equal(t, []string{"CLOSED→OPEN", "OPEN→HALF_OPEN", "HALF_OPEN→CLOSED"}, got)
-	cancel()
+
+	// Close ends the stream, so that a server's Shutdown need not wait
+	// for the browser to go.
+	f.handler.Close()
+	_, err = r.ReadString('\n')
+	assert.ErrorIs(t, err, io.EOF)
 }
 
 func (f *fixture) post(t *testing.T, body string, header ...string) *http.Response {
