@@ -79,6 +79,7 @@ button { margin: 0 .3em .2em 0; }
     return e;
   }
   const clock = (t) => new Date(t).toISOString().slice(11, 19);
+  const plural = (n, w) => n + " " + w + (n === 1 ? "" : w.endsWith("s") ? "es" : "s");
   const secs = (s) => (s >= 10 ? Math.round(s) : Math.round(s * 10) / 10) + "s";
 
   function classes(byClass) {
@@ -90,7 +91,7 @@ button { margin: 0 .3em .2em 0; }
   function breakerRow(w, b, actions) {
     const trs = b.transitions.slice().reverse().map((t) =>
       el("li", {}, clock(t.at) + " " + t.from + " → " + t.to +
-        (t.to === "OPEN" && !t.forced ? " (" + t.failures + " failures)" : "") + (t.forced ? " (forced)" : "")));
+        (t.to === "OPEN" && !t.forced ? " (" + plural(t.failures, "failure") + ")" : "") + (t.forced ? " (forced)" : "")));
     const cell = el("td", {class: "actions"});
     if (actions && b.forceable) {
       for (const [mode, label] of [["open", "Force open"], ["closed", "Force closed"], ["normal", "Back to normal"]]) {
@@ -105,8 +106,8 @@ button { margin: 0 .3em .2em 0; }
       el("td", {}, el("span", {class: "state", "data-state": b.state}, b.state)),
       el("td", {class: b.forced === "normal" ? "muted" : "forced"}, b.forced === "normal" ? "no" : "forced " + b.forced),
       el("td", {}, b.methods.join(", ")),
-      el("td", {class: "muted"}, "opens after " + b.failure_threshold + " failures, probes after " +
-        secs(b.recovery_timeout_seconds) + ", closes after " + b.success_threshold + " successes"),
+      el("td", {class: "muted"}, "opens after " + plural(b.failure_threshold, "failure") + ", probes after " +
+        secs(b.recovery_timeout_seconds) + ", closes after " + plural(b.success_threshold, "success")),
       el("td", {class: "num"}, b.last_outage_seconds ? secs(b.last_outage_seconds) : "–"),
       el("td", {class: "transitions"}, trs.length ? el("ul", {}, trs) : el("span", {class: "muted"}, "none")),
       cell);
