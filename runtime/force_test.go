@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/fakeclock"
@@ -60,7 +61,7 @@ func TestForceOpenFailsFastUntilReleased(t *testing.T) {
 
 // TestForceOpenOfAnOpenBreakerDropsItsRecoveryTimeout: forcing open a
 // breaker that opened by itself keeps it open past its recovery_timeout,
-// and stops its Ping prober from moving it.
+// and stops its Ping prober.
 func TestForceOpenOfAnOpenBreakerDropsItsRecoveryTimeout(t *testing.T) {
 	clock := fakeclock.New(epoch)
 	inner := &pingable{clock: clock}
@@ -69,6 +70,7 @@ func TestForceOpenOfAnOpenBreakerDropsItsRecoveryTimeout(t *testing.T) {
 	openBreaker(t, w, inner)
 	clock.BlockUntil(2) // the recovery_timeout and the prober
 	require.NoError(t, m.ForceBreaker(ordersBreaker, runtime.ForceOpen))
+	goleak.VerifyNone(t) // the prober has ended
 	inner.down.Store(false)
 	for range 10 {
 		clock.Advance(time.Minute)
@@ -76,6 +78,8 @@ func TestForceOpenOfAnOpenBreakerDropsItsRecoveryTimeout(t *testing.T) {
 	assert.Equal(t, runtime.StateOpen, mustState(t, m, ordersBreaker))
 	_, err := w.Get(context.Background(), "1")
 	require.ErrorIs(t, err, runtime.ErrCircuitOpen)
+	assert.Empty(t, inner.pingTimes(), "pinged while the breaker was forced open")
+	assert.Zero(t, clock.Waiters(), "a timer or a prober waits while the breaker is forced open")
 }
 
 // TestForceClosedIgnoresFailures: a breaker forced closed lets every call
