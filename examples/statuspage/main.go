@@ -22,6 +22,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -57,43 +58,25 @@ func run(addr string, outage, every, duration time.Duration, actions bool) error
 		defer cancel()
 	}
 
-	warehouse := &inventory.Warehouse{}
-	client, err := inventory.NewResilientInventory(warehouse,
-		runtime.WithInstance("demo"), runtime.WithLogger(nil),
-		runtime.WithObserver(runtime.ObserverFunc(func(e runtime.Event) {
-			if e.Kind == runtime.EventStateChange {
-				fmt.Printf("%s breaker %s: %s -> %s\n", time.Now().Format(time.TimeOnly), e.Breaker, e.From, e.To)
-			}
-		})))
+	d, err := newDemo(actions, os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer client.Resilience().Close()
-
-	var opts []statusz.Option
-	if actions {
-		opts = append(opts, statusz.WithActions())
-	}
-	status := statusz.New(opts...)
-	if err := status.Register(client.Resilience()); err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/debug/resgen/", status)
+	defer d.client.Resilience().Close()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	srv.RegisterOnShutdown(status.Close) // end the pages' event streams
+	srv := &http.Server{Handler: d.mux, ReadHeaderTimeout: 5 * time.Second}
+	srv.RegisterOnShutdown(d.status.Close) // end the pages' event streams
 	go func() { _ = srv.Serve(ln) }()
 	fmt.Printf("status page: http://%s/debug/resgen/ (outages of %v every %v)\n", ln.Addr(), outage, every)
 
 	var wg sync.WaitGroup
 	for g := range 4 {
-		wg.Go(func() { load(ctx, client, g) })
+		wg.Go(func() { load(ctx, d.client, g) })
 	}
-	wg.Go(func() { outages(ctx, warehouse, outage, every) })
+	wg.Go(func() { outages(ctx, d.warehouse, outage, every) })
 	<-ctx.Done()
 	wg.Wait()
 	shutdown, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -103,6 +86,43 @@ func run(addr string, outage, every, duration time.Duration, actions bool) error
 		return err
 	}
 	return nil
+}
+
+// demo is the wrapped warehouse and its status page, mounted at
+// /debug/resgen/.
+type demo struct {
+	warehouse *inventory.Warehouse
+	client    *inventory.ResilientInventory
+	status    *statusz.Handler
+	mux       *http.ServeMux
+}
+
+// newDemo builds the demo; it prints the breaker's transitions to out.
+func newDemo(actions bool, out io.Writer) (*demo, error) {
+	d := &demo{warehouse: &inventory.Warehouse{}}
+	var err error
+	d.client, err = inventory.NewResilientInventory(d.warehouse,
+		runtime.WithInstance("demo"), runtime.WithLogger(nil),
+		runtime.WithObserver(runtime.ObserverFunc(func(e runtime.Event) {
+			if e.Kind == runtime.EventStateChange {
+				fmt.Fprintf(out, "%s breaker %s: %s -> %s\n", time.Now().Format(time.TimeOnly), e.Breaker, e.From, e.To)
+			}
+		})))
+	if err != nil {
+		return nil, err
+	}
+	var opts []statusz.Option
+	if actions {
+		opts = append(opts, statusz.WithActions())
+	}
+	d.status = statusz.New(opts...)
+	if err := d.status.Register(d.client.Resilience()); err != nil {
+		d.client.Resilience().Close()
+		return nil, err
+	}
+	d.mux = http.NewServeMux()
+	d.mux.Handle("/debug/resgen/", d.status)
+	return d, nil
 }
 
 // load calls the client a few times a second: mostly skus the warehouse
