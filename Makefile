@@ -1,11 +1,12 @@
 # resgen's build. `make test` is what CI runs (.ci/run); it needs only Go,
-# and uses PostgreSQL and Redis on 127.0.0.1 when they are there (set
-# RESGEN_INTEGRATION=require to fail instead of skipping without them).
+# and uses PostgreSQL and Redis on 127.0.0.1 and Chromium when they are
+# there (set RESGEN_INTEGRATION=require to fail instead of skipping without
+# them).
 GO       ?= go
 PKGS     ?= ./...
 FUZZTIME ?= 20s
 
-.PHONY: all build test test-short bench chaos lint fuzz check-generated
+.PHONY: all build test test-browser test-short bench chaos lint fuzz check-generated
 
 all: build test
 
@@ -21,6 +22,14 @@ test: lint check-generated
 	$(GO) test -race -count=1 $(PKGS)
 	cd bench && $(GO) vet ./...
 	cd compat && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	$(MAKE) test-browser
+
+# The status page (runtime/statusz) in a real, headless Chromium: its own
+# module, for the browser driver. It skips without Chromium (Debian's
+# chromium package; .ci/run installs it), and fails then under
+# RESGEN_INTEGRATION=require.
+test-browser:
+	cd runtime/statusz/browsertest && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 # Regenerate every committed wrapper (examples/, bench/) and fail when that
 # changes anything: generated code must never drift from the generator.

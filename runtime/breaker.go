@@ -108,6 +108,8 @@ type breaker struct {
 	// the observers never see a breaker close after it opened again.
 	pending   []breakerTransition
 	notifying bool
+
+	forced atomic.Uint32 // a ForceMode (force.go), stored under mu
 }
 
 func newBreaker(name string, cfg CircuitBreakerConfig, clock Clock, onChange func(*breaker, breakerTransition)) *breaker {
@@ -212,6 +214,8 @@ func (b *breaker) setLocked(to State, now time.Time, failed int) {
 	b.word.Store(next)
 	if to == StateOpen {
 		b.left = make(chan struct{})
+	}
+	if to == StateOpen && ForceMode(b.forced.Load()) != ForceOpen { // forced open: no recovery_timeout
 		b.timer = b.clock.AfterFunc(tr.openFor, func() {
 			// Words only grow: a late timer of an earlier open state must
 			// not hide that a later one is due.
@@ -335,6 +339,9 @@ func (b *breaker) failure(p Permit, weight int64, clock Clock, overload bool) {
 	if uint64(p) == b.word.Load() {
 		switch p.state() {
 		case StateClosed:
+			if ForceMode(b.forced.Load()) == ForceClosed {
+				break
+			}
 			b.attempts++
 			if overload && b.overloadAt.IsZero() {
 				b.overloadAt = clock.Now()

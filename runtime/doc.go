@@ -12,8 +12,10 @@
 // RetryBudgetConfig, Setting. The errors: ErrCircuitOpen, ErrRateLimited,
 // ErrQueueFull, ErrThrottled, ErrRetryBudget, RetryError; Classify and
 // the Class constants; ParseRetryAfter; PartialError. A wrapper's
-// Resilience method returns its Manager, which gives metrics (Metrics) and
-// the configuration in force (Config).
+// Resilience method returns its Manager, which gives metrics (Metrics), the
+// configuration in force (Config), the state of its breakers, limits and
+// last errors (BreakerSnapshots, Limiter, RecentErrors: what runtime/statusz
+// shows), and forces a breaker open or closed (ForceBreaker).
 //
 // Only generated code calls NewManager, Spec, MethodSpec, Method, Call and
 // the version constants.

@@ -66,6 +66,7 @@ type breakerEntry struct {
 	recover   atomic.Int64      // nanoseconds the last outage lasted (open → closed)
 	openErr   *CircuitOpenError // its rejection error, built once
 	guard     *guard            // the dependency's overload policies
+	history   ring[Transition]  // its last transitions (snapshot.go)
 }
 
 // noGate is the gate of a method without a guard: never set.
@@ -419,11 +420,21 @@ func (m *Manager) breakerChanged(e *breakerEntry) func(*breaker, breakerTransiti
 			return
 		}
 		now := m.clock.Now()
+		forced := b.forceMode() != ForceNone
+		e.history.add(Transition{At: now, From: tr.from, To: tr.to, Failures: tr.failures, Forced: forced}, keptTransitions)
 		switch tr.to {
 		case StateOpen:
 			if tr.from == StateClosed {
 				e.opened.Store(now.UnixNano())
 				e.hasOpened.Store(true)
+			}
+			if forced {
+				if m.logEnabled(slog.LevelWarn) {
+					m.logger.Warn(fmt.Sprintf("Circuit breaker OPEN for %s: forced open. Failing fast until released", e.name),
+						slog.String("breaker", e.name), slog.String("wrapper", m.wrapper),
+						slog.String("from", tr.from.String()), slog.Bool("forced", true))
+				}
+				break // no Ping while it is forced open
 			}
 			if m.logEnabled(slog.LevelError) {
 				m.logger.Error(fmt.Sprintf("Circuit breaker OPEN for %s after %d failures. Failing fast for %.2f seconds",
@@ -439,7 +450,8 @@ func (m *Manager) breakerChanged(e *breakerEntry) func(*breaker, breakerTransiti
 					slog.String("breaker", e.name), slog.String("wrapper", m.wrapper))
 			}
 		case StateClosed:
-			if e.guard != nil {
+			if e.guard != nil && !forced {
+				// An operator who forces it closed wants the traffic back.
 				e.guard.ramp()
 			}
 			var outage time.Duration

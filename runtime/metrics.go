@@ -32,6 +32,7 @@ type methodStats struct {
 	byClass *[numClasses]atomic.Int64 // failed attempts by class
 	latency *histogram                // nil unless attempts are timed
 	recent  *rateWindow               // for the recent attempt rate
+	errors  ring[ErrorRecord]         // the last failed attempts (snapshot.go)
 
 	// The method's rejection errors, built once (named_errors.go).
 	limitedErr, queueFullErr error

@@ -181,10 +181,12 @@ func (me *Method) endAttempt(c *Call) {
 	}
 }
 
-// failedAttempt counts a failed attempt by class and times it.
+// failedAttempt counts a failed attempt by class, times it, and keeps its
+// error for RecentErrors.
 func (me *Method) failedAttempt(c *Call, class Class) {
 	me.stats.byClass[classIndex(class)].Add(1)
 	me.endAttempt(c)
+	me.stats.errors.add(ErrorRecord{At: me.m.clock.Now(), Attempt: c.attempt, Class: class, Err: c.last}, keptErrors)
 }
 
 // BreakerMetrics is a snapshot of one circuit breaker.

@@ -317,19 +317,19 @@ func (p *prober) run() {
 		// The breaker may have opened again after probe saw it leave the
 		// open state but before probing was cleared: startProber then left
 		// the new outage to this goroutine.
-		if stopped || p.b.State() != StateOpen || !p.entry.probing.CompareAndSwap(false, true) {
+		if stopped || p.b.State() != StateOpen || p.b.forceMode() == ForceOpen || !p.entry.probing.CompareAndSwap(false, true) {
 			return
 		}
 	}
 }
 
 // probe pings every interval while the breaker stays open. It returns when
-// the breaker leaves the open state, or a ping succeeds; stopped reports
-// that the wrapper was closed or collected.
+// the breaker leaves the open state or is forced open, or a ping succeeds;
+// stopped reports that the wrapper was closed or collected.
 func (p *prober) probe() (stopped bool) {
 	for {
 		left := p.b.whileOpen()
-		if left == nil {
+		if left == nil || p.b.forceMode() == ForceOpen {
 			return false
 		}
 		t := p.clock.NewTimer(p.interval)
@@ -394,7 +394,7 @@ func (p *prober) pingOnce() error {
 func (b *breaker) probeNow(clock Clock) {
 	b.mu.Lock()
 	defer b.unlock()
-	if b.State() == StateOpen {
+	if b.State() == StateOpen && b.forceMode() != ForceOpen {
 		b.setLocked(StateHalfOpen, clock.Now(), 0)
 	}
 }
