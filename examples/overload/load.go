@@ -154,14 +154,21 @@ type Call struct {
 	OpenSends int // requests of it sent while the wrapper's breaker was open
 }
 
+// StateChange is a change of the wrapper's breaker.
+type StateChange struct {
+	At time.Duration // from the run's start
+	To runtime.State
+}
+
 // Result is one run of one Subject.
 type Result struct {
-	Subject  string
-	Config   LoadConfig
-	Calls    []Call
-	Openings []time.Duration // when the breaker opened, from the run's start
-	Server   ServerStats
-	Other    string // the first error of kind OtherErr, for the report
+	Subject string
+	Breaker bool // a wrapper's run: Changes are its breaker's
+	Config  LoadConfig
+	Calls   []Call
+	Changes []StateChange // the breaker's state changes, in order
+	Server  ServerStats
+	Other   string // the first error of kind OtherErr, for the report
 }
 
 type liveCall struct {
@@ -214,9 +221,9 @@ func Run(ctx context.Context, cfg LoadConfig, sub Subject) (*Result, error) {
 	defer hc.CloseIdleConnections()
 	inner := NewClient(srv.URL(), hc)
 
-	res := &Result{Subject: sub.Name, Config: cfg}
+	res := &Result{Subject: sub.Name, Config: cfg, Breaker: sub.Build != nil}
 	var start time.Time
-	var openings sync.Mutex
+	var changes sync.Mutex
 	var open atomic.Bool
 	var svc Service = inner
 	if sub.Build != nil {
@@ -225,11 +232,9 @@ func Run(ctx context.Context, cfg LoadConfig, sub Subject) (*Result, error) {
 				return
 			}
 			open.Store(e.To == runtime.StateOpen)
-			if e.To == runtime.StateOpen {
-				openings.Lock()
-				res.Openings = append(res.Openings, time.Since(start))
-				openings.Unlock()
-			}
+			changes.Lock()
+			res.Changes = append(res.Changes, StateChange{At: time.Since(start), To: e.To})
+			changes.Unlock()
 		})
 		opts := append([]runtime.Option{runtime.WithLogger(nil), runtime.WithObserver(obs)}, sub.Options...)
 		w, mgr, err := sub.Build(inner, opts...)
@@ -320,7 +325,7 @@ func Run(ctx context.Context, cfg LoadConfig, sub Subject) (*Result, error) {
 			Attempts: int(c.attempts.Load()), Limited: int(c.limited.Load()), OpenSends: int(c.openSends.Load()),
 		}
 	}
-	openings.Lock()
-	defer openings.Unlock()
+	changes.Lock()
+	defer changes.Unlock()
 	return res, ctx.Err()
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/resgen-dev/resgen/runtime"
 )
 
 // RecoveryShare is the share of calls that must succeed, in every bucket
@@ -24,7 +26,13 @@ type PhaseStats struct {
 	OpenSends int // requests of those calls sent while the breaker was open
 	P99       time.Duration
 	Openings  int // breaker openings during the phase
-	Errors    [numKinds]int
+	// Breaker is false for the bare client; then WasOpen says whether the
+	// breaker was open at any moment of the phase, and End is its state
+	// at the phase's end.
+	Breaker bool
+	WasOpen bool
+	End     runtime.State
+	Errors  [numKinds]int
 	// Returned phases only: how long after the phase's start the calls
 	// succeeded again (Recovered false: they never did, within the phase).
 	Returned  bool
@@ -86,8 +94,27 @@ func Analyze(r *Result, bucket time.Duration) []PhaseStats {
 			lat[i] = append(lat[i], c.Latency)
 		}
 	}
-	for _, at := range r.Openings {
-		out[cfg.PhaseAt(at)].Openings++
+	for i := range out {
+		out[i].Breaker = r.Breaker
+	}
+	state := runtime.StateClosed
+	next := 0 // the first change after the phase's start
+	for i := range out {
+		start, end := cfg.PhaseStart(i), cfg.PhaseStart(i)+cfg.Phases[i].Duration
+		for next < len(r.Changes) && r.Changes[next].At < start {
+			state = r.Changes[next].To
+			next++
+		}
+		out[i].WasOpen = state == runtime.StateOpen
+		for next < len(r.Changes) && (r.Changes[next].At < end || i == len(out)-1) {
+			state = r.Changes[next].To
+			if state == runtime.StateOpen {
+				out[i].Openings++
+				out[i].WasOpen = true
+			}
+			next++
+		}
+		out[i].End = state
 	}
 	for i := range out {
 		out[i].P99 = Percentile(lat[i], 0.99)
@@ -193,23 +220,23 @@ func (r *Report) Verdicts() []Verdict {
 // lines.
 func (r *Report) Print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "client\tphase\tcalls\tgoodput\tx bare\tattempts/call\tp99 ok\topenings\trecovery\t429 share\tsent while open\tends (calls)\t")
+	fmt.Fprintln(tw, "client\tphase\tcalls\tgoodput\tx bare\tattempts/call\tp99 ok\topenings\tbreaker at end\trecovery\t429 share\tsent while open\tends (calls)\t")
 	bare := r.Stats[0]
 	for i, res := range r.Results {
 		for j, s := range r.Stats[i] {
-			xbare, opens, sentOpen, rec := "-", "-", "-", "-"
+			xbare, opens, endState, sentOpen, rec := "-", "-", "-", "-", "-"
 			if bg := bare[j].Goodput(); bg > 0 {
 				xbare = fmt.Sprintf("%.2f", s.Goodput()/bg)
 			}
-			if i > 0 {
-				opens, sentOpen = fmt.Sprint(s.Openings), fmt.Sprint(s.OpenSends)
+			if s.Breaker {
+				opens, endState, sentOpen = fmt.Sprint(s.Openings), strings.ToLower(s.End.String()), fmt.Sprint(s.OpenSends)
 			}
 			if s.Returned {
 				rec = recovery(s)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%.3f\t%s\t%.2f\t%s\t%s\t%s\t%.3f\t%s\t%s\t\n",
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.3f\t%s\t%.2f\t%s\t%s\t%s\t%s\t%.3f\t%s\t%s\t\n",
 				res.Subject, s.Name, s.Calls, s.Goodput(), xbare, s.AttemptsPerCall(), ms(s.P99),
-				opens, rec, s.LimitedShare(), sentOpen, ends(s.Errors))
+				opens, endState, rec, s.LimitedShare(), sentOpen, ends(s.Errors))
 		}
 	}
 	tw.Flush()

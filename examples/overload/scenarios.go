@@ -222,10 +222,16 @@ func recoveredInPhase() Target {
 
 func opensDuringOutage() Target {
 	return Target{
-		Name: "the breaker opens during the outage",
+		Name: "the breaker is open during the outage",
 		Judge: func(s, _ []PhaseStats) (string, bool) {
-			n := s[degraded(s)].Openings
-			return fmt.Sprintf("%d openings", n), n > 0
+			p := s[degraded(s)]
+			switch {
+			case p.Openings > 0:
+				return fmt.Sprintf("opened %d times", p.Openings), true
+			case p.WasOpen:
+				return "open before it began", true
+			}
+			return "never open", false
 		},
 	}
 }
@@ -284,7 +290,11 @@ func limitedShare(limit float64) Target {
 	return Target{
 		Name: fmt.Sprintf("once converged, under %.0f%% of attempts answered 429", 100*limit),
 		Judge: func(s, _ []PhaseStats) (string, bool) {
-			r := s[len(s)-1].LimitedShare()
+			p := s[len(s)-1]
+			if p.Attempts == 0 {
+				return "no attempts", false
+			}
+			r := p.LimitedShare()
 			return fmt.Sprintf("%.1f%%", 100*r), r < limit
 		},
 	}
