@@ -217,7 +217,7 @@ func Run(ctx context.Context, cfg LoadConfig, sub Subject) (*Result, error) {
 		return nil, err
 	}
 	defer srv.Close()
-	hc := NewHTTPClient()
+	hc := NewHTTPClient(scfg.HTTP2)
 	defer hc.CloseIdleConnections()
 	inner := NewClient(srv.URL(), hc)
 

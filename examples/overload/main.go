@@ -82,6 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&p.FailRate, "fail-rate", p.FailRate, "share of requests failing at random in random")
 	fs.Float64Var(&p.ServerLimit, "server-limit", p.ServerLimit, "requests a second the server admits in slowlimit")
 	fs.Uint64Var(&p.Seed, "seed", 0, "seed of the arrivals (0: random)")
+	fs.BoolVar(&p.HTTP2, "h2c", p.HTTP2, "HTTP/2 without TLS instead of HTTP/1.1: calls that time out reset a stream instead of closing a connection")
 	bucket := fs.Duration("bucket", 100*time.Millisecond, "bucket of the recovery time")
 	svgPath := fs.String("svg", "", "write the plot of goodput over time to this file: brownout's, or the first scenario's; {scenario} in the name writes one per scenario")
 	plotBucket := fs.Duration("plot-bucket", 250*time.Millisecond, "bucket of the plot")

@@ -75,7 +75,7 @@ func get(ctx context.Context, hc *http.Client, url string) <-chan int {
 }
 
 func newTestHTTPClient(t *testing.T) *http.Client {
-	hc := NewHTTPClient()
+	hc := NewHTTPClient(false)
 	t.Cleanup(hc.CloseIdleConnections)
 	return hc
 }
@@ -500,5 +500,24 @@ func TestCommandRunsEveryPart(t *testing.T) {
 	if code := run(context.Background(), []string{"-set", "retry.max_attempt=3", "-scenario", "random", "-profiles", "api", "-before", "10ms", "-during", "10ms", "-after", "10ms"}, &out, &errs); code != 1 ||
 		!strings.Contains(errs.String(), "max_attempt") {
 		t.Errorf("a misspelled -set key: exit %d, %s", code, errs.String())
+	}
+}
+
+func TestH2CServesHTTP2WithoutTLS(t *testing.T) {
+	s, outcomes := testServer(t, ServerConfig{Workers: 1, ServiceTime: time.Millisecond, HTTP2: true})
+	hc := NewHTTPClient(true)
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get(s.URL() + "/get?key=k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || <-outcomes != Queued {
+		t.Fatalf("%s %d, want HTTP/2.0 200", resp.Proto, resp.StatusCode)
+	}
+	v, err := NewClient(s.URL(), hc).Get(context.Background(), "x")
+	if err != nil || v != "value of x" {
+		t.Fatalf("Get over h2c: %q, %v", v, err)
 	}
 }

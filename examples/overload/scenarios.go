@@ -36,6 +36,7 @@ type Params struct {
 	AttemptTimeout time.Duration // deepqueue's per-attempt timeout
 	FailRate       float64       // random's
 	ServerLimit    float64       // slowlimit's, requests a second
+	HTTP2          bool          // h2c instead of HTTP/1.1
 	Seed           uint64
 }
 
@@ -75,7 +76,7 @@ func Scenarios(p Params, names []string) ([]*Scenario, error) {
 func (p Params) load(queue int, phases ...Phase) LoadConfig {
 	return LoadConfig{
 		Rate: p.Rate, Even: p.Even, Deadline: p.Deadline, Seed: p.Seed,
-		Server: ServerConfig{Workers: p.Workers, Queue: queue, ServiceTime: p.ServiceTime},
+		Server: ServerConfig{Workers: p.Workers, Queue: queue, ServiceTime: p.ServiceTime, HTTP2: p.HTTP2},
 		Phases: phases,
 	}
 }

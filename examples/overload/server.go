@@ -22,6 +22,9 @@ type ServerConfig struct {
 	// ServiceTime is how long a worker takes for one request. Zero means
 	// 4ms.
 	ServiceTime time.Duration
+	// HTTP2 serves HTTP/2 without TLS (h2c) besides HTTP/1.1, with no
+	// limit of its own on the streams of a connection.
+	HTTP2 bool
 	// Observe, when set, is called for every request as the server decides
 	// what to do with it, before any wait: it must be quick.
 	Observe func(r *http.Request, o Outcome)
@@ -117,6 +120,12 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		stop:  make(chan struct{}),
 	}
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.handle), ReadHeaderTimeout: 5 * time.Second}
+	if cfg.HTTP2 {
+		s.srv.Protocols = new(http.Protocols)
+		s.srv.Protocols.SetHTTP1(true)
+		s.srv.Protocols.SetUnencryptedHTTP2(true)
+		s.srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 1 << 20}
+	}
 	s.SetWorkers(cfg.Workers)
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
