@@ -124,3 +124,33 @@ func (e *StatusError) StatusCode() int { return e.Status }
 
 // RetryAfter returns the server's Retry-After.
 func (e *StatusError) RetryAfter() time.Duration { return e.Wait }
+
+// warmUp opens n connections to the server at baseURL (GET /health, n at
+// once) and leaves them idle in hc's pool, so that a run does not start
+// with every call dialing.
+func warmUp(ctx context.Context, hc *http.Client, baseURL string, n int) error {
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/health", nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			errs <- resp.Body.Close()
+		}()
+	}
+	var first error
+	for range n {
+		if err := <-errs; err != nil && first == nil {
+			first = fmt.Errorf("warming up the connections: %w", err)
+		}
+	}
+	return first
+}

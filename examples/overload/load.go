@@ -179,6 +179,10 @@ type liveCall struct {
 	openSends   atomic.Int32
 }
 
+// warmConns is how many connections a run opens before its first call:
+// more than the calls in flight at full capacity.
+const warmConns = 128
+
 // maxCalls bounds the number of arrivals of a run: the expected number
 // plus eight standard deviations of a Poisson process.
 func maxCalls(rate float64, total time.Duration) int {
@@ -219,6 +223,12 @@ func Run(ctx context.Context, cfg LoadConfig, sub Subject) (*Result, error) {
 	defer srv.Close()
 	hc := NewHTTPClient(scfg.HTTP2)
 	defer hc.CloseIdleConnections()
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	err = warmUp(wctx, hc, srv.URL(), warmConns)
+	wcancel()
+	if err != nil {
+		return nil, err
+	}
 	inner := NewClient(srv.URL(), hc)
 
 	res := &Result{Subject: sub.Name, Config: cfg, Breaker: sub.Build != nil}

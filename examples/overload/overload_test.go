@@ -379,7 +379,8 @@ func TestSVGIsWellFormed(t *testing.T) {
 }
 
 // checkSVG decodes an SVG document and checks its shape: an svg root, a
-// polyline per client, and each client named in the legend.
+// panel per client with its line (and the bare client's for reference
+// in the others), each named.
 func checkSVG(t *testing.T, data []byte, clients []string) {
 	t.Helper()
 	d := xml.NewDecoder(bytes.NewReader(data))
@@ -406,12 +407,12 @@ func checkSVG(t *testing.T, data []byte, clients []string) {
 			texts = append(texts, string(tok))
 		}
 	}
-	if root != "svg" || polylines != len(clients) {
-		t.Fatalf("root %q with %d polylines; want svg with %d", root, polylines, len(clients))
+	if want := 2*len(clients) - 1; root != "svg" || polylines != want {
+		t.Fatalf("root %q with %d polylines; want svg with %d", root, polylines, want)
 	}
 	for _, c := range clients {
 		if !slices.Contains(texts, c) {
-			t.Errorf("the legend does not name %q", c)
+			t.Errorf("no panel names %q", c)
 		}
 	}
 }
@@ -519,5 +520,26 @@ func TestH2CServesHTTP2WithoutTLS(t *testing.T) {
 	v, err := NewClient(s.URL(), hc).Get(context.Background(), "x")
 	if err != nil || v != "value of x" {
 		t.Fatalf("Get over h2c: %q, %v", v, err)
+	}
+}
+
+// TestServerKeepsItsCapacity serves 400 requests of 5ms with 2 workers:
+// 1s at the nominal capacity. Late wake-ups on a busy machine must not
+// make it much slower, and catching up after them must not make it
+// faster than the schedule.
+func TestServerKeepsItsCapacity(t *testing.T) {
+	s, _ := testServer(t, ServerConfig{Workers: 2, Queue: 1000, ServiceTime: 5 * time.Millisecond})
+	jobs := make([]*job, 400)
+	start := time.Now()
+	for i := range jobs {
+		jobs[i] = &job{done: make(chan struct{})}
+		s.queue <- jobs[i]
+	}
+	for _, j := range jobs {
+		<-j.done
+	}
+	d := time.Since(start)
+	if d < time.Second-maxLag || d > 3*time.Second {
+		t.Fatalf("400 requests of 5ms on 2 workers took %v, want about 1s", d)
 	}
 }

@@ -67,6 +67,7 @@ type Fault struct {
 // servers do: that is what makes a deep queue stay full after the load
 // that filled it has gone (metastable). The pool's size can change while
 // it runs (SetWorkers), which is how a scenario takes capacity away.
+// GET /health answers 204 at once, outside the pool and the counts.
 type Server struct {
 	cfg   ServerConfig
 	srv   *http.Server
@@ -227,34 +228,44 @@ func (s *Server) Close() error {
 	return err
 }
 
+// maxLag bounds how far a busy worker catches up on its schedule.
+const maxLag = 50 * time.Millisecond
+
 // work serves queued requests until quit is closed. A busy worker keeps
-// to a schedule of one request per ServiceTime, so that time.Sleep's
-// overshoot (a few percent, more on a loaded machine) does not lower the
-// capacity: it sleeps until the end of the request's slot, not for a full
-// ServiceTime after the previous one overran.
+// to a schedule of one request per ServiceTime: it sleeps until the end
+// of the request's slot, and when the machine woke it late it serves the
+// next requests without sleeping until it is back on schedule (by at most
+// maxLag), so that time.Sleep's overshoot and a busy machine's late
+// wake-ups do not lower the capacity. An idle worker starts a new
+// schedule with its next request.
 func (s *Server) work(quit chan struct{}) {
 	defer s.workersWG.Done()
-	var due time.Time
+	due := time.Now()
 	for {
+		var j *job
 		select {
 		case <-quit:
 			return
-		default:
-		}
-		select {
-		case <-quit:
-			return
-		case j := <-s.queue:
-			if now := time.Now(); now.Sub(due) > s.cfg.ServiceTime {
-				due = now // idle since its last request: a new schedule
-			}
+		case j = <-s.queue: // busy: the schedule goes on
 			due = due.Add(s.cfg.ServiceTime)
-			s.busy.Add(1)
-			time.Sleep(time.Until(due))
-			s.busy.Add(-1)
-			s.served.Add(1)
-			close(j.done)
+		default:
+			select { // idle: a new schedule from the next request
+			case <-quit:
+				return
+			case j = <-s.queue:
+				due = time.Now().Add(s.cfg.ServiceTime)
+			}
 		}
+		if now := time.Now(); due.Before(now.Add(-maxLag)) {
+			due = now.Add(-maxLag)
+		}
+		s.busy.Add(1)
+		if d := time.Until(due); d > 0 {
+			time.Sleep(d)
+		}
+		s.busy.Add(-1)
+		s.served.Add(1)
+		close(j.done)
 	}
 }
 
@@ -288,6 +299,12 @@ func (s *Server) admit() (Outcome, bool) {
 }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/health" {
+		// Outside the pool and the counts: the harness warms its
+		// connections up with it.
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	o, ok := s.admit()
 	if !ok {
 		http.Error(w, "stopping", http.StatusServiceUnavailable)
