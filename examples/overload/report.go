@@ -325,15 +325,20 @@ func (r *Report) PrintSeries(w io.Writer, width time.Duration) {
 	}
 }
 
-// warnNoise says so when the bare client lost calls while the service was
-// nominal (a "before" phase): at 80% of capacity it loses none on an idle
-// machine, so the machine was too busy for the run's figures to be
-// trusted.
+// warnNoise says so when the bare client's calls ran out of time while
+// the pool was at full size (other than in a scenario whose deep queue
+// makes them wait past their deadline): at 80% of capacity none does on
+// an idle machine, so the machine was too busy for the run's figures to
+// be trusted.
 func (r *Report) warnNoise(w io.Writer) {
-	for _, s := range r.Stats[0] {
-		if s.Name == "before" && s.Goodput() < 0.99 {
-			fmt.Fprintf(w, "warning: the bare client lost %.1f%% of its calls while the service was at full capacity: the machine was busy, the figures are noisy\n",
-				100*(1-s.Goodput()))
+	if r.Scenario.DeepQueue {
+		return
+	}
+	cfg := r.Results[0].Config
+	for j, s := range r.Stats[0] {
+		if cfg.Phases[j].Workers == 0 && ratio(s.Errors[Deadline], s.Calls) > 0.01 {
+			fmt.Fprintf(w, "warning: %.1f%% of the bare client's calls ran out of time in phase %s, with the pool at full size: the machine was busy, the figures are noisy\n",
+				100*ratio(s.Errors[Deadline], s.Calls), s.Name)
 		}
 	}
 }

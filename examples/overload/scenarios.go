@@ -18,6 +18,9 @@ type Scenario struct {
 	// own (and before the -set flags').
 	Options []runtime.Option
 	Targets []Target
+	// DeepQueue says that calls wait past their deadline by design, not
+	// because the machine is busy.
+	DeepQueue bool
 }
 
 // Params are the scenarios' knobs: the command's flags.
@@ -112,9 +115,10 @@ func (p Params) scenario(name string) *Scenario {
 			Name: name,
 			About: fmt.Sprintf("as brownout, with a queue of %d (waits past the deadline) and a per-attempt timeout of %v in every wrapper",
 				p.DeepQueue, p.AttemptTimeout),
-			Load:    p.load(p.DeepQueue, p.drop(reduced)...),
-			Options: []runtime.Option{runtime.WithConfig(runtime.Settings{{Policy: "timeout", Key: "duration", Value: p.AttemptTimeout.String()}})},
-			Targets: []Target{recoveredWithin(2 * time.Second)},
+			Load:      p.load(p.DeepQueue, p.drop(reduced)...),
+			Options:   []runtime.Option{runtime.WithConfig(runtime.Settings{{Policy: "timeout", Key: "duration", Value: p.AttemptTimeout.String()}})},
+			Targets:   []Target{recoveredWithin(2 * time.Second)},
+			DeepQueue: true,
 		}
 	case "outage":
 		return &Scenario{
