@@ -6,7 +6,7 @@ GO       ?= go
 PKGS     ?= ./...
 FUZZTIME ?= 20s
 
-.PHONY: all build test test-browser test-short bench chaos lint fuzz check-generated
+.PHONY: all build test test-browser test-short bench chaos overload lint fuzz check-generated
 
 all: build test
 
@@ -59,6 +59,15 @@ chaos:
 	$(GO) run ./examples/httpapi -calls 20000 -workers 16 -fail-rate 0.2 -token-lifetime 1s -duration 5m
 	$(GO) run ./examples/httpapi -calls 5000 -workers 16 -outage 3s -duration 5m
 	$(GO) run ./examples/postgres -duration 60s -workers 12 -kill-every 200ms
+
+# The overload scenarios (brownout, deepqueue, outage, random, slowlimit):
+# the bare client and a wrapper per built-in profile as shipped, each
+# against a fresh loopback server whose capacity drops, with resgen's
+# targets judged PASS or FAIL, and the plot of the brownout. About ten
+# minutes; OVERLOADFLAGS shortens it (-scenario brownout -profiles api).
+OVERLOADFLAGS ?=
+overload:
+	$(GO) run ./examples/overload -svg docs/overload-brownout.svg $(OVERLOADFLAGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
