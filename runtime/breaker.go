@@ -233,7 +233,7 @@ func (b *breaker) setLocked(to State, now time.Time, failed int) {
 }
 
 // openInterval returns how long the breaker stays open now that it opens
-// from state from: InitialRecoveryTimeout the first time, twice the last
+// from state from: InitialRecoveryTimeout the first time, half as long again as the last
 // interval when it opens again without having closed (from half-open, or
 // within one interval of closing), at most RecoveryTimeout, less up to a
 // fifth at random so that clients that opened together do not probe
@@ -248,7 +248,7 @@ func (b *breaker) openInterval(from State, now time.Time) time.Duration {
 	again := b.openFor > 0 && (from == StateHalfOpen || now.Sub(b.closedAt) < b.openFor)
 	switch {
 	case again:
-		b.openFor = min(2*b.openFor, b.recoveryTimeout)
+		b.openFor = min(b.openFor*3/2, b.recoveryTimeout)
 	default:
 		b.openFor = b.initialRecovery
 	}

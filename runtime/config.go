@@ -61,7 +61,7 @@ type CircuitBreakerConfig struct {
 	// RecoveryTimeout is the longest the breaker stays open before it lets
 	// probes through: the first time it opens it stays open for
 	// InitialRecoveryTimeout, and each time it opens again without having
-	// closed, twice as long as the time before, up to RecoveryTimeout, less
+	// closed, half as long again as the time before, up to RecoveryTimeout, less
 	// up to a fifth at random. With InitialRecoveryTimeout equal to it, the
 	// breaker stays open exactly RecoveryTimeout every time. Zero means 60s.
 	RecoveryTimeout time.Duration

@@ -68,7 +68,7 @@
 // them, or at the first after 100ms when they came faster than that.
 //
 // An open breaker stays open initial_recovery_timeout (1s by default) the
-// first time; each time it opens again without having closed, twice as long
+// first time; each time it opens again without having closed, half as long again
 // as the time before, up to recovery_timeout, less up to a fifth at random
 // so that clients that opened together do not probe together. A blip costs
 // a second, a long outage is probed every recovery_timeout. Then it becomes

@@ -170,7 +170,7 @@ func TestRetryBudgetBound(t *testing.T) {
 }
 
 // TestBreakerOpenIntervalGrows: the first opening lasts
-// initial_recovery_timeout, each re-opening without a close twice the
+// initial_recovery_timeout, each re-opening without a close 1.5 times the
 // last, up to recovery_timeout, less up to a fifth at random; a close
 // starts over.
 func TestBreakerOpenIntervalGrows(t *testing.T) {
@@ -211,9 +211,11 @@ func TestBreakerOpenIntervalGrows(t *testing.T) {
 	fail()
 	assert.Equal(t, time.Second, openFor())
 	reopen()
-	assert.Equal(t, 2*time.Second, openFor())
+	assert.Equal(t, 1500*time.Millisecond, openFor())
 	reopen()
-	assert.Equal(t, 4*time.Second, openFor())
+	assert.Equal(t, 2250*time.Millisecond, openFor())
+	reopen()
+	assert.Equal(t, 3380*time.Millisecond, openFor(), "3.375s, seen at the next 10ms step")
 	reopen()
 	assert.Equal(t, 5*time.Second, openFor(), "capped by recovery_timeout")
 	rnd = math.MaxInt64 // the most jitter takes off: a fifth

@@ -38,7 +38,7 @@ var keyDocs = []keyDoc{
 	{policy: "retry", key: "retry_on", meaning: "error classes retried: transient, timeout, connection, rate_limited, server, auth, schema, permanent, unknown or any"},
 	{policy: "circuit_breaker", key: "failure_threshold", meaning: "failed calls in a row that open the breaker (overload answers count only when nothing succeeds)"},
 	{policy: "circuit_breaker", key: "initial_recovery_timeout", meaning: "how long it stays open the first time, before probes go through"},
-	{policy: "circuit_breaker", key: "recovery_timeout", meaning: "the longest it stays open: each re-opening doubles the last"},
+	{policy: "circuit_breaker", key: "recovery_timeout", meaning: "the longest it stays open: each re-opening lasts 1.5 times the last"},
 	{policy: "circuit_breaker", key: "success_threshold", meaning: "successful probes that close it again"},
 	{policy: "circuit_breaker", key: "excluded_errors", meaning: "error classes that do not count as failures"},
 	{policy: "circuit_breaker", key: "group", meaning: "methods naming the same group share a breaker", commentOnly: true},
