@@ -130,6 +130,8 @@ button { margin: 0 .3em .2em 0; }
       el("td", {class: "classes"}, classes(c.failed_by_class)),
       el("td", {class: "num retries"}, c.retries),
       el("td", {class: "num rejected"}, c.rejected),
+      el("td", {class: "throttle"}, (m.throttle > 0 ? "rejecting " + Math.round(100 * m.throttle) + "%, " : "") +
+        c.throttled + " throttled, " + c.budget_denied + " retries denied"),
       el("td", {class: "num total"}, m.total.calls),
       el("td", {class: "errors"}, errs.length ? el("ul", {class: "errors"}, errs) : el("span", {class: "muted"}, "none")));
   }
@@ -145,7 +147,7 @@ button { margin: 0 .3em .2em 0; }
       el("h3", {}, "Methods ", el("span", {class: "muted"}, "(counts over the last " + secs(w.window_seconds) + ")")),
       el("table", {class: "methods"},
         el("tr", {}, ["method", "breaker", "rate limit", "calls", "successes", "failures", "attempts",
-          "failed attempts by class", "retries", "rejected", "calls in all", "recent errors (UTC)"].map((h) => el("th", {}, h))),
+          "failed attempts by class", "retries", "rejected", "overload", "calls in all", "recent errors (UTC)"].map((h) => el("th", {}, h))),
         w.methods.map(methodRow))));
     const next = el("div", {id: "root"}, wrappers.length ? wrappers : el("p", {class: "muted"}, "No wrapper is registered."));
     morph(root, next);

@@ -76,6 +76,9 @@ type Method struct {
 	BreakerState string `json:"breaker_state,omitempty"`
 	// Limiter is its rate limit; nil when it has none.
 	Limiter *Limiter `json:"limiter"`
+	// Throttle is the share of its dependency's calls that adaptive
+	// throttling rejects now: 0 when it does not throttle.
+	Throttle float64 `json:"throttle"`
 	// LastMinute counts over the wrapper's WindowSeconds, Total over its
 	// life.
 	LastMinute Counts `json:"last_minute"`
@@ -116,6 +119,10 @@ type Counts struct {
 	Retries  int64 `json:"retries"`
 	Rejected int64 `json:"rejected"`
 	Dropped  int64 `json:"dropped"`
+	// Throttled counts the calls adaptive throttling rejected, and
+	// BudgetDenied the retries the retry budget denied.
+	Throttled    int64 `json:"throttled"`
+	BudgetDenied int64 `json:"budget_denied"`
 }
 
 // Error is one failed attempt.
@@ -176,6 +183,7 @@ func (h *Handler) wrapperStatus(w *wrapper, now time.Time) Wrapper {
 		ms := Method{
 			Name:         mm.Method,
 			Breaker:      mm.Breaker,
+			Throttle:     mm.Throttle,
 			Total:        total[i],
 			LastMinute:   total[i].minus(base.counts, i),
 			RecentErrors: []Error{},
@@ -240,6 +248,8 @@ func countsOf(metrics []runtime.MethodMetrics) []Counts {
 			Retries:        mm.RetryAttempts,
 			Rejected:       mm.Rejected,
 			Dropped:        mm.Dropped,
+			Throttled:      mm.Throttled,
+			BudgetDenied:   mm.BudgetDenied,
 		}
 		for _, cc := range mm.FailuresByClass {
 			if cc.Count != 0 {
@@ -268,6 +278,8 @@ func (c Counts) minus(base []Counts, i int) Counts {
 		Retries:        c.Retries - b.Retries,
 		Rejected:       c.Rejected - b.Rejected,
 		Dropped:        c.Dropped - b.Dropped,
+		Throttled:      c.Throttled - b.Throttled,
+		BudgetDenied:   c.BudgetDenied - b.BudgetDenied,
 	}
 	for k, v := range c.FailedByClass {
 		if n := v - b.FailedByClass[k]; n != 0 {

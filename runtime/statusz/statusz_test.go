@@ -155,10 +155,10 @@ func TestJSONShowsBreakersLimitersCountsAndErrors(t *testing.T) {
 	assert.ElementsMatch(t, []string{"name", "state", "forced", "forceable", "methods", "failure_threshold",
 		"success_threshold", "recovery_timeout_seconds", "last_outage_seconds", "transitions"},
 		keys(rw["breakers"].([]any)[0].(map[string]any)))
-	assert.ElementsMatch(t, []string{"name", "breaker", "breaker_state", "limiter", "last_minute", "total", "recent_errors"},
+	assert.ElementsMatch(t, []string{"name", "breaker", "breaker_state", "limiter", "throttle", "last_minute", "total", "recent_errors"},
 		keys(rw["methods"].([]any)[1].(map[string]any)))
 	assert.ElementsMatch(t, []string{"calls", "successes", "failures", "attempts", "failed_attempts", "failed_by_class",
-		"retries", "rejected", "dropped"},
+		"retries", "rejected", "dropped", "throttled", "budget_denied"},
 		keys(rw["methods"].([]any)[1].(map[string]any)["last_minute"].(map[string]any)))
 }
 
