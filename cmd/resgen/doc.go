@@ -70,8 +70,10 @@
 //	profile NAME        a built-in or resgen.yaml profile
 //	retry               max_attempts initial_delay max_delay backoff_multiplier
 //	                    jitter (none, full, equal, decorrelated) retry_on
-//	circuit_breaker     failure_threshold recovery_timeout success_threshold
-//	                    excluded_errors group
+//	retry_budget        ratio min_retries_per_second window
+//	circuit_breaker     failure_threshold initial_recovery_timeout
+//	                    recovery_timeout success_threshold excluded_errors group
+//	throttle            multiplier window max_rejection
 //	timeout DURATION    the limit of each attempt, or timeout off
 //	rate_limit          max_requests_per_minute burst_size per_host
 //	                    backpressure_strategy (wait, drop, queue) max_queue_size

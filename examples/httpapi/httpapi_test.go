@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -408,8 +409,28 @@ func TestRunDemo(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
+	if contains(out.String(), "\r") {
+		t.Errorf("the output, not a terminal, holds a carriage return: a log would show one huge line")
+	}
 	if code := run(context.Background(), []string{"-calls", "0"}, &out, &errs); code != 2 {
 		t.Errorf("-calls 0: exit %d, want 2", code)
+	}
+}
+
+// TestProgressPlainOffTerminal: progress written to a pipe or a log is
+// one plain line per update, never a carriage return.
+func TestProgressPlainOffTerminal(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "progress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if isTerminal(f) {
+		t.Fatal("a regular file taken for a terminal")
+	}
+	var buf syncBuffer
+	if isTerminal(&buf) {
+		t.Fatal("a buffer taken for a terminal")
 	}
 }
 

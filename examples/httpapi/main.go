@@ -188,10 +188,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // startProgress prints a progress line, updated in place four times a
-// second, until the returned func is called.
+// second on a terminal, until the returned func is called. Elsewhere (a
+// log, a pipe, a test) it prints a plain line a second: a \r would make
+// one huge line of them.
 func startProgress(w io.Writer, p *progress, calls int, srv *Server, shop *ResilientShop, obs *demoObserver) func() {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
+	tty := isTerminal(w)
+	every := time.Second
+	if tty {
+		every = 250 * time.Millisecond
+	}
 	line := func() {
 		n, failed := p.done.Load(), p.failed.Load()
 		rate := 100.0
@@ -200,12 +207,16 @@ func startProgress(w io.Writer, p *progress, calls int, srv *Server, shop *Resil
 		}
 		st := srv.Stats()
 		state, _ := shop.Resilience().BreakerState(shop.Resilience().Wrapper())
-		fmt.Fprintf(w, "\r  [%*d/%d]  ok %6.2f%%  attempts %5d  retries %4d  429s %d  refreshes %3d  breaker %-9s  %5.1fs ",
-			len(fmt.Sprint(calls)), n, calls, rate, st.Requests, obs.retries.Load(), st.Throttled,
-			obs.refreshes.Load(), state, time.Since(obs.start).Seconds())
+		start, end := "\r", " "
+		if !tty {
+			start, end = "", "\n"
+		}
+		fmt.Fprintf(w, "%s  [%*d/%d]  ok %6.2f%%  attempts %5d  retries %4d  429s %d  refreshes %3d  breaker %-9s  %5.1fs%s",
+			start, len(fmt.Sprint(calls)), n, calls, rate, st.Requests, obs.retries.Load(), st.Throttled,
+			obs.refreshes.Load(), state, time.Since(obs.start).Seconds(), end)
 	}
 	wg.Go(func() {
-		t := time.NewTicker(250 * time.Millisecond)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
@@ -213,7 +224,9 @@ func startProgress(w io.Writer, p *progress, calls int, srv *Server, shop *Resil
 				line()
 			case <-done:
 				line()
-				fmt.Fprintln(w)
+				if tty {
+					fmt.Fprintln(w)
+				}
 				return
 			}
 		}
@@ -222,6 +235,16 @@ func startProgress(w io.Writer, p *progress, calls int, srv *Server, shop *Resil
 		close(done)
 		wg.Wait()
 	}
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 func pct(n, of int) string {
