@@ -15,6 +15,7 @@
 package prometheus
 
 import (
+	"fmt"
 	"sync"
 
 	prom "github.com/prometheus/client_golang/prometheus"
@@ -38,11 +39,33 @@ func NewCollector(managers ...*runtime.Manager) *Collector {
 	return &Collector{managers: managers}
 }
 
-// Add collects m's metrics too.
-func (c *Collector) Add(m *runtime.Manager) {
+// Add collects m's metrics too. It returns an error, and collects
+// nothing more, when the Collector already has m, or another Manager of the
+// same wrapper type and instance name: their series would have the same
+// labels, which breaks the whole scrape. Name instances apart with
+// runtime.WithInstance.
+func (c *Collector) Add(m *runtime.Manager) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := duplicateOf(c.managers, m); err != nil {
+		return err
+	}
 	c.managers = append(c.managers, m)
+	return nil
+}
+
+// duplicateOf reports a Manager of managers whose series m's would repeat.
+func duplicateOf(managers []*runtime.Manager, m *runtime.Manager) error {
+	for _, x := range managers {
+		if x == m {
+			return fmt.Errorf("resgen/prometheus: %s instance %q is already collected", m.Wrapper(), m.Instance())
+		}
+		if x.Wrapper() == m.Wrapper() && x.Instance() == m.Instance() {
+			return fmt.Errorf("resgen/prometheus: two %s wrappers named instance %q: name them apart with runtime.WithInstance",
+				m.Wrapper(), m.Instance())
+		}
+	}
+	return nil
 }
 
 var labels = []string{"wrapper", "instance", "method"}
@@ -113,7 +136,13 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 	c.mu.Lock()
 	managers := append([]*runtime.Manager(nil), c.managers...)
 	c.mu.Unlock()
-	for _, m := range managers {
+	for i, m := range managers {
+		if err := duplicateOf(managers[:i], m); err != nil {
+			// NewCollector takes duplicates without a word: say it here,
+			// once, rather than in an error a series.
+			ch <- prom.NewInvalidMetric(callsDesc, err)
+			continue
+		}
 		w, in := m.Wrapper(), m.Instance()
 		for _, b := range m.Breakers() {
 			ch <- prom.MustNewConstMetric(breakerStateDesc, prom.GaugeValue, float64(b.State), w, in, b.Name)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"strings"
 	"testing"
 
 	prom "github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,41 @@ func TestTwoInstancesOfOneTypeInOneCollector(t *testing.T) {
 	reg.MustRegister(c)
 	if _, err := reg.Gather(); err != nil {
 		t.Fatalf("scrape of two instances of one type: %v", err)
+	}
+}
+
+// TestDuplicateInstanceNamed: two wrappers of one type given the same
+// instance name made every series collide ("57 error(s) occurred ...
+// collected before with the same name and label values"); Add refuses the
+// second, and a Collector built with both says what is wrong in one error.
+func TestDuplicateInstanceNamed(t *testing.T) {
+	a, b := manager(t, runtime.WithInstance("shard")), manager(t, runtime.WithInstance("shard"))
+	c := resgenprom.NewCollector(a)
+	err := c.Add(b)
+	if err == nil || !strings.Contains(err.Error(), `two ResilientStore wrappers named instance "shard"`) {
+		t.Fatalf("Add of a second instance \"shard\": %v", err)
+	}
+	if err := c.Add(a); err == nil {
+		t.Fatal("Add of a Manager already collected: no error")
+	}
+	if err := c.Add(manager(t, runtime.WithInstance("other"))); err != nil {
+		t.Fatalf("Add of another instance: %v", err)
+	}
+	reg := prom.NewPedanticRegistry()
+	reg.MustRegister(c)
+	if _, err := reg.Gather(); err != nil {
+		t.Fatalf("scrape after a refused Add: %v", err)
+	}
+
+	both := resgenprom.NewCollector(a, b)
+	reg = prom.NewPedanticRegistry()
+	reg.MustRegister(both)
+	_, err = reg.Gather()
+	if err == nil || !strings.Contains(err.Error(), "name them apart with runtime.WithInstance") {
+		t.Fatalf("scrape of two instances named alike: %v", err)
+	}
+	if n := strings.Count(err.Error(), "* "); n > 1 {
+		t.Fatalf("%d errors in the scrape, want the one that says why:\n%v", n, err)
 	}
 }
 
