@@ -142,7 +142,7 @@ func TestDatabaseProfileInForce(t *testing.T) {
 	}
 }
 
-// TestReadsSurviveKilledBackendsAndRenamedColumn is the proof:
+// TestReadsSurviveKilledBackendsAndRenamedColumn is resgen's proof on PostgreSQL:
 // while workers read, a second connection kills the connector's backends
 // every 250ms, and renames the column name halfway through. At least
 // 99.9% of the reads succeed, through reconnects and one schema

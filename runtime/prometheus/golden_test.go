@@ -17,7 +17,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/exposition.golden")
 
-// TestTwoInstancesOfOneTypeInOneCollector is the scrape the issue saw fail:
+// TestTwoInstancesOfOneTypeInOneCollector is the scrape that used to fail:
 // two wrappers of one type in one collector ("was collected before with the
 // same name and label values").
 func TestTwoInstancesOfOneTypeInOneCollector(t *testing.T) {
