@@ -28,7 +28,7 @@ func benchWrapper(b *testing.B, cfg runtime.Config) *ResilientOrders {
 	return w
 }
 
-// reference is the minimal hand-inlined resilient call resgen is measured against
+// reference is the minimal hand-inlined resilient call resgen is measured
 // against: one atomic breaker check, one mutex-guarded token bucket, a for
 // loop.
 type reference struct {
