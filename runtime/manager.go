@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	rt "runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -65,7 +66,7 @@ type breakerEntry struct {
 	hasOpened atomic.Bool
 	recover   atomic.Int64      // nanoseconds the last outage lasted (open → closed)
 	openErr   *CircuitOpenError // its rejection error, built once
-	guard     *guard            // the dependency's overload policies
+	guards    []*guard          // the overload policies of its methods: one, unless their settings differ
 	history   ring[Transition]  // its last transitions (snapshot.go)
 }
 
@@ -295,8 +296,8 @@ func (m *Manager) initGuard(me *Method) {
 	}
 	g.methods = append(g.methods, me)
 	me.guard, me.gate = g, &g.active
-	if e := me.breaker; e != nil && e.guard == nil {
-		e.guard = g
+	if e := me.breaker; e != nil && !slices.Contains(e.guards, g) {
+		e.guards = append(e.guards, g)
 	}
 }
 
@@ -450,9 +451,10 @@ func (m *Manager) breakerChanged(e *breakerEntry) func(*breaker, breakerTransiti
 					slog.String("breaker", e.name), slog.String("wrapper", m.wrapper))
 			}
 		case StateClosed:
-			if e.guard != nil && !forced {
-				// An operator who forces it closed wants the traffic back.
-				e.guard.ramp()
+			if !forced { // an operator who forces it closed wants the traffic back
+				for _, g := range e.guards {
+					g.ramp()
+				}
 			}
 			var outage time.Duration
 			if e.hasOpened.Load() {

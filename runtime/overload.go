@@ -162,7 +162,7 @@ func sameOverload(a, b Config) bool {
 // guard enforces the overload policies of one dependency.
 type guard struct {
 	name     string
-	throttle ThrottleConfig // normalized; Window is also the breaker's "recently"
+	throttle ThrottleConfig // normalized
 	budget   RetryBudgetConfig
 	methods  []*Method
 	clock    Clock
@@ -175,13 +175,11 @@ type guard struct {
 	active    atomic.Bool
 	rejection atomic.Uint64 // the rejection probability × 2³²
 	next      atomic.Int64  // when the samples are next due, Unix nanoseconds
-	retries   atomic.Int64  // retries the budget granted, ever
 
-	mu        sync.Mutex
-	tick      time.Duration
-	samples   [overloadSamples]overloadSample // a ring, oldest at head
-	head, n   int
-	accepting bool // the throttle window holds an accepted attempt
+	mu      sync.Mutex
+	tick    time.Duration
+	samples [overloadSamples]overloadSample // a ring, oldest at head
+	head, n int
 	// The retries granted in each tick of the budget's window and one more.
 	retryTicks []retryTick
 	rampStart  int64 // a ramp after the breaker closed: when it began
@@ -251,7 +249,7 @@ func (g *guard) at(t int64, cur overloadSample) (req, acc float64) {
 }
 
 // refresh samples the counters when a tick has passed since the last
-// sample, and recomputes the throttle's probability and the budget's window.
+// sample, and recomputes the throttle's probability.
 func (g *guard) refresh(now int64) {
 	if now < g.next.Load() {
 		return
@@ -280,7 +278,6 @@ func (g *guard) update(now int64) (req, acc float64) {
 	cur := g.sum(now)
 	req0, acc0 := g.at(now-int64(g.throttle.Window), cur)
 	req, acc = float64(cur.req)-req0, float64(cur.acc)-acc0
-	g.accepting = acc >= 0.5
 
 	if now-g.samples[(g.head+g.n-1)%overloadSamples].t >= int64(g.tick) {
 		if g.n == overloadSamples {
@@ -294,7 +291,9 @@ func (g *guard) update(now int64) (req, acc float64) {
 
 	var p float64
 	if t := &g.throttle; !t.Disabled {
-		if g.accepting && req >= minThrottleRequests {
+		// Only while the service accepts something: an outage is the
+		// breaker's.
+		if acc >= 0.5 && req >= minThrottleRequests {
 			p = min(max(0, (req-t.Multiplier*acc)/(req+1)), t.MaxRejection)
 		}
 		if now < g.rampEnd {
@@ -313,10 +312,7 @@ func (g *guard) admit() bool {
 	now := g.clock.Now().UnixNano()
 	g.refresh(now)
 	p := g.rejection.Load()
-	if p == 0 || uint64(randInt64N(overloadRejectionScale)) >= p {
-		return true
-	}
-	return false
+	return p == 0 || uint64(randInt64N(overloadRejectionScale)) >= p
 }
 
 // allowRetry takes one retry from the budget, or reports that none is
@@ -358,7 +354,6 @@ func (g *guard) allowRetry() bool {
 		*rt = retryTick{tick: tick}
 	}
 	rt.n++
-	g.retries.Add(1)
 	return true
 }
 
@@ -381,14 +376,19 @@ func (g *guard) ramp() {
 
 // overloadAnswer reports whether err, of class c, is the service saying it
 // has more than it can take (429, 503, RESOURCE_EXHAUSTED, a timeout),
-// rather than that it is broken.
+// rather than that it is broken. A 503 is read from StatusCode() or the
+// AWS SDK's HTTPStatusCode(), as Classify reads them.
 func overloadAnswer(err error, c Class) bool {
 	switch c {
 	case ClassRateLimited, ClassTimeout:
 		return true
 	case ClassServer:
 		var sc interface{ StatusCode() int }
-		return errors.As(err, &sc) && sc.StatusCode() == 503
+		if errors.As(err, &sc) {
+			return sc.StatusCode() == 503
+		}
+		var hc interface{ HTTPStatusCode() int }
+		return errors.As(err, &hc) && hc.HTTPStatusCode() == 503
 	}
 	return false
 }

@@ -3,7 +3,9 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -408,4 +410,60 @@ func TestRampAfterBreakerCloses(t *testing.T) {
 	clock.Advance(me.guard.throttle.Window)
 	me.guard.refresh(clock.Now().UnixNano())
 	assert.False(t, me.guard.active.Load(), "the ramp is over")
+}
+
+type awsStatus int
+
+func (s awsStatus) Error() string       { return "aws " + strconv.Itoa(int(s)) }
+func (s awsStatus) HTTPStatusCode() int { return int(s) }
+
+// TestOverloadAnswers: what the breaker leaves to the throttle while the
+// streak is young, whichever shape carries the status.
+func TestOverloadAnswers(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{status503{}, true},
+		{fmt.Errorf("get: %w", status503{}), true},
+		{awsStatus(503), true},
+		{status500{}, false},
+		{awsStatus(502), false},
+		{context.DeadlineExceeded, true},
+		{errors.New("plain"), false},
+	} {
+		if got := overloadAnswer(tt.err, Classify(tt.err)); got != tt.want {
+			t.Errorf("overloadAnswer(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestRampReachesEveryGuardOfABreaker: two methods that share a breaker
+// but not their throttle settings have a guard each; when the breaker
+// closes, both ramp, not only the first method's.
+func TestRampReachesEveryGuardOfABreaker(t *testing.T) {
+	clock := newTestClock()
+	a, b := onlyOverload(true), onlyOverload(true)
+	a.Retry.Disabled, b.Retry.Disabled = true, true
+	a.CircuitBreaker.SuccessThreshold, b.CircuitBreaker.SuccessThreshold = 1, 1
+	b.Throttle.Multiplier = 3
+	m, err := NewManager(struct{}{}, &Spec{Wrapper: "W", Methods: []MethodSpec{{Name: "A", Config: a}, {Name: "B", Config: b}}},
+		WithClock(clock), WithLogger(nil))
+	require.NoError(t, err)
+	t.Cleanup(m.Close)
+	ma, mb := m.Method(0), m.Method(1)
+	require.Same(t, ma.breaker, mb.breaker)
+	require.NotSame(t, ma.guard, mb.guard)
+	for range 3 {
+		var c Call
+		require.NoError(t, ma.Admit(context.Background(), &c))
+		ma.Failure(context.Background(), &c, status500{})
+	}
+	clock.Advance(2 * time.Second)
+	var c Call
+	require.NoError(t, ma.Admit(context.Background(), &c))
+	ma.Success(&c)
+	require.Equal(t, StateClosed, ma.breaker.state.State())
+	assert.True(t, ma.guard.active.Load(), "A ramps")
+	assert.True(t, mb.guard.active.Load(), "B ramps")
 }
