@@ -3,6 +3,8 @@ package runtime_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,11 +38,17 @@ func TestErrCircuitOpenNamesItsBreaker(t *testing.T) {
 	assert.Zero(t, allocs, "a rejection allocates")
 }
 
+// limiterRuns numbers the runs of TestErrRateLimitedNamesItsLimiter: a
+// host's bucket is shared by every wrapper of the process, so each run
+// (-count=N) needs a host of its own to start with a full bucket.
+var limiterRuns atomic.Int64
+
 func TestErrRateLimitedNamesItsLimiter(t *testing.T) {
+	host := fmt.Sprintf("api-%d.example.com", limiterRuns.Add(1))
 	w, err := NewResilientOrders(nopOrders{}, runtime.Config{
 		RateLimit: runtime.RateLimitConfig{MaxRequestsPerMinute: 1, BurstSize: 1, Strategy: runtime.StrategyDrop},
 		Timeout:   runtime.TimeoutConfig{Disabled: true},
-	}, runtime.WithLogger(nil), runtime.WithHostKey("api.example.com"))
+	}, runtime.WithLogger(nil), runtime.WithHostKey(host))
 	require.NoError(t, err)
 	_, err = w.Get(context.Background(), "1")
 	require.NoError(t, err)
@@ -49,7 +57,7 @@ func TestErrRateLimitedNamesItsLimiter(t *testing.T) {
 	assert.NotErrorIs(t, err, runtime.ErrQueueFull)
 	var re *runtime.RateLimitError
 	require.ErrorAs(t, err, &re)
-	assert.Equal(t, "api.example.com", re.Limiter)
+	assert.Equal(t, host, re.Limiter)
 }
 
 func TestTwoInstancesOfOneTypeHaveDistinctNames(t *testing.T) {
