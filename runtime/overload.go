@@ -141,17 +141,26 @@ func (b RetryBudgetConfig) validate(bad func(field, format string, args ...any))
 	}
 }
 
-var throttleKeys = map[string]keySpec{
-	"multiplier":    {kindFloat, func(c *Config, v any) { c.Throttle.Multiplier = v.(float64) }},
-	"window":        {kindDuration, func(c *Config, v any) { c.Throttle.Window = v.(time.Duration) }},
-	"max_rejection": {kindFraction, func(c *Config, v any) { c.Throttle.MaxRejection = v.(float64) }},
-}
+var throttlePolicy = &policyDesc{Name: "throttle", Field: "Throttle", Type: "ThrottleConfig",
+	disabled: func(c *Config) *bool { return &c.Throttle.Disabled }, Keys: []keyDesc{
+		{Name: "multiplier", Field: "Multiplier", kind: kindFloat,
+			Doc:   "send up to this many times what the service accepts, throttle the rest",
+			field: func(c *Config) any { return &c.Throttle.Multiplier }},
+		{Name: "window", Field: "Window", kind: kindDuration, Doc: "how far back attempts and accepts are counted",
+			field: func(c *Config) any { return &c.Throttle.Window }},
+		{Name: "max_rejection", Field: "MaxRejection", kind: kindFraction, Doc: "the largest share of calls throttled",
+			field: func(c *Config) any { return &c.Throttle.MaxRejection }},
+	}}
 
-var retryBudgetKeys = map[string]keySpec{
-	"ratio":                  {kindPositive, func(c *Config, v any) { c.RetryBudget.Ratio = v.(float64) }},
-	"min_retries_per_second": {kindInt, func(c *Config, v any) { c.RetryBudget.MinPerSecond = v.(int) }},
-	"window":                 {kindDuration, func(c *Config, v any) { c.RetryBudget.Window = v.(time.Duration) }},
-}
+var retryBudgetPolicy = &policyDesc{Name: "retry_budget", Field: "RetryBudget", Type: "RetryBudgetConfig",
+	disabled: func(c *Config) *bool { return &c.RetryBudget.Disabled }, Keys: []keyDesc{
+		{Name: "ratio", Field: "Ratio", kind: kindPositive, Doc: "retries allowed as a share of the window's calls",
+			field: func(c *Config) any { return &c.RetryBudget.Ratio }},
+		{Name: "min_retries_per_second", Field: "MinPerSecond", kind: kindInt, Doc: "retries a second allowed whatever the calls",
+			field: func(c *Config) any { return &c.RetryBudget.MinPerSecond }},
+		{Name: "window", Field: "Window", kind: kindDuration, Doc: "how far back calls and retries are counted",
+			field: func(c *Config) any { return &c.RetryBudget.Window }},
+	}}
 
 // sameOverload reports whether two methods' overload settings let them
 // share a guard.

@@ -38,67 +38,258 @@ const (
 	kindPositive // a number above 0
 )
 
-type keySpec struct {
-	kind keyKind
-	set  func(c *Config, v any)
+// policyDesc describes one policy: the single source of truth for its
+// directive, its block of resgen.yaml and of run-time files, and for what
+// resgen's tools print of it (resgen init, resgen profiles, the doc
+// comments and the Config literal of generated code). The policies table
+// lists every policy; a policy with a file of its own (overload.go)
+// declares its descriptor there.
+type policyDesc struct {
+	Name  string // in directives, resgen.yaml and run-time files: retry_budget
+	Field string // its field of Config: RetryBudget
+	Type  string // the type of that field: RetryBudgetConfig
+	// Positional is the key that its directive and YAML block take as a
+	// bare value (timeout 5s), or "".
+	Positional string
+	Keys       []keyDesc
+	disabled   func(c *Config) *bool
 }
 
-// policyKeys is the table of every key of every policy: the single source of
-// truth for directives, resgen.yaml and run-time overrides.
-var policyKeys = map[string]map[string]keySpec{
-	"retry": {
-		"max_attempts":       {kindInt, func(c *Config, v any) { c.Retry.MaxAttempts = v.(int) }},
-		"initial_delay":      {kindDuration, func(c *Config, v any) { c.Retry.InitialDelay = v.(time.Duration) }},
-		"max_delay":          {kindDuration, func(c *Config, v any) { c.Retry.MaxDelay = v.(time.Duration) }},
-		"backoff_multiplier": {kindFloat, func(c *Config, v any) { c.Retry.BackoffMultiplier = v.(float64) }},
-		"jitter":             {kindJitter, func(c *Config, v any) { c.Retry.Jitter = v.(Jitter) }},
-		"retry_on":           {kindClasses, func(c *Config, v any) { c.Retry.RetryOn = Matcher{Classes: v.(Class)} }},
-	},
-	"circuit_breaker": {
-		"failure_threshold":        {kindInt, func(c *Config, v any) { c.CircuitBreaker.FailureThreshold = v.(int) }},
-		"recovery_timeout":         {kindDuration, func(c *Config, v any) { c.CircuitBreaker.RecoveryTimeout = v.(time.Duration) }},
-		"initial_recovery_timeout": {kindDuration, func(c *Config, v any) { c.CircuitBreaker.InitialRecoveryTimeout = v.(time.Duration) }},
-		"success_threshold":        {kindInt, func(c *Config, v any) { c.CircuitBreaker.SuccessThreshold = v.(int) }},
-		"excluded_errors":          {kindClasses, func(c *Config, v any) { c.CircuitBreaker.Excluded = Matcher{Classes: v.(Class)} }},
-		"group":                    {kindWord, func(c *Config, v any) { c.CircuitBreaker.Group = v.(string) }},
-	},
-	"rate_limit": {
-		"max_requests_per_minute": {kindInt, func(c *Config, v any) { c.RateLimit.MaxRequestsPerMinute = v.(int) }},
-		"burst_size":              {kindInt, func(c *Config, v any) { c.RateLimit.BurstSize = v.(int) }},
-		"per_host":                {kindBool, func(c *Config, v any) { c.RateLimit.Global = !v.(bool) }},
-		"backpressure_strategy": {kindStrategy, func(c *Config, v any) {
-			c.RateLimit.Strategy = v.(Strategy)
-			if c.RateLimit.Strategy != StrategyQueue {
-				c.RateLimit.MaxQueueSize = 0
-			}
-		}},
-		"max_queue_size": {kindInt, func(c *Config, v any) { c.RateLimit.MaxQueueSize = v.(int) }},
-	},
-	"timeout": {
-		"duration": {kindDuration, func(c *Config, v any) { c.Timeout.Duration = v.(time.Duration) }},
-	},
-	"recovery": {
-		"enable_connection_recovery":      {kindBool, func(c *Config, v any) { c.Recovery.DisableConnectionRecovery = !v.(bool) }},
-		"enable_credential_refresh":       {kindBool, func(c *Config, v any) { c.Recovery.DisableCredentialRefresh = !v.(bool) }},
-		"enable_schema_adaptation":        {kindBool, func(c *Config, v any) { c.Recovery.DisableSchemaAdaptation = !v.(bool) }},
-		"enable_partial_failure_recovery": {kindBool, func(c *Config, v any) { c.Recovery.DisablePartialFailureRecovery = !v.(bool) }},
-		"recovery_check_interval":         {kindDuration, func(c *Config, v any) { c.Recovery.CheckInterval = v.(time.Duration) }},
-		"max_recovery_attempts":           {kindInt, func(c *Config, v any) { c.Recovery.MaxAttempts = v.(int) }},
-	},
-	"throttle":     throttleKeys,
-	"retry_budget": retryBudgetKeys,
+// keyDesc describes one key of a policy.
+type keyDesc struct {
+	Name  string // in directives and YAML: max_attempts
+	Field string // the Go field of the policy's config: MaxAttempts
+	Doc   string // what it means, one line, lower case: for resgen init and resgen profiles
+	// Unset says what no value means, for a key whose value may be
+	// absent (a breaker group, the queue of another strategy): printed
+	// as "# key: Unset". Example is a value to show commented out.
+	Unset, Example string
+	kind           keyKind
+	// negated keys are true when their Go field is false:
+	// per_host=true is Global false.
+	negated bool
+	// field returns a pointer to the key's field in c.
+	field func(c *Config) any
+	// then runs after the key is set.
+	then func(c *Config)
+}
+
+// policies is every policy, in the order resgen prints them.
+var policies = []*policyDesc{
+	{Name: "retry", Field: "Retry", Type: "RetryConfig", disabled: func(c *Config) *bool { return &c.Retry.Disabled }, Keys: []keyDesc{
+		{Name: "max_attempts", Field: "MaxAttempts", kind: kindInt, Doc: "attempts per call, the first one included",
+			field: func(c *Config) any { return &c.Retry.MaxAttempts }},
+		{Name: "initial_delay", Field: "InitialDelay", kind: kindDuration, Doc: "delay before the second attempt",
+			field: func(c *Config) any { return &c.Retry.InitialDelay }},
+		{Name: "max_delay", Field: "MaxDelay", kind: kindDuration, Doc: "cap of every delay",
+			field: func(c *Config) any { return &c.Retry.MaxDelay }},
+		{Name: "backoff_multiplier", Field: "BackoffMultiplier", kind: kindFloat, Doc: "each delay is the previous one times this",
+			field: func(c *Config) any { return &c.Retry.BackoffMultiplier }},
+		{Name: "jitter", Field: "Jitter", kind: kindJitter, Doc: "none, full, equal or decorrelated",
+			field: func(c *Config) any { return &c.Retry.Jitter }},
+		{Name: "retry_on", Field: "RetryOn", kind: kindClasses,
+			Doc:   "error classes retried: transient, timeout, connection, rate_limited, server, auth, schema, permanent, unknown or any",
+			field: func(c *Config) any { return &c.Retry.RetryOn.Classes },
+			then:  func(c *Config) { c.Retry.RetryOn.Match = nil }},
+	}},
+	retryBudgetPolicy,
+	{Name: "circuit_breaker", Field: "CircuitBreaker", Type: "CircuitBreakerConfig", disabled: func(c *Config) *bool { return &c.CircuitBreaker.Disabled }, Keys: []keyDesc{
+		{Name: "failure_threshold", Field: "FailureThreshold", kind: kindInt,
+			Doc:   "failed calls in a row that open the breaker (overload answers count only when nothing succeeds)",
+			field: func(c *Config) any { return &c.CircuitBreaker.FailureThreshold }},
+		{Name: "initial_recovery_timeout", Field: "InitialRecoveryTimeout", kind: kindDuration,
+			Doc:   "how long it stays open the first time, before probes go through",
+			field: func(c *Config) any { return &c.CircuitBreaker.InitialRecoveryTimeout }},
+		{Name: "recovery_timeout", Field: "RecoveryTimeout", kind: kindDuration,
+			Doc:   "the longest it stays open: each re-opening lasts 1.5 times the last",
+			field: func(c *Config) any { return &c.CircuitBreaker.RecoveryTimeout }},
+		{Name: "success_threshold", Field: "SuccessThreshold", kind: kindInt, Doc: "successful probes that close it again",
+			field: func(c *Config) any { return &c.CircuitBreaker.SuccessThreshold }},
+		{Name: "excluded_errors", Field: "Excluded", kind: kindClasses, Doc: "error classes that do not count as failures",
+			field: func(c *Config) any { return &c.CircuitBreaker.Excluded.Classes },
+			then:  func(c *Config) { c.CircuitBreaker.Excluded.Match = nil }},
+		{Name: "group", Field: "Group", kind: kindWord, Doc: "methods naming the same group share a breaker",
+			Unset: "none, one breaker per wrapper", Example: "orders",
+			field: func(c *Config) any { return &c.CircuitBreaker.Group }},
+	}},
+	throttlePolicy,
+	{Name: "rate_limit", Field: "RateLimit", Type: "RateLimitConfig", disabled: func(c *Config) *bool { return &c.RateLimit.Disabled }, Keys: []keyDesc{
+		{Name: "max_requests_per_minute", Field: "MaxRequestsPerMinute", kind: kindInt,
+			Doc:   "tokens a minute; every attempt, retries included, takes one",
+			field: func(c *Config) any { return &c.RateLimit.MaxRequestsPerMinute }},
+		{Name: "burst_size", Field: "BurstSize", kind: kindInt, Doc: "capacity of the bucket",
+			field: func(c *Config) any { return &c.RateLimit.BurstSize }},
+		{Name: "per_host", Field: "Global", kind: kindBool, negated: true,
+			Doc:   "share one bucket per host among the wrappers of the process",
+			field: func(c *Config) any { return &c.RateLimit.Global }},
+		{Name: "backpressure_strategy", Field: "Strategy", kind: kindStrategy, Doc: "without a token: wait, drop (fail at once) or queue",
+			field: func(c *Config) any { return &c.RateLimit.Strategy },
+			then: func(c *Config) {
+				if c.RateLimit.Strategy != StrategyQueue {
+					c.RateLimit.MaxQueueSize = 0
+				}
+			}},
+		{Name: "max_queue_size", Field: "MaxQueueSize", kind: kindInt, Doc: "waiters of the queue strategy",
+			Unset: strconv.Itoa(DefaultMaxQueueSize) + " with backpressure_strategy: queue", Example: strconv.Itoa(DefaultMaxQueueSize),
+			field: func(c *Config) any { return &c.RateLimit.MaxQueueSize }},
+	}},
+	{Name: "timeout", Field: "Timeout", Type: "TimeoutConfig", Positional: "duration", disabled: func(c *Config) *bool { return &c.Timeout.Disabled }, Keys: []keyDesc{
+		{Name: "duration", Field: "Duration", kind: kindDuration, Doc: "the limit of each attempt",
+			field: func(c *Config) any { return &c.Timeout.Duration }},
+	}},
+	{Name: "recovery", Field: "Recovery", Type: "RecoveryConfig", disabled: func(c *Config) *bool { return &c.Recovery.Disabled }, Keys: []keyDesc{
+		{Name: "enable_connection_recovery", Field: "DisableConnectionRecovery", kind: kindBool, negated: true,
+			Doc:   "call Reconnect(ctx) on connection errors",
+			field: func(c *Config) any { return &c.Recovery.DisableConnectionRecovery }},
+		{Name: "enable_credential_refresh", Field: "DisableCredentialRefresh", kind: kindBool, negated: true,
+			Doc:   "call RefreshCredentials(ctx) on auth errors, then try again",
+			field: func(c *Config) any { return &c.Recovery.DisableCredentialRefresh }},
+		{Name: "enable_schema_adaptation", Field: "DisableSchemaAdaptation", kind: kindBool, negated: true,
+			Doc:   "call AdaptSchema(ctx, err) on schema errors",
+			field: func(c *Config) any { return &c.Recovery.DisableSchemaAdaptation }},
+		{Name: "enable_partial_failure_recovery", Field: "DisablePartialFailureRecovery", kind: kindBool, negated: true,
+			Doc:   "an error with Partial() bool returns its results",
+			field: func(c *Config) any { return &c.Recovery.DisablePartialFailureRecovery }},
+		{Name: "recovery_check_interval", Field: "CheckInterval", kind: kindDuration, Doc: "how often Ping(ctx) probes an open breaker",
+			field: func(c *Config) any { return &c.Recovery.CheckInterval }},
+		{Name: "max_recovery_attempts", Field: "MaxAttempts", kind: kindInt, Doc: "recoveries tried per outage",
+			field: func(c *Config) any { return &c.Recovery.MaxAttempts }},
+	}},
+}
+
+// Descriptors returns the descriptions of every policy and key, in the
+// order resgen prints them. It is for resgen's own tools (the generator,
+// resgen init and resgen profiles), not for users; its results must not
+// be changed.
+func Descriptors() []*policyDesc { return policies }
+
+// policy returns the descriptor of the policy called name, or nil.
+func policy(name string) *policyDesc {
+	for _, p := range policies {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// key returns the descriptor of the policy's key called name, or nil.
+func (p *policyDesc) key(name string) *keyDesc {
+	for i := range p.Keys {
+		if p.Keys[i].Name == name {
+			return &p.Keys[i]
+		}
+	}
+	return nil
+}
+
+// Disabled reports whether the policy is switched off in c.
+func (p *policyDesc) Disabled(c Config) bool { return *p.disabled(&c) }
+
+// Value returns the key's value in c, as the key means it: the Go field's
+// value, negated for a negated key (per_host is !Global).
+func (k *keyDesc) Value(c Config) any {
+	v := k.GoValue(c)
+	if b, ok := v.(bool); ok && k.negated {
+		return !b
+	}
+	return v
+}
+
+// GoValue returns the value of the key's Go field in c: an int, a
+// float64, a bool, a string, a time.Duration, a Jitter, a Strategy or a
+// Class.
+func (k *keyDesc) GoValue(c Config) any {
+	switch p := k.field(&c).(type) {
+	case *int:
+		return *p
+	case *float64:
+		return *p
+	case *bool:
+		return *p
+	case *string:
+		return *p
+	case *time.Duration:
+		return *p
+	case *Jitter:
+		return *p
+	case *Strategy:
+		return *p
+	case *Class:
+		return *p
+	}
+	panic("resgen: key " + k.Name + " has a field of no known type")
+}
+
+// Text returns the key's value in c as a directive writes it, and as
+// Apply reads it back: 3, 1m, 0.3, true, full, transient,auth. A value
+// that is absent (the zero value of a word, a class set or a number, with
+// Unset set) is "".
+func (k *keyDesc) Text(c Config) string {
+	return formatValue(k.Value(c), k.Unset != "")
+}
+
+// List reports whether the key's value is a list (of error classes),
+// which YAML writes as [a, b].
+func (k *keyDesc) List() bool { return k.kind == kindClasses }
+
+// formatValue writes a key's value as directives and YAML write it.
+// Durations are written as a directive would: 1m rather than 1m0s.
+// omitZero writes a zero number or word as "".
+func formatValue(v any, omitZero bool) string {
+	switch v := v.(type) {
+	case int:
+		if v == 0 && omitZero {
+			return ""
+		}
+		return strconv.Itoa(v)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case bool:
+		return strconv.FormatBool(v)
+	case string:
+		return v
+	case time.Duration:
+		s := v.String()
+		if strings.HasSuffix(s, "m0s") {
+			s = strings.TrimSuffix(s, "0s")
+		}
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
+		return s
+	case Jitter:
+		return string(v)
+	case Strategy:
+		return string(v)
+	case Class:
+		return v.String()
+	}
+	return fmt.Sprint(v)
 }
 
 // Policies returns the names of the policies, sorted.
-func Policies() []string { return sortedKeys(policyKeys) }
+func Policies() []string {
+	names := make([]string, len(policies))
+	for i, p := range policies {
+		names[i] = p.Name
+	}
+	sort.Strings(names)
+	return names
+}
 
 // Keys returns the keys of a policy, sorted, or nil for an unknown policy.
-func Keys(policy string) []string {
-	keys, ok := policyKeys[policy]
-	if !ok {
+func Keys(policyName string) []string {
+	p := policy(policyName)
+	if p == nil {
 		return nil
 	}
-	return sortedKeys(keys)
+	names := make([]string, len(p.Keys))
+	for i, k := range p.Keys {
+		names[i] = k.Name
+	}
+	sort.Strings(names)
+	return names
 }
 
 // ClassNames returns the names accepted in retry_on and excluded_errors.
@@ -112,71 +303,63 @@ func ClassNames() []string {
 	return append(names, "any", "none")
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // Apply sets the field that s names. It checks the value's type and range
 // and reports problems with the directive and YAML key names; it does not check the
 // Config as a whole (Validate does).
 func (c *Config) Apply(s Setting) error {
-	keys, ok := policyKeys[s.Policy]
-	if !ok {
+	p := policy(s.Policy)
+	if p == nil {
 		return fmt.Errorf("unknown policy %q%s", s.Policy, Suggest(s.Policy, Policies()))
 	}
 	if s.Key == "" {
 		switch s.Value {
 		case "off":
-			c.setDisabled(s.Policy, true)
+			*p.disabled(c) = true
 		case "on":
-			c.setDisabled(s.Policy, false)
+			*p.disabled(c) = false
 		default:
 			return fmt.Errorf("%s: want on or off, not %q", s.Policy, s.Value)
 		}
 		return nil
 	}
-	spec, ok := keys[s.Key]
-	if !ok {
+	k := p.key(s.Key)
+	if k == nil {
 		return fmt.Errorf("unknown key %q for %s%s", s.Key, s.Policy, Suggest(s.Key, Keys(s.Policy)))
 	}
-	v, err := parseValue(spec.kind, s.Value)
+	v, err := parseValue(k.kind, s.Value)
 	if err != nil {
 		name := s.Policy + "." + s.Key
-		if s.Policy == "timeout" {
-			name = "timeout"
+		if s.Key == p.Positional {
+			name = s.Policy
 		}
 		return fmt.Errorf("%s: %v", name, err)
 	}
 	if s.Key == "retry_on" && v.(Class) == 0 {
 		return fmt.Errorf("retry.retry_on: none retries nothing; write retry off instead")
 	}
-	c.setDisabled(s.Policy, false)
-	spec.set(c, v)
-	return nil
-}
-
-func (c *Config) setDisabled(policy string, off bool) {
-	switch policy {
-	case "retry":
-		c.Retry.Disabled = off
-	case "circuit_breaker":
-		c.CircuitBreaker.Disabled = off
-	case "rate_limit":
-		c.RateLimit.Disabled = off
-	case "timeout":
-		c.Timeout.Disabled = off
-	case "recovery":
-		c.Recovery.Disabled = off
-	case "throttle":
-		c.Throttle.Disabled = off
-	case "retry_budget":
-		c.RetryBudget.Disabled = off
+	*p.disabled(c) = false
+	switch f := k.field(c).(type) {
+	case *int:
+		*f = v.(int)
+	case *float64:
+		*f = v.(float64)
+	case *bool:
+		*f = v.(bool) != k.negated
+	case *string:
+		*f = v.(string)
+	case *time.Duration:
+		*f = v.(time.Duration)
+	case *Jitter:
+		*f = v.(Jitter)
+	case *Strategy:
+		*f = v.(Strategy)
+	case *Class:
+		*f = v.(Class)
 	}
+	if k.then != nil {
+		k.then(c)
+	}
+	return nil
 }
 
 func parseValue(kind keyKind, s string) (any, error) {
