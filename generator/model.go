@@ -12,6 +12,7 @@ import (
 // wrapper is one interface to wrap.
 type wrapper struct {
 	name       string       // the wrapper's type name: ResilientStore
+	pkgName    string       // the package clause of its file
 	output     string       // the output file, when resgen.yaml names it
 	iface      *types.Named // the wrapped interface (possibly generic)
 	ifaceName  string       // its name as declared

@@ -63,10 +63,7 @@ func (r *renderer) importAs(path, name string, alias bool) {
 }
 
 func (g *gen) render(w *wrapper) (File, error) {
-	pkgName, err := g.outputPackage(w)
-	if err != nil {
-		return File{}, err
-	}
+	pkgName := w.pkgName
 	r := &renderer{g: g, w: w, outPath: g.outputPkgPath(w)}
 	if r.outPath != "" {
 		r.f = jen.NewFilePathName(r.outPath, pkgName)
