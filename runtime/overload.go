@@ -142,7 +142,10 @@ func (b RetryBudgetConfig) validate(bad func(field, format string, args ...any))
 }
 
 var throttlePolicy = &policyDesc{Name: "throttle", Field: "Throttle", Type: "ThrottleConfig",
-	disabled: func(c *Config) *bool { return &c.Throttle.Disabled }, Keys: []keyDesc{
+	disabled:  func(c *Config) *bool { return &c.Throttle.Disabled },
+	normalize: func(c *Config) { c.Throttle.normalize() },
+	validate:  func(c Config, bad func(string, string, ...any)) { c.Throttle.validate(bad) },
+	Keys: []keyDesc{
 		{Name: "multiplier", Field: "Multiplier", kind: kindFloat,
 			Doc:   "send up to this many times what the service accepts, throttle the rest",
 			field: func(c *Config) any { return &c.Throttle.Multiplier }},
@@ -153,7 +156,10 @@ var throttlePolicy = &policyDesc{Name: "throttle", Field: "Throttle", Type: "Thr
 	}}
 
 var retryBudgetPolicy = &policyDesc{Name: "retry_budget", Field: "RetryBudget", Type: "RetryBudgetConfig",
-	disabled: func(c *Config) *bool { return &c.RetryBudget.Disabled }, Keys: []keyDesc{
+	disabled:  func(c *Config) *bool { return &c.RetryBudget.Disabled },
+	normalize: func(c *Config) { c.RetryBudget.normalize() },
+	validate:  func(c Config, bad func(string, string, ...any)) { c.RetryBudget.validate(bad) },
+	Keys: []keyDesc{
 		{Name: "ratio", Field: "Ratio", kind: kindPositive, Doc: "retries allowed as a share of the window's calls",
 			field: func(c *Config) any { return &c.RetryBudget.Ratio }},
 		{Name: "min_retries_per_second", Field: "MinPerSecond", kind: kindInt, Doc: "retries a second allowed whatever the calls",

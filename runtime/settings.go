@@ -53,6 +53,11 @@ type policyDesc struct {
 	Positional string
 	Keys       []keyDesc
 	disabled   func(c *Config) *bool
+	// normalize and validate, when set, are the policy's part of
+	// Config.Normalize and Config.Validate: a policy in a file of its own
+	// brings them (ThrottleConfig.normalize).
+	normalize func(c *Config)
+	validate  func(c Config, bad func(field, format string, args ...any))
 }
 
 // keyDesc describes one key of a policy.
