@@ -233,3 +233,33 @@ func TestWriteNew(t *testing.T) {
 		t.Errorf("files left behind: %v", entries)
 	}
 }
+
+// TestREADMEListsEveryKey: the README's directive reference names every
+// key of every policy in the policy's row, so that a key added to the
+// descriptors is documented there too.
+func TestREADMEListsEveryKey(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := make(map[string]string)
+	for _, line := range strings.Split(string(readme), "\n") {
+		if rest, ok := strings.CutPrefix(line, "| `"); ok {
+			name, _, _ := strings.Cut(rest, "`")
+			name, _, _ = strings.Cut(name, " ")
+			rows[name] = line
+		}
+	}
+	for _, p := range runtime.Descriptors() {
+		row, ok := rows[p.Name]
+		if !ok {
+			t.Errorf("README has no row for the directive %s", p.Name)
+			continue
+		}
+		for _, k := range p.Keys {
+			if k.Name != p.Positional && !strings.Contains(row, "`"+k.Name+"`") {
+				t.Errorf("README's row of %s does not name the key %s", p.Name, k.Name)
+			}
+		}
+	}
+}
