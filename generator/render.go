@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"go/token"
 	"go/types"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -1162,12 +1163,12 @@ func goLit(v any) jen.Code {
 		return jen.Lit(v)
 	case time.Duration:
 		return durationLit(v)
-	case runtime.Jitter:
-		return rt("Jitter" + exportedName(string(v)))
-	case runtime.Strategy:
-		return rt("Strategy" + exportedName(string(v)))
 	case runtime.Class:
 		return classLit(v)
+	}
+	if t := reflect.TypeOf(v); t.Kind() == reflect.String && t.PkgPath() == runtimePath {
+		// An enum: Jitter "full" is JitterFull.
+		return rt(t.Name() + exportedName(reflect.ValueOf(v).String()))
 	}
 	return jen.Lit(v) // int, float64, string
 }

@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,8 +31,7 @@ const (
 	kindDuration
 	kindFloat
 	kindBool
-	kindJitter
-	kindStrategy
+	kindEnum // one of the key's Values
 	kindClasses
 	kindWord
 	kindFraction // a number in (0, 1]
@@ -69,7 +69,12 @@ type keyDesc struct {
 	// absent (a breaker group, the queue of another strategy): printed
 	// as "# key: Unset". Example is a value to show commented out.
 	Unset, Example string
-	kind           keyKind
+	// Values are the words an enum key takes: its Go type is a string
+	// type whose constants are named after them (Jitter "full" is
+	// JitterFull). aliases are other words for some of them.
+	Values  []string
+	aliases map[string]string
+	kind    keyKind
 	// negated keys are true when their Go field is false:
 	// per_host=true is Global false.
 	negated bool
@@ -90,7 +95,8 @@ var policies = []*policyDesc{
 			field: func(c *Config) any { return &c.Retry.MaxDelay }},
 		{Name: "backoff_multiplier", Field: "BackoffMultiplier", kind: kindFloat, Doc: "each delay is the previous one times this",
 			field: func(c *Config) any { return &c.Retry.BackoffMultiplier }},
-		{Name: "jitter", Field: "Jitter", kind: kindJitter, Doc: "none, full, equal or decorrelated",
+		{Name: "jitter", Field: "Jitter", kind: kindEnum, Doc: "none, full, equal or decorrelated",
+			Values: []string{"none", "full", "equal", "decorrelated"}, aliases: map[string]string{"true": "full", "false": "none"},
 			field: func(c *Config) any { return &c.Retry.Jitter }},
 		{Name: "retry_on", Field: "RetryOn", kind: kindClasses,
 			Doc:   "error classes retried: transient, timeout, connection, rate_limited, server, auth, schema, permanent, unknown or any",
@@ -127,8 +133,9 @@ var policies = []*policyDesc{
 		{Name: "per_host", Field: "Global", kind: kindBool, negated: true,
 			Doc:   "share one bucket per host among the wrappers of the process",
 			field: func(c *Config) any { return &c.RateLimit.Global }},
-		{Name: "backpressure_strategy", Field: "Strategy", kind: kindStrategy, Doc: "without a token: wait, drop (fail at once) or queue",
-			field: func(c *Config) any { return &c.RateLimit.Strategy },
+		{Name: "backpressure_strategy", Field: "Strategy", kind: kindEnum, Doc: "without a token: wait, drop (fail at once) or queue",
+			Values: []string{"wait", "drop", "queue"},
+			field:  func(c *Config) any { return &c.RateLimit.Strategy },
 			then: func(c *Config) {
 				if c.RateLimit.Strategy != StrategyQueue {
 					c.RateLimit.MaxQueueSize = 0
@@ -168,8 +175,8 @@ var policies = []*policyDesc{
 // be changed.
 func Descriptors() []*policyDesc { return policies }
 
-// policy returns the descriptor of the policy called name, or nil.
-func policy(name string) *policyDesc {
+// policyNamed returns the descriptor of the policy called name, or nil.
+func policyNamed(name string) *policyDesc {
 	for _, p := range policies {
 		if p.Name == name {
 			return p
@@ -202,28 +209,10 @@ func (k *keyDesc) Value(c Config) any {
 }
 
 // GoValue returns the value of the key's Go field in c: an int, a
-// float64, a bool, a string, a time.Duration, a Jitter, a Strategy or a
-// Class.
+// float64, a bool, a string, a time.Duration, a Class, or a value of an
+// enum's string type (Jitter, Strategy).
 func (k *keyDesc) GoValue(c Config) any {
-	switch p := k.field(&c).(type) {
-	case *int:
-		return *p
-	case *float64:
-		return *p
-	case *bool:
-		return *p
-	case *string:
-		return *p
-	case *time.Duration:
-		return *p
-	case *Jitter:
-		return *p
-	case *Strategy:
-		return *p
-	case *Class:
-		return *p
-	}
-	panic("resgen: key " + k.Name + " has a field of no known type")
+	return reflect.ValueOf(k.field(&c)).Elem().Interface()
 }
 
 // Text returns the key's value in c as a directive writes it, and as
@@ -251,6 +240,9 @@ func formatValue(v any, omitZero bool) string {
 	case float64:
 		return strconv.FormatFloat(v, 'g', -1, 64)
 	case bool:
+		if !v && omitZero {
+			return ""
+		}
 		return strconv.FormatBool(v)
 	case string:
 		return v
@@ -263,12 +255,11 @@ func formatValue(v any, omitZero bool) string {
 			s = strings.TrimSuffix(s, "0m")
 		}
 		return s
-	case Jitter:
-		return string(v)
-	case Strategy:
-		return string(v)
 	case Class:
 		return v.String()
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.String { // an enum
+		return rv.String()
 	}
 	return fmt.Sprint(v)
 }
@@ -284,8 +275,8 @@ func Policies() []string {
 }
 
 // Keys returns the keys of a policy, sorted, or nil for an unknown policy.
-func Keys(policyName string) []string {
-	p := policy(policyName)
+func Keys(policy string) []string {
+	p := policyNamed(policy)
 	if p == nil {
 		return nil
 	}
@@ -312,7 +303,7 @@ func ClassNames() []string {
 // and reports problems with the directive and YAML key names; it does not check the
 // Config as a whole (Validate does).
 func (c *Config) Apply(s Setting) error {
-	p := policy(s.Policy)
+	p := policyNamed(s.Policy)
 	if p == nil {
 		return fmt.Errorf("unknown policy %q%s", s.Policy, Suggest(s.Policy, Policies()))
 	}
@@ -331,7 +322,7 @@ func (c *Config) Apply(s Setting) error {
 	if k == nil {
 		return fmt.Errorf("unknown key %q for %s%s", s.Key, s.Policy, Suggest(s.Key, Keys(s.Policy)))
 	}
-	v, err := parseValue(k.kind, s.Value)
+	v, err := k.parse(s.Value)
 	if err != nil {
 		name := s.Policy + "." + s.Key
 		if s.Key == p.Positional {
@@ -343,32 +334,21 @@ func (c *Config) Apply(s Setting) error {
 		return fmt.Errorf("retry.retry_on: none retries nothing; write retry off instead")
 	}
 	*p.disabled(c) = false
-	switch f := k.field(c).(type) {
-	case *int:
-		*f = v.(int)
-	case *float64:
-		*f = v.(float64)
-	case *bool:
-		*f = v.(bool) != k.negated
-	case *string:
-		*f = v.(string)
-	case *time.Duration:
-		*f = v.(time.Duration)
-	case *Jitter:
-		*f = v.(Jitter)
-	case *Strategy:
-		*f = v.(Strategy)
-	case *Class:
-		*f = v.(Class)
+	if b, ok := v.(bool); ok && k.negated {
+		v = !b
 	}
+	f := reflect.ValueOf(k.field(c)).Elem()
+	f.Set(reflect.ValueOf(v).Convert(f.Type()))
 	if k.then != nil {
 		k.then(c)
 	}
 	return nil
 }
 
-func parseValue(kind keyKind, s string) (any, error) {
-	switch kind {
+// parse reads a value of the key: an int, a float64, a bool, a string, a
+// time.Duration or a Class.
+func (k *keyDesc) parse(s string) (any, error) {
+	switch kind := k.kind; kind {
 	case kindInt:
 		n, err := strconv.Atoi(s)
 		if err != nil {
@@ -416,24 +396,20 @@ func parseValue(kind keyKind, s string) (any, error) {
 			return false, nil
 		}
 		return nil, fmt.Errorf("want true or false, not %q", s)
-	case kindJitter:
-		switch j := Jitter(s); j {
-		case JitterNone, JitterFull, JitterEqual, JitterDecorrelated:
-			return j, nil
-		case "true":
-			return JitterFull, nil
-		case "false":
-			return JitterNone, nil
+	case kindEnum:
+		if v, ok := k.aliases[s]; ok {
+			s = v
 		}
-		return nil, fmt.Errorf("unknown jitter %q (want none, full, equal or decorrelated)%s",
-			s, Suggest(s, []string{"none", "full", "equal", "decorrelated"}))
-	case kindStrategy:
-		switch st := Strategy(s); st {
-		case StrategyWait, StrategyDrop, StrategyQueue:
-			return st, nil
+		for _, v := range k.Values {
+			if s == v {
+				return s, nil
+			}
 		}
-		return nil, fmt.Errorf("unknown strategy %q (want wait, drop or queue)%s",
-			s, Suggest(s, []string{"wait", "drop", "queue"}))
+		_, noun, _ := strings.Cut(k.Name, "_") // backpressure_strategy: a strategy
+		if noun == "" {
+			noun = k.Name
+		}
+		return nil, fmt.Errorf("unknown %s %q (want %s)%s", noun, s, orList(k.Values), Suggest(s, k.Values))
 	case kindClasses:
 		return ParseClasses(s)
 	case kindWord:
@@ -443,6 +419,14 @@ func parseValue(kind keyKind, s string) (any, error) {
 		return s, nil
 	}
 	panic("unreachable")
+}
+
+// orList writes words as "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
 // ParseClasses parses a comma-separated list of error class names
