@@ -142,30 +142,22 @@ func (b RetryBudgetConfig) validate(bad func(field, format string, args ...any))
 }
 
 var throttlePolicy = &policyDesc{Name: "throttle", Field: "Throttle", Type: "ThrottleConfig",
-	disabled:  func(c *Config) *bool { return &c.Throttle.Disabled },
 	normalize: func(c *Config) { c.Throttle.normalize() },
 	validate:  func(c Config, bad func(string, string, ...any)) { c.Throttle.validate(bad) },
 	Keys: []keyDesc{
 		{Name: "multiplier", Field: "Multiplier", kind: kindFloat,
-			Doc:   "send up to this many times what the service accepts, throttle the rest",
-			field: func(c *Config) any { return &c.Throttle.Multiplier }},
-		{Name: "window", Field: "Window", kind: kindDuration, Doc: "how far back attempts and accepts are counted",
-			field: func(c *Config) any { return &c.Throttle.Window }},
-		{Name: "max_rejection", Field: "MaxRejection", kind: kindFraction, Doc: "the largest share of calls throttled",
-			field: func(c *Config) any { return &c.Throttle.MaxRejection }},
+			Doc: "send up to this many times what the service accepts, throttle the rest"},
+		{Name: "window", Field: "Window", kind: kindDuration, Doc: "how far back attempts and accepts are counted"},
+		{Name: "max_rejection", Field: "MaxRejection", kind: kindFraction, Doc: "the largest share of calls throttled"},
 	}}
 
 var retryBudgetPolicy = &policyDesc{Name: "retry_budget", Field: "RetryBudget", Type: "RetryBudgetConfig",
-	disabled:  func(c *Config) *bool { return &c.RetryBudget.Disabled },
 	normalize: func(c *Config) { c.RetryBudget.normalize() },
 	validate:  func(c Config, bad func(string, string, ...any)) { c.RetryBudget.validate(bad) },
 	Keys: []keyDesc{
-		{Name: "ratio", Field: "Ratio", kind: kindPositive, Doc: "retries allowed as a share of the window's calls",
-			field: func(c *Config) any { return &c.RetryBudget.Ratio }},
-		{Name: "min_retries_per_second", Field: "MinPerSecond", kind: kindInt, Doc: "retries a second allowed whatever the calls",
-			field: func(c *Config) any { return &c.RetryBudget.MinPerSecond }},
-		{Name: "window", Field: "Window", kind: kindDuration, Doc: "how far back calls and retries are counted",
-			field: func(c *Config) any { return &c.RetryBudget.Window }},
+		{Name: "ratio", Field: "Ratio", kind: kindPositive, Doc: "retries allowed as a share of the window's calls"},
+		{Name: "min_retries_per_second", Field: "MinPerSecond", kind: kindInt, Doc: "retries a second allowed whatever the calls"},
+		{Name: "window", Field: "Window", kind: kindDuration, Doc: "how far back calls and retries are counted"},
 	}}
 
 // sameOverload reports whether two methods' overload settings let them

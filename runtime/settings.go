@@ -52,7 +52,7 @@ type policyDesc struct {
 	// bare value (timeout 5s), or "".
 	Positional string
 	Keys       []keyDesc
-	disabled   func(c *Config) *bool
+	index      int // of Field in Config
 	// normalize and validate, when set, are the policy's part of
 	// Config.Normalize and Config.Validate: a policy in a file of its own
 	// brings them (ThrottleConfig.normalize).
@@ -78,95 +78,95 @@ type keyDesc struct {
 	// negated keys are true when their Go field is false:
 	// per_host=true is Global false.
 	negated bool
-	// field returns a pointer to the key's field in c.
-	field func(c *Config) any
+	index   []int // of Field in Config
 	// then runs after the key is set.
 	then func(c *Config)
 }
 
 // policies is every policy, in the order resgen prints them.
 var policies = []*policyDesc{
-	{Name: "retry", Field: "Retry", Type: "RetryConfig", disabled: func(c *Config) *bool { return &c.Retry.Disabled }, Keys: []keyDesc{
-		{Name: "max_attempts", Field: "MaxAttempts", kind: kindInt, Doc: "attempts per call, the first one included",
-			field: func(c *Config) any { return &c.Retry.MaxAttempts }},
-		{Name: "initial_delay", Field: "InitialDelay", kind: kindDuration, Doc: "delay before the second attempt",
-			field: func(c *Config) any { return &c.Retry.InitialDelay }},
-		{Name: "max_delay", Field: "MaxDelay", kind: kindDuration, Doc: "cap of every delay",
-			field: func(c *Config) any { return &c.Retry.MaxDelay }},
-		{Name: "backoff_multiplier", Field: "BackoffMultiplier", kind: kindFloat, Doc: "each delay is the previous one times this",
-			field: func(c *Config) any { return &c.Retry.BackoffMultiplier }},
+	{Name: "retry", Field: "Retry", Type: "RetryConfig", Keys: []keyDesc{
+		{Name: "max_attempts", Field: "MaxAttempts", kind: kindInt, Doc: "attempts per call, the first one included"},
+		{Name: "initial_delay", Field: "InitialDelay", kind: kindDuration, Doc: "delay before the second attempt"},
+		{Name: "max_delay", Field: "MaxDelay", kind: kindDuration, Doc: "cap of every delay"},
+		{Name: "backoff_multiplier", Field: "BackoffMultiplier", kind: kindFloat, Doc: "each delay is the previous one times this"},
 		{Name: "jitter", Field: "Jitter", kind: kindEnum, Doc: "none, full, equal or decorrelated",
-			Values: []string{"none", "full", "equal", "decorrelated"}, aliases: map[string]string{"true": "full", "false": "none"},
-			field: func(c *Config) any { return &c.Retry.Jitter }},
+			Values: []string{"none", "full", "equal", "decorrelated"}, aliases: map[string]string{"true": "full", "false": "none"}},
 		{Name: "retry_on", Field: "RetryOn", kind: kindClasses,
-			Doc:   "error classes retried: transient, timeout, connection, rate_limited, server, auth, schema, permanent, unknown or any",
-			field: func(c *Config) any { return &c.Retry.RetryOn.Classes },
-			then:  func(c *Config) { c.Retry.RetryOn.Match = nil }},
+			Doc: "error classes retried: transient, timeout, connection, rate_limited, server, auth, schema, permanent, unknown or any"},
 	}},
 	retryBudgetPolicy,
-	{Name: "circuit_breaker", Field: "CircuitBreaker", Type: "CircuitBreakerConfig", disabled: func(c *Config) *bool { return &c.CircuitBreaker.Disabled }, Keys: []keyDesc{
+	{Name: "circuit_breaker", Field: "CircuitBreaker", Type: "CircuitBreakerConfig", Keys: []keyDesc{
 		{Name: "failure_threshold", Field: "FailureThreshold", kind: kindInt,
-			Doc:   "failed calls in a row that open the breaker (overload answers count only when nothing succeeds)",
-			field: func(c *Config) any { return &c.CircuitBreaker.FailureThreshold }},
+			Doc: "failed calls in a row that open the breaker (overload answers count only when nothing succeeds)"},
 		{Name: "initial_recovery_timeout", Field: "InitialRecoveryTimeout", kind: kindDuration,
-			Doc:   "how long it stays open the first time, before probes go through",
-			field: func(c *Config) any { return &c.CircuitBreaker.InitialRecoveryTimeout }},
+			Doc: "how long it stays open the first time, before probes go through"},
 		{Name: "recovery_timeout", Field: "RecoveryTimeout", kind: kindDuration,
-			Doc:   "the longest it stays open: each re-opening lasts 1.5 times the last",
-			field: func(c *Config) any { return &c.CircuitBreaker.RecoveryTimeout }},
-		{Name: "success_threshold", Field: "SuccessThreshold", kind: kindInt, Doc: "successful probes that close it again",
-			field: func(c *Config) any { return &c.CircuitBreaker.SuccessThreshold }},
-		{Name: "excluded_errors", Field: "Excluded", kind: kindClasses, Doc: "error classes that do not count as failures",
-			field: func(c *Config) any { return &c.CircuitBreaker.Excluded.Classes },
-			then:  func(c *Config) { c.CircuitBreaker.Excluded.Match = nil }},
+			Doc: "the longest it stays open: each re-opening lasts 1.5 times the last"},
+		{Name: "success_threshold", Field: "SuccessThreshold", kind: kindInt, Doc: "successful probes that close it again"},
+		{Name: "excluded_errors", Field: "Excluded", kind: kindClasses, Doc: "error classes that do not count as failures"},
 		{Name: "group", Field: "Group", kind: kindWord, Doc: "methods naming the same group share a breaker",
-			Unset: "none, one breaker per wrapper", Example: "orders",
-			field: func(c *Config) any { return &c.CircuitBreaker.Group }},
+			Unset: "none, one breaker per wrapper", Example: "orders"},
 	}},
 	throttlePolicy,
-	{Name: "rate_limit", Field: "RateLimit", Type: "RateLimitConfig", disabled: func(c *Config) *bool { return &c.RateLimit.Disabled }, Keys: []keyDesc{
+	{Name: "rate_limit", Field: "RateLimit", Type: "RateLimitConfig", Keys: []keyDesc{
 		{Name: "max_requests_per_minute", Field: "MaxRequestsPerMinute", kind: kindInt,
-			Doc:   "tokens a minute; every attempt, retries included, takes one",
-			field: func(c *Config) any { return &c.RateLimit.MaxRequestsPerMinute }},
-		{Name: "burst_size", Field: "BurstSize", kind: kindInt, Doc: "capacity of the bucket",
-			field: func(c *Config) any { return &c.RateLimit.BurstSize }},
+			Doc: "tokens a minute; every attempt, retries included, takes one"},
+		{Name: "burst_size", Field: "BurstSize", kind: kindInt, Doc: "capacity of the bucket"},
 		{Name: "per_host", Field: "Global", kind: kindBool, negated: true,
-			Doc:   "share one bucket per host among the wrappers of the process",
-			field: func(c *Config) any { return &c.RateLimit.Global }},
+			Doc: "share one bucket per host among the wrappers of the process"},
 		{Name: "backpressure_strategy", Field: "Strategy", kind: kindEnum, Doc: "without a token: wait, drop (fail at once) or queue",
 			Values: []string{"wait", "drop", "queue"},
-			field:  func(c *Config) any { return &c.RateLimit.Strategy },
 			then: func(c *Config) {
 				if c.RateLimit.Strategy != StrategyQueue {
 					c.RateLimit.MaxQueueSize = 0
 				}
 			}},
 		{Name: "max_queue_size", Field: "MaxQueueSize", kind: kindInt, Doc: "waiters of the queue strategy",
-			Unset: strconv.Itoa(DefaultMaxQueueSize) + " with backpressure_strategy: queue", Example: strconv.Itoa(DefaultMaxQueueSize),
-			field: func(c *Config) any { return &c.RateLimit.MaxQueueSize }},
+			Unset: strconv.Itoa(DefaultMaxQueueSize) + " with backpressure_strategy: queue", Example: strconv.Itoa(DefaultMaxQueueSize)},
 	}},
-	{Name: "timeout", Field: "Timeout", Type: "TimeoutConfig", Positional: "duration", disabled: func(c *Config) *bool { return &c.Timeout.Disabled }, Keys: []keyDesc{
-		{Name: "duration", Field: "Duration", kind: kindDuration, Doc: "the limit of each attempt",
-			field: func(c *Config) any { return &c.Timeout.Duration }},
+	{Name: "timeout", Field: "Timeout", Type: "TimeoutConfig", Positional: "duration", Keys: []keyDesc{
+		{Name: "duration", Field: "Duration", kind: kindDuration, Doc: "the limit of each attempt"},
 	}},
-	{Name: "recovery", Field: "Recovery", Type: "RecoveryConfig", disabled: func(c *Config) *bool { return &c.Recovery.Disabled }, Keys: []keyDesc{
+	{Name: "recovery", Field: "Recovery", Type: "RecoveryConfig", Keys: []keyDesc{
 		{Name: "enable_connection_recovery", Field: "DisableConnectionRecovery", kind: kindBool, negated: true,
-			Doc:   "call Reconnect(ctx) on connection errors",
-			field: func(c *Config) any { return &c.Recovery.DisableConnectionRecovery }},
+			Doc: "call Reconnect(ctx) on connection errors"},
 		{Name: "enable_credential_refresh", Field: "DisableCredentialRefresh", kind: kindBool, negated: true,
-			Doc:   "call RefreshCredentials(ctx) on auth errors, then try again",
-			field: func(c *Config) any { return &c.Recovery.DisableCredentialRefresh }},
+			Doc: "call RefreshCredentials(ctx) on auth errors, then try again"},
 		{Name: "enable_schema_adaptation", Field: "DisableSchemaAdaptation", kind: kindBool, negated: true,
-			Doc:   "call AdaptSchema(ctx, err) on schema errors",
-			field: func(c *Config) any { return &c.Recovery.DisableSchemaAdaptation }},
+			Doc: "call AdaptSchema(ctx, err) on schema errors"},
 		{Name: "enable_partial_failure_recovery", Field: "DisablePartialFailureRecovery", kind: kindBool, negated: true,
-			Doc:   "an error with Partial() bool returns its results",
-			field: func(c *Config) any { return &c.Recovery.DisablePartialFailureRecovery }},
-		{Name: "recovery_check_interval", Field: "CheckInterval", kind: kindDuration, Doc: "how often Ping(ctx) probes an open breaker",
-			field: func(c *Config) any { return &c.Recovery.CheckInterval }},
-		{Name: "max_recovery_attempts", Field: "MaxAttempts", kind: kindInt, Doc: "recoveries tried per outage",
-			field: func(c *Config) any { return &c.Recovery.MaxAttempts }},
+			Doc: "an error with Partial() bool returns its results"},
+		{Name: "recovery_check_interval", Field: "CheckInterval", kind: kindDuration, Doc: "how often Ping(ctx) probes an open breaker"},
+		{Name: "max_recovery_attempts", Field: "MaxAttempts", kind: kindInt, Doc: "recoveries tried per outage"},
 	}},
+}
+
+// init finds every descriptor's field in Config, once. A Field that
+// Config lacks is a mistake of resgen's that every test catches.
+func init() {
+	ct := reflect.TypeOf(Config{})
+	for _, p := range policies {
+		pf, ok := ct.FieldByName(p.Field)
+		if !ok {
+			panic("resgen: Config has no field " + p.Field)
+		}
+		p.index = pf.Index[0]
+		if d, ok := pf.Type.FieldByName("Disabled"); !ok || d.Type.Kind() != reflect.Bool {
+			panic("resgen: " + p.Type + " has no Disabled bool")
+		}
+		for i := range p.Keys {
+			k := &p.Keys[i]
+			kf, ok := pf.Type.FieldByName(k.Field)
+			if !ok {
+				panic("resgen: " + p.Type + " has no field " + k.Field)
+			}
+			k.index = append([]int{p.index}, kf.Index...)
+			if kf.Type == reflect.TypeOf(Matcher{}) {
+				k.index = append(k.index, 0) // its Classes
+			}
+		}
+	}
 }
 
 // Descriptors returns the descriptions of every policy and key, in the
@@ -196,7 +196,12 @@ func (p *policyDesc) key(name string) *keyDesc {
 }
 
 // Disabled reports whether the policy is switched off in c.
-func (p *policyDesc) Disabled(c Config) bool { return *p.disabled(&c) }
+func (p *policyDesc) Disabled(c Config) bool { return p.disabledField(&c).Bool() }
+
+// disabledField is the policy's Disabled field in c.
+func (p *policyDesc) disabledField(c *Config) reflect.Value {
+	return reflect.ValueOf(c).Elem().Field(p.index).FieldByName("Disabled")
+}
 
 // Value returns the key's value in c, as the key means it: the Go field's
 // value, negated for a negated key (per_host is !Global).
@@ -212,7 +217,7 @@ func (k *keyDesc) Value(c Config) any {
 // float64, a bool, a string, a time.Duration, a Class, or a value of an
 // enum's string type (Jitter, Strategy).
 func (k *keyDesc) GoValue(c Config) any {
-	return reflect.ValueOf(k.field(&c)).Elem().Interface()
+	return reflect.ValueOf(c).FieldByIndex(k.index).Interface()
 }
 
 // Text returns the key's value in c as a directive writes it, and as
@@ -310,9 +315,9 @@ func (c *Config) Apply(s Setting) error {
 	if s.Key == "" {
 		switch s.Value {
 		case "off":
-			*p.disabled(c) = true
+			p.disabledField(c).SetBool(true)
 		case "on":
-			*p.disabled(c) = false
+			p.disabledField(c).SetBool(false)
 		default:
 			return fmt.Errorf("%s: want on or off, not %q", s.Policy, s.Value)
 		}
@@ -333,12 +338,17 @@ func (c *Config) Apply(s Setting) error {
 	if s.Key == "retry_on" && v.(Class) == 0 {
 		return fmt.Errorf("retry.retry_on: none retries nothing; write retry off instead")
 	}
-	*p.disabled(c) = false
+	p.disabledField(c).SetBool(false)
 	if b, ok := v.(bool); ok && k.negated {
 		v = !b
 	}
-	f := reflect.ValueOf(k.field(c)).Elem()
+	f := reflect.ValueOf(c).Elem().FieldByIndex(k.index)
 	f.Set(reflect.ValueOf(v).Convert(f.Type()))
+	if k.kind == kindClasses {
+		// A list replaces the Matcher whole: the Go identifiers of a
+		// directive are not kept under a run-time override's classes.
+		reflect.ValueOf(c).Elem().FieldByIndex(k.index[:len(k.index)-1]).FieldByName("Match").SetZero()
+	}
 	if k.then != nil {
 		k.then(c)
 	}
