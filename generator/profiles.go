@@ -109,18 +109,18 @@ func writeProfile(b *strings.Builder, p *profile) {
 		return "default"
 	}
 	for _, d := range runtime.Descriptors() {
-		if d.Disabled(p.cfg) {
+		if d.Disabled(&p.cfg) {
 			ls.add(1, d.Name+": off", "", false)
 			continue
 		}
 		if d.Positional != "" {
-			ls.add(1, d.Name+": "+d.Keys[0].Text(p.cfg), mark(p.own[d.Name+"."+d.Positional]), false)
+			ls.add(1, d.Name+": "+d.Keys[0].Text(&p.cfg), mark(p.own[d.Name+"."+d.Positional]), false)
 			continue
 		}
 		ls.add(1, d.Name+":", "", false)
 		for i := range d.Keys {
 			k := &d.Keys[i]
-			v := k.Text(p.cfg)
+			v := k.Text(&p.cfg)
 			if v == "" {
 				ls.add(2, "# "+k.Name+": "+k.Unset, "", false)
 				continue
@@ -225,11 +225,11 @@ func InitFile(base string) (content []byte, custom string, err error) {
 	for _, d := range runtime.Descriptors() {
 		if d.Positional != "" {
 			k := &d.Keys[0]
-			head(2, fmt.Sprintf("%s. Default: %s.", capitalize(k.Doc), k.Text(def)))
-			ls.add(2, d.Name+": "+k.Text(p.cfg), "", true)
+			head(2, fmt.Sprintf("%s. Default: %s.", capitalize(k.Doc), k.Text(&def)))
+			ls.add(2, d.Name+": "+k.Text(&p.cfg), "", true)
 			continue
 		}
-		if d.Disabled(p.cfg) {
+		if d.Disabled(&p.cfg) {
 			ls.add(2, d.Name+": off", "", false)
 			continue
 		}
@@ -241,8 +241,8 @@ func InitFile(base string) (content []byte, custom string, err error) {
 				ls.comment(3, k.Name+": "+k.Example)
 				continue
 			}
-			head(3, capitalize(k.Doc)+". Default: "+yamlValue(k.Text(def), k.List())+".")
-			ls.add(3, k.Name+": "+yamlValue(k.Text(p.cfg), k.List()), "", true)
+			head(3, capitalize(k.Doc)+". Default: "+yamlValue(k.Text(&def), k.List())+".")
+			ls.add(3, k.Name+": "+yamlValue(k.Text(&p.cfg), k.List()), "", true)
 		}
 	}
 	ls.blank()

@@ -164,7 +164,7 @@ func TestProfilesPrintsEveryValue(t *testing.T) {
 		}
 		for _, p := range runtime.Descriptors() {
 			for _, k := range p.Keys {
-				if !seen[p.Name+"."+k.Name] && !p.Disabled(want.cfg) && !strings.Contains(out, "# "+k.Name+": ") {
+				if !seen[p.Name+"."+k.Name] && !p.Disabled(&want.cfg) && !strings.Contains(out, "# "+k.Name+": ") {
 					t.Errorf("%s: %s.%s is not printed", name, p.Name, k.Name)
 				}
 			}

@@ -34,9 +34,10 @@ type renderer struct {
 	f       *jen.File
 	outPath string
 	errs    []string
-	imports map[string]string // the names packages are imported under, by path (jennifer may still rename clashes)
-	common  []string          // the policy lines most methods share, said once on the type
-	errNote bool              // the type's doc says errInResNote
+	imports map[string]string    // the names packages are imported under, by path (jennifer may still rename clashes)
+	common  []string             // the policy lines most methods share, said once on the type
+	errNote bool                 // the type's doc says errInResNote
+	lines   map[*method][]string // each method's policy lines, made once
 }
 
 // importAs imports path under name, or, when the output's package declares
@@ -959,11 +960,18 @@ func (r *renderer) errInResDoc(m *method) string {
 // one indented entry each (wrapped, with its lines joined by "\n"), in
 // the order of runtime.Descriptors, as a directive writes them.
 func (r *renderer) policyLines(m *method) []string {
+	if lines, ok := r.lines[m]; ok {
+		return lines
+	}
+	if r.lines == nil {
+		r.lines = make(map[*method][]string)
+	}
 	c := m.cfg.Normalize()
 	var lines []string
 	for _, p := range runtime.Descriptors() {
 		lines = append(lines, r.policyLine(m, c, p.Name))
 	}
+	r.lines[m] = lines
 	return lines
 }
 
@@ -975,7 +983,7 @@ func (r *renderer) policyLine(m *method, c runtime.Config, name string) string {
 		if p.Name != name {
 			continue
 		}
-		off := p.Disabled(c)
+		off := p.Disabled(&c)
 		switch p.Name {
 		case "retry_budget":
 			off = off || c.Retry.Disabled // no retries to budget
@@ -990,7 +998,7 @@ func (r *renderer) policyLine(m *method, c runtime.Config, name string) string {
 		var parts []string
 		for i := range p.Keys {
 			k := &p.Keys[i]
-			text := k.Text(c)
+			text := k.Text(&c)
 			if k.List() {
 				text = r.matcherText(m.matcherClasses(k.Name, c), m.matcherFor(k.Name))
 			}
@@ -1121,7 +1129,7 @@ func (r *renderer) configLit(m *method) jen.Code {
 	var cf fields
 	for _, p := range runtime.Descriptors() {
 		var f fields
-		if p.Disabled(c) || (p.Name == "timeout" && m.ctxIndex < 0) {
+		if p.Disabled(&c) || (p.Name == "timeout" && m.ctxIndex < 0) {
 			f.add("Disabled", jen.True())
 		}
 		for i := range p.Keys {
@@ -1133,7 +1141,7 @@ func (r *renderer) configLit(m *method) jen.Code {
 				}
 				continue
 			}
-			if v := k.GoValue(c); !isZeroValue(v) {
+			if v := k.GoValue(&c); !isZeroValue(v) {
 				f.add(k.Field, goLit(v))
 			}
 		}

@@ -58,7 +58,7 @@ func TestKeyTextRoundTrips(t *testing.T) {
 	for _, p := range policies {
 		for i := range p.Keys {
 			k := &p.Keys[i]
-			text := k.Text(c)
+			text := k.Text(&c)
 			if text == "" && k.Unset != "" {
 				text = k.Example // absent in c: its example must read back
 			}
@@ -71,18 +71,18 @@ func TestKeyTextRoundTrips(t *testing.T) {
 				t.Errorf("%s.%s=%s: %v", p.Name, k.Name, text, err)
 				continue
 			}
-			if k.Text(got) != text {
-				t.Errorf("%s.%s=%s prints back as %s", p.Name, k.Name, text, k.Text(got))
+			if k.Text(&got) != text {
+				t.Errorf("%s.%s=%s prints back as %s", p.Name, k.Name, text, k.Text(&got))
 			}
-			if text != k.Example && !reflect.DeepEqual(k.GoValue(got), k.GoValue(c)) {
-				t.Errorf("%s.%s=%s reads back as %v, want %v", p.Name, k.Name, text, k.GoValue(got), k.GoValue(c))
+			if text != k.Example && !reflect.DeepEqual(k.GoValue(&got), k.GoValue(&c)) {
+				t.Errorf("%s.%s=%s reads back as %v, want %v", p.Name, k.Name, text, k.GoValue(&got), k.GoValue(&c))
 			}
 			fv := reflect.ValueOf(got).FieldByName(p.Field).FieldByName(k.Field)
 			if fv.Kind() == reflect.Struct { // a Matcher
 				fv = fv.FieldByName("Classes")
 			}
-			if !reflect.DeepEqual(fv.Interface(), k.GoValue(got)) {
-				t.Errorf("%s.%s: GoValue %v, but %s.%s is %v", p.Name, k.Name, k.GoValue(got), p.Field, k.Field, fv.Interface())
+			if !reflect.DeepEqual(fv.Interface(), k.GoValue(&got)) {
+				t.Errorf("%s.%s: GoValue %v, but %s.%s is %v", p.Name, k.Name, k.GoValue(&got), p.Field, k.Field, fv.Interface())
 			}
 		}
 	}

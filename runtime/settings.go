@@ -171,8 +171,9 @@ func init() {
 
 // Descriptors returns the descriptions of every policy and key, in the
 // order resgen prints them. It is for resgen's own tools (the generator,
-// resgen init and resgen profiles), not for users; its results must not
-// be changed.
+// resgen init and resgen profiles), not for users: its types are
+// unexported, read through their exported fields and methods, and its
+// results must not be changed.
 func Descriptors() []*policyDesc { return policies }
 
 // policyNamed returns the descriptor of the policy called name, or nil.
@@ -196,7 +197,7 @@ func (p *policyDesc) key(name string) *keyDesc {
 }
 
 // Disabled reports whether the policy is switched off in c.
-func (p *policyDesc) Disabled(c Config) bool { return p.disabledField(&c).Bool() }
+func (p *policyDesc) Disabled(c *Config) bool { return p.disabledField(c).Bool() }
 
 // disabledField is the policy's Disabled field in c.
 func (p *policyDesc) disabledField(c *Config) reflect.Value {
@@ -205,7 +206,7 @@ func (p *policyDesc) disabledField(c *Config) reflect.Value {
 
 // Value returns the key's value in c, as the key means it: the Go field's
 // value, negated for a negated key (per_host is !Global).
-func (k *keyDesc) Value(c Config) any {
+func (k *keyDesc) Value(c *Config) any {
 	v := k.GoValue(c)
 	if b, ok := v.(bool); ok && k.negated {
 		return !b
@@ -216,15 +217,15 @@ func (k *keyDesc) Value(c Config) any {
 // GoValue returns the value of the key's Go field in c: an int, a
 // float64, a bool, a string, a time.Duration, a Class, or a value of an
 // enum's string type (Jitter, Strategy).
-func (k *keyDesc) GoValue(c Config) any {
-	return reflect.ValueOf(c).FieldByIndex(k.index).Interface()
+func (k *keyDesc) GoValue(c *Config) any {
+	return reflect.ValueOf(c).Elem().FieldByIndex(k.index).Interface()
 }
 
 // Text returns the key's value in c as a directive writes it, and as
 // Apply reads it back: 3, 1m, 0.3, true, full, transient,auth. A value
 // that is absent (the zero value of a word, a class set or a number, with
 // Unset set) is "".
-func (k *keyDesc) Text(c Config) string {
+func (k *keyDesc) Text(c *Config) string {
 	return formatValue(k.Value(c), k.Unset != "")
 }
 
