@@ -102,3 +102,38 @@ func TestFormatValue(t *testing.T) {
 		}
 	}
 }
+
+// FuzzApply: no text makes Apply panic, and a value that Apply accepts
+// prints as text that Apply reads back to the same field.
+func FuzzApply(f *testing.F) {
+	for _, p := range policies {
+		for _, k := range p.Keys {
+			f.Add(p.Name, k.Name, "1")
+			f.Add(p.Name, k.Name, "true")
+			f.Add(p.Name, k.Name, "1m30s")
+			f.Add(p.Name, k.Name, "0.5")
+			f.Add(p.Name, k.Name, "transient,auth")
+		}
+		f.Add(p.Name, "", "off")
+	}
+	f.Add("retry", "jitter", "true")
+	f.Add("rate_limit", "backpressure_strategy", "queue")
+	f.Fuzz(func(t *testing.T, policy, key, value string) {
+		var c Config
+		if err := c.Apply(Setting{Policy: policy, Key: key, Value: value}); err != nil || key == "" {
+			return
+		}
+		k := policyNamed(policy).key(key)
+		text := k.Text(&c)
+		if text == "" {
+			return // absent: a zero that means unset
+		}
+		var back Config
+		if err := back.Apply(Setting{Policy: policy, Key: key, Value: text}); err != nil {
+			t.Fatalf("%s.%s=%q prints as %q, which Apply refuses: %v", policy, key, value, text, err)
+		}
+		if !reflect.DeepEqual(k.GoValue(&back), k.GoValue(&c)) {
+			t.Fatalf("%s.%s=%q prints as %q, which reads back as %v, not %v", policy, key, value, text, k.GoValue(&back), k.GoValue(&c))
+		}
+	})
+}
