@@ -32,13 +32,18 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=1m
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=1000000000 burst_size=1000000000 per_host=false backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=1000000000 burst_size=1000000000 per_host=false
+//	  backpressure_strategy=wait
 //	timeout: off
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientOrders struct {
 	inner   Orders
 	manager *resgen.Manager
@@ -115,11 +120,21 @@ var resilientOrdersSpec = resgen.Spec{
 					Jitter:            resgen.JitterFull,
 					RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 				},
+				RetryBudget: resgen.RetryBudgetConfig{
+					Ratio:        0.3,
+					MinPerSecond: 10,
+					Window:       10 * time.Second,
+				},
 				CircuitBreaker: resgen.CircuitBreakerConfig{
 					FailureThreshold:       5,
-					RecoveryTimeout:        time.Minute,
 					InitialRecoveryTimeout: time.Second,
+					RecoveryTimeout:        time.Minute,
 					SuccessThreshold:       2,
+				},
+				Throttle: resgen.ThrottleConfig{
+					Multiplier:   2.0,
+					Window:       time.Second,
+					MaxRejection: 0.9,
 				},
 				RateLimit: resgen.RateLimitConfig{
 					MaxRequestsPerMinute: 1000000000,
@@ -134,16 +149,6 @@ var resilientOrdersSpec = resgen.Spec{
 				Recovery: resgen.RecoveryConfig{
 					CheckInterval: 30 * time.Second,
 					MaxAttempts:   3,
-				},
-				Throttle: resgen.ThrottleConfig{
-					Multiplier:   2.0,
-					Window:       time.Second,
-					MaxRejection: 0.9,
-				},
-				RetryBudget: resgen.RetryBudgetConfig{
-					Ratio:        0.3,
-					MinPerSecond: 10,
-					Window:       10 * time.Second,
 				},
 			},
 		},

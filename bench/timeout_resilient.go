@@ -33,12 +33,14 @@ const (
 // Unless a method's doc says otherwise, it runs with:
 //
 //	retry: off
-//	retry budget: off
-//	circuit breaker: off
+//	retry_budget: off
+//	circuit_breaker: off
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: off
+//	rate_limit: off
 //	timeout: 1m per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientTimeout struct {
 	inner   Timeout
 	manager *resgen.Manager
@@ -116,12 +118,22 @@ var resilientTimeoutSpec = resgen.Spec{
 					Jitter:            resgen.JitterFull,
 					RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 				},
+				RetryBudget: resgen.RetryBudgetConfig{
+					Ratio:        0.3,
+					MinPerSecond: 10,
+					Window:       10 * time.Second,
+				},
 				CircuitBreaker: resgen.CircuitBreakerConfig{
 					Disabled:               true,
 					FailureThreshold:       5,
-					RecoveryTimeout:        time.Minute,
 					InitialRecoveryTimeout: time.Second,
+					RecoveryTimeout:        time.Minute,
 					SuccessThreshold:       2,
+				},
+				Throttle: resgen.ThrottleConfig{
+					Multiplier:   2.0,
+					Window:       time.Second,
+					MaxRejection: 0.9,
 				},
 				RateLimit: resgen.RateLimitConfig{
 					Disabled:             true,
@@ -135,16 +147,6 @@ var resilientTimeoutSpec = resgen.Spec{
 				Recovery: resgen.RecoveryConfig{
 					CheckInterval: 30 * time.Second,
 					MaxAttempts:   3,
-				},
-				Throttle: resgen.ThrottleConfig{
-					Multiplier:   2.0,
-					Window:       time.Second,
-					MaxRejection: 0.9,
-				},
-				RetryBudget: resgen.RetryBudgetConfig{
-					Ratio:        0.3,
-					MinPerSecond: 10,
-					Window:       10 * time.Second,
 				},
 			},
 		},

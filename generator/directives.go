@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/scanner"
 	"go/token"
+	"sort"
 	"strings"
 
 	"github.com/resgen-dev/resgen/internal/yamlconf"
@@ -29,8 +30,13 @@ type arg struct {
 	pos        token.Position
 }
 
-// directiveNames are the directives, with the keys they take.
-var directiveNames = []string{"circuit_breaker", "profile", "rate_limit", "recovery", "retry", "retry_budget", "skip", "throttle", "timeout"}
+// directiveNames are the directives: one per policy, and profile and
+// skip, sorted.
+var directiveNames = func() []string {
+	names := append([]string{"profile", "skip"}, runtime.Policies()...)
+	sort.Strings(names)
+	return names
+}()
 
 // parseDirectives reads the //resgen: lines of a doc comment. It checks
 // their syntax, names and keys, and adds each problem to errs.

@@ -100,12 +100,14 @@ func Generate(cfg Config) ([]File, error) {
 			}
 			out, err := generate(one, file, entries[src])
 			if err != nil {
+				// Every source's problems at once, the unpositioned
+				// ones (a package that does not load) among them.
 				var list scanner.ErrorList
-				if errors.As(err, &list) {
-					errs = append(errs, list...)
-					continue
+				if !errors.As(err, &list) {
+					list.Add(token.Position{}, err.Error())
 				}
-				return nil, err
+				errs = append(errs, list...)
+				continue
 			}
 			files = append(files, out...)
 		}
@@ -205,7 +207,7 @@ func generate(cfg Config, file *yamlconf.File, entries []*yamlconf.Wrapper) ([]F
 			wrappers = append(wrappers, w)
 		}
 	}
-	g.checkStrayDirectives()
+	g.validate(wrappers)
 	if len(g.errs) > 0 {
 		g.relativize()
 		return nil, dedupe(g.errs)

@@ -12,6 +12,7 @@ import (
 // wrapper is one interface to wrap.
 type wrapper struct {
 	name       string       // the wrapper's type name: ResilientStore
+	pkgName    string       // the package clause of its file
 	output     string       // the output file, when resgen.yaml names it
 	iface      *types.Named // the wrapped interface (possibly generic)
 	ifaceName  string       // its name as declared
@@ -95,4 +96,35 @@ type matcher struct {
 type matchItem struct {
 	obj types.Object // a *types.Var (errors.Is) or *types.TypeName (errors.As)
 	ptr bool         // errors.As with *T
+}
+
+// matcherFor returns the matcher of Go identifiers of the key retry_on or
+// excluded_errors, or nil.
+func (m *method) matcherFor(key string) *matcher {
+	switch key {
+	case "retry_on":
+		return m.retryOn
+	case "excluded_errors":
+		return m.excluded
+	}
+	return nil
+}
+
+// matcherClasses returns the classes of the key retry_on or
+// excluded_errors as resolved, or when it names neither classes nor
+// identifiers, as normalized in c (retry_on's default, transient).
+func (m *method) matcherClasses(key string, c runtime.Config) runtime.Class {
+	switch key {
+	case "retry_on":
+		if m.cfg.Retry.RetryOn.Classes != 0 || m.retryOn != nil {
+			return m.cfg.Retry.RetryOn.Classes
+		}
+		return c.Retry.RetryOn.Classes
+	case "excluded_errors":
+		if m.cfg.CircuitBreaker.Excluded.Classes != 0 || m.excluded != nil {
+			return m.cfg.CircuitBreaker.Excluded.Classes
+		}
+		return c.CircuitBreaker.Excluded.Classes
+	}
+	return 0
 }

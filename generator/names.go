@@ -137,7 +137,8 @@ func (g *gen) globalName(base string) string {
 
 // chooseNames picks the wrapper's field, accessor and package-level names
 // so that they clash neither with the interface's methods nor with the
-// package's own names, and numbers the guarded methods.
+// package's own names (validate reports the wrapper's own names that
+// clash).
 func (g *gen) chooseNames(w *wrapper) {
 	methods := make(map[string]bool)
 	for _, m := range w.methods {
@@ -157,29 +158,14 @@ func (g *gen) chooseNames(w *wrapper) {
 	w.unwrap = !methods["Unwrap"]
 	w.resilience = !methods["Resilience"]
 
-	scope := g.l.pkg.Types.Scope()
-	global := g.globalName
-	if g.outputPkgPath(w) != "" {
-		if scope.Lookup(w.name) != nil {
-			g.errorf(w.pos, "%s is already declared in package %s: choose another name with -name", w.name, g.l.pkg.Name)
-		}
-		if scope.Lookup("New"+w.name) != nil {
-			g.errorf(w.pos, "New%s is already declared in package %s: choose another name with -name", w.name, g.l.pkg.Name)
-		}
-	}
 	base := unexportedName(w.name)
-	w.specVar = global(base + "Spec")
+	w.specVar = g.globalName(base + "Spec")
 	for i, m := range w.matchers {
-		m.name = global(fmt.Sprintf("%sMatch%d", base, i))
+		m.name = g.globalName(fmt.Sprintf("%sMatch%d", base, i))
 	}
-	sort.SliceStable(w.methods, func(i, j int) bool { return w.methods[i].name < w.methods[j].name })
-	n := 0
-	for _, m := range w.methods {
-		if m.skip {
-			m.index = -1
-			continue
-		}
-		m.index = n
-		n++
-	}
+}
+
+// sortMethods sorts methods by name.
+func sortMethods(methods []*method) {
+	sort.SliceStable(methods, func(i, j int) bool { return methods[i].name < methods[j].name })
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"go/token"
 	"go/types"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,9 +34,10 @@ type renderer struct {
 	f       *jen.File
 	outPath string
 	errs    []string
-	imports map[string]string // the names packages are imported under, by path (jennifer may still rename clashes)
-	common  []string          // the policy lines most methods share, said once on the type
-	errNote bool              // the type's doc says errInResNote
+	imports map[string]string    // the names packages are imported under, by path (jennifer may still rename clashes)
+	common  []string             // the policy lines most methods share, said once on the type
+	errNote bool                 // the type's doc says errInResNote
+	lines   map[*method][]string // each method's policy lines, made once
 }
 
 // importAs imports path under name, or, when the output's package declares
@@ -63,10 +65,7 @@ func (r *renderer) importAs(path, name string, alias bool) {
 }
 
 func (g *gen) render(w *wrapper) (File, error) {
-	pkgName, err := g.outputPackage(w)
-	if err != nil {
-		return File{}, err
-	}
+	pkgName := w.pkgName
 	r := &renderer{g: g, w: w, outPath: g.outputPkgPath(w)}
 	if r.outPath != "" {
 		r.f = jen.NewFilePathName(r.outPath, pkgName)
@@ -145,6 +144,10 @@ func relPos(dir string, p token.Position) string {
 // commentWidth is where doc comments wrap: the column of the last
 // character, counting the leading "// ".
 const commentWidth = 80
+
+// policyWidth is the width of a policy's lines in a doc comment: a code
+// block, which reads better wider than prose.
+const policyWidth = 100
 
 // comment writes text as a comment, wrapped at commentWidth; blank lines
 // ("\n\n") separate paragraphs, and a paragraph whose lines are indented
@@ -854,14 +857,14 @@ func (r *renderer) methodDoc(m *method, n methodNames) []string {
 				"and it is off (a run-time override can turn it on).", commentWidth-3)
 		}
 		return append(wrap(head+" once it has a token of its rate limit (it returns no error, "+
-			"so no other policy applies):", commentWidth-3), "  rate limit: "+rateDoc(m.cfg.Normalize().RateLimit))
+			"so no other policy applies):", commentWidth-3), strings.Split(r.policyLine(m, m.cfg.Normalize(), "rate_limit"), "\n")...)
 	}
 	lines := []string{head + " with the wrapper's policies."}
 	if own := r.policyLines(m); !slices.Equal(own, r.common) {
 		lines = []string{head + " with the wrapper's policies, except:"}
 		for i, l := range own {
 			if i >= len(r.common) || l != r.common[i] {
-				lines = append(lines, l)
+				lines = append(lines, strings.Split(l, "\n")...)
 			}
 		}
 	}
@@ -919,14 +922,14 @@ func (r *renderer) commonPolicies() {
 		if m.errInRes && m.setErr && m.newRes {
 			r.errNote = true
 		}
-		k := strings.Join(r.policyLines(m), "\n")
+		k := strings.Join(r.policyLines(m), "\x00")
 		count[k]++
 		if count[k] > bestN {
 			best, bestN = k, count[k]
 		}
 	}
 	if bestN > 0 {
-		r.common = strings.Split(best, "\n")
+		r.common = strings.Split(best, "\x00")
 	}
 }
 
@@ -954,63 +957,70 @@ func (r *renderer) errInResDoc(m *method) string {
 }
 
 // policyLines lists the policies of a guarded method with their values,
-// one indented line each, in a fixed order: retry, circuit breaker, rate
-// limit, timeout, recovery.
+// one indented entry each (wrapped, with its lines joined by "\n"), in
+// the order of runtime.Descriptors, as a directive writes them.
 func (r *renderer) policyLines(m *method) []string {
+	if lines, ok := r.lines[m]; ok {
+		return lines
+	}
+	if r.lines == nil {
+		r.lines = make(map[*method][]string)
+	}
 	c := m.cfg.Normalize()
 	var lines []string
-	add := func(name, value string, off bool) {
-		if off {
-			lines = append(lines, "  "+name+": off")
-		} else {
-			lines = append(lines, "  "+name+": "+value)
-		}
+	for _, p := range runtime.Descriptors() {
+		lines = append(lines, r.policyLine(m, c, p.Name))
 	}
-	add("retry", fmt.Sprintf("max_attempts=%d initial_delay=%s max_delay=%s backoff_multiplier=%v jitter=%s retry_on=%s",
-		c.Retry.MaxAttempts, fmtDuration(c.Retry.InitialDelay), fmtDuration(c.Retry.MaxDelay), c.Retry.BackoffMultiplier,
-		c.Retry.Jitter, r.matcherText(m.cfg.Retry.RetryOn.Classes, m.retryOn, runtime.ClassesTransient)), c.Retry.Disabled)
-	add("retry budget", fmt.Sprintf("ratio=%v min_retries_per_second=%d window=%s",
-		c.RetryBudget.Ratio, c.RetryBudget.MinPerSecond, fmtDuration(c.RetryBudget.Window)), c.RetryBudget.Disabled || c.Retry.Disabled)
-	breaker := fmt.Sprintf("failure_threshold=%d initial_recovery_timeout=%s recovery_timeout=%s success_threshold=%d",
-		c.CircuitBreaker.FailureThreshold, fmtDuration(c.CircuitBreaker.InitialRecoveryTimeout),
-		fmtDuration(c.CircuitBreaker.RecoveryTimeout), c.CircuitBreaker.SuccessThreshold)
-	if m.cfg.CircuitBreaker.Excluded.Classes != 0 || m.excluded != nil {
-		breaker += " excluded_errors=" + r.matcherText(m.cfg.CircuitBreaker.Excluded.Classes, m.excluded, 0)
-	}
-	if c.CircuitBreaker.Group != "" {
-		breaker += " group=" + c.CircuitBreaker.Group
-	}
-	add("circuit breaker", breaker, c.CircuitBreaker.Disabled)
-	add("throttle", fmt.Sprintf("multiplier=%v window=%s max_rejection=%v",
-		c.Throttle.Multiplier, fmtDuration(c.Throttle.Window), c.Throttle.MaxRejection), c.Throttle.Disabled)
-	add("rate limit", rateDoc(c.RateLimit), c.RateLimit.Disabled)
-	if m.ctxIndex >= 0 {
-		how := "cancelled when the attempt returns"
-		if m.keep {
-			how = "lifted when the attempt succeeds, so that its results stay usable"
-		}
-		add("timeout", fmt.Sprintf("%s per attempt, %s", fmtDuration(c.Timeout.Duration), how), c.Timeout.Disabled)
-	} else {
-		lines = append(lines, "  timeout: none ("+m.name+" takes no context)")
-	}
-	rec := c.Recovery
-	var on []string
-	for _, x := range []struct {
-		off  bool
-		name string
-	}{
-		{rec.DisableConnectionRecovery, "connection"},
-		{rec.DisableCredentialRefresh, "credential_refresh"},
-		{rec.DisableSchemaAdaptation, "schema_adaptation"},
-		{rec.DisablePartialFailureRecovery, "partial_failure"},
-	} {
-		if !x.off {
-			on = append(on, x.name)
-		}
-	}
-	add("recovery", fmt.Sprintf("%s, max_recovery_attempts=%d recovery_check_interval=%s", strings.Join(on, " "),
-		rec.MaxAttempts, fmtDuration(rec.CheckInterval)), rec.Disabled || len(on) == 0)
+	r.lines[m] = lines
 	return lines
+}
+
+// policyLine writes the policy called name of m, whose normalized
+// configuration is c, as its directive would: "  retry: max_attempts=3
+// ...", or "  retry: off".
+func (r *renderer) policyLine(m *method, c runtime.Config, name string) string {
+	for _, p := range runtime.Descriptors() {
+		if p.Name != name {
+			continue
+		}
+		off := p.Disabled(&c)
+		switch p.Name {
+		case "retry_budget":
+			off = off || c.Retry.Disabled // no retries to budget
+		case "timeout":
+			if m.ctxIndex < 0 {
+				return "  timeout: none (" + m.name + " takes no context)"
+			}
+		}
+		if off {
+			return "  " + p.Name + ": off"
+		}
+		var parts []string
+		for i := range p.Keys {
+			k := &p.Keys[i]
+			text := k.Text(&c)
+			if k.List() {
+				text = r.matcherText(m.matcherClasses(k.Name, c), m.matcherFor(k.Name))
+			}
+			switch {
+			case text == "":
+			case k.Name == p.Positional:
+				parts = append(parts, text)
+			default:
+				parts = append(parts, k.Name+"="+text)
+			}
+		}
+		if p.Name == "timeout" {
+			how := "cancelled when the attempt returns"
+			if m.keep {
+				how = "lifted when the attempt succeeds, so that its results stay usable"
+			}
+			parts = append(parts, "per attempt, "+how)
+		}
+		head := "  " + p.Name + ": "
+		return head + strings.Join(wrap(strings.Join(parts, " "), policyWidth-len(head)), "\n    ")
+	}
+	panic("resgen: no policy " + name)
 }
 
 // zeroText describes the zero value of t, for doc comments.
@@ -1021,63 +1031,18 @@ func zeroText(t types.Type) string {
 	return "the zero value"
 }
 
-// matcherText describes a retry_on or excluded_errors list: its classes
-// (dflt when there is nothing else) and Go identifiers.
-func (r *renderer) matcherText(classes runtime.Class, m *matcher, dflt runtime.Class) string {
-	if classes == 0 && m == nil {
-		classes = dflt
-	}
+// matcherText describes a retry_on or excluded_errors list as a
+// directive writes it: its classes and Go identifiers, or "" when it has
+// neither.
+func (r *renderer) matcherText(classes runtime.Class, m *matcher) string {
 	var parts []string
 	if classes != 0 {
-		parts = append(parts, classText(classes))
+		parts = append(parts, classes.String())
 	}
 	if m != nil {
 		parts = append(parts, strings.ReplaceAll(r.matcherDoc(m), ", ", ","))
 	}
 	return strings.Join(parts, ",")
-}
-
-// classText writes a set of classes as a directive would: transient,auth.
-func classText(c runtime.Class) string {
-	if c == runtime.ClassesAll {
-		return "any"
-	}
-	var parts []string
-	if c&runtime.ClassesTransient == runtime.ClassesTransient {
-		parts = append(parts, "transient")
-		c &^= runtime.ClassesTransient
-	}
-	for _, name := range runtime.ClassNames() {
-		if cc, ok := runtime.ParseClass(name); ok && cc != 0 && c&cc == cc && cc&(cc-1) == 0 {
-			parts = append(parts, name)
-			c &^= cc
-		}
-	}
-	if c != 0 {
-		parts = append(parts, c.String())
-	}
-	return strings.Join(parts, ",")
-}
-
-// fmtDuration writes d as a directive would: 1m rather than 1m0s.
-func fmtDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
-func rateDoc(rl runtime.RateLimitConfig) string {
-	s := fmt.Sprintf("max_requests_per_minute=%d burst_size=%d per_host=%v backpressure_strategy=%s",
-		rl.MaxRequestsPerMinute, rl.BurstSize, !rl.Global, rl.Strategy)
-	if rl.Strategy == runtime.StrategyQueue {
-		s += fmt.Sprintf(" max_queue_size=%d", rl.MaxQueueSize)
-	}
-	return s
 }
 
 func (r *renderer) matcherDoc(m *matcher) string {
@@ -1156,86 +1121,64 @@ func (r *renderer) spec() {
 }
 
 // configLit renders a method's resolved configuration, with defaults
-// written out. A policy that is off keeps its resolved values next to
-// Disabled, so that a run-time override that turns it on gets them.
+// written out and zero fields left out, in the order of
+// runtime.Descriptors. A policy that is off keeps its resolved values next
+// to Disabled, so that a run-time override that turns it on gets them.
 func (r *renderer) configLit(m *method) jen.Code {
 	c := m.cfg.Normalize()
 	var cf fields
-	policy := func(name, typ string, off bool, f fields) {
-		if off {
-			f = append(fields{jen.Id("Disabled").Op(":").True()}, f...)
+	for _, p := range runtime.Descriptors() {
+		var f fields
+		if p.Disabled(&c) || (p.Name == "timeout" && m.ctxIndex < 0) {
+			f.add("Disabled", jen.True())
 		}
-		cf.add(name, f.lit(rt(typ)))
-	}
-
-	var rf fields
-	rf.add("MaxAttempts", jen.Lit(c.Retry.MaxAttempts))
-	rf.add("InitialDelay", durationLit(c.Retry.InitialDelay))
-	rf.add("MaxDelay", durationLit(c.Retry.MaxDelay))
-	rf.add("BackoffMultiplier", jen.Lit(c.Retry.BackoffMultiplier))
-	rf.add("Jitter", rt(jitterConst(c.Retry.Jitter)))
-	rf.add("RetryOn", r.matcherLit(m.cfg.Retry.RetryOn.Classes, m.retryOn, runtime.ClassesTransient))
-	policy("Retry", "RetryConfig", c.Retry.Disabled, rf)
-
-	var bf fields
-	bf.add("FailureThreshold", jen.Lit(c.CircuitBreaker.FailureThreshold))
-	bf.add("RecoveryTimeout", durationLit(c.CircuitBreaker.RecoveryTimeout))
-	bf.add("InitialRecoveryTimeout", durationLit(c.CircuitBreaker.InitialRecoveryTimeout))
-	bf.add("SuccessThreshold", jen.Lit(c.CircuitBreaker.SuccessThreshold))
-	if m.cfg.CircuitBreaker.Excluded.Classes != 0 || m.excluded != nil {
-		bf.add("Excluded", r.matcherLit(m.cfg.CircuitBreaker.Excluded.Classes, m.excluded, 0))
-	}
-	if c.CircuitBreaker.Group != "" {
-		bf.add("Group", jen.Lit(c.CircuitBreaker.Group))
-	}
-	policy("CircuitBreaker", "CircuitBreakerConfig", c.CircuitBreaker.Disabled, bf)
-
-	var lf fields
-	lf.add("MaxRequestsPerMinute", jen.Lit(c.RateLimit.MaxRequestsPerMinute))
-	lf.add("BurstSize", jen.Lit(c.RateLimit.BurstSize))
-	if c.RateLimit.Global {
-		lf.add("Global", jen.True())
-	}
-	lf.add("Strategy", rt(strategyConst(c.RateLimit.Strategy)))
-	if c.RateLimit.MaxQueueSize > 0 {
-		lf.add("MaxQueueSize", jen.Lit(c.RateLimit.MaxQueueSize))
-	}
-	policy("RateLimit", "RateLimitConfig", c.RateLimit.Disabled, lf)
-
-	var tf fields
-	tf.add("Duration", durationLit(c.Timeout.Duration))
-	policy("Timeout", "TimeoutConfig", c.Timeout.Disabled || m.ctxIndex < 0, tf)
-
-	var vf fields
-	for _, x := range []struct {
-		name string
-		off  bool
-	}{
-		{"DisableConnectionRecovery", c.Recovery.DisableConnectionRecovery},
-		{"DisableCredentialRefresh", c.Recovery.DisableCredentialRefresh},
-		{"DisableSchemaAdaptation", c.Recovery.DisableSchemaAdaptation},
-		{"DisablePartialFailureRecovery", c.Recovery.DisablePartialFailureRecovery},
-	} {
-		if x.off {
-			vf.add(x.name, jen.True())
+		for i := range p.Keys {
+			k := &p.Keys[i]
+			if k.List() {
+				classes, mm := m.matcherClasses(k.Name, c), m.matcherFor(k.Name)
+				if classes != 0 || mm != nil {
+					f.add(k.Field, r.matcherLit(classes, mm))
+				}
+				continue
+			}
+			if v := k.GoValue(&c); !isZeroValue(v) {
+				f.add(k.Field, goLit(v))
+			}
 		}
+		cf.add(p.Field, f.lit(rt(p.Type)))
 	}
-	vf.add("CheckInterval", durationLit(c.Recovery.CheckInterval))
-	vf.add("MaxAttempts", jen.Lit(c.Recovery.MaxAttempts))
-	policy("Recovery", "RecoveryConfig", c.Recovery.Disabled, vf)
-
-	var thf fields
-	thf.add("Multiplier", jen.Lit(c.Throttle.Multiplier))
-	thf.add("Window", durationLit(c.Throttle.Window))
-	thf.add("MaxRejection", jen.Lit(c.Throttle.MaxRejection))
-	policy("Throttle", "ThrottleConfig", c.Throttle.Disabled, thf)
-
-	var bdf fields
-	bdf.add("Ratio", jen.Lit(c.RetryBudget.Ratio))
-	bdf.add("MinPerSecond", jen.Lit(c.RetryBudget.MinPerSecond))
-	bdf.add("Window", durationLit(c.RetryBudget.Window))
-	policy("RetryBudget", "RetryBudgetConfig", c.RetryBudget.Disabled, bdf)
 	return cf.lit(rt("Config"))
+}
+
+// isZeroValue reports whether a field's value is its type's zero value.
+func isZeroValue(v any) bool {
+	switch v := v.(type) {
+	case bool:
+		return !v
+	case string:
+		return v == ""
+	case int:
+		return v == 0
+	}
+	return false // numbers, durations and enums are never zero once normalized
+}
+
+// goLit renders the value of a Config field: a number, a duration, a
+// string or a constant of the runtime.
+func goLit(v any) jen.Code {
+	switch v := v.(type) {
+	case bool:
+		return jen.Lit(v)
+	case time.Duration:
+		return durationLit(v)
+	case runtime.Class:
+		return classLit(v)
+	}
+	if t := reflect.TypeOf(v); t.Kind() == reflect.String && t.PkgPath() == runtimePath {
+		// An enum: Jitter "full" is JitterFull.
+		return rt(t.Name() + exportedName(reflect.ValueOf(v).String()))
+	}
+	return jen.Lit(v) // int, float64, string
 }
 
 // fields is an ordered list of struct literal fields: jen.Dict sorts its
@@ -1252,10 +1195,7 @@ func (f fields) lit(typ *jen.Statement) *jen.Statement {
 }
 
 // matcherLit renders a Matcher of classes and generated matcher function.
-func (r *renderer) matcherLit(classes runtime.Class, m *matcher, dflt runtime.Class) jen.Code {
-	if classes == 0 && m == nil {
-		classes = dflt
-	}
+func (r *renderer) matcherLit(classes runtime.Class, m *matcher) jen.Code {
 	var f fields
 	if classes != 0 {
 		f.add("Classes", classLit(classes))
@@ -1269,66 +1209,30 @@ func (r *renderer) matcherLit(classes runtime.Class, m *matcher, dflt runtime.Cl
 	return f.lit(rt("Matcher"))
 }
 
-var classConsts = []struct {
-	c    runtime.Class
-	name string
-}{
-	{runtime.ClassUnknown, "ClassUnknown"},
-	{runtime.ClassTimeout, "ClassTimeout"},
-	{runtime.ClassConnection, "ClassConnection"},
-	{runtime.ClassRateLimited, "ClassRateLimited"},
-	{runtime.ClassServer, "ClassServer"},
-	{runtime.ClassTransient, "ClassTransient"},
-	{runtime.ClassAuth, "ClassAuth"},
-	{runtime.ClassSchema, "ClassSchema"},
-	{runtime.ClassPermanent, "ClassPermanent"},
-}
-
+// classLit renders a class set as the runtime's constants, named as
+// Class.String names them: transient,auth is ClassesTransient | ClassAuth.
 func classLit(c runtime.Class) jen.Code {
-	switch c {
-	case runtime.ClassesAll:
-		return rt("ClassesAll")
-	case runtime.ClassesTransient:
-		return rt("ClassesTransient")
-	}
 	var s *jen.Statement
-	if c&runtime.ClassesTransient == runtime.ClassesTransient {
-		s = rt("ClassesTransient")
-		c &^= runtime.ClassesTransient
-	}
-	for _, cc := range classConsts {
-		if c&cc.c == 0 {
-			continue
+	for _, name := range strings.Split(c.String(), ",") {
+		var id string
+		switch name {
+		case "transient":
+			id = "ClassesTransient"
+		case "any":
+			id = "ClassesAll"
+		default:
+			id = "Class"
+			for _, word := range strings.Split(name, "_") {
+				id += exportedName(word)
+			}
 		}
 		if s == nil {
-			s = rt(cc.name)
+			s = rt(id)
 		} else {
-			s = s.Op("|").Add(rt(cc.name))
+			s = s.Op("|").Add(rt(id))
 		}
 	}
 	return s
-}
-
-func jitterConst(j runtime.Jitter) string {
-	switch j {
-	case runtime.JitterNone:
-		return "JitterNone"
-	case runtime.JitterEqual:
-		return "JitterEqual"
-	case runtime.JitterDecorrelated:
-		return "JitterDecorrelated"
-	}
-	return "JitterFull"
-}
-
-func strategyConst(s runtime.Strategy) string {
-	switch s {
-	case runtime.StrategyDrop:
-		return "StrategyDrop"
-	case runtime.StrategyQueue:
-		return "StrategyQueue"
-	}
-	return "StrategyWait"
 }
 
 // durationLit renders d in the largest unit that divides it: 2 * time.Second.

@@ -93,7 +93,7 @@ func (g *gen) buildWrapper(t *target) *wrapper {
 		g.resolve(w, m, yaml, top, ml)
 		w.methods = append(w.methods, m)
 	}
-	g.checkGroups(w)
+	w.number()
 	g.chooseNames(w)
 	return w
 }
@@ -195,8 +195,10 @@ func (g *gen) parseIdents(a arg, w *wrapper) *idents {
 			continue
 		}
 		if c, ok := runtime.ParseClass(item); ok {
-			if a.key == "retry_on" && c == 0 {
-				g.errorf(a.pos, "retry_on=none retries nothing; write //resgen:retry off instead")
+			// The class's checks are Apply's, as for every other key.
+			var scratch runtime.Config
+			if err := scratch.Apply(runtime.Setting{Policy: matcherPolicy(a.key), Key: a.key, Value: item}); err != nil {
+				g.errorf(a.pos, "%v", err)
 				continue
 			}
 			ids.classes |= c
@@ -210,6 +212,15 @@ func (g *gen) parseIdents(a arg, w *wrapper) *idents {
 		ids.items = append(ids.items, mi)
 	}
 	return ids
+}
+
+// matcherPolicy returns the policy of the key retry_on or
+// excluded_errors.
+func matcherPolicy(key string) string {
+	if key == "retry_on" {
+		return "retry"
+	}
+	return "circuit_breaker"
 }
 
 // resolveIdent resolves a Go identifier of a retry_on or excluded_errors

@@ -252,8 +252,11 @@ func (c Config) Normalize() Config {
 	if v.MaxAttempts == 0 {
 		v.MaxAttempts = DefaultMaxRecoveryAttempts
 	}
-	c.Throttle.normalize()
-	c.RetryBudget.normalize()
+	for _, p := range policies {
+		if p.normalize != nil {
+			p.normalize(&c)
+		}
+	}
 	return c
 }
 
@@ -340,8 +343,11 @@ func (c Config) Validate() error {
 	if v.MaxAttempts < 0 {
 		bad("recovery.max_recovery_attempts", "must be at least 1, not %d", v.MaxAttempts)
 	}
-	c.Throttle.validate(bad)
-	c.RetryBudget.validate(bad)
+	for _, p := range policies {
+		if p.validate != nil {
+			p.validate(c, bad)
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -141,17 +141,24 @@ func (b RetryBudgetConfig) validate(bad func(field, format string, args ...any))
 	}
 }
 
-var throttleKeys = map[string]keySpec{
-	"multiplier":    {kindFloat, func(c *Config, v any) { c.Throttle.Multiplier = v.(float64) }},
-	"window":        {kindDuration, func(c *Config, v any) { c.Throttle.Window = v.(time.Duration) }},
-	"max_rejection": {kindFraction, func(c *Config, v any) { c.Throttle.MaxRejection = v.(float64) }},
-}
+var throttlePolicy = &policyDesc{Name: "throttle", Field: "Throttle", Type: "ThrottleConfig",
+	normalize: func(c *Config) { c.Throttle.normalize() },
+	validate:  func(c Config, bad func(string, string, ...any)) { c.Throttle.validate(bad) },
+	Keys: []keyDesc{
+		{Name: "multiplier", Field: "Multiplier", kind: kindFloat,
+			Doc: "send up to this many times what the service accepts, throttle the rest"},
+		{Name: "window", Field: "Window", kind: kindDuration, Doc: "how far back attempts and accepts are counted"},
+		{Name: "max_rejection", Field: "MaxRejection", kind: kindFraction, Doc: "the largest share of calls throttled"},
+	}}
 
-var retryBudgetKeys = map[string]keySpec{
-	"ratio":                  {kindPositive, func(c *Config, v any) { c.RetryBudget.Ratio = v.(float64) }},
-	"min_retries_per_second": {kindInt, func(c *Config, v any) { c.RetryBudget.MinPerSecond = v.(int) }},
-	"window":                 {kindDuration, func(c *Config, v any) { c.RetryBudget.Window = v.(time.Duration) }},
-}
+var retryBudgetPolicy = &policyDesc{Name: "retry_budget", Field: "RetryBudget", Type: "RetryBudgetConfig",
+	normalize: func(c *Config) { c.RetryBudget.normalize() },
+	validate:  func(c Config, bad func(string, string, ...any)) { c.RetryBudget.validate(bad) },
+	Keys: []keyDesc{
+		{Name: "ratio", Field: "Ratio", kind: kindPositive, Doc: "retries allowed as a share of the window's calls"},
+		{Name: "min_retries_per_second", Field: "MinPerSecond", kind: kindInt, Doc: "retries a second allowed whatever the calls"},
+		{Name: "window", Field: "Window", kind: kindDuration, Doc: "how far back calls and retries are counted"},
+	}}
 
 // sameOverload reports whether two methods' overload settings let them
 // share a guard.

@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,75 +31,267 @@ const (
 	kindDuration
 	kindFloat
 	kindBool
-	kindJitter
-	kindStrategy
+	kindEnum // one of the key's Values
 	kindClasses
 	kindWord
 	kindFraction // a number in (0, 1]
 	kindPositive // a number above 0
 )
 
-type keySpec struct {
-	kind keyKind
-	set  func(c *Config, v any)
+// policyDesc describes one policy: the single source of truth for its
+// directive, its block of resgen.yaml and of run-time files, and for what
+// resgen's tools print of it (resgen init, resgen profiles, the doc
+// comments and the Config literal of generated code). The policies table
+// lists every policy; a policy with a file of its own (overload.go)
+// declares its descriptor there.
+type policyDesc struct {
+	Name  string // in directives, resgen.yaml and run-time files: retry_budget
+	Field string // its field of Config: RetryBudget
+	Type  string // the type of that field: RetryBudgetConfig
+	// Positional is the key that its directive and YAML block take as a
+	// bare value (timeout 5s), or "".
+	Positional string
+	Keys       []keyDesc
+	index      int // of Field in Config
+	// normalize and validate, when set, are the policy's part of
+	// Config.Normalize and Config.Validate: a policy in a file of its own
+	// brings them (ThrottleConfig.normalize).
+	normalize func(c *Config)
+	validate  func(c Config, bad func(field, format string, args ...any))
 }
 
-// policyKeys is the table of every key of every policy: the single source of
-// truth for directives, resgen.yaml and run-time overrides.
-var policyKeys = map[string]map[string]keySpec{
-	"retry": {
-		"max_attempts":       {kindInt, func(c *Config, v any) { c.Retry.MaxAttempts = v.(int) }},
-		"initial_delay":      {kindDuration, func(c *Config, v any) { c.Retry.InitialDelay = v.(time.Duration) }},
-		"max_delay":          {kindDuration, func(c *Config, v any) { c.Retry.MaxDelay = v.(time.Duration) }},
-		"backoff_multiplier": {kindFloat, func(c *Config, v any) { c.Retry.BackoffMultiplier = v.(float64) }},
-		"jitter":             {kindJitter, func(c *Config, v any) { c.Retry.Jitter = v.(Jitter) }},
-		"retry_on":           {kindClasses, func(c *Config, v any) { c.Retry.RetryOn = Matcher{Classes: v.(Class)} }},
-	},
-	"circuit_breaker": {
-		"failure_threshold":        {kindInt, func(c *Config, v any) { c.CircuitBreaker.FailureThreshold = v.(int) }},
-		"recovery_timeout":         {kindDuration, func(c *Config, v any) { c.CircuitBreaker.RecoveryTimeout = v.(time.Duration) }},
-		"initial_recovery_timeout": {kindDuration, func(c *Config, v any) { c.CircuitBreaker.InitialRecoveryTimeout = v.(time.Duration) }},
-		"success_threshold":        {kindInt, func(c *Config, v any) { c.CircuitBreaker.SuccessThreshold = v.(int) }},
-		"excluded_errors":          {kindClasses, func(c *Config, v any) { c.CircuitBreaker.Excluded = Matcher{Classes: v.(Class)} }},
-		"group":                    {kindWord, func(c *Config, v any) { c.CircuitBreaker.Group = v.(string) }},
-	},
-	"rate_limit": {
-		"max_requests_per_minute": {kindInt, func(c *Config, v any) { c.RateLimit.MaxRequestsPerMinute = v.(int) }},
-		"burst_size":              {kindInt, func(c *Config, v any) { c.RateLimit.BurstSize = v.(int) }},
-		"per_host":                {kindBool, func(c *Config, v any) { c.RateLimit.Global = !v.(bool) }},
-		"backpressure_strategy": {kindStrategy, func(c *Config, v any) {
-			c.RateLimit.Strategy = v.(Strategy)
-			if c.RateLimit.Strategy != StrategyQueue {
-				c.RateLimit.MaxQueueSize = 0
+// keyDesc describes one key of a policy.
+type keyDesc struct {
+	Name  string // in directives and YAML: max_attempts
+	Field string // the Go field of the policy's config: MaxAttempts
+	Doc   string // what it means, one line, lower case: for resgen init and resgen profiles
+	// Unset says what no value means, for a key whose value may be
+	// absent (a breaker group, the queue of another strategy): printed
+	// as "# key: Unset". Example is a value to show commented out.
+	Unset, Example string
+	// Values are the words an enum key takes: its Go type is a string
+	// type whose constants are named after them (Jitter "full" is
+	// JitterFull). aliases are other words for some of them.
+	Values  []string
+	aliases map[string]string
+	kind    keyKind
+	// negated keys are true when their Go field is false:
+	// per_host=true is Global false.
+	negated bool
+	index   []int // of Field in Config
+	// then runs after the key is set.
+	then func(c *Config)
+}
+
+// policies is every policy, in the order resgen prints them.
+var policies = []*policyDesc{
+	{Name: "retry", Field: "Retry", Type: "RetryConfig", Keys: []keyDesc{
+		{Name: "max_attempts", Field: "MaxAttempts", kind: kindInt, Doc: "attempts per call, the first one included"},
+		{Name: "initial_delay", Field: "InitialDelay", kind: kindDuration, Doc: "delay before the second attempt"},
+		{Name: "max_delay", Field: "MaxDelay", kind: kindDuration, Doc: "cap of every delay"},
+		{Name: "backoff_multiplier", Field: "BackoffMultiplier", kind: kindFloat, Doc: "each delay is the previous one times this"},
+		{Name: "jitter", Field: "Jitter", kind: kindEnum, Doc: "none, full, equal or decorrelated",
+			Values: []string{"none", "full", "equal", "decorrelated"}, aliases: map[string]string{"true": "full", "false": "none"}},
+		{Name: "retry_on", Field: "RetryOn", kind: kindClasses,
+			Doc: "error classes retried: transient, timeout, connection, rate_limited, server, auth, schema, permanent, unknown or any"},
+	}},
+	retryBudgetPolicy,
+	{Name: "circuit_breaker", Field: "CircuitBreaker", Type: "CircuitBreakerConfig", Keys: []keyDesc{
+		{Name: "failure_threshold", Field: "FailureThreshold", kind: kindInt,
+			Doc: "failed calls in a row that open the breaker (overload answers count only when nothing succeeds)"},
+		{Name: "initial_recovery_timeout", Field: "InitialRecoveryTimeout", kind: kindDuration,
+			Doc: "how long it stays open the first time, before probes go through"},
+		{Name: "recovery_timeout", Field: "RecoveryTimeout", kind: kindDuration,
+			Doc: "the longest it stays open: each re-opening lasts 1.5 times the last"},
+		{Name: "success_threshold", Field: "SuccessThreshold", kind: kindInt, Doc: "successful probes that close it again"},
+		{Name: "excluded_errors", Field: "Excluded", kind: kindClasses, Doc: "error classes that do not count as failures"},
+		{Name: "group", Field: "Group", kind: kindWord, Doc: "methods naming the same group share a breaker",
+			Unset: "none, one breaker per wrapper", Example: "orders"},
+	}},
+	throttlePolicy,
+	{Name: "rate_limit", Field: "RateLimit", Type: "RateLimitConfig", Keys: []keyDesc{
+		{Name: "max_requests_per_minute", Field: "MaxRequestsPerMinute", kind: kindInt,
+			Doc: "tokens a minute; every attempt, retries included, takes one"},
+		{Name: "burst_size", Field: "BurstSize", kind: kindInt, Doc: "capacity of the bucket"},
+		{Name: "per_host", Field: "Global", kind: kindBool, negated: true,
+			Doc: "share one bucket per host among the wrappers of the process"},
+		{Name: "backpressure_strategy", Field: "Strategy", kind: kindEnum, Doc: "without a token: wait, drop (fail at once) or queue",
+			Values: []string{"wait", "drop", "queue"},
+			then: func(c *Config) {
+				if c.RateLimit.Strategy != StrategyQueue {
+					c.RateLimit.MaxQueueSize = 0
+				}
+			}},
+		{Name: "max_queue_size", Field: "MaxQueueSize", kind: kindInt, Doc: "waiters of the queue strategy",
+			Unset: strconv.Itoa(DefaultMaxQueueSize) + " with backpressure_strategy: queue", Example: strconv.Itoa(DefaultMaxQueueSize)},
+	}},
+	{Name: "timeout", Field: "Timeout", Type: "TimeoutConfig", Positional: "duration", Keys: []keyDesc{
+		{Name: "duration", Field: "Duration", kind: kindDuration, Doc: "the limit of each attempt"},
+	}},
+	{Name: "recovery", Field: "Recovery", Type: "RecoveryConfig", Keys: []keyDesc{
+		{Name: "enable_connection_recovery", Field: "DisableConnectionRecovery", kind: kindBool, negated: true,
+			Doc: "call Reconnect(ctx) on connection errors"},
+		{Name: "enable_credential_refresh", Field: "DisableCredentialRefresh", kind: kindBool, negated: true,
+			Doc: "call RefreshCredentials(ctx) on auth errors, then try again"},
+		{Name: "enable_schema_adaptation", Field: "DisableSchemaAdaptation", kind: kindBool, negated: true,
+			Doc: "call AdaptSchema(ctx, err) on schema errors"},
+		{Name: "enable_partial_failure_recovery", Field: "DisablePartialFailureRecovery", kind: kindBool, negated: true,
+			Doc: "an error with Partial() bool returns its results"},
+		{Name: "recovery_check_interval", Field: "CheckInterval", kind: kindDuration, Doc: "how often Ping(ctx) probes an open breaker"},
+		{Name: "max_recovery_attempts", Field: "MaxAttempts", kind: kindInt, Doc: "recoveries tried per outage"},
+	}},
+}
+
+// init finds every descriptor's field in Config, once. A Field that
+// Config lacks is a mistake of resgen's that every test catches.
+func init() {
+	ct := reflect.TypeOf(Config{})
+	for _, p := range policies {
+		pf, ok := ct.FieldByName(p.Field)
+		if !ok {
+			panic("resgen: Config has no field " + p.Field)
+		}
+		p.index = pf.Index[0]
+		if d, ok := pf.Type.FieldByName("Disabled"); !ok || d.Type.Kind() != reflect.Bool {
+			panic("resgen: " + p.Type + " has no Disabled bool")
+		}
+		for i := range p.Keys {
+			k := &p.Keys[i]
+			kf, ok := pf.Type.FieldByName(k.Field)
+			if !ok {
+				panic("resgen: " + p.Type + " has no field " + k.Field)
 			}
-		}},
-		"max_queue_size": {kindInt, func(c *Config, v any) { c.RateLimit.MaxQueueSize = v.(int) }},
-	},
-	"timeout": {
-		"duration": {kindDuration, func(c *Config, v any) { c.Timeout.Duration = v.(time.Duration) }},
-	},
-	"recovery": {
-		"enable_connection_recovery":      {kindBool, func(c *Config, v any) { c.Recovery.DisableConnectionRecovery = !v.(bool) }},
-		"enable_credential_refresh":       {kindBool, func(c *Config, v any) { c.Recovery.DisableCredentialRefresh = !v.(bool) }},
-		"enable_schema_adaptation":        {kindBool, func(c *Config, v any) { c.Recovery.DisableSchemaAdaptation = !v.(bool) }},
-		"enable_partial_failure_recovery": {kindBool, func(c *Config, v any) { c.Recovery.DisablePartialFailureRecovery = !v.(bool) }},
-		"recovery_check_interval":         {kindDuration, func(c *Config, v any) { c.Recovery.CheckInterval = v.(time.Duration) }},
-		"max_recovery_attempts":           {kindInt, func(c *Config, v any) { c.Recovery.MaxAttempts = v.(int) }},
-	},
-	"throttle":     throttleKeys,
-	"retry_budget": retryBudgetKeys,
+			k.index = append([]int{p.index}, kf.Index...)
+			if kf.Type == reflect.TypeOf(Matcher{}) {
+				k.index = append(k.index, 0) // its Classes
+			}
+		}
+	}
+}
+
+// Descriptors returns the descriptions of every policy and key, in the
+// order resgen prints them. It is for resgen's own tools (the generator,
+// resgen init and resgen profiles), not for users: its types are
+// unexported, read through their exported fields and methods, and its
+// results must not be changed.
+func Descriptors() []*policyDesc { return policies }
+
+// policyNamed returns the descriptor of the policy called name, or nil.
+func policyNamed(name string) *policyDesc {
+	for _, p := range policies {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// key returns the descriptor of the policy's key called name, or nil.
+func (p *policyDesc) key(name string) *keyDesc {
+	for i := range p.Keys {
+		if p.Keys[i].Name == name {
+			return &p.Keys[i]
+		}
+	}
+	return nil
+}
+
+// Disabled reports whether the policy is switched off in c.
+func (p *policyDesc) Disabled(c *Config) bool { return p.disabledField(c).Bool() }
+
+// disabledField is the policy's Disabled field in c.
+func (p *policyDesc) disabledField(c *Config) reflect.Value {
+	return reflect.ValueOf(c).Elem().Field(p.index).FieldByName("Disabled")
+}
+
+// Value returns the key's value in c, as the key means it: the Go field's
+// value, negated for a negated key (per_host is !Global).
+func (k *keyDesc) Value(c *Config) any {
+	v := k.GoValue(c)
+	if b, ok := v.(bool); ok && k.negated {
+		return !b
+	}
+	return v
+}
+
+// GoValue returns the value of the key's Go field in c: an int, a
+// float64, a bool, a string, a time.Duration, a Class, or a value of an
+// enum's string type (Jitter, Strategy).
+func (k *keyDesc) GoValue(c *Config) any {
+	return reflect.ValueOf(c).Elem().FieldByIndex(k.index).Interface()
+}
+
+// Text returns the key's value in c as a directive writes it, and as
+// Apply reads it back: 3, 1m, 0.3, true, full, transient,auth. A value
+// that is absent (the zero value of a word, a class set or a number, with
+// Unset set) is "".
+func (k *keyDesc) Text(c *Config) string {
+	return formatValue(k.Value(c), k.Unset != "")
+}
+
+// List reports whether the key's value is a list (of error classes),
+// which YAML writes as [a, b].
+func (k *keyDesc) List() bool { return k.kind == kindClasses }
+
+// formatValue writes a key's value as directives and YAML write it.
+// Durations are written as a directive would: 1m rather than 1m0s.
+// omitZero writes a zero number or word as "".
+func formatValue(v any, omitZero bool) string {
+	switch v := v.(type) {
+	case int:
+		if v == 0 && omitZero {
+			return ""
+		}
+		return strconv.Itoa(v)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case bool:
+		if !v && omitZero {
+			return ""
+		}
+		return strconv.FormatBool(v)
+	case string:
+		return v
+	case time.Duration:
+		s := v.String()
+		if strings.HasSuffix(s, "m0s") {
+			s = strings.TrimSuffix(s, "0s")
+		}
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
+		return s
+	case Class:
+		return v.String()
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.String { // an enum
+		return rv.String()
+	}
+	return fmt.Sprint(v)
 }
 
 // Policies returns the names of the policies, sorted.
-func Policies() []string { return sortedKeys(policyKeys) }
+func Policies() []string {
+	names := make([]string, len(policies))
+	for i, p := range policies {
+		names[i] = p.Name
+	}
+	sort.Strings(names)
+	return names
+}
 
 // Keys returns the keys of a policy, sorted, or nil for an unknown policy.
 func Keys(policy string) []string {
-	keys, ok := policyKeys[policy]
-	if !ok {
+	p := policyNamed(policy)
+	if p == nil {
 		return nil
 	}
-	return sortedKeys(keys)
+	names := make([]string, len(p.Keys))
+	for i, k := range p.Keys {
+		names[i] = k.Name
+	}
+	sort.Strings(names)
+	return names
 }
 
 // ClassNames returns the names accepted in retry_on and excluded_errors.
@@ -112,75 +305,61 @@ func ClassNames() []string {
 	return append(names, "any", "none")
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // Apply sets the field that s names. It checks the value's type and range
 // and reports problems with the directive and YAML key names; it does not check the
 // Config as a whole (Validate does).
 func (c *Config) Apply(s Setting) error {
-	keys, ok := policyKeys[s.Policy]
-	if !ok {
+	p := policyNamed(s.Policy)
+	if p == nil {
 		return fmt.Errorf("unknown policy %q%s", s.Policy, Suggest(s.Policy, Policies()))
 	}
 	if s.Key == "" {
 		switch s.Value {
 		case "off":
-			c.setDisabled(s.Policy, true)
+			p.disabledField(c).SetBool(true)
 		case "on":
-			c.setDisabled(s.Policy, false)
+			p.disabledField(c).SetBool(false)
 		default:
 			return fmt.Errorf("%s: want on or off, not %q", s.Policy, s.Value)
 		}
 		return nil
 	}
-	spec, ok := keys[s.Key]
-	if !ok {
+	k := p.key(s.Key)
+	if k == nil {
 		return fmt.Errorf("unknown key %q for %s%s", s.Key, s.Policy, Suggest(s.Key, Keys(s.Policy)))
 	}
-	v, err := parseValue(spec.kind, s.Value)
+	v, err := k.parse(s.Value)
 	if err != nil {
 		name := s.Policy + "." + s.Key
-		if s.Policy == "timeout" {
-			name = "timeout"
+		if s.Key == p.Positional {
+			name = s.Policy
 		}
 		return fmt.Errorf("%s: %v", name, err)
 	}
 	if s.Key == "retry_on" && v.(Class) == 0 {
 		return fmt.Errorf("retry.retry_on: none retries nothing; write retry off instead")
 	}
-	c.setDisabled(s.Policy, false)
-	spec.set(c, v)
+	p.disabledField(c).SetBool(false)
+	if b, ok := v.(bool); ok && k.negated {
+		v = !b
+	}
+	f := reflect.ValueOf(c).Elem().FieldByIndex(k.index)
+	f.Set(reflect.ValueOf(v).Convert(f.Type()))
+	if k.kind == kindClasses {
+		// A list replaces the Matcher whole: the Go identifiers of a
+		// directive are not kept under a run-time override's classes.
+		reflect.ValueOf(c).Elem().FieldByIndex(k.index[:len(k.index)-1]).FieldByName("Match").SetZero()
+	}
+	if k.then != nil {
+		k.then(c)
+	}
 	return nil
 }
 
-func (c *Config) setDisabled(policy string, off bool) {
-	switch policy {
-	case "retry":
-		c.Retry.Disabled = off
-	case "circuit_breaker":
-		c.CircuitBreaker.Disabled = off
-	case "rate_limit":
-		c.RateLimit.Disabled = off
-	case "timeout":
-		c.Timeout.Disabled = off
-	case "recovery":
-		c.Recovery.Disabled = off
-	case "throttle":
-		c.Throttle.Disabled = off
-	case "retry_budget":
-		c.RetryBudget.Disabled = off
-	}
-}
-
-func parseValue(kind keyKind, s string) (any, error) {
-	switch kind {
+// parse reads a value of the key: an int, a float64, a bool, a string, a
+// time.Duration or a Class.
+func (k *keyDesc) parse(s string) (any, error) {
+	switch kind := k.kind; kind {
 	case kindInt:
 		n, err := strconv.Atoi(s)
 		if err != nil {
@@ -228,24 +407,20 @@ func parseValue(kind keyKind, s string) (any, error) {
 			return false, nil
 		}
 		return nil, fmt.Errorf("want true or false, not %q", s)
-	case kindJitter:
-		switch j := Jitter(s); j {
-		case JitterNone, JitterFull, JitterEqual, JitterDecorrelated:
-			return j, nil
-		case "true":
-			return JitterFull, nil
-		case "false":
-			return JitterNone, nil
+	case kindEnum:
+		if v, ok := k.aliases[s]; ok {
+			s = v
 		}
-		return nil, fmt.Errorf("unknown jitter %q (want none, full, equal or decorrelated)%s",
-			s, Suggest(s, []string{"none", "full", "equal", "decorrelated"}))
-	case kindStrategy:
-		switch st := Strategy(s); st {
-		case StrategyWait, StrategyDrop, StrategyQueue:
-			return st, nil
+		for _, v := range k.Values {
+			if s == v {
+				return s, nil
+			}
 		}
-		return nil, fmt.Errorf("unknown strategy %q (want wait, drop or queue)%s",
-			s, Suggest(s, []string{"wait", "drop", "queue"}))
+		_, noun, _ := strings.Cut(k.Name, "_") // backpressure_strategy: a strategy
+		if noun == "" {
+			noun = k.Name
+		}
+		return nil, fmt.Errorf("unknown %s %q (want %s)%s", noun, s, orList(k.Values), Suggest(s, k.Values))
 	case kindClasses:
 		return ParseClasses(s)
 	case kindWord:
@@ -255,6 +430,14 @@ func parseValue(kind keyKind, s string) (any, error) {
 		return s, nil
 	}
 	panic("unreachable")
+}
+
+// orList writes words as "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
 // ParseClasses parses a comma-separated list of error class names

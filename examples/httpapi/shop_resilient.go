@@ -32,13 +32,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=9000 burst_size=20 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=9000 burst_size=20 per_host=true backpressure_strategy=wait
 //	timeout: 5s per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientShop struct {
 	inner   Shop
 	manager *resgen.Manager
@@ -161,11 +165,21 @@ var resilientShopConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 9000,
@@ -178,16 +192,6 @@ var resilientShopConfig0 = resgen.Config{
 	Recovery: resgen.RecoveryConfig{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
-	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
 	},
 }
 

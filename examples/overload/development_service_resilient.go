@@ -32,13 +32,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=500ms max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=10 initial_recovery_timeout=1s recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=5 initial_delay=500ms max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=10 initial_recovery_timeout=1s recovery_timeout=30s
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: off
+//	rate_limit: off
 //	timeout: 30s per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type DevelopmentService struct {
 	inner   Service
 	manager *resgen.Manager
@@ -115,11 +119,21 @@ var developmentServiceSpec = resgen.Spec{
 					Jitter:            resgen.JitterFull,
 					RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 				},
+				RetryBudget: resgen.RetryBudgetConfig{
+					Ratio:        0.3,
+					MinPerSecond: 10,
+					Window:       10 * time.Second,
+				},
 				CircuitBreaker: resgen.CircuitBreakerConfig{
 					FailureThreshold:       10,
-					RecoveryTimeout:        30 * time.Second,
 					InitialRecoveryTimeout: time.Second,
+					RecoveryTimeout:        30 * time.Second,
 					SuccessThreshold:       2,
+				},
+				Throttle: resgen.ThrottleConfig{
+					Multiplier:   2.0,
+					Window:       time.Second,
+					MaxRejection: 0.9,
 				},
 				RateLimit: resgen.RateLimitConfig{
 					Disabled:             true,
@@ -133,16 +147,6 @@ var developmentServiceSpec = resgen.Spec{
 				Recovery: resgen.RecoveryConfig{
 					CheckInterval: 30 * time.Second,
 					MaxAttempts:   3,
-				},
-				Throttle: resgen.ThrottleConfig{
-					Multiplier:   2.0,
-					Window:       time.Second,
-					MaxRejection: 0.9,
-				},
-				RetryBudget: resgen.RetryBudgetConfig{
-					Ratio:        0.3,
-					MinPerSecond: 10,
-					Window:       10 * time.Second,
 				},
 			},
 		},

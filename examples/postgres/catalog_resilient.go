@@ -34,13 +34,18 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s success_threshold=2 excluded_errors=ErrNotFound
+//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s
+//	  success_threshold=2 excluded_errors=ErrNotFound
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=600000 burst_size=1000 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=600000 burst_size=1000 per_host=true
+//	  backpressure_strategy=wait
 //	timeout: 5s per attempt, cancelled when the attempt returns
-//	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=false
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientCatalog struct {
 	inner   Catalog
 	manager *resgen.Manager
@@ -106,7 +111,8 @@ func (w *ResilientCatalog) GetItem(ctx context.Context, id int64) (r0 Item, err 
 
 // ListItems calls the wrapped ListItems with the wrapper's policies, except:
 //
-//	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s success_threshold=2
+//	circuit_breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s
+//	  success_threshold=2
 func (w *ResilientCatalog) ListItems(ctx context.Context, afterID int64, limit int) (r0 []Item, err error) {
 	m := w.methods[1]
 	var call resgen.Call
@@ -132,7 +138,8 @@ func (w *ResilientCatalog) ListItems(ctx context.Context, afterID int64, limit i
 
 // StreamItems calls the wrapped StreamItems with the wrapper's policies, except:
 //
-//	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s success_threshold=2
+//	circuit_breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s
+//	  success_threshold=2
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientCatalog) StreamItems(ctx context.Context, afterID int64, limit int) (r0 pgx.Rows, err error) {
 	m := w.methods[2]
@@ -168,11 +175,21 @@ var resilientCatalogConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       5,
-		RecoveryTimeout:        30 * time.Second,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        30 * time.Second,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 600000,
@@ -186,16 +203,6 @@ var resilientCatalogConfig0 = resgen.Config{
 		DisableCredentialRefresh: true,
 		CheckInterval:            30 * time.Second,
 		MaxAttempts:              3,
-	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
 	},
 }
 
@@ -217,12 +224,22 @@ var resilientCatalogSpec = resgen.Spec{
 					Jitter:            resgen.JitterFull,
 					RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 				},
+				RetryBudget: resgen.RetryBudgetConfig{
+					Ratio:        0.3,
+					MinPerSecond: 10,
+					Window:       10 * time.Second,
+				},
 				CircuitBreaker: resgen.CircuitBreakerConfig{
 					FailureThreshold:       5,
-					RecoveryTimeout:        30 * time.Second,
 					InitialRecoveryTimeout: time.Second,
+					RecoveryTimeout:        30 * time.Second,
 					SuccessThreshold:       2,
 					Excluded:               resgen.Matcher{Match: resilientCatalogMatch0},
+				},
+				Throttle: resgen.ThrottleConfig{
+					Multiplier:   2.0,
+					Window:       time.Second,
+					MaxRejection: 0.9,
 				},
 				RateLimit: resgen.RateLimitConfig{
 					MaxRequestsPerMinute: 600000,
@@ -236,16 +253,6 @@ var resilientCatalogSpec = resgen.Spec{
 					DisableCredentialRefresh: true,
 					CheckInterval:            30 * time.Second,
 					MaxAttempts:              3,
-				},
-				Throttle: resgen.ThrottleConfig{
-					Multiplier:   2.0,
-					Window:       time.Second,
-					MaxRejection: 0.9,
-				},
-				RetryBudget: resgen.RetryBudgetConfig{
-					Ratio:        0.3,
-					MinPerSecond: 10,
-					Window:       10 * time.Second,
 				},
 			},
 		},

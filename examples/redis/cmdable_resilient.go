@@ -35,13 +35,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient,io.EOF
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s
+//	  success_threshold=2 excluded_errors=redis.Nil
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: off
+//	rate_limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
-//	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=false
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 //
 // Methods whose result has Err() error and SetErr(error) return their last
 // attempt's result when a call fails; a call that is stopped before or between
@@ -11873,7 +11877,7 @@ func (w *ResilientCmdable) Pipeline() redis.Pipeliner {
 // Pipelined calls the wrapped Pipelined with the wrapper's policies, except:
 //
 //	retry: off
-//	retry budget: off
+//	retry_budget: off
 func (w *ResilientCmdable) Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) (r0 []redis.Cmder, err error) {
 	m := w.methods[358]
 	var call resgen.Call
@@ -16595,7 +16599,7 @@ func (w *ResilientCmdable) TxPipeline() redis.Pipeliner {
 // TxPipelined calls the wrapped TxPipelined with the wrapper's policies, except:
 //
 //	retry: off
-//	retry budget: off
+//	retry_budget: off
 func (w *ResilientCmdable) TxPipelined(ctx context.Context, fn func(redis.Pipeliner) error) (r0 []redis.Cmder, err error) {
 	m := w.methods[502]
 	var call resgen.Call
@@ -20395,12 +20399,22 @@ var resilientCmdableConfig0 = resgen.Config{
 			Match:   resilientCmdableMatch0,
 		},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       5,
-		RecoveryTimeout:        30 * time.Second,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        30 * time.Second,
 		SuccessThreshold:       2,
 		Excluded:               resgen.Matcher{Match: resilientCmdableMatch1},
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
@@ -20415,16 +20429,6 @@ var resilientCmdableConfig0 = resgen.Config{
 		DisableCredentialRefresh: true,
 		CheckInterval:            30 * time.Second,
 		MaxAttempts:              3,
-	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
 	},
 }
 
@@ -20443,12 +20447,22 @@ var resilientCmdableConfig1 = resgen.Config{
 			Match:   resilientCmdableMatch0,
 		},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       5,
-		RecoveryTimeout:        30 * time.Second,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        30 * time.Second,
 		SuccessThreshold:       2,
 		Excluded:               resgen.Matcher{Match: resilientCmdableMatch1},
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
@@ -20464,16 +20478,6 @@ var resilientCmdableConfig1 = resgen.Config{
 		DisableCredentialRefresh: true,
 		CheckInterval:            30 * time.Second,
 		MaxAttempts:              3,
-	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
 	},
 }
 
@@ -20492,12 +20496,22 @@ var resilientCmdableConfig2 = resgen.Config{
 			Match:   resilientCmdableMatch0,
 		},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       5,
-		RecoveryTimeout:        30 * time.Second,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        30 * time.Second,
 		SuccessThreshold:       2,
 		Excluded:               resgen.Matcher{Match: resilientCmdableMatch1},
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
@@ -20512,16 +20526,6 @@ var resilientCmdableConfig2 = resgen.Config{
 		DisableCredentialRefresh: true,
 		CheckInterval:            30 * time.Second,
 		MaxAttempts:              3,
-	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
 	},
 }
 

@@ -508,21 +508,33 @@ func IsBuiltin(name string) bool {
 	return ok
 }
 
-// builtins returns the settings of each built-in profile, parsed once.
-var builtins = sync.OnceValue(func() map[string][]runtime.Setting {
-	out := make(map[string][]runtime.Setting)
+// builtin is a built-in profile, parsed.
+type builtin struct {
+	settings    []runtime.Setting
+	description string
+}
+
+// builtins returns each built-in profile, parsed once.
+var builtins = sync.OnceValue(func() map[string]builtin {
+	out := make(map[string]builtin)
 	for _, name := range templates.Names() {
 		src, _ := templates.Source(name)
 		var doc yaml.Node
-		var settings []runtime.Setting
+		var b builtin
 		if err := yaml.Unmarshal(src, &doc); err == nil && len(doc.Content) > 0 {
-			var b Block
-			parseBlock(doc.Content[0], &b, func(k, v *yaml.Node) ([]error, bool) { return nil, k.Value == "description" }, nil)
-			for _, s := range b.Settings {
-				settings = append(settings, s.Setting)
+			var blk Block
+			parseBlock(doc.Content[0], &blk, func(k, v *yaml.Node) ([]error, bool) {
+				if k.Value != "description" {
+					return nil, false
+				}
+				b.description = scalar(v)
+				return nil, true
+			}, nil)
+			for _, s := range blk.Settings {
+				b.settings = append(b.settings, s.Setting)
 			}
 		}
-		out[name] = settings
+		out[name] = b
 	}
 	return out
 })
@@ -530,12 +542,15 @@ var builtins = sync.OnceValue(func() map[string][]runtime.Setting {
 // Builtin returns the settings of a built-in profile: a new slice, which
 // the caller may change.
 func Builtin(name string) ([]runtime.Setting, bool) {
-	s, ok := builtins()[name]
+	b, ok := builtins()[name]
 	if !ok {
 		return nil, false
 	}
-	return slices.Clone(s), true
+	return slices.Clone(b.settings), true
 }
+
+// BuiltinDescription returns the description of a built-in profile, or "".
+func BuiltinDescription(name string) string { return builtins()[name].description }
 
 // Match reports whether a methods: pattern matches a method name.
 func Match(pattern, name string) bool {

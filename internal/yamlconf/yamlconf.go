@@ -24,7 +24,16 @@ type Setting struct {
 }
 
 // IsMatcherKey reports whether key takes error classes and Go identifiers.
-func IsMatcherKey(key string) bool { return key == "retry_on" || key == "excluded_errors" }
+func IsMatcherKey(key string) bool {
+	for _, p := range runtime.Descriptors() {
+		for _, k := range p.Keys {
+			if k.Name == key && k.List() {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // identRE is a Go identifier, qualified by a package name or import path,
 // with an optional *.

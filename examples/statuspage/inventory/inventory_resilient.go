@@ -32,11 +32,13 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=2 initial_delay=10ms max_delay=50ms backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=2s success_threshold=1
+//	retry: max_attempts=2 initial_delay=10ms max_delay=50ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=2s
+//	  success_threshold=1
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=6000 burst_size=50 per_host=false backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=6000 burst_size=50 per_host=false backpressure_strategy=wait
 //	timeout: 1s per attempt, cancelled when the attempt returns
 //	recovery: off
 type ResilientInventory struct {
@@ -132,11 +134,21 @@ var resilientInventoryConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        2 * time.Second,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        2 * time.Second,
 		SuccessThreshold:       1,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 6000,
@@ -151,16 +163,6 @@ var resilientInventoryConfig0 = resgen.Config{
 		Disabled:      true,
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
-	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
 	},
 }
 
