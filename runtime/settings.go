@@ -53,6 +53,7 @@ var policyKeys = map[string]map[string]keySpec{
 		"backoff_multiplier": {kindFloat, func(c *Config, v any) { c.Retry.BackoffMultiplier = v.(float64) }},
 		"jitter":             {kindJitter, func(c *Config, v any) { c.Retry.Jitter = v.(Jitter) }},
 		"retry_on":           {kindClasses, func(c *Config, v any) { c.Retry.RetryOn = Matcher{Classes: v.(Class)} }},
+		"idempotent":         {kindBool, func(c *Config, v any) { c.Retry.NonIdempotent = !v.(bool) }},
 	},
 	"circuit_breaker": {
 		"failure_threshold":        {kindInt, func(c *Config, v any) { c.CircuitBreaker.FailureThreshold = v.(int) }},
