@@ -215,7 +215,8 @@ func (r *renderer) file() {
 		"per-attempt timeouts and recovery, resolved from its profile, directives and resgen.yaml and written out "+
 		"in each method below. Build one with New%s: its zero value is not usable. It is safe for concurrent use "+
 		"when the wrapped value is. A panic in the wrapped value is not recovered: it reaches the caller unchanged, "+
-		"and is not retried.", w.name, w.ifaceName, w.name)
+		"and is not retried; its attempt is recorded as failed (End), so that a circuit breaker's half-open probe "+
+		"that panics opens it again for one interval instead of holding its slot.", w.name, w.ifaceName, w.name)
 	if guarded > 0 {
 		doc += "\n\nEach method runs one loop: the circuit breaker, adaptive throttling and the rate limit admit " +
 			"every attempt (Admit); the attempt runs under its own timeout; a success is recorded (Success); a " +
@@ -741,6 +742,7 @@ func (r *renderer) guardedBody(b *jen.Group, m *method, n methodNames, inner *je
 		b.Var().Id(errName).Error()
 	}
 	b.Var().Id(n.call).Add(rt("Call"))
+	b.Defer().Id(n.m).Dot("End").Call(jen.Op("&").Id(n.call))
 	b.For().BlockFunc(func(l *jen.Group) {
 		ctx := jen.Id(n.ctx)
 		l.If(errID().Op("=").Id(n.m).Dot("Admit").Call(ctx.Clone(), jen.Op("&").Id(n.call)), errID().Op("!=").Nil()).BlockFunc(func(g *jen.Group) {
@@ -966,9 +968,13 @@ func (r *renderer) policyLines(m *method) []string {
 			lines = append(lines, "  "+name+": "+value)
 		}
 	}
-	add("retry", fmt.Sprintf("max_attempts=%d initial_delay=%s max_delay=%s backoff_multiplier=%v jitter=%s retry_on=%s",
+	retry := fmt.Sprintf("max_attempts=%d initial_delay=%s max_delay=%s backoff_multiplier=%v jitter=%s retry_on=%s",
 		c.Retry.MaxAttempts, fmtDuration(c.Retry.InitialDelay), fmtDuration(c.Retry.MaxDelay), c.Retry.BackoffMultiplier,
-		c.Retry.Jitter, r.matcherText(m.cfg.Retry.RetryOn.Classes, m.retryOn, runtime.ClassesTransient)), c.Retry.Disabled)
+		c.Retry.Jitter, r.matcherText(m.cfg.Retry.RetryOn.Classes, m.retryOn, runtime.ClassesTransient))
+	if c.Retry.NonIdempotent {
+		retry += " idempotent=false"
+	}
+	add("retry", retry, c.Retry.Disabled)
 	add("retry budget", fmt.Sprintf("ratio=%v min_retries_per_second=%d window=%s",
 		c.RetryBudget.Ratio, c.RetryBudget.MinPerSecond, fmtDuration(c.RetryBudget.Window)), c.RetryBudget.Disabled || c.Retry.Disabled)
 	breaker := fmt.Sprintf("failure_threshold=%d initial_recovery_timeout=%s recovery_timeout=%s success_threshold=%d",
@@ -1134,6 +1140,9 @@ func (r *renderer) spec() {
 		} else {
 			f.add("Config", r.configLit(m))
 		}
+		if m.stream {
+			f.add("Stream", jen.True())
+		}
 		if _, ok := shared[keyOf(m)]; ok {
 			// One line a method: {Name: "Get", Config: resilientStoreConfig0}.
 			methods = append(methods, jen.Values(f...))
@@ -1175,6 +1184,9 @@ func (r *renderer) configLit(m *method) jen.Code {
 	rf.add("BackoffMultiplier", jen.Lit(c.Retry.BackoffMultiplier))
 	rf.add("Jitter", rt(jitterConst(c.Retry.Jitter)))
 	rf.add("RetryOn", r.matcherLit(m.cfg.Retry.RetryOn.Classes, m.retryOn, runtime.ClassesTransient))
+	if c.Retry.NonIdempotent {
+		rf.add("NonIdempotent", jen.True())
+	}
 	policy("Retry", "RetryConfig", c.Retry.Disabled, rf)
 
 	var bf fields

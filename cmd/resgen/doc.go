@@ -70,6 +70,7 @@
 //	profile NAME        a built-in or resgen.yaml profile
 //	retry               max_attempts initial_delay max_delay backoff_multiplier
 //	                    jitter (none, full, equal, decorrelated) retry_on
+//	                    idempotent (false: retry only what was never processed)
 //	retry_budget        ratio min_retries_per_second window
 //	circuit_breaker     failure_threshold initial_recovery_timeout
 //	                    recovery_timeout success_threshold excluded_errors group

@@ -36,6 +36,7 @@ var keyDocs = []keyDoc{
 	{policy: "retry", key: "backoff_multiplier", meaning: "each delay is the previous one times this"},
 	{policy: "retry", key: "jitter", meaning: "none, full, equal or decorrelated"},
 	{policy: "retry", key: "retry_on", meaning: "error classes retried: transient, timeout, connection, rate_limited, server, auth, schema, permanent, unknown or any"},
+	{policy: "retry", key: "idempotent", meaning: "false: retry only errors that prove the request was never processed (refused, SafeToRetry, 429)"},
 	{policy: "circuit_breaker", key: "failure_threshold", meaning: "failed calls in a row that open the breaker (overload answers count only when nothing succeeds)"},
 	{policy: "circuit_breaker", key: "initial_recovery_timeout", meaning: "how long it stays open the first time, before probes go through"},
 	{policy: "circuit_breaker", key: "recovery_timeout", meaning: "the longest it stays open: each re-opening lasts 1.5 times the last"},
@@ -147,6 +148,8 @@ func value(c runtime.Config, policy, key string) string {
 		return string(c.Retry.Jitter)
 	case "retry.retry_on":
 		return formatClasses(c.Retry.RetryOn.Classes)
+	case "retry.idempotent":
+		return strconv.FormatBool(!c.Retry.NonIdempotent)
 	case "circuit_breaker.failure_threshold":
 		return strconv.Itoa(c.CircuitBreaker.FailureThreshold)
 	case "circuit_breaker.initial_recovery_timeout":
