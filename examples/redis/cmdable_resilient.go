@@ -5,7 +5,6 @@ package redis
 import (
 	"context"
 	"errors"
-	"io"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,7 +23,10 @@ const (
 // profile, directives and resgen.yaml and written out in each method below.
 // Build one with NewResilientCmdable: its zero value is not usable. It is safe
 // for concurrent use when the wrapped value is. A panic in the wrapped value is
-// not recovered: it reaches the caller unchanged, and is not retried.
+// not recovered: it reaches the caller unchanged, and is not retried; its
+// attempt is recorded as failed (End), so that a circuit breaker's half-open
+// probe that panics opens it again for one interval instead of holding its
+// slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -35,7 +37,7 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient,io.EOF
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient
 //	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
 //	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	throttle: multiplier=2 window=1s max_rejection=0.9
@@ -86,6 +88,7 @@ func (w *ResilientCmdable) ACLCat(ctx context.Context) (r0 *redis.StringSliceCmd
 	m := w.methods[0]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -119,6 +122,7 @@ func (w *ResilientCmdable) ACLCatArgs(ctx context.Context, options *redis.ACLCat
 	m := w.methods[1]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -152,6 +156,7 @@ func (w *ResilientCmdable) ACLDelUser(ctx context.Context, username string) (r0 
 	m := w.methods[2]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -185,6 +190,7 @@ func (w *ResilientCmdable) ACLDryRun(ctx context.Context, username string, comma
 	m := w.methods[3]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -218,6 +224,7 @@ func (w *ResilientCmdable) ACLGenPass(ctx context.Context, bit int) (r0 *redis.S
 	m := w.methods[4]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -251,6 +258,7 @@ func (w *ResilientCmdable) ACLList(ctx context.Context) (r0 *redis.StringSliceCm
 	m := w.methods[5]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -284,6 +292,7 @@ func (w *ResilientCmdable) ACLLog(ctx context.Context, count int64) (r0 *redis.A
 	m := w.methods[6]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -317,6 +326,7 @@ func (w *ResilientCmdable) ACLLogReset(ctx context.Context) (r0 *redis.StatusCmd
 	m := w.methods[7]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -350,6 +360,7 @@ func (w *ResilientCmdable) ACLSetUser(ctx context.Context, username string, rule
 	m := w.methods[8]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -383,6 +394,7 @@ func (w *ResilientCmdable) ACLUsers(ctx context.Context) (r0 *redis.StringSliceC
 	m := w.methods[9]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -416,6 +428,7 @@ func (w *ResilientCmdable) ACLWhoAmI(ctx context.Context) (r0 *redis.StringCmd) 
 	m := w.methods[10]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -449,6 +462,7 @@ func (w *ResilientCmdable) ARCount(ctx context.Context, key string) (r0 *redis.U
 	m := w.methods[11]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -482,6 +496,7 @@ func (w *ResilientCmdable) ARDel(ctx context.Context, key string, indexes ...uin
 	m := w.methods[12]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -515,6 +530,7 @@ func (w *ResilientCmdable) ARDelRange(ctx context.Context, key string, ranges ..
 	m := w.methods[13]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -548,6 +564,7 @@ func (w *ResilientCmdable) ARGet(ctx context.Context, key string, index uint64) 
 	m := w.methods[14]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -581,6 +598,7 @@ func (w *ResilientCmdable) ARGetRange(ctx context.Context, key string, start, en
 	m := w.methods[15]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -614,6 +632,7 @@ func (w *ResilientCmdable) ARGrep(ctx context.Context, key, start, end string, a
 	m := w.methods[16]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -647,6 +666,7 @@ func (w *ResilientCmdable) ARGrepWithValues(ctx context.Context, key, start, end
 	m := w.methods[17]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -680,6 +700,7 @@ func (w *ResilientCmdable) ARInfo(ctx context.Context, key string) (r0 *redis.Ma
 	m := w.methods[18]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -713,6 +734,7 @@ func (w *ResilientCmdable) ARInfoFull(ctx context.Context, key string) (r0 *redi
 	m := w.methods[19]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -746,6 +768,7 @@ func (w *ResilientCmdable) ARInsert(ctx context.Context, key string, values ...s
 	m := w.methods[20]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -779,6 +802,7 @@ func (w *ResilientCmdable) ARLastItems(ctx context.Context, key string, count ui
 	m := w.methods[21]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -812,6 +836,7 @@ func (w *ResilientCmdable) ARLen(ctx context.Context, key string) (r0 *redis.Uin
 	m := w.methods[22]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -845,6 +870,7 @@ func (w *ResilientCmdable) ARMGet(ctx context.Context, key string, indexes ...ui
 	m := w.methods[23]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -878,6 +904,7 @@ func (w *ResilientCmdable) ARMSet(ctx context.Context, key string, members ...re
 	m := w.methods[24]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -911,6 +938,7 @@ func (w *ResilientCmdable) ARNext(ctx context.Context, key string) (r0 *redis.Ui
 	m := w.methods[25]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -944,6 +972,7 @@ func (w *ResilientCmdable) AROpAnd(ctx context.Context, key string, start, end u
 	m := w.methods[26]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -977,6 +1006,7 @@ func (w *ResilientCmdable) AROpMatch(ctx context.Context, key string, start, end
 	m := w.methods[27]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1010,6 +1040,7 @@ func (w *ResilientCmdable) AROpMax(ctx context.Context, key string, start, end u
 	m := w.methods[28]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1043,6 +1074,7 @@ func (w *ResilientCmdable) AROpMin(ctx context.Context, key string, start, end u
 	m := w.methods[29]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1076,6 +1108,7 @@ func (w *ResilientCmdable) AROpOr(ctx context.Context, key string, start, end ui
 	m := w.methods[30]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1109,6 +1142,7 @@ func (w *ResilientCmdable) AROpSum(ctx context.Context, key string, start, end u
 	m := w.methods[31]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1142,6 +1176,7 @@ func (w *ResilientCmdable) AROpUsed(ctx context.Context, key string, start, end 
 	m := w.methods[32]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1175,6 +1210,7 @@ func (w *ResilientCmdable) AROpXor(ctx context.Context, key string, start, end u
 	m := w.methods[33]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1208,6 +1244,7 @@ func (w *ResilientCmdable) ARRing(ctx context.Context, key string, size uint64, 
 	m := w.methods[34]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1241,6 +1278,7 @@ func (w *ResilientCmdable) ARScan(ctx context.Context, key string, start, end ui
 	m := w.methods[35]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1274,6 +1312,7 @@ func (w *ResilientCmdable) ARSeek(ctx context.Context, key string, index uint64)
 	m := w.methods[36]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1307,6 +1346,7 @@ func (w *ResilientCmdable) ARSet(ctx context.Context, key string, index uint64, 
 	m := w.methods[37]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1335,11 +1375,14 @@ func (w *ResilientCmdable) ARSet(ctx context.Context, key string, index uint64, 
 	}
 }
 
-// Append calls the wrapped Append with the wrapper's policies.
+// Append calls the wrapped Append with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) Append(ctx context.Context, key, value string) (r0 *redis.IntCmd) {
 	m := w.methods[38]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1373,6 +1416,7 @@ func (w *ResilientCmdable) BFAdd(ctx context.Context, key string, element any) (
 	m := w.methods[39]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1406,6 +1450,7 @@ func (w *ResilientCmdable) BFCard(ctx context.Context, key string) (r0 *redis.In
 	m := w.methods[40]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1439,6 +1484,7 @@ func (w *ResilientCmdable) BFExists(ctx context.Context, key string, element any
 	m := w.methods[41]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1472,6 +1518,7 @@ func (w *ResilientCmdable) BFInfo(ctx context.Context, key string) (r0 *redis.BF
 	m := w.methods[42]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1505,6 +1552,7 @@ func (w *ResilientCmdable) BFInfoArg(ctx context.Context, key, option string) (r
 	m := w.methods[43]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1538,6 +1586,7 @@ func (w *ResilientCmdable) BFInfoCapacity(ctx context.Context, key string) (r0 *
 	m := w.methods[44]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1571,6 +1620,7 @@ func (w *ResilientCmdable) BFInfoExpansion(ctx context.Context, key string) (r0 
 	m := w.methods[45]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1604,6 +1654,7 @@ func (w *ResilientCmdable) BFInfoFilters(ctx context.Context, key string) (r0 *r
 	m := w.methods[46]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1637,6 +1688,7 @@ func (w *ResilientCmdable) BFInfoItems(ctx context.Context, key string) (r0 *red
 	m := w.methods[47]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1670,6 +1722,7 @@ func (w *ResilientCmdable) BFInfoSize(ctx context.Context, key string) (r0 *redi
 	m := w.methods[48]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1703,6 +1756,7 @@ func (w *ResilientCmdable) BFInsert(ctx context.Context, key string, options *re
 	m := w.methods[49]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1736,6 +1790,7 @@ func (w *ResilientCmdable) BFLoadChunk(ctx context.Context, key string, iterator
 	m := w.methods[50]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1769,6 +1824,7 @@ func (w *ResilientCmdable) BFMAdd(ctx context.Context, key string, elements ...a
 	m := w.methods[51]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1802,6 +1858,7 @@ func (w *ResilientCmdable) BFMExists(ctx context.Context, key string, elements .
 	m := w.methods[52]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1835,6 +1892,7 @@ func (w *ResilientCmdable) BFReserve(ctx context.Context, key string, errorRate 
 	m := w.methods[53]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1868,6 +1926,7 @@ func (w *ResilientCmdable) BFReserveExpansion(ctx context.Context, key string, e
 	m := w.methods[54]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1901,6 +1960,7 @@ func (w *ResilientCmdable) BFReserveNonScaling(ctx context.Context, key string, 
 	m := w.methods[55]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1934,6 +1994,7 @@ func (w *ResilientCmdable) BFReserveWithArgs(ctx context.Context, key string, op
 	m := w.methods[56]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1967,6 +2028,7 @@ func (w *ResilientCmdable) BFScanDump(ctx context.Context, key string, iterator 
 	m := w.methods[57]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1995,11 +2057,14 @@ func (w *ResilientCmdable) BFScanDump(ctx context.Context, key string, iterator 
 	}
 }
 
-// BLMPop calls the wrapped BLMPop with the wrapper's policies.
+// BLMPop calls the wrapped BLMPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) BLMPop(ctx context.Context, timeout time.Duration, direction string, count int64, keys ...string) (r0 *redis.KeyValuesCmd) {
 	m := w.methods[58]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2028,11 +2093,14 @@ func (w *ResilientCmdable) BLMPop(ctx context.Context, timeout time.Duration, di
 	}
 }
 
-// BLMove calls the wrapped BLMove with the wrapper's policies.
+// BLMove calls the wrapped BLMove with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) BLMove(ctx context.Context, source, destination, srcpos, destpos string, timeout time.Duration) (r0 *redis.StringCmd) {
 	m := w.methods[59]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2061,11 +2129,14 @@ func (w *ResilientCmdable) BLMove(ctx context.Context, source, destination, srcp
 	}
 }
 
-// BLMoveM calls the wrapped BLMoveM with the wrapper's policies.
+// BLMoveM calls the wrapped BLMoveM with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) BLMoveM(ctx context.Context, source, destination, srcpos, destpos string, timeout time.Duration, args redis.LMoveMArgs) (r0 *redis.StringSliceCmd) {
 	m := w.methods[60]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2094,11 +2165,14 @@ func (w *ResilientCmdable) BLMoveM(ctx context.Context, source, destination, src
 	}
 }
 
-// BLPop calls the wrapped BLPop with the wrapper's policies.
+// BLPop calls the wrapped BLPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) BLPop(ctx context.Context, timeout time.Duration, keys ...string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[61]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2127,11 +2201,14 @@ func (w *ResilientCmdable) BLPop(ctx context.Context, timeout time.Duration, key
 	}
 }
 
-// BRPop calls the wrapped BRPop with the wrapper's policies.
+// BRPop calls the wrapped BRPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) BRPop(ctx context.Context, timeout time.Duration, keys ...string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[62]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2160,11 +2237,14 @@ func (w *ResilientCmdable) BRPop(ctx context.Context, timeout time.Duration, key
 	}
 }
 
-// BRPopLPush calls the wrapped BRPopLPush with the wrapper's policies.
+// BRPopLPush calls the wrapped BRPopLPush with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) BRPopLPush(ctx context.Context, source, destination string, timeout time.Duration) (r0 *redis.StringCmd) {
 	m := w.methods[63]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2193,11 +2273,14 @@ func (w *ResilientCmdable) BRPopLPush(ctx context.Context, source, destination s
 	}
 }
 
-// BZMPop calls the wrapped BZMPop with the wrapper's policies.
+// BZMPop calls the wrapped BZMPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) BZMPop(ctx context.Context, timeout time.Duration, order string, count int64, keys ...string) (r0 *redis.ZSliceWithKeyCmd) {
 	m := w.methods[64]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2226,11 +2309,14 @@ func (w *ResilientCmdable) BZMPop(ctx context.Context, timeout time.Duration, or
 	}
 }
 
-// BZPopMax calls the wrapped BZPopMax with the wrapper's policies.
+// BZPopMax calls the wrapped BZPopMax with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) BZPopMax(ctx context.Context, timeout time.Duration, keys ...string) (r0 *redis.ZWithKeyCmd) {
 	m := w.methods[65]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2259,11 +2345,14 @@ func (w *ResilientCmdable) BZPopMax(ctx context.Context, timeout time.Duration, 
 	}
 }
 
-// BZPopMin calls the wrapped BZPopMin with the wrapper's policies.
+// BZPopMin calls the wrapped BZPopMin with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) BZPopMin(ctx context.Context, timeout time.Duration, keys ...string) (r0 *redis.ZWithKeyCmd) {
 	m := w.methods[66]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2297,6 +2386,7 @@ func (w *ResilientCmdable) BgRewriteAOF(ctx context.Context) (r0 *redis.StatusCm
 	m := w.methods[67]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2330,6 +2420,7 @@ func (w *ResilientCmdable) BgSave(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[68]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2363,6 +2454,7 @@ func (w *ResilientCmdable) BitCount(ctx context.Context, key string, bitCount *r
 	m := w.methods[69]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2391,11 +2483,14 @@ func (w *ResilientCmdable) BitCount(ctx context.Context, key string, bitCount *r
 	}
 }
 
-// BitField calls the wrapped BitField with the wrapper's policies.
+// BitField calls the wrapped BitField with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) BitField(ctx context.Context, key string, values ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[70]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2429,6 +2524,7 @@ func (w *ResilientCmdable) BitFieldRO(ctx context.Context, key string, values ..
 	m := w.methods[71]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2462,6 +2558,7 @@ func (w *ResilientCmdable) BitOpAnd(ctx context.Context, destKey string, keys ..
 	m := w.methods[72]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2495,6 +2592,7 @@ func (w *ResilientCmdable) BitOpAndOr(ctx context.Context, destKey string, keys 
 	m := w.methods[73]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2528,6 +2626,7 @@ func (w *ResilientCmdable) BitOpDiff(ctx context.Context, destKey string, keys .
 	m := w.methods[74]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2561,6 +2660,7 @@ func (w *ResilientCmdable) BitOpDiff1(ctx context.Context, destKey string, keys 
 	m := w.methods[75]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2594,6 +2694,7 @@ func (w *ResilientCmdable) BitOpNot(ctx context.Context, destKey, key string) (r
 	m := w.methods[76]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2627,6 +2728,7 @@ func (w *ResilientCmdable) BitOpOne(ctx context.Context, destKey string, keys ..
 	m := w.methods[77]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2660,6 +2762,7 @@ func (w *ResilientCmdable) BitOpOr(ctx context.Context, destKey string, keys ...
 	m := w.methods[78]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2693,6 +2796,7 @@ func (w *ResilientCmdable) BitOpXor(ctx context.Context, destKey string, keys ..
 	m := w.methods[79]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2726,6 +2830,7 @@ func (w *ResilientCmdable) BitPos(ctx context.Context, key string, bit int64, po
 	m := w.methods[80]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2759,6 +2864,7 @@ func (w *ResilientCmdable) BitPosSpan(ctx context.Context, key string, bit int8,
 	m := w.methods[81]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2787,11 +2893,14 @@ func (w *ResilientCmdable) BitPosSpan(ctx context.Context, key string, bit int8,
 	}
 }
 
-// CFAdd calls the wrapped CFAdd with the wrapper's policies.
+// CFAdd calls the wrapped CFAdd with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) CFAdd(ctx context.Context, key string, element any) (r0 *redis.BoolCmd) {
 	m := w.methods[82]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2825,6 +2934,7 @@ func (w *ResilientCmdable) CFAddNX(ctx context.Context, key string, element any)
 	m := w.methods[83]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2858,6 +2968,7 @@ func (w *ResilientCmdable) CFCount(ctx context.Context, key string, element any)
 	m := w.methods[84]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2886,11 +2997,14 @@ func (w *ResilientCmdable) CFCount(ctx context.Context, key string, element any)
 	}
 }
 
-// CFDel calls the wrapped CFDel with the wrapper's policies.
+// CFDel calls the wrapped CFDel with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) CFDel(ctx context.Context, key string, element any) (r0 *redis.BoolCmd) {
 	m := w.methods[85]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2924,6 +3038,7 @@ func (w *ResilientCmdable) CFExists(ctx context.Context, key string, element any
 	m := w.methods[86]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2957,6 +3072,7 @@ func (w *ResilientCmdable) CFInfo(ctx context.Context, key string) (r0 *redis.CF
 	m := w.methods[87]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2985,11 +3101,14 @@ func (w *ResilientCmdable) CFInfo(ctx context.Context, key string) (r0 *redis.CF
 	}
 }
 
-// CFInsert calls the wrapped CFInsert with the wrapper's policies.
+// CFInsert calls the wrapped CFInsert with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) CFInsert(ctx context.Context, key string, options *redis.CFInsertOptions, elements ...any) (r0 *redis.BoolSliceCmd) {
 	m := w.methods[88]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3023,6 +3142,7 @@ func (w *ResilientCmdable) CFInsertNX(ctx context.Context, key string, options *
 	m := w.methods[89]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3056,6 +3176,7 @@ func (w *ResilientCmdable) CFLoadChunk(ctx context.Context, key string, iterator
 	m := w.methods[90]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3089,6 +3210,7 @@ func (w *ResilientCmdable) CFMExists(ctx context.Context, key string, elements .
 	m := w.methods[91]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3122,6 +3244,7 @@ func (w *ResilientCmdable) CFReserve(ctx context.Context, key string, capacity i
 	m := w.methods[92]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3155,6 +3278,7 @@ func (w *ResilientCmdable) CFReserveBucketSize(ctx context.Context, key string, 
 	m := w.methods[93]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3188,6 +3312,7 @@ func (w *ResilientCmdable) CFReserveExpansion(ctx context.Context, key string, c
 	m := w.methods[94]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3221,6 +3346,7 @@ func (w *ResilientCmdable) CFReserveMaxIterations(ctx context.Context, key strin
 	m := w.methods[95]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3254,6 +3380,7 @@ func (w *ResilientCmdable) CFReserveWithArgs(ctx context.Context, key string, op
 	m := w.methods[96]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3287,6 +3414,7 @@ func (w *ResilientCmdable) CFScanDump(ctx context.Context, key string, iterator 
 	m := w.methods[97]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3315,11 +3443,14 @@ func (w *ResilientCmdable) CFScanDump(ctx context.Context, key string, iterator 
 	}
 }
 
-// CMSIncrBy calls the wrapped CMSIncrBy with the wrapper's policies.
+// CMSIncrBy calls the wrapped CMSIncrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) CMSIncrBy(ctx context.Context, key string, elements ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[98]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3353,6 +3484,7 @@ func (w *ResilientCmdable) CMSInfo(ctx context.Context, key string) (r0 *redis.C
 	m := w.methods[99]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3386,6 +3518,7 @@ func (w *ResilientCmdable) CMSInitByDim(ctx context.Context, key string, width, 
 	m := w.methods[100]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3419,6 +3552,7 @@ func (w *ResilientCmdable) CMSInitByProb(ctx context.Context, key string, errorR
 	m := w.methods[101]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3452,6 +3586,7 @@ func (w *ResilientCmdable) CMSMerge(ctx context.Context, destKey string, sourceK
 	m := w.methods[102]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3485,6 +3620,7 @@ func (w *ResilientCmdable) CMSMergeWithWeight(ctx context.Context, destKey strin
 	m := w.methods[103]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3518,6 +3654,7 @@ func (w *ResilientCmdable) CMSQuery(ctx context.Context, key string, elements ..
 	m := w.methods[104]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3551,6 +3688,7 @@ func (w *ResilientCmdable) ClientGetName(ctx context.Context) (r0 *redis.StringC
 	m := w.methods[105]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3584,6 +3722,7 @@ func (w *ResilientCmdable) ClientID(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[106]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3617,6 +3756,7 @@ func (w *ResilientCmdable) ClientInfo(ctx context.Context) (r0 *redis.ClientInfo
 	m := w.methods[107]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3650,6 +3790,7 @@ func (w *ResilientCmdable) ClientKill(ctx context.Context, ipPort string) (r0 *r
 	m := w.methods[108]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3683,6 +3824,7 @@ func (w *ResilientCmdable) ClientKillByFilter(ctx context.Context, keys ...strin
 	m := w.methods[109]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3716,6 +3858,7 @@ func (w *ResilientCmdable) ClientList(ctx context.Context) (r0 *redis.StringCmd)
 	m := w.methods[110]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3749,6 +3892,7 @@ func (w *ResilientCmdable) ClientMaintNotifications(ctx context.Context, enabled
 	m := w.methods[111]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3782,6 +3926,7 @@ func (w *ResilientCmdable) ClientPause(ctx context.Context, dur time.Duration) (
 	m := w.methods[112]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3815,6 +3960,7 @@ func (w *ResilientCmdable) ClientTracking(ctx context.Context, on bool, opt *red
 	m := w.methods[113]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3848,6 +3994,7 @@ func (w *ResilientCmdable) ClientTrackingOff(ctx context.Context) (r0 *redis.Sta
 	m := w.methods[114]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3881,6 +4028,7 @@ func (w *ResilientCmdable) ClientTrackingOn(ctx context.Context, opt *redis.Clie
 	m := w.methods[115]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3914,6 +4062,7 @@ func (w *ResilientCmdable) ClientUnblock(ctx context.Context, id int64) (r0 *red
 	m := w.methods[116]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3947,6 +4096,7 @@ func (w *ResilientCmdable) ClientUnblockWithError(ctx context.Context, id int64)
 	m := w.methods[117]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3980,6 +4130,7 @@ func (w *ResilientCmdable) ClientUnpause(ctx context.Context) (r0 *redis.BoolCmd
 	m := w.methods[118]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4013,6 +4164,7 @@ func (w *ResilientCmdable) ClusterAddSlots(ctx context.Context, slots ...int) (r
 	m := w.methods[119]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4046,6 +4198,7 @@ func (w *ResilientCmdable) ClusterAddSlotsRange(ctx context.Context, min, max in
 	m := w.methods[120]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4079,6 +4232,7 @@ func (w *ResilientCmdable) ClusterCountFailureReports(ctx context.Context, nodeI
 	m := w.methods[121]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4112,6 +4266,7 @@ func (w *ResilientCmdable) ClusterCountKeysInSlot(ctx context.Context, slot int)
 	m := w.methods[122]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4145,6 +4300,7 @@ func (w *ResilientCmdable) ClusterDelSlots(ctx context.Context, slots ...int) (r
 	m := w.methods[123]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4178,6 +4334,7 @@ func (w *ResilientCmdable) ClusterDelSlotsRange(ctx context.Context, min, max in
 	m := w.methods[124]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4211,6 +4368,7 @@ func (w *ResilientCmdable) ClusterFailover(ctx context.Context) (r0 *redis.Statu
 	m := w.methods[125]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4244,6 +4402,7 @@ func (w *ResilientCmdable) ClusterForget(ctx context.Context, nodeID string) (r0
 	m := w.methods[126]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4277,6 +4436,7 @@ func (w *ResilientCmdable) ClusterGetKeysInSlot(ctx context.Context, slot, count
 	m := w.methods[127]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4310,6 +4470,7 @@ func (w *ResilientCmdable) ClusterInfo(ctx context.Context) (r0 *redis.StringCmd
 	m := w.methods[128]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4343,6 +4504,7 @@ func (w *ResilientCmdable) ClusterKeySlot(ctx context.Context, key string) (r0 *
 	m := w.methods[129]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4376,6 +4538,7 @@ func (w *ResilientCmdable) ClusterLinks(ctx context.Context) (r0 *redis.ClusterL
 	m := w.methods[130]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4409,6 +4572,7 @@ func (w *ResilientCmdable) ClusterMeet(ctx context.Context, host, port string) (
 	m := w.methods[131]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4442,6 +4606,7 @@ func (w *ResilientCmdable) ClusterMyID(ctx context.Context) (r0 *redis.StringCmd
 	m := w.methods[132]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4475,6 +4640,7 @@ func (w *ResilientCmdable) ClusterMyShardID(ctx context.Context) (r0 *redis.Stri
 	m := w.methods[133]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4508,6 +4674,7 @@ func (w *ResilientCmdable) ClusterNodes(ctx context.Context) (r0 *redis.StringCm
 	m := w.methods[134]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4541,6 +4708,7 @@ func (w *ResilientCmdable) ClusterReplicate(ctx context.Context, nodeID string) 
 	m := w.methods[135]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4574,6 +4742,7 @@ func (w *ResilientCmdable) ClusterResetHard(ctx context.Context) (r0 *redis.Stat
 	m := w.methods[136]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4607,6 +4776,7 @@ func (w *ResilientCmdable) ClusterResetSoft(ctx context.Context) (r0 *redis.Stat
 	m := w.methods[137]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4640,6 +4810,7 @@ func (w *ResilientCmdable) ClusterSaveConfig(ctx context.Context) (r0 *redis.Sta
 	m := w.methods[138]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4673,6 +4844,7 @@ func (w *ResilientCmdable) ClusterShards(ctx context.Context) (r0 *redis.Cluster
 	m := w.methods[139]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4706,6 +4878,7 @@ func (w *ResilientCmdable) ClusterSlaves(ctx context.Context, nodeID string) (r0
 	m := w.methods[140]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4739,6 +4912,7 @@ func (w *ResilientCmdable) ClusterSlots(ctx context.Context) (r0 *redis.ClusterS
 	m := w.methods[141]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4772,6 +4946,7 @@ func (w *ResilientCmdable) Command(ctx context.Context) (r0 *redis.CommandsInfoC
 	m := w.methods[142]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4805,6 +4980,7 @@ func (w *ResilientCmdable) CommandGetKeys(ctx context.Context, commands ...any) 
 	m := w.methods[143]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4838,6 +5014,7 @@ func (w *ResilientCmdable) CommandGetKeysAndFlags(ctx context.Context, commands 
 	m := w.methods[144]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4871,6 +5048,7 @@ func (w *ResilientCmdable) CommandList(ctx context.Context, filter *redis.Filter
 	m := w.methods[145]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4904,6 +5082,7 @@ func (w *ResilientCmdable) ConfigGet(ctx context.Context, parameter string) (r0 
 	m := w.methods[146]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4937,6 +5116,7 @@ func (w *ResilientCmdable) ConfigResetStat(ctx context.Context) (r0 *redis.Statu
 	m := w.methods[147]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4970,6 +5150,7 @@ func (w *ResilientCmdable) ConfigRewrite(ctx context.Context) (r0 *redis.StatusC
 	m := w.methods[148]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5003,6 +5184,7 @@ func (w *ResilientCmdable) ConfigSet(ctx context.Context, parameter, value strin
 	m := w.methods[149]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5036,6 +5218,7 @@ func (w *ResilientCmdable) Copy(ctx context.Context, sourceKey, destKey string, 
 	m := w.methods[150]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5069,6 +5252,7 @@ func (w *ResilientCmdable) DBSize(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[151]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5102,6 +5286,7 @@ func (w *ResilientCmdable) DebugObject(ctx context.Context, key string) (r0 *red
 	m := w.methods[152]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5130,11 +5315,14 @@ func (w *ResilientCmdable) DebugObject(ctx context.Context, key string) (r0 *red
 	}
 }
 
-// Decr calls the wrapped Decr with the wrapper's policies.
+// Decr calls the wrapped Decr with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) Decr(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[153]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5163,11 +5351,14 @@ func (w *ResilientCmdable) Decr(ctx context.Context, key string) (r0 *redis.IntC
 	}
 }
 
-// DecrBy calls the wrapped DecrBy with the wrapper's policies.
+// DecrBy calls the wrapped DecrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) DecrBy(ctx context.Context, key string, decrement int64) (r0 *redis.IntCmd) {
 	m := w.methods[154]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5201,6 +5392,7 @@ func (w *ResilientCmdable) Del(ctx context.Context, keys ...string) (r0 *redis.I
 	m := w.methods[155]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5234,6 +5426,7 @@ func (w *ResilientCmdable) DelExArgs(ctx context.Context, key string, a redis.De
 	m := w.methods[156]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5267,6 +5460,7 @@ func (w *ResilientCmdable) Digest(ctx context.Context, key string) (r0 *redis.Di
 	m := w.methods[157]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5300,6 +5494,7 @@ func (w *ResilientCmdable) Dump(ctx context.Context, key string) (r0 *redis.Stri
 	m := w.methods[158]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5333,6 +5528,7 @@ func (w *ResilientCmdable) Echo(ctx context.Context, message any) (r0 *redis.Str
 	m := w.methods[159]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5361,11 +5557,14 @@ func (w *ResilientCmdable) Echo(ctx context.Context, message any) (r0 *redis.Str
 	}
 }
 
-// Eval calls the wrapped Eval with the wrapper's policies.
+// Eval calls the wrapped Eval with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) Eval(ctx context.Context, script string, keys []string, args ...any) (r0 *redis.Cmd) {
 	m := w.methods[160]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5399,6 +5598,7 @@ func (w *ResilientCmdable) EvalRO(ctx context.Context, script string, keys []str
 	m := w.methods[161]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5427,11 +5627,14 @@ func (w *ResilientCmdable) EvalRO(ctx context.Context, script string, keys []str
 	}
 }
 
-// EvalSha calls the wrapped EvalSha with the wrapper's policies.
+// EvalSha calls the wrapped EvalSha with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) (r0 *redis.Cmd) {
 	m := w.methods[162]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5465,6 +5668,7 @@ func (w *ResilientCmdable) EvalShaRO(ctx context.Context, sha1 string, keys []st
 	m := w.methods[163]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5498,6 +5702,7 @@ func (w *ResilientCmdable) Exists(ctx context.Context, keys ...string) (r0 *redi
 	m := w.methods[164]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5531,6 +5736,7 @@ func (w *ResilientCmdable) Expire(ctx context.Context, key string, expiration ti
 	m := w.methods[165]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5564,6 +5770,7 @@ func (w *ResilientCmdable) ExpireAt(ctx context.Context, key string, tm time.Tim
 	m := w.methods[166]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5597,6 +5804,7 @@ func (w *ResilientCmdable) ExpireGT(ctx context.Context, key string, expiration 
 	m := w.methods[167]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5630,6 +5838,7 @@ func (w *ResilientCmdable) ExpireLT(ctx context.Context, key string, expiration 
 	m := w.methods[168]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5663,6 +5872,7 @@ func (w *ResilientCmdable) ExpireNX(ctx context.Context, key string, expiration 
 	m := w.methods[169]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5696,6 +5906,7 @@ func (w *ResilientCmdable) ExpireTime(ctx context.Context, key string) (r0 *redi
 	m := w.methods[170]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5729,6 +5940,7 @@ func (w *ResilientCmdable) ExpireXX(ctx context.Context, key string, expiration 
 	m := w.methods[171]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5757,11 +5969,14 @@ func (w *ResilientCmdable) ExpireXX(ctx context.Context, key string, expiration 
 	}
 }
 
-// FCall calls the wrapped FCall with the wrapper's policies.
+// FCall calls the wrapped FCall with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) FCall(ctx context.Context, function string, keys []string, args ...any) (r0 *redis.Cmd) {
 	m := w.methods[172]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5795,6 +6010,7 @@ func (w *ResilientCmdable) FCallRO(ctx context.Context, function string, keys []
 	m := w.methods[173]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5828,6 +6044,7 @@ func (w *ResilientCmdable) FCallRo(ctx context.Context, function string, keys []
 	m := w.methods[174]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5861,6 +6078,7 @@ func (w *ResilientCmdable) FTAggregate(ctx context.Context, index, query string)
 	m := w.methods[175]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5894,6 +6112,7 @@ func (w *ResilientCmdable) FTAggregateWithArgs(ctx context.Context, index, query
 	m := w.methods[176]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5927,6 +6146,7 @@ func (w *ResilientCmdable) FTAliasAdd(ctx context.Context, index, alias string) 
 	m := w.methods[177]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5960,6 +6180,7 @@ func (w *ResilientCmdable) FTAliasDel(ctx context.Context, alias string) (r0 *re
 	m := w.methods[178]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5993,6 +6214,7 @@ func (w *ResilientCmdable) FTAliasList(ctx context.Context, index string) (r0 *r
 	m := w.methods[179]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6026,6 +6248,7 @@ func (w *ResilientCmdable) FTAliasUpdate(ctx context.Context, index, alias strin
 	m := w.methods[180]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6059,6 +6282,7 @@ func (w *ResilientCmdable) FTAlter(ctx context.Context, index string, skipInitia
 	m := w.methods[181]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6092,6 +6316,7 @@ func (w *ResilientCmdable) FTConfigGet(ctx context.Context, option string) (r0 *
 	m := w.methods[182]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6125,6 +6350,7 @@ func (w *ResilientCmdable) FTConfigSet(ctx context.Context, option string, value
 	m := w.methods[183]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6158,6 +6384,7 @@ func (w *ResilientCmdable) FTCreate(ctx context.Context, index string, options *
 	m := w.methods[184]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6191,6 +6418,7 @@ func (w *ResilientCmdable) FTCursorDel(ctx context.Context, index string, cursor
 	m := w.methods[185]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6224,6 +6452,7 @@ func (w *ResilientCmdable) FTCursorRead(ctx context.Context, index string, curso
 	m := w.methods[186]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6257,6 +6486,7 @@ func (w *ResilientCmdable) FTDictAdd(ctx context.Context, dict string, term ...a
 	m := w.methods[187]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6290,6 +6520,7 @@ func (w *ResilientCmdable) FTDictDel(ctx context.Context, dict string, term ...a
 	m := w.methods[188]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6323,6 +6554,7 @@ func (w *ResilientCmdable) FTDictDump(ctx context.Context, dict string) (r0 *red
 	m := w.methods[189]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6356,6 +6588,7 @@ func (w *ResilientCmdable) FTDropIndex(ctx context.Context, index string) (r0 *r
 	m := w.methods[190]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6389,6 +6622,7 @@ func (w *ResilientCmdable) FTDropIndexWithArgs(ctx context.Context, index string
 	m := w.methods[191]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6422,6 +6656,7 @@ func (w *ResilientCmdable) FTExplain(ctx context.Context, index, query string) (
 	m := w.methods[192]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6455,6 +6690,7 @@ func (w *ResilientCmdable) FTExplainWithArgs(ctx context.Context, index, query s
 	m := w.methods[193]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6488,6 +6724,7 @@ func (w *ResilientCmdable) FTHybrid(ctx context.Context, index, searchExpr, vect
 	m := w.methods[194]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6521,6 +6758,7 @@ func (w *ResilientCmdable) FTHybridWithArgs(ctx context.Context, index string, o
 	m := w.methods[195]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6554,6 +6792,7 @@ func (w *ResilientCmdable) FTInfo(ctx context.Context, index string) (r0 *redis.
 	m := w.methods[196]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6587,6 +6826,7 @@ func (w *ResilientCmdable) FTSearch(ctx context.Context, index, query string) (r
 	m := w.methods[197]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6620,6 +6860,7 @@ func (w *ResilientCmdable) FTSearchWithArgs(ctx context.Context, index, query st
 	m := w.methods[198]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6653,6 +6894,7 @@ func (w *ResilientCmdable) FTSpellCheck(ctx context.Context, index, query string
 	m := w.methods[199]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6686,6 +6928,7 @@ func (w *ResilientCmdable) FTSpellCheckWithArgs(ctx context.Context, index, quer
 	m := w.methods[200]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6719,6 +6962,7 @@ func (w *ResilientCmdable) FTSynDump(ctx context.Context, index string) (r0 *red
 	m := w.methods[201]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6752,6 +6996,7 @@ func (w *ResilientCmdable) FTSynUpdate(ctx context.Context, index string, synGro
 	m := w.methods[202]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6785,6 +7030,7 @@ func (w *ResilientCmdable) FTSynUpdateWithArgs(ctx context.Context, index string
 	m := w.methods[203]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6818,6 +7064,7 @@ func (w *ResilientCmdable) FTTagVals(ctx context.Context, index, field string) (
 	m := w.methods[204]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6851,6 +7098,7 @@ func (w *ResilientCmdable) FT_List(ctx context.Context) (r0 *redis.StringSliceCm
 	m := w.methods[205]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6884,6 +7132,7 @@ func (w *ResilientCmdable) FlushAll(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[206]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6917,6 +7166,7 @@ func (w *ResilientCmdable) FlushAllAsync(ctx context.Context) (r0 *redis.StatusC
 	m := w.methods[207]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6950,6 +7200,7 @@ func (w *ResilientCmdable) FlushDB(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[208]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6983,6 +7234,7 @@ func (w *ResilientCmdable) FlushDBAsync(ctx context.Context) (r0 *redis.StatusCm
 	m := w.methods[209]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7016,6 +7268,7 @@ func (w *ResilientCmdable) FunctionDelete(ctx context.Context, libName string) (
 	m := w.methods[210]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7049,6 +7302,7 @@ func (w *ResilientCmdable) FunctionDump(ctx context.Context) (r0 *redis.StringCm
 	m := w.methods[211]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7082,6 +7336,7 @@ func (w *ResilientCmdable) FunctionFlush(ctx context.Context) (r0 *redis.StringC
 	m := w.methods[212]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7115,6 +7370,7 @@ func (w *ResilientCmdable) FunctionFlushAsync(ctx context.Context) (r0 *redis.St
 	m := w.methods[213]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7148,6 +7404,7 @@ func (w *ResilientCmdable) FunctionKill(ctx context.Context) (r0 *redis.StringCm
 	m := w.methods[214]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7181,6 +7438,7 @@ func (w *ResilientCmdable) FunctionList(ctx context.Context, q redis.FunctionLis
 	m := w.methods[215]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7214,6 +7472,7 @@ func (w *ResilientCmdable) FunctionLoad(ctx context.Context, code string) (r0 *r
 	m := w.methods[216]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7247,6 +7506,7 @@ func (w *ResilientCmdable) FunctionLoadReplace(ctx context.Context, code string)
 	m := w.methods[217]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7280,6 +7540,7 @@ func (w *ResilientCmdable) FunctionRestore(ctx context.Context, libDump string) 
 	m := w.methods[218]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7313,6 +7574,7 @@ func (w *ResilientCmdable) FunctionStats(ctx context.Context) (r0 *redis.Functio
 	m := w.methods[219]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7346,6 +7608,7 @@ func (w *ResilientCmdable) GeoAdd(ctx context.Context, key string, geoLocation .
 	m := w.methods[220]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7379,6 +7642,7 @@ func (w *ResilientCmdable) GeoDist(ctx context.Context, key, member1, member2, u
 	m := w.methods[221]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7412,6 +7676,7 @@ func (w *ResilientCmdable) GeoHash(ctx context.Context, key string, members ...s
 	m := w.methods[222]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7445,6 +7710,7 @@ func (w *ResilientCmdable) GeoPos(ctx context.Context, key string, members ...st
 	m := w.methods[223]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7478,6 +7744,7 @@ func (w *ResilientCmdable) GeoRadius(ctx context.Context, key string, longitude,
 	m := w.methods[224]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7511,6 +7778,7 @@ func (w *ResilientCmdable) GeoRadiusByMember(ctx context.Context, key, member st
 	m := w.methods[225]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7544,6 +7812,7 @@ func (w *ResilientCmdable) GeoRadiusByMemberStore(ctx context.Context, key, memb
 	m := w.methods[226]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7577,6 +7846,7 @@ func (w *ResilientCmdable) GeoRadiusStore(ctx context.Context, key string, longi
 	m := w.methods[227]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7610,6 +7880,7 @@ func (w *ResilientCmdable) GeoSearch(ctx context.Context, key string, q *redis.G
 	m := w.methods[228]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7643,6 +7914,7 @@ func (w *ResilientCmdable) GeoSearchLocation(ctx context.Context, key string, q 
 	m := w.methods[229]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7676,6 +7948,7 @@ func (w *ResilientCmdable) GeoSearchStore(ctx context.Context, key, store string
 	m := w.methods[230]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7709,6 +7982,7 @@ func (w *ResilientCmdable) Get(ctx context.Context, key string) (r0 *redis.Strin
 	m := w.methods[231]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7742,6 +8016,7 @@ func (w *ResilientCmdable) GetBit(ctx context.Context, key string, offset int64)
 	m := w.methods[232]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7770,11 +8045,14 @@ func (w *ResilientCmdable) GetBit(ctx context.Context, key string, offset int64)
 	}
 }
 
-// GetDel calls the wrapped GetDel with the wrapper's policies.
+// GetDel calls the wrapped GetDel with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) GetDel(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[233]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7808,6 +8086,7 @@ func (w *ResilientCmdable) GetEx(ctx context.Context, key string, expiration tim
 	m := w.methods[234]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7841,6 +8120,7 @@ func (w *ResilientCmdable) GetRange(ctx context.Context, key string, start, end 
 	m := w.methods[235]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7869,11 +8149,14 @@ func (w *ResilientCmdable) GetRange(ctx context.Context, key string, start, end 
 	}
 }
 
-// GetSet calls the wrapped GetSet with the wrapper's policies.
+// GetSet calls the wrapped GetSet with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) GetSet(ctx context.Context, key string, value any) (r0 *redis.StringCmd) {
 	m := w.methods[236]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7907,6 +8190,7 @@ func (w *ResilientCmdable) GetToBuffer(ctx context.Context, key string, buf []by
 	m := w.methods[237]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7940,6 +8224,7 @@ func (w *ResilientCmdable) HDel(ctx context.Context, key string, fields ...strin
 	m := w.methods[238]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7973,6 +8258,7 @@ func (w *ResilientCmdable) HExists(ctx context.Context, key, field string) (r0 *
 	m := w.methods[239]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8006,6 +8292,7 @@ func (w *ResilientCmdable) HExpire(ctx context.Context, key string, expiration t
 	m := w.methods[240]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8039,6 +8326,7 @@ func (w *ResilientCmdable) HExpireAt(ctx context.Context, key string, tm time.Ti
 	m := w.methods[241]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8072,6 +8360,7 @@ func (w *ResilientCmdable) HExpireAtWithArgs(ctx context.Context, key string, tm
 	m := w.methods[242]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8105,6 +8394,7 @@ func (w *ResilientCmdable) HExpireTime(ctx context.Context, key string, fields .
 	m := w.methods[243]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8138,6 +8428,7 @@ func (w *ResilientCmdable) HExpireWithArgs(ctx context.Context, key string, expi
 	m := w.methods[244]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8171,6 +8462,7 @@ func (w *ResilientCmdable) HGet(ctx context.Context, key, field string) (r0 *red
 	m := w.methods[245]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8204,6 +8496,7 @@ func (w *ResilientCmdable) HGetAll(ctx context.Context, key string) (r0 *redis.M
 	m := w.methods[246]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8232,11 +8525,14 @@ func (w *ResilientCmdable) HGetAll(ctx context.Context, key string) (r0 *redis.M
 	}
 }
 
-// HGetDel calls the wrapped HGetDel with the wrapper's policies.
+// HGetDel calls the wrapped HGetDel with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) HGetDel(ctx context.Context, key string, fields ...string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[247]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8270,6 +8566,7 @@ func (w *ResilientCmdable) HGetEX(ctx context.Context, key string, fields ...str
 	m := w.methods[248]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8303,6 +8600,7 @@ func (w *ResilientCmdable) HGetEXWithArgs(ctx context.Context, key string, optio
 	m := w.methods[249]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8336,6 +8634,7 @@ func (w *ResilientCmdable) HImportDiscard(ctx context.Context, fieldsetName stri
 	m := w.methods[250]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8369,6 +8668,7 @@ func (w *ResilientCmdable) HImportDiscardAll(ctx context.Context) (r0 *redis.Int
 	m := w.methods[251]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8402,6 +8702,7 @@ func (w *ResilientCmdable) HImportPrepare(ctx context.Context, fieldsetName stri
 	m := w.methods[252]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8435,6 +8736,7 @@ func (w *ResilientCmdable) HImportSet(ctx context.Context, key, fieldsetName str
 	m := w.methods[253]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8463,11 +8765,14 @@ func (w *ResilientCmdable) HImportSet(ctx context.Context, key, fieldsetName str
 	}
 }
 
-// HIncrBy calls the wrapped HIncrBy with the wrapper's policies.
+// HIncrBy calls the wrapped HIncrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) HIncrBy(ctx context.Context, key, field string, incr int64) (r0 *redis.IntCmd) {
 	m := w.methods[254]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8496,11 +8801,14 @@ func (w *ResilientCmdable) HIncrBy(ctx context.Context, key, field string, incr 
 	}
 }
 
-// HIncrByFloat calls the wrapped HIncrByFloat with the wrapper's policies.
+// HIncrByFloat calls the wrapped HIncrByFloat with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) HIncrByFloat(ctx context.Context, key, field string, incr float64) (r0 *redis.FloatCmd) {
 	m := w.methods[255]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8534,6 +8842,7 @@ func (w *ResilientCmdable) HKeys(ctx context.Context, key string) (r0 *redis.Str
 	m := w.methods[256]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8567,6 +8876,7 @@ func (w *ResilientCmdable) HLen(ctx context.Context, key string) (r0 *redis.IntC
 	m := w.methods[257]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8600,6 +8910,7 @@ func (w *ResilientCmdable) HMGet(ctx context.Context, key string, fields ...stri
 	m := w.methods[258]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8633,6 +8944,7 @@ func (w *ResilientCmdable) HMSet(ctx context.Context, key string, values ...any)
 	m := w.methods[259]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8666,6 +8978,7 @@ func (w *ResilientCmdable) HPExpire(ctx context.Context, key string, expiration 
 	m := w.methods[260]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8699,6 +9012,7 @@ func (w *ResilientCmdable) HPExpireAt(ctx context.Context, key string, tm time.T
 	m := w.methods[261]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8732,6 +9046,7 @@ func (w *ResilientCmdable) HPExpireAtWithArgs(ctx context.Context, key string, t
 	m := w.methods[262]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8765,6 +9080,7 @@ func (w *ResilientCmdable) HPExpireTime(ctx context.Context, key string, fields 
 	m := w.methods[263]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8798,6 +9114,7 @@ func (w *ResilientCmdable) HPExpireWithArgs(ctx context.Context, key string, exp
 	m := w.methods[264]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8831,6 +9148,7 @@ func (w *ResilientCmdable) HPTTL(ctx context.Context, key string, fields ...stri
 	m := w.methods[265]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8864,6 +9182,7 @@ func (w *ResilientCmdable) HPersist(ctx context.Context, key string, fields ...s
 	m := w.methods[266]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8897,6 +9216,7 @@ func (w *ResilientCmdable) HRandField(ctx context.Context, key string, count int
 	m := w.methods[267]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8930,6 +9250,7 @@ func (w *ResilientCmdable) HRandFieldWithValues(ctx context.Context, key string,
 	m := w.methods[268]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8963,6 +9284,7 @@ func (w *ResilientCmdable) HScan(ctx context.Context, key string, cursor uint64,
 	m := w.methods[269]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8996,6 +9318,7 @@ func (w *ResilientCmdable) HScanNoValues(ctx context.Context, key string, cursor
 	m := w.methods[270]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9029,6 +9352,7 @@ func (w *ResilientCmdable) HSet(ctx context.Context, key string, values ...any) 
 	m := w.methods[271]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9062,6 +9386,7 @@ func (w *ResilientCmdable) HSetEX(ctx context.Context, key string, fieldsAndValu
 	m := w.methods[272]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9095,6 +9420,7 @@ func (w *ResilientCmdable) HSetEXWithArgs(ctx context.Context, key string, optio
 	m := w.methods[273]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9128,6 +9454,7 @@ func (w *ResilientCmdable) HSetNX(ctx context.Context, key, field string, value 
 	m := w.methods[274]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9161,6 +9488,7 @@ func (w *ResilientCmdable) HStrLen(ctx context.Context, key, field string) (r0 *
 	m := w.methods[275]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9194,6 +9522,7 @@ func (w *ResilientCmdable) HTTL(ctx context.Context, key string, fields ...strin
 	m := w.methods[276]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9227,6 +9556,7 @@ func (w *ResilientCmdable) HVals(ctx context.Context, key string) (r0 *redis.Str
 	m := w.methods[277]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9255,11 +9585,14 @@ func (w *ResilientCmdable) HVals(ctx context.Context, key string) (r0 *redis.Str
 	}
 }
 
-// Incr calls the wrapped Incr with the wrapper's policies.
+// Incr calls the wrapped Incr with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) Incr(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[278]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9288,11 +9621,14 @@ func (w *ResilientCmdable) Incr(ctx context.Context, key string) (r0 *redis.IntC
 	}
 }
 
-// IncrBy calls the wrapped IncrBy with the wrapper's policies.
+// IncrBy calls the wrapped IncrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) IncrBy(ctx context.Context, key string, value int64) (r0 *redis.IntCmd) {
 	m := w.methods[279]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9321,11 +9657,14 @@ func (w *ResilientCmdable) IncrBy(ctx context.Context, key string, value int64) 
 	}
 }
 
-// IncrByFloat calls the wrapped IncrByFloat with the wrapper's policies.
+// IncrByFloat calls the wrapped IncrByFloat with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) IncrByFloat(ctx context.Context, key string, value float64) (r0 *redis.FloatCmd) {
 	m := w.methods[280]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9354,11 +9693,14 @@ func (w *ResilientCmdable) IncrByFloat(ctx context.Context, key string, value fl
 	}
 }
 
-// IncrEXFloat calls the wrapped IncrEXFloat with the wrapper's policies.
+// IncrEXFloat calls the wrapped IncrEXFloat with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) IncrEXFloat(ctx context.Context, key string, args redis.IncrEXFloatArgs) (r0 *redis.IncrEXFloatCmd) {
 	m := w.methods[281]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9387,11 +9729,14 @@ func (w *ResilientCmdable) IncrEXFloat(ctx context.Context, key string, args red
 	}
 }
 
-// IncrEXInt calls the wrapped IncrEXInt with the wrapper's policies.
+// IncrEXInt calls the wrapped IncrEXInt with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) IncrEXInt(ctx context.Context, key string, args redis.IncrEXIntArgs) (r0 *redis.IncrEXIntCmd) {
 	m := w.methods[282]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9425,6 +9770,7 @@ func (w *ResilientCmdable) Info(ctx context.Context, section ...string) (r0 *red
 	m := w.methods[283]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9458,6 +9804,7 @@ func (w *ResilientCmdable) InfoMap(ctx context.Context, section ...string) (r0 *
 	m := w.methods[284]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9486,11 +9833,14 @@ func (w *ResilientCmdable) InfoMap(ctx context.Context, section ...string) (r0 *
 	}
 }
 
-// JSONArrAppend calls the wrapped JSONArrAppend with the wrapper's policies.
+// JSONArrAppend calls the wrapped JSONArrAppend with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) JSONArrAppend(ctx context.Context, key, path string, values ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[285]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9524,6 +9874,7 @@ func (w *ResilientCmdable) JSONArrIndex(ctx context.Context, key, path string, v
 	m := w.methods[286]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9557,6 +9908,7 @@ func (w *ResilientCmdable) JSONArrIndexWithArgs(ctx context.Context, key, path s
 	m := w.methods[287]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9585,11 +9937,14 @@ func (w *ResilientCmdable) JSONArrIndexWithArgs(ctx context.Context, key, path s
 	}
 }
 
-// JSONArrInsert calls the wrapped JSONArrInsert with the wrapper's policies.
+// JSONArrInsert calls the wrapped JSONArrInsert with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) JSONArrInsert(ctx context.Context, key, path string, index int64, values ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[288]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9623,6 +9978,7 @@ func (w *ResilientCmdable) JSONArrLen(ctx context.Context, key, path string) (r0
 	m := w.methods[289]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9651,11 +10007,14 @@ func (w *ResilientCmdable) JSONArrLen(ctx context.Context, key, path string) (r0
 	}
 }
 
-// JSONArrPop calls the wrapped JSONArrPop with the wrapper's policies.
+// JSONArrPop calls the wrapped JSONArrPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) JSONArrPop(ctx context.Context, key, path string, index int) (r0 *redis.StringSliceCmd) {
 	m := w.methods[290]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9689,6 +10048,7 @@ func (w *ResilientCmdable) JSONArrTrim(ctx context.Context, key, path string) (r
 	m := w.methods[291]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9722,6 +10082,7 @@ func (w *ResilientCmdable) JSONArrTrimWithArgs(ctx context.Context, key, path st
 	m := w.methods[292]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9755,6 +10116,7 @@ func (w *ResilientCmdable) JSONClear(ctx context.Context, key, path string) (r0 
 	m := w.methods[293]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9788,6 +10150,7 @@ func (w *ResilientCmdable) JSONDebugMemory(ctx context.Context, key, path string
 	m := w.methods[294]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9821,6 +10184,7 @@ func (w *ResilientCmdable) JSONDel(ctx context.Context, key, path string) (r0 *r
 	m := w.methods[295]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9854,6 +10218,7 @@ func (w *ResilientCmdable) JSONForget(ctx context.Context, key, path string) (r0
 	m := w.methods[296]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9887,6 +10252,7 @@ func (w *ResilientCmdable) JSONGet(ctx context.Context, key string, paths ...str
 	m := w.methods[297]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9920,6 +10286,7 @@ func (w *ResilientCmdable) JSONGetWithArgs(ctx context.Context, key string, opti
 	m := w.methods[298]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9953,6 +10320,7 @@ func (w *ResilientCmdable) JSONMGet(ctx context.Context, path string, keys ...st
 	m := w.methods[299]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9986,6 +10354,7 @@ func (w *ResilientCmdable) JSONMSet(ctx context.Context, params ...any) (r0 *red
 	m := w.methods[300]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10019,6 +10388,7 @@ func (w *ResilientCmdable) JSONMSetArgs(ctx context.Context, docs []redis.JSONSe
 	m := w.methods[301]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10052,6 +10422,7 @@ func (w *ResilientCmdable) JSONMerge(ctx context.Context, key, path, value strin
 	m := w.methods[302]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10080,11 +10451,14 @@ func (w *ResilientCmdable) JSONMerge(ctx context.Context, key, path, value strin
 	}
 }
 
-// JSONNumIncrBy calls the wrapped JSONNumIncrBy with the wrapper's policies.
+// JSONNumIncrBy calls the wrapped JSONNumIncrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) JSONNumIncrBy(ctx context.Context, key, path string, value float64) (r0 *redis.JSONCmd) {
 	m := w.methods[303]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10118,6 +10492,7 @@ func (w *ResilientCmdable) JSONObjKeys(ctx context.Context, key, path string) (r
 	m := w.methods[304]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10151,6 +10526,7 @@ func (w *ResilientCmdable) JSONObjLen(ctx context.Context, key, path string) (r0
 	m := w.methods[305]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10184,6 +10560,7 @@ func (w *ResilientCmdable) JSONSet(ctx context.Context, key, path string, value 
 	m := w.methods[306]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10217,6 +10594,7 @@ func (w *ResilientCmdable) JSONSetMode(ctx context.Context, key, path string, va
 	m := w.methods[307]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10250,6 +10628,7 @@ func (w *ResilientCmdable) JSONSetWithArgs(ctx context.Context, key, path string
 	m := w.methods[308]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10278,11 +10657,14 @@ func (w *ResilientCmdable) JSONSetWithArgs(ctx context.Context, key, path string
 	}
 }
 
-// JSONStrAppend calls the wrapped JSONStrAppend with the wrapper's policies.
+// JSONStrAppend calls the wrapped JSONStrAppend with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) JSONStrAppend(ctx context.Context, key, path, value string) (r0 *redis.IntPointerSliceCmd) {
 	m := w.methods[309]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10316,6 +10698,7 @@ func (w *ResilientCmdable) JSONStrLen(ctx context.Context, key, path string) (r0
 	m := w.methods[310]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10344,11 +10727,14 @@ func (w *ResilientCmdable) JSONStrLen(ctx context.Context, key, path string) (r0
 	}
 }
 
-// JSONToggle calls the wrapped JSONToggle with the wrapper's policies.
+// JSONToggle calls the wrapped JSONToggle with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) JSONToggle(ctx context.Context, key, path string) (r0 *redis.IntPointerSliceCmd) {
 	m := w.methods[311]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10382,6 +10768,7 @@ func (w *ResilientCmdable) JSONType(ctx context.Context, key, path string) (r0 *
 	m := w.methods[312]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10415,6 +10802,7 @@ func (w *ResilientCmdable) Keys(ctx context.Context, pattern string) (r0 *redis.
 	m := w.methods[313]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10448,6 +10836,7 @@ func (w *ResilientCmdable) LCS(ctx context.Context, q *redis.LCSQuery) (r0 *redi
 	m := w.methods[314]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10481,6 +10870,7 @@ func (w *ResilientCmdable) LIndex(ctx context.Context, key string, index int64) 
 	m := w.methods[315]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10509,11 +10899,14 @@ func (w *ResilientCmdable) LIndex(ctx context.Context, key string, index int64) 
 	}
 }
 
-// LInsert calls the wrapped LInsert with the wrapper's policies.
+// LInsert calls the wrapped LInsert with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) LInsert(ctx context.Context, key, op string, pivot, value any) (r0 *redis.IntCmd) {
 	m := w.methods[316]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10542,11 +10935,14 @@ func (w *ResilientCmdable) LInsert(ctx context.Context, key, op string, pivot, v
 	}
 }
 
-// LInsertAfter calls the wrapped LInsertAfter with the wrapper's policies.
+// LInsertAfter calls the wrapped LInsertAfter with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) LInsertAfter(ctx context.Context, key string, pivot, value any) (r0 *redis.IntCmd) {
 	m := w.methods[317]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10575,11 +10971,14 @@ func (w *ResilientCmdable) LInsertAfter(ctx context.Context, key string, pivot, 
 	}
 }
 
-// LInsertBefore calls the wrapped LInsertBefore with the wrapper's policies.
+// LInsertBefore calls the wrapped LInsertBefore with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) LInsertBefore(ctx context.Context, key string, pivot, value any) (r0 *redis.IntCmd) {
 	m := w.methods[318]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10613,6 +11012,7 @@ func (w *ResilientCmdable) LLen(ctx context.Context, key string) (r0 *redis.IntC
 	m := w.methods[319]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10641,11 +11041,14 @@ func (w *ResilientCmdable) LLen(ctx context.Context, key string) (r0 *redis.IntC
 	}
 }
 
-// LMPop calls the wrapped LMPop with the wrapper's policies.
+// LMPop calls the wrapped LMPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) LMPop(ctx context.Context, direction string, count int64, keys ...string) (r0 *redis.KeyValuesCmd) {
 	m := w.methods[320]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10674,11 +11077,14 @@ func (w *ResilientCmdable) LMPop(ctx context.Context, direction string, count in
 	}
 }
 
-// LMove calls the wrapped LMove with the wrapper's policies.
+// LMove calls the wrapped LMove with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) LMove(ctx context.Context, source, destination, srcpos, destpos string) (r0 *redis.StringCmd) {
 	m := w.methods[321]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10707,11 +11113,14 @@ func (w *ResilientCmdable) LMove(ctx context.Context, source, destination, srcpo
 	}
 }
 
-// LMoveM calls the wrapped LMoveM with the wrapper's policies.
+// LMoveM calls the wrapped LMoveM with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) LMoveM(ctx context.Context, source, destination, srcpos, destpos string, args redis.LMoveMArgs) (r0 *redis.StringSliceCmd) {
 	m := w.methods[322]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10740,11 +11149,14 @@ func (w *ResilientCmdable) LMoveM(ctx context.Context, source, destination, srcp
 	}
 }
 
-// LPop calls the wrapped LPop with the wrapper's policies.
+// LPop calls the wrapped LPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) LPop(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[323]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10773,11 +11185,14 @@ func (w *ResilientCmdable) LPop(ctx context.Context, key string) (r0 *redis.Stri
 	}
 }
 
-// LPopCount calls the wrapped LPopCount with the wrapper's policies.
+// LPopCount calls the wrapped LPopCount with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) LPopCount(ctx context.Context, key string, count int) (r0 *redis.StringSliceCmd) {
 	m := w.methods[324]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10811,6 +11226,7 @@ func (w *ResilientCmdable) LPos(ctx context.Context, key, value string, args red
 	m := w.methods[325]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10844,6 +11260,7 @@ func (w *ResilientCmdable) LPosCount(ctx context.Context, key, value string, cou
 	m := w.methods[326]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10872,11 +11289,14 @@ func (w *ResilientCmdable) LPosCount(ctx context.Context, key, value string, cou
 	}
 }
 
-// LPush calls the wrapped LPush with the wrapper's policies.
+// LPush calls the wrapped LPush with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) LPush(ctx context.Context, key string, values ...any) (r0 *redis.IntCmd) {
 	m := w.methods[327]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10905,11 +11325,14 @@ func (w *ResilientCmdable) LPush(ctx context.Context, key string, values ...any)
 	}
 }
 
-// LPushX calls the wrapped LPushX with the wrapper's policies.
+// LPushX calls the wrapped LPushX with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) LPushX(ctx context.Context, key string, values ...any) (r0 *redis.IntCmd) {
 	m := w.methods[328]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10943,6 +11366,7 @@ func (w *ResilientCmdable) LRange(ctx context.Context, key string, start, stop i
 	m := w.methods[329]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10971,11 +11395,14 @@ func (w *ResilientCmdable) LRange(ctx context.Context, key string, start, stop i
 	}
 }
 
-// LRem calls the wrapped LRem with the wrapper's policies.
+// LRem calls the wrapped LRem with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) LRem(ctx context.Context, key string, count int64, value any) (r0 *redis.IntCmd) {
 	m := w.methods[330]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11009,6 +11436,7 @@ func (w *ResilientCmdable) LSet(ctx context.Context, key string, index int64, va
 	m := w.methods[331]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11042,6 +11470,7 @@ func (w *ResilientCmdable) LTrim(ctx context.Context, key string, start, stop in
 	m := w.methods[332]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11075,6 +11504,7 @@ func (w *ResilientCmdable) LastSave(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[333]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11108,6 +11538,7 @@ func (w *ResilientCmdable) Latency(ctx context.Context) (r0 *redis.LatencyCmd) {
 	m := w.methods[334]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11141,6 +11572,7 @@ func (w *ResilientCmdable) LatencyReset(ctx context.Context, events ...any) (r0 
 	m := w.methods[335]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11174,6 +11606,7 @@ func (w *ResilientCmdable) MGet(ctx context.Context, keys ...string) (r0 *redis.
 	m := w.methods[336]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11207,6 +11640,7 @@ func (w *ResilientCmdable) MSet(ctx context.Context, values ...any) (r0 *redis.S
 	m := w.methods[337]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11240,6 +11674,7 @@ func (w *ResilientCmdable) MSetEX(ctx context.Context, args redis.MSetEXArgs, va
 	m := w.methods[338]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11273,6 +11708,7 @@ func (w *ResilientCmdable) MSetNX(ctx context.Context, values ...any) (r0 *redis
 	m := w.methods[339]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11306,6 +11742,7 @@ func (w *ResilientCmdable) MemoryUsage(ctx context.Context, key string, samples 
 	m := w.methods[340]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11339,6 +11776,7 @@ func (w *ResilientCmdable) Migrate(ctx context.Context, host, port, key string, 
 	m := w.methods[341]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11372,6 +11810,7 @@ func (w *ResilientCmdable) ModuleLoadex(ctx context.Context, conf *redis.ModuleL
 	m := w.methods[342]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11405,6 +11844,7 @@ func (w *ResilientCmdable) Move(ctx context.Context, key string, db int) (r0 *re
 	m := w.methods[343]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11438,6 +11878,7 @@ func (w *ResilientCmdable) ObjectEncoding(ctx context.Context, key string) (r0 *
 	m := w.methods[344]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11471,6 +11912,7 @@ func (w *ResilientCmdable) ObjectFreq(ctx context.Context, key string) (r0 *redi
 	m := w.methods[345]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11504,6 +11946,7 @@ func (w *ResilientCmdable) ObjectIdleTime(ctx context.Context, key string) (r0 *
 	m := w.methods[346]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11537,6 +11980,7 @@ func (w *ResilientCmdable) ObjectRefCount(ctx context.Context, key string) (r0 *
 	m := w.methods[347]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11570,6 +12014,7 @@ func (w *ResilientCmdable) PExpire(ctx context.Context, key string, expiration t
 	m := w.methods[348]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11603,6 +12048,7 @@ func (w *ResilientCmdable) PExpireAt(ctx context.Context, key string, tm time.Ti
 	m := w.methods[349]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11636,6 +12082,7 @@ func (w *ResilientCmdable) PExpireTime(ctx context.Context, key string) (r0 *red
 	m := w.methods[350]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11669,6 +12116,7 @@ func (w *ResilientCmdable) PFAdd(ctx context.Context, key string, els ...any) (r
 	m := w.methods[351]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11702,6 +12150,7 @@ func (w *ResilientCmdable) PFCount(ctx context.Context, keys ...string) (r0 *red
 	m := w.methods[352]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11735,6 +12184,7 @@ func (w *ResilientCmdable) PFMerge(ctx context.Context, dest string, keys ...str
 	m := w.methods[353]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11768,6 +12218,7 @@ func (w *ResilientCmdable) PTTL(ctx context.Context, key string) (r0 *redis.Dura
 	m := w.methods[354]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11801,6 +12252,7 @@ func (w *ResilientCmdable) Persist(ctx context.Context, key string) (r0 *redis.B
 	m := w.methods[355]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11834,6 +12286,7 @@ func (w *ResilientCmdable) Ping(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[356]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11877,6 +12330,7 @@ func (w *ResilientCmdable) Pipeline() redis.Pipeliner {
 func (w *ResilientCmdable) Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) (r0 []redis.Cmder, err error) {
 	m := w.methods[358]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -11902,6 +12356,7 @@ func (w *ResilientCmdable) PubSubChannels(ctx context.Context, pattern string) (
 	m := w.methods[359]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11935,6 +12390,7 @@ func (w *ResilientCmdable) PubSubNumPat(ctx context.Context) (r0 *redis.IntCmd) 
 	m := w.methods[360]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11968,6 +12424,7 @@ func (w *ResilientCmdable) PubSubNumSub(ctx context.Context, channels ...string)
 	m := w.methods[361]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12001,6 +12458,7 @@ func (w *ResilientCmdable) PubSubShardChannels(ctx context.Context, pattern stri
 	m := w.methods[362]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12034,6 +12492,7 @@ func (w *ResilientCmdable) PubSubShardNumSub(ctx context.Context, channels ...st
 	m := w.methods[363]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12062,11 +12521,14 @@ func (w *ResilientCmdable) PubSubShardNumSub(ctx context.Context, channels ...st
 	}
 }
 
-// Publish calls the wrapped Publish with the wrapper's policies.
+// Publish calls the wrapped Publish with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) Publish(ctx context.Context, channel string, message any) (r0 *redis.IntCmd) {
 	m := w.methods[364]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12100,6 +12562,7 @@ func (w *ResilientCmdable) Quit(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[365]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12128,11 +12591,14 @@ func (w *ResilientCmdable) Quit(ctx context.Context) (r0 *redis.StatusCmd) {
 	}
 }
 
-// RPop calls the wrapped RPop with the wrapper's policies.
+// RPop calls the wrapped RPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) RPop(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[366]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12161,11 +12627,14 @@ func (w *ResilientCmdable) RPop(ctx context.Context, key string) (r0 *redis.Stri
 	}
 }
 
-// RPopCount calls the wrapped RPopCount with the wrapper's policies.
+// RPopCount calls the wrapped RPopCount with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) RPopCount(ctx context.Context, key string, count int) (r0 *redis.StringSliceCmd) {
 	m := w.methods[367]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12194,11 +12663,14 @@ func (w *ResilientCmdable) RPopCount(ctx context.Context, key string, count int)
 	}
 }
 
-// RPopLPush calls the wrapped RPopLPush with the wrapper's policies.
+// RPopLPush calls the wrapped RPopLPush with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) RPopLPush(ctx context.Context, source, destination string) (r0 *redis.StringCmd) {
 	m := w.methods[368]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12227,11 +12699,14 @@ func (w *ResilientCmdable) RPopLPush(ctx context.Context, source, destination st
 	}
 }
 
-// RPush calls the wrapped RPush with the wrapper's policies.
+// RPush calls the wrapped RPush with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) RPush(ctx context.Context, key string, values ...any) (r0 *redis.IntCmd) {
 	m := w.methods[369]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12260,11 +12735,14 @@ func (w *ResilientCmdable) RPush(ctx context.Context, key string, values ...any)
 	}
 }
 
-// RPushX calls the wrapped RPushX with the wrapper's policies.
+// RPushX calls the wrapped RPushX with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) RPushX(ctx context.Context, key string, values ...any) (r0 *redis.IntCmd) {
 	m := w.methods[370]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12298,6 +12776,7 @@ func (w *ResilientCmdable) RandomKey(ctx context.Context) (r0 *redis.StringCmd) 
 	m := w.methods[371]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12331,6 +12810,7 @@ func (w *ResilientCmdable) ReadOnly(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[372]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12364,6 +12844,7 @@ func (w *ResilientCmdable) ReadWrite(ctx context.Context) (r0 *redis.StatusCmd) 
 	m := w.methods[373]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12397,6 +12878,7 @@ func (w *ResilientCmdable) Rename(ctx context.Context, key, newkey string) (r0 *
 	m := w.methods[374]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12430,6 +12912,7 @@ func (w *ResilientCmdable) RenameNX(ctx context.Context, key, newkey string) (r0
 	m := w.methods[375]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12463,6 +12946,7 @@ func (w *ResilientCmdable) ReplicaOf(ctx context.Context, host, port string) (r0
 	m := w.methods[376]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12496,6 +12980,7 @@ func (w *ResilientCmdable) Restore(ctx context.Context, key string, ttl time.Dur
 	m := w.methods[377]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12529,6 +13014,7 @@ func (w *ResilientCmdable) RestoreReplace(ctx context.Context, key string, ttl t
 	m := w.methods[378]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12562,6 +13048,7 @@ func (w *ResilientCmdable) SAdd(ctx context.Context, key string, members ...any)
 	m := w.methods[379]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12595,6 +13082,7 @@ func (w *ResilientCmdable) SCard(ctx context.Context, key string) (r0 *redis.Int
 	m := w.methods[380]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12628,6 +13116,7 @@ func (w *ResilientCmdable) SDiff(ctx context.Context, keys ...string) (r0 *redis
 	m := w.methods[381]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12661,6 +13150,7 @@ func (w *ResilientCmdable) SDiffCard(ctx context.Context, opts *redis.SDiffCardO
 	m := w.methods[382]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12694,6 +13184,7 @@ func (w *ResilientCmdable) SDiffStore(ctx context.Context, destination string, k
 	m := w.methods[383]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12727,6 +13218,7 @@ func (w *ResilientCmdable) SInter(ctx context.Context, keys ...string) (r0 *redi
 	m := w.methods[384]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12760,6 +13252,7 @@ func (w *ResilientCmdable) SInterCard(ctx context.Context, limit int64, keys ...
 	m := w.methods[385]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12793,6 +13286,7 @@ func (w *ResilientCmdable) SInterStore(ctx context.Context, destination string, 
 	m := w.methods[386]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12826,6 +13320,7 @@ func (w *ResilientCmdable) SIsMember(ctx context.Context, key string, member any
 	m := w.methods[387]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12859,6 +13354,7 @@ func (w *ResilientCmdable) SMIsMember(ctx context.Context, key string, members .
 	m := w.methods[388]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12892,6 +13388,7 @@ func (w *ResilientCmdable) SMembers(ctx context.Context, key string) (r0 *redis.
 	m := w.methods[389]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12925,6 +13422,7 @@ func (w *ResilientCmdable) SMembersMap(ctx context.Context, key string) (r0 *red
 	m := w.methods[390]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12958,6 +13456,7 @@ func (w *ResilientCmdable) SMove(ctx context.Context, source, destination string
 	m := w.methods[391]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12986,11 +13485,14 @@ func (w *ResilientCmdable) SMove(ctx context.Context, source, destination string
 	}
 }
 
-// SPop calls the wrapped SPop with the wrapper's policies.
+// SPop calls the wrapped SPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) SPop(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[392]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13019,11 +13521,14 @@ func (w *ResilientCmdable) SPop(ctx context.Context, key string) (r0 *redis.Stri
 	}
 }
 
-// SPopN calls the wrapped SPopN with the wrapper's policies.
+// SPopN calls the wrapped SPopN with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) SPopN(ctx context.Context, key string, count int64) (r0 *redis.StringSliceCmd) {
 	m := w.methods[393]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13052,11 +13557,14 @@ func (w *ResilientCmdable) SPopN(ctx context.Context, key string, count int64) (
 	}
 }
 
-// SPublish calls the wrapped SPublish with the wrapper's policies.
+// SPublish calls the wrapped SPublish with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) SPublish(ctx context.Context, channel string, message any) (r0 *redis.IntCmd) {
 	m := w.methods[394]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13090,6 +13598,7 @@ func (w *ResilientCmdable) SRandMember(ctx context.Context, key string) (r0 *red
 	m := w.methods[395]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13123,6 +13632,7 @@ func (w *ResilientCmdable) SRandMemberN(ctx context.Context, key string, count i
 	m := w.methods[396]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13156,6 +13666,7 @@ func (w *ResilientCmdable) SRem(ctx context.Context, key string, members ...any)
 	m := w.methods[397]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13189,6 +13700,7 @@ func (w *ResilientCmdable) SScan(ctx context.Context, key string, cursor uint64,
 	m := w.methods[398]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13222,6 +13734,7 @@ func (w *ResilientCmdable) SUnion(ctx context.Context, keys ...string) (r0 *redi
 	m := w.methods[399]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13255,6 +13768,7 @@ func (w *ResilientCmdable) SUnionCard(ctx context.Context, opts *redis.SUnionCar
 	m := w.methods[400]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13288,6 +13802,7 @@ func (w *ResilientCmdable) SUnionStore(ctx context.Context, destination string, 
 	m := w.methods[401]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13321,6 +13836,7 @@ func (w *ResilientCmdable) Save(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[402]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13354,6 +13870,7 @@ func (w *ResilientCmdable) Scan(ctx context.Context, cursor uint64, match string
 	m := w.methods[403]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13387,6 +13904,7 @@ func (w *ResilientCmdable) ScanType(ctx context.Context, cursor uint64, match st
 	m := w.methods[404]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13420,6 +13938,7 @@ func (w *ResilientCmdable) ScriptExists(ctx context.Context, hashes ...string) (
 	m := w.methods[405]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13453,6 +13972,7 @@ func (w *ResilientCmdable) ScriptFlush(ctx context.Context) (r0 *redis.StatusCmd
 	m := w.methods[406]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13486,6 +14006,7 @@ func (w *ResilientCmdable) ScriptKill(ctx context.Context) (r0 *redis.StatusCmd)
 	m := w.methods[407]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13519,6 +14040,7 @@ func (w *ResilientCmdable) ScriptLoad(ctx context.Context, script string) (r0 *r
 	m := w.methods[408]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13552,6 +14074,7 @@ func (w *ResilientCmdable) Set(ctx context.Context, key string, value any, expir
 	m := w.methods[409]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13585,6 +14108,7 @@ func (w *ResilientCmdable) SetArgs(ctx context.Context, key string, value any, a
 	m := w.methods[410]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13618,6 +14142,7 @@ func (w *ResilientCmdable) SetBit(ctx context.Context, key string, offset int64,
 	m := w.methods[411]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13651,6 +14176,7 @@ func (w *ResilientCmdable) SetEx(ctx context.Context, key string, value any, exp
 	m := w.methods[412]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13684,6 +14210,7 @@ func (w *ResilientCmdable) SetFromBuffer(ctx context.Context, key string, buf []
 	m := w.methods[413]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13717,6 +14244,7 @@ func (w *ResilientCmdable) SetIFDEQ(ctx context.Context, key string, value any, 
 	m := w.methods[414]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13750,6 +14278,7 @@ func (w *ResilientCmdable) SetIFDEQGet(ctx context.Context, key string, value an
 	m := w.methods[415]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13783,6 +14312,7 @@ func (w *ResilientCmdable) SetIFDNE(ctx context.Context, key string, value any, 
 	m := w.methods[416]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13816,6 +14346,7 @@ func (w *ResilientCmdable) SetIFDNEGet(ctx context.Context, key string, value an
 	m := w.methods[417]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13849,6 +14380,7 @@ func (w *ResilientCmdable) SetIFEQ(ctx context.Context, key string, value, match
 	m := w.methods[418]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13882,6 +14414,7 @@ func (w *ResilientCmdable) SetIFEQGet(ctx context.Context, key string, value, ma
 	m := w.methods[419]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13915,6 +14448,7 @@ func (w *ResilientCmdable) SetIFNE(ctx context.Context, key string, value, match
 	m := w.methods[420]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13948,6 +14482,7 @@ func (w *ResilientCmdable) SetIFNEGet(ctx context.Context, key string, value, ma
 	m := w.methods[421]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13981,6 +14516,7 @@ func (w *ResilientCmdable) SetNX(ctx context.Context, key string, value any, exp
 	m := w.methods[422]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14014,6 +14550,7 @@ func (w *ResilientCmdable) SetRange(ctx context.Context, key string, offset int6
 	m := w.methods[423]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14047,6 +14584,7 @@ func (w *ResilientCmdable) SetXX(ctx context.Context, key string, value any, exp
 	m := w.methods[424]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14080,6 +14618,7 @@ func (w *ResilientCmdable) Shutdown(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[425]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14113,6 +14652,7 @@ func (w *ResilientCmdable) ShutdownNoSave(ctx context.Context) (r0 *redis.Status
 	m := w.methods[426]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14146,6 +14686,7 @@ func (w *ResilientCmdable) ShutdownSave(ctx context.Context) (r0 *redis.StatusCm
 	m := w.methods[427]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14179,6 +14720,7 @@ func (w *ResilientCmdable) SlaveOf(ctx context.Context, host, port string) (r0 *
 	m := w.methods[428]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14212,6 +14754,7 @@ func (w *ResilientCmdable) SlowLogGet(ctx context.Context, num int64) (r0 *redis
 	m := w.methods[429]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14245,6 +14788,7 @@ func (w *ResilientCmdable) SlowLogLen(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[430]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14278,6 +14822,7 @@ func (w *ResilientCmdable) SlowLogReset(ctx context.Context) (r0 *redis.StatusCm
 	m := w.methods[431]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14311,6 +14856,7 @@ func (w *ResilientCmdable) Sort(ctx context.Context, key string, sort *redis.Sor
 	m := w.methods[432]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14344,6 +14890,7 @@ func (w *ResilientCmdable) SortInterfaces(ctx context.Context, key string, sort 
 	m := w.methods[433]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14377,6 +14924,7 @@ func (w *ResilientCmdable) SortRO(ctx context.Context, key string, sort *redis.S
 	m := w.methods[434]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14410,6 +14958,7 @@ func (w *ResilientCmdable) SortStore(ctx context.Context, key, store string, sor
 	m := w.methods[435]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14443,6 +14992,7 @@ func (w *ResilientCmdable) StrLen(ctx context.Context, key string) (r0 *redis.In
 	m := w.methods[436]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14476,6 +15026,7 @@ func (w *ResilientCmdable) TDigestAdd(ctx context.Context, key string, elements 
 	m := w.methods[437]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14509,6 +15060,7 @@ func (w *ResilientCmdable) TDigestByRank(ctx context.Context, key string, rank .
 	m := w.methods[438]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14542,6 +15094,7 @@ func (w *ResilientCmdable) TDigestByRevRank(ctx context.Context, key string, ran
 	m := w.methods[439]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14575,6 +15128,7 @@ func (w *ResilientCmdable) TDigestCDF(ctx context.Context, key string, elements 
 	m := w.methods[440]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14608,6 +15162,7 @@ func (w *ResilientCmdable) TDigestCreate(ctx context.Context, key string) (r0 *r
 	m := w.methods[441]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14641,6 +15196,7 @@ func (w *ResilientCmdable) TDigestCreateWithCompression(ctx context.Context, key
 	m := w.methods[442]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14674,6 +15230,7 @@ func (w *ResilientCmdable) TDigestInfo(ctx context.Context, key string) (r0 *red
 	m := w.methods[443]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14707,6 +15264,7 @@ func (w *ResilientCmdable) TDigestMax(ctx context.Context, key string) (r0 *redi
 	m := w.methods[444]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14740,6 +15298,7 @@ func (w *ResilientCmdable) TDigestMerge(ctx context.Context, destKey string, opt
 	m := w.methods[445]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14773,6 +15332,7 @@ func (w *ResilientCmdable) TDigestMin(ctx context.Context, key string) (r0 *redi
 	m := w.methods[446]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14806,6 +15366,7 @@ func (w *ResilientCmdable) TDigestQuantile(ctx context.Context, key string, elem
 	m := w.methods[447]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14839,6 +15400,7 @@ func (w *ResilientCmdable) TDigestRank(ctx context.Context, key string, values .
 	m := w.methods[448]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14872,6 +15434,7 @@ func (w *ResilientCmdable) TDigestReset(ctx context.Context, key string) (r0 *re
 	m := w.methods[449]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14905,6 +15468,7 @@ func (w *ResilientCmdable) TDigestRevRank(ctx context.Context, key string, value
 	m := w.methods[450]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14938,6 +15502,7 @@ func (w *ResilientCmdable) TDigestTrimmedMean(ctx context.Context, key string, l
 	m := w.methods[451]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14971,6 +15536,7 @@ func (w *ResilientCmdable) TSAdd(ctx context.Context, key string, timestamp any,
 	m := w.methods[452]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15004,6 +15570,7 @@ func (w *ResilientCmdable) TSAddWithArgs(ctx context.Context, key string, timest
 	m := w.methods[453]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15037,6 +15604,7 @@ func (w *ResilientCmdable) TSAlter(ctx context.Context, key string, options *red
 	m := w.methods[454]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15070,6 +15638,7 @@ func (w *ResilientCmdable) TSCreate(ctx context.Context, key string) (r0 *redis.
 	m := w.methods[455]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15103,6 +15672,7 @@ func (w *ResilientCmdable) TSCreateRule(ctx context.Context, sourceKey, destKey 
 	m := w.methods[456]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15136,6 +15706,7 @@ func (w *ResilientCmdable) TSCreateRuleWithArgs(ctx context.Context, sourceKey, 
 	m := w.methods[457]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15169,6 +15740,7 @@ func (w *ResilientCmdable) TSCreateWithArgs(ctx context.Context, key string, opt
 	m := w.methods[458]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15197,11 +15769,14 @@ func (w *ResilientCmdable) TSCreateWithArgs(ctx context.Context, key string, opt
 	}
 }
 
-// TSDecrBy calls the wrapped TSDecrBy with the wrapper's policies.
+// TSDecrBy calls the wrapped TSDecrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) TSDecrBy(ctx context.Context, Key string, timestamp float64) (r0 *redis.IntCmd) {
 	m := w.methods[459]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15230,11 +15805,14 @@ func (w *ResilientCmdable) TSDecrBy(ctx context.Context, Key string, timestamp f
 	}
 }
 
-// TSDecrByWithArgs calls the wrapped TSDecrByWithArgs with the wrapper's policies.
+// TSDecrByWithArgs calls the wrapped TSDecrByWithArgs with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) TSDecrByWithArgs(ctx context.Context, key string, timestamp float64, options *redis.TSIncrDecrOptions) (r0 *redis.IntCmd) {
 	m := w.methods[460]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15268,6 +15846,7 @@ func (w *ResilientCmdable) TSDel(ctx context.Context, Key string, fromTimestamp,
 	m := w.methods[461]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15301,6 +15880,7 @@ func (w *ResilientCmdable) TSDeleteRule(ctx context.Context, sourceKey, destKey 
 	m := w.methods[462]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15334,6 +15914,7 @@ func (w *ResilientCmdable) TSGet(ctx context.Context, key string) (r0 *redis.TST
 	m := w.methods[463]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15367,6 +15948,7 @@ func (w *ResilientCmdable) TSGetWithArgs(ctx context.Context, key string, option
 	m := w.methods[464]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15395,11 +15977,14 @@ func (w *ResilientCmdable) TSGetWithArgs(ctx context.Context, key string, option
 	}
 }
 
-// TSIncrBy calls the wrapped TSIncrBy with the wrapper's policies.
+// TSIncrBy calls the wrapped TSIncrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) TSIncrBy(ctx context.Context, Key string, timestamp float64) (r0 *redis.IntCmd) {
 	m := w.methods[465]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15428,11 +16013,14 @@ func (w *ResilientCmdable) TSIncrBy(ctx context.Context, Key string, timestamp f
 	}
 }
 
-// TSIncrByWithArgs calls the wrapped TSIncrByWithArgs with the wrapper's policies.
+// TSIncrByWithArgs calls the wrapped TSIncrByWithArgs with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) TSIncrByWithArgs(ctx context.Context, key string, timestamp float64, options *redis.TSIncrDecrOptions) (r0 *redis.IntCmd) {
 	m := w.methods[466]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15466,6 +16054,7 @@ func (w *ResilientCmdable) TSInfo(ctx context.Context, key string) (r0 *redis.Ma
 	m := w.methods[467]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15499,6 +16088,7 @@ func (w *ResilientCmdable) TSInfoWithArgs(ctx context.Context, key string, optio
 	m := w.methods[468]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15532,6 +16122,7 @@ func (w *ResilientCmdable) TSMAdd(ctx context.Context, ktvSlices [][]any) (r0 *r
 	m := w.methods[469]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15565,6 +16156,7 @@ func (w *ResilientCmdable) TSMGet(ctx context.Context, filters []string) (r0 *re
 	m := w.methods[470]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15598,6 +16190,7 @@ func (w *ResilientCmdable) TSMGetWithArgs(ctx context.Context, filters []string,
 	m := w.methods[471]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15631,6 +16224,7 @@ func (w *ResilientCmdable) TSMRange(ctx context.Context, fromTimestamp, toTimest
 	m := w.methods[472]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15664,6 +16258,7 @@ func (w *ResilientCmdable) TSMRangeWithArgs(ctx context.Context, fromTimestamp, 
 	m := w.methods[473]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15697,6 +16292,7 @@ func (w *ResilientCmdable) TSMRevRange(ctx context.Context, fromTimestamp, toTim
 	m := w.methods[474]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15730,6 +16326,7 @@ func (w *ResilientCmdable) TSMRevRangeWithArgs(ctx context.Context, fromTimestam
 	m := w.methods[475]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15763,6 +16360,7 @@ func (w *ResilientCmdable) TSNRange(ctx context.Context, keys []string, fromTime
 	m := w.methods[476]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15796,6 +16394,7 @@ func (w *ResilientCmdable) TSNRangeWithArgs(ctx context.Context, keys []string, 
 	m := w.methods[477]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15829,6 +16428,7 @@ func (w *ResilientCmdable) TSNRevRange(ctx context.Context, keys []string, fromT
 	m := w.methods[478]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15862,6 +16462,7 @@ func (w *ResilientCmdable) TSNRevRangeWithArgs(ctx context.Context, keys []strin
 	m := w.methods[479]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15895,6 +16496,7 @@ func (w *ResilientCmdable) TSQueryIndex(ctx context.Context, filterExpr []string
 	m := w.methods[480]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15928,6 +16530,7 @@ func (w *ResilientCmdable) TSQueryLabelValues(ctx context.Context, label string,
 	m := w.methods[481]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15961,6 +16564,7 @@ func (w *ResilientCmdable) TSQueryLabels(ctx context.Context, filterExpr []strin
 	m := w.methods[482]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15994,6 +16598,7 @@ func (w *ResilientCmdable) TSRange(ctx context.Context, key string, fromTimestam
 	m := w.methods[483]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16027,6 +16632,7 @@ func (w *ResilientCmdable) TSRangeWithArgs(ctx context.Context, key string, from
 	m := w.methods[484]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16060,6 +16666,7 @@ func (w *ResilientCmdable) TSRead(ctx context.Context, key string, timestamp any
 	m := w.methods[485]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16093,6 +16700,7 @@ func (w *ResilientCmdable) TSReadWithArgs(ctx context.Context, key string, times
 	m := w.methods[486]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16126,6 +16734,7 @@ func (w *ResilientCmdable) TSRevRange(ctx context.Context, key string, fromTimes
 	m := w.methods[487]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16159,6 +16768,7 @@ func (w *ResilientCmdable) TSRevRangeWithArgs(ctx context.Context, key string, f
 	m := w.methods[488]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16192,6 +16802,7 @@ func (w *ResilientCmdable) TTL(ctx context.Context, key string) (r0 *redis.Durat
 	m := w.methods[489]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16225,6 +16836,7 @@ func (w *ResilientCmdable) Time(ctx context.Context) (r0 *redis.TimeCmd) {
 	m := w.methods[490]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16253,11 +16865,14 @@ func (w *ResilientCmdable) Time(ctx context.Context) (r0 *redis.TimeCmd) {
 	}
 }
 
-// TopKAdd calls the wrapped TopKAdd with the wrapper's policies.
+// TopKAdd calls the wrapped TopKAdd with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) TopKAdd(ctx context.Context, key string, elements ...any) (r0 *redis.StringSliceCmd) {
 	m := w.methods[491]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16291,6 +16906,7 @@ func (w *ResilientCmdable) TopKCount(ctx context.Context, key string, elements .
 	m := w.methods[492]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16319,11 +16935,14 @@ func (w *ResilientCmdable) TopKCount(ctx context.Context, key string, elements .
 	}
 }
 
-// TopKIncrBy calls the wrapped TopKIncrBy with the wrapper's policies.
+// TopKIncrBy calls the wrapped TopKIncrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) TopKIncrBy(ctx context.Context, key string, elements ...any) (r0 *redis.StringSliceCmd) {
 	m := w.methods[493]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16357,6 +16976,7 @@ func (w *ResilientCmdable) TopKInfo(ctx context.Context, key string) (r0 *redis.
 	m := w.methods[494]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16390,6 +17010,7 @@ func (w *ResilientCmdable) TopKList(ctx context.Context, key string) (r0 *redis.
 	m := w.methods[495]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16423,6 +17044,7 @@ func (w *ResilientCmdable) TopKListWithCount(ctx context.Context, key string) (r
 	m := w.methods[496]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16456,6 +17078,7 @@ func (w *ResilientCmdable) TopKQuery(ctx context.Context, key string, elements .
 	m := w.methods[497]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16489,6 +17112,7 @@ func (w *ResilientCmdable) TopKReserve(ctx context.Context, key string, k int64)
 	m := w.methods[498]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16522,6 +17146,7 @@ func (w *ResilientCmdable) TopKReserveWithOptions(ctx context.Context, key strin
 	m := w.methods[499]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16555,6 +17180,7 @@ func (w *ResilientCmdable) Touch(ctx context.Context, keys ...string) (r0 *redis
 	m := w.methods[500]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16599,6 +17225,7 @@ func (w *ResilientCmdable) TxPipeline() redis.Pipeliner {
 func (w *ResilientCmdable) TxPipelined(ctx context.Context, fn func(redis.Pipeliner) error) (r0 []redis.Cmder, err error) {
 	m := w.methods[502]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -16624,6 +17251,7 @@ func (w *ResilientCmdable) Type(ctx context.Context, key string) (r0 *redis.Stat
 	m := w.methods[503]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16657,6 +17285,7 @@ func (w *ResilientCmdable) Unlink(ctx context.Context, keys ...string) (r0 *redi
 	m := w.methods[504]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16690,6 +17319,7 @@ func (w *ResilientCmdable) VAdd(ctx context.Context, key, element string, val re
 	m := w.methods[505]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16723,6 +17353,7 @@ func (w *ResilientCmdable) VAddWithArgs(ctx context.Context, key, element string
 	m := w.methods[506]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16756,6 +17387,7 @@ func (w *ResilientCmdable) VCard(ctx context.Context, key string) (r0 *redis.Int
 	m := w.methods[507]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16789,6 +17421,7 @@ func (w *ResilientCmdable) VClearAttributes(ctx context.Context, key, element st
 	m := w.methods[508]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16822,6 +17455,7 @@ func (w *ResilientCmdable) VDim(ctx context.Context, key string) (r0 *redis.IntC
 	m := w.methods[509]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16855,6 +17489,7 @@ func (w *ResilientCmdable) VEmb(ctx context.Context, key, element string, raw bo
 	m := w.methods[510]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16888,6 +17523,7 @@ func (w *ResilientCmdable) VGetAttr(ctx context.Context, key, element string) (r
 	m := w.methods[511]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16921,6 +17557,7 @@ func (w *ResilientCmdable) VInfo(ctx context.Context, key string) (r0 *redis.Map
 	m := w.methods[512]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16954,6 +17591,7 @@ func (w *ResilientCmdable) VIsMember(ctx context.Context, key, element string) (
 	m := w.methods[513]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16987,6 +17625,7 @@ func (w *ResilientCmdable) VLinks(ctx context.Context, key, element string) (r0 
 	m := w.methods[514]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17020,6 +17659,7 @@ func (w *ResilientCmdable) VLinksWithScores(ctx context.Context, key, element st
 	m := w.methods[515]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17053,6 +17693,7 @@ func (w *ResilientCmdable) VRandMember(ctx context.Context, key string) (r0 *red
 	m := w.methods[516]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17086,6 +17727,7 @@ func (w *ResilientCmdable) VRandMemberCount(ctx context.Context, key string, cou
 	m := w.methods[517]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17119,6 +17761,7 @@ func (w *ResilientCmdable) VRange(ctx context.Context, key, start, end string, c
 	m := w.methods[518]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17152,6 +17795,7 @@ func (w *ResilientCmdable) VRem(ctx context.Context, key, element string) (r0 *r
 	m := w.methods[519]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17185,6 +17829,7 @@ func (w *ResilientCmdable) VSetAttr(ctx context.Context, key, element string, at
 	m := w.methods[520]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17218,6 +17863,7 @@ func (w *ResilientCmdable) VSim(ctx context.Context, key string, val redis.Vecto
 	m := w.methods[521]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17251,6 +17897,7 @@ func (w *ResilientCmdable) VSimWithArgs(ctx context.Context, key string, val red
 	m := w.methods[522]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17284,6 +17931,7 @@ func (w *ResilientCmdable) VSimWithArgsWithAttribs(ctx context.Context, key stri
 	m := w.methods[523]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17317,6 +17965,7 @@ func (w *ResilientCmdable) VSimWithArgsWithScores(ctx context.Context, key strin
 	m := w.methods[524]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17350,6 +17999,7 @@ func (w *ResilientCmdable) VSimWithArgsWithScoresWithAttribs(ctx context.Context
 	m := w.methods[525]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17383,6 +18033,7 @@ func (w *ResilientCmdable) VSimWithScores(ctx context.Context, key string, val r
 	m := w.methods[526]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17416,6 +18067,7 @@ func (w *ResilientCmdable) XAck(ctx context.Context, stream, group string, ids .
 	m := w.methods[527]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17449,6 +18101,7 @@ func (w *ResilientCmdable) XAckDel(ctx context.Context, stream, group, mode stri
 	m := w.methods[528]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17477,11 +18130,14 @@ func (w *ResilientCmdable) XAckDel(ctx context.Context, stream, group, mode stri
 	}
 }
 
-// XAdd calls the wrapped XAdd with the wrapper's policies.
+// XAdd calls the wrapped XAdd with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) XAdd(ctx context.Context, a *redis.XAddArgs) (r0 *redis.StringCmd) {
 	m := w.methods[529]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17510,11 +18166,14 @@ func (w *ResilientCmdable) XAdd(ctx context.Context, a *redis.XAddArgs) (r0 *red
 	}
 }
 
-// XAutoClaim calls the wrapped XAutoClaim with the wrapper's policies.
+// XAutoClaim calls the wrapped XAutoClaim with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) XAutoClaim(ctx context.Context, a *redis.XAutoClaimArgs) (r0 *redis.XAutoClaimCmd) {
 	m := w.methods[530]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17543,11 +18202,14 @@ func (w *ResilientCmdable) XAutoClaim(ctx context.Context, a *redis.XAutoClaimAr
 	}
 }
 
-// XAutoClaimJustID calls the wrapped XAutoClaimJustID with the wrapper's policies.
+// XAutoClaimJustID calls the wrapped XAutoClaimJustID with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) XAutoClaimJustID(ctx context.Context, a *redis.XAutoClaimArgs) (r0 *redis.XAutoClaimJustIDCmd) {
 	m := w.methods[531]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17576,11 +18238,14 @@ func (w *ResilientCmdable) XAutoClaimJustID(ctx context.Context, a *redis.XAutoC
 	}
 }
 
-// XAutoClaimWithDeleted calls the wrapped XAutoClaimWithDeleted with the wrapper's policies.
+// XAutoClaimWithDeleted calls the wrapped XAutoClaimWithDeleted with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) XAutoClaimWithDeleted(ctx context.Context, a *redis.XAutoClaimArgs) (r0 *redis.XAutoClaimWithDeletedCmd) {
 	m := w.methods[532]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17614,6 +18279,7 @@ func (w *ResilientCmdable) XCfgSet(ctx context.Context, a *redis.XCfgSetArgs) (r
 	m := w.methods[533]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17642,11 +18308,14 @@ func (w *ResilientCmdable) XCfgSet(ctx context.Context, a *redis.XCfgSetArgs) (r
 	}
 }
 
-// XClaim calls the wrapped XClaim with the wrapper's policies.
+// XClaim calls the wrapped XClaim with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) XClaim(ctx context.Context, a *redis.XClaimArgs) (r0 *redis.XMessageSliceCmd) {
 	m := w.methods[534]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17675,11 +18344,14 @@ func (w *ResilientCmdable) XClaim(ctx context.Context, a *redis.XClaimArgs) (r0 
 	}
 }
 
-// XClaimJustID calls the wrapped XClaimJustID with the wrapper's policies.
+// XClaimJustID calls the wrapped XClaimJustID with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) XClaimJustID(ctx context.Context, a *redis.XClaimArgs) (r0 *redis.StringSliceCmd) {
 	m := w.methods[535]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17713,6 +18385,7 @@ func (w *ResilientCmdable) XDel(ctx context.Context, stream string, ids ...strin
 	m := w.methods[536]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17746,6 +18419,7 @@ func (w *ResilientCmdable) XDelEx(ctx context.Context, stream, mode string, ids 
 	m := w.methods[537]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17779,6 +18453,7 @@ func (w *ResilientCmdable) XGroupCreate(ctx context.Context, stream, group, star
 	m := w.methods[538]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17812,6 +18487,7 @@ func (w *ResilientCmdable) XGroupCreateConsumer(ctx context.Context, stream, gro
 	m := w.methods[539]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17845,6 +18521,7 @@ func (w *ResilientCmdable) XGroupCreateMkStream(ctx context.Context, stream, gro
 	m := w.methods[540]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17878,6 +18555,7 @@ func (w *ResilientCmdable) XGroupDelConsumer(ctx context.Context, stream, group,
 	m := w.methods[541]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17911,6 +18589,7 @@ func (w *ResilientCmdable) XGroupDestroy(ctx context.Context, stream, group stri
 	m := w.methods[542]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17944,6 +18623,7 @@ func (w *ResilientCmdable) XGroupSetID(ctx context.Context, stream, group, start
 	m := w.methods[543]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17977,6 +18657,7 @@ func (w *ResilientCmdable) XInfoConsumers(ctx context.Context, key, group string
 	m := w.methods[544]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18010,6 +18691,7 @@ func (w *ResilientCmdable) XInfoGroups(ctx context.Context, key string) (r0 *red
 	m := w.methods[545]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18043,6 +18725,7 @@ func (w *ResilientCmdable) XInfoStream(ctx context.Context, key string) (r0 *red
 	m := w.methods[546]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18076,6 +18759,7 @@ func (w *ResilientCmdable) XInfoStreamFull(ctx context.Context, key string, coun
 	m := w.methods[547]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18109,6 +18793,7 @@ func (w *ResilientCmdable) XLen(ctx context.Context, stream string) (r0 *redis.I
 	m := w.methods[548]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18142,6 +18827,7 @@ func (w *ResilientCmdable) XNack(ctx context.Context, a *redis.XNackArgs) (r0 *r
 	m := w.methods[549]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18175,6 +18861,7 @@ func (w *ResilientCmdable) XPending(ctx context.Context, stream, group string) (
 	m := w.methods[550]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18208,6 +18895,7 @@ func (w *ResilientCmdable) XPendingExt(ctx context.Context, a *redis.XPendingExt
 	m := w.methods[551]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18241,6 +18929,7 @@ func (w *ResilientCmdable) XRange(ctx context.Context, stream, start, stop strin
 	m := w.methods[552]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18274,6 +18963,7 @@ func (w *ResilientCmdable) XRangeN(ctx context.Context, stream, start, stop stri
 	m := w.methods[553]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18307,6 +18997,7 @@ func (w *ResilientCmdable) XRead(ctx context.Context, a *redis.XReadArgs) (r0 *r
 	m := w.methods[554]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18335,11 +19026,14 @@ func (w *ResilientCmdable) XRead(ctx context.Context, a *redis.XReadArgs) (r0 *r
 	}
 }
 
-// XReadGroup calls the wrapped XReadGroup with the wrapper's policies.
+// XReadGroup calls the wrapped XReadGroup with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) XReadGroup(ctx context.Context, a *redis.XReadGroupArgs) (r0 *redis.XStreamSliceCmd) {
 	m := w.methods[555]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18373,6 +19067,7 @@ func (w *ResilientCmdable) XReadStreams(ctx context.Context, streams ...string) 
 	m := w.methods[556]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18406,6 +19101,7 @@ func (w *ResilientCmdable) XRevRange(ctx context.Context, stream, start, stop st
 	m := w.methods[557]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18439,6 +19135,7 @@ func (w *ResilientCmdable) XRevRangeN(ctx context.Context, stream, start, stop s
 	m := w.methods[558]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18472,6 +19169,7 @@ func (w *ResilientCmdable) XTrimMaxLen(ctx context.Context, key string, maxLen i
 	m := w.methods[559]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18505,6 +19203,7 @@ func (w *ResilientCmdable) XTrimMaxLenApprox(ctx context.Context, key string, ma
 	m := w.methods[560]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18538,6 +19237,7 @@ func (w *ResilientCmdable) XTrimMaxLenApproxMode(ctx context.Context, key string
 	m := w.methods[561]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18571,6 +19271,7 @@ func (w *ResilientCmdable) XTrimMaxLenMode(ctx context.Context, key string, maxL
 	m := w.methods[562]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18604,6 +19305,7 @@ func (w *ResilientCmdable) XTrimMinID(ctx context.Context, key, minID string) (r
 	m := w.methods[563]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18637,6 +19339,7 @@ func (w *ResilientCmdable) XTrimMinIDApprox(ctx context.Context, key, minID stri
 	m := w.methods[564]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18670,6 +19373,7 @@ func (w *ResilientCmdable) XTrimMinIDApproxMode(ctx context.Context, key, minID 
 	m := w.methods[565]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18703,6 +19407,7 @@ func (w *ResilientCmdable) XTrimMinIDMode(ctx context.Context, key, minID, mode 
 	m := w.methods[566]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18736,6 +19441,7 @@ func (w *ResilientCmdable) ZAdd(ctx context.Context, key string, members ...redi
 	m := w.methods[567]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18769,6 +19475,7 @@ func (w *ResilientCmdable) ZAddArgs(ctx context.Context, key string, args redis.
 	m := w.methods[568]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18797,11 +19504,14 @@ func (w *ResilientCmdable) ZAddArgs(ctx context.Context, key string, args redis.
 	}
 }
 
-// ZAddArgsIncr calls the wrapped ZAddArgsIncr with the wrapper's policies.
+// ZAddArgsIncr calls the wrapped ZAddArgsIncr with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) ZAddArgsIncr(ctx context.Context, key string, args redis.ZAddArgs) (r0 *redis.FloatCmd) {
 	m := w.methods[569]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18835,6 +19545,7 @@ func (w *ResilientCmdable) ZAddGT(ctx context.Context, key string, members ...re
 	m := w.methods[570]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18868,6 +19579,7 @@ func (w *ResilientCmdable) ZAddLT(ctx context.Context, key string, members ...re
 	m := w.methods[571]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18901,6 +19613,7 @@ func (w *ResilientCmdable) ZAddNX(ctx context.Context, key string, members ...re
 	m := w.methods[572]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18934,6 +19647,7 @@ func (w *ResilientCmdable) ZAddXX(ctx context.Context, key string, members ...re
 	m := w.methods[573]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18967,6 +19681,7 @@ func (w *ResilientCmdable) ZCard(ctx context.Context, key string) (r0 *redis.Int
 	m := w.methods[574]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19000,6 +19715,7 @@ func (w *ResilientCmdable) ZCount(ctx context.Context, key, min, max string) (r0
 	m := w.methods[575]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19033,6 +19749,7 @@ func (w *ResilientCmdable) ZDiff(ctx context.Context, keys ...string) (r0 *redis
 	m := w.methods[576]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19066,6 +19783,7 @@ func (w *ResilientCmdable) ZDiffStore(ctx context.Context, destination string, k
 	m := w.methods[577]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19099,6 +19817,7 @@ func (w *ResilientCmdable) ZDiffWithScores(ctx context.Context, keys ...string) 
 	m := w.methods[578]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19127,11 +19846,14 @@ func (w *ResilientCmdable) ZDiffWithScores(ctx context.Context, keys ...string) 
 	}
 }
 
-// ZIncrBy calls the wrapped ZIncrBy with the wrapper's policies.
+// ZIncrBy calls the wrapped ZIncrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) ZIncrBy(ctx context.Context, key string, increment float64, member string) (r0 *redis.FloatCmd) {
 	m := w.methods[579]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19165,6 +19887,7 @@ func (w *ResilientCmdable) ZInter(ctx context.Context, store *redis.ZStore) (r0 
 	m := w.methods[580]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19198,6 +19921,7 @@ func (w *ResilientCmdable) ZInterCard(ctx context.Context, limit int64, keys ...
 	m := w.methods[581]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19231,6 +19955,7 @@ func (w *ResilientCmdable) ZInterStore(ctx context.Context, destination string, 
 	m := w.methods[582]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19264,6 +19989,7 @@ func (w *ResilientCmdable) ZInterWithScores(ctx context.Context, store *redis.ZS
 	m := w.methods[583]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19297,6 +20023,7 @@ func (w *ResilientCmdable) ZLexCount(ctx context.Context, key, min, max string) 
 	m := w.methods[584]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19325,11 +20052,14 @@ func (w *ResilientCmdable) ZLexCount(ctx context.Context, key, min, max string) 
 	}
 }
 
-// ZMPop calls the wrapped ZMPop with the wrapper's policies.
+// ZMPop calls the wrapped ZMPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) ZMPop(ctx context.Context, order string, count int64, keys ...string) (r0 *redis.ZSliceWithKeyCmd) {
 	m := w.methods[585]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19363,6 +20093,7 @@ func (w *ResilientCmdable) ZMScore(ctx context.Context, key string, members ...s
 	m := w.methods[586]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19391,11 +20122,14 @@ func (w *ResilientCmdable) ZMScore(ctx context.Context, key string, members ...s
 	}
 }
 
-// ZPopMax calls the wrapped ZPopMax with the wrapper's policies.
+// ZPopMax calls the wrapped ZPopMax with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) ZPopMax(ctx context.Context, key string, count ...int64) (r0 *redis.ZSliceCmd) {
 	m := w.methods[587]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19424,11 +20158,14 @@ func (w *ResilientCmdable) ZPopMax(ctx context.Context, key string, count ...int
 	}
 }
 
-// ZPopMin calls the wrapped ZPopMin with the wrapper's policies.
+// ZPopMin calls the wrapped ZPopMin with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full retry_on=transient idempotent=false
 func (w *ResilientCmdable) ZPopMin(ctx context.Context, key string, count ...int64) (r0 *redis.ZSliceCmd) {
 	m := w.methods[588]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19462,6 +20199,7 @@ func (w *ResilientCmdable) ZRandMember(ctx context.Context, key string, count in
 	m := w.methods[589]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19495,6 +20233,7 @@ func (w *ResilientCmdable) ZRandMemberWithScores(ctx context.Context, key string
 	m := w.methods[590]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19528,6 +20267,7 @@ func (w *ResilientCmdable) ZRange(ctx context.Context, key string, start, stop i
 	m := w.methods[591]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19561,6 +20301,7 @@ func (w *ResilientCmdable) ZRangeArgs(ctx context.Context, z redis.ZRangeArgs) (
 	m := w.methods[592]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19594,6 +20335,7 @@ func (w *ResilientCmdable) ZRangeArgsWithScores(ctx context.Context, z redis.ZRa
 	m := w.methods[593]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19627,6 +20369,7 @@ func (w *ResilientCmdable) ZRangeByLex(ctx context.Context, key string, opt *red
 	m := w.methods[594]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19660,6 +20403,7 @@ func (w *ResilientCmdable) ZRangeByScore(ctx context.Context, key string, opt *r
 	m := w.methods[595]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19693,6 +20437,7 @@ func (w *ResilientCmdable) ZRangeByScoreWithScores(ctx context.Context, key stri
 	m := w.methods[596]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19726,6 +20471,7 @@ func (w *ResilientCmdable) ZRangeStore(ctx context.Context, dst string, z redis.
 	m := w.methods[597]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19759,6 +20505,7 @@ func (w *ResilientCmdable) ZRangeWithScores(ctx context.Context, key string, sta
 	m := w.methods[598]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19792,6 +20539,7 @@ func (w *ResilientCmdable) ZRank(ctx context.Context, key, member string) (r0 *r
 	m := w.methods[599]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19825,6 +20573,7 @@ func (w *ResilientCmdable) ZRankWithScore(ctx context.Context, key, member strin
 	m := w.methods[600]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19858,6 +20607,7 @@ func (w *ResilientCmdable) ZRem(ctx context.Context, key string, members ...any)
 	m := w.methods[601]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19891,6 +20641,7 @@ func (w *ResilientCmdable) ZRemRangeByLex(ctx context.Context, key, min, max str
 	m := w.methods[602]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19924,6 +20675,7 @@ func (w *ResilientCmdable) ZRemRangeByRank(ctx context.Context, key string, star
 	m := w.methods[603]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19957,6 +20709,7 @@ func (w *ResilientCmdable) ZRemRangeByScore(ctx context.Context, key, min, max s
 	m := w.methods[604]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19990,6 +20743,7 @@ func (w *ResilientCmdable) ZRevRange(ctx context.Context, key string, start, sto
 	m := w.methods[605]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20023,6 +20777,7 @@ func (w *ResilientCmdable) ZRevRangeByLex(ctx context.Context, key string, opt *
 	m := w.methods[606]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20056,6 +20811,7 @@ func (w *ResilientCmdable) ZRevRangeByScore(ctx context.Context, key string, opt
 	m := w.methods[607]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20089,6 +20845,7 @@ func (w *ResilientCmdable) ZRevRangeByScoreWithScores(ctx context.Context, key s
 	m := w.methods[608]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20122,6 +20879,7 @@ func (w *ResilientCmdable) ZRevRangeWithScores(ctx context.Context, key string, 
 	m := w.methods[609]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20155,6 +20913,7 @@ func (w *ResilientCmdable) ZRevRank(ctx context.Context, key, member string) (r0
 	m := w.methods[610]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20188,6 +20947,7 @@ func (w *ResilientCmdable) ZRevRankWithScore(ctx context.Context, key, member st
 	m := w.methods[611]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20221,6 +20981,7 @@ func (w *ResilientCmdable) ZScan(ctx context.Context, key string, cursor uint64,
 	m := w.methods[612]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20254,6 +21015,7 @@ func (w *ResilientCmdable) ZScore(ctx context.Context, key, member string) (r0 *
 	m := w.methods[613]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20287,6 +21049,7 @@ func (w *ResilientCmdable) ZUnion(ctx context.Context, store redis.ZStore) (r0 *
 	m := w.methods[614]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20320,6 +21083,7 @@ func (w *ResilientCmdable) ZUnionStore(ctx context.Context, dest string, store *
 	m := w.methods[615]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20353,6 +21117,7 @@ func (w *ResilientCmdable) ZUnionWithScores(ctx context.Context, store redis.ZSt
 	m := w.methods[616]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20390,17 +21155,14 @@ var resilientCmdableConfig0 = resgen.Config{
 		MaxDelay:          200 * time.Millisecond,
 		BackoffMultiplier: 2.0,
 		Jitter:            resgen.JitterFull,
-		RetryOn: resgen.Matcher{
-			Classes: resgen.ClassesTransient,
-			Match:   resilientCmdableMatch0,
-		},
+		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       5,
 		RecoveryTimeout:        30 * time.Second,
 		InitialRecoveryTimeout: time.Second,
 		SuccessThreshold:       2,
-		Excluded:               resgen.Matcher{Match: resilientCmdableMatch1},
+		Excluded:               resgen.Matcher{Match: resilientCmdableMatch0},
 	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
@@ -20432,23 +21194,20 @@ var resilientCmdableConfig0 = resgen.Config{
 // ResilientCmdable's methods resolve to.
 var resilientCmdableConfig1 = resgen.Config{
 	Retry: resgen.RetryConfig{
-		Disabled:          true,
 		MaxAttempts:       5,
 		InitialDelay:      10 * time.Millisecond,
 		MaxDelay:          200 * time.Millisecond,
 		BackoffMultiplier: 2.0,
 		Jitter:            resgen.JitterFull,
-		RetryOn: resgen.Matcher{
-			Classes: resgen.ClassesTransient,
-			Match:   resilientCmdableMatch0,
-		},
+		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
+		NonIdempotent:     true,
 	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       5,
 		RecoveryTimeout:        30 * time.Second,
 		InitialRecoveryTimeout: time.Second,
 		SuccessThreshold:       2,
-		Excluded:               resgen.Matcher{Match: resilientCmdableMatch1},
+		Excluded:               resgen.Matcher{Match: resilientCmdableMatch0},
 	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
@@ -20457,7 +21216,6 @@ var resilientCmdableConfig1 = resgen.Config{
 		Strategy:             resgen.StrategyWait,
 	},
 	Timeout: resgen.TimeoutConfig{
-		Disabled: true,
 		Duration: 5 * time.Second,
 	},
 	Recovery: resgen.RecoveryConfig{
@@ -20487,17 +21245,60 @@ var resilientCmdableConfig2 = resgen.Config{
 		MaxDelay:          200 * time.Millisecond,
 		BackoffMultiplier: 2.0,
 		Jitter:            resgen.JitterFull,
-		RetryOn: resgen.Matcher{
-			Classes: resgen.ClassesTransient,
-			Match:   resilientCmdableMatch0,
-		},
+		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       5,
 		RecoveryTimeout:        30 * time.Second,
 		InitialRecoveryTimeout: time.Second,
 		SuccessThreshold:       2,
-		Excluded:               resgen.Matcher{Match: resilientCmdableMatch1},
+		Excluded:               resgen.Matcher{Match: resilientCmdableMatch0},
+	},
+	RateLimit: resgen.RateLimitConfig{
+		Disabled:             true,
+		MaxRequestsPerMinute: 300,
+		BurstSize:            50,
+		Strategy:             resgen.StrategyWait,
+	},
+	Timeout: resgen.TimeoutConfig{
+		Disabled: true,
+		Duration: 5 * time.Second,
+	},
+	Recovery: resgen.RecoveryConfig{
+		DisableCredentialRefresh: true,
+		CheckInterval:            30 * time.Second,
+		MaxAttempts:              3,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
+	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
+}
+
+// resilientCmdableConfig3 is the configuration that several of
+// ResilientCmdable's methods resolve to.
+var resilientCmdableConfig3 = resgen.Config{
+	Retry: resgen.RetryConfig{
+		Disabled:          true,
+		MaxAttempts:       5,
+		InitialDelay:      10 * time.Millisecond,
+		MaxDelay:          200 * time.Millisecond,
+		BackoffMultiplier: 2.0,
+		Jitter:            resgen.JitterFull,
+		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
+	},
+	CircuitBreaker: resgen.CircuitBreakerConfig{
+		FailureThreshold:       5,
+		RecoveryTimeout:        30 * time.Second,
+		InitialRecoveryTimeout: time.Second,
+		SuccessThreshold:       2,
+		Excluded:               resgen.Matcher{Match: resilientCmdableMatch0},
 	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
@@ -20570,7 +21371,7 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "ARScan", Config: resilientCmdableConfig0},
 		{Name: "ARSeek", Config: resilientCmdableConfig0},
 		{Name: "ARSet", Config: resilientCmdableConfig0},
-		{Name: "Append", Config: resilientCmdableConfig0},
+		{Name: "Append", Config: resilientCmdableConfig1},
 		{Name: "BFAdd", Config: resilientCmdableConfig0},
 		{Name: "BFCard", Config: resilientCmdableConfig0},
 		{Name: "BFExists", Config: resilientCmdableConfig0},
@@ -20590,19 +21391,19 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "BFReserveNonScaling", Config: resilientCmdableConfig0},
 		{Name: "BFReserveWithArgs", Config: resilientCmdableConfig0},
 		{Name: "BFScanDump", Config: resilientCmdableConfig0},
-		{Name: "BLMPop", Config: resilientCmdableConfig0},
-		{Name: "BLMove", Config: resilientCmdableConfig0},
-		{Name: "BLMoveM", Config: resilientCmdableConfig0},
-		{Name: "BLPop", Config: resilientCmdableConfig0},
-		{Name: "BRPop", Config: resilientCmdableConfig0},
-		{Name: "BRPopLPush", Config: resilientCmdableConfig0},
-		{Name: "BZMPop", Config: resilientCmdableConfig0},
-		{Name: "BZPopMax", Config: resilientCmdableConfig0},
-		{Name: "BZPopMin", Config: resilientCmdableConfig0},
+		{Name: "BLMPop", Config: resilientCmdableConfig1},
+		{Name: "BLMove", Config: resilientCmdableConfig1},
+		{Name: "BLMoveM", Config: resilientCmdableConfig1},
+		{Name: "BLPop", Config: resilientCmdableConfig1},
+		{Name: "BRPop", Config: resilientCmdableConfig1},
+		{Name: "BRPopLPush", Config: resilientCmdableConfig1},
+		{Name: "BZMPop", Config: resilientCmdableConfig1},
+		{Name: "BZPopMax", Config: resilientCmdableConfig1},
+		{Name: "BZPopMin", Config: resilientCmdableConfig1},
 		{Name: "BgRewriteAOF", Config: resilientCmdableConfig0},
 		{Name: "BgSave", Config: resilientCmdableConfig0},
 		{Name: "BitCount", Config: resilientCmdableConfig0},
-		{Name: "BitField", Config: resilientCmdableConfig0},
+		{Name: "BitField", Config: resilientCmdableConfig1},
 		{Name: "BitFieldRO", Config: resilientCmdableConfig0},
 		{Name: "BitOpAnd", Config: resilientCmdableConfig0},
 		{Name: "BitOpAndOr", Config: resilientCmdableConfig0},
@@ -20614,13 +21415,13 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "BitOpXor", Config: resilientCmdableConfig0},
 		{Name: "BitPos", Config: resilientCmdableConfig0},
 		{Name: "BitPosSpan", Config: resilientCmdableConfig0},
-		{Name: "CFAdd", Config: resilientCmdableConfig0},
+		{Name: "CFAdd", Config: resilientCmdableConfig1},
 		{Name: "CFAddNX", Config: resilientCmdableConfig0},
 		{Name: "CFCount", Config: resilientCmdableConfig0},
-		{Name: "CFDel", Config: resilientCmdableConfig0},
+		{Name: "CFDel", Config: resilientCmdableConfig1},
 		{Name: "CFExists", Config: resilientCmdableConfig0},
 		{Name: "CFInfo", Config: resilientCmdableConfig0},
-		{Name: "CFInsert", Config: resilientCmdableConfig0},
+		{Name: "CFInsert", Config: resilientCmdableConfig1},
 		{Name: "CFInsertNX", Config: resilientCmdableConfig0},
 		{Name: "CFLoadChunk", Config: resilientCmdableConfig0},
 		{Name: "CFMExists", Config: resilientCmdableConfig0},
@@ -20630,7 +21431,7 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "CFReserveMaxIterations", Config: resilientCmdableConfig0},
 		{Name: "CFReserveWithArgs", Config: resilientCmdableConfig0},
 		{Name: "CFScanDump", Config: resilientCmdableConfig0},
-		{Name: "CMSIncrBy", Config: resilientCmdableConfig0},
+		{Name: "CMSIncrBy", Config: resilientCmdableConfig1},
 		{Name: "CMSInfo", Config: resilientCmdableConfig0},
 		{Name: "CMSInitByDim", Config: resilientCmdableConfig0},
 		{Name: "CMSInitByProb", Config: resilientCmdableConfig0},
@@ -20685,16 +21486,16 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "Copy", Config: resilientCmdableConfig0},
 		{Name: "DBSize", Config: resilientCmdableConfig0},
 		{Name: "DebugObject", Config: resilientCmdableConfig0},
-		{Name: "Decr", Config: resilientCmdableConfig0},
-		{Name: "DecrBy", Config: resilientCmdableConfig0},
+		{Name: "Decr", Config: resilientCmdableConfig1},
+		{Name: "DecrBy", Config: resilientCmdableConfig1},
 		{Name: "Del", Config: resilientCmdableConfig0},
 		{Name: "DelExArgs", Config: resilientCmdableConfig0},
 		{Name: "Digest", Config: resilientCmdableConfig0},
 		{Name: "Dump", Config: resilientCmdableConfig0},
 		{Name: "Echo", Config: resilientCmdableConfig0},
-		{Name: "Eval", Config: resilientCmdableConfig0},
+		{Name: "Eval", Config: resilientCmdableConfig1},
 		{Name: "EvalRO", Config: resilientCmdableConfig0},
-		{Name: "EvalSha", Config: resilientCmdableConfig0},
+		{Name: "EvalSha", Config: resilientCmdableConfig1},
 		{Name: "EvalShaRO", Config: resilientCmdableConfig0},
 		{Name: "Exists", Config: resilientCmdableConfig0},
 		{Name: "Expire", Config: resilientCmdableConfig0},
@@ -20704,7 +21505,7 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "ExpireNX", Config: resilientCmdableConfig0},
 		{Name: "ExpireTime", Config: resilientCmdableConfig0},
 		{Name: "ExpireXX", Config: resilientCmdableConfig0},
-		{Name: "FCall", Config: resilientCmdableConfig0},
+		{Name: "FCall", Config: resilientCmdableConfig1},
 		{Name: "FCallRO", Config: resilientCmdableConfig0},
 		{Name: "FCallRo", Config: resilientCmdableConfig0},
 		{Name: "FTAggregate", Config: resilientCmdableConfig0},
@@ -20765,10 +21566,10 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "GeoSearchStore", Config: resilientCmdableConfig0},
 		{Name: "Get", Config: resilientCmdableConfig0},
 		{Name: "GetBit", Config: resilientCmdableConfig0},
-		{Name: "GetDel", Config: resilientCmdableConfig0},
+		{Name: "GetDel", Config: resilientCmdableConfig1},
 		{Name: "GetEx", Config: resilientCmdableConfig0},
 		{Name: "GetRange", Config: resilientCmdableConfig0},
-		{Name: "GetSet", Config: resilientCmdableConfig0},
+		{Name: "GetSet", Config: resilientCmdableConfig1},
 		{Name: "GetToBuffer", Config: resilientCmdableConfig0},
 		{Name: "HDel", Config: resilientCmdableConfig0},
 		{Name: "HExists", Config: resilientCmdableConfig0},
@@ -20779,15 +21580,15 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "HExpireWithArgs", Config: resilientCmdableConfig0},
 		{Name: "HGet", Config: resilientCmdableConfig0},
 		{Name: "HGetAll", Config: resilientCmdableConfig0},
-		{Name: "HGetDel", Config: resilientCmdableConfig0},
+		{Name: "HGetDel", Config: resilientCmdableConfig1},
 		{Name: "HGetEX", Config: resilientCmdableConfig0},
 		{Name: "HGetEXWithArgs", Config: resilientCmdableConfig0},
 		{Name: "HImportDiscard", Config: resilientCmdableConfig0},
 		{Name: "HImportDiscardAll", Config: resilientCmdableConfig0},
 		{Name: "HImportPrepare", Config: resilientCmdableConfig0},
 		{Name: "HImportSet", Config: resilientCmdableConfig0},
-		{Name: "HIncrBy", Config: resilientCmdableConfig0},
-		{Name: "HIncrByFloat", Config: resilientCmdableConfig0},
+		{Name: "HIncrBy", Config: resilientCmdableConfig1},
+		{Name: "HIncrByFloat", Config: resilientCmdableConfig1},
 		{Name: "HKeys", Config: resilientCmdableConfig0},
 		{Name: "HLen", Config: resilientCmdableConfig0},
 		{Name: "HMGet", Config: resilientCmdableConfig0},
@@ -20810,19 +21611,19 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "HStrLen", Config: resilientCmdableConfig0},
 		{Name: "HTTL", Config: resilientCmdableConfig0},
 		{Name: "HVals", Config: resilientCmdableConfig0},
-		{Name: "Incr", Config: resilientCmdableConfig0},
-		{Name: "IncrBy", Config: resilientCmdableConfig0},
-		{Name: "IncrByFloat", Config: resilientCmdableConfig0},
-		{Name: "IncrEXFloat", Config: resilientCmdableConfig0},
-		{Name: "IncrEXInt", Config: resilientCmdableConfig0},
+		{Name: "Incr", Config: resilientCmdableConfig1},
+		{Name: "IncrBy", Config: resilientCmdableConfig1},
+		{Name: "IncrByFloat", Config: resilientCmdableConfig1},
+		{Name: "IncrEXFloat", Config: resilientCmdableConfig1},
+		{Name: "IncrEXInt", Config: resilientCmdableConfig1},
 		{Name: "Info", Config: resilientCmdableConfig0},
 		{Name: "InfoMap", Config: resilientCmdableConfig0},
-		{Name: "JSONArrAppend", Config: resilientCmdableConfig0},
+		{Name: "JSONArrAppend", Config: resilientCmdableConfig1},
 		{Name: "JSONArrIndex", Config: resilientCmdableConfig0},
 		{Name: "JSONArrIndexWithArgs", Config: resilientCmdableConfig0},
-		{Name: "JSONArrInsert", Config: resilientCmdableConfig0},
+		{Name: "JSONArrInsert", Config: resilientCmdableConfig1},
 		{Name: "JSONArrLen", Config: resilientCmdableConfig0},
-		{Name: "JSONArrPop", Config: resilientCmdableConfig0},
+		{Name: "JSONArrPop", Config: resilientCmdableConfig1},
 		{Name: "JSONArrTrim", Config: resilientCmdableConfig0},
 		{Name: "JSONArrTrimWithArgs", Config: resilientCmdableConfig0},
 		{Name: "JSONClear", Config: resilientCmdableConfig0},
@@ -20835,34 +21636,34 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "JSONMSet", Config: resilientCmdableConfig0},
 		{Name: "JSONMSetArgs", Config: resilientCmdableConfig0},
 		{Name: "JSONMerge", Config: resilientCmdableConfig0},
-		{Name: "JSONNumIncrBy", Config: resilientCmdableConfig0},
+		{Name: "JSONNumIncrBy", Config: resilientCmdableConfig1},
 		{Name: "JSONObjKeys", Config: resilientCmdableConfig0},
 		{Name: "JSONObjLen", Config: resilientCmdableConfig0},
 		{Name: "JSONSet", Config: resilientCmdableConfig0},
 		{Name: "JSONSetMode", Config: resilientCmdableConfig0},
 		{Name: "JSONSetWithArgs", Config: resilientCmdableConfig0},
-		{Name: "JSONStrAppend", Config: resilientCmdableConfig0},
+		{Name: "JSONStrAppend", Config: resilientCmdableConfig1},
 		{Name: "JSONStrLen", Config: resilientCmdableConfig0},
-		{Name: "JSONToggle", Config: resilientCmdableConfig0},
+		{Name: "JSONToggle", Config: resilientCmdableConfig1},
 		{Name: "JSONType", Config: resilientCmdableConfig0},
 		{Name: "Keys", Config: resilientCmdableConfig0},
 		{Name: "LCS", Config: resilientCmdableConfig0},
 		{Name: "LIndex", Config: resilientCmdableConfig0},
-		{Name: "LInsert", Config: resilientCmdableConfig0},
-		{Name: "LInsertAfter", Config: resilientCmdableConfig0},
-		{Name: "LInsertBefore", Config: resilientCmdableConfig0},
+		{Name: "LInsert", Config: resilientCmdableConfig1},
+		{Name: "LInsertAfter", Config: resilientCmdableConfig1},
+		{Name: "LInsertBefore", Config: resilientCmdableConfig1},
 		{Name: "LLen", Config: resilientCmdableConfig0},
-		{Name: "LMPop", Config: resilientCmdableConfig0},
-		{Name: "LMove", Config: resilientCmdableConfig0},
-		{Name: "LMoveM", Config: resilientCmdableConfig0},
-		{Name: "LPop", Config: resilientCmdableConfig0},
-		{Name: "LPopCount", Config: resilientCmdableConfig0},
+		{Name: "LMPop", Config: resilientCmdableConfig1},
+		{Name: "LMove", Config: resilientCmdableConfig1},
+		{Name: "LMoveM", Config: resilientCmdableConfig1},
+		{Name: "LPop", Config: resilientCmdableConfig1},
+		{Name: "LPopCount", Config: resilientCmdableConfig1},
 		{Name: "LPos", Config: resilientCmdableConfig0},
 		{Name: "LPosCount", Config: resilientCmdableConfig0},
-		{Name: "LPush", Config: resilientCmdableConfig0},
-		{Name: "LPushX", Config: resilientCmdableConfig0},
+		{Name: "LPush", Config: resilientCmdableConfig1},
+		{Name: "LPushX", Config: resilientCmdableConfig1},
 		{Name: "LRange", Config: resilientCmdableConfig0},
-		{Name: "LRem", Config: resilientCmdableConfig0},
+		{Name: "LRem", Config: resilientCmdableConfig1},
 		{Name: "LSet", Config: resilientCmdableConfig0},
 		{Name: "LTrim", Config: resilientCmdableConfig0},
 		{Name: "LastSave", Config: resilientCmdableConfig0},
@@ -20889,20 +21690,20 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "PTTL", Config: resilientCmdableConfig0},
 		{Name: "Persist", Config: resilientCmdableConfig0},
 		{Name: "Ping", Config: resilientCmdableConfig0},
-		{Name: "Pipeline", Config: resilientCmdableConfig1},
-		{Name: "Pipelined", Config: resilientCmdableConfig2},
+		{Name: "Pipeline", Config: resilientCmdableConfig2},
+		{Name: "Pipelined", Config: resilientCmdableConfig3},
 		{Name: "PubSubChannels", Config: resilientCmdableConfig0},
 		{Name: "PubSubNumPat", Config: resilientCmdableConfig0},
 		{Name: "PubSubNumSub", Config: resilientCmdableConfig0},
 		{Name: "PubSubShardChannels", Config: resilientCmdableConfig0},
 		{Name: "PubSubShardNumSub", Config: resilientCmdableConfig0},
-		{Name: "Publish", Config: resilientCmdableConfig0},
+		{Name: "Publish", Config: resilientCmdableConfig1},
 		{Name: "Quit", Config: resilientCmdableConfig0},
-		{Name: "RPop", Config: resilientCmdableConfig0},
-		{Name: "RPopCount", Config: resilientCmdableConfig0},
-		{Name: "RPopLPush", Config: resilientCmdableConfig0},
-		{Name: "RPush", Config: resilientCmdableConfig0},
-		{Name: "RPushX", Config: resilientCmdableConfig0},
+		{Name: "RPop", Config: resilientCmdableConfig1},
+		{Name: "RPopCount", Config: resilientCmdableConfig1},
+		{Name: "RPopLPush", Config: resilientCmdableConfig1},
+		{Name: "RPush", Config: resilientCmdableConfig1},
+		{Name: "RPushX", Config: resilientCmdableConfig1},
 		{Name: "RandomKey", Config: resilientCmdableConfig0},
 		{Name: "ReadOnly", Config: resilientCmdableConfig0},
 		{Name: "ReadWrite", Config: resilientCmdableConfig0},
@@ -20924,9 +21725,9 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "SMembers", Config: resilientCmdableConfig0},
 		{Name: "SMembersMap", Config: resilientCmdableConfig0},
 		{Name: "SMove", Config: resilientCmdableConfig0},
-		{Name: "SPop", Config: resilientCmdableConfig0},
-		{Name: "SPopN", Config: resilientCmdableConfig0},
-		{Name: "SPublish", Config: resilientCmdableConfig0},
+		{Name: "SPop", Config: resilientCmdableConfig1},
+		{Name: "SPopN", Config: resilientCmdableConfig1},
+		{Name: "SPublish", Config: resilientCmdableConfig1},
 		{Name: "SRandMember", Config: resilientCmdableConfig0},
 		{Name: "SRandMemberN", Config: resilientCmdableConfig0},
 		{Name: "SRem", Config: resilientCmdableConfig0},
@@ -20991,14 +21792,14 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "TSCreateRule", Config: resilientCmdableConfig0},
 		{Name: "TSCreateRuleWithArgs", Config: resilientCmdableConfig0},
 		{Name: "TSCreateWithArgs", Config: resilientCmdableConfig0},
-		{Name: "TSDecrBy", Config: resilientCmdableConfig0},
-		{Name: "TSDecrByWithArgs", Config: resilientCmdableConfig0},
+		{Name: "TSDecrBy", Config: resilientCmdableConfig1},
+		{Name: "TSDecrByWithArgs", Config: resilientCmdableConfig1},
 		{Name: "TSDel", Config: resilientCmdableConfig0},
 		{Name: "TSDeleteRule", Config: resilientCmdableConfig0},
 		{Name: "TSGet", Config: resilientCmdableConfig0},
 		{Name: "TSGetWithArgs", Config: resilientCmdableConfig0},
-		{Name: "TSIncrBy", Config: resilientCmdableConfig0},
-		{Name: "TSIncrByWithArgs", Config: resilientCmdableConfig0},
+		{Name: "TSIncrBy", Config: resilientCmdableConfig1},
+		{Name: "TSIncrByWithArgs", Config: resilientCmdableConfig1},
 		{Name: "TSInfo", Config: resilientCmdableConfig0},
 		{Name: "TSInfoWithArgs", Config: resilientCmdableConfig0},
 		{Name: "TSMAdd", Config: resilientCmdableConfig0},
@@ -21023,9 +21824,9 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "TSRevRangeWithArgs", Config: resilientCmdableConfig0},
 		{Name: "TTL", Config: resilientCmdableConfig0},
 		{Name: "Time", Config: resilientCmdableConfig0},
-		{Name: "TopKAdd", Config: resilientCmdableConfig0},
+		{Name: "TopKAdd", Config: resilientCmdableConfig1},
 		{Name: "TopKCount", Config: resilientCmdableConfig0},
-		{Name: "TopKIncrBy", Config: resilientCmdableConfig0},
+		{Name: "TopKIncrBy", Config: resilientCmdableConfig1},
 		{Name: "TopKInfo", Config: resilientCmdableConfig0},
 		{Name: "TopKList", Config: resilientCmdableConfig0},
 		{Name: "TopKListWithCount", Config: resilientCmdableConfig0},
@@ -21033,8 +21834,8 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "TopKReserve", Config: resilientCmdableConfig0},
 		{Name: "TopKReserveWithOptions", Config: resilientCmdableConfig0},
 		{Name: "Touch", Config: resilientCmdableConfig0},
-		{Name: "TxPipeline", Config: resilientCmdableConfig1},
-		{Name: "TxPipelined", Config: resilientCmdableConfig2},
+		{Name: "TxPipeline", Config: resilientCmdableConfig2},
+		{Name: "TxPipelined", Config: resilientCmdableConfig3},
 		{Name: "Type", Config: resilientCmdableConfig0},
 		{Name: "Unlink", Config: resilientCmdableConfig0},
 		{Name: "VAdd", Config: resilientCmdableConfig0},
@@ -21061,13 +21862,13 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "VSimWithScores", Config: resilientCmdableConfig0},
 		{Name: "XAck", Config: resilientCmdableConfig0},
 		{Name: "XAckDel", Config: resilientCmdableConfig0},
-		{Name: "XAdd", Config: resilientCmdableConfig0},
-		{Name: "XAutoClaim", Config: resilientCmdableConfig0},
-		{Name: "XAutoClaimJustID", Config: resilientCmdableConfig0},
-		{Name: "XAutoClaimWithDeleted", Config: resilientCmdableConfig0},
+		{Name: "XAdd", Config: resilientCmdableConfig1},
+		{Name: "XAutoClaim", Config: resilientCmdableConfig1},
+		{Name: "XAutoClaimJustID", Config: resilientCmdableConfig1},
+		{Name: "XAutoClaimWithDeleted", Config: resilientCmdableConfig1},
 		{Name: "XCfgSet", Config: resilientCmdableConfig0},
-		{Name: "XClaim", Config: resilientCmdableConfig0},
-		{Name: "XClaimJustID", Config: resilientCmdableConfig0},
+		{Name: "XClaim", Config: resilientCmdableConfig1},
+		{Name: "XClaimJustID", Config: resilientCmdableConfig1},
 		{Name: "XDel", Config: resilientCmdableConfig0},
 		{Name: "XDelEx", Config: resilientCmdableConfig0},
 		{Name: "XGroupCreate", Config: resilientCmdableConfig0},
@@ -21087,7 +21888,7 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "XRange", Config: resilientCmdableConfig0},
 		{Name: "XRangeN", Config: resilientCmdableConfig0},
 		{Name: "XRead", Config: resilientCmdableConfig0},
-		{Name: "XReadGroup", Config: resilientCmdableConfig0},
+		{Name: "XReadGroup", Config: resilientCmdableConfig1},
 		{Name: "XReadStreams", Config: resilientCmdableConfig0},
 		{Name: "XRevRange", Config: resilientCmdableConfig0},
 		{Name: "XRevRangeN", Config: resilientCmdableConfig0},
@@ -21101,7 +21902,7 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "XTrimMinIDMode", Config: resilientCmdableConfig0},
 		{Name: "ZAdd", Config: resilientCmdableConfig0},
 		{Name: "ZAddArgs", Config: resilientCmdableConfig0},
-		{Name: "ZAddArgsIncr", Config: resilientCmdableConfig0},
+		{Name: "ZAddArgsIncr", Config: resilientCmdableConfig1},
 		{Name: "ZAddGT", Config: resilientCmdableConfig0},
 		{Name: "ZAddLT", Config: resilientCmdableConfig0},
 		{Name: "ZAddNX", Config: resilientCmdableConfig0},
@@ -21111,16 +21912,16 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "ZDiff", Config: resilientCmdableConfig0},
 		{Name: "ZDiffStore", Config: resilientCmdableConfig0},
 		{Name: "ZDiffWithScores", Config: resilientCmdableConfig0},
-		{Name: "ZIncrBy", Config: resilientCmdableConfig0},
+		{Name: "ZIncrBy", Config: resilientCmdableConfig1},
 		{Name: "ZInter", Config: resilientCmdableConfig0},
 		{Name: "ZInterCard", Config: resilientCmdableConfig0},
 		{Name: "ZInterStore", Config: resilientCmdableConfig0},
 		{Name: "ZInterWithScores", Config: resilientCmdableConfig0},
 		{Name: "ZLexCount", Config: resilientCmdableConfig0},
-		{Name: "ZMPop", Config: resilientCmdableConfig0},
+		{Name: "ZMPop", Config: resilientCmdableConfig1},
 		{Name: "ZMScore", Config: resilientCmdableConfig0},
-		{Name: "ZPopMax", Config: resilientCmdableConfig0},
-		{Name: "ZPopMin", Config: resilientCmdableConfig0},
+		{Name: "ZPopMax", Config: resilientCmdableConfig1},
+		{Name: "ZPopMin", Config: resilientCmdableConfig1},
 		{Name: "ZRandMember", Config: resilientCmdableConfig0},
 		{Name: "ZRandMemberWithScores", Config: resilientCmdableConfig0},
 		{Name: "ZRange", Config: resilientCmdableConfig0},
@@ -21152,12 +21953,7 @@ var resilientCmdableSpec = resgen.Spec{
 	},
 }
 
-// resilientCmdableMatch0 matches io.EOF.
+// resilientCmdableMatch0 matches redis.Nil.
 func resilientCmdableMatch0(err error) bool {
-	return errors.Is(err, io.EOF)
-}
-
-// resilientCmdableMatch1 matches redis.Nil.
-func resilientCmdableMatch1(err error) bool {
 	return errors.Is(err, redis.Nil)
 }
