@@ -203,4 +203,3 @@ func TestIncrIsNeverAppliedTwice(t *testing.T) {
 		}
 	})
 }
-
