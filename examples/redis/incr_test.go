@@ -17,8 +17,8 @@ import (
 	"github.com/resgen-dev/resgen/runtime"
 )
 
-// replyDropper is a TCP proxy in front of Redis that, for every every-th
-// INCR it forwards, lets Redis run it and then closes the client's
+// replyDropper is a TCP proxy in front of Redis that, for one INCR in
+// every, lets Redis run it and then closes the client's
 // connection instead of passing the reply on: the command was applied, and
 // the client sees its connection closed under it (a bare io.EOF from
 // go-redis), exactly as when a connection dies between a command and its
@@ -57,8 +57,8 @@ func (p *replyDropper) serve() {
 }
 
 // relay forwards one client connection. go-redis sends one command and
-// waits for its reply on a connection, so each read from Redis is the
-// reply to the last command read from the client.
+// waits for its reply on a connection, so what Redis sends after an INCR
+// is its reply.
 func (p *replyDropper) relay(client net.Conn) {
 	defer p.wg.Done()
 	defer client.Close()
@@ -67,7 +67,7 @@ func (p *replyDropper) relay(client net.Conn) {
 		return
 	}
 	defer server.Close()
-	drop := make(chan bool, 1) // whether to drop the reply to the command just sent
+	var drop atomic.Bool // drop the reply to the command just sent
 	go func() {
 		defer server.Close()
 		buf := make([]byte, 64<<10)
@@ -76,15 +76,9 @@ func (p *replyDropper) relay(client net.Conn) {
 			if err != nil {
 				return
 			}
-			d := false
-			if bytes.Contains(bytes.ToLower(buf[:n]), []byte("\r\nincr\r\n")) {
-				d = p.incrs.Add(1)%p.every == 0
+			if bytes.Contains(bytes.ToLower(buf[:n]), []byte("\r\nincr\r\n")) && p.incrs.Add(1)%p.every == 0 {
+				drop.Store(true)
 			}
-			select {
-			case <-drop: // a command that got no reply: none is pending now
-			default:
-			}
-			drop <- d
 			if _, err := server.Write(buf[:n]); err != nil {
 				return
 			}
@@ -96,7 +90,7 @@ func (p *replyDropper) relay(client net.Conn) {
 		if err != nil {
 			return
 		}
-		if d := <-drop; d {
+		if drop.Load() {
 			p.dropped.Add(1)
 			return // Redis ran the command; the client never hears of it
 		}
