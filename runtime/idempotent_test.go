@@ -300,3 +300,51 @@ func TestPanicInClosedStateCountsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// recovering fails its first call with err, then succeeds, and counts its
+// recoveries.
+type recovering struct {
+	failOnce
+	reconnects, refreshes int
+}
+
+func (r *recovering) Reconnect(context.Context) error          { r.reconnects++; return nil }
+func (r *recovering) RefreshCredentials(context.Context) error { r.refreshes++; return nil }
+
+// TestNonIdempotentRecovery: after a connection error a method that is not
+// idempotent still reconnects, for the calls that follow, but tries again
+// only when the request was never sent; a refused credential is the
+// service refusing the request, so the call is tried again after a
+// refresh.
+func TestNonIdempotentRecovery(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		err                   error
+		attempts              int
+		reconnects, refreshes int
+	}{
+		{"closed under the request", io.EOF, 1, 1, 0},
+		{"reset under the request", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, 1, 1, 0},
+		{"refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, 2, 1, 0},
+		{"credentials refused", statusErr(401), 2, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inner := &recovering{failOnce: failOnce{err: tc.err}}
+			cfg := runtime.Config{
+				Retry:          runtime.RetryConfig{MaxAttempts: 3, InitialDelay: time.Nanosecond, Jitter: runtime.JitterNone, NonIdempotent: true},
+				CircuitBreaker: runtime.CircuitBreakerConfig{Disabled: true},
+				RateLimit:      runtime.RateLimitConfig{Disabled: true},
+				Timeout:        runtime.TimeoutConfig{Disabled: true},
+			}
+			w, err := NewResilientOrders(inner, cfg, runtime.WithLogger(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = w.Get(context.Background(), "x")
+			if inner.calls != tc.attempts || inner.reconnects != tc.reconnects || inner.refreshes != tc.refreshes {
+				t.Fatalf("%d attempts, %d reconnects, %d refreshes (%v); want %d, %d, %d",
+					inner.calls, inner.reconnects, inner.refreshes, err, tc.attempts, tc.reconnects, tc.refreshes)
+			}
+		})
+	}
+}
