@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"pgregory.net/rapid"
+
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/fakeclock"
 )
@@ -347,4 +349,60 @@ func TestNonIdempotentRecovery(t *testing.T) {
 			}
 		})
 	}
+}
+
+// script fails its calls with the errors of a script, in order, and then
+// succeeds; it counts the attempts that the service may have processed.
+type script struct {
+	errs      []error
+	calls     int
+	processed int
+}
+
+func (s *script) Get(context.Context, string) (string, error) {
+	s.calls++
+	if s.calls > len(s.errs) {
+		s.processed++
+		return "ok", nil
+	}
+	err := s.errs[s.calls-1]
+	if !runtime.NotSent(err) {
+		s.processed++
+	}
+	return "", err
+}
+
+// TestNonIdempotentAppliedAtMostOnce is the promise of idempotent=false as
+// a property: whatever errors the attempts meet, at most one attempt of a
+// call may have been processed by the service; and the call makes no
+// attempt after one that may have been.
+func TestNonIdempotentAppliedAtMostOnce(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(0, 6).Draw(t, "failures")
+		s := &script{}
+		for i := 0; i < n; i++ {
+			s.errs = append(s.errs, rapid.SampledFrom(sentOrNot).Draw(t, "error").err)
+		}
+		cfg := runtime.Config{
+			Retry:          runtime.RetryConfig{MaxAttempts: rapid.IntRange(1, 8).Draw(t, "max_attempts"), InitialDelay: time.Nanosecond, Jitter: runtime.JitterNone, NonIdempotent: true},
+			CircuitBreaker: runtime.CircuitBreakerConfig{Disabled: true},
+			RateLimit:      runtime.RateLimitConfig{Disabled: true},
+			Timeout:        runtime.TimeoutConfig{Disabled: true},
+			Recovery:       runtime.RecoveryConfig{Disabled: true},
+			RetryBudget:    runtime.RetryBudgetConfig{Disabled: true},
+		}
+		w, err := NewResilientOrders(s, cfg, runtime.WithLogger(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Get(context.Background(), "x")
+		if s.processed > 1 {
+			t.Fatalf("%d attempts may have been processed (errors %v)", s.processed, s.errs[:min(s.calls, len(s.errs))])
+		}
+		for i := 0; i < s.calls-1 && i < len(s.errs); i++ {
+			if !runtime.NotSent(s.errs[i]) {
+				t.Fatalf("attempt %d followed attempt %d, which failed with %v: it may have been processed", i+2, i+1, s.errs[i])
+			}
+		}
+	})
 }
