@@ -11,7 +11,7 @@
 // RateLimitConfig, TimeoutConfig, RecoveryConfig, ThrottleConfig,
 // RetryBudgetConfig, Setting. The errors: ErrCircuitOpen, ErrRateLimited,
 // ErrQueueFull, ErrThrottled, ErrRetryBudget, RetryError; Classify and
-// the Class constants; ParseRetryAfter; PartialError. A wrapper's
+// the Class constants; NotSent; ParseRetryAfter; PartialError. A wrapper's
 // Resilience method returns its Manager, which gives metrics (Metrics), the
 // configuration in force (Config), the state of its breakers, limits and
 // last errors (BreakerSnapshots, Limiter, RecentErrors: what runtime/statusz
