@@ -21,7 +21,10 @@ const (
 // profile, directives and resgen.yaml and written out in each method below.
 // Build one with NewResilientTimeout: its zero value is not usable. It is safe
 // for concurrent use when the wrapped value is. A panic in the wrapped value is
-// not recovered: it reaches the caller unchanged, and is not retried.
+// not recovered: it reaches the caller unchanged, and is not retried; its
+// attempt is recorded as failed (End), so that a circuit breaker's half-open
+// probe that panics opens it again for one interval instead of holding its
+// slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -79,6 +82,7 @@ func (w *ResilientTimeout) Resilience() *resgen.Manager {
 func (w *ResilientTimeout) Get(ctx context.Context, id string) (r0 string, err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err

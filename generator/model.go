@@ -45,7 +45,8 @@ type method struct {
 	newRes   bool // ... and is a pointer to a struct that the wrapper may allocate
 	keep     bool // results may use the attempt's context after it returns
 	progress progress
-	dataIdx  int // the buffer that a resumed write goes on with, when progress is progressResume
+	dataIdx  int  // the buffer that a resumed write goes on with, when progress is progressResume
+	stream   bool // the method reads a stream, which a bare io.EOF ends (streamShaped)
 	skip     bool
 	index    int // in the Spec, or -1 when the method passes through
 	cfg      runtime.Config

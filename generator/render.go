@@ -218,7 +218,8 @@ func (r *renderer) file() {
 		"per-attempt timeouts and recovery, resolved from its profile, directives and resgen.yaml and written out "+
 		"in each method below. Build one with New%s: its zero value is not usable. It is safe for concurrent use "+
 		"when the wrapped value is. A panic in the wrapped value is not recovered: it reaches the caller unchanged, "+
-		"and is not retried.", w.name, w.ifaceName, w.name)
+		"and is not retried; its attempt is recorded as failed (End), so that a circuit breaker's half-open probe "+
+		"that panics opens it again for one interval instead of holding its slot.", w.name, w.ifaceName, w.name)
 	if guarded > 0 {
 		doc += "\n\nEach method runs one loop: the circuit breaker, adaptive throttling and the rate limit admit " +
 			"every attempt (Admit); the attempt runs under its own timeout; a success is recorded (Success); a " +
@@ -744,6 +745,7 @@ func (r *renderer) guardedBody(b *jen.Group, m *method, n methodNames, inner *je
 		b.Var().Id(errName).Error()
 	}
 	b.Var().Id(n.call).Add(rt("Call"))
+	b.Defer().Id(n.m).Dot("End").Call(jen.Op("&").Id(n.call))
 	b.For().BlockFunc(func(l *jen.Group) {
 		ctx := jen.Id(n.ctx)
 		l.If(errID().Op("=").Id(n.m).Dot("Admit").Call(ctx.Clone(), jen.Op("&").Id(n.call)), errID().Op("!=").Nil()).BlockFunc(func(g *jen.Group) {
@@ -1098,6 +1100,9 @@ func (r *renderer) spec() {
 			f.add("Config", jen.Id(name))
 		} else {
 			f.add("Config", r.configLit(m))
+		}
+		if m.stream {
+			f.add("Stream", jen.True())
 		}
 		if _, ok := shared[keyOf(m)]; ok {
 			// One line a method: {Name: "Get", Config: resilientStoreConfig0}.

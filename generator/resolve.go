@@ -8,6 +8,8 @@ import (
 	"go/types"
 	"path/filepath"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/resgen-dev/resgen/internal/yamlconf"
 	"github.com/resgen-dev/resgen/runtime"
@@ -597,7 +599,36 @@ func (g *gen) buildMethod(w *wrapper, f *types.Func) *method {
 		}
 	}
 	m.progress, m.dataIdx = progressOf(m)
+	m.stream = m.errIndex >= 0 && streamShaped(m.name)
 	return m
+}
+
+// streamPrefixes start the names of the methods that read a stream and
+// report its end as a bare io.EOF: io.Reader's Read and its kin (ReadAt,
+// ReadByte, ReadString...), gRPC streams' Recv and RecvMsg, Receive...,
+// database/sql/driver's Rows.Next and NextResultSet, tar's Next, and
+// decoders' Decode (encoding/json, encoding/gob...).
+var streamPrefixes = []string{"Read", "Recv", "Receive", "Next", "Decode"}
+
+// streamShaped reports whether a method of that name reads a stream: its
+// name is one of streamPrefixes, or starts with one followed by a new word
+// (ReadAt, not Ready; ReadOnly and ReadWrite, which name modes, are not
+// reads). A bare io.EOF is the end of the stream of such a method when it
+// returns an error (a command whose error hides in its result, as
+// go-redis's, is a request), and a connection closed under the request for
+// every other method.
+func streamShaped(name string) bool {
+	if name == "ReadOnly" || name == "ReadWrite" {
+		return false
+	}
+	for _, p := range streamPrefixes {
+		if rest, ok := strings.CutPrefix(name, p); ok {
+			if r, _ := utf8.DecodeRuneInString(rest); rest == "" || !unicode.IsLower(r) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // progressOf tells whether m's results report progress, and how: its first

@@ -202,8 +202,12 @@ type Classifier func(err error) Class
 //     failed network operation (*net.OpError, io.EOF from a connection
 //     included): connection
 //   - os.ErrNotExist, os.ErrPermission, os.ErrExist: permanent
-//   - io.EOF (the end of a stream): permanent, so that it is neither retried
-//     nor counted against the service
+//   - io.EOF: permanent, the end of a stream, so that it is neither retried
+//     nor counted against the service. A generated wrapper reads it by the
+//     method's shape: the end of a stream for a method that reads one (Read...,
+//     Recv..., Receive..., Next..., Decode...), a connection closed under the
+//     request, connection, for every other method (go-redis reports a closed
+//     connection so)
 //   - gRPC status errors, by their message ("rpc error: code = ..."), by
 //     GRPCStatus() or by a Code() method returning a gRPC code (etcd's
 //     errors, ErrNoLeader included): Unavailable connection,
@@ -225,99 +229,160 @@ type Classifier func(err error) Class
 // errors that no cheaper rule recognized, look at the methods of each
 // error in the chain by reflection. Classify(nil) is 0.
 func Classify(err error) Class {
+	c, _ := classify(err, true)
+	return c
+}
+
+// NotSent reports whether err proves that the request of the attempt that
+// failed with it was never processed by the service, so that sending it
+// again cannot apply it twice. A method declared not idempotent
+// (idempotent=false) is retried only after such an error. The proofs,
+// through every wrapped error:
+//
+//   - SafeToRetry() bool (pgconn's errors): what it says decides, true or
+//     false, whatever else the chain holds
+//   - driver.ErrBadConn, which database/sql drivers may return only when
+//     the server cannot have performed the operation
+//   - a refused connection (ECONNREFUSED) or a failed dial (*net.OpError
+//     whose Op is "dial": refused, unreachable, a failed DNS lookup), before
+//     anything was sent
+//   - a rate-limit rejection whose answer says that the server turned the
+//     request away: HTTP 429 (StatusCode, HTTPStatusCode, Kubernetes'
+//     TooManyRequests) and the AWS SDK's throttling error codes
+//   - a gRPC Unavailable status whose message shows that the connection
+//     could not be made ("transport: Error while dialing"): gRPC fails such
+//     a call before it opens a stream
+//   - the rejections of a resgen wrapper, which never send the attempt:
+//     ErrCircuitOpen, ErrRateLimited, ErrQueueFull, ErrThrottled
+//
+// Nothing else proves it: a timeout, a reset or closed connection (io.EOF,
+// io.ErrUnexpectedEOF, ECONNRESET, EPIPE), a 5xx answer, gRPC Unavailable
+// after the call was sent (gRPC already retries transparently the calls
+// that never left the client or that the server refused unprocessed, and
+// reports the others), RESOURCE_EXHAUSTED (a quota, but also a full disk
+// or a message too large, after processing began), or the AWS SDK's
+// ConnectionError() (a failed send, possibly after the request was
+// written). Marks (Transient, Permanent) and a Classifier change the class
+// of an error, not what it proves. NotSent(nil) is false.
+func NotSent(err error) bool {
+	_, unsent := classify(err, true)
+	return unsent
+}
+
+// classify returns the class of err and whether err proves that its
+// request was never processed (NotSent). stream says what a bare io.EOF
+// is: the end of a stream, permanent, for a method that reads one; a
+// connection closed under the request, connection, for the others.
+func classify(err error, stream bool) (Class, bool) {
 	if err == nil {
-		return 0
+		return 0, false
 	}
 	var s shapes
 	s.scan(err)
+	unsent := s.notSent(err)
 	if s.mark != nil {
-		return s.mark.class
+		return s.mark.class, unsent
 	}
 	if errors.Is(err, context.Canceled) {
-		return ClassCanceled
+		return ClassCanceled, unsent
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return ClassTimeout
+		return ClassTimeout, unsent
 	}
 	if s.canceled != nil && s.canceled.CanceledError() {
-		return ClassCanceled
+		return ClassCanceled, unsent
 	}
+	// A rate-limit answer from these rules turned the request away
+	// unprocessed; gRPC's RESOURCE_EXHAUSTED, below, does not say so.
 	if s.errorCode != nil {
 		if c := classifyErrorCode(s.errorCode.ErrorCode()); c != 0 {
-			return c
+			return c, unsent || c == ClassRateLimited
 		}
 	}
 	if s.status != nil {
 		if c := classifyStatus(s.status.StatusCode()); c != 0 {
-			return c
+			return c, unsent || c == ClassRateLimited
 		}
 	}
 	if s.httpStatus != nil {
 		if c := classifyStatus(s.httpStatus.HTTPStatusCode()); c != 0 {
-			return c
+			return c, unsent || c == ClassRateLimited
 		}
 	}
 	if s.sqlState != nil {
 		if c := classifySQLState(s.sqlState.SQLState()); c != 0 {
-			return c
+			return c, unsent
 		}
 	}
 	if (s.safe != nil && s.safe.SafeToRetry()) || (s.conn != nil && s.conn.ConnectionError()) {
-		return ClassConnection
+		return ClassConnection, unsent
 	}
 	if s.retryable != nil {
 		if s.retryable.RetryableError() {
-			return ClassTransient
+			return ClassTransient, unsent
 		}
-		return ClassPermanent
+		return ClassPermanent, unsent
 	}
 	if s.hasErrno {
 		switch s.errno {
 		case syscall.ECONNRESET, syscall.ECONNREFUSED, syscall.ECONNABORTED, syscall.EPIPE,
 			syscall.ENETUNREACH, syscall.EHOSTUNREACH, syscall.ENETDOWN, syscall.ENOTCONN:
-			return ClassConnection
+			return ClassConnection, unsent
 		case syscall.ETIMEDOUT:
-			return ClassTimeout
+			return ClassTimeout, unsent
 		case syscall.EAGAIN, syscall.EBUSY, syscall.EINTR:
-			return ClassTransient
+			return ClassTransient, unsent
 		}
 	}
 	if s.netErr != nil && s.netErr.Timeout() {
-		return ClassTimeout
+		return ClassTimeout, unsent
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, net.ErrClosed) {
-		return ClassConnection
+		return ClassConnection, unsent
 	}
 	if s.op != nil {
-		return ClassConnection // a network operation failed: dial, read or write
+		return ClassConnection, unsent // a network operation failed: dial, read or write
 	}
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || errors.Is(err, os.ErrExist) {
-		return ClassPermanent
+		return ClassPermanent, unsent
 	}
 	eof := errors.Is(err, io.EOF)
 	if s.url != nil && eof {
-		return ClassConnection // an HTTP server closed a kept-alive connection under the request
+		return ClassConnection, unsent // an HTTP server closed a kept-alive connection under the request
 	}
 	if eof {
+		if !stream {
+			// No stream to end: the connection closed under the request,
+			// which the service may or may not have processed.
+			return ClassConnection, unsent
+		}
 		// The end of a stream is an answer, not a failure: a Read at the
-		// end must neither be retried nor count against the service. (A
-		// client that reports a closed connection as a bare io.EOF, as
-		// go-redis does, needs a Classifier that says so.)
-		return ClassPermanent
+		// end must neither be retried nor count against the service.
+		return ClassPermanent, unsent
 	}
-	if c := classifyGRPC(err.Error()); c != 0 {
-		return c
+	if c, dial := classifyGRPC(err.Error()); c != 0 {
+		return c, unsent || dial
 	}
-	if c := classifyByReflection(err); c != 0 {
-		return c
+	if c, turnedAway := classifyByReflection(err); c != 0 {
+		return c, unsent || turnedAway
 	}
 	if s.timeout != nil && s.timeout.Timeout() {
-		return ClassTimeout
+		return ClassTimeout, unsent
 	}
 	if s.temporary != nil && s.temporary.Temporary() {
-		return ClassTransient
+		return ClassTransient, unsent
 	}
-	return ClassUnknown
+	return ClassUnknown, unsent
+}
+
+// notSent reports what the shapes of err's chain prove about its request
+// (see NotSent), before its class is known.
+func (s *shapes) notSent(err error) bool {
+	if s.safe != nil {
+		return s.safe.SafeToRetry() // the client knows best
+	}
+	return (s.hasErrno && s.errno == syscall.ECONNREFUSED) || (s.op != nil && s.op.Op == "dial") ||
+		errors.Is(err, driver.ErrBadConn) || isRejection(err) || errors.Is(err, ErrQueueFull) || errors.Is(err, ErrThrottled)
 }
 
 // shapes holds, for each shape that Classify looks for, the first error of
@@ -514,19 +579,25 @@ var grpcCodes = [...]struct {
 	{"Unauthenticated", ClassAuth},
 }
 
-// classifyGRPC classifies the message of a gRPC status error by its code.
-func classifyGRPC(msg string) Class {
+// grpcDialing is in the message of the Unavailable status with which gRPC
+// fails a call that found no connection, because it could not make one:
+// the call never left the client.
+const grpcDialing = "transport: Error while dialing"
+
+// classifyGRPC classifies the message of a gRPC status error by its code,
+// and reports whether it is an Unavailable status of a failed dial.
+func classifyGRPC(msg string) (Class, bool) {
 	i := strings.Index(msg, grpcPrefix)
 	if i < 0 {
-		return 0
+		return 0, false
 	}
-	code, _, _ := strings.Cut(msg[i+len(grpcPrefix):], " ")
+	code, desc, _ := strings.Cut(msg[i+len(grpcPrefix):], " ")
 	for _, c := range grpcCodes[1:] {
 		if c.name == code {
-			return c.class
+			return c.class, code == "Unavailable" && strings.Contains(desc, grpcDialing)
 		}
 	}
-	return ClassUnknown
+	return ClassUnknown, false
 }
 
 // classifyGRPCCode classifies a gRPC status code by its number.
@@ -540,27 +611,29 @@ func classifyGRPCCode(code uint64) Class {
 // classifyByReflection classifies the first error of err's chain whose
 // methods give its class in types that this package cannot name: a gRPC
 // code from GRPCStatus() or Code() (codes.Code), a Kubernetes status from
-// Status() (metav1.Status).
-func classifyByReflection(err error) Class {
+// Status() (metav1.Status). It also reports whether that status is a
+// Kubernetes 429, which the API server answers before processing the
+// request.
+func classifyByReflection(err error) (Class, bool) {
 	for err != nil {
-		if c := reflectClass(err); c != 0 {
-			return c
+		if c, turnedAway := reflectClass(err); c != 0 {
+			return c, turnedAway
 		}
 		switch u := err.(type) {
 		case interface{ Unwrap() error }:
 			err = u.Unwrap()
 		case interface{ Unwrap() []error }:
 			for _, e := range u.Unwrap() {
-				if c := classifyByReflection(e); c != 0 {
-					return c
+				if c, turnedAway := classifyByReflection(e); c != 0 {
+					return c, turnedAway
 				}
 			}
-			return 0
+			return 0, false
 		default:
-			return 0
+			return 0, false
 		}
 	}
-	return 0
+	return 0, false
 }
 
 // grpcCodesPkg is the package of gRPC's codes.Code.
@@ -570,14 +643,14 @@ const grpcCodesPkg = "google.golang.org/grpc/codes"
 // are looked up by constant names, so that the linker keeps only the
 // methods of those names; an error whose methods panic is not classified
 // by them.
-func reflectClass(err error) (c Class) {
+func reflectClass(err error) (c Class, turnedAway bool) {
 	t := reflect.TypeOf(err)
 	if onlyWraps(err, t) {
-		return 0
+		return 0, false
 	}
 	defer func() {
 		if recover() != nil {
-			c = 0
+			c, turnedAway = 0, false
 		}
 	}()
 	v := reflect.ValueOf(err)
@@ -585,14 +658,14 @@ func reflectClass(err error) (c Class) {
 		if st := m.Func.Call([]reflect.Value{v})[0]; st.Kind() == reflect.Pointer && !st.IsNil() {
 			if cm, ok := st.Type().MethodByName("Code"); ok && isGRPCCode(cm.Type) {
 				if c := classifyGRPCCode(cm.Func.Call([]reflect.Value{st})[0].Uint()); c != 0 {
-					return c
+					return c, false
 				}
 			}
 		}
 	}
 	if m, ok := t.MethodByName("Code"); ok && isGRPCCode(m.Type) {
 		if c := classifyGRPCCode(m.Func.Call([]reflect.Value{v})[0].Uint()); c != 0 {
-			return c
+			return c, false
 		}
 	}
 	if st, ok := kubeStatus(t, v); ok {
@@ -602,10 +675,11 @@ func reflectClass(err error) (c Class) {
 			if reason.IsValid() && reason.Kind() == reflect.String {
 				r = reason.String()
 			}
-			return classifyKube(code.Int(), r)
+			c := classifyKube(code.Int(), r)
+			return c, c == ClassRateLimited
 		}
 	}
-	return 0
+	return 0, false
 }
 
 // onlyWraps reports whether err's type t has no exported method but Error

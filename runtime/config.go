@@ -49,6 +49,13 @@ type RetryConfig struct {
 	// ClassUnknown that RetryOn selects also counts against the breaker;
 	// one it does not select does not.
 	RetryOn Matcher
+	// NonIdempotent says that the method's request must not be applied
+	// twice (an increment, a payment, an append): a failed attempt is then
+	// retried only when its error proves that the service never received
+	// or never processed the request (see NotSent), whatever RetryOn
+	// says. Zero means idempotent: every error RetryOn selects is retried.
+	// Its key is idempotent (idempotent=false sets it).
+	NonIdempotent bool
 }
 
 // CircuitBreakerConfig configures the circuit breaker.

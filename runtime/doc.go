@@ -11,7 +11,7 @@
 // RateLimitConfig, TimeoutConfig, RecoveryConfig, ThrottleConfig,
 // RetryBudgetConfig, Setting. The errors: ErrCircuitOpen, ErrRateLimited,
 // ErrQueueFull, ErrThrottled, ErrRetryBudget, RetryError; Classify and
-// the Class constants; ParseRetryAfter; PartialError. A wrapper's
+// the Class constants; NotSent; ParseRetryAfter; PartialError. A wrapper's
 // Resilience method returns its Manager, which gives metrics (Metrics), the
 // configuration in force (Config), the state of its breakers, limits and
 // last errors (BreakerSnapshots, Limiter, RecentErrors: what runtime/statusz
@@ -32,7 +32,46 @@
 // attempts run out, the retry budget denies the retry, or an error comes
 // that is not retried. A panic in the
 // inner call is not recovered: it propagates to the caller, as if the
-// wrapper were not there, and the attempt counts for nothing.
+// wrapper were not there, and is not retried. Generated code defers
+// Method.End, which gives back what the attempt held: a half-open
+// breaker's probe that panicked counts as a failed probe (the breaker opens
+// again for one interval, instead of waiting for the probe to be taken for
+// hung); a closed breaker counts nothing, since a panic says nothing about
+// the service.
+//
+// # Requests that must not be applied twice
+//
+// A retry after a timeout, a reset or a connection closed under a request
+// may apply it twice: the service may have processed it and lost only the
+// answer. A method declared not idempotent (idempotent=false,
+// RetryConfig.NonIdempotent) is retried only when its error proves that the
+// request was never processed (NotSent): a refused connection or another
+// failed dial, an error whose SafeToRetry() is true (pgconn),
+// driver.ErrBadConn, a rate-limit rejection (429, AWS throttling codes,
+// Kubernetes' TooManyRequests), a gRPC Unavailable of a failed dial. A
+// timeout, a reset, io.EOF, a 5xx answer, RESOURCE_EXHAUSTED and gRPC
+// Unavailable after the call went out prove nothing. gRPC itself retries,
+// transparently, the calls that never left the client or that the server
+// refused unprocessed, and reports the rest; database/sql retries only
+// driver.ErrBadConn, which a driver may return only when the server cannot
+// have run the operation; pgx marks with SafeToRetry the errors from
+// before anything was sent; go-redis, by contrast, retries every command
+// after io.EOF or a timeout, whatever it does (turn its MaxRetries off
+// under a wrapper), and the AWS SDK retries writes relying on idempotency
+// tokens. A reconnect still runs after a connection error, for the
+// calls that follow; a credential refresh or schema adaptation is followed
+// by a retry, since a 401 or an undefined column is the service refusing
+// the request.
+//
+// # io.EOF by shape
+//
+// A bare io.EOF is the end of a stream for methods that read one (Read...,
+// Recv..., Receive..., Next..., Decode..., with an error result): an
+// answer, never retried, never counted against the service. For every
+// other method it is a connection closed under the request (go-redis
+// reports it so): class connection, retried unless the method is not
+// idempotent. Classify, which knows no method, reads it as the end of a
+// stream.
 //
 // # What the breaker counts
 //

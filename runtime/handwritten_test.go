@@ -43,6 +43,7 @@ func (w *ResilientOrders) Get(ctx context.Context, id string) (string, error) {
 		err  error
 		call runtime.Call
 	)
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err

@@ -26,6 +26,11 @@ type Spec struct {
 type MethodSpec struct {
 	Name   string
 	Config Config
+	// Stream says that the method reads a stream (Read..., Recv...,
+	// Receive..., Next..., Decode...): a bare io.EOF is its end, an
+	// answer, never retried and never counted against the service. For
+	// every other method it is a connection closed under the request.
+	Stream bool
 }
 
 // Manager holds the resilience state of one wrapper: its breakers, rate
@@ -166,6 +171,7 @@ func NewManager(inner any, spec *Spec, opts ...Option) (*Manager, error) {
 		if err := m.initMethod(&m.methods[i], ms.Name, cfgs[i], host, o.store); err != nil {
 			errs = append(errs, fmt.Errorf("%s.%s: %w", spec.Wrapper, ms.Name, err))
 		}
+		m.methods[i].stream = ms.Stream
 	}
 	if len(m.shared) > 0 {
 		rt.AddCleanup(m, releaseHostBuckets, m.shared)

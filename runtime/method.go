@@ -30,6 +30,7 @@ type Method struct {
 	gate        *atomic.Bool  // the guard's active flag, or a flag never set
 	bucket      BucketState   // nil: no rate limit
 	local       *bucket       // bucket, when it lives in the process
+	stream      bool          // io.EOF ends the method's stream (MethodSpec.Stream)
 	stats       methodStats
 
 	// The success path's shortcuts, set once at construction.
@@ -54,6 +55,7 @@ type Call struct {
 	refreshed bool
 	adapted   bool
 	start     int64 // when the attempt started, in Unix nanoseconds, when attempts are timed
+	live      bool  // an attempt holds its permit: admitted, not yet recorded (see End)
 }
 
 // Attempt returns the number of the current attempt, from 1.
@@ -68,10 +70,11 @@ func (me *Method) Admit(ctx context.Context, c *Call) error {
 	c.attempt++
 	if b := me.admitClosed; b != nil {
 		if w := b.word.Load(); w&3 == uint64(StateClosed) && !me.gate.Load() {
-			c.permit = Permit(w)
+			c.permit, c.live = Permit(w), true
 			return nil
 		}
 	} else if me.admitNone && !me.gate.Load() {
+		c.live = true
 		return nil
 	}
 	return me.admit(ctx, c)
@@ -92,9 +95,11 @@ func (me *Method) admit(ctx context.Context, c *Call) error {
 			}
 			return me.stop(c, me.named(err))
 		}
+		c.live = true // a half-open probe's slot is held from here (see End)
 	}
 	if g := me.guard; g != nil && g.active.Load() && !g.admit() {
 		if e := me.breaker; e != nil {
+			c.live = false
 			e.state.Release(c.permit)
 		}
 		me.stats.throttled.Add(1)
@@ -106,6 +111,7 @@ func (me *Method) admit(ctx context.Context, c *Call) error {
 	if me.bucket != nil {
 		if err := me.take(ctx); err != nil {
 			if e := me.breaker; e != nil {
+				c.live = false
 				e.state.Release(c.permit)
 			}
 			if cerr := ctx.Err(); cerr != nil && err == cerr {
@@ -120,6 +126,7 @@ func (me *Method) admit(ctx context.Context, c *Call) error {
 		c.rgen, c.fgen, c.agen = r.reconnect.gen.Load(), r.refresh.gen.Load(), r.adapt.gen.Load()
 	}
 	me.startAttempt(c)
+	c.live = true
 	return nil
 }
 
@@ -204,8 +211,40 @@ func (me *Method) logRate(action string) {
 	}
 }
 
+// End ends call c. Generated code defers it once per call, so that it runs
+// when the wrapped method panics: an attempt that was admitted and not yet
+// recorded then holds what the breaker gave it, and End records it as a
+// failed attempt. A half-open breaker whose probe panicked opens again (a
+// panic shows no more than a hung probe that the service is back), and
+// lets the next probe through after one open interval; a closed breaker
+// counts nothing, since a panic says nothing about the service. End runs
+// no user code (no observer, no logger) and leaves the panic unchanged: it
+// reaches the caller, and the call makes no other attempt. After a call
+// that returned, End has nothing to do.
+func (me *Method) End(c *Call) {
+	if c.live {
+		me.panicked(c)
+	}
+}
+
+// panicked records the attempt of c that panicked.
+func (me *Method) panicked(c *Call) {
+	c.live = false
+	me.stats.failedAttempts.Add(1)
+	me.stats.failures.Add(1)
+	me.endAttempt(c)
+	if e := me.breaker; e != nil {
+		if c.permit.state() == StateHalfOpen {
+			e.state.Failure(c.permit, me.weight, me.m.clock)
+		} else {
+			e.state.Release(c.permit)
+		}
+	}
+}
+
 // Success records the success of c's attempt.
 func (me *Method) Success(c *Call) {
+	c.live = false
 	me.stats.successes.Add(1)
 	if me.successSlow || c.attempt != 1 || c.permit&3 != 0 {
 		me.success(c)
@@ -231,10 +270,15 @@ func (me *Method) success(c *Call) {
 // recovery it calls for, and decides whether to try again. It returns nil
 // when another attempt follows (after Backoff), or the error to return:
 // err itself when the call made one attempt, a *RetryError after several,
-// the caller's own context error unchanged.
+// the caller's own context error unchanged. A method that is not
+// idempotent (RetryConfig.NonIdempotent) tries again only when err proves
+// that the service never processed the request (NotSent), or after a
+// credential refresh or a schema adaptation, whose errors are the service
+// refusing the request; a reconnect still runs after a connection error,
+// for the calls that follow.
 func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 	m := me.m
-	class := me.classify(ctx, err)
+	class, unsent := me.classifySent(ctx, err)
 	c.last = err
 	me.stats.failedAttempts.Add(1)
 	me.failedAttempt(c, class)
@@ -302,6 +346,11 @@ func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 	if me.cfg.Retry.Disabled || !me.cfg.Retry.RetryOn.Matches(err, class) || c.attempt >= me.maxAttempts+c.extra {
 		return me.giveUp(c, err, class)
 	}
+	if me.cfg.Retry.NonIdempotent && !unsent {
+		// The service may have applied the request: another attempt could
+		// apply it twice.
+		return me.giveUp(c, err, class)
+	}
 	d := me.backoff(c)
 	left := time.Duration(math.MaxInt64)
 	if dl, ok := ctx.Deadline(); ok {
@@ -346,17 +395,25 @@ func (me *Method) retryNow(c *Call, err error, class Class) error {
 }
 
 // classify returns the class of err: the caller's own cancellation first,
-// then the user's classifier, then Classify.
+// then the user's classifier, then Classify's rules, with io.EOF read by
+// the method's shape (MethodSpec.Stream).
 func (me *Method) classify(ctx context.Context, err error) Class {
+	c, _ := me.classifySent(ctx, err)
+	return c
+}
+
+// classifySent is classify, and also reports whether err proves that the
+// attempt's request was never processed (NotSent).
+func (me *Method) classifySent(ctx context.Context, err error) (Class, bool) {
 	if cerr := ctx.Err(); cerr != nil {
-		return ClassCanceled // the caller gave up; whatever failed, it was not the service
+		return ClassCanceled, false // the caller gave up; whatever failed, it was not the service
 	}
 	if me.m.classifier != nil {
 		if c := me.m.classifier(err); c != 0 {
-			return c
+			return c, NotSent(err)
 		}
 	}
-	return Classify(err)
+	return classify(err, me.stream)
 }
 
 // record counts a failed attempt for the dependency's guard and tells the
@@ -383,6 +440,7 @@ func (me *Method) record(ctx context.Context, c *Call, err error, class Class) {
 		me.stats.notAccepted.Add(1)
 		counts = true
 	}
+	c.live = false
 	if e := me.breaker; e != nil {
 		switch {
 		case counts && e.local != nil:
@@ -396,6 +454,7 @@ func (me *Method) record(ctx context.Context, c *Call, err error, class Class) {
 }
 
 func (me *Method) recordSuccess(c *Call) {
+	c.live = false
 	if e := me.breaker; e != nil {
 		e.state.Success(c.permit, me.m.clock)
 	}

@@ -94,6 +94,9 @@ var policies = []*policyDesc{
 			Values: []string{"none", "full", "equal", "decorrelated"}, aliases: map[string]string{"true": "full", "false": "none"}},
 		{Name: "retry_on", Field: "RetryOn", kind: kindClasses,
 			Doc: "error classes retried: transient, timeout, connection, rate_limited, server, auth, schema, permanent, unknown or any"},
+		{Name: "idempotent", Field: "NonIdempotent", kind: kindBool, negated: true,
+			Doc:   "false: retry only errors that prove the request was never processed (refused, SafeToRetry, 429)",
+			Unset: "true, a failed call may be sent again", Example: "false"},
 	}},
 	retryBudgetPolicy,
 	{Name: "circuit_breaker", Field: "CircuitBreaker", Type: "CircuitBreakerConfig", Keys: []keyDesc{
@@ -224,8 +227,15 @@ func (k *keyDesc) GoValue(c *Config) any {
 // Text returns the key's value in c as a directive writes it, and as
 // Apply reads it back: 3, 1m, 0.3, true, full, transient,auth. A value
 // that is absent (the zero value of a word, a class set or a number, with
-// Unset set) is "".
+// Unset set) is "", and so is a bool with Unset whose Go field is false
+// (idempotent=true, the default, is not written).
 func (k *keyDesc) Text(c *Config) string {
+	if b, ok := k.GoValue(c).(bool); ok && k.Unset != "" {
+		if !b {
+			return ""
+		}
+		return formatValue(k.Value(c), false)
+	}
 	return formatValue(k.Value(c), k.Unset != "")
 }
 

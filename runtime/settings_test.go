@@ -125,6 +125,8 @@ var keyCases = map[string]keyCase{
 		func(c runtime.Config) any { return c.RetryBudget.MinPerSecond }, []applyValid{{"10", 10}, {"1", 1}}, badInt},
 	"retry_budget.window": {"retry_budget.window", func(c runtime.Config) any { return c.RetryBudget.Window },
 		[]applyValid{{"10s", 10 * time.Second}}, badDuration},
+	"retry.idempotent": {"retry.idempotent", func(c runtime.Config) any { return c.Retry.NonIdempotent },
+		[]applyValid{{"false", true}, {"true", false}}, badBool},
 	"recovery.max_recovery_attempts": {"recovery.max_recovery_attempts",
 		func(c runtime.Config) any { return c.Recovery.MaxAttempts }, []applyValid{{"5", 5}}, badInt},
 }

@@ -70,6 +70,7 @@
 //	profile NAME        a built-in or resgen.yaml profile
 //	retry               max_attempts initial_delay max_delay backoff_multiplier
 //	                    jitter (none, full, equal, decorrelated) retry_on
+//	                    idempotent (false: retry only what was never processed)
 //	retry_budget        ratio min_retries_per_second window
 //	circuit_breaker     failure_threshold initial_recovery_timeout
 //	                    recovery_timeout success_threshold excluded_errors group
@@ -105,5 +106,13 @@
 // RefreshCredentials, AdaptSchema on the wrapped value), and the call backs
 // off (exponential with jitter, or the server's Retry-After) before the
 // next attempt. Methods without an error result only wait for a rate-limit
-// token; methods without a context get no timeout. See package runtime.
+// token; methods without a context get no timeout. A method declared
+// idempotent=false is retried only after an error that proves its request
+// was never processed (runtime.NotSent: a refused connection, SafeToRetry,
+// a 429...). A bare io.EOF ends the stream of a method that reads one
+// (Read..., Recv..., Receive..., Next..., Decode...) and is a connection
+// closed under the request for the others. A panic in the wrapped call
+// reaches the caller unchanged, is not retried, and counts as a failed
+// probe when it was a half-open breaker's (a deferred Method.End gives the
+// slot back). See package runtime.
 package main

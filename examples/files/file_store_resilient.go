@@ -22,7 +22,10 @@ const (
 // profile, directives and resgen.yaml and written out in each method below.
 // Build one with NewResilientFileStore: its zero value is not usable. It is
 // safe for concurrent use when the wrapped value is. A panic in the wrapped
-// value is not recovered: it reaches the caller unchanged, and is not retried.
+// value is not recovered: it reaches the caller unchanged, and is not retried;
+// its attempt is recorded as failed (End), so that a circuit breaker's
+// half-open probe that panics opens it again for one interval instead of
+// holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -87,6 +90,7 @@ func (w *ResilientFileStore) Close() error {
 func (w *ResilientFileStore) List(ctx context.Context) (r0 []string, err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -111,6 +115,7 @@ func (w *ResilientFileStore) List(ctx context.Context) (r0 []string, err error) 
 func (w *ResilientFileStore) Read(ctx context.Context, name string) (r0 []byte, err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -135,6 +140,7 @@ func (w *ResilientFileStore) Read(ctx context.Context, name string) (r0 []byte, 
 func (w *ResilientFileStore) ReadBatch(ctx context.Context, names []string) (r0 map[string][]byte, err error) {
 	m := w.methods[2]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -159,6 +165,7 @@ func (w *ResilientFileStore) ReadBatch(ctx context.Context, names []string) (r0 
 func (w *ResilientFileStore) Write(ctx context.Context, name string, data []byte) (err error) {
 	m := w.methods[3]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -230,8 +237,8 @@ var resilientFileStoreSpec = resgen.Spec{
 	Interface: "main.FileStore",
 	Methods: []resgen.MethodSpec{
 		{Name: "List", Config: resilientFileStoreConfig0},
-		{Name: "Read", Config: resilientFileStoreConfig0},
-		{Name: "ReadBatch", Config: resilientFileStoreConfig0},
+		{Name: "Read", Config: resilientFileStoreConfig0, Stream: true},
+		{Name: "ReadBatch", Config: resilientFileStoreConfig0, Stream: true},
 		{Name: "Write", Config: resilientFileStoreConfig0},
 	},
 }

@@ -21,7 +21,9 @@ const (
 // directives and resgen.yaml and written out in each method below. Build one
 // with NewResilientShop: its zero value is not usable. It is safe for
 // concurrent use when the wrapped value is. A panic in the wrapped value is not
-// recovered: it reaches the caller unchanged, and is not retried.
+// recovered: it reaches the caller unchanged, and is not retried; its attempt
+// is recorded as failed (End), so that a circuit breaker's half-open probe that
+// panics opens it again for one interval instead of holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -86,6 +88,7 @@ func (w *ResilientShop) Close() error {
 func (w *ResilientShop) CreateOrder(ctx context.Context, o NewOrder) (r0 Order, err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -110,6 +113,7 @@ func (w *ResilientShop) CreateOrder(ctx context.Context, o NewOrder) (r0 Order, 
 func (w *ResilientShop) GetOrder(ctx context.Context, id int64) (r0 Order, err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -134,6 +138,7 @@ func (w *ResilientShop) GetOrder(ctx context.Context, id int64) (r0 Order, err e
 func (w *ResilientShop) ListOrders(ctx context.Context, since time.Time) (r0 []Order, err error) {
 	m := w.methods[2]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err

@@ -23,7 +23,10 @@ const (
 // profile, directives and resgen.yaml and written out in each method below.
 // Build one with NewResilientCatalog: its zero value is not usable. It is safe
 // for concurrent use when the wrapped value is. A panic in the wrapped value is
-// not recovered: it reaches the caller unchanged, and is not retried.
+// not recovered: it reaches the caller unchanged, and is not retried; its
+// attempt is recorded as failed (End), so that a circuit breaker's half-open
+// probe that panics opens it again for one interval instead of holding its
+// slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -89,6 +92,7 @@ func (w *ResilientCatalog) Close() {
 func (w *ResilientCatalog) GetItem(ctx context.Context, id int64) (r0 Item, err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -116,6 +120,7 @@ func (w *ResilientCatalog) GetItem(ctx context.Context, id int64) (r0 Item, err 
 func (w *ResilientCatalog) ListItems(ctx context.Context, afterID int64, limit int) (r0 []Item, err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -144,6 +149,7 @@ func (w *ResilientCatalog) ListItems(ctx context.Context, afterID int64, limit i
 func (w *ResilientCatalog) StreamItems(ctx context.Context, afterID int64, limit int) (r0 pgx.Rows, err error) {
 	m := w.methods[2]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err

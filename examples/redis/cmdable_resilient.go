@@ -5,7 +5,6 @@ package redis
 import (
 	"context"
 	"errors"
-	"io"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,7 +23,10 @@ const (
 // profile, directives and resgen.yaml and written out in each method below.
 // Build one with NewResilientCmdable: its zero value is not usable. It is safe
 // for concurrent use when the wrapped value is. A panic in the wrapped value is
-// not recovered: it reaches the caller unchanged, and is not retried.
+// not recovered: it reaches the caller unchanged, and is not retried; its
+// attempt is recorded as failed (End), so that a circuit breaker's half-open
+// probe that panics opens it again for one interval instead of holding its
+// slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -36,7 +38,7 @@ const (
 // Unless a method's doc says otherwise, it runs with:
 //
 //	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
-//	  retry_on=transient,io.EOF
+//	  retry_on=transient
 //	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
 //	circuit_breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s
 //	  success_threshold=2 excluded_errors=redis.Nil
@@ -90,6 +92,7 @@ func (w *ResilientCmdable) ACLCat(ctx context.Context) (r0 *redis.StringSliceCmd
 	m := w.methods[0]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -123,6 +126,7 @@ func (w *ResilientCmdable) ACLCatArgs(ctx context.Context, options *redis.ACLCat
 	m := w.methods[1]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -156,6 +160,7 @@ func (w *ResilientCmdable) ACLDelUser(ctx context.Context, username string) (r0 
 	m := w.methods[2]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -189,6 +194,7 @@ func (w *ResilientCmdable) ACLDryRun(ctx context.Context, username string, comma
 	m := w.methods[3]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -222,6 +228,7 @@ func (w *ResilientCmdable) ACLGenPass(ctx context.Context, bit int) (r0 *redis.S
 	m := w.methods[4]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -255,6 +262,7 @@ func (w *ResilientCmdable) ACLList(ctx context.Context) (r0 *redis.StringSliceCm
 	m := w.methods[5]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -288,6 +296,7 @@ func (w *ResilientCmdable) ACLLog(ctx context.Context, count int64) (r0 *redis.A
 	m := w.methods[6]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -321,6 +330,7 @@ func (w *ResilientCmdable) ACLLogReset(ctx context.Context) (r0 *redis.StatusCmd
 	m := w.methods[7]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -354,6 +364,7 @@ func (w *ResilientCmdable) ACLSetUser(ctx context.Context, username string, rule
 	m := w.methods[8]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -387,6 +398,7 @@ func (w *ResilientCmdable) ACLUsers(ctx context.Context) (r0 *redis.StringSliceC
 	m := w.methods[9]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -420,6 +432,7 @@ func (w *ResilientCmdable) ACLWhoAmI(ctx context.Context) (r0 *redis.StringCmd) 
 	m := w.methods[10]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -453,6 +466,7 @@ func (w *ResilientCmdable) ARCount(ctx context.Context, key string) (r0 *redis.U
 	m := w.methods[11]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -486,6 +500,7 @@ func (w *ResilientCmdable) ARDel(ctx context.Context, key string, indexes ...uin
 	m := w.methods[12]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -519,6 +534,7 @@ func (w *ResilientCmdable) ARDelRange(ctx context.Context, key string, ranges ..
 	m := w.methods[13]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -552,6 +568,7 @@ func (w *ResilientCmdable) ARGet(ctx context.Context, key string, index uint64) 
 	m := w.methods[14]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -585,6 +602,7 @@ func (w *ResilientCmdable) ARGetRange(ctx context.Context, key string, start, en
 	m := w.methods[15]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -618,6 +636,7 @@ func (w *ResilientCmdable) ARGrep(ctx context.Context, key, start, end string, a
 	m := w.methods[16]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -651,6 +670,7 @@ func (w *ResilientCmdable) ARGrepWithValues(ctx context.Context, key, start, end
 	m := w.methods[17]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -684,6 +704,7 @@ func (w *ResilientCmdable) ARInfo(ctx context.Context, key string) (r0 *redis.Ma
 	m := w.methods[18]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -717,6 +738,7 @@ func (w *ResilientCmdable) ARInfoFull(ctx context.Context, key string) (r0 *redi
 	m := w.methods[19]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -750,6 +772,7 @@ func (w *ResilientCmdable) ARInsert(ctx context.Context, key string, values ...s
 	m := w.methods[20]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -783,6 +806,7 @@ func (w *ResilientCmdable) ARLastItems(ctx context.Context, key string, count ui
 	m := w.methods[21]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -816,6 +840,7 @@ func (w *ResilientCmdable) ARLen(ctx context.Context, key string) (r0 *redis.Uin
 	m := w.methods[22]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -849,6 +874,7 @@ func (w *ResilientCmdable) ARMGet(ctx context.Context, key string, indexes ...ui
 	m := w.methods[23]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -882,6 +908,7 @@ func (w *ResilientCmdable) ARMSet(ctx context.Context, key string, members ...re
 	m := w.methods[24]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -915,6 +942,7 @@ func (w *ResilientCmdable) ARNext(ctx context.Context, key string) (r0 *redis.Ui
 	m := w.methods[25]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -948,6 +976,7 @@ func (w *ResilientCmdable) AROpAnd(ctx context.Context, key string, start, end u
 	m := w.methods[26]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -981,6 +1010,7 @@ func (w *ResilientCmdable) AROpMatch(ctx context.Context, key string, start, end
 	m := w.methods[27]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1014,6 +1044,7 @@ func (w *ResilientCmdable) AROpMax(ctx context.Context, key string, start, end u
 	m := w.methods[28]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1047,6 +1078,7 @@ func (w *ResilientCmdable) AROpMin(ctx context.Context, key string, start, end u
 	m := w.methods[29]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1080,6 +1112,7 @@ func (w *ResilientCmdable) AROpOr(ctx context.Context, key string, start, end ui
 	m := w.methods[30]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1113,6 +1146,7 @@ func (w *ResilientCmdable) AROpSum(ctx context.Context, key string, start, end u
 	m := w.methods[31]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1146,6 +1180,7 @@ func (w *ResilientCmdable) AROpUsed(ctx context.Context, key string, start, end 
 	m := w.methods[32]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1179,6 +1214,7 @@ func (w *ResilientCmdable) AROpXor(ctx context.Context, key string, start, end u
 	m := w.methods[33]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1212,6 +1248,7 @@ func (w *ResilientCmdable) ARRing(ctx context.Context, key string, size uint64, 
 	m := w.methods[34]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1245,6 +1282,7 @@ func (w *ResilientCmdable) ARScan(ctx context.Context, key string, start, end ui
 	m := w.methods[35]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1278,6 +1316,7 @@ func (w *ResilientCmdable) ARSeek(ctx context.Context, key string, index uint64)
 	m := w.methods[36]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1311,6 +1350,7 @@ func (w *ResilientCmdable) ARSet(ctx context.Context, key string, index uint64, 
 	m := w.methods[37]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1344,6 +1384,7 @@ func (w *ResilientCmdable) Append(ctx context.Context, key, value string) (r0 *r
 	m := w.methods[38]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1377,6 +1418,7 @@ func (w *ResilientCmdable) BFAdd(ctx context.Context, key string, element any) (
 	m := w.methods[39]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1410,6 +1452,7 @@ func (w *ResilientCmdable) BFCard(ctx context.Context, key string) (r0 *redis.In
 	m := w.methods[40]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1443,6 +1486,7 @@ func (w *ResilientCmdable) BFExists(ctx context.Context, key string, element any
 	m := w.methods[41]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1476,6 +1520,7 @@ func (w *ResilientCmdable) BFInfo(ctx context.Context, key string) (r0 *redis.BF
 	m := w.methods[42]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1509,6 +1554,7 @@ func (w *ResilientCmdable) BFInfoArg(ctx context.Context, key, option string) (r
 	m := w.methods[43]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1542,6 +1588,7 @@ func (w *ResilientCmdable) BFInfoCapacity(ctx context.Context, key string) (r0 *
 	m := w.methods[44]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1575,6 +1622,7 @@ func (w *ResilientCmdable) BFInfoExpansion(ctx context.Context, key string) (r0 
 	m := w.methods[45]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1608,6 +1656,7 @@ func (w *ResilientCmdable) BFInfoFilters(ctx context.Context, key string) (r0 *r
 	m := w.methods[46]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1641,6 +1690,7 @@ func (w *ResilientCmdable) BFInfoItems(ctx context.Context, key string) (r0 *red
 	m := w.methods[47]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1674,6 +1724,7 @@ func (w *ResilientCmdable) BFInfoSize(ctx context.Context, key string) (r0 *redi
 	m := w.methods[48]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1707,6 +1758,7 @@ func (w *ResilientCmdable) BFInsert(ctx context.Context, key string, options *re
 	m := w.methods[49]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1740,6 +1792,7 @@ func (w *ResilientCmdable) BFLoadChunk(ctx context.Context, key string, iterator
 	m := w.methods[50]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1773,6 +1826,7 @@ func (w *ResilientCmdable) BFMAdd(ctx context.Context, key string, elements ...a
 	m := w.methods[51]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1806,6 +1860,7 @@ func (w *ResilientCmdable) BFMExists(ctx context.Context, key string, elements .
 	m := w.methods[52]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1839,6 +1894,7 @@ func (w *ResilientCmdable) BFReserve(ctx context.Context, key string, errorRate 
 	m := w.methods[53]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1872,6 +1928,7 @@ func (w *ResilientCmdable) BFReserveExpansion(ctx context.Context, key string, e
 	m := w.methods[54]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1905,6 +1962,7 @@ func (w *ResilientCmdable) BFReserveNonScaling(ctx context.Context, key string, 
 	m := w.methods[55]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1938,6 +1996,7 @@ func (w *ResilientCmdable) BFReserveWithArgs(ctx context.Context, key string, op
 	m := w.methods[56]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1971,6 +2030,7 @@ func (w *ResilientCmdable) BFScanDump(ctx context.Context, key string, iterator 
 	m := w.methods[57]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2004,6 +2064,7 @@ func (w *ResilientCmdable) BLMPop(ctx context.Context, timeout time.Duration, di
 	m := w.methods[58]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2037,6 +2098,7 @@ func (w *ResilientCmdable) BLMove(ctx context.Context, source, destination, srcp
 	m := w.methods[59]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2070,6 +2132,7 @@ func (w *ResilientCmdable) BLMoveM(ctx context.Context, source, destination, src
 	m := w.methods[60]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2103,6 +2166,7 @@ func (w *ResilientCmdable) BLPop(ctx context.Context, timeout time.Duration, key
 	m := w.methods[61]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2136,6 +2200,7 @@ func (w *ResilientCmdable) BRPop(ctx context.Context, timeout time.Duration, key
 	m := w.methods[62]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2169,6 +2234,7 @@ func (w *ResilientCmdable) BRPopLPush(ctx context.Context, source, destination s
 	m := w.methods[63]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2202,6 +2268,7 @@ func (w *ResilientCmdable) BZMPop(ctx context.Context, timeout time.Duration, or
 	m := w.methods[64]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2235,6 +2302,7 @@ func (w *ResilientCmdable) BZPopMax(ctx context.Context, timeout time.Duration, 
 	m := w.methods[65]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2268,6 +2336,7 @@ func (w *ResilientCmdable) BZPopMin(ctx context.Context, timeout time.Duration, 
 	m := w.methods[66]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2301,6 +2370,7 @@ func (w *ResilientCmdable) BgRewriteAOF(ctx context.Context) (r0 *redis.StatusCm
 	m := w.methods[67]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2334,6 +2404,7 @@ func (w *ResilientCmdable) BgSave(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[68]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2367,6 +2438,7 @@ func (w *ResilientCmdable) BitCount(ctx context.Context, key string, bitCount *r
 	m := w.methods[69]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2400,6 +2472,7 @@ func (w *ResilientCmdable) BitField(ctx context.Context, key string, values ...a
 	m := w.methods[70]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2433,6 +2506,7 @@ func (w *ResilientCmdable) BitFieldRO(ctx context.Context, key string, values ..
 	m := w.methods[71]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2466,6 +2540,7 @@ func (w *ResilientCmdable) BitOpAnd(ctx context.Context, destKey string, keys ..
 	m := w.methods[72]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2499,6 +2574,7 @@ func (w *ResilientCmdable) BitOpAndOr(ctx context.Context, destKey string, keys 
 	m := w.methods[73]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2532,6 +2608,7 @@ func (w *ResilientCmdable) BitOpDiff(ctx context.Context, destKey string, keys .
 	m := w.methods[74]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2565,6 +2642,7 @@ func (w *ResilientCmdable) BitOpDiff1(ctx context.Context, destKey string, keys 
 	m := w.methods[75]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2598,6 +2676,7 @@ func (w *ResilientCmdable) BitOpNot(ctx context.Context, destKey, key string) (r
 	m := w.methods[76]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2631,6 +2710,7 @@ func (w *ResilientCmdable) BitOpOne(ctx context.Context, destKey string, keys ..
 	m := w.methods[77]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2664,6 +2744,7 @@ func (w *ResilientCmdable) BitOpOr(ctx context.Context, destKey string, keys ...
 	m := w.methods[78]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2697,6 +2778,7 @@ func (w *ResilientCmdable) BitOpXor(ctx context.Context, destKey string, keys ..
 	m := w.methods[79]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2730,6 +2812,7 @@ func (w *ResilientCmdable) BitPos(ctx context.Context, key string, bit int64, po
 	m := w.methods[80]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2763,6 +2846,7 @@ func (w *ResilientCmdable) BitPosSpan(ctx context.Context, key string, bit int8,
 	m := w.methods[81]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2796,6 +2880,7 @@ func (w *ResilientCmdable) CFAdd(ctx context.Context, key string, element any) (
 	m := w.methods[82]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2829,6 +2914,7 @@ func (w *ResilientCmdable) CFAddNX(ctx context.Context, key string, element any)
 	m := w.methods[83]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2862,6 +2948,7 @@ func (w *ResilientCmdable) CFCount(ctx context.Context, key string, element any)
 	m := w.methods[84]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2895,6 +2982,7 @@ func (w *ResilientCmdable) CFDel(ctx context.Context, key string, element any) (
 	m := w.methods[85]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2928,6 +3016,7 @@ func (w *ResilientCmdable) CFExists(ctx context.Context, key string, element any
 	m := w.methods[86]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2961,6 +3050,7 @@ func (w *ResilientCmdable) CFInfo(ctx context.Context, key string) (r0 *redis.CF
 	m := w.methods[87]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2994,6 +3084,7 @@ func (w *ResilientCmdable) CFInsert(ctx context.Context, key string, options *re
 	m := w.methods[88]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3027,6 +3118,7 @@ func (w *ResilientCmdable) CFInsertNX(ctx context.Context, key string, options *
 	m := w.methods[89]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3060,6 +3152,7 @@ func (w *ResilientCmdable) CFLoadChunk(ctx context.Context, key string, iterator
 	m := w.methods[90]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3093,6 +3186,7 @@ func (w *ResilientCmdable) CFMExists(ctx context.Context, key string, elements .
 	m := w.methods[91]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3126,6 +3220,7 @@ func (w *ResilientCmdable) CFReserve(ctx context.Context, key string, capacity i
 	m := w.methods[92]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3159,6 +3254,7 @@ func (w *ResilientCmdable) CFReserveBucketSize(ctx context.Context, key string, 
 	m := w.methods[93]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3192,6 +3288,7 @@ func (w *ResilientCmdable) CFReserveExpansion(ctx context.Context, key string, c
 	m := w.methods[94]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3225,6 +3322,7 @@ func (w *ResilientCmdable) CFReserveMaxIterations(ctx context.Context, key strin
 	m := w.methods[95]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3258,6 +3356,7 @@ func (w *ResilientCmdable) CFReserveWithArgs(ctx context.Context, key string, op
 	m := w.methods[96]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3291,6 +3390,7 @@ func (w *ResilientCmdable) CFScanDump(ctx context.Context, key string, iterator 
 	m := w.methods[97]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3324,6 +3424,7 @@ func (w *ResilientCmdable) CMSIncrBy(ctx context.Context, key string, elements .
 	m := w.methods[98]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3357,6 +3458,7 @@ func (w *ResilientCmdable) CMSInfo(ctx context.Context, key string) (r0 *redis.C
 	m := w.methods[99]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3390,6 +3492,7 @@ func (w *ResilientCmdable) CMSInitByDim(ctx context.Context, key string, width, 
 	m := w.methods[100]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3423,6 +3526,7 @@ func (w *ResilientCmdable) CMSInitByProb(ctx context.Context, key string, errorR
 	m := w.methods[101]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3456,6 +3560,7 @@ func (w *ResilientCmdable) CMSMerge(ctx context.Context, destKey string, sourceK
 	m := w.methods[102]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3489,6 +3594,7 @@ func (w *ResilientCmdable) CMSMergeWithWeight(ctx context.Context, destKey strin
 	m := w.methods[103]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3522,6 +3628,7 @@ func (w *ResilientCmdable) CMSQuery(ctx context.Context, key string, elements ..
 	m := w.methods[104]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3555,6 +3662,7 @@ func (w *ResilientCmdable) ClientGetName(ctx context.Context) (r0 *redis.StringC
 	m := w.methods[105]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3588,6 +3696,7 @@ func (w *ResilientCmdable) ClientID(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[106]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3621,6 +3730,7 @@ func (w *ResilientCmdable) ClientInfo(ctx context.Context) (r0 *redis.ClientInfo
 	m := w.methods[107]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3654,6 +3764,7 @@ func (w *ResilientCmdable) ClientKill(ctx context.Context, ipPort string) (r0 *r
 	m := w.methods[108]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3687,6 +3798,7 @@ func (w *ResilientCmdable) ClientKillByFilter(ctx context.Context, keys ...strin
 	m := w.methods[109]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3720,6 +3832,7 @@ func (w *ResilientCmdable) ClientList(ctx context.Context) (r0 *redis.StringCmd)
 	m := w.methods[110]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3753,6 +3866,7 @@ func (w *ResilientCmdable) ClientMaintNotifications(ctx context.Context, enabled
 	m := w.methods[111]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3786,6 +3900,7 @@ func (w *ResilientCmdable) ClientPause(ctx context.Context, dur time.Duration) (
 	m := w.methods[112]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3819,6 +3934,7 @@ func (w *ResilientCmdable) ClientTracking(ctx context.Context, on bool, opt *red
 	m := w.methods[113]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3852,6 +3968,7 @@ func (w *ResilientCmdable) ClientTrackingOff(ctx context.Context) (r0 *redis.Sta
 	m := w.methods[114]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3885,6 +4002,7 @@ func (w *ResilientCmdable) ClientTrackingOn(ctx context.Context, opt *redis.Clie
 	m := w.methods[115]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3918,6 +4036,7 @@ func (w *ResilientCmdable) ClientUnblock(ctx context.Context, id int64) (r0 *red
 	m := w.methods[116]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3951,6 +4070,7 @@ func (w *ResilientCmdable) ClientUnblockWithError(ctx context.Context, id int64)
 	m := w.methods[117]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3984,6 +4104,7 @@ func (w *ResilientCmdable) ClientUnpause(ctx context.Context) (r0 *redis.BoolCmd
 	m := w.methods[118]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4017,6 +4138,7 @@ func (w *ResilientCmdable) ClusterAddSlots(ctx context.Context, slots ...int) (r
 	m := w.methods[119]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4050,6 +4172,7 @@ func (w *ResilientCmdable) ClusterAddSlotsRange(ctx context.Context, min, max in
 	m := w.methods[120]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4083,6 +4206,7 @@ func (w *ResilientCmdable) ClusterCountFailureReports(ctx context.Context, nodeI
 	m := w.methods[121]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4116,6 +4240,7 @@ func (w *ResilientCmdable) ClusterCountKeysInSlot(ctx context.Context, slot int)
 	m := w.methods[122]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4149,6 +4274,7 @@ func (w *ResilientCmdable) ClusterDelSlots(ctx context.Context, slots ...int) (r
 	m := w.methods[123]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4182,6 +4308,7 @@ func (w *ResilientCmdable) ClusterDelSlotsRange(ctx context.Context, min, max in
 	m := w.methods[124]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4215,6 +4342,7 @@ func (w *ResilientCmdable) ClusterFailover(ctx context.Context) (r0 *redis.Statu
 	m := w.methods[125]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4248,6 +4376,7 @@ func (w *ResilientCmdable) ClusterForget(ctx context.Context, nodeID string) (r0
 	m := w.methods[126]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4281,6 +4410,7 @@ func (w *ResilientCmdable) ClusterGetKeysInSlot(ctx context.Context, slot, count
 	m := w.methods[127]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4314,6 +4444,7 @@ func (w *ResilientCmdable) ClusterInfo(ctx context.Context) (r0 *redis.StringCmd
 	m := w.methods[128]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4347,6 +4478,7 @@ func (w *ResilientCmdable) ClusterKeySlot(ctx context.Context, key string) (r0 *
 	m := w.methods[129]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4380,6 +4512,7 @@ func (w *ResilientCmdable) ClusterLinks(ctx context.Context) (r0 *redis.ClusterL
 	m := w.methods[130]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4413,6 +4546,7 @@ func (w *ResilientCmdable) ClusterMeet(ctx context.Context, host, port string) (
 	m := w.methods[131]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4446,6 +4580,7 @@ func (w *ResilientCmdable) ClusterMyID(ctx context.Context) (r0 *redis.StringCmd
 	m := w.methods[132]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4479,6 +4614,7 @@ func (w *ResilientCmdable) ClusterMyShardID(ctx context.Context) (r0 *redis.Stri
 	m := w.methods[133]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4512,6 +4648,7 @@ func (w *ResilientCmdable) ClusterNodes(ctx context.Context) (r0 *redis.StringCm
 	m := w.methods[134]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4545,6 +4682,7 @@ func (w *ResilientCmdable) ClusterReplicate(ctx context.Context, nodeID string) 
 	m := w.methods[135]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4578,6 +4716,7 @@ func (w *ResilientCmdable) ClusterResetHard(ctx context.Context) (r0 *redis.Stat
 	m := w.methods[136]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4611,6 +4750,7 @@ func (w *ResilientCmdable) ClusterResetSoft(ctx context.Context) (r0 *redis.Stat
 	m := w.methods[137]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4644,6 +4784,7 @@ func (w *ResilientCmdable) ClusterSaveConfig(ctx context.Context) (r0 *redis.Sta
 	m := w.methods[138]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4677,6 +4818,7 @@ func (w *ResilientCmdable) ClusterShards(ctx context.Context) (r0 *redis.Cluster
 	m := w.methods[139]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4710,6 +4852,7 @@ func (w *ResilientCmdable) ClusterSlaves(ctx context.Context, nodeID string) (r0
 	m := w.methods[140]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4743,6 +4886,7 @@ func (w *ResilientCmdable) ClusterSlots(ctx context.Context) (r0 *redis.ClusterS
 	m := w.methods[141]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4776,6 +4920,7 @@ func (w *ResilientCmdable) Command(ctx context.Context) (r0 *redis.CommandsInfoC
 	m := w.methods[142]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4809,6 +4954,7 @@ func (w *ResilientCmdable) CommandGetKeys(ctx context.Context, commands ...any) 
 	m := w.methods[143]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4842,6 +4988,7 @@ func (w *ResilientCmdable) CommandGetKeysAndFlags(ctx context.Context, commands 
 	m := w.methods[144]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4875,6 +5022,7 @@ func (w *ResilientCmdable) CommandList(ctx context.Context, filter *redis.Filter
 	m := w.methods[145]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4908,6 +5056,7 @@ func (w *ResilientCmdable) ConfigGet(ctx context.Context, parameter string) (r0 
 	m := w.methods[146]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4941,6 +5090,7 @@ func (w *ResilientCmdable) ConfigResetStat(ctx context.Context) (r0 *redis.Statu
 	m := w.methods[147]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4974,6 +5124,7 @@ func (w *ResilientCmdable) ConfigRewrite(ctx context.Context) (r0 *redis.StatusC
 	m := w.methods[148]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5007,6 +5158,7 @@ func (w *ResilientCmdable) ConfigSet(ctx context.Context, parameter, value strin
 	m := w.methods[149]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5040,6 +5192,7 @@ func (w *ResilientCmdable) Copy(ctx context.Context, sourceKey, destKey string, 
 	m := w.methods[150]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5073,6 +5226,7 @@ func (w *ResilientCmdable) DBSize(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[151]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5106,6 +5260,7 @@ func (w *ResilientCmdable) DebugObject(ctx context.Context, key string) (r0 *red
 	m := w.methods[152]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5139,6 +5294,7 @@ func (w *ResilientCmdable) Decr(ctx context.Context, key string) (r0 *redis.IntC
 	m := w.methods[153]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5172,6 +5328,7 @@ func (w *ResilientCmdable) DecrBy(ctx context.Context, key string, decrement int
 	m := w.methods[154]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5205,6 +5362,7 @@ func (w *ResilientCmdable) Del(ctx context.Context, keys ...string) (r0 *redis.I
 	m := w.methods[155]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5238,6 +5396,7 @@ func (w *ResilientCmdable) DelExArgs(ctx context.Context, key string, a redis.De
 	m := w.methods[156]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5271,6 +5430,7 @@ func (w *ResilientCmdable) Digest(ctx context.Context, key string) (r0 *redis.Di
 	m := w.methods[157]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5304,6 +5464,7 @@ func (w *ResilientCmdable) Dump(ctx context.Context, key string) (r0 *redis.Stri
 	m := w.methods[158]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5337,6 +5498,7 @@ func (w *ResilientCmdable) Echo(ctx context.Context, message any) (r0 *redis.Str
 	m := w.methods[159]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5370,6 +5532,7 @@ func (w *ResilientCmdable) Eval(ctx context.Context, script string, keys []strin
 	m := w.methods[160]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5403,6 +5566,7 @@ func (w *ResilientCmdable) EvalRO(ctx context.Context, script string, keys []str
 	m := w.methods[161]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5436,6 +5600,7 @@ func (w *ResilientCmdable) EvalSha(ctx context.Context, sha1 string, keys []stri
 	m := w.methods[162]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5469,6 +5634,7 @@ func (w *ResilientCmdable) EvalShaRO(ctx context.Context, sha1 string, keys []st
 	m := w.methods[163]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5502,6 +5668,7 @@ func (w *ResilientCmdable) Exists(ctx context.Context, keys ...string) (r0 *redi
 	m := w.methods[164]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5535,6 +5702,7 @@ func (w *ResilientCmdable) Expire(ctx context.Context, key string, expiration ti
 	m := w.methods[165]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5568,6 +5736,7 @@ func (w *ResilientCmdable) ExpireAt(ctx context.Context, key string, tm time.Tim
 	m := w.methods[166]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5601,6 +5770,7 @@ func (w *ResilientCmdable) ExpireGT(ctx context.Context, key string, expiration 
 	m := w.methods[167]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5634,6 +5804,7 @@ func (w *ResilientCmdable) ExpireLT(ctx context.Context, key string, expiration 
 	m := w.methods[168]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5667,6 +5838,7 @@ func (w *ResilientCmdable) ExpireNX(ctx context.Context, key string, expiration 
 	m := w.methods[169]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5700,6 +5872,7 @@ func (w *ResilientCmdable) ExpireTime(ctx context.Context, key string) (r0 *redi
 	m := w.methods[170]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5733,6 +5906,7 @@ func (w *ResilientCmdable) ExpireXX(ctx context.Context, key string, expiration 
 	m := w.methods[171]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5766,6 +5940,7 @@ func (w *ResilientCmdable) FCall(ctx context.Context, function string, keys []st
 	m := w.methods[172]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5799,6 +5974,7 @@ func (w *ResilientCmdable) FCallRO(ctx context.Context, function string, keys []
 	m := w.methods[173]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5832,6 +6008,7 @@ func (w *ResilientCmdable) FCallRo(ctx context.Context, function string, keys []
 	m := w.methods[174]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5865,6 +6042,7 @@ func (w *ResilientCmdable) FTAggregate(ctx context.Context, index, query string)
 	m := w.methods[175]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5898,6 +6076,7 @@ func (w *ResilientCmdable) FTAggregateWithArgs(ctx context.Context, index, query
 	m := w.methods[176]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5931,6 +6110,7 @@ func (w *ResilientCmdable) FTAliasAdd(ctx context.Context, index, alias string) 
 	m := w.methods[177]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5964,6 +6144,7 @@ func (w *ResilientCmdable) FTAliasDel(ctx context.Context, alias string) (r0 *re
 	m := w.methods[178]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5997,6 +6178,7 @@ func (w *ResilientCmdable) FTAliasList(ctx context.Context, index string) (r0 *r
 	m := w.methods[179]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6030,6 +6212,7 @@ func (w *ResilientCmdable) FTAliasUpdate(ctx context.Context, index, alias strin
 	m := w.methods[180]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6063,6 +6246,7 @@ func (w *ResilientCmdable) FTAlter(ctx context.Context, index string, skipInitia
 	m := w.methods[181]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6096,6 +6280,7 @@ func (w *ResilientCmdable) FTConfigGet(ctx context.Context, option string) (r0 *
 	m := w.methods[182]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6129,6 +6314,7 @@ func (w *ResilientCmdable) FTConfigSet(ctx context.Context, option string, value
 	m := w.methods[183]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6162,6 +6348,7 @@ func (w *ResilientCmdable) FTCreate(ctx context.Context, index string, options *
 	m := w.methods[184]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6195,6 +6382,7 @@ func (w *ResilientCmdable) FTCursorDel(ctx context.Context, index string, cursor
 	m := w.methods[185]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6228,6 +6416,7 @@ func (w *ResilientCmdable) FTCursorRead(ctx context.Context, index string, curso
 	m := w.methods[186]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6261,6 +6450,7 @@ func (w *ResilientCmdable) FTDictAdd(ctx context.Context, dict string, term ...a
 	m := w.methods[187]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6294,6 +6484,7 @@ func (w *ResilientCmdable) FTDictDel(ctx context.Context, dict string, term ...a
 	m := w.methods[188]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6327,6 +6518,7 @@ func (w *ResilientCmdable) FTDictDump(ctx context.Context, dict string) (r0 *red
 	m := w.methods[189]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6360,6 +6552,7 @@ func (w *ResilientCmdable) FTDropIndex(ctx context.Context, index string) (r0 *r
 	m := w.methods[190]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6393,6 +6586,7 @@ func (w *ResilientCmdable) FTDropIndexWithArgs(ctx context.Context, index string
 	m := w.methods[191]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6426,6 +6620,7 @@ func (w *ResilientCmdable) FTExplain(ctx context.Context, index, query string) (
 	m := w.methods[192]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6459,6 +6654,7 @@ func (w *ResilientCmdable) FTExplainWithArgs(ctx context.Context, index, query s
 	m := w.methods[193]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6492,6 +6688,7 @@ func (w *ResilientCmdable) FTHybrid(ctx context.Context, index, searchExpr, vect
 	m := w.methods[194]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6525,6 +6722,7 @@ func (w *ResilientCmdable) FTHybridWithArgs(ctx context.Context, index string, o
 	m := w.methods[195]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6558,6 +6756,7 @@ func (w *ResilientCmdable) FTInfo(ctx context.Context, index string) (r0 *redis.
 	m := w.methods[196]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6591,6 +6790,7 @@ func (w *ResilientCmdable) FTSearch(ctx context.Context, index, query string) (r
 	m := w.methods[197]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6624,6 +6824,7 @@ func (w *ResilientCmdable) FTSearchWithArgs(ctx context.Context, index, query st
 	m := w.methods[198]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6657,6 +6858,7 @@ func (w *ResilientCmdable) FTSpellCheck(ctx context.Context, index, query string
 	m := w.methods[199]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6690,6 +6892,7 @@ func (w *ResilientCmdable) FTSpellCheckWithArgs(ctx context.Context, index, quer
 	m := w.methods[200]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6723,6 +6926,7 @@ func (w *ResilientCmdable) FTSynDump(ctx context.Context, index string) (r0 *red
 	m := w.methods[201]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6756,6 +6960,7 @@ func (w *ResilientCmdable) FTSynUpdate(ctx context.Context, index string, synGro
 	m := w.methods[202]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6789,6 +6994,7 @@ func (w *ResilientCmdable) FTSynUpdateWithArgs(ctx context.Context, index string
 	m := w.methods[203]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6822,6 +7028,7 @@ func (w *ResilientCmdable) FTTagVals(ctx context.Context, index, field string) (
 	m := w.methods[204]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6855,6 +7062,7 @@ func (w *ResilientCmdable) FT_List(ctx context.Context) (r0 *redis.StringSliceCm
 	m := w.methods[205]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6888,6 +7096,7 @@ func (w *ResilientCmdable) FlushAll(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[206]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6921,6 +7130,7 @@ func (w *ResilientCmdable) FlushAllAsync(ctx context.Context) (r0 *redis.StatusC
 	m := w.methods[207]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6954,6 +7164,7 @@ func (w *ResilientCmdable) FlushDB(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[208]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6987,6 +7198,7 @@ func (w *ResilientCmdable) FlushDBAsync(ctx context.Context) (r0 *redis.StatusCm
 	m := w.methods[209]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7020,6 +7232,7 @@ func (w *ResilientCmdable) FunctionDelete(ctx context.Context, libName string) (
 	m := w.methods[210]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7053,6 +7266,7 @@ func (w *ResilientCmdable) FunctionDump(ctx context.Context) (r0 *redis.StringCm
 	m := w.methods[211]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7086,6 +7300,7 @@ func (w *ResilientCmdable) FunctionFlush(ctx context.Context) (r0 *redis.StringC
 	m := w.methods[212]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7119,6 +7334,7 @@ func (w *ResilientCmdable) FunctionFlushAsync(ctx context.Context) (r0 *redis.St
 	m := w.methods[213]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7152,6 +7368,7 @@ func (w *ResilientCmdable) FunctionKill(ctx context.Context) (r0 *redis.StringCm
 	m := w.methods[214]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7185,6 +7402,7 @@ func (w *ResilientCmdable) FunctionList(ctx context.Context, q redis.FunctionLis
 	m := w.methods[215]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7218,6 +7436,7 @@ func (w *ResilientCmdable) FunctionLoad(ctx context.Context, code string) (r0 *r
 	m := w.methods[216]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7251,6 +7470,7 @@ func (w *ResilientCmdable) FunctionLoadReplace(ctx context.Context, code string)
 	m := w.methods[217]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7284,6 +7504,7 @@ func (w *ResilientCmdable) FunctionRestore(ctx context.Context, libDump string) 
 	m := w.methods[218]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7317,6 +7538,7 @@ func (w *ResilientCmdable) FunctionStats(ctx context.Context) (r0 *redis.Functio
 	m := w.methods[219]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7350,6 +7572,7 @@ func (w *ResilientCmdable) GeoAdd(ctx context.Context, key string, geoLocation .
 	m := w.methods[220]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7383,6 +7606,7 @@ func (w *ResilientCmdable) GeoDist(ctx context.Context, key, member1, member2, u
 	m := w.methods[221]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7416,6 +7640,7 @@ func (w *ResilientCmdable) GeoHash(ctx context.Context, key string, members ...s
 	m := w.methods[222]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7449,6 +7674,7 @@ func (w *ResilientCmdable) GeoPos(ctx context.Context, key string, members ...st
 	m := w.methods[223]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7482,6 +7708,7 @@ func (w *ResilientCmdable) GeoRadius(ctx context.Context, key string, longitude,
 	m := w.methods[224]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7515,6 +7742,7 @@ func (w *ResilientCmdable) GeoRadiusByMember(ctx context.Context, key, member st
 	m := w.methods[225]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7548,6 +7776,7 @@ func (w *ResilientCmdable) GeoRadiusByMemberStore(ctx context.Context, key, memb
 	m := w.methods[226]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7581,6 +7810,7 @@ func (w *ResilientCmdable) GeoRadiusStore(ctx context.Context, key string, longi
 	m := w.methods[227]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7614,6 +7844,7 @@ func (w *ResilientCmdable) GeoSearch(ctx context.Context, key string, q *redis.G
 	m := w.methods[228]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7647,6 +7878,7 @@ func (w *ResilientCmdable) GeoSearchLocation(ctx context.Context, key string, q 
 	m := w.methods[229]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7680,6 +7912,7 @@ func (w *ResilientCmdable) GeoSearchStore(ctx context.Context, key, store string
 	m := w.methods[230]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7713,6 +7946,7 @@ func (w *ResilientCmdable) Get(ctx context.Context, key string) (r0 *redis.Strin
 	m := w.methods[231]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7746,6 +7980,7 @@ func (w *ResilientCmdable) GetBit(ctx context.Context, key string, offset int64)
 	m := w.methods[232]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7779,6 +8014,7 @@ func (w *ResilientCmdable) GetDel(ctx context.Context, key string) (r0 *redis.St
 	m := w.methods[233]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7812,6 +8048,7 @@ func (w *ResilientCmdable) GetEx(ctx context.Context, key string, expiration tim
 	m := w.methods[234]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7845,6 +8082,7 @@ func (w *ResilientCmdable) GetRange(ctx context.Context, key string, start, end 
 	m := w.methods[235]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7878,6 +8116,7 @@ func (w *ResilientCmdable) GetSet(ctx context.Context, key string, value any) (r
 	m := w.methods[236]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7911,6 +8150,7 @@ func (w *ResilientCmdable) GetToBuffer(ctx context.Context, key string, buf []by
 	m := w.methods[237]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7944,6 +8184,7 @@ func (w *ResilientCmdable) HDel(ctx context.Context, key string, fields ...strin
 	m := w.methods[238]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7977,6 +8218,7 @@ func (w *ResilientCmdable) HExists(ctx context.Context, key, field string) (r0 *
 	m := w.methods[239]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8010,6 +8252,7 @@ func (w *ResilientCmdable) HExpire(ctx context.Context, key string, expiration t
 	m := w.methods[240]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8043,6 +8286,7 @@ func (w *ResilientCmdable) HExpireAt(ctx context.Context, key string, tm time.Ti
 	m := w.methods[241]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8076,6 +8320,7 @@ func (w *ResilientCmdable) HExpireAtWithArgs(ctx context.Context, key string, tm
 	m := w.methods[242]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8109,6 +8354,7 @@ func (w *ResilientCmdable) HExpireTime(ctx context.Context, key string, fields .
 	m := w.methods[243]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8142,6 +8388,7 @@ func (w *ResilientCmdable) HExpireWithArgs(ctx context.Context, key string, expi
 	m := w.methods[244]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8175,6 +8422,7 @@ func (w *ResilientCmdable) HGet(ctx context.Context, key, field string) (r0 *red
 	m := w.methods[245]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8208,6 +8456,7 @@ func (w *ResilientCmdable) HGetAll(ctx context.Context, key string) (r0 *redis.M
 	m := w.methods[246]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8241,6 +8490,7 @@ func (w *ResilientCmdable) HGetDel(ctx context.Context, key string, fields ...st
 	m := w.methods[247]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8274,6 +8524,7 @@ func (w *ResilientCmdable) HGetEX(ctx context.Context, key string, fields ...str
 	m := w.methods[248]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8307,6 +8558,7 @@ func (w *ResilientCmdable) HGetEXWithArgs(ctx context.Context, key string, optio
 	m := w.methods[249]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8340,6 +8592,7 @@ func (w *ResilientCmdable) HImportDiscard(ctx context.Context, fieldsetName stri
 	m := w.methods[250]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8373,6 +8626,7 @@ func (w *ResilientCmdable) HImportDiscardAll(ctx context.Context) (r0 *redis.Int
 	m := w.methods[251]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8406,6 +8660,7 @@ func (w *ResilientCmdable) HImportPrepare(ctx context.Context, fieldsetName stri
 	m := w.methods[252]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8439,6 +8694,7 @@ func (w *ResilientCmdable) HImportSet(ctx context.Context, key, fieldsetName str
 	m := w.methods[253]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8472,6 +8728,7 @@ func (w *ResilientCmdable) HIncrBy(ctx context.Context, key, field string, incr 
 	m := w.methods[254]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8505,6 +8762,7 @@ func (w *ResilientCmdable) HIncrByFloat(ctx context.Context, key, field string, 
 	m := w.methods[255]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8538,6 +8796,7 @@ func (w *ResilientCmdable) HKeys(ctx context.Context, key string) (r0 *redis.Str
 	m := w.methods[256]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8571,6 +8830,7 @@ func (w *ResilientCmdable) HLen(ctx context.Context, key string) (r0 *redis.IntC
 	m := w.methods[257]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8604,6 +8864,7 @@ func (w *ResilientCmdable) HMGet(ctx context.Context, key string, fields ...stri
 	m := w.methods[258]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8637,6 +8898,7 @@ func (w *ResilientCmdable) HMSet(ctx context.Context, key string, values ...any)
 	m := w.methods[259]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8670,6 +8932,7 @@ func (w *ResilientCmdable) HPExpire(ctx context.Context, key string, expiration 
 	m := w.methods[260]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8703,6 +8966,7 @@ func (w *ResilientCmdable) HPExpireAt(ctx context.Context, key string, tm time.T
 	m := w.methods[261]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8736,6 +9000,7 @@ func (w *ResilientCmdable) HPExpireAtWithArgs(ctx context.Context, key string, t
 	m := w.methods[262]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8769,6 +9034,7 @@ func (w *ResilientCmdable) HPExpireTime(ctx context.Context, key string, fields 
 	m := w.methods[263]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8802,6 +9068,7 @@ func (w *ResilientCmdable) HPExpireWithArgs(ctx context.Context, key string, exp
 	m := w.methods[264]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8835,6 +9102,7 @@ func (w *ResilientCmdable) HPTTL(ctx context.Context, key string, fields ...stri
 	m := w.methods[265]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8868,6 +9136,7 @@ func (w *ResilientCmdable) HPersist(ctx context.Context, key string, fields ...s
 	m := w.methods[266]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8901,6 +9170,7 @@ func (w *ResilientCmdable) HRandField(ctx context.Context, key string, count int
 	m := w.methods[267]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8934,6 +9204,7 @@ func (w *ResilientCmdable) HRandFieldWithValues(ctx context.Context, key string,
 	m := w.methods[268]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8967,6 +9238,7 @@ func (w *ResilientCmdable) HScan(ctx context.Context, key string, cursor uint64,
 	m := w.methods[269]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9000,6 +9272,7 @@ func (w *ResilientCmdable) HScanNoValues(ctx context.Context, key string, cursor
 	m := w.methods[270]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9033,6 +9306,7 @@ func (w *ResilientCmdable) HSet(ctx context.Context, key string, values ...any) 
 	m := w.methods[271]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9066,6 +9340,7 @@ func (w *ResilientCmdable) HSetEX(ctx context.Context, key string, fieldsAndValu
 	m := w.methods[272]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9099,6 +9374,7 @@ func (w *ResilientCmdable) HSetEXWithArgs(ctx context.Context, key string, optio
 	m := w.methods[273]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9132,6 +9408,7 @@ func (w *ResilientCmdable) HSetNX(ctx context.Context, key, field string, value 
 	m := w.methods[274]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9165,6 +9442,7 @@ func (w *ResilientCmdable) HStrLen(ctx context.Context, key, field string) (r0 *
 	m := w.methods[275]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9198,6 +9476,7 @@ func (w *ResilientCmdable) HTTL(ctx context.Context, key string, fields ...strin
 	m := w.methods[276]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9231,6 +9510,7 @@ func (w *ResilientCmdable) HVals(ctx context.Context, key string) (r0 *redis.Str
 	m := w.methods[277]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9264,6 +9544,7 @@ func (w *ResilientCmdable) Incr(ctx context.Context, key string) (r0 *redis.IntC
 	m := w.methods[278]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9297,6 +9578,7 @@ func (w *ResilientCmdable) IncrBy(ctx context.Context, key string, value int64) 
 	m := w.methods[279]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9330,6 +9612,7 @@ func (w *ResilientCmdable) IncrByFloat(ctx context.Context, key string, value fl
 	m := w.methods[280]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9363,6 +9646,7 @@ func (w *ResilientCmdable) IncrEXFloat(ctx context.Context, key string, args red
 	m := w.methods[281]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9396,6 +9680,7 @@ func (w *ResilientCmdable) IncrEXInt(ctx context.Context, key string, args redis
 	m := w.methods[282]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9429,6 +9714,7 @@ func (w *ResilientCmdable) Info(ctx context.Context, section ...string) (r0 *red
 	m := w.methods[283]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9462,6 +9748,7 @@ func (w *ResilientCmdable) InfoMap(ctx context.Context, section ...string) (r0 *
 	m := w.methods[284]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9495,6 +9782,7 @@ func (w *ResilientCmdable) JSONArrAppend(ctx context.Context, key, path string, 
 	m := w.methods[285]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9528,6 +9816,7 @@ func (w *ResilientCmdable) JSONArrIndex(ctx context.Context, key, path string, v
 	m := w.methods[286]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9561,6 +9850,7 @@ func (w *ResilientCmdable) JSONArrIndexWithArgs(ctx context.Context, key, path s
 	m := w.methods[287]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9594,6 +9884,7 @@ func (w *ResilientCmdable) JSONArrInsert(ctx context.Context, key, path string, 
 	m := w.methods[288]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9627,6 +9918,7 @@ func (w *ResilientCmdable) JSONArrLen(ctx context.Context, key, path string) (r0
 	m := w.methods[289]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9660,6 +9952,7 @@ func (w *ResilientCmdable) JSONArrPop(ctx context.Context, key, path string, ind
 	m := w.methods[290]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9693,6 +9986,7 @@ func (w *ResilientCmdable) JSONArrTrim(ctx context.Context, key, path string) (r
 	m := w.methods[291]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9726,6 +10020,7 @@ func (w *ResilientCmdable) JSONArrTrimWithArgs(ctx context.Context, key, path st
 	m := w.methods[292]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9759,6 +10054,7 @@ func (w *ResilientCmdable) JSONClear(ctx context.Context, key, path string) (r0 
 	m := w.methods[293]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9792,6 +10088,7 @@ func (w *ResilientCmdable) JSONDebugMemory(ctx context.Context, key, path string
 	m := w.methods[294]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9825,6 +10122,7 @@ func (w *ResilientCmdable) JSONDel(ctx context.Context, key, path string) (r0 *r
 	m := w.methods[295]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9858,6 +10156,7 @@ func (w *ResilientCmdable) JSONForget(ctx context.Context, key, path string) (r0
 	m := w.methods[296]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9891,6 +10190,7 @@ func (w *ResilientCmdable) JSONGet(ctx context.Context, key string, paths ...str
 	m := w.methods[297]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9924,6 +10224,7 @@ func (w *ResilientCmdable) JSONGetWithArgs(ctx context.Context, key string, opti
 	m := w.methods[298]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9957,6 +10258,7 @@ func (w *ResilientCmdable) JSONMGet(ctx context.Context, path string, keys ...st
 	m := w.methods[299]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9990,6 +10292,7 @@ func (w *ResilientCmdable) JSONMSet(ctx context.Context, params ...any) (r0 *red
 	m := w.methods[300]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10023,6 +10326,7 @@ func (w *ResilientCmdable) JSONMSetArgs(ctx context.Context, docs []redis.JSONSe
 	m := w.methods[301]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10056,6 +10360,7 @@ func (w *ResilientCmdable) JSONMerge(ctx context.Context, key, path, value strin
 	m := w.methods[302]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10089,6 +10394,7 @@ func (w *ResilientCmdable) JSONNumIncrBy(ctx context.Context, key, path string, 
 	m := w.methods[303]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10122,6 +10428,7 @@ func (w *ResilientCmdable) JSONObjKeys(ctx context.Context, key, path string) (r
 	m := w.methods[304]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10155,6 +10462,7 @@ func (w *ResilientCmdable) JSONObjLen(ctx context.Context, key, path string) (r0
 	m := w.methods[305]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10188,6 +10496,7 @@ func (w *ResilientCmdable) JSONSet(ctx context.Context, key, path string, value 
 	m := w.methods[306]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10221,6 +10530,7 @@ func (w *ResilientCmdable) JSONSetMode(ctx context.Context, key, path string, va
 	m := w.methods[307]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10254,6 +10564,7 @@ func (w *ResilientCmdable) JSONSetWithArgs(ctx context.Context, key, path string
 	m := w.methods[308]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10287,6 +10598,7 @@ func (w *ResilientCmdable) JSONStrAppend(ctx context.Context, key, path, value s
 	m := w.methods[309]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10320,6 +10632,7 @@ func (w *ResilientCmdable) JSONStrLen(ctx context.Context, key, path string) (r0
 	m := w.methods[310]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10353,6 +10666,7 @@ func (w *ResilientCmdable) JSONToggle(ctx context.Context, key, path string) (r0
 	m := w.methods[311]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10386,6 +10700,7 @@ func (w *ResilientCmdable) JSONType(ctx context.Context, key, path string) (r0 *
 	m := w.methods[312]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10419,6 +10734,7 @@ func (w *ResilientCmdable) Keys(ctx context.Context, pattern string) (r0 *redis.
 	m := w.methods[313]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10452,6 +10768,7 @@ func (w *ResilientCmdable) LCS(ctx context.Context, q *redis.LCSQuery) (r0 *redi
 	m := w.methods[314]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10485,6 +10802,7 @@ func (w *ResilientCmdable) LIndex(ctx context.Context, key string, index int64) 
 	m := w.methods[315]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10518,6 +10836,7 @@ func (w *ResilientCmdable) LInsert(ctx context.Context, key, op string, pivot, v
 	m := w.methods[316]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10551,6 +10870,7 @@ func (w *ResilientCmdable) LInsertAfter(ctx context.Context, key string, pivot, 
 	m := w.methods[317]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10584,6 +10904,7 @@ func (w *ResilientCmdable) LInsertBefore(ctx context.Context, key string, pivot,
 	m := w.methods[318]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10617,6 +10938,7 @@ func (w *ResilientCmdable) LLen(ctx context.Context, key string) (r0 *redis.IntC
 	m := w.methods[319]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10650,6 +10972,7 @@ func (w *ResilientCmdable) LMPop(ctx context.Context, direction string, count in
 	m := w.methods[320]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10683,6 +11006,7 @@ func (w *ResilientCmdable) LMove(ctx context.Context, source, destination, srcpo
 	m := w.methods[321]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10716,6 +11040,7 @@ func (w *ResilientCmdable) LMoveM(ctx context.Context, source, destination, srcp
 	m := w.methods[322]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10749,6 +11074,7 @@ func (w *ResilientCmdable) LPop(ctx context.Context, key string) (r0 *redis.Stri
 	m := w.methods[323]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10782,6 +11108,7 @@ func (w *ResilientCmdable) LPopCount(ctx context.Context, key string, count int)
 	m := w.methods[324]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10815,6 +11142,7 @@ func (w *ResilientCmdable) LPos(ctx context.Context, key, value string, args red
 	m := w.methods[325]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10848,6 +11176,7 @@ func (w *ResilientCmdable) LPosCount(ctx context.Context, key, value string, cou
 	m := w.methods[326]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10881,6 +11210,7 @@ func (w *ResilientCmdable) LPush(ctx context.Context, key string, values ...any)
 	m := w.methods[327]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10914,6 +11244,7 @@ func (w *ResilientCmdable) LPushX(ctx context.Context, key string, values ...any
 	m := w.methods[328]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10947,6 +11278,7 @@ func (w *ResilientCmdable) LRange(ctx context.Context, key string, start, stop i
 	m := w.methods[329]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10980,6 +11312,7 @@ func (w *ResilientCmdable) LRem(ctx context.Context, key string, count int64, va
 	m := w.methods[330]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11013,6 +11346,7 @@ func (w *ResilientCmdable) LSet(ctx context.Context, key string, index int64, va
 	m := w.methods[331]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11046,6 +11380,7 @@ func (w *ResilientCmdable) LTrim(ctx context.Context, key string, start, stop in
 	m := w.methods[332]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11079,6 +11414,7 @@ func (w *ResilientCmdable) LastSave(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[333]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11112,6 +11448,7 @@ func (w *ResilientCmdable) Latency(ctx context.Context) (r0 *redis.LatencyCmd) {
 	m := w.methods[334]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11145,6 +11482,7 @@ func (w *ResilientCmdable) LatencyReset(ctx context.Context, events ...any) (r0 
 	m := w.methods[335]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11178,6 +11516,7 @@ func (w *ResilientCmdable) MGet(ctx context.Context, keys ...string) (r0 *redis.
 	m := w.methods[336]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11211,6 +11550,7 @@ func (w *ResilientCmdable) MSet(ctx context.Context, values ...any) (r0 *redis.S
 	m := w.methods[337]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11244,6 +11584,7 @@ func (w *ResilientCmdable) MSetEX(ctx context.Context, args redis.MSetEXArgs, va
 	m := w.methods[338]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11277,6 +11618,7 @@ func (w *ResilientCmdable) MSetNX(ctx context.Context, values ...any) (r0 *redis
 	m := w.methods[339]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11310,6 +11652,7 @@ func (w *ResilientCmdable) MemoryUsage(ctx context.Context, key string, samples 
 	m := w.methods[340]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11343,6 +11686,7 @@ func (w *ResilientCmdable) Migrate(ctx context.Context, host, port, key string, 
 	m := w.methods[341]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11376,6 +11720,7 @@ func (w *ResilientCmdable) ModuleLoadex(ctx context.Context, conf *redis.ModuleL
 	m := w.methods[342]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11409,6 +11754,7 @@ func (w *ResilientCmdable) Move(ctx context.Context, key string, db int) (r0 *re
 	m := w.methods[343]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11442,6 +11788,7 @@ func (w *ResilientCmdable) ObjectEncoding(ctx context.Context, key string) (r0 *
 	m := w.methods[344]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11475,6 +11822,7 @@ func (w *ResilientCmdable) ObjectFreq(ctx context.Context, key string) (r0 *redi
 	m := w.methods[345]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11508,6 +11856,7 @@ func (w *ResilientCmdable) ObjectIdleTime(ctx context.Context, key string) (r0 *
 	m := w.methods[346]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11541,6 +11890,7 @@ func (w *ResilientCmdable) ObjectRefCount(ctx context.Context, key string) (r0 *
 	m := w.methods[347]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11574,6 +11924,7 @@ func (w *ResilientCmdable) PExpire(ctx context.Context, key string, expiration t
 	m := w.methods[348]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11607,6 +11958,7 @@ func (w *ResilientCmdable) PExpireAt(ctx context.Context, key string, tm time.Ti
 	m := w.methods[349]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11640,6 +11992,7 @@ func (w *ResilientCmdable) PExpireTime(ctx context.Context, key string) (r0 *red
 	m := w.methods[350]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11673,6 +12026,7 @@ func (w *ResilientCmdable) PFAdd(ctx context.Context, key string, els ...any) (r
 	m := w.methods[351]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11706,6 +12060,7 @@ func (w *ResilientCmdable) PFCount(ctx context.Context, keys ...string) (r0 *red
 	m := w.methods[352]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11739,6 +12094,7 @@ func (w *ResilientCmdable) PFMerge(ctx context.Context, dest string, keys ...str
 	m := w.methods[353]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11772,6 +12128,7 @@ func (w *ResilientCmdable) PTTL(ctx context.Context, key string) (r0 *redis.Dura
 	m := w.methods[354]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11805,6 +12162,7 @@ func (w *ResilientCmdable) Persist(ctx context.Context, key string) (r0 *redis.B
 	m := w.methods[355]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11838,6 +12196,7 @@ func (w *ResilientCmdable) Ping(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[356]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11881,6 +12240,7 @@ func (w *ResilientCmdable) Pipeline() redis.Pipeliner {
 func (w *ResilientCmdable) Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) (r0 []redis.Cmder, err error) {
 	m := w.methods[358]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -11906,6 +12266,7 @@ func (w *ResilientCmdable) PubSubChannels(ctx context.Context, pattern string) (
 	m := w.methods[359]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11939,6 +12300,7 @@ func (w *ResilientCmdable) PubSubNumPat(ctx context.Context) (r0 *redis.IntCmd) 
 	m := w.methods[360]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11972,6 +12334,7 @@ func (w *ResilientCmdable) PubSubNumSub(ctx context.Context, channels ...string)
 	m := w.methods[361]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12005,6 +12368,7 @@ func (w *ResilientCmdable) PubSubShardChannels(ctx context.Context, pattern stri
 	m := w.methods[362]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12038,6 +12402,7 @@ func (w *ResilientCmdable) PubSubShardNumSub(ctx context.Context, channels ...st
 	m := w.methods[363]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12071,6 +12436,7 @@ func (w *ResilientCmdable) Publish(ctx context.Context, channel string, message 
 	m := w.methods[364]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12104,6 +12470,7 @@ func (w *ResilientCmdable) Quit(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[365]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12137,6 +12504,7 @@ func (w *ResilientCmdable) RPop(ctx context.Context, key string) (r0 *redis.Stri
 	m := w.methods[366]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12170,6 +12538,7 @@ func (w *ResilientCmdable) RPopCount(ctx context.Context, key string, count int)
 	m := w.methods[367]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12203,6 +12572,7 @@ func (w *ResilientCmdable) RPopLPush(ctx context.Context, source, destination st
 	m := w.methods[368]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12236,6 +12606,7 @@ func (w *ResilientCmdable) RPush(ctx context.Context, key string, values ...any)
 	m := w.methods[369]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12269,6 +12640,7 @@ func (w *ResilientCmdable) RPushX(ctx context.Context, key string, values ...any
 	m := w.methods[370]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12302,6 +12674,7 @@ func (w *ResilientCmdable) RandomKey(ctx context.Context) (r0 *redis.StringCmd) 
 	m := w.methods[371]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12335,6 +12708,7 @@ func (w *ResilientCmdable) ReadOnly(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[372]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12368,6 +12742,7 @@ func (w *ResilientCmdable) ReadWrite(ctx context.Context) (r0 *redis.StatusCmd) 
 	m := w.methods[373]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12401,6 +12776,7 @@ func (w *ResilientCmdable) Rename(ctx context.Context, key, newkey string) (r0 *
 	m := w.methods[374]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12434,6 +12810,7 @@ func (w *ResilientCmdable) RenameNX(ctx context.Context, key, newkey string) (r0
 	m := w.methods[375]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12467,6 +12844,7 @@ func (w *ResilientCmdable) ReplicaOf(ctx context.Context, host, port string) (r0
 	m := w.methods[376]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12500,6 +12878,7 @@ func (w *ResilientCmdable) Restore(ctx context.Context, key string, ttl time.Dur
 	m := w.methods[377]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12533,6 +12912,7 @@ func (w *ResilientCmdable) RestoreReplace(ctx context.Context, key string, ttl t
 	m := w.methods[378]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12566,6 +12946,7 @@ func (w *ResilientCmdable) SAdd(ctx context.Context, key string, members ...any)
 	m := w.methods[379]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12599,6 +12980,7 @@ func (w *ResilientCmdable) SCard(ctx context.Context, key string) (r0 *redis.Int
 	m := w.methods[380]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12632,6 +13014,7 @@ func (w *ResilientCmdable) SDiff(ctx context.Context, keys ...string) (r0 *redis
 	m := w.methods[381]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12665,6 +13048,7 @@ func (w *ResilientCmdable) SDiffCard(ctx context.Context, opts *redis.SDiffCardO
 	m := w.methods[382]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12698,6 +13082,7 @@ func (w *ResilientCmdable) SDiffStore(ctx context.Context, destination string, k
 	m := w.methods[383]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12731,6 +13116,7 @@ func (w *ResilientCmdable) SInter(ctx context.Context, keys ...string) (r0 *redi
 	m := w.methods[384]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12764,6 +13150,7 @@ func (w *ResilientCmdable) SInterCard(ctx context.Context, limit int64, keys ...
 	m := w.methods[385]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12797,6 +13184,7 @@ func (w *ResilientCmdable) SInterStore(ctx context.Context, destination string, 
 	m := w.methods[386]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12830,6 +13218,7 @@ func (w *ResilientCmdable) SIsMember(ctx context.Context, key string, member any
 	m := w.methods[387]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12863,6 +13252,7 @@ func (w *ResilientCmdable) SMIsMember(ctx context.Context, key string, members .
 	m := w.methods[388]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12896,6 +13286,7 @@ func (w *ResilientCmdable) SMembers(ctx context.Context, key string) (r0 *redis.
 	m := w.methods[389]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12929,6 +13320,7 @@ func (w *ResilientCmdable) SMembersMap(ctx context.Context, key string) (r0 *red
 	m := w.methods[390]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12962,6 +13354,7 @@ func (w *ResilientCmdable) SMove(ctx context.Context, source, destination string
 	m := w.methods[391]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12995,6 +13388,7 @@ func (w *ResilientCmdable) SPop(ctx context.Context, key string) (r0 *redis.Stri
 	m := w.methods[392]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13028,6 +13422,7 @@ func (w *ResilientCmdable) SPopN(ctx context.Context, key string, count int64) (
 	m := w.methods[393]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13061,6 +13456,7 @@ func (w *ResilientCmdable) SPublish(ctx context.Context, channel string, message
 	m := w.methods[394]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13094,6 +13490,7 @@ func (w *ResilientCmdable) SRandMember(ctx context.Context, key string) (r0 *red
 	m := w.methods[395]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13127,6 +13524,7 @@ func (w *ResilientCmdable) SRandMemberN(ctx context.Context, key string, count i
 	m := w.methods[396]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13160,6 +13558,7 @@ func (w *ResilientCmdable) SRem(ctx context.Context, key string, members ...any)
 	m := w.methods[397]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13193,6 +13592,7 @@ func (w *ResilientCmdable) SScan(ctx context.Context, key string, cursor uint64,
 	m := w.methods[398]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13226,6 +13626,7 @@ func (w *ResilientCmdable) SUnion(ctx context.Context, keys ...string) (r0 *redi
 	m := w.methods[399]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13259,6 +13660,7 @@ func (w *ResilientCmdable) SUnionCard(ctx context.Context, opts *redis.SUnionCar
 	m := w.methods[400]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13292,6 +13694,7 @@ func (w *ResilientCmdable) SUnionStore(ctx context.Context, destination string, 
 	m := w.methods[401]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13325,6 +13728,7 @@ func (w *ResilientCmdable) Save(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[402]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13358,6 +13762,7 @@ func (w *ResilientCmdable) Scan(ctx context.Context, cursor uint64, match string
 	m := w.methods[403]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13391,6 +13796,7 @@ func (w *ResilientCmdable) ScanType(ctx context.Context, cursor uint64, match st
 	m := w.methods[404]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13424,6 +13830,7 @@ func (w *ResilientCmdable) ScriptExists(ctx context.Context, hashes ...string) (
 	m := w.methods[405]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13457,6 +13864,7 @@ func (w *ResilientCmdable) ScriptFlush(ctx context.Context) (r0 *redis.StatusCmd
 	m := w.methods[406]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13490,6 +13898,7 @@ func (w *ResilientCmdable) ScriptKill(ctx context.Context) (r0 *redis.StatusCmd)
 	m := w.methods[407]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13523,6 +13932,7 @@ func (w *ResilientCmdable) ScriptLoad(ctx context.Context, script string) (r0 *r
 	m := w.methods[408]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13556,6 +13966,7 @@ func (w *ResilientCmdable) Set(ctx context.Context, key string, value any, expir
 	m := w.methods[409]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13589,6 +14000,7 @@ func (w *ResilientCmdable) SetArgs(ctx context.Context, key string, value any, a
 	m := w.methods[410]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13622,6 +14034,7 @@ func (w *ResilientCmdable) SetBit(ctx context.Context, key string, offset int64,
 	m := w.methods[411]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13655,6 +14068,7 @@ func (w *ResilientCmdable) SetEx(ctx context.Context, key string, value any, exp
 	m := w.methods[412]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13688,6 +14102,7 @@ func (w *ResilientCmdable) SetFromBuffer(ctx context.Context, key string, buf []
 	m := w.methods[413]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13721,6 +14136,7 @@ func (w *ResilientCmdable) SetIFDEQ(ctx context.Context, key string, value any, 
 	m := w.methods[414]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13754,6 +14170,7 @@ func (w *ResilientCmdable) SetIFDEQGet(ctx context.Context, key string, value an
 	m := w.methods[415]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13787,6 +14204,7 @@ func (w *ResilientCmdable) SetIFDNE(ctx context.Context, key string, value any, 
 	m := w.methods[416]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13820,6 +14238,7 @@ func (w *ResilientCmdable) SetIFDNEGet(ctx context.Context, key string, value an
 	m := w.methods[417]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13853,6 +14272,7 @@ func (w *ResilientCmdable) SetIFEQ(ctx context.Context, key string, value, match
 	m := w.methods[418]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13886,6 +14306,7 @@ func (w *ResilientCmdable) SetIFEQGet(ctx context.Context, key string, value, ma
 	m := w.methods[419]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13919,6 +14340,7 @@ func (w *ResilientCmdable) SetIFNE(ctx context.Context, key string, value, match
 	m := w.methods[420]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13952,6 +14374,7 @@ func (w *ResilientCmdable) SetIFNEGet(ctx context.Context, key string, value, ma
 	m := w.methods[421]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13985,6 +14408,7 @@ func (w *ResilientCmdable) SetNX(ctx context.Context, key string, value any, exp
 	m := w.methods[422]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14018,6 +14442,7 @@ func (w *ResilientCmdable) SetRange(ctx context.Context, key string, offset int6
 	m := w.methods[423]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14051,6 +14476,7 @@ func (w *ResilientCmdable) SetXX(ctx context.Context, key string, value any, exp
 	m := w.methods[424]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14084,6 +14510,7 @@ func (w *ResilientCmdable) Shutdown(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[425]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14117,6 +14544,7 @@ func (w *ResilientCmdable) ShutdownNoSave(ctx context.Context) (r0 *redis.Status
 	m := w.methods[426]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14150,6 +14578,7 @@ func (w *ResilientCmdable) ShutdownSave(ctx context.Context) (r0 *redis.StatusCm
 	m := w.methods[427]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14183,6 +14612,7 @@ func (w *ResilientCmdable) SlaveOf(ctx context.Context, host, port string) (r0 *
 	m := w.methods[428]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14216,6 +14646,7 @@ func (w *ResilientCmdable) SlowLogGet(ctx context.Context, num int64) (r0 *redis
 	m := w.methods[429]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14249,6 +14680,7 @@ func (w *ResilientCmdable) SlowLogLen(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[430]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14282,6 +14714,7 @@ func (w *ResilientCmdable) SlowLogReset(ctx context.Context) (r0 *redis.StatusCm
 	m := w.methods[431]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14315,6 +14748,7 @@ func (w *ResilientCmdable) Sort(ctx context.Context, key string, sort *redis.Sor
 	m := w.methods[432]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14348,6 +14782,7 @@ func (w *ResilientCmdable) SortInterfaces(ctx context.Context, key string, sort 
 	m := w.methods[433]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14381,6 +14816,7 @@ func (w *ResilientCmdable) SortRO(ctx context.Context, key string, sort *redis.S
 	m := w.methods[434]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14414,6 +14850,7 @@ func (w *ResilientCmdable) SortStore(ctx context.Context, key, store string, sor
 	m := w.methods[435]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14447,6 +14884,7 @@ func (w *ResilientCmdable) StrLen(ctx context.Context, key string) (r0 *redis.In
 	m := w.methods[436]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14480,6 +14918,7 @@ func (w *ResilientCmdable) TDigestAdd(ctx context.Context, key string, elements 
 	m := w.methods[437]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14513,6 +14952,7 @@ func (w *ResilientCmdable) TDigestByRank(ctx context.Context, key string, rank .
 	m := w.methods[438]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14546,6 +14986,7 @@ func (w *ResilientCmdable) TDigestByRevRank(ctx context.Context, key string, ran
 	m := w.methods[439]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14579,6 +15020,7 @@ func (w *ResilientCmdable) TDigestCDF(ctx context.Context, key string, elements 
 	m := w.methods[440]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14612,6 +15054,7 @@ func (w *ResilientCmdable) TDigestCreate(ctx context.Context, key string) (r0 *r
 	m := w.methods[441]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14645,6 +15088,7 @@ func (w *ResilientCmdable) TDigestCreateWithCompression(ctx context.Context, key
 	m := w.methods[442]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14678,6 +15122,7 @@ func (w *ResilientCmdable) TDigestInfo(ctx context.Context, key string) (r0 *red
 	m := w.methods[443]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14711,6 +15156,7 @@ func (w *ResilientCmdable) TDigestMax(ctx context.Context, key string) (r0 *redi
 	m := w.methods[444]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14744,6 +15190,7 @@ func (w *ResilientCmdable) TDigestMerge(ctx context.Context, destKey string, opt
 	m := w.methods[445]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14777,6 +15224,7 @@ func (w *ResilientCmdable) TDigestMin(ctx context.Context, key string) (r0 *redi
 	m := w.methods[446]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14810,6 +15258,7 @@ func (w *ResilientCmdable) TDigestQuantile(ctx context.Context, key string, elem
 	m := w.methods[447]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14843,6 +15292,7 @@ func (w *ResilientCmdable) TDigestRank(ctx context.Context, key string, values .
 	m := w.methods[448]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14876,6 +15326,7 @@ func (w *ResilientCmdable) TDigestReset(ctx context.Context, key string) (r0 *re
 	m := w.methods[449]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14909,6 +15360,7 @@ func (w *ResilientCmdable) TDigestRevRank(ctx context.Context, key string, value
 	m := w.methods[450]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14942,6 +15394,7 @@ func (w *ResilientCmdable) TDigestTrimmedMean(ctx context.Context, key string, l
 	m := w.methods[451]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14975,6 +15428,7 @@ func (w *ResilientCmdable) TSAdd(ctx context.Context, key string, timestamp any,
 	m := w.methods[452]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15008,6 +15462,7 @@ func (w *ResilientCmdable) TSAddWithArgs(ctx context.Context, key string, timest
 	m := w.methods[453]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15041,6 +15496,7 @@ func (w *ResilientCmdable) TSAlter(ctx context.Context, key string, options *red
 	m := w.methods[454]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15074,6 +15530,7 @@ func (w *ResilientCmdable) TSCreate(ctx context.Context, key string) (r0 *redis.
 	m := w.methods[455]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15107,6 +15564,7 @@ func (w *ResilientCmdable) TSCreateRule(ctx context.Context, sourceKey, destKey 
 	m := w.methods[456]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15140,6 +15598,7 @@ func (w *ResilientCmdable) TSCreateRuleWithArgs(ctx context.Context, sourceKey, 
 	m := w.methods[457]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15173,6 +15632,7 @@ func (w *ResilientCmdable) TSCreateWithArgs(ctx context.Context, key string, opt
 	m := w.methods[458]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15206,6 +15666,7 @@ func (w *ResilientCmdable) TSDecrBy(ctx context.Context, Key string, timestamp f
 	m := w.methods[459]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15239,6 +15700,7 @@ func (w *ResilientCmdable) TSDecrByWithArgs(ctx context.Context, key string, tim
 	m := w.methods[460]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15272,6 +15734,7 @@ func (w *ResilientCmdable) TSDel(ctx context.Context, Key string, fromTimestamp,
 	m := w.methods[461]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15305,6 +15768,7 @@ func (w *ResilientCmdable) TSDeleteRule(ctx context.Context, sourceKey, destKey 
 	m := w.methods[462]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15338,6 +15802,7 @@ func (w *ResilientCmdable) TSGet(ctx context.Context, key string) (r0 *redis.TST
 	m := w.methods[463]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15371,6 +15836,7 @@ func (w *ResilientCmdable) TSGetWithArgs(ctx context.Context, key string, option
 	m := w.methods[464]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15404,6 +15870,7 @@ func (w *ResilientCmdable) TSIncrBy(ctx context.Context, Key string, timestamp f
 	m := w.methods[465]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15437,6 +15904,7 @@ func (w *ResilientCmdable) TSIncrByWithArgs(ctx context.Context, key string, tim
 	m := w.methods[466]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15470,6 +15938,7 @@ func (w *ResilientCmdable) TSInfo(ctx context.Context, key string) (r0 *redis.Ma
 	m := w.methods[467]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15503,6 +15972,7 @@ func (w *ResilientCmdable) TSInfoWithArgs(ctx context.Context, key string, optio
 	m := w.methods[468]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15536,6 +16006,7 @@ func (w *ResilientCmdable) TSMAdd(ctx context.Context, ktvSlices [][]any) (r0 *r
 	m := w.methods[469]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15569,6 +16040,7 @@ func (w *ResilientCmdable) TSMGet(ctx context.Context, filters []string) (r0 *re
 	m := w.methods[470]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15602,6 +16074,7 @@ func (w *ResilientCmdable) TSMGetWithArgs(ctx context.Context, filters []string,
 	m := w.methods[471]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15635,6 +16108,7 @@ func (w *ResilientCmdable) TSMRange(ctx context.Context, fromTimestamp, toTimest
 	m := w.methods[472]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15668,6 +16142,7 @@ func (w *ResilientCmdable) TSMRangeWithArgs(ctx context.Context, fromTimestamp, 
 	m := w.methods[473]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15701,6 +16176,7 @@ func (w *ResilientCmdable) TSMRevRange(ctx context.Context, fromTimestamp, toTim
 	m := w.methods[474]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15734,6 +16210,7 @@ func (w *ResilientCmdable) TSMRevRangeWithArgs(ctx context.Context, fromTimestam
 	m := w.methods[475]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15767,6 +16244,7 @@ func (w *ResilientCmdable) TSNRange(ctx context.Context, keys []string, fromTime
 	m := w.methods[476]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15800,6 +16278,7 @@ func (w *ResilientCmdable) TSNRangeWithArgs(ctx context.Context, keys []string, 
 	m := w.methods[477]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15833,6 +16312,7 @@ func (w *ResilientCmdable) TSNRevRange(ctx context.Context, keys []string, fromT
 	m := w.methods[478]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15866,6 +16346,7 @@ func (w *ResilientCmdable) TSNRevRangeWithArgs(ctx context.Context, keys []strin
 	m := w.methods[479]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15899,6 +16380,7 @@ func (w *ResilientCmdable) TSQueryIndex(ctx context.Context, filterExpr []string
 	m := w.methods[480]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15932,6 +16414,7 @@ func (w *ResilientCmdable) TSQueryLabelValues(ctx context.Context, label string,
 	m := w.methods[481]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15965,6 +16448,7 @@ func (w *ResilientCmdable) TSQueryLabels(ctx context.Context, filterExpr []strin
 	m := w.methods[482]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15998,6 +16482,7 @@ func (w *ResilientCmdable) TSRange(ctx context.Context, key string, fromTimestam
 	m := w.methods[483]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16031,6 +16516,7 @@ func (w *ResilientCmdable) TSRangeWithArgs(ctx context.Context, key string, from
 	m := w.methods[484]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16064,6 +16550,7 @@ func (w *ResilientCmdable) TSRead(ctx context.Context, key string, timestamp any
 	m := w.methods[485]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16097,6 +16584,7 @@ func (w *ResilientCmdable) TSReadWithArgs(ctx context.Context, key string, times
 	m := w.methods[486]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16130,6 +16618,7 @@ func (w *ResilientCmdable) TSRevRange(ctx context.Context, key string, fromTimes
 	m := w.methods[487]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16163,6 +16652,7 @@ func (w *ResilientCmdable) TSRevRangeWithArgs(ctx context.Context, key string, f
 	m := w.methods[488]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16196,6 +16686,7 @@ func (w *ResilientCmdable) TTL(ctx context.Context, key string) (r0 *redis.Durat
 	m := w.methods[489]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16229,6 +16720,7 @@ func (w *ResilientCmdable) Time(ctx context.Context) (r0 *redis.TimeCmd) {
 	m := w.methods[490]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16262,6 +16754,7 @@ func (w *ResilientCmdable) TopKAdd(ctx context.Context, key string, elements ...
 	m := w.methods[491]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16295,6 +16788,7 @@ func (w *ResilientCmdable) TopKCount(ctx context.Context, key string, elements .
 	m := w.methods[492]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16328,6 +16822,7 @@ func (w *ResilientCmdable) TopKIncrBy(ctx context.Context, key string, elements 
 	m := w.methods[493]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16361,6 +16856,7 @@ func (w *ResilientCmdable) TopKInfo(ctx context.Context, key string) (r0 *redis.
 	m := w.methods[494]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16394,6 +16890,7 @@ func (w *ResilientCmdable) TopKList(ctx context.Context, key string) (r0 *redis.
 	m := w.methods[495]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16427,6 +16924,7 @@ func (w *ResilientCmdable) TopKListWithCount(ctx context.Context, key string) (r
 	m := w.methods[496]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16460,6 +16958,7 @@ func (w *ResilientCmdable) TopKQuery(ctx context.Context, key string, elements .
 	m := w.methods[497]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16493,6 +16992,7 @@ func (w *ResilientCmdable) TopKReserve(ctx context.Context, key string, k int64)
 	m := w.methods[498]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16526,6 +17026,7 @@ func (w *ResilientCmdable) TopKReserveWithOptions(ctx context.Context, key strin
 	m := w.methods[499]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16559,6 +17060,7 @@ func (w *ResilientCmdable) Touch(ctx context.Context, keys ...string) (r0 *redis
 	m := w.methods[500]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16603,6 +17105,7 @@ func (w *ResilientCmdable) TxPipeline() redis.Pipeliner {
 func (w *ResilientCmdable) TxPipelined(ctx context.Context, fn func(redis.Pipeliner) error) (r0 []redis.Cmder, err error) {
 	m := w.methods[502]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -16628,6 +17131,7 @@ func (w *ResilientCmdable) Type(ctx context.Context, key string) (r0 *redis.Stat
 	m := w.methods[503]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16661,6 +17165,7 @@ func (w *ResilientCmdable) Unlink(ctx context.Context, keys ...string) (r0 *redi
 	m := w.methods[504]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16694,6 +17199,7 @@ func (w *ResilientCmdable) VAdd(ctx context.Context, key, element string, val re
 	m := w.methods[505]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16727,6 +17233,7 @@ func (w *ResilientCmdable) VAddWithArgs(ctx context.Context, key, element string
 	m := w.methods[506]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16760,6 +17267,7 @@ func (w *ResilientCmdable) VCard(ctx context.Context, key string) (r0 *redis.Int
 	m := w.methods[507]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16793,6 +17301,7 @@ func (w *ResilientCmdable) VClearAttributes(ctx context.Context, key, element st
 	m := w.methods[508]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16826,6 +17335,7 @@ func (w *ResilientCmdable) VDim(ctx context.Context, key string) (r0 *redis.IntC
 	m := w.methods[509]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16859,6 +17369,7 @@ func (w *ResilientCmdable) VEmb(ctx context.Context, key, element string, raw bo
 	m := w.methods[510]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16892,6 +17403,7 @@ func (w *ResilientCmdable) VGetAttr(ctx context.Context, key, element string) (r
 	m := w.methods[511]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16925,6 +17437,7 @@ func (w *ResilientCmdable) VInfo(ctx context.Context, key string) (r0 *redis.Map
 	m := w.methods[512]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16958,6 +17471,7 @@ func (w *ResilientCmdable) VIsMember(ctx context.Context, key, element string) (
 	m := w.methods[513]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16991,6 +17505,7 @@ func (w *ResilientCmdable) VLinks(ctx context.Context, key, element string) (r0 
 	m := w.methods[514]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17024,6 +17539,7 @@ func (w *ResilientCmdable) VLinksWithScores(ctx context.Context, key, element st
 	m := w.methods[515]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17057,6 +17573,7 @@ func (w *ResilientCmdable) VRandMember(ctx context.Context, key string) (r0 *red
 	m := w.methods[516]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17090,6 +17607,7 @@ func (w *ResilientCmdable) VRandMemberCount(ctx context.Context, key string, cou
 	m := w.methods[517]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17123,6 +17641,7 @@ func (w *ResilientCmdable) VRange(ctx context.Context, key, start, end string, c
 	m := w.methods[518]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17156,6 +17675,7 @@ func (w *ResilientCmdable) VRem(ctx context.Context, key, element string) (r0 *r
 	m := w.methods[519]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17189,6 +17709,7 @@ func (w *ResilientCmdable) VSetAttr(ctx context.Context, key, element string, at
 	m := w.methods[520]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17222,6 +17743,7 @@ func (w *ResilientCmdable) VSim(ctx context.Context, key string, val redis.Vecto
 	m := w.methods[521]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17255,6 +17777,7 @@ func (w *ResilientCmdable) VSimWithArgs(ctx context.Context, key string, val red
 	m := w.methods[522]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17288,6 +17811,7 @@ func (w *ResilientCmdable) VSimWithArgsWithAttribs(ctx context.Context, key stri
 	m := w.methods[523]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17321,6 +17845,7 @@ func (w *ResilientCmdable) VSimWithArgsWithScores(ctx context.Context, key strin
 	m := w.methods[524]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17354,6 +17879,7 @@ func (w *ResilientCmdable) VSimWithArgsWithScoresWithAttribs(ctx context.Context
 	m := w.methods[525]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17387,6 +17913,7 @@ func (w *ResilientCmdable) VSimWithScores(ctx context.Context, key string, val r
 	m := w.methods[526]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17420,6 +17947,7 @@ func (w *ResilientCmdable) XAck(ctx context.Context, stream, group string, ids .
 	m := w.methods[527]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17453,6 +17981,7 @@ func (w *ResilientCmdable) XAckDel(ctx context.Context, stream, group, mode stri
 	m := w.methods[528]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17486,6 +18015,7 @@ func (w *ResilientCmdable) XAdd(ctx context.Context, a *redis.XAddArgs) (r0 *red
 	m := w.methods[529]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17519,6 +18049,7 @@ func (w *ResilientCmdable) XAutoClaim(ctx context.Context, a *redis.XAutoClaimAr
 	m := w.methods[530]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17552,6 +18083,7 @@ func (w *ResilientCmdable) XAutoClaimJustID(ctx context.Context, a *redis.XAutoC
 	m := w.methods[531]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17585,6 +18117,7 @@ func (w *ResilientCmdable) XAutoClaimWithDeleted(ctx context.Context, a *redis.X
 	m := w.methods[532]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17618,6 +18151,7 @@ func (w *ResilientCmdable) XCfgSet(ctx context.Context, a *redis.XCfgSetArgs) (r
 	m := w.methods[533]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17651,6 +18185,7 @@ func (w *ResilientCmdable) XClaim(ctx context.Context, a *redis.XClaimArgs) (r0 
 	m := w.methods[534]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17684,6 +18219,7 @@ func (w *ResilientCmdable) XClaimJustID(ctx context.Context, a *redis.XClaimArgs
 	m := w.methods[535]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17717,6 +18253,7 @@ func (w *ResilientCmdable) XDel(ctx context.Context, stream string, ids ...strin
 	m := w.methods[536]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17750,6 +18287,7 @@ func (w *ResilientCmdable) XDelEx(ctx context.Context, stream, mode string, ids 
 	m := w.methods[537]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17783,6 +18321,7 @@ func (w *ResilientCmdable) XGroupCreate(ctx context.Context, stream, group, star
 	m := w.methods[538]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17816,6 +18355,7 @@ func (w *ResilientCmdable) XGroupCreateConsumer(ctx context.Context, stream, gro
 	m := w.methods[539]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17849,6 +18389,7 @@ func (w *ResilientCmdable) XGroupCreateMkStream(ctx context.Context, stream, gro
 	m := w.methods[540]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17882,6 +18423,7 @@ func (w *ResilientCmdable) XGroupDelConsumer(ctx context.Context, stream, group,
 	m := w.methods[541]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17915,6 +18457,7 @@ func (w *ResilientCmdable) XGroupDestroy(ctx context.Context, stream, group stri
 	m := w.methods[542]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17948,6 +18491,7 @@ func (w *ResilientCmdable) XGroupSetID(ctx context.Context, stream, group, start
 	m := w.methods[543]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17981,6 +18525,7 @@ func (w *ResilientCmdable) XInfoConsumers(ctx context.Context, key, group string
 	m := w.methods[544]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18014,6 +18559,7 @@ func (w *ResilientCmdable) XInfoGroups(ctx context.Context, key string) (r0 *red
 	m := w.methods[545]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18047,6 +18593,7 @@ func (w *ResilientCmdable) XInfoStream(ctx context.Context, key string) (r0 *red
 	m := w.methods[546]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18080,6 +18627,7 @@ func (w *ResilientCmdable) XInfoStreamFull(ctx context.Context, key string, coun
 	m := w.methods[547]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18113,6 +18661,7 @@ func (w *ResilientCmdable) XLen(ctx context.Context, stream string) (r0 *redis.I
 	m := w.methods[548]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18146,6 +18695,7 @@ func (w *ResilientCmdable) XNack(ctx context.Context, a *redis.XNackArgs) (r0 *r
 	m := w.methods[549]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18179,6 +18729,7 @@ func (w *ResilientCmdable) XPending(ctx context.Context, stream, group string) (
 	m := w.methods[550]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18212,6 +18763,7 @@ func (w *ResilientCmdable) XPendingExt(ctx context.Context, a *redis.XPendingExt
 	m := w.methods[551]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18245,6 +18797,7 @@ func (w *ResilientCmdable) XRange(ctx context.Context, stream, start, stop strin
 	m := w.methods[552]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18278,6 +18831,7 @@ func (w *ResilientCmdable) XRangeN(ctx context.Context, stream, start, stop stri
 	m := w.methods[553]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18311,6 +18865,7 @@ func (w *ResilientCmdable) XRead(ctx context.Context, a *redis.XReadArgs) (r0 *r
 	m := w.methods[554]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18344,6 +18899,7 @@ func (w *ResilientCmdable) XReadGroup(ctx context.Context, a *redis.XReadGroupAr
 	m := w.methods[555]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18377,6 +18933,7 @@ func (w *ResilientCmdable) XReadStreams(ctx context.Context, streams ...string) 
 	m := w.methods[556]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18410,6 +18967,7 @@ func (w *ResilientCmdable) XRevRange(ctx context.Context, stream, start, stop st
 	m := w.methods[557]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18443,6 +19001,7 @@ func (w *ResilientCmdable) XRevRangeN(ctx context.Context, stream, start, stop s
 	m := w.methods[558]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18476,6 +19035,7 @@ func (w *ResilientCmdable) XTrimMaxLen(ctx context.Context, key string, maxLen i
 	m := w.methods[559]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18509,6 +19069,7 @@ func (w *ResilientCmdable) XTrimMaxLenApprox(ctx context.Context, key string, ma
 	m := w.methods[560]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18542,6 +19103,7 @@ func (w *ResilientCmdable) XTrimMaxLenApproxMode(ctx context.Context, key string
 	m := w.methods[561]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18575,6 +19137,7 @@ func (w *ResilientCmdable) XTrimMaxLenMode(ctx context.Context, key string, maxL
 	m := w.methods[562]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18608,6 +19171,7 @@ func (w *ResilientCmdable) XTrimMinID(ctx context.Context, key, minID string) (r
 	m := w.methods[563]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18641,6 +19205,7 @@ func (w *ResilientCmdable) XTrimMinIDApprox(ctx context.Context, key, minID stri
 	m := w.methods[564]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18674,6 +19239,7 @@ func (w *ResilientCmdable) XTrimMinIDApproxMode(ctx context.Context, key, minID 
 	m := w.methods[565]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18707,6 +19273,7 @@ func (w *ResilientCmdable) XTrimMinIDMode(ctx context.Context, key, minID, mode 
 	m := w.methods[566]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18740,6 +19307,7 @@ func (w *ResilientCmdable) ZAdd(ctx context.Context, key string, members ...redi
 	m := w.methods[567]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18773,6 +19341,7 @@ func (w *ResilientCmdable) ZAddArgs(ctx context.Context, key string, args redis.
 	m := w.methods[568]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18806,6 +19375,7 @@ func (w *ResilientCmdable) ZAddArgsIncr(ctx context.Context, key string, args re
 	m := w.methods[569]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18839,6 +19409,7 @@ func (w *ResilientCmdable) ZAddGT(ctx context.Context, key string, members ...re
 	m := w.methods[570]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18872,6 +19443,7 @@ func (w *ResilientCmdable) ZAddLT(ctx context.Context, key string, members ...re
 	m := w.methods[571]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18905,6 +19477,7 @@ func (w *ResilientCmdable) ZAddNX(ctx context.Context, key string, members ...re
 	m := w.methods[572]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18938,6 +19511,7 @@ func (w *ResilientCmdable) ZAddXX(ctx context.Context, key string, members ...re
 	m := w.methods[573]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18971,6 +19545,7 @@ func (w *ResilientCmdable) ZCard(ctx context.Context, key string) (r0 *redis.Int
 	m := w.methods[574]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19004,6 +19579,7 @@ func (w *ResilientCmdable) ZCount(ctx context.Context, key, min, max string) (r0
 	m := w.methods[575]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19037,6 +19613,7 @@ func (w *ResilientCmdable) ZDiff(ctx context.Context, keys ...string) (r0 *redis
 	m := w.methods[576]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19070,6 +19647,7 @@ func (w *ResilientCmdable) ZDiffStore(ctx context.Context, destination string, k
 	m := w.methods[577]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19103,6 +19681,7 @@ func (w *ResilientCmdable) ZDiffWithScores(ctx context.Context, keys ...string) 
 	m := w.methods[578]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19136,6 +19715,7 @@ func (w *ResilientCmdable) ZIncrBy(ctx context.Context, key string, increment fl
 	m := w.methods[579]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19169,6 +19749,7 @@ func (w *ResilientCmdable) ZInter(ctx context.Context, store *redis.ZStore) (r0 
 	m := w.methods[580]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19202,6 +19783,7 @@ func (w *ResilientCmdable) ZInterCard(ctx context.Context, limit int64, keys ...
 	m := w.methods[581]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19235,6 +19817,7 @@ func (w *ResilientCmdable) ZInterStore(ctx context.Context, destination string, 
 	m := w.methods[582]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19268,6 +19851,7 @@ func (w *ResilientCmdable) ZInterWithScores(ctx context.Context, store *redis.ZS
 	m := w.methods[583]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19301,6 +19885,7 @@ func (w *ResilientCmdable) ZLexCount(ctx context.Context, key, min, max string) 
 	m := w.methods[584]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19334,6 +19919,7 @@ func (w *ResilientCmdable) ZMPop(ctx context.Context, order string, count int64,
 	m := w.methods[585]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19367,6 +19953,7 @@ func (w *ResilientCmdable) ZMScore(ctx context.Context, key string, members ...s
 	m := w.methods[586]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19400,6 +19987,7 @@ func (w *ResilientCmdable) ZPopMax(ctx context.Context, key string, count ...int
 	m := w.methods[587]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19433,6 +20021,7 @@ func (w *ResilientCmdable) ZPopMin(ctx context.Context, key string, count ...int
 	m := w.methods[588]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19466,6 +20055,7 @@ func (w *ResilientCmdable) ZRandMember(ctx context.Context, key string, count in
 	m := w.methods[589]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19499,6 +20089,7 @@ func (w *ResilientCmdable) ZRandMemberWithScores(ctx context.Context, key string
 	m := w.methods[590]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19532,6 +20123,7 @@ func (w *ResilientCmdable) ZRange(ctx context.Context, key string, start, stop i
 	m := w.methods[591]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19565,6 +20157,7 @@ func (w *ResilientCmdable) ZRangeArgs(ctx context.Context, z redis.ZRangeArgs) (
 	m := w.methods[592]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19598,6 +20191,7 @@ func (w *ResilientCmdable) ZRangeArgsWithScores(ctx context.Context, z redis.ZRa
 	m := w.methods[593]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19631,6 +20225,7 @@ func (w *ResilientCmdable) ZRangeByLex(ctx context.Context, key string, opt *red
 	m := w.methods[594]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19664,6 +20259,7 @@ func (w *ResilientCmdable) ZRangeByScore(ctx context.Context, key string, opt *r
 	m := w.methods[595]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19697,6 +20293,7 @@ func (w *ResilientCmdable) ZRangeByScoreWithScores(ctx context.Context, key stri
 	m := w.methods[596]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19730,6 +20327,7 @@ func (w *ResilientCmdable) ZRangeStore(ctx context.Context, dst string, z redis.
 	m := w.methods[597]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19763,6 +20361,7 @@ func (w *ResilientCmdable) ZRangeWithScores(ctx context.Context, key string, sta
 	m := w.methods[598]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19796,6 +20395,7 @@ func (w *ResilientCmdable) ZRank(ctx context.Context, key, member string) (r0 *r
 	m := w.methods[599]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19829,6 +20429,7 @@ func (w *ResilientCmdable) ZRankWithScore(ctx context.Context, key, member strin
 	m := w.methods[600]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19862,6 +20463,7 @@ func (w *ResilientCmdable) ZRem(ctx context.Context, key string, members ...any)
 	m := w.methods[601]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19895,6 +20497,7 @@ func (w *ResilientCmdable) ZRemRangeByLex(ctx context.Context, key, min, max str
 	m := w.methods[602]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19928,6 +20531,7 @@ func (w *ResilientCmdable) ZRemRangeByRank(ctx context.Context, key string, star
 	m := w.methods[603]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19961,6 +20565,7 @@ func (w *ResilientCmdable) ZRemRangeByScore(ctx context.Context, key, min, max s
 	m := w.methods[604]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19994,6 +20599,7 @@ func (w *ResilientCmdable) ZRevRange(ctx context.Context, key string, start, sto
 	m := w.methods[605]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20027,6 +20633,7 @@ func (w *ResilientCmdable) ZRevRangeByLex(ctx context.Context, key string, opt *
 	m := w.methods[606]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20060,6 +20667,7 @@ func (w *ResilientCmdable) ZRevRangeByScore(ctx context.Context, key string, opt
 	m := w.methods[607]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20093,6 +20701,7 @@ func (w *ResilientCmdable) ZRevRangeByScoreWithScores(ctx context.Context, key s
 	m := w.methods[608]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20126,6 +20735,7 @@ func (w *ResilientCmdable) ZRevRangeWithScores(ctx context.Context, key string, 
 	m := w.methods[609]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20159,6 +20769,7 @@ func (w *ResilientCmdable) ZRevRank(ctx context.Context, key, member string) (r0
 	m := w.methods[610]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20192,6 +20803,7 @@ func (w *ResilientCmdable) ZRevRankWithScore(ctx context.Context, key, member st
 	m := w.methods[611]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20225,6 +20837,7 @@ func (w *ResilientCmdable) ZScan(ctx context.Context, key string, cursor uint64,
 	m := w.methods[612]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20258,6 +20871,7 @@ func (w *ResilientCmdable) ZScore(ctx context.Context, key, member string) (r0 *
 	m := w.methods[613]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20291,6 +20905,7 @@ func (w *ResilientCmdable) ZUnion(ctx context.Context, store redis.ZStore) (r0 *
 	m := w.methods[614]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20324,6 +20939,7 @@ func (w *ResilientCmdable) ZUnionStore(ctx context.Context, dest string, store *
 	m := w.methods[615]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20357,6 +20973,7 @@ func (w *ResilientCmdable) ZUnionWithScores(ctx context.Context, store redis.ZSt
 	m := w.methods[616]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20394,10 +21011,7 @@ var resilientCmdableConfig0 = resgen.Config{
 		MaxDelay:          200 * time.Millisecond,
 		BackoffMultiplier: 2.0,
 		Jitter:            resgen.JitterFull,
-		RetryOn: resgen.Matcher{
-			Classes: resgen.ClassesTransient,
-			Match:   resilientCmdableMatch0,
-		},
+		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
 	RetryBudget: resgen.RetryBudgetConfig{
 		Ratio:        0.3,
@@ -20409,7 +21023,7 @@ var resilientCmdableConfig0 = resgen.Config{
 		InitialRecoveryTimeout: time.Second,
 		RecoveryTimeout:        30 * time.Second,
 		SuccessThreshold:       2,
-		Excluded:               resgen.Matcher{Match: resilientCmdableMatch1},
+		Excluded:               resgen.Matcher{Match: resilientCmdableMatch0},
 	},
 	Throttle: resgen.ThrottleConfig{
 		Multiplier:   2.0,
@@ -20436,16 +21050,13 @@ var resilientCmdableConfig0 = resgen.Config{
 // ResilientCmdable's methods resolve to.
 var resilientCmdableConfig1 = resgen.Config{
 	Retry: resgen.RetryConfig{
-		Disabled:          true,
 		MaxAttempts:       5,
 		InitialDelay:      10 * time.Millisecond,
 		MaxDelay:          200 * time.Millisecond,
 		BackoffMultiplier: 2.0,
 		Jitter:            resgen.JitterFull,
-		RetryOn: resgen.Matcher{
-			Classes: resgen.ClassesTransient,
-			Match:   resilientCmdableMatch0,
-		},
+		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
+		NonIdempotent:     true,
 	},
 	RetryBudget: resgen.RetryBudgetConfig{
 		Ratio:        0.3,
@@ -20457,7 +21068,52 @@ var resilientCmdableConfig1 = resgen.Config{
 		InitialRecoveryTimeout: time.Second,
 		RecoveryTimeout:        30 * time.Second,
 		SuccessThreshold:       2,
-		Excluded:               resgen.Matcher{Match: resilientCmdableMatch1},
+		Excluded:               resgen.Matcher{Match: resilientCmdableMatch0},
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
+	},
+	RateLimit: resgen.RateLimitConfig{
+		Disabled:             true,
+		MaxRequestsPerMinute: 300,
+		BurstSize:            50,
+		Strategy:             resgen.StrategyWait,
+	},
+	Timeout: resgen.TimeoutConfig{
+		Duration: 5 * time.Second,
+	},
+	Recovery: resgen.RecoveryConfig{
+		DisableCredentialRefresh: true,
+		CheckInterval:            30 * time.Second,
+		MaxAttempts:              3,
+	},
+}
+
+// resilientCmdableConfig2 is the configuration that several of
+// ResilientCmdable's methods resolve to.
+var resilientCmdableConfig2 = resgen.Config{
+	Retry: resgen.RetryConfig{
+		Disabled:          true,
+		MaxAttempts:       5,
+		InitialDelay:      10 * time.Millisecond,
+		MaxDelay:          200 * time.Millisecond,
+		BackoffMultiplier: 2.0,
+		Jitter:            resgen.JitterFull,
+		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
+	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
+	CircuitBreaker: resgen.CircuitBreakerConfig{
+		FailureThreshold:       5,
+		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        30 * time.Second,
+		SuccessThreshold:       2,
+		Excluded:               resgen.Matcher{Match: resilientCmdableMatch0},
 	},
 	Throttle: resgen.ThrottleConfig{
 		Multiplier:   2.0,
@@ -20481,9 +21137,9 @@ var resilientCmdableConfig1 = resgen.Config{
 	},
 }
 
-// resilientCmdableConfig2 is the configuration that several of
+// resilientCmdableConfig3 is the configuration that several of
 // ResilientCmdable's methods resolve to.
-var resilientCmdableConfig2 = resgen.Config{
+var resilientCmdableConfig3 = resgen.Config{
 	Retry: resgen.RetryConfig{
 		Disabled:          true,
 		MaxAttempts:       5,
@@ -20491,10 +21147,7 @@ var resilientCmdableConfig2 = resgen.Config{
 		MaxDelay:          200 * time.Millisecond,
 		BackoffMultiplier: 2.0,
 		Jitter:            resgen.JitterFull,
-		RetryOn: resgen.Matcher{
-			Classes: resgen.ClassesTransient,
-			Match:   resilientCmdableMatch0,
-		},
+		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
 	RetryBudget: resgen.RetryBudgetConfig{
 		Ratio:        0.3,
@@ -20506,7 +21159,7 @@ var resilientCmdableConfig2 = resgen.Config{
 		InitialRecoveryTimeout: time.Second,
 		RecoveryTimeout:        30 * time.Second,
 		SuccessThreshold:       2,
-		Excluded:               resgen.Matcher{Match: resilientCmdableMatch1},
+		Excluded:               resgen.Matcher{Match: resilientCmdableMatch0},
 	},
 	Throttle: resgen.ThrottleConfig{
 		Multiplier:   2.0,
@@ -20574,7 +21227,7 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "ARScan", Config: resilientCmdableConfig0},
 		{Name: "ARSeek", Config: resilientCmdableConfig0},
 		{Name: "ARSet", Config: resilientCmdableConfig0},
-		{Name: "Append", Config: resilientCmdableConfig0},
+		{Name: "Append", Config: resilientCmdableConfig1},
 		{Name: "BFAdd", Config: resilientCmdableConfig0},
 		{Name: "BFCard", Config: resilientCmdableConfig0},
 		{Name: "BFExists", Config: resilientCmdableConfig0},
@@ -20594,19 +21247,19 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "BFReserveNonScaling", Config: resilientCmdableConfig0},
 		{Name: "BFReserveWithArgs", Config: resilientCmdableConfig0},
 		{Name: "BFScanDump", Config: resilientCmdableConfig0},
-		{Name: "BLMPop", Config: resilientCmdableConfig0},
-		{Name: "BLMove", Config: resilientCmdableConfig0},
-		{Name: "BLMoveM", Config: resilientCmdableConfig0},
-		{Name: "BLPop", Config: resilientCmdableConfig0},
-		{Name: "BRPop", Config: resilientCmdableConfig0},
-		{Name: "BRPopLPush", Config: resilientCmdableConfig0},
-		{Name: "BZMPop", Config: resilientCmdableConfig0},
-		{Name: "BZPopMax", Config: resilientCmdableConfig0},
-		{Name: "BZPopMin", Config: resilientCmdableConfig0},
+		{Name: "BLMPop", Config: resilientCmdableConfig1},
+		{Name: "BLMove", Config: resilientCmdableConfig1},
+		{Name: "BLMoveM", Config: resilientCmdableConfig1},
+		{Name: "BLPop", Config: resilientCmdableConfig1},
+		{Name: "BRPop", Config: resilientCmdableConfig1},
+		{Name: "BRPopLPush", Config: resilientCmdableConfig1},
+		{Name: "BZMPop", Config: resilientCmdableConfig1},
+		{Name: "BZPopMax", Config: resilientCmdableConfig1},
+		{Name: "BZPopMin", Config: resilientCmdableConfig1},
 		{Name: "BgRewriteAOF", Config: resilientCmdableConfig0},
 		{Name: "BgSave", Config: resilientCmdableConfig0},
 		{Name: "BitCount", Config: resilientCmdableConfig0},
-		{Name: "BitField", Config: resilientCmdableConfig0},
+		{Name: "BitField", Config: resilientCmdableConfig1},
 		{Name: "BitFieldRO", Config: resilientCmdableConfig0},
 		{Name: "BitOpAnd", Config: resilientCmdableConfig0},
 		{Name: "BitOpAndOr", Config: resilientCmdableConfig0},
@@ -20618,13 +21271,13 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "BitOpXor", Config: resilientCmdableConfig0},
 		{Name: "BitPos", Config: resilientCmdableConfig0},
 		{Name: "BitPosSpan", Config: resilientCmdableConfig0},
-		{Name: "CFAdd", Config: resilientCmdableConfig0},
+		{Name: "CFAdd", Config: resilientCmdableConfig1},
 		{Name: "CFAddNX", Config: resilientCmdableConfig0},
 		{Name: "CFCount", Config: resilientCmdableConfig0},
-		{Name: "CFDel", Config: resilientCmdableConfig0},
+		{Name: "CFDel", Config: resilientCmdableConfig1},
 		{Name: "CFExists", Config: resilientCmdableConfig0},
 		{Name: "CFInfo", Config: resilientCmdableConfig0},
-		{Name: "CFInsert", Config: resilientCmdableConfig0},
+		{Name: "CFInsert", Config: resilientCmdableConfig1},
 		{Name: "CFInsertNX", Config: resilientCmdableConfig0},
 		{Name: "CFLoadChunk", Config: resilientCmdableConfig0},
 		{Name: "CFMExists", Config: resilientCmdableConfig0},
@@ -20634,7 +21287,7 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "CFReserveMaxIterations", Config: resilientCmdableConfig0},
 		{Name: "CFReserveWithArgs", Config: resilientCmdableConfig0},
 		{Name: "CFScanDump", Config: resilientCmdableConfig0},
-		{Name: "CMSIncrBy", Config: resilientCmdableConfig0},
+		{Name: "CMSIncrBy", Config: resilientCmdableConfig1},
 		{Name: "CMSInfo", Config: resilientCmdableConfig0},
 		{Name: "CMSInitByDim", Config: resilientCmdableConfig0},
 		{Name: "CMSInitByProb", Config: resilientCmdableConfig0},
@@ -20689,16 +21342,16 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "Copy", Config: resilientCmdableConfig0},
 		{Name: "DBSize", Config: resilientCmdableConfig0},
 		{Name: "DebugObject", Config: resilientCmdableConfig0},
-		{Name: "Decr", Config: resilientCmdableConfig0},
-		{Name: "DecrBy", Config: resilientCmdableConfig0},
+		{Name: "Decr", Config: resilientCmdableConfig1},
+		{Name: "DecrBy", Config: resilientCmdableConfig1},
 		{Name: "Del", Config: resilientCmdableConfig0},
 		{Name: "DelExArgs", Config: resilientCmdableConfig0},
 		{Name: "Digest", Config: resilientCmdableConfig0},
 		{Name: "Dump", Config: resilientCmdableConfig0},
 		{Name: "Echo", Config: resilientCmdableConfig0},
-		{Name: "Eval", Config: resilientCmdableConfig0},
+		{Name: "Eval", Config: resilientCmdableConfig1},
 		{Name: "EvalRO", Config: resilientCmdableConfig0},
-		{Name: "EvalSha", Config: resilientCmdableConfig0},
+		{Name: "EvalSha", Config: resilientCmdableConfig1},
 		{Name: "EvalShaRO", Config: resilientCmdableConfig0},
 		{Name: "Exists", Config: resilientCmdableConfig0},
 		{Name: "Expire", Config: resilientCmdableConfig0},
@@ -20708,7 +21361,7 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "ExpireNX", Config: resilientCmdableConfig0},
 		{Name: "ExpireTime", Config: resilientCmdableConfig0},
 		{Name: "ExpireXX", Config: resilientCmdableConfig0},
-		{Name: "FCall", Config: resilientCmdableConfig0},
+		{Name: "FCall", Config: resilientCmdableConfig1},
 		{Name: "FCallRO", Config: resilientCmdableConfig0},
 		{Name: "FCallRo", Config: resilientCmdableConfig0},
 		{Name: "FTAggregate", Config: resilientCmdableConfig0},
@@ -20769,10 +21422,10 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "GeoSearchStore", Config: resilientCmdableConfig0},
 		{Name: "Get", Config: resilientCmdableConfig0},
 		{Name: "GetBit", Config: resilientCmdableConfig0},
-		{Name: "GetDel", Config: resilientCmdableConfig0},
+		{Name: "GetDel", Config: resilientCmdableConfig1},
 		{Name: "GetEx", Config: resilientCmdableConfig0},
 		{Name: "GetRange", Config: resilientCmdableConfig0},
-		{Name: "GetSet", Config: resilientCmdableConfig0},
+		{Name: "GetSet", Config: resilientCmdableConfig1},
 		{Name: "GetToBuffer", Config: resilientCmdableConfig0},
 		{Name: "HDel", Config: resilientCmdableConfig0},
 		{Name: "HExists", Config: resilientCmdableConfig0},
@@ -20783,15 +21436,15 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "HExpireWithArgs", Config: resilientCmdableConfig0},
 		{Name: "HGet", Config: resilientCmdableConfig0},
 		{Name: "HGetAll", Config: resilientCmdableConfig0},
-		{Name: "HGetDel", Config: resilientCmdableConfig0},
+		{Name: "HGetDel", Config: resilientCmdableConfig1},
 		{Name: "HGetEX", Config: resilientCmdableConfig0},
 		{Name: "HGetEXWithArgs", Config: resilientCmdableConfig0},
 		{Name: "HImportDiscard", Config: resilientCmdableConfig0},
 		{Name: "HImportDiscardAll", Config: resilientCmdableConfig0},
 		{Name: "HImportPrepare", Config: resilientCmdableConfig0},
 		{Name: "HImportSet", Config: resilientCmdableConfig0},
-		{Name: "HIncrBy", Config: resilientCmdableConfig0},
-		{Name: "HIncrByFloat", Config: resilientCmdableConfig0},
+		{Name: "HIncrBy", Config: resilientCmdableConfig1},
+		{Name: "HIncrByFloat", Config: resilientCmdableConfig1},
 		{Name: "HKeys", Config: resilientCmdableConfig0},
 		{Name: "HLen", Config: resilientCmdableConfig0},
 		{Name: "HMGet", Config: resilientCmdableConfig0},
@@ -20814,19 +21467,19 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "HStrLen", Config: resilientCmdableConfig0},
 		{Name: "HTTL", Config: resilientCmdableConfig0},
 		{Name: "HVals", Config: resilientCmdableConfig0},
-		{Name: "Incr", Config: resilientCmdableConfig0},
-		{Name: "IncrBy", Config: resilientCmdableConfig0},
-		{Name: "IncrByFloat", Config: resilientCmdableConfig0},
-		{Name: "IncrEXFloat", Config: resilientCmdableConfig0},
-		{Name: "IncrEXInt", Config: resilientCmdableConfig0},
+		{Name: "Incr", Config: resilientCmdableConfig1},
+		{Name: "IncrBy", Config: resilientCmdableConfig1},
+		{Name: "IncrByFloat", Config: resilientCmdableConfig1},
+		{Name: "IncrEXFloat", Config: resilientCmdableConfig1},
+		{Name: "IncrEXInt", Config: resilientCmdableConfig1},
 		{Name: "Info", Config: resilientCmdableConfig0},
 		{Name: "InfoMap", Config: resilientCmdableConfig0},
-		{Name: "JSONArrAppend", Config: resilientCmdableConfig0},
+		{Name: "JSONArrAppend", Config: resilientCmdableConfig1},
 		{Name: "JSONArrIndex", Config: resilientCmdableConfig0},
 		{Name: "JSONArrIndexWithArgs", Config: resilientCmdableConfig0},
-		{Name: "JSONArrInsert", Config: resilientCmdableConfig0},
+		{Name: "JSONArrInsert", Config: resilientCmdableConfig1},
 		{Name: "JSONArrLen", Config: resilientCmdableConfig0},
-		{Name: "JSONArrPop", Config: resilientCmdableConfig0},
+		{Name: "JSONArrPop", Config: resilientCmdableConfig1},
 		{Name: "JSONArrTrim", Config: resilientCmdableConfig0},
 		{Name: "JSONArrTrimWithArgs", Config: resilientCmdableConfig0},
 		{Name: "JSONClear", Config: resilientCmdableConfig0},
@@ -20839,34 +21492,34 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "JSONMSet", Config: resilientCmdableConfig0},
 		{Name: "JSONMSetArgs", Config: resilientCmdableConfig0},
 		{Name: "JSONMerge", Config: resilientCmdableConfig0},
-		{Name: "JSONNumIncrBy", Config: resilientCmdableConfig0},
+		{Name: "JSONNumIncrBy", Config: resilientCmdableConfig1},
 		{Name: "JSONObjKeys", Config: resilientCmdableConfig0},
 		{Name: "JSONObjLen", Config: resilientCmdableConfig0},
 		{Name: "JSONSet", Config: resilientCmdableConfig0},
 		{Name: "JSONSetMode", Config: resilientCmdableConfig0},
 		{Name: "JSONSetWithArgs", Config: resilientCmdableConfig0},
-		{Name: "JSONStrAppend", Config: resilientCmdableConfig0},
+		{Name: "JSONStrAppend", Config: resilientCmdableConfig1},
 		{Name: "JSONStrLen", Config: resilientCmdableConfig0},
-		{Name: "JSONToggle", Config: resilientCmdableConfig0},
+		{Name: "JSONToggle", Config: resilientCmdableConfig1},
 		{Name: "JSONType", Config: resilientCmdableConfig0},
 		{Name: "Keys", Config: resilientCmdableConfig0},
 		{Name: "LCS", Config: resilientCmdableConfig0},
 		{Name: "LIndex", Config: resilientCmdableConfig0},
-		{Name: "LInsert", Config: resilientCmdableConfig0},
-		{Name: "LInsertAfter", Config: resilientCmdableConfig0},
-		{Name: "LInsertBefore", Config: resilientCmdableConfig0},
+		{Name: "LInsert", Config: resilientCmdableConfig1},
+		{Name: "LInsertAfter", Config: resilientCmdableConfig1},
+		{Name: "LInsertBefore", Config: resilientCmdableConfig1},
 		{Name: "LLen", Config: resilientCmdableConfig0},
-		{Name: "LMPop", Config: resilientCmdableConfig0},
-		{Name: "LMove", Config: resilientCmdableConfig0},
-		{Name: "LMoveM", Config: resilientCmdableConfig0},
-		{Name: "LPop", Config: resilientCmdableConfig0},
-		{Name: "LPopCount", Config: resilientCmdableConfig0},
+		{Name: "LMPop", Config: resilientCmdableConfig1},
+		{Name: "LMove", Config: resilientCmdableConfig1},
+		{Name: "LMoveM", Config: resilientCmdableConfig1},
+		{Name: "LPop", Config: resilientCmdableConfig1},
+		{Name: "LPopCount", Config: resilientCmdableConfig1},
 		{Name: "LPos", Config: resilientCmdableConfig0},
 		{Name: "LPosCount", Config: resilientCmdableConfig0},
-		{Name: "LPush", Config: resilientCmdableConfig0},
-		{Name: "LPushX", Config: resilientCmdableConfig0},
+		{Name: "LPush", Config: resilientCmdableConfig1},
+		{Name: "LPushX", Config: resilientCmdableConfig1},
 		{Name: "LRange", Config: resilientCmdableConfig0},
-		{Name: "LRem", Config: resilientCmdableConfig0},
+		{Name: "LRem", Config: resilientCmdableConfig1},
 		{Name: "LSet", Config: resilientCmdableConfig0},
 		{Name: "LTrim", Config: resilientCmdableConfig0},
 		{Name: "LastSave", Config: resilientCmdableConfig0},
@@ -20893,20 +21546,20 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "PTTL", Config: resilientCmdableConfig0},
 		{Name: "Persist", Config: resilientCmdableConfig0},
 		{Name: "Ping", Config: resilientCmdableConfig0},
-		{Name: "Pipeline", Config: resilientCmdableConfig1},
-		{Name: "Pipelined", Config: resilientCmdableConfig2},
+		{Name: "Pipeline", Config: resilientCmdableConfig2},
+		{Name: "Pipelined", Config: resilientCmdableConfig3},
 		{Name: "PubSubChannels", Config: resilientCmdableConfig0},
 		{Name: "PubSubNumPat", Config: resilientCmdableConfig0},
 		{Name: "PubSubNumSub", Config: resilientCmdableConfig0},
 		{Name: "PubSubShardChannels", Config: resilientCmdableConfig0},
 		{Name: "PubSubShardNumSub", Config: resilientCmdableConfig0},
-		{Name: "Publish", Config: resilientCmdableConfig0},
+		{Name: "Publish", Config: resilientCmdableConfig1},
 		{Name: "Quit", Config: resilientCmdableConfig0},
-		{Name: "RPop", Config: resilientCmdableConfig0},
-		{Name: "RPopCount", Config: resilientCmdableConfig0},
-		{Name: "RPopLPush", Config: resilientCmdableConfig0},
-		{Name: "RPush", Config: resilientCmdableConfig0},
-		{Name: "RPushX", Config: resilientCmdableConfig0},
+		{Name: "RPop", Config: resilientCmdableConfig1},
+		{Name: "RPopCount", Config: resilientCmdableConfig1},
+		{Name: "RPopLPush", Config: resilientCmdableConfig1},
+		{Name: "RPush", Config: resilientCmdableConfig1},
+		{Name: "RPushX", Config: resilientCmdableConfig1},
 		{Name: "RandomKey", Config: resilientCmdableConfig0},
 		{Name: "ReadOnly", Config: resilientCmdableConfig0},
 		{Name: "ReadWrite", Config: resilientCmdableConfig0},
@@ -20928,9 +21581,9 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "SMembers", Config: resilientCmdableConfig0},
 		{Name: "SMembersMap", Config: resilientCmdableConfig0},
 		{Name: "SMove", Config: resilientCmdableConfig0},
-		{Name: "SPop", Config: resilientCmdableConfig0},
-		{Name: "SPopN", Config: resilientCmdableConfig0},
-		{Name: "SPublish", Config: resilientCmdableConfig0},
+		{Name: "SPop", Config: resilientCmdableConfig1},
+		{Name: "SPopN", Config: resilientCmdableConfig1},
+		{Name: "SPublish", Config: resilientCmdableConfig1},
 		{Name: "SRandMember", Config: resilientCmdableConfig0},
 		{Name: "SRandMemberN", Config: resilientCmdableConfig0},
 		{Name: "SRem", Config: resilientCmdableConfig0},
@@ -20995,14 +21648,14 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "TSCreateRule", Config: resilientCmdableConfig0},
 		{Name: "TSCreateRuleWithArgs", Config: resilientCmdableConfig0},
 		{Name: "TSCreateWithArgs", Config: resilientCmdableConfig0},
-		{Name: "TSDecrBy", Config: resilientCmdableConfig0},
-		{Name: "TSDecrByWithArgs", Config: resilientCmdableConfig0},
+		{Name: "TSDecrBy", Config: resilientCmdableConfig1},
+		{Name: "TSDecrByWithArgs", Config: resilientCmdableConfig1},
 		{Name: "TSDel", Config: resilientCmdableConfig0},
 		{Name: "TSDeleteRule", Config: resilientCmdableConfig0},
 		{Name: "TSGet", Config: resilientCmdableConfig0},
 		{Name: "TSGetWithArgs", Config: resilientCmdableConfig0},
-		{Name: "TSIncrBy", Config: resilientCmdableConfig0},
-		{Name: "TSIncrByWithArgs", Config: resilientCmdableConfig0},
+		{Name: "TSIncrBy", Config: resilientCmdableConfig1},
+		{Name: "TSIncrByWithArgs", Config: resilientCmdableConfig1},
 		{Name: "TSInfo", Config: resilientCmdableConfig0},
 		{Name: "TSInfoWithArgs", Config: resilientCmdableConfig0},
 		{Name: "TSMAdd", Config: resilientCmdableConfig0},
@@ -21027,9 +21680,9 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "TSRevRangeWithArgs", Config: resilientCmdableConfig0},
 		{Name: "TTL", Config: resilientCmdableConfig0},
 		{Name: "Time", Config: resilientCmdableConfig0},
-		{Name: "TopKAdd", Config: resilientCmdableConfig0},
+		{Name: "TopKAdd", Config: resilientCmdableConfig1},
 		{Name: "TopKCount", Config: resilientCmdableConfig0},
-		{Name: "TopKIncrBy", Config: resilientCmdableConfig0},
+		{Name: "TopKIncrBy", Config: resilientCmdableConfig1},
 		{Name: "TopKInfo", Config: resilientCmdableConfig0},
 		{Name: "TopKList", Config: resilientCmdableConfig0},
 		{Name: "TopKListWithCount", Config: resilientCmdableConfig0},
@@ -21037,8 +21690,8 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "TopKReserve", Config: resilientCmdableConfig0},
 		{Name: "TopKReserveWithOptions", Config: resilientCmdableConfig0},
 		{Name: "Touch", Config: resilientCmdableConfig0},
-		{Name: "TxPipeline", Config: resilientCmdableConfig1},
-		{Name: "TxPipelined", Config: resilientCmdableConfig2},
+		{Name: "TxPipeline", Config: resilientCmdableConfig2},
+		{Name: "TxPipelined", Config: resilientCmdableConfig3},
 		{Name: "Type", Config: resilientCmdableConfig0},
 		{Name: "Unlink", Config: resilientCmdableConfig0},
 		{Name: "VAdd", Config: resilientCmdableConfig0},
@@ -21065,13 +21718,13 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "VSimWithScores", Config: resilientCmdableConfig0},
 		{Name: "XAck", Config: resilientCmdableConfig0},
 		{Name: "XAckDel", Config: resilientCmdableConfig0},
-		{Name: "XAdd", Config: resilientCmdableConfig0},
-		{Name: "XAutoClaim", Config: resilientCmdableConfig0},
-		{Name: "XAutoClaimJustID", Config: resilientCmdableConfig0},
-		{Name: "XAutoClaimWithDeleted", Config: resilientCmdableConfig0},
+		{Name: "XAdd", Config: resilientCmdableConfig1},
+		{Name: "XAutoClaim", Config: resilientCmdableConfig1},
+		{Name: "XAutoClaimJustID", Config: resilientCmdableConfig1},
+		{Name: "XAutoClaimWithDeleted", Config: resilientCmdableConfig1},
 		{Name: "XCfgSet", Config: resilientCmdableConfig0},
-		{Name: "XClaim", Config: resilientCmdableConfig0},
-		{Name: "XClaimJustID", Config: resilientCmdableConfig0},
+		{Name: "XClaim", Config: resilientCmdableConfig1},
+		{Name: "XClaimJustID", Config: resilientCmdableConfig1},
 		{Name: "XDel", Config: resilientCmdableConfig0},
 		{Name: "XDelEx", Config: resilientCmdableConfig0},
 		{Name: "XGroupCreate", Config: resilientCmdableConfig0},
@@ -21091,7 +21744,7 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "XRange", Config: resilientCmdableConfig0},
 		{Name: "XRangeN", Config: resilientCmdableConfig0},
 		{Name: "XRead", Config: resilientCmdableConfig0},
-		{Name: "XReadGroup", Config: resilientCmdableConfig0},
+		{Name: "XReadGroup", Config: resilientCmdableConfig1},
 		{Name: "XReadStreams", Config: resilientCmdableConfig0},
 		{Name: "XRevRange", Config: resilientCmdableConfig0},
 		{Name: "XRevRangeN", Config: resilientCmdableConfig0},
@@ -21105,7 +21758,7 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "XTrimMinIDMode", Config: resilientCmdableConfig0},
 		{Name: "ZAdd", Config: resilientCmdableConfig0},
 		{Name: "ZAddArgs", Config: resilientCmdableConfig0},
-		{Name: "ZAddArgsIncr", Config: resilientCmdableConfig0},
+		{Name: "ZAddArgsIncr", Config: resilientCmdableConfig1},
 		{Name: "ZAddGT", Config: resilientCmdableConfig0},
 		{Name: "ZAddLT", Config: resilientCmdableConfig0},
 		{Name: "ZAddNX", Config: resilientCmdableConfig0},
@@ -21115,16 +21768,16 @@ var resilientCmdableSpec = resgen.Spec{
 		{Name: "ZDiff", Config: resilientCmdableConfig0},
 		{Name: "ZDiffStore", Config: resilientCmdableConfig0},
 		{Name: "ZDiffWithScores", Config: resilientCmdableConfig0},
-		{Name: "ZIncrBy", Config: resilientCmdableConfig0},
+		{Name: "ZIncrBy", Config: resilientCmdableConfig1},
 		{Name: "ZInter", Config: resilientCmdableConfig0},
 		{Name: "ZInterCard", Config: resilientCmdableConfig0},
 		{Name: "ZInterStore", Config: resilientCmdableConfig0},
 		{Name: "ZInterWithScores", Config: resilientCmdableConfig0},
 		{Name: "ZLexCount", Config: resilientCmdableConfig0},
-		{Name: "ZMPop", Config: resilientCmdableConfig0},
+		{Name: "ZMPop", Config: resilientCmdableConfig1},
 		{Name: "ZMScore", Config: resilientCmdableConfig0},
-		{Name: "ZPopMax", Config: resilientCmdableConfig0},
-		{Name: "ZPopMin", Config: resilientCmdableConfig0},
+		{Name: "ZPopMax", Config: resilientCmdableConfig1},
+		{Name: "ZPopMin", Config: resilientCmdableConfig1},
 		{Name: "ZRandMember", Config: resilientCmdableConfig0},
 		{Name: "ZRandMemberWithScores", Config: resilientCmdableConfig0},
 		{Name: "ZRange", Config: resilientCmdableConfig0},
@@ -21156,12 +21809,7 @@ var resilientCmdableSpec = resgen.Spec{
 	},
 }
 
-// resilientCmdableMatch0 matches io.EOF.
+// resilientCmdableMatch0 matches redis.Nil.
 func resilientCmdableMatch0(err error) bool {
-	return errors.Is(err, io.EOF)
-}
-
-// resilientCmdableMatch1 matches redis.Nil.
-func resilientCmdableMatch1(err error) bool {
 	return errors.Is(err, redis.Nil)
 }

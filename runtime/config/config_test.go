@@ -77,12 +77,13 @@ func TestPrecedence(t *testing.T) {
 		strategy     = field{"rate_limit.backpressure_strategy (enum)", func(c runtime.Config) any {
 			return string(c.RateLimit.Strategy) + "/" + strings.Repeat("q", c.RateLimit.MaxQueueSize/100)
 		}}
-		retryOn   = field{"retry.retry_on (list)", func(c runtime.Config) any { return c.Retry.RetryOn.Classes }}
-		excluded  = field{"circuit_breaker.excluded_errors (list)", func(c runtime.Config) any { return c.CircuitBreaker.Excluded.Classes }}
-		retryOff  = field{"retry (off)", func(c runtime.Config) any { return c.Retry.Disabled }}
-		breakerOn = field{"circuit_breaker (off)", func(c runtime.Config) any { return c.CircuitBreaker.Disabled }}
-		limitOff  = field{"rate_limit (off)", func(c runtime.Config) any { return c.RateLimit.Disabled }}
-		timeout   = field{"timeout (duration, off)", func(c runtime.Config) any {
+		retryOn    = field{"retry.retry_on (list)", func(c runtime.Config) any { return c.Retry.RetryOn.Classes }}
+		excluded   = field{"circuit_breaker.excluded_errors (list)", func(c runtime.Config) any { return c.CircuitBreaker.Excluded.Classes }}
+		idempotent = field{"retry.idempotent (bool)", func(c runtime.Config) any { return !c.Retry.NonIdempotent }}
+		retryOff   = field{"retry (off)", func(c runtime.Config) any { return c.Retry.Disabled }}
+		breakerOn  = field{"circuit_breaker (off)", func(c runtime.Config) any { return c.CircuitBreaker.Disabled }}
+		limitOff   = field{"rate_limit (off)", func(c runtime.Config) any { return c.RateLimit.Disabled }}
+		timeout    = field{"timeout (duration, off)", func(c runtime.Config) any {
 			if c.Timeout.Disabled {
 				return "off"
 			}
@@ -148,6 +149,12 @@ func TestPrecedence(t *testing.T) {
 		{"method over wrapper", retryOn, `
 			retry: {retry_on: [server]}
 			methods: {Get: {retry: {retry_on: any}}}`, runtime.ClassesAll, runtime.ClassServer},
+		{"generated", idempotent, "{}", true, true},
+		{"method over wrapper", idempotent, `
+			methods: {Get: {retry: {idempotent: false}}}`, false, true},
+		{"method over wrapper", idempotent, `
+			retry: {idempotent: false}
+			methods: {List: {retry: {idempotent: true}}}`, false, true},
 		{"method switches on", retryOff, `
 			retry: off
 			methods: {Get: {retry: on}}`, false, true},
