@@ -54,6 +54,9 @@ type Call struct {
 	refreshed bool
 	adapted   bool
 	start     int64 // when the attempt started, in Unix nanoseconds, when attempts are timed
+
+	trace CallTrace       // the call's trace, when the wrapper has a Tracer (trace.go)
+	actx  context.Context // the context the trace gave the attempt
 }
 
 // Attempt returns the number of the current attempt, from 1.
@@ -78,6 +81,13 @@ func (me *Method) Admit(ctx context.Context, c *Call) error {
 }
 
 func (me *Method) admit(ctx context.Context, c *Call) error {
+	if t := me.m.ext.tracer; t != nil {
+		return me.admitTraced(ctx, c, t)
+	}
+	return me.admitAttempt(ctx, c)
+}
+
+func (me *Method) admitAttempt(ctx context.Context, c *Call) error {
 	if e := me.breaker; e != nil {
 		var err error
 		if b := e.local; b != nil {
@@ -216,6 +226,10 @@ func (me *Method) Success(c *Call) {
 
 func (me *Method) success(c *Call) {
 	me.endAttempt(c)
+	if c.trace != nil {
+		c.endAttemptTrace(nil, 0)
+		me.endCall(c, nil)
+	}
 	if e := me.breaker; e != nil {
 		e.state.Success(c.permit, me.m.clock)
 	}
@@ -233,6 +247,14 @@ func (me *Method) success(c *Call) {
 // err itself when the call made one attempt, a *RetryError after several,
 // the caller's own context error unchanged.
 func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
+	err = me.failure(ctx, c, err)
+	if err != nil && c.trace != nil {
+		me.endCall(c, err)
+	}
+	return err
+}
+
+func (me *Method) failure(ctx context.Context, c *Call, err error) error {
 	m := me.m
 	class := me.classify(ctx, err)
 	c.last = err
@@ -454,7 +476,11 @@ func randUpTo(n int64) int64 {
 // error as soon as it ends.
 func (me *Method) Backoff(ctx context.Context, c *Call) error {
 	if c.delay <= 0 {
-		return ctx.Err()
+		err := ctx.Err()
+		if err != nil {
+			me.endCall(c, err)
+		}
+		return err
 	}
 	t := me.m.clock.NewTimer(c.delay)
 	select {
@@ -464,6 +490,7 @@ func (me *Method) Backoff(ctx context.Context, c *Call) error {
 	case <-ctx.Done():
 		t.Stop()
 		me.stats.failures.Add(1)
+		me.endCall(c, ctx.Err())
 		return ctx.Err()
 	}
 }

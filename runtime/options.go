@@ -18,6 +18,7 @@ type options struct {
 	store      Store
 	instance   string
 	latency    bool
+	tracer     Tracer // WithTracer (trace.go)
 }
 
 // ConfigSource supplies run-time overrides: runtime/config's File is one.

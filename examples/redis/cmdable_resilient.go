@@ -91,7 +91,7 @@ func (w *ResilientCmdable) ACLCat(ctx context.Context) (r0 *redis.StringSliceCmd
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLCat(actx)
 		err = nil
 		if r0 != nil {
@@ -124,7 +124,7 @@ func (w *ResilientCmdable) ACLCatArgs(ctx context.Context, options *redis.ACLCat
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLCatArgs(actx, options)
 		err = nil
 		if r0 != nil {
@@ -157,7 +157,7 @@ func (w *ResilientCmdable) ACLDelUser(ctx context.Context, username string) (r0 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLDelUser(actx, username)
 		err = nil
 		if r0 != nil {
@@ -190,7 +190,7 @@ func (w *ResilientCmdable) ACLDryRun(ctx context.Context, username string, comma
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLDryRun(actx, username, command...)
 		err = nil
 		if r0 != nil {
@@ -223,7 +223,7 @@ func (w *ResilientCmdable) ACLGenPass(ctx context.Context, bit int) (r0 *redis.S
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLGenPass(actx, bit)
 		err = nil
 		if r0 != nil {
@@ -256,7 +256,7 @@ func (w *ResilientCmdable) ACLList(ctx context.Context) (r0 *redis.StringSliceCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLList(actx)
 		err = nil
 		if r0 != nil {
@@ -289,7 +289,7 @@ func (w *ResilientCmdable) ACLLog(ctx context.Context, count int64) (r0 *redis.A
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLLog(actx, count)
 		err = nil
 		if r0 != nil {
@@ -322,7 +322,7 @@ func (w *ResilientCmdable) ACLLogReset(ctx context.Context) (r0 *redis.StatusCmd
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLLogReset(actx)
 		err = nil
 		if r0 != nil {
@@ -355,7 +355,7 @@ func (w *ResilientCmdable) ACLSetUser(ctx context.Context, username string, rule
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLSetUser(actx, username, rules...)
 		err = nil
 		if r0 != nil {
@@ -388,7 +388,7 @@ func (w *ResilientCmdable) ACLUsers(ctx context.Context) (r0 *redis.StringSliceC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLUsers(actx)
 		err = nil
 		if r0 != nil {
@@ -421,7 +421,7 @@ func (w *ResilientCmdable) ACLWhoAmI(ctx context.Context) (r0 *redis.StringCmd) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLWhoAmI(actx)
 		err = nil
 		if r0 != nil {
@@ -454,7 +454,7 @@ func (w *ResilientCmdable) ARCount(ctx context.Context, key string) (r0 *redis.U
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARCount(actx, key)
 		err = nil
 		if r0 != nil {
@@ -487,7 +487,7 @@ func (w *ResilientCmdable) ARDel(ctx context.Context, key string, indexes ...uin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARDel(actx, key, indexes...)
 		err = nil
 		if r0 != nil {
@@ -520,7 +520,7 @@ func (w *ResilientCmdable) ARDelRange(ctx context.Context, key string, ranges ..
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARDelRange(actx, key, ranges...)
 		err = nil
 		if r0 != nil {
@@ -553,7 +553,7 @@ func (w *ResilientCmdable) ARGet(ctx context.Context, key string, index uint64) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARGet(actx, key, index)
 		err = nil
 		if r0 != nil {
@@ -586,7 +586,7 @@ func (w *ResilientCmdable) ARGetRange(ctx context.Context, key string, start, en
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARGetRange(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -619,7 +619,7 @@ func (w *ResilientCmdable) ARGrep(ctx context.Context, key, start, end string, a
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARGrep(actx, key, start, end, args)
 		err = nil
 		if r0 != nil {
@@ -652,7 +652,7 @@ func (w *ResilientCmdable) ARGrepWithValues(ctx context.Context, key, start, end
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARGrepWithValues(actx, key, start, end, args)
 		err = nil
 		if r0 != nil {
@@ -685,7 +685,7 @@ func (w *ResilientCmdable) ARInfo(ctx context.Context, key string) (r0 *redis.Ma
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARInfo(actx, key)
 		err = nil
 		if r0 != nil {
@@ -718,7 +718,7 @@ func (w *ResilientCmdable) ARInfoFull(ctx context.Context, key string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARInfoFull(actx, key)
 		err = nil
 		if r0 != nil {
@@ -751,7 +751,7 @@ func (w *ResilientCmdable) ARInsert(ctx context.Context, key string, values ...s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARInsert(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -784,7 +784,7 @@ func (w *ResilientCmdable) ARLastItems(ctx context.Context, key string, count ui
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARLastItems(actx, key, count, rev)
 		err = nil
 		if r0 != nil {
@@ -817,7 +817,7 @@ func (w *ResilientCmdable) ARLen(ctx context.Context, key string) (r0 *redis.Uin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARLen(actx, key)
 		err = nil
 		if r0 != nil {
@@ -850,7 +850,7 @@ func (w *ResilientCmdable) ARMGet(ctx context.Context, key string, indexes ...ui
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARMGet(actx, key, indexes...)
 		err = nil
 		if r0 != nil {
@@ -883,7 +883,7 @@ func (w *ResilientCmdable) ARMSet(ctx context.Context, key string, members ...re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARMSet(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -916,7 +916,7 @@ func (w *ResilientCmdable) ARNext(ctx context.Context, key string) (r0 *redis.Ui
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARNext(actx, key)
 		err = nil
 		if r0 != nil {
@@ -949,7 +949,7 @@ func (w *ResilientCmdable) AROpAnd(ctx context.Context, key string, start, end u
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.AROpAnd(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -982,7 +982,7 @@ func (w *ResilientCmdable) AROpMatch(ctx context.Context, key string, start, end
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.AROpMatch(actx, key, start, end, value)
 		err = nil
 		if r0 != nil {
@@ -1015,7 +1015,7 @@ func (w *ResilientCmdable) AROpMax(ctx context.Context, key string, start, end u
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.AROpMax(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -1048,7 +1048,7 @@ func (w *ResilientCmdable) AROpMin(ctx context.Context, key string, start, end u
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.AROpMin(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -1081,7 +1081,7 @@ func (w *ResilientCmdable) AROpOr(ctx context.Context, key string, start, end ui
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.AROpOr(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -1114,7 +1114,7 @@ func (w *ResilientCmdable) AROpSum(ctx context.Context, key string, start, end u
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.AROpSum(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -1147,7 +1147,7 @@ func (w *ResilientCmdable) AROpUsed(ctx context.Context, key string, start, end 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.AROpUsed(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -1180,7 +1180,7 @@ func (w *ResilientCmdable) AROpXor(ctx context.Context, key string, start, end u
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.AROpXor(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -1213,7 +1213,7 @@ func (w *ResilientCmdable) ARRing(ctx context.Context, key string, size uint64, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARRing(actx, key, size, values...)
 		err = nil
 		if r0 != nil {
@@ -1246,7 +1246,7 @@ func (w *ResilientCmdable) ARScan(ctx context.Context, key string, start, end ui
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARScan(actx, key, start, end, args)
 		err = nil
 		if r0 != nil {
@@ -1279,7 +1279,7 @@ func (w *ResilientCmdable) ARSeek(ctx context.Context, key string, index uint64)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARSeek(actx, key, index)
 		err = nil
 		if r0 != nil {
@@ -1312,7 +1312,7 @@ func (w *ResilientCmdable) ARSet(ctx context.Context, key string, index uint64, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARSet(actx, key, index, values...)
 		err = nil
 		if r0 != nil {
@@ -1345,7 +1345,7 @@ func (w *ResilientCmdable) Append(ctx context.Context, key, value string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Append(actx, key, value)
 		err = nil
 		if r0 != nil {
@@ -1378,7 +1378,7 @@ func (w *ResilientCmdable) BFAdd(ctx context.Context, key string, element any) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFAdd(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -1411,7 +1411,7 @@ func (w *ResilientCmdable) BFCard(ctx context.Context, key string) (r0 *redis.In
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFCard(actx, key)
 		err = nil
 		if r0 != nil {
@@ -1444,7 +1444,7 @@ func (w *ResilientCmdable) BFExists(ctx context.Context, key string, element any
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFExists(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -1477,7 +1477,7 @@ func (w *ResilientCmdable) BFInfo(ctx context.Context, key string) (r0 *redis.BF
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFInfo(actx, key)
 		err = nil
 		if r0 != nil {
@@ -1510,7 +1510,7 @@ func (w *ResilientCmdable) BFInfoArg(ctx context.Context, key, option string) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFInfoArg(actx, key, option)
 		err = nil
 		if r0 != nil {
@@ -1543,7 +1543,7 @@ func (w *ResilientCmdable) BFInfoCapacity(ctx context.Context, key string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFInfoCapacity(actx, key)
 		err = nil
 		if r0 != nil {
@@ -1576,7 +1576,7 @@ func (w *ResilientCmdable) BFInfoExpansion(ctx context.Context, key string) (r0 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFInfoExpansion(actx, key)
 		err = nil
 		if r0 != nil {
@@ -1609,7 +1609,7 @@ func (w *ResilientCmdable) BFInfoFilters(ctx context.Context, key string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFInfoFilters(actx, key)
 		err = nil
 		if r0 != nil {
@@ -1642,7 +1642,7 @@ func (w *ResilientCmdable) BFInfoItems(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFInfoItems(actx, key)
 		err = nil
 		if r0 != nil {
@@ -1675,7 +1675,7 @@ func (w *ResilientCmdable) BFInfoSize(ctx context.Context, key string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFInfoSize(actx, key)
 		err = nil
 		if r0 != nil {
@@ -1708,7 +1708,7 @@ func (w *ResilientCmdable) BFInsert(ctx context.Context, key string, options *re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFInsert(actx, key, options, elements...)
 		err = nil
 		if r0 != nil {
@@ -1741,7 +1741,7 @@ func (w *ResilientCmdable) BFLoadChunk(ctx context.Context, key string, iterator
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFLoadChunk(actx, key, iterator, data)
 		err = nil
 		if r0 != nil {
@@ -1774,7 +1774,7 @@ func (w *ResilientCmdable) BFMAdd(ctx context.Context, key string, elements ...a
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFMAdd(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -1807,7 +1807,7 @@ func (w *ResilientCmdable) BFMExists(ctx context.Context, key string, elements .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFMExists(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -1840,7 +1840,7 @@ func (w *ResilientCmdable) BFReserve(ctx context.Context, key string, errorRate 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFReserve(actx, key, errorRate, capacity)
 		err = nil
 		if r0 != nil {
@@ -1873,7 +1873,7 @@ func (w *ResilientCmdable) BFReserveExpansion(ctx context.Context, key string, e
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFReserveExpansion(actx, key, errorRate, capacity, expansion)
 		err = nil
 		if r0 != nil {
@@ -1906,7 +1906,7 @@ func (w *ResilientCmdable) BFReserveNonScaling(ctx context.Context, key string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFReserveNonScaling(actx, key, errorRate, capacity)
 		err = nil
 		if r0 != nil {
@@ -1939,7 +1939,7 @@ func (w *ResilientCmdable) BFReserveWithArgs(ctx context.Context, key string, op
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFReserveWithArgs(actx, key, options)
 		err = nil
 		if r0 != nil {
@@ -1972,7 +1972,7 @@ func (w *ResilientCmdable) BFScanDump(ctx context.Context, key string, iterator 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFScanDump(actx, key, iterator)
 		err = nil
 		if r0 != nil {
@@ -2005,7 +2005,7 @@ func (w *ResilientCmdable) BLMPop(ctx context.Context, timeout time.Duration, di
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BLMPop(actx, timeout, direction, count, keys...)
 		err = nil
 		if r0 != nil {
@@ -2038,7 +2038,7 @@ func (w *ResilientCmdable) BLMove(ctx context.Context, source, destination, srcp
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BLMove(actx, source, destination, srcpos, destpos, timeout)
 		err = nil
 		if r0 != nil {
@@ -2071,7 +2071,7 @@ func (w *ResilientCmdable) BLMoveM(ctx context.Context, source, destination, src
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BLMoveM(actx, source, destination, srcpos, destpos, timeout, args)
 		err = nil
 		if r0 != nil {
@@ -2104,7 +2104,7 @@ func (w *ResilientCmdable) BLPop(ctx context.Context, timeout time.Duration, key
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BLPop(actx, timeout, keys...)
 		err = nil
 		if r0 != nil {
@@ -2137,7 +2137,7 @@ func (w *ResilientCmdable) BRPop(ctx context.Context, timeout time.Duration, key
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BRPop(actx, timeout, keys...)
 		err = nil
 		if r0 != nil {
@@ -2170,7 +2170,7 @@ func (w *ResilientCmdable) BRPopLPush(ctx context.Context, source, destination s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BRPopLPush(actx, source, destination, timeout)
 		err = nil
 		if r0 != nil {
@@ -2203,7 +2203,7 @@ func (w *ResilientCmdable) BZMPop(ctx context.Context, timeout time.Duration, or
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BZMPop(actx, timeout, order, count, keys...)
 		err = nil
 		if r0 != nil {
@@ -2236,7 +2236,7 @@ func (w *ResilientCmdable) BZPopMax(ctx context.Context, timeout time.Duration, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BZPopMax(actx, timeout, keys...)
 		err = nil
 		if r0 != nil {
@@ -2269,7 +2269,7 @@ func (w *ResilientCmdable) BZPopMin(ctx context.Context, timeout time.Duration, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BZPopMin(actx, timeout, keys...)
 		err = nil
 		if r0 != nil {
@@ -2302,7 +2302,7 @@ func (w *ResilientCmdable) BgRewriteAOF(ctx context.Context) (r0 *redis.StatusCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BgRewriteAOF(actx)
 		err = nil
 		if r0 != nil {
@@ -2335,7 +2335,7 @@ func (w *ResilientCmdable) BgSave(ctx context.Context) (r0 *redis.StatusCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BgSave(actx)
 		err = nil
 		if r0 != nil {
@@ -2368,7 +2368,7 @@ func (w *ResilientCmdable) BitCount(ctx context.Context, key string, bitCount *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitCount(actx, key, bitCount)
 		err = nil
 		if r0 != nil {
@@ -2401,7 +2401,7 @@ func (w *ResilientCmdable) BitField(ctx context.Context, key string, values ...a
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitField(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -2434,7 +2434,7 @@ func (w *ResilientCmdable) BitFieldRO(ctx context.Context, key string, values ..
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitFieldRO(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -2467,7 +2467,7 @@ func (w *ResilientCmdable) BitOpAnd(ctx context.Context, destKey string, keys ..
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitOpAnd(actx, destKey, keys...)
 		err = nil
 		if r0 != nil {
@@ -2500,7 +2500,7 @@ func (w *ResilientCmdable) BitOpAndOr(ctx context.Context, destKey string, keys 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitOpAndOr(actx, destKey, keys...)
 		err = nil
 		if r0 != nil {
@@ -2533,7 +2533,7 @@ func (w *ResilientCmdable) BitOpDiff(ctx context.Context, destKey string, keys .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitOpDiff(actx, destKey, keys...)
 		err = nil
 		if r0 != nil {
@@ -2566,7 +2566,7 @@ func (w *ResilientCmdable) BitOpDiff1(ctx context.Context, destKey string, keys 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitOpDiff1(actx, destKey, keys...)
 		err = nil
 		if r0 != nil {
@@ -2599,7 +2599,7 @@ func (w *ResilientCmdable) BitOpNot(ctx context.Context, destKey, key string) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitOpNot(actx, destKey, key)
 		err = nil
 		if r0 != nil {
@@ -2632,7 +2632,7 @@ func (w *ResilientCmdable) BitOpOne(ctx context.Context, destKey string, keys ..
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitOpOne(actx, destKey, keys...)
 		err = nil
 		if r0 != nil {
@@ -2665,7 +2665,7 @@ func (w *ResilientCmdable) BitOpOr(ctx context.Context, destKey string, keys ...
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitOpOr(actx, destKey, keys...)
 		err = nil
 		if r0 != nil {
@@ -2698,7 +2698,7 @@ func (w *ResilientCmdable) BitOpXor(ctx context.Context, destKey string, keys ..
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitOpXor(actx, destKey, keys...)
 		err = nil
 		if r0 != nil {
@@ -2731,7 +2731,7 @@ func (w *ResilientCmdable) BitPos(ctx context.Context, key string, bit int64, po
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitPos(actx, key, bit, pos...)
 		err = nil
 		if r0 != nil {
@@ -2764,7 +2764,7 @@ func (w *ResilientCmdable) BitPosSpan(ctx context.Context, key string, bit int8,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitPosSpan(actx, key, bit, start, end, span)
 		err = nil
 		if r0 != nil {
@@ -2797,7 +2797,7 @@ func (w *ResilientCmdable) CFAdd(ctx context.Context, key string, element any) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFAdd(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -2830,7 +2830,7 @@ func (w *ResilientCmdable) CFAddNX(ctx context.Context, key string, element any)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFAddNX(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -2863,7 +2863,7 @@ func (w *ResilientCmdable) CFCount(ctx context.Context, key string, element any)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFCount(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -2896,7 +2896,7 @@ func (w *ResilientCmdable) CFDel(ctx context.Context, key string, element any) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFDel(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -2929,7 +2929,7 @@ func (w *ResilientCmdable) CFExists(ctx context.Context, key string, element any
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFExists(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -2962,7 +2962,7 @@ func (w *ResilientCmdable) CFInfo(ctx context.Context, key string) (r0 *redis.CF
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFInfo(actx, key)
 		err = nil
 		if r0 != nil {
@@ -2995,7 +2995,7 @@ func (w *ResilientCmdable) CFInsert(ctx context.Context, key string, options *re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFInsert(actx, key, options, elements...)
 		err = nil
 		if r0 != nil {
@@ -3028,7 +3028,7 @@ func (w *ResilientCmdable) CFInsertNX(ctx context.Context, key string, options *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFInsertNX(actx, key, options, elements...)
 		err = nil
 		if r0 != nil {
@@ -3061,7 +3061,7 @@ func (w *ResilientCmdable) CFLoadChunk(ctx context.Context, key string, iterator
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFLoadChunk(actx, key, iterator, data)
 		err = nil
 		if r0 != nil {
@@ -3094,7 +3094,7 @@ func (w *ResilientCmdable) CFMExists(ctx context.Context, key string, elements .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFMExists(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -3127,7 +3127,7 @@ func (w *ResilientCmdable) CFReserve(ctx context.Context, key string, capacity i
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFReserve(actx, key, capacity)
 		err = nil
 		if r0 != nil {
@@ -3160,7 +3160,7 @@ func (w *ResilientCmdable) CFReserveBucketSize(ctx context.Context, key string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFReserveBucketSize(actx, key, capacity, bucketsize)
 		err = nil
 		if r0 != nil {
@@ -3193,7 +3193,7 @@ func (w *ResilientCmdable) CFReserveExpansion(ctx context.Context, key string, c
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFReserveExpansion(actx, key, capacity, expansion)
 		err = nil
 		if r0 != nil {
@@ -3226,7 +3226,7 @@ func (w *ResilientCmdable) CFReserveMaxIterations(ctx context.Context, key strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFReserveMaxIterations(actx, key, capacity, maxiterations)
 		err = nil
 		if r0 != nil {
@@ -3259,7 +3259,7 @@ func (w *ResilientCmdable) CFReserveWithArgs(ctx context.Context, key string, op
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFReserveWithArgs(actx, key, options)
 		err = nil
 		if r0 != nil {
@@ -3292,7 +3292,7 @@ func (w *ResilientCmdable) CFScanDump(ctx context.Context, key string, iterator 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFScanDump(actx, key, iterator)
 		err = nil
 		if r0 != nil {
@@ -3325,7 +3325,7 @@ func (w *ResilientCmdable) CMSIncrBy(ctx context.Context, key string, elements .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CMSIncrBy(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -3358,7 +3358,7 @@ func (w *ResilientCmdable) CMSInfo(ctx context.Context, key string) (r0 *redis.C
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CMSInfo(actx, key)
 		err = nil
 		if r0 != nil {
@@ -3391,7 +3391,7 @@ func (w *ResilientCmdable) CMSInitByDim(ctx context.Context, key string, width, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CMSInitByDim(actx, key, width, height)
 		err = nil
 		if r0 != nil {
@@ -3424,7 +3424,7 @@ func (w *ResilientCmdable) CMSInitByProb(ctx context.Context, key string, errorR
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CMSInitByProb(actx, key, errorRate, probability)
 		err = nil
 		if r0 != nil {
@@ -3457,7 +3457,7 @@ func (w *ResilientCmdable) CMSMerge(ctx context.Context, destKey string, sourceK
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CMSMerge(actx, destKey, sourceKeys...)
 		err = nil
 		if r0 != nil {
@@ -3490,7 +3490,7 @@ func (w *ResilientCmdable) CMSMergeWithWeight(ctx context.Context, destKey strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CMSMergeWithWeight(actx, destKey, sourceKeys)
 		err = nil
 		if r0 != nil {
@@ -3523,7 +3523,7 @@ func (w *ResilientCmdable) CMSQuery(ctx context.Context, key string, elements ..
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CMSQuery(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -3556,7 +3556,7 @@ func (w *ResilientCmdable) ClientGetName(ctx context.Context) (r0 *redis.StringC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientGetName(actx)
 		err = nil
 		if r0 != nil {
@@ -3589,7 +3589,7 @@ func (w *ResilientCmdable) ClientID(ctx context.Context) (r0 *redis.IntCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientID(actx)
 		err = nil
 		if r0 != nil {
@@ -3622,7 +3622,7 @@ func (w *ResilientCmdable) ClientInfo(ctx context.Context) (r0 *redis.ClientInfo
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientInfo(actx)
 		err = nil
 		if r0 != nil {
@@ -3655,7 +3655,7 @@ func (w *ResilientCmdable) ClientKill(ctx context.Context, ipPort string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientKill(actx, ipPort)
 		err = nil
 		if r0 != nil {
@@ -3688,7 +3688,7 @@ func (w *ResilientCmdable) ClientKillByFilter(ctx context.Context, keys ...strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientKillByFilter(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -3721,7 +3721,7 @@ func (w *ResilientCmdable) ClientList(ctx context.Context) (r0 *redis.StringCmd)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientList(actx)
 		err = nil
 		if r0 != nil {
@@ -3754,7 +3754,7 @@ func (w *ResilientCmdable) ClientMaintNotifications(ctx context.Context, enabled
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientMaintNotifications(actx, enabled, endpointType)
 		err = nil
 		if r0 != nil {
@@ -3787,7 +3787,7 @@ func (w *ResilientCmdable) ClientPause(ctx context.Context, dur time.Duration) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientPause(actx, dur)
 		err = nil
 		if r0 != nil {
@@ -3820,7 +3820,7 @@ func (w *ResilientCmdable) ClientTracking(ctx context.Context, on bool, opt *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientTracking(actx, on, opt)
 		err = nil
 		if r0 != nil {
@@ -3853,7 +3853,7 @@ func (w *ResilientCmdable) ClientTrackingOff(ctx context.Context) (r0 *redis.Sta
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientTrackingOff(actx)
 		err = nil
 		if r0 != nil {
@@ -3886,7 +3886,7 @@ func (w *ResilientCmdable) ClientTrackingOn(ctx context.Context, opt *redis.Clie
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientTrackingOn(actx, opt)
 		err = nil
 		if r0 != nil {
@@ -3919,7 +3919,7 @@ func (w *ResilientCmdable) ClientUnblock(ctx context.Context, id int64) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientUnblock(actx, id)
 		err = nil
 		if r0 != nil {
@@ -3952,7 +3952,7 @@ func (w *ResilientCmdable) ClientUnblockWithError(ctx context.Context, id int64)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientUnblockWithError(actx, id)
 		err = nil
 		if r0 != nil {
@@ -3985,7 +3985,7 @@ func (w *ResilientCmdable) ClientUnpause(ctx context.Context) (r0 *redis.BoolCmd
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientUnpause(actx)
 		err = nil
 		if r0 != nil {
@@ -4018,7 +4018,7 @@ func (w *ResilientCmdable) ClusterAddSlots(ctx context.Context, slots ...int) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterAddSlots(actx, slots...)
 		err = nil
 		if r0 != nil {
@@ -4051,7 +4051,7 @@ func (w *ResilientCmdable) ClusterAddSlotsRange(ctx context.Context, min, max in
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterAddSlotsRange(actx, min, max)
 		err = nil
 		if r0 != nil {
@@ -4084,7 +4084,7 @@ func (w *ResilientCmdable) ClusterCountFailureReports(ctx context.Context, nodeI
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterCountFailureReports(actx, nodeID)
 		err = nil
 		if r0 != nil {
@@ -4117,7 +4117,7 @@ func (w *ResilientCmdable) ClusterCountKeysInSlot(ctx context.Context, slot int)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterCountKeysInSlot(actx, slot)
 		err = nil
 		if r0 != nil {
@@ -4150,7 +4150,7 @@ func (w *ResilientCmdable) ClusterDelSlots(ctx context.Context, slots ...int) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterDelSlots(actx, slots...)
 		err = nil
 		if r0 != nil {
@@ -4183,7 +4183,7 @@ func (w *ResilientCmdable) ClusterDelSlotsRange(ctx context.Context, min, max in
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterDelSlotsRange(actx, min, max)
 		err = nil
 		if r0 != nil {
@@ -4216,7 +4216,7 @@ func (w *ResilientCmdable) ClusterFailover(ctx context.Context) (r0 *redis.Statu
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterFailover(actx)
 		err = nil
 		if r0 != nil {
@@ -4249,7 +4249,7 @@ func (w *ResilientCmdable) ClusterForget(ctx context.Context, nodeID string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterForget(actx, nodeID)
 		err = nil
 		if r0 != nil {
@@ -4282,7 +4282,7 @@ func (w *ResilientCmdable) ClusterGetKeysInSlot(ctx context.Context, slot, count
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterGetKeysInSlot(actx, slot, count)
 		err = nil
 		if r0 != nil {
@@ -4315,7 +4315,7 @@ func (w *ResilientCmdable) ClusterInfo(ctx context.Context) (r0 *redis.StringCmd
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterInfo(actx)
 		err = nil
 		if r0 != nil {
@@ -4348,7 +4348,7 @@ func (w *ResilientCmdable) ClusterKeySlot(ctx context.Context, key string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterKeySlot(actx, key)
 		err = nil
 		if r0 != nil {
@@ -4381,7 +4381,7 @@ func (w *ResilientCmdable) ClusterLinks(ctx context.Context) (r0 *redis.ClusterL
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterLinks(actx)
 		err = nil
 		if r0 != nil {
@@ -4414,7 +4414,7 @@ func (w *ResilientCmdable) ClusterMeet(ctx context.Context, host, port string) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterMeet(actx, host, port)
 		err = nil
 		if r0 != nil {
@@ -4447,7 +4447,7 @@ func (w *ResilientCmdable) ClusterMyID(ctx context.Context) (r0 *redis.StringCmd
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterMyID(actx)
 		err = nil
 		if r0 != nil {
@@ -4480,7 +4480,7 @@ func (w *ResilientCmdable) ClusterMyShardID(ctx context.Context) (r0 *redis.Stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterMyShardID(actx)
 		err = nil
 		if r0 != nil {
@@ -4513,7 +4513,7 @@ func (w *ResilientCmdable) ClusterNodes(ctx context.Context) (r0 *redis.StringCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterNodes(actx)
 		err = nil
 		if r0 != nil {
@@ -4546,7 +4546,7 @@ func (w *ResilientCmdable) ClusterReplicate(ctx context.Context, nodeID string) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterReplicate(actx, nodeID)
 		err = nil
 		if r0 != nil {
@@ -4579,7 +4579,7 @@ func (w *ResilientCmdable) ClusterResetHard(ctx context.Context) (r0 *redis.Stat
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterResetHard(actx)
 		err = nil
 		if r0 != nil {
@@ -4612,7 +4612,7 @@ func (w *ResilientCmdable) ClusterResetSoft(ctx context.Context) (r0 *redis.Stat
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterResetSoft(actx)
 		err = nil
 		if r0 != nil {
@@ -4645,7 +4645,7 @@ func (w *ResilientCmdable) ClusterSaveConfig(ctx context.Context) (r0 *redis.Sta
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterSaveConfig(actx)
 		err = nil
 		if r0 != nil {
@@ -4678,7 +4678,7 @@ func (w *ResilientCmdable) ClusterShards(ctx context.Context) (r0 *redis.Cluster
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterShards(actx)
 		err = nil
 		if r0 != nil {
@@ -4711,7 +4711,7 @@ func (w *ResilientCmdable) ClusterSlaves(ctx context.Context, nodeID string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterSlaves(actx, nodeID)
 		err = nil
 		if r0 != nil {
@@ -4744,7 +4744,7 @@ func (w *ResilientCmdable) ClusterSlots(ctx context.Context) (r0 *redis.ClusterS
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterSlots(actx)
 		err = nil
 		if r0 != nil {
@@ -4777,7 +4777,7 @@ func (w *ResilientCmdable) Command(ctx context.Context) (r0 *redis.CommandsInfoC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Command(actx)
 		err = nil
 		if r0 != nil {
@@ -4810,7 +4810,7 @@ func (w *ResilientCmdable) CommandGetKeys(ctx context.Context, commands ...any) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CommandGetKeys(actx, commands...)
 		err = nil
 		if r0 != nil {
@@ -4843,7 +4843,7 @@ func (w *ResilientCmdable) CommandGetKeysAndFlags(ctx context.Context, commands 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CommandGetKeysAndFlags(actx, commands...)
 		err = nil
 		if r0 != nil {
@@ -4876,7 +4876,7 @@ func (w *ResilientCmdable) CommandList(ctx context.Context, filter *redis.Filter
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CommandList(actx, filter)
 		err = nil
 		if r0 != nil {
@@ -4909,7 +4909,7 @@ func (w *ResilientCmdable) ConfigGet(ctx context.Context, parameter string) (r0 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ConfigGet(actx, parameter)
 		err = nil
 		if r0 != nil {
@@ -4942,7 +4942,7 @@ func (w *ResilientCmdable) ConfigResetStat(ctx context.Context) (r0 *redis.Statu
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ConfigResetStat(actx)
 		err = nil
 		if r0 != nil {
@@ -4975,7 +4975,7 @@ func (w *ResilientCmdable) ConfigRewrite(ctx context.Context) (r0 *redis.StatusC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ConfigRewrite(actx)
 		err = nil
 		if r0 != nil {
@@ -5008,7 +5008,7 @@ func (w *ResilientCmdable) ConfigSet(ctx context.Context, parameter, value strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ConfigSet(actx, parameter, value)
 		err = nil
 		if r0 != nil {
@@ -5041,7 +5041,7 @@ func (w *ResilientCmdable) Copy(ctx context.Context, sourceKey, destKey string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Copy(actx, sourceKey, destKey, db, replace)
 		err = nil
 		if r0 != nil {
@@ -5074,7 +5074,7 @@ func (w *ResilientCmdable) DBSize(ctx context.Context) (r0 *redis.IntCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.DBSize(actx)
 		err = nil
 		if r0 != nil {
@@ -5107,7 +5107,7 @@ func (w *ResilientCmdable) DebugObject(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.DebugObject(actx, key)
 		err = nil
 		if r0 != nil {
@@ -5140,7 +5140,7 @@ func (w *ResilientCmdable) Decr(ctx context.Context, key string) (r0 *redis.IntC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Decr(actx, key)
 		err = nil
 		if r0 != nil {
@@ -5173,7 +5173,7 @@ func (w *ResilientCmdable) DecrBy(ctx context.Context, key string, decrement int
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.DecrBy(actx, key, decrement)
 		err = nil
 		if r0 != nil {
@@ -5206,7 +5206,7 @@ func (w *ResilientCmdable) Del(ctx context.Context, keys ...string) (r0 *redis.I
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Del(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -5239,7 +5239,7 @@ func (w *ResilientCmdable) DelExArgs(ctx context.Context, key string, a redis.De
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.DelExArgs(actx, key, a)
 		err = nil
 		if r0 != nil {
@@ -5272,7 +5272,7 @@ func (w *ResilientCmdable) Digest(ctx context.Context, key string) (r0 *redis.Di
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Digest(actx, key)
 		err = nil
 		if r0 != nil {
@@ -5305,7 +5305,7 @@ func (w *ResilientCmdable) Dump(ctx context.Context, key string) (r0 *redis.Stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Dump(actx, key)
 		err = nil
 		if r0 != nil {
@@ -5338,7 +5338,7 @@ func (w *ResilientCmdable) Echo(ctx context.Context, message any) (r0 *redis.Str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Echo(actx, message)
 		err = nil
 		if r0 != nil {
@@ -5371,7 +5371,7 @@ func (w *ResilientCmdable) Eval(ctx context.Context, script string, keys []strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Eval(actx, script, keys, args...)
 		err = nil
 		if r0 != nil {
@@ -5404,7 +5404,7 @@ func (w *ResilientCmdable) EvalRO(ctx context.Context, script string, keys []str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.EvalRO(actx, script, keys, args...)
 		err = nil
 		if r0 != nil {
@@ -5437,7 +5437,7 @@ func (w *ResilientCmdable) EvalSha(ctx context.Context, sha1 string, keys []stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.EvalSha(actx, sha1, keys, args...)
 		err = nil
 		if r0 != nil {
@@ -5470,7 +5470,7 @@ func (w *ResilientCmdable) EvalShaRO(ctx context.Context, sha1 string, keys []st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.EvalShaRO(actx, sha1, keys, args...)
 		err = nil
 		if r0 != nil {
@@ -5503,7 +5503,7 @@ func (w *ResilientCmdable) Exists(ctx context.Context, keys ...string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Exists(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -5536,7 +5536,7 @@ func (w *ResilientCmdable) Expire(ctx context.Context, key string, expiration ti
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Expire(actx, key, expiration)
 		err = nil
 		if r0 != nil {
@@ -5569,7 +5569,7 @@ func (w *ResilientCmdable) ExpireAt(ctx context.Context, key string, tm time.Tim
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ExpireAt(actx, key, tm)
 		err = nil
 		if r0 != nil {
@@ -5602,7 +5602,7 @@ func (w *ResilientCmdable) ExpireGT(ctx context.Context, key string, expiration 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ExpireGT(actx, key, expiration)
 		err = nil
 		if r0 != nil {
@@ -5635,7 +5635,7 @@ func (w *ResilientCmdable) ExpireLT(ctx context.Context, key string, expiration 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ExpireLT(actx, key, expiration)
 		err = nil
 		if r0 != nil {
@@ -5668,7 +5668,7 @@ func (w *ResilientCmdable) ExpireNX(ctx context.Context, key string, expiration 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ExpireNX(actx, key, expiration)
 		err = nil
 		if r0 != nil {
@@ -5701,7 +5701,7 @@ func (w *ResilientCmdable) ExpireTime(ctx context.Context, key string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ExpireTime(actx, key)
 		err = nil
 		if r0 != nil {
@@ -5734,7 +5734,7 @@ func (w *ResilientCmdable) ExpireXX(ctx context.Context, key string, expiration 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ExpireXX(actx, key, expiration)
 		err = nil
 		if r0 != nil {
@@ -5767,7 +5767,7 @@ func (w *ResilientCmdable) FCall(ctx context.Context, function string, keys []st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FCall(actx, function, keys, args...)
 		err = nil
 		if r0 != nil {
@@ -5800,7 +5800,7 @@ func (w *ResilientCmdable) FCallRO(ctx context.Context, function string, keys []
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FCallRO(actx, function, keys, args...)
 		err = nil
 		if r0 != nil {
@@ -5833,7 +5833,7 @@ func (w *ResilientCmdable) FCallRo(ctx context.Context, function string, keys []
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FCallRo(actx, function, keys, args...)
 		err = nil
 		if r0 != nil {
@@ -5866,7 +5866,7 @@ func (w *ResilientCmdable) FTAggregate(ctx context.Context, index, query string)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTAggregate(actx, index, query)
 		err = nil
 		if r0 != nil {
@@ -5899,7 +5899,7 @@ func (w *ResilientCmdable) FTAggregateWithArgs(ctx context.Context, index, query
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTAggregateWithArgs(actx, index, query, options)
 		err = nil
 		if r0 != nil {
@@ -5932,7 +5932,7 @@ func (w *ResilientCmdable) FTAliasAdd(ctx context.Context, index, alias string) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTAliasAdd(actx, index, alias)
 		err = nil
 		if r0 != nil {
@@ -5965,7 +5965,7 @@ func (w *ResilientCmdable) FTAliasDel(ctx context.Context, alias string) (r0 *re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTAliasDel(actx, alias)
 		err = nil
 		if r0 != nil {
@@ -5998,7 +5998,7 @@ func (w *ResilientCmdable) FTAliasList(ctx context.Context, index string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTAliasList(actx, index)
 		err = nil
 		if r0 != nil {
@@ -6031,7 +6031,7 @@ func (w *ResilientCmdable) FTAliasUpdate(ctx context.Context, index, alias strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTAliasUpdate(actx, index, alias)
 		err = nil
 		if r0 != nil {
@@ -6064,7 +6064,7 @@ func (w *ResilientCmdable) FTAlter(ctx context.Context, index string, skipInitia
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTAlter(actx, index, skipInitialScan, definition)
 		err = nil
 		if r0 != nil {
@@ -6097,7 +6097,7 @@ func (w *ResilientCmdable) FTConfigGet(ctx context.Context, option string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTConfigGet(actx, option)
 		err = nil
 		if r0 != nil {
@@ -6130,7 +6130,7 @@ func (w *ResilientCmdable) FTConfigSet(ctx context.Context, option string, value
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTConfigSet(actx, option, value)
 		err = nil
 		if r0 != nil {
@@ -6163,7 +6163,7 @@ func (w *ResilientCmdable) FTCreate(ctx context.Context, index string, options *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTCreate(actx, index, options, schema...)
 		err = nil
 		if r0 != nil {
@@ -6196,7 +6196,7 @@ func (w *ResilientCmdable) FTCursorDel(ctx context.Context, index string, cursor
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTCursorDel(actx, index, cursorId)
 		err = nil
 		if r0 != nil {
@@ -6229,7 +6229,7 @@ func (w *ResilientCmdable) FTCursorRead(ctx context.Context, index string, curso
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTCursorRead(actx, index, cursorId, count)
 		err = nil
 		if r0 != nil {
@@ -6262,7 +6262,7 @@ func (w *ResilientCmdable) FTDictAdd(ctx context.Context, dict string, term ...a
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTDictAdd(actx, dict, term...)
 		err = nil
 		if r0 != nil {
@@ -6295,7 +6295,7 @@ func (w *ResilientCmdable) FTDictDel(ctx context.Context, dict string, term ...a
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTDictDel(actx, dict, term...)
 		err = nil
 		if r0 != nil {
@@ -6328,7 +6328,7 @@ func (w *ResilientCmdable) FTDictDump(ctx context.Context, dict string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTDictDump(actx, dict)
 		err = nil
 		if r0 != nil {
@@ -6361,7 +6361,7 @@ func (w *ResilientCmdable) FTDropIndex(ctx context.Context, index string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTDropIndex(actx, index)
 		err = nil
 		if r0 != nil {
@@ -6394,7 +6394,7 @@ func (w *ResilientCmdable) FTDropIndexWithArgs(ctx context.Context, index string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTDropIndexWithArgs(actx, index, options)
 		err = nil
 		if r0 != nil {
@@ -6427,7 +6427,7 @@ func (w *ResilientCmdable) FTExplain(ctx context.Context, index, query string) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTExplain(actx, index, query)
 		err = nil
 		if r0 != nil {
@@ -6460,7 +6460,7 @@ func (w *ResilientCmdable) FTExplainWithArgs(ctx context.Context, index, query s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTExplainWithArgs(actx, index, query, options)
 		err = nil
 		if r0 != nil {
@@ -6493,7 +6493,7 @@ func (w *ResilientCmdable) FTHybrid(ctx context.Context, index, searchExpr, vect
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTHybrid(actx, index, searchExpr, vectorField, vectorData)
 		err = nil
 		if r0 != nil {
@@ -6526,7 +6526,7 @@ func (w *ResilientCmdable) FTHybridWithArgs(ctx context.Context, index string, o
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTHybridWithArgs(actx, index, options)
 		err = nil
 		if r0 != nil {
@@ -6559,7 +6559,7 @@ func (w *ResilientCmdable) FTInfo(ctx context.Context, index string) (r0 *redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTInfo(actx, index)
 		err = nil
 		if r0 != nil {
@@ -6592,7 +6592,7 @@ func (w *ResilientCmdable) FTSearch(ctx context.Context, index, query string) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTSearch(actx, index, query)
 		err = nil
 		if r0 != nil {
@@ -6625,7 +6625,7 @@ func (w *ResilientCmdable) FTSearchWithArgs(ctx context.Context, index, query st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTSearchWithArgs(actx, index, query, options)
 		err = nil
 		if r0 != nil {
@@ -6658,7 +6658,7 @@ func (w *ResilientCmdable) FTSpellCheck(ctx context.Context, index, query string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTSpellCheck(actx, index, query)
 		err = nil
 		if r0 != nil {
@@ -6691,7 +6691,7 @@ func (w *ResilientCmdable) FTSpellCheckWithArgs(ctx context.Context, index, quer
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTSpellCheckWithArgs(actx, index, query, options)
 		err = nil
 		if r0 != nil {
@@ -6724,7 +6724,7 @@ func (w *ResilientCmdable) FTSynDump(ctx context.Context, index string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTSynDump(actx, index)
 		err = nil
 		if r0 != nil {
@@ -6757,7 +6757,7 @@ func (w *ResilientCmdable) FTSynUpdate(ctx context.Context, index string, synGro
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTSynUpdate(actx, index, synGroupId, terms)
 		err = nil
 		if r0 != nil {
@@ -6790,7 +6790,7 @@ func (w *ResilientCmdable) FTSynUpdateWithArgs(ctx context.Context, index string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTSynUpdateWithArgs(actx, index, synGroupId, options, terms)
 		err = nil
 		if r0 != nil {
@@ -6823,7 +6823,7 @@ func (w *ResilientCmdable) FTTagVals(ctx context.Context, index, field string) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTTagVals(actx, index, field)
 		err = nil
 		if r0 != nil {
@@ -6856,7 +6856,7 @@ func (w *ResilientCmdable) FT_List(ctx context.Context) (r0 *redis.StringSliceCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FT_List(actx)
 		err = nil
 		if r0 != nil {
@@ -6889,7 +6889,7 @@ func (w *ResilientCmdable) FlushAll(ctx context.Context) (r0 *redis.StatusCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FlushAll(actx)
 		err = nil
 		if r0 != nil {
@@ -6922,7 +6922,7 @@ func (w *ResilientCmdable) FlushAllAsync(ctx context.Context) (r0 *redis.StatusC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FlushAllAsync(actx)
 		err = nil
 		if r0 != nil {
@@ -6955,7 +6955,7 @@ func (w *ResilientCmdable) FlushDB(ctx context.Context) (r0 *redis.StatusCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FlushDB(actx)
 		err = nil
 		if r0 != nil {
@@ -6988,7 +6988,7 @@ func (w *ResilientCmdable) FlushDBAsync(ctx context.Context) (r0 *redis.StatusCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FlushDBAsync(actx)
 		err = nil
 		if r0 != nil {
@@ -7021,7 +7021,7 @@ func (w *ResilientCmdable) FunctionDelete(ctx context.Context, libName string) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionDelete(actx, libName)
 		err = nil
 		if r0 != nil {
@@ -7054,7 +7054,7 @@ func (w *ResilientCmdable) FunctionDump(ctx context.Context) (r0 *redis.StringCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionDump(actx)
 		err = nil
 		if r0 != nil {
@@ -7087,7 +7087,7 @@ func (w *ResilientCmdable) FunctionFlush(ctx context.Context) (r0 *redis.StringC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionFlush(actx)
 		err = nil
 		if r0 != nil {
@@ -7120,7 +7120,7 @@ func (w *ResilientCmdable) FunctionFlushAsync(ctx context.Context) (r0 *redis.St
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionFlushAsync(actx)
 		err = nil
 		if r0 != nil {
@@ -7153,7 +7153,7 @@ func (w *ResilientCmdable) FunctionKill(ctx context.Context) (r0 *redis.StringCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionKill(actx)
 		err = nil
 		if r0 != nil {
@@ -7186,7 +7186,7 @@ func (w *ResilientCmdable) FunctionList(ctx context.Context, q redis.FunctionLis
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionList(actx, q)
 		err = nil
 		if r0 != nil {
@@ -7219,7 +7219,7 @@ func (w *ResilientCmdable) FunctionLoad(ctx context.Context, code string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionLoad(actx, code)
 		err = nil
 		if r0 != nil {
@@ -7252,7 +7252,7 @@ func (w *ResilientCmdable) FunctionLoadReplace(ctx context.Context, code string)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionLoadReplace(actx, code)
 		err = nil
 		if r0 != nil {
@@ -7285,7 +7285,7 @@ func (w *ResilientCmdable) FunctionRestore(ctx context.Context, libDump string) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionRestore(actx, libDump)
 		err = nil
 		if r0 != nil {
@@ -7318,7 +7318,7 @@ func (w *ResilientCmdable) FunctionStats(ctx context.Context) (r0 *redis.Functio
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionStats(actx)
 		err = nil
 		if r0 != nil {
@@ -7351,7 +7351,7 @@ func (w *ResilientCmdable) GeoAdd(ctx context.Context, key string, geoLocation .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoAdd(actx, key, geoLocation...)
 		err = nil
 		if r0 != nil {
@@ -7384,7 +7384,7 @@ func (w *ResilientCmdable) GeoDist(ctx context.Context, key, member1, member2, u
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoDist(actx, key, member1, member2, unit)
 		err = nil
 		if r0 != nil {
@@ -7417,7 +7417,7 @@ func (w *ResilientCmdable) GeoHash(ctx context.Context, key string, members ...s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoHash(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -7450,7 +7450,7 @@ func (w *ResilientCmdable) GeoPos(ctx context.Context, key string, members ...st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoPos(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -7483,7 +7483,7 @@ func (w *ResilientCmdable) GeoRadius(ctx context.Context, key string, longitude,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoRadius(actx, key, longitude, latitude, query)
 		err = nil
 		if r0 != nil {
@@ -7516,7 +7516,7 @@ func (w *ResilientCmdable) GeoRadiusByMember(ctx context.Context, key, member st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoRadiusByMember(actx, key, member, query)
 		err = nil
 		if r0 != nil {
@@ -7549,7 +7549,7 @@ func (w *ResilientCmdable) GeoRadiusByMemberStore(ctx context.Context, key, memb
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoRadiusByMemberStore(actx, key, member, query)
 		err = nil
 		if r0 != nil {
@@ -7582,7 +7582,7 @@ func (w *ResilientCmdable) GeoRadiusStore(ctx context.Context, key string, longi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoRadiusStore(actx, key, longitude, latitude, query)
 		err = nil
 		if r0 != nil {
@@ -7615,7 +7615,7 @@ func (w *ResilientCmdable) GeoSearch(ctx context.Context, key string, q *redis.G
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoSearch(actx, key, q)
 		err = nil
 		if r0 != nil {
@@ -7648,7 +7648,7 @@ func (w *ResilientCmdable) GeoSearchLocation(ctx context.Context, key string, q 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoSearchLocation(actx, key, q)
 		err = nil
 		if r0 != nil {
@@ -7681,7 +7681,7 @@ func (w *ResilientCmdable) GeoSearchStore(ctx context.Context, key, store string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoSearchStore(actx, key, store, q)
 		err = nil
 		if r0 != nil {
@@ -7714,7 +7714,7 @@ func (w *ResilientCmdable) Get(ctx context.Context, key string) (r0 *redis.Strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Get(actx, key)
 		err = nil
 		if r0 != nil {
@@ -7747,7 +7747,7 @@ func (w *ResilientCmdable) GetBit(ctx context.Context, key string, offset int64)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GetBit(actx, key, offset)
 		err = nil
 		if r0 != nil {
@@ -7780,7 +7780,7 @@ func (w *ResilientCmdable) GetDel(ctx context.Context, key string) (r0 *redis.St
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GetDel(actx, key)
 		err = nil
 		if r0 != nil {
@@ -7813,7 +7813,7 @@ func (w *ResilientCmdable) GetEx(ctx context.Context, key string, expiration tim
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GetEx(actx, key, expiration)
 		err = nil
 		if r0 != nil {
@@ -7846,7 +7846,7 @@ func (w *ResilientCmdable) GetRange(ctx context.Context, key string, start, end 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GetRange(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -7879,7 +7879,7 @@ func (w *ResilientCmdable) GetSet(ctx context.Context, key string, value any) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GetSet(actx, key, value)
 		err = nil
 		if r0 != nil {
@@ -7912,7 +7912,7 @@ func (w *ResilientCmdable) GetToBuffer(ctx context.Context, key string, buf []by
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GetToBuffer(actx, key, buf)
 		err = nil
 		if r0 != nil {
@@ -7945,7 +7945,7 @@ func (w *ResilientCmdable) HDel(ctx context.Context, key string, fields ...strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HDel(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -7978,7 +7978,7 @@ func (w *ResilientCmdable) HExists(ctx context.Context, key, field string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HExists(actx, key, field)
 		err = nil
 		if r0 != nil {
@@ -8011,7 +8011,7 @@ func (w *ResilientCmdable) HExpire(ctx context.Context, key string, expiration t
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HExpire(actx, key, expiration, fields...)
 		err = nil
 		if r0 != nil {
@@ -8044,7 +8044,7 @@ func (w *ResilientCmdable) HExpireAt(ctx context.Context, key string, tm time.Ti
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HExpireAt(actx, key, tm, fields...)
 		err = nil
 		if r0 != nil {
@@ -8077,7 +8077,7 @@ func (w *ResilientCmdable) HExpireAtWithArgs(ctx context.Context, key string, tm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HExpireAtWithArgs(actx, key, tm, expirationArgs, fields...)
 		err = nil
 		if r0 != nil {
@@ -8110,7 +8110,7 @@ func (w *ResilientCmdable) HExpireTime(ctx context.Context, key string, fields .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HExpireTime(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -8143,7 +8143,7 @@ func (w *ResilientCmdable) HExpireWithArgs(ctx context.Context, key string, expi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HExpireWithArgs(actx, key, expiration, expirationArgs, fields...)
 		err = nil
 		if r0 != nil {
@@ -8176,7 +8176,7 @@ func (w *ResilientCmdable) HGet(ctx context.Context, key, field string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HGet(actx, key, field)
 		err = nil
 		if r0 != nil {
@@ -8209,7 +8209,7 @@ func (w *ResilientCmdable) HGetAll(ctx context.Context, key string) (r0 *redis.M
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HGetAll(actx, key)
 		err = nil
 		if r0 != nil {
@@ -8242,7 +8242,7 @@ func (w *ResilientCmdable) HGetDel(ctx context.Context, key string, fields ...st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HGetDel(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -8275,7 +8275,7 @@ func (w *ResilientCmdable) HGetEX(ctx context.Context, key string, fields ...str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HGetEX(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -8308,7 +8308,7 @@ func (w *ResilientCmdable) HGetEXWithArgs(ctx context.Context, key string, optio
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HGetEXWithArgs(actx, key, options, fields...)
 		err = nil
 		if r0 != nil {
@@ -8341,7 +8341,7 @@ func (w *ResilientCmdable) HImportDiscard(ctx context.Context, fieldsetName stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HImportDiscard(actx, fieldsetName)
 		err = nil
 		if r0 != nil {
@@ -8374,7 +8374,7 @@ func (w *ResilientCmdable) HImportDiscardAll(ctx context.Context) (r0 *redis.Int
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HImportDiscardAll(actx)
 		err = nil
 		if r0 != nil {
@@ -8407,7 +8407,7 @@ func (w *ResilientCmdable) HImportPrepare(ctx context.Context, fieldsetName stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HImportPrepare(actx, fieldsetName, fields...)
 		err = nil
 		if r0 != nil {
@@ -8440,7 +8440,7 @@ func (w *ResilientCmdable) HImportSet(ctx context.Context, key, fieldsetName str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HImportSet(actx, key, fieldsetName, values...)
 		err = nil
 		if r0 != nil {
@@ -8473,7 +8473,7 @@ func (w *ResilientCmdable) HIncrBy(ctx context.Context, key, field string, incr 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HIncrBy(actx, key, field, incr)
 		err = nil
 		if r0 != nil {
@@ -8506,7 +8506,7 @@ func (w *ResilientCmdable) HIncrByFloat(ctx context.Context, key, field string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HIncrByFloat(actx, key, field, incr)
 		err = nil
 		if r0 != nil {
@@ -8539,7 +8539,7 @@ func (w *ResilientCmdable) HKeys(ctx context.Context, key string) (r0 *redis.Str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HKeys(actx, key)
 		err = nil
 		if r0 != nil {
@@ -8572,7 +8572,7 @@ func (w *ResilientCmdable) HLen(ctx context.Context, key string) (r0 *redis.IntC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HLen(actx, key)
 		err = nil
 		if r0 != nil {
@@ -8605,7 +8605,7 @@ func (w *ResilientCmdable) HMGet(ctx context.Context, key string, fields ...stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HMGet(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -8638,7 +8638,7 @@ func (w *ResilientCmdable) HMSet(ctx context.Context, key string, values ...any)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HMSet(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -8671,7 +8671,7 @@ func (w *ResilientCmdable) HPExpire(ctx context.Context, key string, expiration 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HPExpire(actx, key, expiration, fields...)
 		err = nil
 		if r0 != nil {
@@ -8704,7 +8704,7 @@ func (w *ResilientCmdable) HPExpireAt(ctx context.Context, key string, tm time.T
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HPExpireAt(actx, key, tm, fields...)
 		err = nil
 		if r0 != nil {
@@ -8737,7 +8737,7 @@ func (w *ResilientCmdable) HPExpireAtWithArgs(ctx context.Context, key string, t
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HPExpireAtWithArgs(actx, key, tm, expirationArgs, fields...)
 		err = nil
 		if r0 != nil {
@@ -8770,7 +8770,7 @@ func (w *ResilientCmdable) HPExpireTime(ctx context.Context, key string, fields 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HPExpireTime(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -8803,7 +8803,7 @@ func (w *ResilientCmdable) HPExpireWithArgs(ctx context.Context, key string, exp
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HPExpireWithArgs(actx, key, expiration, expirationArgs, fields...)
 		err = nil
 		if r0 != nil {
@@ -8836,7 +8836,7 @@ func (w *ResilientCmdable) HPTTL(ctx context.Context, key string, fields ...stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HPTTL(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -8869,7 +8869,7 @@ func (w *ResilientCmdable) HPersist(ctx context.Context, key string, fields ...s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HPersist(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -8902,7 +8902,7 @@ func (w *ResilientCmdable) HRandField(ctx context.Context, key string, count int
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HRandField(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -8935,7 +8935,7 @@ func (w *ResilientCmdable) HRandFieldWithValues(ctx context.Context, key string,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HRandFieldWithValues(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -8968,7 +8968,7 @@ func (w *ResilientCmdable) HScan(ctx context.Context, key string, cursor uint64,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HScan(actx, key, cursor, match, count)
 		err = nil
 		if r0 != nil {
@@ -9001,7 +9001,7 @@ func (w *ResilientCmdable) HScanNoValues(ctx context.Context, key string, cursor
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HScanNoValues(actx, key, cursor, match, count)
 		err = nil
 		if r0 != nil {
@@ -9034,7 +9034,7 @@ func (w *ResilientCmdable) HSet(ctx context.Context, key string, values ...any) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HSet(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -9067,7 +9067,7 @@ func (w *ResilientCmdable) HSetEX(ctx context.Context, key string, fieldsAndValu
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HSetEX(actx, key, fieldsAndValues...)
 		err = nil
 		if r0 != nil {
@@ -9100,7 +9100,7 @@ func (w *ResilientCmdable) HSetEXWithArgs(ctx context.Context, key string, optio
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HSetEXWithArgs(actx, key, options, fieldsAndValues...)
 		err = nil
 		if r0 != nil {
@@ -9133,7 +9133,7 @@ func (w *ResilientCmdable) HSetNX(ctx context.Context, key, field string, value 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HSetNX(actx, key, field, value)
 		err = nil
 		if r0 != nil {
@@ -9166,7 +9166,7 @@ func (w *ResilientCmdable) HStrLen(ctx context.Context, key, field string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HStrLen(actx, key, field)
 		err = nil
 		if r0 != nil {
@@ -9199,7 +9199,7 @@ func (w *ResilientCmdable) HTTL(ctx context.Context, key string, fields ...strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HTTL(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -9232,7 +9232,7 @@ func (w *ResilientCmdable) HVals(ctx context.Context, key string) (r0 *redis.Str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HVals(actx, key)
 		err = nil
 		if r0 != nil {
@@ -9265,7 +9265,7 @@ func (w *ResilientCmdable) Incr(ctx context.Context, key string) (r0 *redis.IntC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Incr(actx, key)
 		err = nil
 		if r0 != nil {
@@ -9298,7 +9298,7 @@ func (w *ResilientCmdable) IncrBy(ctx context.Context, key string, value int64) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.IncrBy(actx, key, value)
 		err = nil
 		if r0 != nil {
@@ -9331,7 +9331,7 @@ func (w *ResilientCmdable) IncrByFloat(ctx context.Context, key string, value fl
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.IncrByFloat(actx, key, value)
 		err = nil
 		if r0 != nil {
@@ -9364,7 +9364,7 @@ func (w *ResilientCmdable) IncrEXFloat(ctx context.Context, key string, args red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.IncrEXFloat(actx, key, args)
 		err = nil
 		if r0 != nil {
@@ -9397,7 +9397,7 @@ func (w *ResilientCmdable) IncrEXInt(ctx context.Context, key string, args redis
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.IncrEXInt(actx, key, args)
 		err = nil
 		if r0 != nil {
@@ -9430,7 +9430,7 @@ func (w *ResilientCmdable) Info(ctx context.Context, section ...string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Info(actx, section...)
 		err = nil
 		if r0 != nil {
@@ -9463,7 +9463,7 @@ func (w *ResilientCmdable) InfoMap(ctx context.Context, section ...string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.InfoMap(actx, section...)
 		err = nil
 		if r0 != nil {
@@ -9496,7 +9496,7 @@ func (w *ResilientCmdable) JSONArrAppend(ctx context.Context, key, path string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONArrAppend(actx, key, path, values...)
 		err = nil
 		if r0 != nil {
@@ -9529,7 +9529,7 @@ func (w *ResilientCmdable) JSONArrIndex(ctx context.Context, key, path string, v
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONArrIndex(actx, key, path, value...)
 		err = nil
 		if r0 != nil {
@@ -9562,7 +9562,7 @@ func (w *ResilientCmdable) JSONArrIndexWithArgs(ctx context.Context, key, path s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONArrIndexWithArgs(actx, key, path, options, value...)
 		err = nil
 		if r0 != nil {
@@ -9595,7 +9595,7 @@ func (w *ResilientCmdable) JSONArrInsert(ctx context.Context, key, path string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONArrInsert(actx, key, path, index, values...)
 		err = nil
 		if r0 != nil {
@@ -9628,7 +9628,7 @@ func (w *ResilientCmdable) JSONArrLen(ctx context.Context, key, path string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONArrLen(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -9661,7 +9661,7 @@ func (w *ResilientCmdable) JSONArrPop(ctx context.Context, key, path string, ind
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONArrPop(actx, key, path, index)
 		err = nil
 		if r0 != nil {
@@ -9694,7 +9694,7 @@ func (w *ResilientCmdable) JSONArrTrim(ctx context.Context, key, path string) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONArrTrim(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -9727,7 +9727,7 @@ func (w *ResilientCmdable) JSONArrTrimWithArgs(ctx context.Context, key, path st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONArrTrimWithArgs(actx, key, path, options)
 		err = nil
 		if r0 != nil {
@@ -9760,7 +9760,7 @@ func (w *ResilientCmdable) JSONClear(ctx context.Context, key, path string) (r0 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONClear(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -9793,7 +9793,7 @@ func (w *ResilientCmdable) JSONDebugMemory(ctx context.Context, key, path string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONDebugMemory(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -9826,7 +9826,7 @@ func (w *ResilientCmdable) JSONDel(ctx context.Context, key, path string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONDel(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -9859,7 +9859,7 @@ func (w *ResilientCmdable) JSONForget(ctx context.Context, key, path string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONForget(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -9892,7 +9892,7 @@ func (w *ResilientCmdable) JSONGet(ctx context.Context, key string, paths ...str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONGet(actx, key, paths...)
 		err = nil
 		if r0 != nil {
@@ -9925,7 +9925,7 @@ func (w *ResilientCmdable) JSONGetWithArgs(ctx context.Context, key string, opti
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONGetWithArgs(actx, key, options, paths...)
 		err = nil
 		if r0 != nil {
@@ -9958,7 +9958,7 @@ func (w *ResilientCmdable) JSONMGet(ctx context.Context, path string, keys ...st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONMGet(actx, path, keys...)
 		err = nil
 		if r0 != nil {
@@ -9991,7 +9991,7 @@ func (w *ResilientCmdable) JSONMSet(ctx context.Context, params ...any) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONMSet(actx, params...)
 		err = nil
 		if r0 != nil {
@@ -10024,7 +10024,7 @@ func (w *ResilientCmdable) JSONMSetArgs(ctx context.Context, docs []redis.JSONSe
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONMSetArgs(actx, docs)
 		err = nil
 		if r0 != nil {
@@ -10057,7 +10057,7 @@ func (w *ResilientCmdable) JSONMerge(ctx context.Context, key, path, value strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONMerge(actx, key, path, value)
 		err = nil
 		if r0 != nil {
@@ -10090,7 +10090,7 @@ func (w *ResilientCmdable) JSONNumIncrBy(ctx context.Context, key, path string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONNumIncrBy(actx, key, path, value)
 		err = nil
 		if r0 != nil {
@@ -10123,7 +10123,7 @@ func (w *ResilientCmdable) JSONObjKeys(ctx context.Context, key, path string) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONObjKeys(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -10156,7 +10156,7 @@ func (w *ResilientCmdable) JSONObjLen(ctx context.Context, key, path string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONObjLen(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -10189,7 +10189,7 @@ func (w *ResilientCmdable) JSONSet(ctx context.Context, key, path string, value 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONSet(actx, key, path, value)
 		err = nil
 		if r0 != nil {
@@ -10222,7 +10222,7 @@ func (w *ResilientCmdable) JSONSetMode(ctx context.Context, key, path string, va
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONSetMode(actx, key, path, value, mode)
 		err = nil
 		if r0 != nil {
@@ -10255,7 +10255,7 @@ func (w *ResilientCmdable) JSONSetWithArgs(ctx context.Context, key, path string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONSetWithArgs(actx, key, path, value, options)
 		err = nil
 		if r0 != nil {
@@ -10288,7 +10288,7 @@ func (w *ResilientCmdable) JSONStrAppend(ctx context.Context, key, path, value s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONStrAppend(actx, key, path, value)
 		err = nil
 		if r0 != nil {
@@ -10321,7 +10321,7 @@ func (w *ResilientCmdable) JSONStrLen(ctx context.Context, key, path string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONStrLen(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -10354,7 +10354,7 @@ func (w *ResilientCmdable) JSONToggle(ctx context.Context, key, path string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONToggle(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -10387,7 +10387,7 @@ func (w *ResilientCmdable) JSONType(ctx context.Context, key, path string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONType(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -10420,7 +10420,7 @@ func (w *ResilientCmdable) Keys(ctx context.Context, pattern string) (r0 *redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Keys(actx, pattern)
 		err = nil
 		if r0 != nil {
@@ -10453,7 +10453,7 @@ func (w *ResilientCmdable) LCS(ctx context.Context, q *redis.LCSQuery) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LCS(actx, q)
 		err = nil
 		if r0 != nil {
@@ -10486,7 +10486,7 @@ func (w *ResilientCmdable) LIndex(ctx context.Context, key string, index int64) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LIndex(actx, key, index)
 		err = nil
 		if r0 != nil {
@@ -10519,7 +10519,7 @@ func (w *ResilientCmdable) LInsert(ctx context.Context, key, op string, pivot, v
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LInsert(actx, key, op, pivot, value)
 		err = nil
 		if r0 != nil {
@@ -10552,7 +10552,7 @@ func (w *ResilientCmdable) LInsertAfter(ctx context.Context, key string, pivot, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LInsertAfter(actx, key, pivot, value)
 		err = nil
 		if r0 != nil {
@@ -10585,7 +10585,7 @@ func (w *ResilientCmdable) LInsertBefore(ctx context.Context, key string, pivot,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LInsertBefore(actx, key, pivot, value)
 		err = nil
 		if r0 != nil {
@@ -10618,7 +10618,7 @@ func (w *ResilientCmdable) LLen(ctx context.Context, key string) (r0 *redis.IntC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LLen(actx, key)
 		err = nil
 		if r0 != nil {
@@ -10651,7 +10651,7 @@ func (w *ResilientCmdable) LMPop(ctx context.Context, direction string, count in
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LMPop(actx, direction, count, keys...)
 		err = nil
 		if r0 != nil {
@@ -10684,7 +10684,7 @@ func (w *ResilientCmdable) LMove(ctx context.Context, source, destination, srcpo
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LMove(actx, source, destination, srcpos, destpos)
 		err = nil
 		if r0 != nil {
@@ -10717,7 +10717,7 @@ func (w *ResilientCmdable) LMoveM(ctx context.Context, source, destination, srcp
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LMoveM(actx, source, destination, srcpos, destpos, args)
 		err = nil
 		if r0 != nil {
@@ -10750,7 +10750,7 @@ func (w *ResilientCmdable) LPop(ctx context.Context, key string) (r0 *redis.Stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LPop(actx, key)
 		err = nil
 		if r0 != nil {
@@ -10783,7 +10783,7 @@ func (w *ResilientCmdable) LPopCount(ctx context.Context, key string, count int)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LPopCount(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -10816,7 +10816,7 @@ func (w *ResilientCmdable) LPos(ctx context.Context, key, value string, args red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LPos(actx, key, value, args)
 		err = nil
 		if r0 != nil {
@@ -10849,7 +10849,7 @@ func (w *ResilientCmdable) LPosCount(ctx context.Context, key, value string, cou
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LPosCount(actx, key, value, count, args)
 		err = nil
 		if r0 != nil {
@@ -10882,7 +10882,7 @@ func (w *ResilientCmdable) LPush(ctx context.Context, key string, values ...any)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LPush(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -10915,7 +10915,7 @@ func (w *ResilientCmdable) LPushX(ctx context.Context, key string, values ...any
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LPushX(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -10948,7 +10948,7 @@ func (w *ResilientCmdable) LRange(ctx context.Context, key string, start, stop i
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LRange(actx, key, start, stop)
 		err = nil
 		if r0 != nil {
@@ -10981,7 +10981,7 @@ func (w *ResilientCmdable) LRem(ctx context.Context, key string, count int64, va
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LRem(actx, key, count, value)
 		err = nil
 		if r0 != nil {
@@ -11014,7 +11014,7 @@ func (w *ResilientCmdable) LSet(ctx context.Context, key string, index int64, va
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LSet(actx, key, index, value)
 		err = nil
 		if r0 != nil {
@@ -11047,7 +11047,7 @@ func (w *ResilientCmdable) LTrim(ctx context.Context, key string, start, stop in
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LTrim(actx, key, start, stop)
 		err = nil
 		if r0 != nil {
@@ -11080,7 +11080,7 @@ func (w *ResilientCmdable) LastSave(ctx context.Context) (r0 *redis.IntCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LastSave(actx)
 		err = nil
 		if r0 != nil {
@@ -11113,7 +11113,7 @@ func (w *ResilientCmdable) Latency(ctx context.Context) (r0 *redis.LatencyCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Latency(actx)
 		err = nil
 		if r0 != nil {
@@ -11146,7 +11146,7 @@ func (w *ResilientCmdable) LatencyReset(ctx context.Context, events ...any) (r0 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LatencyReset(actx, events...)
 		err = nil
 		if r0 != nil {
@@ -11179,7 +11179,7 @@ func (w *ResilientCmdable) MGet(ctx context.Context, keys ...string) (r0 *redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.MGet(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -11212,7 +11212,7 @@ func (w *ResilientCmdable) MSet(ctx context.Context, values ...any) (r0 *redis.S
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.MSet(actx, values...)
 		err = nil
 		if r0 != nil {
@@ -11245,7 +11245,7 @@ func (w *ResilientCmdable) MSetEX(ctx context.Context, args redis.MSetEXArgs, va
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.MSetEX(actx, args, values...)
 		err = nil
 		if r0 != nil {
@@ -11278,7 +11278,7 @@ func (w *ResilientCmdable) MSetNX(ctx context.Context, values ...any) (r0 *redis
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.MSetNX(actx, values...)
 		err = nil
 		if r0 != nil {
@@ -11311,7 +11311,7 @@ func (w *ResilientCmdable) MemoryUsage(ctx context.Context, key string, samples 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.MemoryUsage(actx, key, samples...)
 		err = nil
 		if r0 != nil {
@@ -11344,7 +11344,7 @@ func (w *ResilientCmdable) Migrate(ctx context.Context, host, port, key string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Migrate(actx, host, port, key, db, timeout)
 		err = nil
 		if r0 != nil {
@@ -11377,7 +11377,7 @@ func (w *ResilientCmdable) ModuleLoadex(ctx context.Context, conf *redis.ModuleL
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ModuleLoadex(actx, conf)
 		err = nil
 		if r0 != nil {
@@ -11410,7 +11410,7 @@ func (w *ResilientCmdable) Move(ctx context.Context, key string, db int) (r0 *re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Move(actx, key, db)
 		err = nil
 		if r0 != nil {
@@ -11443,7 +11443,7 @@ func (w *ResilientCmdable) ObjectEncoding(ctx context.Context, key string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ObjectEncoding(actx, key)
 		err = nil
 		if r0 != nil {
@@ -11476,7 +11476,7 @@ func (w *ResilientCmdable) ObjectFreq(ctx context.Context, key string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ObjectFreq(actx, key)
 		err = nil
 		if r0 != nil {
@@ -11509,7 +11509,7 @@ func (w *ResilientCmdable) ObjectIdleTime(ctx context.Context, key string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ObjectIdleTime(actx, key)
 		err = nil
 		if r0 != nil {
@@ -11542,7 +11542,7 @@ func (w *ResilientCmdable) ObjectRefCount(ctx context.Context, key string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ObjectRefCount(actx, key)
 		err = nil
 		if r0 != nil {
@@ -11575,7 +11575,7 @@ func (w *ResilientCmdable) PExpire(ctx context.Context, key string, expiration t
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PExpire(actx, key, expiration)
 		err = nil
 		if r0 != nil {
@@ -11608,7 +11608,7 @@ func (w *ResilientCmdable) PExpireAt(ctx context.Context, key string, tm time.Ti
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PExpireAt(actx, key, tm)
 		err = nil
 		if r0 != nil {
@@ -11641,7 +11641,7 @@ func (w *ResilientCmdable) PExpireTime(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PExpireTime(actx, key)
 		err = nil
 		if r0 != nil {
@@ -11674,7 +11674,7 @@ func (w *ResilientCmdable) PFAdd(ctx context.Context, key string, els ...any) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PFAdd(actx, key, els...)
 		err = nil
 		if r0 != nil {
@@ -11707,7 +11707,7 @@ func (w *ResilientCmdable) PFCount(ctx context.Context, keys ...string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PFCount(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -11740,7 +11740,7 @@ func (w *ResilientCmdable) PFMerge(ctx context.Context, dest string, keys ...str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PFMerge(actx, dest, keys...)
 		err = nil
 		if r0 != nil {
@@ -11773,7 +11773,7 @@ func (w *ResilientCmdable) PTTL(ctx context.Context, key string) (r0 *redis.Dura
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PTTL(actx, key)
 		err = nil
 		if r0 != nil {
@@ -11806,7 +11806,7 @@ func (w *ResilientCmdable) Persist(ctx context.Context, key string) (r0 *redis.B
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Persist(actx, key)
 		err = nil
 		if r0 != nil {
@@ -11839,7 +11839,7 @@ func (w *ResilientCmdable) Ping(ctx context.Context) (r0 *redis.StatusCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Ping(actx)
 		err = nil
 		if r0 != nil {
@@ -11881,7 +11881,7 @@ func (w *ResilientCmdable) Pipelined(ctx context.Context, fn func(redis.Pipeline
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Pipelined(actx, fn)
 		release(err)
 		if err == nil {
@@ -11907,7 +11907,7 @@ func (w *ResilientCmdable) PubSubChannels(ctx context.Context, pattern string) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PubSubChannels(actx, pattern)
 		err = nil
 		if r0 != nil {
@@ -11940,7 +11940,7 @@ func (w *ResilientCmdable) PubSubNumPat(ctx context.Context) (r0 *redis.IntCmd) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PubSubNumPat(actx)
 		err = nil
 		if r0 != nil {
@@ -11973,7 +11973,7 @@ func (w *ResilientCmdable) PubSubNumSub(ctx context.Context, channels ...string)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PubSubNumSub(actx, channels...)
 		err = nil
 		if r0 != nil {
@@ -12006,7 +12006,7 @@ func (w *ResilientCmdable) PubSubShardChannels(ctx context.Context, pattern stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PubSubShardChannels(actx, pattern)
 		err = nil
 		if r0 != nil {
@@ -12039,7 +12039,7 @@ func (w *ResilientCmdable) PubSubShardNumSub(ctx context.Context, channels ...st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PubSubShardNumSub(actx, channels...)
 		err = nil
 		if r0 != nil {
@@ -12072,7 +12072,7 @@ func (w *ResilientCmdable) Publish(ctx context.Context, channel string, message 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Publish(actx, channel, message)
 		err = nil
 		if r0 != nil {
@@ -12105,7 +12105,7 @@ func (w *ResilientCmdable) Quit(ctx context.Context) (r0 *redis.StatusCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Quit(actx)
 		err = nil
 		if r0 != nil {
@@ -12138,7 +12138,7 @@ func (w *ResilientCmdable) RPop(ctx context.Context, key string) (r0 *redis.Stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.RPop(actx, key)
 		err = nil
 		if r0 != nil {
@@ -12171,7 +12171,7 @@ func (w *ResilientCmdable) RPopCount(ctx context.Context, key string, count int)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.RPopCount(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -12204,7 +12204,7 @@ func (w *ResilientCmdable) RPopLPush(ctx context.Context, source, destination st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.RPopLPush(actx, source, destination)
 		err = nil
 		if r0 != nil {
@@ -12237,7 +12237,7 @@ func (w *ResilientCmdable) RPush(ctx context.Context, key string, values ...any)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.RPush(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -12270,7 +12270,7 @@ func (w *ResilientCmdable) RPushX(ctx context.Context, key string, values ...any
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.RPushX(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -12303,7 +12303,7 @@ func (w *ResilientCmdable) RandomKey(ctx context.Context) (r0 *redis.StringCmd) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.RandomKey(actx)
 		err = nil
 		if r0 != nil {
@@ -12336,7 +12336,7 @@ func (w *ResilientCmdable) ReadOnly(ctx context.Context) (r0 *redis.StatusCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ReadOnly(actx)
 		err = nil
 		if r0 != nil {
@@ -12369,7 +12369,7 @@ func (w *ResilientCmdable) ReadWrite(ctx context.Context) (r0 *redis.StatusCmd) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ReadWrite(actx)
 		err = nil
 		if r0 != nil {
@@ -12402,7 +12402,7 @@ func (w *ResilientCmdable) Rename(ctx context.Context, key, newkey string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Rename(actx, key, newkey)
 		err = nil
 		if r0 != nil {
@@ -12435,7 +12435,7 @@ func (w *ResilientCmdable) RenameNX(ctx context.Context, key, newkey string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.RenameNX(actx, key, newkey)
 		err = nil
 		if r0 != nil {
@@ -12468,7 +12468,7 @@ func (w *ResilientCmdable) ReplicaOf(ctx context.Context, host, port string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ReplicaOf(actx, host, port)
 		err = nil
 		if r0 != nil {
@@ -12501,7 +12501,7 @@ func (w *ResilientCmdable) Restore(ctx context.Context, key string, ttl time.Dur
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Restore(actx, key, ttl, value)
 		err = nil
 		if r0 != nil {
@@ -12534,7 +12534,7 @@ func (w *ResilientCmdable) RestoreReplace(ctx context.Context, key string, ttl t
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.RestoreReplace(actx, key, ttl, value)
 		err = nil
 		if r0 != nil {
@@ -12567,7 +12567,7 @@ func (w *ResilientCmdable) SAdd(ctx context.Context, key string, members ...any)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SAdd(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -12600,7 +12600,7 @@ func (w *ResilientCmdable) SCard(ctx context.Context, key string) (r0 *redis.Int
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SCard(actx, key)
 		err = nil
 		if r0 != nil {
@@ -12633,7 +12633,7 @@ func (w *ResilientCmdable) SDiff(ctx context.Context, keys ...string) (r0 *redis
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SDiff(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -12666,7 +12666,7 @@ func (w *ResilientCmdable) SDiffCard(ctx context.Context, opts *redis.SDiffCardO
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SDiffCard(actx, opts, keys...)
 		err = nil
 		if r0 != nil {
@@ -12699,7 +12699,7 @@ func (w *ResilientCmdable) SDiffStore(ctx context.Context, destination string, k
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SDiffStore(actx, destination, keys...)
 		err = nil
 		if r0 != nil {
@@ -12732,7 +12732,7 @@ func (w *ResilientCmdable) SInter(ctx context.Context, keys ...string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SInter(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -12765,7 +12765,7 @@ func (w *ResilientCmdable) SInterCard(ctx context.Context, limit int64, keys ...
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SInterCard(actx, limit, keys...)
 		err = nil
 		if r0 != nil {
@@ -12798,7 +12798,7 @@ func (w *ResilientCmdable) SInterStore(ctx context.Context, destination string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SInterStore(actx, destination, keys...)
 		err = nil
 		if r0 != nil {
@@ -12831,7 +12831,7 @@ func (w *ResilientCmdable) SIsMember(ctx context.Context, key string, member any
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SIsMember(actx, key, member)
 		err = nil
 		if r0 != nil {
@@ -12864,7 +12864,7 @@ func (w *ResilientCmdable) SMIsMember(ctx context.Context, key string, members .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SMIsMember(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -12897,7 +12897,7 @@ func (w *ResilientCmdable) SMembers(ctx context.Context, key string) (r0 *redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SMembers(actx, key)
 		err = nil
 		if r0 != nil {
@@ -12930,7 +12930,7 @@ func (w *ResilientCmdable) SMembersMap(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SMembersMap(actx, key)
 		err = nil
 		if r0 != nil {
@@ -12963,7 +12963,7 @@ func (w *ResilientCmdable) SMove(ctx context.Context, source, destination string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SMove(actx, source, destination, member)
 		err = nil
 		if r0 != nil {
@@ -12996,7 +12996,7 @@ func (w *ResilientCmdable) SPop(ctx context.Context, key string) (r0 *redis.Stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SPop(actx, key)
 		err = nil
 		if r0 != nil {
@@ -13029,7 +13029,7 @@ func (w *ResilientCmdable) SPopN(ctx context.Context, key string, count int64) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SPopN(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -13062,7 +13062,7 @@ func (w *ResilientCmdable) SPublish(ctx context.Context, channel string, message
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SPublish(actx, channel, message)
 		err = nil
 		if r0 != nil {
@@ -13095,7 +13095,7 @@ func (w *ResilientCmdable) SRandMember(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SRandMember(actx, key)
 		err = nil
 		if r0 != nil {
@@ -13128,7 +13128,7 @@ func (w *ResilientCmdable) SRandMemberN(ctx context.Context, key string, count i
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SRandMemberN(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -13161,7 +13161,7 @@ func (w *ResilientCmdable) SRem(ctx context.Context, key string, members ...any)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SRem(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -13194,7 +13194,7 @@ func (w *ResilientCmdable) SScan(ctx context.Context, key string, cursor uint64,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SScan(actx, key, cursor, match, count)
 		err = nil
 		if r0 != nil {
@@ -13227,7 +13227,7 @@ func (w *ResilientCmdable) SUnion(ctx context.Context, keys ...string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SUnion(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -13260,7 +13260,7 @@ func (w *ResilientCmdable) SUnionCard(ctx context.Context, opts *redis.SUnionCar
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SUnionCard(actx, opts, keys...)
 		err = nil
 		if r0 != nil {
@@ -13293,7 +13293,7 @@ func (w *ResilientCmdable) SUnionStore(ctx context.Context, destination string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SUnionStore(actx, destination, keys...)
 		err = nil
 		if r0 != nil {
@@ -13326,7 +13326,7 @@ func (w *ResilientCmdable) Save(ctx context.Context) (r0 *redis.StatusCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Save(actx)
 		err = nil
 		if r0 != nil {
@@ -13359,7 +13359,7 @@ func (w *ResilientCmdable) Scan(ctx context.Context, cursor uint64, match string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Scan(actx, cursor, match, count)
 		err = nil
 		if r0 != nil {
@@ -13392,7 +13392,7 @@ func (w *ResilientCmdable) ScanType(ctx context.Context, cursor uint64, match st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ScanType(actx, cursor, match, count, keyType)
 		err = nil
 		if r0 != nil {
@@ -13425,7 +13425,7 @@ func (w *ResilientCmdable) ScriptExists(ctx context.Context, hashes ...string) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ScriptExists(actx, hashes...)
 		err = nil
 		if r0 != nil {
@@ -13458,7 +13458,7 @@ func (w *ResilientCmdable) ScriptFlush(ctx context.Context) (r0 *redis.StatusCmd
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ScriptFlush(actx)
 		err = nil
 		if r0 != nil {
@@ -13491,7 +13491,7 @@ func (w *ResilientCmdable) ScriptKill(ctx context.Context) (r0 *redis.StatusCmd)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ScriptKill(actx)
 		err = nil
 		if r0 != nil {
@@ -13524,7 +13524,7 @@ func (w *ResilientCmdable) ScriptLoad(ctx context.Context, script string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ScriptLoad(actx, script)
 		err = nil
 		if r0 != nil {
@@ -13557,7 +13557,7 @@ func (w *ResilientCmdable) Set(ctx context.Context, key string, value any, expir
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Set(actx, key, value, expiration)
 		err = nil
 		if r0 != nil {
@@ -13590,7 +13590,7 @@ func (w *ResilientCmdable) SetArgs(ctx context.Context, key string, value any, a
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetArgs(actx, key, value, a)
 		err = nil
 		if r0 != nil {
@@ -13623,7 +13623,7 @@ func (w *ResilientCmdable) SetBit(ctx context.Context, key string, offset int64,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetBit(actx, key, offset, value)
 		err = nil
 		if r0 != nil {
@@ -13656,7 +13656,7 @@ func (w *ResilientCmdable) SetEx(ctx context.Context, key string, value any, exp
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetEx(actx, key, value, expiration)
 		err = nil
 		if r0 != nil {
@@ -13689,7 +13689,7 @@ func (w *ResilientCmdable) SetFromBuffer(ctx context.Context, key string, buf []
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetFromBuffer(actx, key, buf)
 		err = nil
 		if r0 != nil {
@@ -13722,7 +13722,7 @@ func (w *ResilientCmdable) SetIFDEQ(ctx context.Context, key string, value any, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetIFDEQ(actx, key, value, matchDigest, expiration)
 		err = nil
 		if r0 != nil {
@@ -13755,7 +13755,7 @@ func (w *ResilientCmdable) SetIFDEQGet(ctx context.Context, key string, value an
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetIFDEQGet(actx, key, value, matchDigest, expiration)
 		err = nil
 		if r0 != nil {
@@ -13788,7 +13788,7 @@ func (w *ResilientCmdable) SetIFDNE(ctx context.Context, key string, value any, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetIFDNE(actx, key, value, matchDigest, expiration)
 		err = nil
 		if r0 != nil {
@@ -13821,7 +13821,7 @@ func (w *ResilientCmdable) SetIFDNEGet(ctx context.Context, key string, value an
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetIFDNEGet(actx, key, value, matchDigest, expiration)
 		err = nil
 		if r0 != nil {
@@ -13854,7 +13854,7 @@ func (w *ResilientCmdable) SetIFEQ(ctx context.Context, key string, value, match
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetIFEQ(actx, key, value, matchValue, expiration)
 		err = nil
 		if r0 != nil {
@@ -13887,7 +13887,7 @@ func (w *ResilientCmdable) SetIFEQGet(ctx context.Context, key string, value, ma
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetIFEQGet(actx, key, value, matchValue, expiration)
 		err = nil
 		if r0 != nil {
@@ -13920,7 +13920,7 @@ func (w *ResilientCmdable) SetIFNE(ctx context.Context, key string, value, match
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetIFNE(actx, key, value, matchValue, expiration)
 		err = nil
 		if r0 != nil {
@@ -13953,7 +13953,7 @@ func (w *ResilientCmdable) SetIFNEGet(ctx context.Context, key string, value, ma
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetIFNEGet(actx, key, value, matchValue, expiration)
 		err = nil
 		if r0 != nil {
@@ -13986,7 +13986,7 @@ func (w *ResilientCmdable) SetNX(ctx context.Context, key string, value any, exp
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetNX(actx, key, value, expiration)
 		err = nil
 		if r0 != nil {
@@ -14019,7 +14019,7 @@ func (w *ResilientCmdable) SetRange(ctx context.Context, key string, offset int6
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetRange(actx, key, offset, value)
 		err = nil
 		if r0 != nil {
@@ -14052,7 +14052,7 @@ func (w *ResilientCmdable) SetXX(ctx context.Context, key string, value any, exp
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetXX(actx, key, value, expiration)
 		err = nil
 		if r0 != nil {
@@ -14085,7 +14085,7 @@ func (w *ResilientCmdable) Shutdown(ctx context.Context) (r0 *redis.StatusCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Shutdown(actx)
 		err = nil
 		if r0 != nil {
@@ -14118,7 +14118,7 @@ func (w *ResilientCmdable) ShutdownNoSave(ctx context.Context) (r0 *redis.Status
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ShutdownNoSave(actx)
 		err = nil
 		if r0 != nil {
@@ -14151,7 +14151,7 @@ func (w *ResilientCmdable) ShutdownSave(ctx context.Context) (r0 *redis.StatusCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ShutdownSave(actx)
 		err = nil
 		if r0 != nil {
@@ -14184,7 +14184,7 @@ func (w *ResilientCmdable) SlaveOf(ctx context.Context, host, port string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SlaveOf(actx, host, port)
 		err = nil
 		if r0 != nil {
@@ -14217,7 +14217,7 @@ func (w *ResilientCmdable) SlowLogGet(ctx context.Context, num int64) (r0 *redis
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SlowLogGet(actx, num)
 		err = nil
 		if r0 != nil {
@@ -14250,7 +14250,7 @@ func (w *ResilientCmdable) SlowLogLen(ctx context.Context) (r0 *redis.IntCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SlowLogLen(actx)
 		err = nil
 		if r0 != nil {
@@ -14283,7 +14283,7 @@ func (w *ResilientCmdable) SlowLogReset(ctx context.Context) (r0 *redis.StatusCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SlowLogReset(actx)
 		err = nil
 		if r0 != nil {
@@ -14316,7 +14316,7 @@ func (w *ResilientCmdable) Sort(ctx context.Context, key string, sort *redis.Sor
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Sort(actx, key, sort)
 		err = nil
 		if r0 != nil {
@@ -14349,7 +14349,7 @@ func (w *ResilientCmdable) SortInterfaces(ctx context.Context, key string, sort 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SortInterfaces(actx, key, sort)
 		err = nil
 		if r0 != nil {
@@ -14382,7 +14382,7 @@ func (w *ResilientCmdable) SortRO(ctx context.Context, key string, sort *redis.S
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SortRO(actx, key, sort)
 		err = nil
 		if r0 != nil {
@@ -14415,7 +14415,7 @@ func (w *ResilientCmdable) SortStore(ctx context.Context, key, store string, sor
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SortStore(actx, key, store, sort)
 		err = nil
 		if r0 != nil {
@@ -14448,7 +14448,7 @@ func (w *ResilientCmdable) StrLen(ctx context.Context, key string) (r0 *redis.In
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.StrLen(actx, key)
 		err = nil
 		if r0 != nil {
@@ -14481,7 +14481,7 @@ func (w *ResilientCmdable) TDigestAdd(ctx context.Context, key string, elements 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestAdd(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -14514,7 +14514,7 @@ func (w *ResilientCmdable) TDigestByRank(ctx context.Context, key string, rank .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestByRank(actx, key, rank...)
 		err = nil
 		if r0 != nil {
@@ -14547,7 +14547,7 @@ func (w *ResilientCmdable) TDigestByRevRank(ctx context.Context, key string, ran
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestByRevRank(actx, key, rank...)
 		err = nil
 		if r0 != nil {
@@ -14580,7 +14580,7 @@ func (w *ResilientCmdable) TDigestCDF(ctx context.Context, key string, elements 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestCDF(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -14613,7 +14613,7 @@ func (w *ResilientCmdable) TDigestCreate(ctx context.Context, key string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestCreate(actx, key)
 		err = nil
 		if r0 != nil {
@@ -14646,7 +14646,7 @@ func (w *ResilientCmdable) TDigestCreateWithCompression(ctx context.Context, key
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestCreateWithCompression(actx, key, compression)
 		err = nil
 		if r0 != nil {
@@ -14679,7 +14679,7 @@ func (w *ResilientCmdable) TDigestInfo(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestInfo(actx, key)
 		err = nil
 		if r0 != nil {
@@ -14712,7 +14712,7 @@ func (w *ResilientCmdable) TDigestMax(ctx context.Context, key string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestMax(actx, key)
 		err = nil
 		if r0 != nil {
@@ -14745,7 +14745,7 @@ func (w *ResilientCmdable) TDigestMerge(ctx context.Context, destKey string, opt
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestMerge(actx, destKey, options, sourceKeys...)
 		err = nil
 		if r0 != nil {
@@ -14778,7 +14778,7 @@ func (w *ResilientCmdable) TDigestMin(ctx context.Context, key string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestMin(actx, key)
 		err = nil
 		if r0 != nil {
@@ -14811,7 +14811,7 @@ func (w *ResilientCmdable) TDigestQuantile(ctx context.Context, key string, elem
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestQuantile(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -14844,7 +14844,7 @@ func (w *ResilientCmdable) TDigestRank(ctx context.Context, key string, values .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestRank(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -14877,7 +14877,7 @@ func (w *ResilientCmdable) TDigestReset(ctx context.Context, key string) (r0 *re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestReset(actx, key)
 		err = nil
 		if r0 != nil {
@@ -14910,7 +14910,7 @@ func (w *ResilientCmdable) TDigestRevRank(ctx context.Context, key string, value
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestRevRank(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -14943,7 +14943,7 @@ func (w *ResilientCmdable) TDigestTrimmedMean(ctx context.Context, key string, l
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestTrimmedMean(actx, key, lowCutQuantile, highCutQuantile)
 		err = nil
 		if r0 != nil {
@@ -14976,7 +14976,7 @@ func (w *ResilientCmdable) TSAdd(ctx context.Context, key string, timestamp any,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSAdd(actx, key, timestamp, value)
 		err = nil
 		if r0 != nil {
@@ -15009,7 +15009,7 @@ func (w *ResilientCmdable) TSAddWithArgs(ctx context.Context, key string, timest
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSAddWithArgs(actx, key, timestamp, value, options)
 		err = nil
 		if r0 != nil {
@@ -15042,7 +15042,7 @@ func (w *ResilientCmdable) TSAlter(ctx context.Context, key string, options *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSAlter(actx, key, options)
 		err = nil
 		if r0 != nil {
@@ -15075,7 +15075,7 @@ func (w *ResilientCmdable) TSCreate(ctx context.Context, key string) (r0 *redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSCreate(actx, key)
 		err = nil
 		if r0 != nil {
@@ -15108,7 +15108,7 @@ func (w *ResilientCmdable) TSCreateRule(ctx context.Context, sourceKey, destKey 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSCreateRule(actx, sourceKey, destKey, aggregator, bucketDuration)
 		err = nil
 		if r0 != nil {
@@ -15141,7 +15141,7 @@ func (w *ResilientCmdable) TSCreateRuleWithArgs(ctx context.Context, sourceKey, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSCreateRuleWithArgs(actx, sourceKey, destKey, aggregator, bucketDuration, options)
 		err = nil
 		if r0 != nil {
@@ -15174,7 +15174,7 @@ func (w *ResilientCmdable) TSCreateWithArgs(ctx context.Context, key string, opt
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSCreateWithArgs(actx, key, options)
 		err = nil
 		if r0 != nil {
@@ -15207,7 +15207,7 @@ func (w *ResilientCmdable) TSDecrBy(ctx context.Context, Key string, timestamp f
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSDecrBy(actx, Key, timestamp)
 		err = nil
 		if r0 != nil {
@@ -15240,7 +15240,7 @@ func (w *ResilientCmdable) TSDecrByWithArgs(ctx context.Context, key string, tim
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSDecrByWithArgs(actx, key, timestamp, options)
 		err = nil
 		if r0 != nil {
@@ -15273,7 +15273,7 @@ func (w *ResilientCmdable) TSDel(ctx context.Context, Key string, fromTimestamp,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSDel(actx, Key, fromTimestamp, toTimestamp)
 		err = nil
 		if r0 != nil {
@@ -15306,7 +15306,7 @@ func (w *ResilientCmdable) TSDeleteRule(ctx context.Context, sourceKey, destKey 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSDeleteRule(actx, sourceKey, destKey)
 		err = nil
 		if r0 != nil {
@@ -15339,7 +15339,7 @@ func (w *ResilientCmdable) TSGet(ctx context.Context, key string) (r0 *redis.TST
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSGet(actx, key)
 		err = nil
 		if r0 != nil {
@@ -15372,7 +15372,7 @@ func (w *ResilientCmdable) TSGetWithArgs(ctx context.Context, key string, option
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSGetWithArgs(actx, key, options)
 		err = nil
 		if r0 != nil {
@@ -15405,7 +15405,7 @@ func (w *ResilientCmdable) TSIncrBy(ctx context.Context, Key string, timestamp f
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSIncrBy(actx, Key, timestamp)
 		err = nil
 		if r0 != nil {
@@ -15438,7 +15438,7 @@ func (w *ResilientCmdable) TSIncrByWithArgs(ctx context.Context, key string, tim
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSIncrByWithArgs(actx, key, timestamp, options)
 		err = nil
 		if r0 != nil {
@@ -15471,7 +15471,7 @@ func (w *ResilientCmdable) TSInfo(ctx context.Context, key string) (r0 *redis.Ma
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSInfo(actx, key)
 		err = nil
 		if r0 != nil {
@@ -15504,7 +15504,7 @@ func (w *ResilientCmdable) TSInfoWithArgs(ctx context.Context, key string, optio
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSInfoWithArgs(actx, key, options)
 		err = nil
 		if r0 != nil {
@@ -15537,7 +15537,7 @@ func (w *ResilientCmdable) TSMAdd(ctx context.Context, ktvSlices [][]any) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSMAdd(actx, ktvSlices)
 		err = nil
 		if r0 != nil {
@@ -15570,7 +15570,7 @@ func (w *ResilientCmdable) TSMGet(ctx context.Context, filters []string) (r0 *re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSMGet(actx, filters)
 		err = nil
 		if r0 != nil {
@@ -15603,7 +15603,7 @@ func (w *ResilientCmdable) TSMGetWithArgs(ctx context.Context, filters []string,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSMGetWithArgs(actx, filters, options)
 		err = nil
 		if r0 != nil {
@@ -15636,7 +15636,7 @@ func (w *ResilientCmdable) TSMRange(ctx context.Context, fromTimestamp, toTimest
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSMRange(actx, fromTimestamp, toTimestamp, filterExpr)
 		err = nil
 		if r0 != nil {
@@ -15669,7 +15669,7 @@ func (w *ResilientCmdable) TSMRangeWithArgs(ctx context.Context, fromTimestamp, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSMRangeWithArgs(actx, fromTimestamp, toTimestamp, filterExpr, options)
 		err = nil
 		if r0 != nil {
@@ -15702,7 +15702,7 @@ func (w *ResilientCmdable) TSMRevRange(ctx context.Context, fromTimestamp, toTim
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSMRevRange(actx, fromTimestamp, toTimestamp, filterExpr)
 		err = nil
 		if r0 != nil {
@@ -15735,7 +15735,7 @@ func (w *ResilientCmdable) TSMRevRangeWithArgs(ctx context.Context, fromTimestam
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSMRevRangeWithArgs(actx, fromTimestamp, toTimestamp, filterExpr, options)
 		err = nil
 		if r0 != nil {
@@ -15768,7 +15768,7 @@ func (w *ResilientCmdable) TSNRange(ctx context.Context, keys []string, fromTime
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSNRange(actx, keys, fromTimestamp, toTimestamp)
 		err = nil
 		if r0 != nil {
@@ -15801,7 +15801,7 @@ func (w *ResilientCmdable) TSNRangeWithArgs(ctx context.Context, keys []string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSNRangeWithArgs(actx, keys, fromTimestamp, toTimestamp, options)
 		err = nil
 		if r0 != nil {
@@ -15834,7 +15834,7 @@ func (w *ResilientCmdable) TSNRevRange(ctx context.Context, keys []string, fromT
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSNRevRange(actx, keys, fromTimestamp, toTimestamp)
 		err = nil
 		if r0 != nil {
@@ -15867,7 +15867,7 @@ func (w *ResilientCmdable) TSNRevRangeWithArgs(ctx context.Context, keys []strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSNRevRangeWithArgs(actx, keys, fromTimestamp, toTimestamp, options)
 		err = nil
 		if r0 != nil {
@@ -15900,7 +15900,7 @@ func (w *ResilientCmdable) TSQueryIndex(ctx context.Context, filterExpr []string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSQueryIndex(actx, filterExpr)
 		err = nil
 		if r0 != nil {
@@ -15933,7 +15933,7 @@ func (w *ResilientCmdable) TSQueryLabelValues(ctx context.Context, label string,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSQueryLabelValues(actx, label, filterExpr)
 		err = nil
 		if r0 != nil {
@@ -15966,7 +15966,7 @@ func (w *ResilientCmdable) TSQueryLabels(ctx context.Context, filterExpr []strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSQueryLabels(actx, filterExpr)
 		err = nil
 		if r0 != nil {
@@ -15999,7 +15999,7 @@ func (w *ResilientCmdable) TSRange(ctx context.Context, key string, fromTimestam
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSRange(actx, key, fromTimestamp, toTimestamp)
 		err = nil
 		if r0 != nil {
@@ -16032,7 +16032,7 @@ func (w *ResilientCmdable) TSRangeWithArgs(ctx context.Context, key string, from
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSRangeWithArgs(actx, key, fromTimestamp, toTimestamp, options)
 		err = nil
 		if r0 != nil {
@@ -16065,7 +16065,7 @@ func (w *ResilientCmdable) TSRead(ctx context.Context, key string, timestamp any
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSRead(actx, key, timestamp)
 		err = nil
 		if r0 != nil {
@@ -16098,7 +16098,7 @@ func (w *ResilientCmdable) TSReadWithArgs(ctx context.Context, key string, times
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSReadWithArgs(actx, key, timestamp, options)
 		err = nil
 		if r0 != nil {
@@ -16131,7 +16131,7 @@ func (w *ResilientCmdable) TSRevRange(ctx context.Context, key string, fromTimes
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSRevRange(actx, key, fromTimestamp, toTimestamp)
 		err = nil
 		if r0 != nil {
@@ -16164,7 +16164,7 @@ func (w *ResilientCmdable) TSRevRangeWithArgs(ctx context.Context, key string, f
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSRevRangeWithArgs(actx, key, fromTimestamp, toTimestamp, options)
 		err = nil
 		if r0 != nil {
@@ -16197,7 +16197,7 @@ func (w *ResilientCmdable) TTL(ctx context.Context, key string) (r0 *redis.Durat
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TTL(actx, key)
 		err = nil
 		if r0 != nil {
@@ -16230,7 +16230,7 @@ func (w *ResilientCmdable) Time(ctx context.Context) (r0 *redis.TimeCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Time(actx)
 		err = nil
 		if r0 != nil {
@@ -16263,7 +16263,7 @@ func (w *ResilientCmdable) TopKAdd(ctx context.Context, key string, elements ...
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKAdd(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -16296,7 +16296,7 @@ func (w *ResilientCmdable) TopKCount(ctx context.Context, key string, elements .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKCount(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -16329,7 +16329,7 @@ func (w *ResilientCmdable) TopKIncrBy(ctx context.Context, key string, elements 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKIncrBy(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -16362,7 +16362,7 @@ func (w *ResilientCmdable) TopKInfo(ctx context.Context, key string) (r0 *redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKInfo(actx, key)
 		err = nil
 		if r0 != nil {
@@ -16395,7 +16395,7 @@ func (w *ResilientCmdable) TopKList(ctx context.Context, key string) (r0 *redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKList(actx, key)
 		err = nil
 		if r0 != nil {
@@ -16428,7 +16428,7 @@ func (w *ResilientCmdable) TopKListWithCount(ctx context.Context, key string) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKListWithCount(actx, key)
 		err = nil
 		if r0 != nil {
@@ -16461,7 +16461,7 @@ func (w *ResilientCmdable) TopKQuery(ctx context.Context, key string, elements .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKQuery(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -16494,7 +16494,7 @@ func (w *ResilientCmdable) TopKReserve(ctx context.Context, key string, k int64)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKReserve(actx, key, k)
 		err = nil
 		if r0 != nil {
@@ -16527,7 +16527,7 @@ func (w *ResilientCmdable) TopKReserveWithOptions(ctx context.Context, key strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKReserveWithOptions(actx, key, k, width, depth, decay)
 		err = nil
 		if r0 != nil {
@@ -16560,7 +16560,7 @@ func (w *ResilientCmdable) Touch(ctx context.Context, keys ...string) (r0 *redis
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Touch(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -16603,7 +16603,7 @@ func (w *ResilientCmdable) TxPipelined(ctx context.Context, fn func(redis.Pipeli
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.TxPipelined(actx, fn)
 		release(err)
 		if err == nil {
@@ -16629,7 +16629,7 @@ func (w *ResilientCmdable) Type(ctx context.Context, key string) (r0 *redis.Stat
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Type(actx, key)
 		err = nil
 		if r0 != nil {
@@ -16662,7 +16662,7 @@ func (w *ResilientCmdable) Unlink(ctx context.Context, keys ...string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Unlink(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -16695,7 +16695,7 @@ func (w *ResilientCmdable) VAdd(ctx context.Context, key, element string, val re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VAdd(actx, key, element, val)
 		err = nil
 		if r0 != nil {
@@ -16728,7 +16728,7 @@ func (w *ResilientCmdable) VAddWithArgs(ctx context.Context, key, element string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VAddWithArgs(actx, key, element, val, addArgs)
 		err = nil
 		if r0 != nil {
@@ -16761,7 +16761,7 @@ func (w *ResilientCmdable) VCard(ctx context.Context, key string) (r0 *redis.Int
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VCard(actx, key)
 		err = nil
 		if r0 != nil {
@@ -16794,7 +16794,7 @@ func (w *ResilientCmdable) VClearAttributes(ctx context.Context, key, element st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VClearAttributes(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -16827,7 +16827,7 @@ func (w *ResilientCmdable) VDim(ctx context.Context, key string) (r0 *redis.IntC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VDim(actx, key)
 		err = nil
 		if r0 != nil {
@@ -16860,7 +16860,7 @@ func (w *ResilientCmdable) VEmb(ctx context.Context, key, element string, raw bo
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VEmb(actx, key, element, raw)
 		err = nil
 		if r0 != nil {
@@ -16893,7 +16893,7 @@ func (w *ResilientCmdable) VGetAttr(ctx context.Context, key, element string) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VGetAttr(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -16926,7 +16926,7 @@ func (w *ResilientCmdable) VInfo(ctx context.Context, key string) (r0 *redis.Map
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VInfo(actx, key)
 		err = nil
 		if r0 != nil {
@@ -16959,7 +16959,7 @@ func (w *ResilientCmdable) VIsMember(ctx context.Context, key, element string) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VIsMember(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -16992,7 +16992,7 @@ func (w *ResilientCmdable) VLinks(ctx context.Context, key, element string) (r0 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VLinks(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -17025,7 +17025,7 @@ func (w *ResilientCmdable) VLinksWithScores(ctx context.Context, key, element st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VLinksWithScores(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -17058,7 +17058,7 @@ func (w *ResilientCmdable) VRandMember(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VRandMember(actx, key)
 		err = nil
 		if r0 != nil {
@@ -17091,7 +17091,7 @@ func (w *ResilientCmdable) VRandMemberCount(ctx context.Context, key string, cou
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VRandMemberCount(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -17124,7 +17124,7 @@ func (w *ResilientCmdable) VRange(ctx context.Context, key, start, end string, c
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VRange(actx, key, start, end, count)
 		err = nil
 		if r0 != nil {
@@ -17157,7 +17157,7 @@ func (w *ResilientCmdable) VRem(ctx context.Context, key, element string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VRem(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -17190,7 +17190,7 @@ func (w *ResilientCmdable) VSetAttr(ctx context.Context, key, element string, at
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VSetAttr(actx, key, element, attr)
 		err = nil
 		if r0 != nil {
@@ -17223,7 +17223,7 @@ func (w *ResilientCmdable) VSim(ctx context.Context, key string, val redis.Vecto
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VSim(actx, key, val)
 		err = nil
 		if r0 != nil {
@@ -17256,7 +17256,7 @@ func (w *ResilientCmdable) VSimWithArgs(ctx context.Context, key string, val red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VSimWithArgs(actx, key, val, args)
 		err = nil
 		if r0 != nil {
@@ -17289,7 +17289,7 @@ func (w *ResilientCmdable) VSimWithArgsWithAttribs(ctx context.Context, key stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VSimWithArgsWithAttribs(actx, key, val, args)
 		err = nil
 		if r0 != nil {
@@ -17322,7 +17322,7 @@ func (w *ResilientCmdable) VSimWithArgsWithScores(ctx context.Context, key strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VSimWithArgsWithScores(actx, key, val, args)
 		err = nil
 		if r0 != nil {
@@ -17355,7 +17355,7 @@ func (w *ResilientCmdable) VSimWithArgsWithScoresWithAttribs(ctx context.Context
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VSimWithArgsWithScoresWithAttribs(actx, key, val, args)
 		err = nil
 		if r0 != nil {
@@ -17388,7 +17388,7 @@ func (w *ResilientCmdable) VSimWithScores(ctx context.Context, key string, val r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VSimWithScores(actx, key, val)
 		err = nil
 		if r0 != nil {
@@ -17421,7 +17421,7 @@ func (w *ResilientCmdable) XAck(ctx context.Context, stream, group string, ids .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XAck(actx, stream, group, ids...)
 		err = nil
 		if r0 != nil {
@@ -17454,7 +17454,7 @@ func (w *ResilientCmdable) XAckDel(ctx context.Context, stream, group, mode stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XAckDel(actx, stream, group, mode, ids...)
 		err = nil
 		if r0 != nil {
@@ -17487,7 +17487,7 @@ func (w *ResilientCmdable) XAdd(ctx context.Context, a *redis.XAddArgs) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XAdd(actx, a)
 		err = nil
 		if r0 != nil {
@@ -17520,7 +17520,7 @@ func (w *ResilientCmdable) XAutoClaim(ctx context.Context, a *redis.XAutoClaimAr
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XAutoClaim(actx, a)
 		err = nil
 		if r0 != nil {
@@ -17553,7 +17553,7 @@ func (w *ResilientCmdable) XAutoClaimJustID(ctx context.Context, a *redis.XAutoC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XAutoClaimJustID(actx, a)
 		err = nil
 		if r0 != nil {
@@ -17586,7 +17586,7 @@ func (w *ResilientCmdable) XAutoClaimWithDeleted(ctx context.Context, a *redis.X
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XAutoClaimWithDeleted(actx, a)
 		err = nil
 		if r0 != nil {
@@ -17619,7 +17619,7 @@ func (w *ResilientCmdable) XCfgSet(ctx context.Context, a *redis.XCfgSetArgs) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XCfgSet(actx, a)
 		err = nil
 		if r0 != nil {
@@ -17652,7 +17652,7 @@ func (w *ResilientCmdable) XClaim(ctx context.Context, a *redis.XClaimArgs) (r0 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XClaim(actx, a)
 		err = nil
 		if r0 != nil {
@@ -17685,7 +17685,7 @@ func (w *ResilientCmdable) XClaimJustID(ctx context.Context, a *redis.XClaimArgs
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XClaimJustID(actx, a)
 		err = nil
 		if r0 != nil {
@@ -17718,7 +17718,7 @@ func (w *ResilientCmdable) XDel(ctx context.Context, stream string, ids ...strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XDel(actx, stream, ids...)
 		err = nil
 		if r0 != nil {
@@ -17751,7 +17751,7 @@ func (w *ResilientCmdable) XDelEx(ctx context.Context, stream, mode string, ids 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XDelEx(actx, stream, mode, ids...)
 		err = nil
 		if r0 != nil {
@@ -17784,7 +17784,7 @@ func (w *ResilientCmdable) XGroupCreate(ctx context.Context, stream, group, star
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XGroupCreate(actx, stream, group, start)
 		err = nil
 		if r0 != nil {
@@ -17817,7 +17817,7 @@ func (w *ResilientCmdable) XGroupCreateConsumer(ctx context.Context, stream, gro
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XGroupCreateConsumer(actx, stream, group, consumer)
 		err = nil
 		if r0 != nil {
@@ -17850,7 +17850,7 @@ func (w *ResilientCmdable) XGroupCreateMkStream(ctx context.Context, stream, gro
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XGroupCreateMkStream(actx, stream, group, start)
 		err = nil
 		if r0 != nil {
@@ -17883,7 +17883,7 @@ func (w *ResilientCmdable) XGroupDelConsumer(ctx context.Context, stream, group,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XGroupDelConsumer(actx, stream, group, consumer)
 		err = nil
 		if r0 != nil {
@@ -17916,7 +17916,7 @@ func (w *ResilientCmdable) XGroupDestroy(ctx context.Context, stream, group stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XGroupDestroy(actx, stream, group)
 		err = nil
 		if r0 != nil {
@@ -17949,7 +17949,7 @@ func (w *ResilientCmdable) XGroupSetID(ctx context.Context, stream, group, start
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XGroupSetID(actx, stream, group, start)
 		err = nil
 		if r0 != nil {
@@ -17982,7 +17982,7 @@ func (w *ResilientCmdable) XInfoConsumers(ctx context.Context, key, group string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XInfoConsumers(actx, key, group)
 		err = nil
 		if r0 != nil {
@@ -18015,7 +18015,7 @@ func (w *ResilientCmdable) XInfoGroups(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XInfoGroups(actx, key)
 		err = nil
 		if r0 != nil {
@@ -18048,7 +18048,7 @@ func (w *ResilientCmdable) XInfoStream(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XInfoStream(actx, key)
 		err = nil
 		if r0 != nil {
@@ -18081,7 +18081,7 @@ func (w *ResilientCmdable) XInfoStreamFull(ctx context.Context, key string, coun
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XInfoStreamFull(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -18114,7 +18114,7 @@ func (w *ResilientCmdable) XLen(ctx context.Context, stream string) (r0 *redis.I
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XLen(actx, stream)
 		err = nil
 		if r0 != nil {
@@ -18147,7 +18147,7 @@ func (w *ResilientCmdable) XNack(ctx context.Context, a *redis.XNackArgs) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XNack(actx, a)
 		err = nil
 		if r0 != nil {
@@ -18180,7 +18180,7 @@ func (w *ResilientCmdable) XPending(ctx context.Context, stream, group string) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XPending(actx, stream, group)
 		err = nil
 		if r0 != nil {
@@ -18213,7 +18213,7 @@ func (w *ResilientCmdable) XPendingExt(ctx context.Context, a *redis.XPendingExt
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XPendingExt(actx, a)
 		err = nil
 		if r0 != nil {
@@ -18246,7 +18246,7 @@ func (w *ResilientCmdable) XRange(ctx context.Context, stream, start, stop strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XRange(actx, stream, start, stop)
 		err = nil
 		if r0 != nil {
@@ -18279,7 +18279,7 @@ func (w *ResilientCmdable) XRangeN(ctx context.Context, stream, start, stop stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XRangeN(actx, stream, start, stop, count)
 		err = nil
 		if r0 != nil {
@@ -18312,7 +18312,7 @@ func (w *ResilientCmdable) XRead(ctx context.Context, a *redis.XReadArgs) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XRead(actx, a)
 		err = nil
 		if r0 != nil {
@@ -18345,7 +18345,7 @@ func (w *ResilientCmdable) XReadGroup(ctx context.Context, a *redis.XReadGroupAr
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XReadGroup(actx, a)
 		err = nil
 		if r0 != nil {
@@ -18378,7 +18378,7 @@ func (w *ResilientCmdable) XReadStreams(ctx context.Context, streams ...string) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XReadStreams(actx, streams...)
 		err = nil
 		if r0 != nil {
@@ -18411,7 +18411,7 @@ func (w *ResilientCmdable) XRevRange(ctx context.Context, stream, start, stop st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XRevRange(actx, stream, start, stop)
 		err = nil
 		if r0 != nil {
@@ -18444,7 +18444,7 @@ func (w *ResilientCmdable) XRevRangeN(ctx context.Context, stream, start, stop s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XRevRangeN(actx, stream, start, stop, count)
 		err = nil
 		if r0 != nil {
@@ -18477,7 +18477,7 @@ func (w *ResilientCmdable) XTrimMaxLen(ctx context.Context, key string, maxLen i
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XTrimMaxLen(actx, key, maxLen)
 		err = nil
 		if r0 != nil {
@@ -18510,7 +18510,7 @@ func (w *ResilientCmdable) XTrimMaxLenApprox(ctx context.Context, key string, ma
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XTrimMaxLenApprox(actx, key, maxLen, limit)
 		err = nil
 		if r0 != nil {
@@ -18543,7 +18543,7 @@ func (w *ResilientCmdable) XTrimMaxLenApproxMode(ctx context.Context, key string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XTrimMaxLenApproxMode(actx, key, maxLen, limit, mode)
 		err = nil
 		if r0 != nil {
@@ -18576,7 +18576,7 @@ func (w *ResilientCmdable) XTrimMaxLenMode(ctx context.Context, key string, maxL
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XTrimMaxLenMode(actx, key, maxLen, mode)
 		err = nil
 		if r0 != nil {
@@ -18609,7 +18609,7 @@ func (w *ResilientCmdable) XTrimMinID(ctx context.Context, key, minID string) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XTrimMinID(actx, key, minID)
 		err = nil
 		if r0 != nil {
@@ -18642,7 +18642,7 @@ func (w *ResilientCmdable) XTrimMinIDApprox(ctx context.Context, key, minID stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XTrimMinIDApprox(actx, key, minID, limit)
 		err = nil
 		if r0 != nil {
@@ -18675,7 +18675,7 @@ func (w *ResilientCmdable) XTrimMinIDApproxMode(ctx context.Context, key, minID 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XTrimMinIDApproxMode(actx, key, minID, limit, mode)
 		err = nil
 		if r0 != nil {
@@ -18708,7 +18708,7 @@ func (w *ResilientCmdable) XTrimMinIDMode(ctx context.Context, key, minID, mode 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XTrimMinIDMode(actx, key, minID, mode)
 		err = nil
 		if r0 != nil {
@@ -18741,7 +18741,7 @@ func (w *ResilientCmdable) ZAdd(ctx context.Context, key string, members ...redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZAdd(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -18774,7 +18774,7 @@ func (w *ResilientCmdable) ZAddArgs(ctx context.Context, key string, args redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZAddArgs(actx, key, args)
 		err = nil
 		if r0 != nil {
@@ -18807,7 +18807,7 @@ func (w *ResilientCmdable) ZAddArgsIncr(ctx context.Context, key string, args re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZAddArgsIncr(actx, key, args)
 		err = nil
 		if r0 != nil {
@@ -18840,7 +18840,7 @@ func (w *ResilientCmdable) ZAddGT(ctx context.Context, key string, members ...re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZAddGT(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -18873,7 +18873,7 @@ func (w *ResilientCmdable) ZAddLT(ctx context.Context, key string, members ...re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZAddLT(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -18906,7 +18906,7 @@ func (w *ResilientCmdable) ZAddNX(ctx context.Context, key string, members ...re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZAddNX(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -18939,7 +18939,7 @@ func (w *ResilientCmdable) ZAddXX(ctx context.Context, key string, members ...re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZAddXX(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -18972,7 +18972,7 @@ func (w *ResilientCmdable) ZCard(ctx context.Context, key string) (r0 *redis.Int
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZCard(actx, key)
 		err = nil
 		if r0 != nil {
@@ -19005,7 +19005,7 @@ func (w *ResilientCmdable) ZCount(ctx context.Context, key, min, max string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZCount(actx, key, min, max)
 		err = nil
 		if r0 != nil {
@@ -19038,7 +19038,7 @@ func (w *ResilientCmdable) ZDiff(ctx context.Context, keys ...string) (r0 *redis
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZDiff(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -19071,7 +19071,7 @@ func (w *ResilientCmdable) ZDiffStore(ctx context.Context, destination string, k
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZDiffStore(actx, destination, keys...)
 		err = nil
 		if r0 != nil {
@@ -19104,7 +19104,7 @@ func (w *ResilientCmdable) ZDiffWithScores(ctx context.Context, keys ...string) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZDiffWithScores(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -19137,7 +19137,7 @@ func (w *ResilientCmdable) ZIncrBy(ctx context.Context, key string, increment fl
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZIncrBy(actx, key, increment, member)
 		err = nil
 		if r0 != nil {
@@ -19170,7 +19170,7 @@ func (w *ResilientCmdable) ZInter(ctx context.Context, store *redis.ZStore) (r0 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZInter(actx, store)
 		err = nil
 		if r0 != nil {
@@ -19203,7 +19203,7 @@ func (w *ResilientCmdable) ZInterCard(ctx context.Context, limit int64, keys ...
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZInterCard(actx, limit, keys...)
 		err = nil
 		if r0 != nil {
@@ -19236,7 +19236,7 @@ func (w *ResilientCmdable) ZInterStore(ctx context.Context, destination string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZInterStore(actx, destination, store)
 		err = nil
 		if r0 != nil {
@@ -19269,7 +19269,7 @@ func (w *ResilientCmdable) ZInterWithScores(ctx context.Context, store *redis.ZS
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZInterWithScores(actx, store)
 		err = nil
 		if r0 != nil {
@@ -19302,7 +19302,7 @@ func (w *ResilientCmdable) ZLexCount(ctx context.Context, key, min, max string) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZLexCount(actx, key, min, max)
 		err = nil
 		if r0 != nil {
@@ -19335,7 +19335,7 @@ func (w *ResilientCmdable) ZMPop(ctx context.Context, order string, count int64,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZMPop(actx, order, count, keys...)
 		err = nil
 		if r0 != nil {
@@ -19368,7 +19368,7 @@ func (w *ResilientCmdable) ZMScore(ctx context.Context, key string, members ...s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZMScore(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -19401,7 +19401,7 @@ func (w *ResilientCmdable) ZPopMax(ctx context.Context, key string, count ...int
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZPopMax(actx, key, count...)
 		err = nil
 		if r0 != nil {
@@ -19434,7 +19434,7 @@ func (w *ResilientCmdable) ZPopMin(ctx context.Context, key string, count ...int
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZPopMin(actx, key, count...)
 		err = nil
 		if r0 != nil {
@@ -19467,7 +19467,7 @@ func (w *ResilientCmdable) ZRandMember(ctx context.Context, key string, count in
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRandMember(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -19500,7 +19500,7 @@ func (w *ResilientCmdable) ZRandMemberWithScores(ctx context.Context, key string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRandMemberWithScores(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -19533,7 +19533,7 @@ func (w *ResilientCmdable) ZRange(ctx context.Context, key string, start, stop i
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRange(actx, key, start, stop)
 		err = nil
 		if r0 != nil {
@@ -19566,7 +19566,7 @@ func (w *ResilientCmdable) ZRangeArgs(ctx context.Context, z redis.ZRangeArgs) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRangeArgs(actx, z)
 		err = nil
 		if r0 != nil {
@@ -19599,7 +19599,7 @@ func (w *ResilientCmdable) ZRangeArgsWithScores(ctx context.Context, z redis.ZRa
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRangeArgsWithScores(actx, z)
 		err = nil
 		if r0 != nil {
@@ -19632,7 +19632,7 @@ func (w *ResilientCmdable) ZRangeByLex(ctx context.Context, key string, opt *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRangeByLex(actx, key, opt)
 		err = nil
 		if r0 != nil {
@@ -19665,7 +19665,7 @@ func (w *ResilientCmdable) ZRangeByScore(ctx context.Context, key string, opt *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRangeByScore(actx, key, opt)
 		err = nil
 		if r0 != nil {
@@ -19698,7 +19698,7 @@ func (w *ResilientCmdable) ZRangeByScoreWithScores(ctx context.Context, key stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRangeByScoreWithScores(actx, key, opt)
 		err = nil
 		if r0 != nil {
@@ -19731,7 +19731,7 @@ func (w *ResilientCmdable) ZRangeStore(ctx context.Context, dst string, z redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRangeStore(actx, dst, z)
 		err = nil
 		if r0 != nil {
@@ -19764,7 +19764,7 @@ func (w *ResilientCmdable) ZRangeWithScores(ctx context.Context, key string, sta
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRangeWithScores(actx, key, start, stop)
 		err = nil
 		if r0 != nil {
@@ -19797,7 +19797,7 @@ func (w *ResilientCmdable) ZRank(ctx context.Context, key, member string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRank(actx, key, member)
 		err = nil
 		if r0 != nil {
@@ -19830,7 +19830,7 @@ func (w *ResilientCmdable) ZRankWithScore(ctx context.Context, key, member strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRankWithScore(actx, key, member)
 		err = nil
 		if r0 != nil {
@@ -19863,7 +19863,7 @@ func (w *ResilientCmdable) ZRem(ctx context.Context, key string, members ...any)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRem(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -19896,7 +19896,7 @@ func (w *ResilientCmdable) ZRemRangeByLex(ctx context.Context, key, min, max str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRemRangeByLex(actx, key, min, max)
 		err = nil
 		if r0 != nil {
@@ -19929,7 +19929,7 @@ func (w *ResilientCmdable) ZRemRangeByRank(ctx context.Context, key string, star
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRemRangeByRank(actx, key, start, stop)
 		err = nil
 		if r0 != nil {
@@ -19962,7 +19962,7 @@ func (w *ResilientCmdable) ZRemRangeByScore(ctx context.Context, key, min, max s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRemRangeByScore(actx, key, min, max)
 		err = nil
 		if r0 != nil {
@@ -19995,7 +19995,7 @@ func (w *ResilientCmdable) ZRevRange(ctx context.Context, key string, start, sto
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRevRange(actx, key, start, stop)
 		err = nil
 		if r0 != nil {
@@ -20028,7 +20028,7 @@ func (w *ResilientCmdable) ZRevRangeByLex(ctx context.Context, key string, opt *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRevRangeByLex(actx, key, opt)
 		err = nil
 		if r0 != nil {
@@ -20061,7 +20061,7 @@ func (w *ResilientCmdable) ZRevRangeByScore(ctx context.Context, key string, opt
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRevRangeByScore(actx, key, opt)
 		err = nil
 		if r0 != nil {
@@ -20094,7 +20094,7 @@ func (w *ResilientCmdable) ZRevRangeByScoreWithScores(ctx context.Context, key s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRevRangeByScoreWithScores(actx, key, opt)
 		err = nil
 		if r0 != nil {
@@ -20127,7 +20127,7 @@ func (w *ResilientCmdable) ZRevRangeWithScores(ctx context.Context, key string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRevRangeWithScores(actx, key, start, stop)
 		err = nil
 		if r0 != nil {
@@ -20160,7 +20160,7 @@ func (w *ResilientCmdable) ZRevRank(ctx context.Context, key, member string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRevRank(actx, key, member)
 		err = nil
 		if r0 != nil {
@@ -20193,7 +20193,7 @@ func (w *ResilientCmdable) ZRevRankWithScore(ctx context.Context, key, member st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRevRankWithScore(actx, key, member)
 		err = nil
 		if r0 != nil {
@@ -20226,7 +20226,7 @@ func (w *ResilientCmdable) ZScan(ctx context.Context, key string, cursor uint64,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZScan(actx, key, cursor, match, count)
 		err = nil
 		if r0 != nil {
@@ -20259,7 +20259,7 @@ func (w *ResilientCmdable) ZScore(ctx context.Context, key, member string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZScore(actx, key, member)
 		err = nil
 		if r0 != nil {
@@ -20292,7 +20292,7 @@ func (w *ResilientCmdable) ZUnion(ctx context.Context, store redis.ZStore) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZUnion(actx, store)
 		err = nil
 		if r0 != nil {
@@ -20325,7 +20325,7 @@ func (w *ResilientCmdable) ZUnionStore(ctx context.Context, dest string, store *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZUnionStore(actx, dest, store)
 		err = nil
 		if r0 != nil {
@@ -20358,7 +20358,7 @@ func (w *ResilientCmdable) ZUnionWithScores(ctx context.Context, store redis.ZSt
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZUnionWithScores(actx, store)
 		err = nil
 		if r0 != nil {
