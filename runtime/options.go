@@ -194,6 +194,7 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind     EventKind
 	Wrapper  string        // the wrapper's type name
+	Instance string        // the wrapper's instance name (Manager.Instance)
 	Method   string        // the method's name; empty for breaker events
 	Breaker  string        // the breaker's name
 	From, To State         // EventStateChange
