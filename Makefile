@@ -6,7 +6,7 @@ GO       ?= go
 PKGS     ?= ./...
 FUZZTIME ?= 20s
 
-.PHONY: all build test test-browser test-short bench chaos overload lint fuzz check-generated
+.PHONY: all build test test-otel test-browser test-short bench chaos overload lint fuzz check-generated
 
 all: build test
 
@@ -22,7 +22,14 @@ test: lint check-generated
 	$(GO) test -race -count=1 $(PKGS)
 	cd bench && $(GO) vet ./...
 	cd compat && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	$(MAKE) test-otel
 	$(MAKE) test-browser
+
+# The OpenTelemetry integration (runtime/otel): its own module, so that
+# neither runtime nor the main module depends on OpenTelemetry; tested with
+# the SDK's in-memory span recorder and manual metric reader.
+test-otel:
+	cd runtime/otel && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 # The status page (runtime/statusz) in a real, headless Chromium: its own
 # module, for the browser driver. It skips without Chromium (Debian's

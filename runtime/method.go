@@ -37,6 +37,7 @@ type Method struct {
 	admitClosed *breaker // Admit has nothing to do but check that this breaker is closed
 	fastBreaker *breaker // the local breaker; nil when there is none or it lives in a Store
 	successSlow bool     // Success has more to do than count and check fastBreaker
+	ctxSlow     bool     // AttemptContext has more to do than return ctx: a timeout, or a Tracer
 }
 
 // Call is the state of one call of a method: its attempt number, the last

@@ -168,6 +168,7 @@ func (m *Manager) initObserve(me *Method, host string) {
 		// Every call is traced: Admit and Success take their slow paths.
 		me.admitNone, me.admitClosed, me.successSlow = false, nil, true
 	}
+	me.ctxSlow = me.timeout > 0 || m.ext.tracer != nil
 }
 
 // startAttempt notes when c's admitted attempt starts, when attempts are

@@ -39,6 +39,18 @@ type Settings []Setting
 // Overrides returns s.
 func (s Settings) Overrides(string, string, []string) ([]Setting, error) { return s, nil }
 
+// JoinOptions returns an Option that applies opts in order: what an
+// integration that needs several options (runtime/otel) hands out as one.
+func JoinOptions(opts ...Option) Option {
+	return func(o *options) {
+		for _, opt := range opts {
+			if opt != nil {
+				opt(o)
+			}
+		}
+	}
+}
+
 // WithConfig applies run-time overrides (runtime/config.Load, or Settings)
 // when the wrapper is built. Several sources apply in order.
 func WithConfig(src ConfigSource) Option {

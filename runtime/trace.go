@@ -76,9 +76,15 @@ func WithTracer(t Tracer) Option {
 // context the call's Tracer gave the attempt, when there is one, under the
 // method's per-attempt deadline. Only generated code calls it.
 func (me *Method) AttemptContext(ctx context.Context, c *Call) (context.Context, context.CancelFunc) {
+	if !me.ctxSlow {
+		return ctx, noCancel
+	}
+	return me.attemptContext(ctx, c)
+}
+
+func (me *Method) attemptContext(ctx context.Context, c *Call) (context.Context, context.CancelFunc) {
 	if c.actx != nil {
 		ctx = c.actx
-		c.actx = nil
 	}
 	return me.Timeout(ctx)
 }
@@ -86,9 +92,15 @@ func (me *Method) AttemptContext(ctx context.Context, c *Call) (context.Context,
 // AttemptContextKeep is TimeoutKeep with the context the call's Tracer gave
 // the attempt, when there is one. Only generated code calls it.
 func (me *Method) AttemptContextKeep(ctx context.Context, c *Call) (context.Context, func(error)) {
+	if !me.ctxSlow {
+		return ctx, noRelease
+	}
+	return me.attemptContextKeep(ctx, c)
+}
+
+func (me *Method) attemptContextKeep(ctx context.Context, c *Call) (context.Context, func(error)) {
 	if c.actx != nil {
 		ctx = c.actx
-		c.actx = nil
 	}
 	return me.TimeoutKeep(ctx)
 }
