@@ -10,7 +10,8 @@ import (
 // is one). A wrapper built without one pays nothing for it.
 //
 // A Tracer must be safe for concurrent use; the CallTrace of one call is
-// used only by the goroutine that makes the call.
+// used only by the goroutine that makes the call. Methods that return no
+// error, which only wait for the rate limit, are not traced.
 type Tracer interface {
 	// StartCall is called when a call starts, before its first attempt is
 	// admitted, with the caller's context. It returns the call's trace, or
