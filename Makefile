@@ -63,7 +63,7 @@ bench:
 # API (20% of requests failing, expiring tokens, an outage) and the real
 # PostgreSQL (backends killed, a column renamed). Minutes, not seconds.
 chaos:
-	$(GO) run ./examples/httpapi -calls 20000 -workers 16 -fail-rate 0.2 -token-lifetime 1s -duration 5m
+	$(GO) run ./examples/httpapi -calls 20000 -workers 16 -fail-rate 0.2 -token-lifetime 1s -outage 0 -duration 5m
 	$(GO) run ./examples/httpapi -calls 5000 -workers 16 -outage 3s -duration 5m
 	$(GO) run ./examples/postgres -duration 60s -workers 12 -kill-every 200ms
 
