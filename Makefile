@@ -6,7 +6,7 @@ GO       ?= go
 PKGS     ?= ./...
 FUZZTIME ?= 20s
 
-.PHONY: all build test test-browser test-short bench chaos overload lint fuzz check-generated
+.PHONY: all build test test-otel test-browser test-short bench chaos overload lint fuzz check-generated
 
 all: build test
 
@@ -22,7 +22,14 @@ test: lint check-generated
 	$(GO) test -race -count=1 $(PKGS)
 	cd bench && $(GO) vet ./...
 	cd compat && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	$(MAKE) test-otel
 	$(MAKE) test-browser
+
+# The OpenTelemetry integration (runtime/otel): its own module, so that
+# neither runtime nor the main module depends on OpenTelemetry; tested with
+# the SDK's in-memory span recorder and manual metric reader.
+test-otel:
+	cd runtime/otel && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 # The status page (runtime/statusz) in a real, headless Chromium: its own
 # module, for the browser driver. It skips without Chromium (Debian's
@@ -56,7 +63,7 @@ bench:
 # API (20% of requests failing, expiring tokens, an outage) and the real
 # PostgreSQL (backends killed, a column renamed). Minutes, not seconds.
 chaos:
-	$(GO) run ./examples/httpapi -calls 20000 -workers 16 -fail-rate 0.2 -token-lifetime 1s -duration 5m
+	$(GO) run ./examples/httpapi -calls 20000 -workers 16 -fail-rate 0.2 -token-lifetime 1s -outage 0 -duration 5m
 	$(GO) run ./examples/httpapi -calls 5000 -workers 16 -outage 3s -duration 5m
 	$(GO) run ./examples/postgres -duration 60s -workers 12 -kill-every 200ms
 

@@ -89,7 +89,7 @@ func (w *ResilientRetryBreaker) Get(ctx context.Context, id string) (r0 string, 
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Get(actx, id)
 		cancel()
 		if err == nil {

@@ -765,11 +765,11 @@ func (r *renderer) guardedBody(b *jen.Group, m *method, n methodNames, inner *je
 
 		attemptCtx := ctx.Clone()
 		if m.ctxIndex >= 0 {
-			op := "Timeout"
+			op := "AttemptContext"
 			if m.keep {
-				op = "TimeoutKeep"
+				op = "AttemptContextKeep"
 			}
-			l.List(jen.Id(n.actx), jen.Id(n.cancel)).Op(":=").Id(n.m).Dot(op).Call(ctx.Clone())
+			l.List(jen.Id(n.actx), jen.Id(n.cancel)).Op(":=").Id(n.m).Dot(op).Call(ctx.Clone(), jen.Op("&").Id(n.call))
 			attemptCtx = jen.Id(n.actx)
 		}
 		callArgs := append([]jen.Code(nil), args...)

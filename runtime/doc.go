@@ -6,7 +6,9 @@
 // # For users
 //
 // Options passed to a generated NewResilientT: WithConfig, WithLogger,
-// WithObserver, WithClock, WithClassifier, WithHostKey, WithStore. The
+// WithObserver, WithTracer (a Tracer follows each call and attempt:
+// runtime/otel's), WithClock, WithClassifier, WithHostKey, WithStore, and
+// JoinOptions to hand several out as one. The
 // configuration types: Config, RetryConfig, CircuitBreakerConfig,
 // RateLimitConfig, TimeoutConfig, RecoveryConfig, ThrottleConfig,
 // RetryBudgetConfig, Setting. The errors: ErrCircuitOpen, ErrRateLimited,
@@ -17,8 +19,9 @@
 // last errors (BreakerSnapshots, Limiter, RecentErrors: what runtime/statusz
 // shows), and forces a breaker open or closed (ForceBreaker).
 //
-// Only generated code calls NewManager, Spec, MethodSpec, Method, Call and
-// the version constants.
+// Only generated code calls NewManager, Spec, MethodSpec, Method (its
+// Admit, AttemptContext, Success, Failure, Backoff...), Call and the version
+// constants.
 //
 // # What a call does
 //

@@ -403,7 +403,7 @@ func (m *Manager) BreakerState(name string) (State, bool) {
 }
 
 func (m *Manager) observe(e Event) {
-	e.Wrapper = m.wrapper
+	e.Wrapper, e.Instance = m.wrapper, m.ext.instance
 	for _, o := range m.observers {
 		o.Observe(e)
 	}

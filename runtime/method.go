@@ -38,6 +38,7 @@ type Method struct {
 	admitClosed *breaker // Admit has nothing to do but check that this breaker is closed
 	fastBreaker *breaker // the local breaker; nil when there is none or it lives in a Store
 	successSlow bool     // Success has more to do than count and check fastBreaker
+	ctxSlow     bool     // AttemptContext has more to do than return ctx: a timeout, or a Tracer
 }
 
 // Call is the state of one call of a method: its attempt number, the last
@@ -56,6 +57,9 @@ type Call struct {
 	adapted   bool
 	start     int64 // when the attempt started, in Unix nanoseconds, when attempts are timed
 	live      bool  // an attempt holds its permit: admitted, not yet recorded (see End)
+
+	trace CallTrace       // the call's trace, when the wrapper has a Tracer (trace.go)
+	actx  context.Context // the context the trace gave the attempt
 }
 
 // Attempt returns the number of the current attempt, from 1.
@@ -81,6 +85,13 @@ func (me *Method) Admit(ctx context.Context, c *Call) error {
 }
 
 func (me *Method) admit(ctx context.Context, c *Call) error {
+	if t := me.m.ext.tracer; t != nil {
+		return me.admitTraced(ctx, c, t)
+	}
+	return me.admitAttempt(ctx, c)
+}
+
+func (me *Method) admitAttempt(ctx context.Context, c *Call) error {
 	if e := me.breaker; e != nil {
 		var err error
 		if b := e.local; b != nil {
@@ -255,6 +266,10 @@ func (me *Method) Success(c *Call) {
 
 func (me *Method) success(c *Call) {
 	me.endAttempt(c)
+	if c.trace != nil {
+		c.endAttemptTrace(nil, 0)
+		me.endCall(c, nil)
+	}
 	if e := me.breaker; e != nil {
 		e.state.Success(c.permit, me.m.clock)
 	}
@@ -277,6 +292,14 @@ func (me *Method) success(c *Call) {
 // refusing the request; a reconnect still runs after a connection error,
 // for the calls that follow.
 func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
+	err = me.failure(ctx, c, err)
+	if err != nil && c.trace != nil {
+		me.endCall(c, err)
+	}
+	return err
+}
+
+func (me *Method) failure(ctx context.Context, c *Call, err error) error {
 	m := me.m
 	class, unsent := me.classifySent(ctx, err)
 	c.last = err
@@ -513,7 +536,11 @@ func randUpTo(n int64) int64 {
 // error as soon as it ends.
 func (me *Method) Backoff(ctx context.Context, c *Call) error {
 	if c.delay <= 0 {
-		return ctx.Err()
+		err := ctx.Err()
+		if err != nil {
+			me.endCall(c, err)
+		}
+		return err
 	}
 	t := me.m.clock.NewTimer(c.delay)
 	select {
@@ -523,6 +550,7 @@ func (me *Method) Backoff(ctx context.Context, c *Call) error {
 	case <-ctx.Done():
 		t.Stop()
 		me.stats.failures.Add(1)
+		me.endCall(c, ctx.Err())
 		return ctx.Err()
 	}
 }

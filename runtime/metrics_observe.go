@@ -131,11 +131,12 @@ func (m *Manager) Instance() string { return m.ext.instance }
 // managerExt is the Manager's observability state.
 type managerExt struct {
 	instance string
-	timed    bool // attempts are timed into histograms
+	timed    bool   // attempts are timed into histograms
+	tracer   Tracer // WithTracer (trace.go)
 }
 
 func newManagerExt(o *options, wrapper string) managerExt {
-	x := managerExt{instance: o.instance, timed: o.latency}
+	x := managerExt{instance: o.instance, timed: o.latency, tracer: o.tracer}
 	if x.instance == "" {
 		x.instance = defaultInstance(wrapper)
 	}
@@ -163,6 +164,11 @@ func (m *Manager) initObserve(me *Method, host string) {
 		me.stats.latency = new(histogram)
 		me.admitNone, me.admitClosed, me.successSlow = false, nil, true
 	}
+	if m.ext.tracer != nil {
+		// Every call is traced: Admit and Success take their slow paths.
+		me.admitNone, me.admitClosed, me.successSlow = false, nil, true
+	}
+	me.ctxSlow = me.timeout > 0 || m.ext.tracer != nil
 }
 
 // startAttempt notes when c's admitted attempt starts, when attempts are
@@ -186,6 +192,7 @@ func (me *Method) endAttempt(c *Call) {
 func (me *Method) failedAttempt(c *Call, class Class) {
 	me.stats.byClass[classIndex(class)].Add(1)
 	me.endAttempt(c)
+	c.endAttemptTrace(c.last, class)
 	me.stats.errors.add(ErrorRecord{At: me.m.clock.Now(), Attempt: c.attempt, Class: class, Err: c.last}, keptErrors)
 }
 

@@ -18,6 +18,7 @@ type options struct {
 	store      Store
 	instance   string
 	latency    bool
+	tracer     Tracer // WithTracer (trace.go)
 }
 
 // ConfigSource supplies run-time overrides: runtime/config's File is one.
@@ -37,6 +38,18 @@ type Settings []Setting
 
 // Overrides returns s.
 func (s Settings) Overrides(string, string, []string) ([]Setting, error) { return s, nil }
+
+// JoinOptions returns an Option that applies opts in order: what an
+// integration that needs several options (runtime/otel) hands out as one.
+func JoinOptions(opts ...Option) Option {
+	return func(o *options) {
+		for _, opt := range opts {
+			if opt != nil {
+				opt(o)
+			}
+		}
+	}
+}
 
 // WithConfig applies run-time overrides (runtime/config.Load, or Settings)
 // when the wrapper is built. Several sources apply in order.
@@ -193,6 +206,7 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind     EventKind
 	Wrapper  string        // the wrapper's type name
+	Instance string        // the wrapper's instance name (Manager.Instance)
 	Method   string        // the method's name; empty for breaker events
 	Breaker  string        // the breaker's name
 	From, To State         // EventStateChange

@@ -72,5 +72,6 @@ func (me *Method) Progress(ctx context.Context, c *Call, err error) error {
 	default:
 		me.record(ctx, c, err, class)
 	}
+	me.endCall(c, err)
 	return err
 }

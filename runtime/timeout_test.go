@@ -24,7 +24,8 @@ import (
 // the code under test or a test server streaming slowly, never the test.
 //
 // The wrappers below are written by hand exactly as resgen generates
-// method bodies: Timeout for plain results, TimeoutKeep for results that
+// method bodies: AttemptContext (Timeout) for plain results,
+// AttemptContextKeep (TimeoutKeep) for results that
 // use the attempt's context after the method returns.
 
 // toGetter is a connector whose results are plain values.
@@ -60,7 +61,7 @@ func (w *toGetterWrapper) Get(ctx context.Context, id string) (string, error) {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Get(actx, id)
 		cancel()
 		if err == nil {
@@ -82,8 +83,8 @@ type toDoer interface {
 	Do(ctx context.Context, req *http.Request) (*http.Response, error)
 }
 
-// toDoerWrapper wraps Do with TimeoutKeep, as generated, and, for
-// comparison, DoPlain with Timeout: what a generator unaware of the
+// toDoerWrapper wraps Do with AttemptContextKeep, as generated, and, for
+// comparison, DoPlain with AttemptContext: what a generator unaware of the
 // difference would write.
 type toDoerWrapper struct {
 	inner   toDoer
@@ -113,7 +114,7 @@ func (w *toDoerWrapper) Do(ctx context.Context, req *http.Request) (*http.Respon
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Do(actx, req)
 		release(err)
 		if err == nil {
@@ -140,7 +141,7 @@ func (w *toDoerWrapper) DoPlain(ctx context.Context, req *http.Request) (*http.R
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Do(actx, req)
 		cancel()
 		if err == nil {
@@ -750,4 +751,56 @@ func TestTimeoutKeepStreamCancelledAfterGC(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the producer was not cancelled with the caller's context")
 	}
+}
+
+// ctxTracer gives each attempt a context that carries its number.
+type ctxTracer struct{}
+
+type ctxTracerKey struct{}
+
+func (ctxTracer) StartCall(context.Context, CallInfo) CallTrace { return ctxTrace{} }
+
+type ctxTrace struct{}
+
+func (ctxTrace) StartAttempt(ctx context.Context, a AttemptInfo) context.Context {
+	return context.WithValue(ctx, ctxTracerKey{}, a.Attempt)
+}
+func (ctxTrace) EndAttempt(error, Class) {}
+func (ctxTrace) End(error)               {}
+
+// TestAttemptContextIsTheTracersUnderTheTimeout: with a Tracer, the
+// wrapped method receives the context the Tracer gave its attempt, with
+// the per-attempt deadline on it, whether its results use the context
+// after it returns (AttemptContextKeep) or not (AttemptContext); without a
+// timeout, the Tracer's context itself.
+func TestAttemptContextIsTheTracersUnderTheTimeout(t *testing.T) {
+	inner := &toCtxGetter{}
+	w := newToGetterWrapper(t, inner, toConfig(5*time.Second, 1), WithTracer(ctxTracer{}))
+	_, err := w.Get(context.Background(), "1")
+	require.NoError(t, err)
+	actx := inner.attempts()[0]
+	assert.Equal(t, 1, actx.Value(ctxTracerKey{}), "the Tracer's context")
+	_, ok := actx.Deadline()
+	assert.True(t, ok, "under the timeout")
+
+	off := toConfig(0, 1)
+	off.Timeout.Disabled = true
+	inner = &toCtxGetter{}
+	w = newToGetterWrapper(t, inner, off, WithTracer(ctxTracer{}))
+	_, err = w.Get(context.Background(), "1")
+	require.NoError(t, err)
+	assert.Equal(t, 1, inner.attempts()[0].Value(ctxTracerKey{}), "the Tracer's context, without a timeout")
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	defer srv.Close()
+	d := &toHTTP{client: srv.Client()}
+	dw := newToDoerWrapper(t, d, toConfig(5*time.Second, 1), WithTracer(ctxTracer{}))
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	resp, err := dw.Do(context.Background(), req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	kctx := d.attempts()[0]
+	assert.Equal(t, 1, kctx.Value(ctxTracerKey{}), "AttemptContextKeep: the Tracer's context")
+	assert.NoError(t, kctx.Err(), "AttemptContextKeep: alive after a success, for the results")
 }

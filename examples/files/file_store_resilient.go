@@ -95,7 +95,7 @@ func (w *ResilientFileStore) List(ctx context.Context) (r0 []string, err error) 
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.List(actx)
 		cancel()
 		if err == nil {
@@ -120,7 +120,7 @@ func (w *ResilientFileStore) Read(ctx context.Context, name string) (r0 []byte, 
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Read(actx, name)
 		cancel()
 		if err == nil {
@@ -145,7 +145,7 @@ func (w *ResilientFileStore) ReadBatch(ctx context.Context, names []string) (r0 
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ReadBatch(actx, names)
 		cancel()
 		if err == nil {
@@ -170,7 +170,7 @@ func (w *ResilientFileStore) Write(ctx context.Context, name string, data []byte
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Write(actx, name, data)
 		cancel()
 		if err == nil {

@@ -24,6 +24,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -404,7 +405,8 @@ func TestRunDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs.String())
 	}
-	for _, want := range []string{"success rate", "429s received", "credential refresh", "breaker", "Metrics()", "initial_delay 2s → 20ms"} {
+	for _, want := range []string{"success rate", "429s received", "credential refresh", "breaker", "Metrics()", "initial_delay 2s → 20ms",
+		"goes down for 300ms", "Side by side, the same faults", "bare client ", "wrapped client ", "(bare "} {
 		if !contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -414,6 +416,35 @@ func TestRunDemo(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"-calls", "0"}, &out, &errs); code != 2 {
 		t.Errorf("-calls 0: exit %d, want 2", code)
+	}
+}
+
+// TestDemoShowsTheBreakerOpenAndCloseBesideTheBareClient: the demo as
+// the quick start runs it (its default faults, an outage included, fewer
+// calls) shows the breaker open and close again, and the unwrapped client
+// failing more calls than the wrapped one against the same faults.
+func TestDemoShowsTheBreakerOpenAndCloseBesideTheBareClient(t *testing.T) {
+	skipShort(t)
+	var out, errs syncBuffer
+	if code := run(context.Background(), []string{"-calls", "800"}, &out, &errs); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	got := out.String()
+	for _, want := range []string{"CLOSED → OPEN", "HALF_OPEN → CLOSED", "now CLOSED"} {
+		if !contains(got, want) {
+			t.Errorf("the default demo's output lacks %q:\n%s", want, got)
+		}
+	}
+	var bareFailed, wrappedFailed, n int
+	for _, line := range strings.Split(got, "\n") {
+		if _, err := fmt.Sscanf(strings.TrimSpace(line), "bare client %d of %d calls failed", &bareFailed, &n); err == nil {
+			continue
+		}
+		_, _ = fmt.Sscanf(strings.TrimSpace(line), "wrapped client %d of %d calls failed", &wrappedFailed, &n)
+	}
+	if n != 800 || bareFailed <= wrappedFailed {
+		t.Errorf("side by side: bare %d failed, wrapped %d failed, of %d calls; want 800 calls, the bare client failing more:\n%s",
+			bareFailed, wrappedFailed, n, got)
 	}
 }
 

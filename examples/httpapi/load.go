@@ -116,6 +116,10 @@ type loadReport struct {
 
 	Errors  map[string]int // the failed calls' errors, by message
 	Elapsed time.Duration
+
+	// ByAnswer counts the failed calls by the answer they ended with: an
+	// HTTP status ("503"), "breaker open", "no answer".
+	ByAnswer map[string]int
 }
 
 // SuccessRate returns the share of calls that succeeded, from 0 to 1.
@@ -129,6 +133,7 @@ func (r *loadReport) SuccessRate() float64 {
 // progress is a load run's counters while it runs.
 type progress struct {
 	done, failed atomic.Int64
+	finished     atomic.Bool // the run is over
 }
 
 // openPause is how long a worker of runLoad waits after a call that the
@@ -142,11 +147,18 @@ const openPause = 100 * time.Millisecond
 // Call i does the same thing in every run. A worker whose call the open
 // breaker failed fast pauses for openPause before its next call.
 func runLoad(ctx context.Context, shop Shop, calls, workers int, p *progress) *loadReport {
+	return runLoadAfter(ctx, shop, calls, workers, p, nil)
+}
+
+// runLoadAfter is runLoad, but call i waits until after has made i calls,
+// so that two clients run side by side meet the same faults at the same
+// time (the outage, halfway through); after nil: no wait.
+func runLoadAfter(ctx context.Context, shop Shop, calls, workers int, p, after *progress) *loadReport {
 	if p == nil {
 		p = new(progress)
 	}
 	runID := time.Now().UnixNano()
-	rep := &loadReport{Errors: make(map[string]int)}
+	rep := &loadReport{Errors: make(map[string]int), ByAnswer: make(map[string]int)}
 	var (
 		mu   sync.Mutex
 		next atomic.Int64
@@ -159,6 +171,13 @@ func runLoad(ctx context.Context, shop Shop, calls, workers int, p *progress) *l
 				i := int(next.Add(1) - 1)
 				if i >= calls || ctx.Err() != nil {
 					return
+				}
+				for after != nil && after.done.Load() <= int64(i) && !after.finished.Load() {
+					select {
+					case <-time.After(time.Millisecond):
+					case <-ctx.Done():
+						return
+					}
 				}
 				var tr callTrace
 				err := oneCall(withTrace(ctx, &tr), shop, i, runID)
@@ -186,6 +205,7 @@ func runLoad(ctx context.Context, shop Shop, calls, workers int, p *progress) *l
 	}
 	wg.Wait()
 	rep.Elapsed = time.Since(start)
+	p.finished.Store(true)
 	return rep
 }
 
@@ -199,6 +219,7 @@ func (r *loadReport) add(tr *callTrace, err error) {
 	} else {
 		r.Failed++
 		r.Errors[err.Error()]++
+		r.ByAnswer[answerOf(err)]++
 	}
 	if transient {
 		r.MetTransient++
@@ -269,4 +290,25 @@ func (r *loadReport) topErrors(n int) []string {
 		out = append(out, fmt.Sprintf("%d× %s", r.Errors[m], m))
 	}
 	return out
+}
+
+// answerOf names what a failed call ended with: the wrapper's rejection
+// (which may follow failed attempts), or the server's answer.
+func answerOf(err error) string {
+	var ae *APIError
+	switch {
+	case errors.Is(err, runtime.ErrCircuitOpen):
+		return "breaker open"
+	case errors.Is(err, runtime.ErrThrottled):
+		return "throttled"
+	case errors.Is(err, runtime.ErrRetryBudget):
+		return "retry budget"
+	case errors.Is(err, runtime.ErrRateLimited):
+		return "rate limited"
+	case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
+		return "401 (expired token)"
+	case errors.As(err, &ae):
+		return fmt.Sprint(ae.Status)
+	}
+	return "no answer"
 }

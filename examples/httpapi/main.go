@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,7 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	tokenLife := fs.Duration("token-lifetime", 2*time.Second, "how long the server's bearer tokens last (0: forever)")
 	serverRPS := fs.Float64("server-rps", 200, "the server's own rate limit, requests per second (0: none)")
 	serverBurst := fs.Int("server-burst", 40, "the server's rate-limit burst")
-	outage := fs.Duration("outage", 0, "take the server down for this long halfway through the calls")
+	outage := fs.Duration("outage", 1500*time.Millisecond, "take the servers down for this long halfway through the calls (0: no outage)")
+	bare := fs.Bool("bare", true, "run the unwrapped client beside the wrapped one, against a server of its own with the same faults")
 	duration := fs.Duration("duration", 60*time.Second, "stop after this long, whatever is left")
 	verbose := fs.Bool("v", false, "log every resilience action to stderr")
 	if err := fs.Parse(args); err != nil {
@@ -97,12 +99,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	srv, err := StartServer(ServerConfig{
+	serverCfg := ServerConfig{
 		FailRate:      *failRate,
 		RateLimit:     *serverRPS,
 		Burst:         *serverBurst,
 		TokenLifetime: *tokenLife,
-	})
+	}
+	srv, err := StartServer(serverCfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "httpapi:", err)
 		return 1
@@ -114,6 +117,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer client.Close()
+	// The unwrapped client has a server of its own, configured alike: the
+	// same faults, without either client's requests eating into the
+	// other's rate limit.
+	var bareSrv *Server
+	var bareClient *Client
+	if *bare {
+		if bareSrv, err = StartServer(serverCfg); err != nil {
+			fmt.Fprintln(stderr, "httpapi:", err)
+			return 1
+		}
+		defer bareSrv.Close()
+		if bareClient, err = newTracedClient(bareSrv); err != nil {
+			fmt.Fprintln(stderr, "httpapi:", err)
+			return 1
+		}
+		defer bareClient.Close()
+	}
 
 	obs := &demoObserver{start: time.Now()}
 	logger := slog.New(slog.DiscardHandler)
@@ -143,6 +163,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *outage > 0 {
 		fmt.Fprintf(stdout, "        goes down for %v halfway through (every request 503)\n", *outage)
 	}
+	if *bare {
+		fmt.Fprintf(stdout, "bare    the same Client unwrapped, beside the wrapped one, against a server of its own\n")
+		fmt.Fprintf(stdout, "        with the same faults: it makes call i when the wrapped client has made it, so that\n")
+		fmt.Fprintf(stdout, "        both meet the outage together. It has no retry, no breaker, no rate limit, and\n")
+		fmt.Fprintf(stdout, "        nothing calls its RefreshCredentials on a 401 (the wrapper does)\n")
+	}
 	fmt.Fprintf(stdout, "client  ResilientShop, api profile: max_attempts %d, failure_threshold %d, success_threshold %d,\n",
 		cfg.Retry.MaxAttempts, cfg.CircuitBreaker.FailureThreshold, cfg.CircuitBreaker.SuccessThreshold)
 	fmt.Fprintf(stdout, "        rate limit %d requests/min (%.0f/s) burst %d per host, timeout %v per attempt,\n",
@@ -156,8 +182,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	ctx, cancel := context.WithTimeout(ctx, *duration)
 	defer cancel()
-	var prog progress
-	stopProgress := startProgress(stdout, &prog, *calls, srv, shop, obs)
+	var prog, bareProg progress
+	showBare := &bareProg
+	if !*bare {
+		showBare = nil
+	}
+	stopProgress := startProgress(stdout, &prog, showBare, *calls, srv, shop, obs)
 	var outageDone chan struct{}
 	if *outage > 0 {
 		outageDone = make(chan struct{})
@@ -171,9 +201,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				}
 			}
 			srv.Down(*outage)
+			if bareSrv != nil {
+				bareSrv.Down(*outage)
+			}
 		}()
 	}
+	var bareRep *loadReport
+	var bareDone sync.WaitGroup
+	if *bare {
+		bareDone.Go(func() { bareRep = runLoadAfter(ctx, bareClient, *calls, *workers, &bareProg, &prog) })
+	}
 	rep := runLoad(ctx, shop, *calls, *workers, &prog)
+	bareDone.Wait()
 	cancel()
 	if outageDone != nil {
 		<-outageDone
@@ -181,6 +220,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	stopProgress()
 
 	summarize(stdout, rep, srv.Stats(), shop, obs)
+	if bareRep != nil {
+		compare(stdout, bareRep, rep)
+	}
 	if rep.Calls < *calls {
 		fmt.Fprintf(stdout, "\nstopped after %v with %d of %d calls made\n", rep.Elapsed.Round(time.Millisecond), rep.Calls, *calls)
 	}
@@ -191,7 +233,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // second on a terminal, until the returned func is called. Elsewhere (a
 // log, a pipe, a test) it prints a plain line a second: a \r would make
 // one huge line of them.
-func startProgress(w io.Writer, p *progress, calls int, srv *Server, shop *ResilientShop, obs *demoObserver) func() {
+func startProgress(w io.Writer, p, bare *progress, calls int, srv *Server, shop *ResilientShop, obs *demoObserver) func() {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	tty := isTerminal(w)
@@ -200,10 +242,17 @@ func startProgress(w io.Writer, p *progress, calls int, srv *Server, shop *Resil
 		every = 250 * time.Millisecond
 	}
 	line := func() {
-		n, failed := p.done.Load(), p.failed.Load()
-		rate := 100.0
-		if n > 0 {
-			rate = 100 * float64(n-failed) / float64(n)
+		okRate := func(p *progress) float64 {
+			n, failed := p.done.Load(), p.failed.Load()
+			if n == 0 {
+				return 100
+			}
+			return 100 * float64(n-failed) / float64(n)
+		}
+		n, rate := p.done.Load(), okRate(p)
+		bareOK := ""
+		if bare != nil {
+			bareOK = fmt.Sprintf(" (bare %6.2f%%)", okRate(bare))
 		}
 		st := srv.Stats()
 		state, _ := shop.Resilience().BreakerState(shop.Resilience().Wrapper())
@@ -211,8 +260,8 @@ func startProgress(w io.Writer, p *progress, calls int, srv *Server, shop *Resil
 		if !tty {
 			start, end = "", "\n"
 		}
-		fmt.Fprintf(w, "%s  [%*d/%d]  ok %6.2f%%  attempts %5d  retries %4d  429s %d  refreshes %3d  breaker %-9s  %5.1fs%s",
-			start, len(fmt.Sprint(calls)), n, calls, rate, st.Requests, obs.retries.Load(), st.Throttled,
+		fmt.Fprintf(w, "%s  [%*d/%d]  ok %6.2f%%%s  attempts %5d  retries %4d  429s %d  refreshes %3d  breaker %-9s  %5.1fs%s",
+			start, len(fmt.Sprint(calls)), n, calls, rate, bareOK, st.Requests, obs.retries.Load(), st.Throttled,
 			obs.refreshes.Load(), state, time.Since(obs.start).Seconds(), end)
 	}
 	wg.Go(func() {
@@ -319,4 +368,36 @@ func summarize(w io.Writer, rep *loadReport, st ServerStats, shop *ResilientShop
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// compare prints the unwrapped client's run beside the wrapped one's.
+func compare(w io.Writer, bare, wrapped *loadReport) {
+	fmt.Fprintf(w, "\nSide by side, the same faults\n")
+	fmt.Fprintf(w, "  bare client     %d of %d calls failed (%s succeeded)%s\n", bare.Failed, bare.Calls,
+		pct(bare.Succeeded, bare.Calls), byAnswer(bare))
+	fmt.Fprintf(w, "  wrapped client  %d of %d calls failed (%s succeeded)%s\n", wrapped.Failed, wrapped.Calls,
+		pct(wrapped.Succeeded, wrapped.Calls), byAnswer(wrapped))
+}
+
+// byAnswer lists r's failed calls by the answer they ended with, most
+// frequent first.
+func byAnswer(r *loadReport) string {
+	if r.Failed == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(r.ByAnswer))
+	for k := range r.ByAnswer {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if d := r.ByAnswer[b] - r.ByAnswer[a]; d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d × %s", r.ByAnswer[k], k)
+	}
+	return ": " + strings.Join(parts, ", ")
 }

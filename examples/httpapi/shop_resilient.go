@@ -93,7 +93,7 @@ func (w *ResilientShop) CreateOrder(ctx context.Context, o NewOrder) (r0 Order, 
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.CreateOrder(actx, o)
 		cancel()
 		if err == nil {
@@ -118,7 +118,7 @@ func (w *ResilientShop) GetOrder(ctx context.Context, id int64) (r0 Order, err e
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.GetOrder(actx, id)
 		cancel()
 		if err == nil {
@@ -143,7 +143,7 @@ func (w *ResilientShop) ListOrders(ctx context.Context, since time.Time) (r0 []O
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ListOrders(actx, since)
 		cancel()
 		if err == nil {

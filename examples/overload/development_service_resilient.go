@@ -89,7 +89,7 @@ func (w *DevelopmentService) Get(ctx context.Context, key string) (r0 string, er
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Get(actx, key)
 		cancel()
 		if err == nil {

@@ -97,7 +97,7 @@ func (w *ResilientCatalog) GetItem(ctx context.Context, id int64) (r0 Item, err 
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.GetItem(actx, id)
 		cancel()
 		if err == nil {
@@ -125,7 +125,7 @@ func (w *ResilientCatalog) ListItems(ctx context.Context, afterID int64, limit i
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ListItems(actx, afterID, limit)
 		cancel()
 		if err == nil {
@@ -154,7 +154,7 @@ func (w *ResilientCatalog) StreamItems(ctx context.Context, afterID int64, limit
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.StreamItems(actx, afterID, limit)
 		release(err)
 		if err == nil {

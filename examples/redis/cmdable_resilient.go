@@ -98,7 +98,7 @@ func (w *ResilientCmdable) ACLCat(ctx context.Context) (r0 *redis.StringSliceCmd
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLCat(actx)
 		err = nil
 		if r0 != nil {
@@ -132,7 +132,7 @@ func (w *ResilientCmdable) ACLCatArgs(ctx context.Context, options *redis.ACLCat
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLCatArgs(actx, options)
 		err = nil
 		if r0 != nil {
@@ -166,7 +166,7 @@ func (w *ResilientCmdable) ACLDelUser(ctx context.Context, username string) (r0 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLDelUser(actx, username)
 		err = nil
 		if r0 != nil {
@@ -200,7 +200,7 @@ func (w *ResilientCmdable) ACLDryRun(ctx context.Context, username string, comma
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLDryRun(actx, username, command...)
 		err = nil
 		if r0 != nil {
@@ -234,7 +234,7 @@ func (w *ResilientCmdable) ACLGenPass(ctx context.Context, bit int) (r0 *redis.S
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLGenPass(actx, bit)
 		err = nil
 		if r0 != nil {
@@ -268,7 +268,7 @@ func (w *ResilientCmdable) ACLList(ctx context.Context) (r0 *redis.StringSliceCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLList(actx)
 		err = nil
 		if r0 != nil {
@@ -302,7 +302,7 @@ func (w *ResilientCmdable) ACLLog(ctx context.Context, count int64) (r0 *redis.A
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLLog(actx, count)
 		err = nil
 		if r0 != nil {
@@ -336,7 +336,7 @@ func (w *ResilientCmdable) ACLLogReset(ctx context.Context) (r0 *redis.StatusCmd
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLLogReset(actx)
 		err = nil
 		if r0 != nil {
@@ -370,7 +370,7 @@ func (w *ResilientCmdable) ACLSetUser(ctx context.Context, username string, rule
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLSetUser(actx, username, rules...)
 		err = nil
 		if r0 != nil {
@@ -404,7 +404,7 @@ func (w *ResilientCmdable) ACLUsers(ctx context.Context) (r0 *redis.StringSliceC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLUsers(actx)
 		err = nil
 		if r0 != nil {
@@ -438,7 +438,7 @@ func (w *ResilientCmdable) ACLWhoAmI(ctx context.Context) (r0 *redis.StringCmd) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ACLWhoAmI(actx)
 		err = nil
 		if r0 != nil {
@@ -472,7 +472,7 @@ func (w *ResilientCmdable) ARCount(ctx context.Context, key string) (r0 *redis.U
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARCount(actx, key)
 		err = nil
 		if r0 != nil {
@@ -506,7 +506,7 @@ func (w *ResilientCmdable) ARDel(ctx context.Context, key string, indexes ...uin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARDel(actx, key, indexes...)
 		err = nil
 		if r0 != nil {
@@ -540,7 +540,7 @@ func (w *ResilientCmdable) ARDelRange(ctx context.Context, key string, ranges ..
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARDelRange(actx, key, ranges...)
 		err = nil
 		if r0 != nil {
@@ -574,7 +574,7 @@ func (w *ResilientCmdable) ARGet(ctx context.Context, key string, index uint64) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARGet(actx, key, index)
 		err = nil
 		if r0 != nil {
@@ -608,7 +608,7 @@ func (w *ResilientCmdable) ARGetRange(ctx context.Context, key string, start, en
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARGetRange(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -642,7 +642,7 @@ func (w *ResilientCmdable) ARGrep(ctx context.Context, key, start, end string, a
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARGrep(actx, key, start, end, args)
 		err = nil
 		if r0 != nil {
@@ -676,7 +676,7 @@ func (w *ResilientCmdable) ARGrepWithValues(ctx context.Context, key, start, end
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARGrepWithValues(actx, key, start, end, args)
 		err = nil
 		if r0 != nil {
@@ -710,7 +710,7 @@ func (w *ResilientCmdable) ARInfo(ctx context.Context, key string) (r0 *redis.Ma
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARInfo(actx, key)
 		err = nil
 		if r0 != nil {
@@ -744,7 +744,7 @@ func (w *ResilientCmdable) ARInfoFull(ctx context.Context, key string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARInfoFull(actx, key)
 		err = nil
 		if r0 != nil {
@@ -778,7 +778,7 @@ func (w *ResilientCmdable) ARInsert(ctx context.Context, key string, values ...s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARInsert(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -812,7 +812,7 @@ func (w *ResilientCmdable) ARLastItems(ctx context.Context, key string, count ui
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARLastItems(actx, key, count, rev)
 		err = nil
 		if r0 != nil {
@@ -846,7 +846,7 @@ func (w *ResilientCmdable) ARLen(ctx context.Context, key string) (r0 *redis.Uin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARLen(actx, key)
 		err = nil
 		if r0 != nil {
@@ -880,7 +880,7 @@ func (w *ResilientCmdable) ARMGet(ctx context.Context, key string, indexes ...ui
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARMGet(actx, key, indexes...)
 		err = nil
 		if r0 != nil {
@@ -914,7 +914,7 @@ func (w *ResilientCmdable) ARMSet(ctx context.Context, key string, members ...re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARMSet(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -948,7 +948,7 @@ func (w *ResilientCmdable) ARNext(ctx context.Context, key string) (r0 *redis.Ui
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARNext(actx, key)
 		err = nil
 		if r0 != nil {
@@ -982,7 +982,7 @@ func (w *ResilientCmdable) AROpAnd(ctx context.Context, key string, start, end u
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.AROpAnd(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -1016,7 +1016,7 @@ func (w *ResilientCmdable) AROpMatch(ctx context.Context, key string, start, end
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.AROpMatch(actx, key, start, end, value)
 		err = nil
 		if r0 != nil {
@@ -1050,7 +1050,7 @@ func (w *ResilientCmdable) AROpMax(ctx context.Context, key string, start, end u
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.AROpMax(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -1084,7 +1084,7 @@ func (w *ResilientCmdable) AROpMin(ctx context.Context, key string, start, end u
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.AROpMin(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -1118,7 +1118,7 @@ func (w *ResilientCmdable) AROpOr(ctx context.Context, key string, start, end ui
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.AROpOr(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -1152,7 +1152,7 @@ func (w *ResilientCmdable) AROpSum(ctx context.Context, key string, start, end u
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.AROpSum(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -1186,7 +1186,7 @@ func (w *ResilientCmdable) AROpUsed(ctx context.Context, key string, start, end 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.AROpUsed(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -1220,7 +1220,7 @@ func (w *ResilientCmdable) AROpXor(ctx context.Context, key string, start, end u
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.AROpXor(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -1254,7 +1254,7 @@ func (w *ResilientCmdable) ARRing(ctx context.Context, key string, size uint64, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARRing(actx, key, size, values...)
 		err = nil
 		if r0 != nil {
@@ -1288,7 +1288,7 @@ func (w *ResilientCmdable) ARScan(ctx context.Context, key string, start, end ui
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARScan(actx, key, start, end, args)
 		err = nil
 		if r0 != nil {
@@ -1322,7 +1322,7 @@ func (w *ResilientCmdable) ARSeek(ctx context.Context, key string, index uint64)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARSeek(actx, key, index)
 		err = nil
 		if r0 != nil {
@@ -1356,7 +1356,7 @@ func (w *ResilientCmdable) ARSet(ctx context.Context, key string, index uint64, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ARSet(actx, key, index, values...)
 		err = nil
 		if r0 != nil {
@@ -1379,7 +1379,10 @@ func (w *ResilientCmdable) ARSet(ctx context.Context, key string, index uint64, 
 	}
 }
 
-// Append calls the wrapped Append with the wrapper's policies.
+// Append calls the wrapped Append with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) Append(ctx context.Context, key, value string) (r0 *redis.IntCmd) {
 	m := w.methods[38]
 	var err error
@@ -1390,7 +1393,7 @@ func (w *ResilientCmdable) Append(ctx context.Context, key, value string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Append(actx, key, value)
 		err = nil
 		if r0 != nil {
@@ -1424,7 +1427,7 @@ func (w *ResilientCmdable) BFAdd(ctx context.Context, key string, element any) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFAdd(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -1458,7 +1461,7 @@ func (w *ResilientCmdable) BFCard(ctx context.Context, key string) (r0 *redis.In
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFCard(actx, key)
 		err = nil
 		if r0 != nil {
@@ -1492,7 +1495,7 @@ func (w *ResilientCmdable) BFExists(ctx context.Context, key string, element any
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFExists(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -1526,7 +1529,7 @@ func (w *ResilientCmdable) BFInfo(ctx context.Context, key string) (r0 *redis.BF
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFInfo(actx, key)
 		err = nil
 		if r0 != nil {
@@ -1560,7 +1563,7 @@ func (w *ResilientCmdable) BFInfoArg(ctx context.Context, key, option string) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFInfoArg(actx, key, option)
 		err = nil
 		if r0 != nil {
@@ -1594,7 +1597,7 @@ func (w *ResilientCmdable) BFInfoCapacity(ctx context.Context, key string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFInfoCapacity(actx, key)
 		err = nil
 		if r0 != nil {
@@ -1628,7 +1631,7 @@ func (w *ResilientCmdable) BFInfoExpansion(ctx context.Context, key string) (r0 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFInfoExpansion(actx, key)
 		err = nil
 		if r0 != nil {
@@ -1662,7 +1665,7 @@ func (w *ResilientCmdable) BFInfoFilters(ctx context.Context, key string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFInfoFilters(actx, key)
 		err = nil
 		if r0 != nil {
@@ -1696,7 +1699,7 @@ func (w *ResilientCmdable) BFInfoItems(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFInfoItems(actx, key)
 		err = nil
 		if r0 != nil {
@@ -1730,7 +1733,7 @@ func (w *ResilientCmdable) BFInfoSize(ctx context.Context, key string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFInfoSize(actx, key)
 		err = nil
 		if r0 != nil {
@@ -1764,7 +1767,7 @@ func (w *ResilientCmdable) BFInsert(ctx context.Context, key string, options *re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFInsert(actx, key, options, elements...)
 		err = nil
 		if r0 != nil {
@@ -1798,7 +1801,7 @@ func (w *ResilientCmdable) BFLoadChunk(ctx context.Context, key string, iterator
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFLoadChunk(actx, key, iterator, data)
 		err = nil
 		if r0 != nil {
@@ -1832,7 +1835,7 @@ func (w *ResilientCmdable) BFMAdd(ctx context.Context, key string, elements ...a
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFMAdd(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -1866,7 +1869,7 @@ func (w *ResilientCmdable) BFMExists(ctx context.Context, key string, elements .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFMExists(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -1900,7 +1903,7 @@ func (w *ResilientCmdable) BFReserve(ctx context.Context, key string, errorRate 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFReserve(actx, key, errorRate, capacity)
 		err = nil
 		if r0 != nil {
@@ -1934,7 +1937,7 @@ func (w *ResilientCmdable) BFReserveExpansion(ctx context.Context, key string, e
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFReserveExpansion(actx, key, errorRate, capacity, expansion)
 		err = nil
 		if r0 != nil {
@@ -1968,7 +1971,7 @@ func (w *ResilientCmdable) BFReserveNonScaling(ctx context.Context, key string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFReserveNonScaling(actx, key, errorRate, capacity)
 		err = nil
 		if r0 != nil {
@@ -2002,7 +2005,7 @@ func (w *ResilientCmdable) BFReserveWithArgs(ctx context.Context, key string, op
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFReserveWithArgs(actx, key, options)
 		err = nil
 		if r0 != nil {
@@ -2036,7 +2039,7 @@ func (w *ResilientCmdable) BFScanDump(ctx context.Context, key string, iterator 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BFScanDump(actx, key, iterator)
 		err = nil
 		if r0 != nil {
@@ -2059,7 +2062,10 @@ func (w *ResilientCmdable) BFScanDump(ctx context.Context, key string, iterator 
 	}
 }
 
-// BLMPop calls the wrapped BLMPop with the wrapper's policies.
+// BLMPop calls the wrapped BLMPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) BLMPop(ctx context.Context, timeout time.Duration, direction string, count int64, keys ...string) (r0 *redis.KeyValuesCmd) {
 	m := w.methods[58]
 	var err error
@@ -2070,7 +2076,7 @@ func (w *ResilientCmdable) BLMPop(ctx context.Context, timeout time.Duration, di
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BLMPop(actx, timeout, direction, count, keys...)
 		err = nil
 		if r0 != nil {
@@ -2093,7 +2099,10 @@ func (w *ResilientCmdable) BLMPop(ctx context.Context, timeout time.Duration, di
 	}
 }
 
-// BLMove calls the wrapped BLMove with the wrapper's policies.
+// BLMove calls the wrapped BLMove with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) BLMove(ctx context.Context, source, destination, srcpos, destpos string, timeout time.Duration) (r0 *redis.StringCmd) {
 	m := w.methods[59]
 	var err error
@@ -2104,7 +2113,7 @@ func (w *ResilientCmdable) BLMove(ctx context.Context, source, destination, srcp
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BLMove(actx, source, destination, srcpos, destpos, timeout)
 		err = nil
 		if r0 != nil {
@@ -2127,7 +2136,10 @@ func (w *ResilientCmdable) BLMove(ctx context.Context, source, destination, srcp
 	}
 }
 
-// BLMoveM calls the wrapped BLMoveM with the wrapper's policies.
+// BLMoveM calls the wrapped BLMoveM with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) BLMoveM(ctx context.Context, source, destination, srcpos, destpos string, timeout time.Duration, args redis.LMoveMArgs) (r0 *redis.StringSliceCmd) {
 	m := w.methods[60]
 	var err error
@@ -2138,7 +2150,7 @@ func (w *ResilientCmdable) BLMoveM(ctx context.Context, source, destination, src
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BLMoveM(actx, source, destination, srcpos, destpos, timeout, args)
 		err = nil
 		if r0 != nil {
@@ -2161,7 +2173,10 @@ func (w *ResilientCmdable) BLMoveM(ctx context.Context, source, destination, src
 	}
 }
 
-// BLPop calls the wrapped BLPop with the wrapper's policies.
+// BLPop calls the wrapped BLPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) BLPop(ctx context.Context, timeout time.Duration, keys ...string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[61]
 	var err error
@@ -2172,7 +2187,7 @@ func (w *ResilientCmdable) BLPop(ctx context.Context, timeout time.Duration, key
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BLPop(actx, timeout, keys...)
 		err = nil
 		if r0 != nil {
@@ -2195,7 +2210,10 @@ func (w *ResilientCmdable) BLPop(ctx context.Context, timeout time.Duration, key
 	}
 }
 
-// BRPop calls the wrapped BRPop with the wrapper's policies.
+// BRPop calls the wrapped BRPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) BRPop(ctx context.Context, timeout time.Duration, keys ...string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[62]
 	var err error
@@ -2206,7 +2224,7 @@ func (w *ResilientCmdable) BRPop(ctx context.Context, timeout time.Duration, key
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BRPop(actx, timeout, keys...)
 		err = nil
 		if r0 != nil {
@@ -2229,7 +2247,10 @@ func (w *ResilientCmdable) BRPop(ctx context.Context, timeout time.Duration, key
 	}
 }
 
-// BRPopLPush calls the wrapped BRPopLPush with the wrapper's policies.
+// BRPopLPush calls the wrapped BRPopLPush with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) BRPopLPush(ctx context.Context, source, destination string, timeout time.Duration) (r0 *redis.StringCmd) {
 	m := w.methods[63]
 	var err error
@@ -2240,7 +2261,7 @@ func (w *ResilientCmdable) BRPopLPush(ctx context.Context, source, destination s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BRPopLPush(actx, source, destination, timeout)
 		err = nil
 		if r0 != nil {
@@ -2263,7 +2284,10 @@ func (w *ResilientCmdable) BRPopLPush(ctx context.Context, source, destination s
 	}
 }
 
-// BZMPop calls the wrapped BZMPop with the wrapper's policies.
+// BZMPop calls the wrapped BZMPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) BZMPop(ctx context.Context, timeout time.Duration, order string, count int64, keys ...string) (r0 *redis.ZSliceWithKeyCmd) {
 	m := w.methods[64]
 	var err error
@@ -2274,7 +2298,7 @@ func (w *ResilientCmdable) BZMPop(ctx context.Context, timeout time.Duration, or
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BZMPop(actx, timeout, order, count, keys...)
 		err = nil
 		if r0 != nil {
@@ -2297,7 +2321,10 @@ func (w *ResilientCmdable) BZMPop(ctx context.Context, timeout time.Duration, or
 	}
 }
 
-// BZPopMax calls the wrapped BZPopMax with the wrapper's policies.
+// BZPopMax calls the wrapped BZPopMax with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) BZPopMax(ctx context.Context, timeout time.Duration, keys ...string) (r0 *redis.ZWithKeyCmd) {
 	m := w.methods[65]
 	var err error
@@ -2308,7 +2335,7 @@ func (w *ResilientCmdable) BZPopMax(ctx context.Context, timeout time.Duration, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BZPopMax(actx, timeout, keys...)
 		err = nil
 		if r0 != nil {
@@ -2331,7 +2358,10 @@ func (w *ResilientCmdable) BZPopMax(ctx context.Context, timeout time.Duration, 
 	}
 }
 
-// BZPopMin calls the wrapped BZPopMin with the wrapper's policies.
+// BZPopMin calls the wrapped BZPopMin with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) BZPopMin(ctx context.Context, timeout time.Duration, keys ...string) (r0 *redis.ZWithKeyCmd) {
 	m := w.methods[66]
 	var err error
@@ -2342,7 +2372,7 @@ func (w *ResilientCmdable) BZPopMin(ctx context.Context, timeout time.Duration, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BZPopMin(actx, timeout, keys...)
 		err = nil
 		if r0 != nil {
@@ -2376,7 +2406,7 @@ func (w *ResilientCmdable) BgRewriteAOF(ctx context.Context) (r0 *redis.StatusCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BgRewriteAOF(actx)
 		err = nil
 		if r0 != nil {
@@ -2410,7 +2440,7 @@ func (w *ResilientCmdable) BgSave(ctx context.Context) (r0 *redis.StatusCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BgSave(actx)
 		err = nil
 		if r0 != nil {
@@ -2444,7 +2474,7 @@ func (w *ResilientCmdable) BitCount(ctx context.Context, key string, bitCount *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitCount(actx, key, bitCount)
 		err = nil
 		if r0 != nil {
@@ -2467,7 +2497,10 @@ func (w *ResilientCmdable) BitCount(ctx context.Context, key string, bitCount *r
 	}
 }
 
-// BitField calls the wrapped BitField with the wrapper's policies.
+// BitField calls the wrapped BitField with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) BitField(ctx context.Context, key string, values ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[70]
 	var err error
@@ -2478,7 +2511,7 @@ func (w *ResilientCmdable) BitField(ctx context.Context, key string, values ...a
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitField(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -2512,7 +2545,7 @@ func (w *ResilientCmdable) BitFieldRO(ctx context.Context, key string, values ..
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitFieldRO(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -2546,7 +2579,7 @@ func (w *ResilientCmdable) BitOpAnd(ctx context.Context, destKey string, keys ..
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitOpAnd(actx, destKey, keys...)
 		err = nil
 		if r0 != nil {
@@ -2580,7 +2613,7 @@ func (w *ResilientCmdable) BitOpAndOr(ctx context.Context, destKey string, keys 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitOpAndOr(actx, destKey, keys...)
 		err = nil
 		if r0 != nil {
@@ -2614,7 +2647,7 @@ func (w *ResilientCmdable) BitOpDiff(ctx context.Context, destKey string, keys .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitOpDiff(actx, destKey, keys...)
 		err = nil
 		if r0 != nil {
@@ -2648,7 +2681,7 @@ func (w *ResilientCmdable) BitOpDiff1(ctx context.Context, destKey string, keys 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitOpDiff1(actx, destKey, keys...)
 		err = nil
 		if r0 != nil {
@@ -2682,7 +2715,7 @@ func (w *ResilientCmdable) BitOpNot(ctx context.Context, destKey, key string) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitOpNot(actx, destKey, key)
 		err = nil
 		if r0 != nil {
@@ -2716,7 +2749,7 @@ func (w *ResilientCmdable) BitOpOne(ctx context.Context, destKey string, keys ..
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitOpOne(actx, destKey, keys...)
 		err = nil
 		if r0 != nil {
@@ -2750,7 +2783,7 @@ func (w *ResilientCmdable) BitOpOr(ctx context.Context, destKey string, keys ...
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitOpOr(actx, destKey, keys...)
 		err = nil
 		if r0 != nil {
@@ -2784,7 +2817,7 @@ func (w *ResilientCmdable) BitOpXor(ctx context.Context, destKey string, keys ..
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitOpXor(actx, destKey, keys...)
 		err = nil
 		if r0 != nil {
@@ -2818,7 +2851,7 @@ func (w *ResilientCmdable) BitPos(ctx context.Context, key string, bit int64, po
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitPos(actx, key, bit, pos...)
 		err = nil
 		if r0 != nil {
@@ -2852,7 +2885,7 @@ func (w *ResilientCmdable) BitPosSpan(ctx context.Context, key string, bit int8,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.BitPosSpan(actx, key, bit, start, end, span)
 		err = nil
 		if r0 != nil {
@@ -2875,7 +2908,10 @@ func (w *ResilientCmdable) BitPosSpan(ctx context.Context, key string, bit int8,
 	}
 }
 
-// CFAdd calls the wrapped CFAdd with the wrapper's policies.
+// CFAdd calls the wrapped CFAdd with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) CFAdd(ctx context.Context, key string, element any) (r0 *redis.BoolCmd) {
 	m := w.methods[82]
 	var err error
@@ -2886,7 +2922,7 @@ func (w *ResilientCmdable) CFAdd(ctx context.Context, key string, element any) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFAdd(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -2920,7 +2956,7 @@ func (w *ResilientCmdable) CFAddNX(ctx context.Context, key string, element any)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFAddNX(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -2954,7 +2990,7 @@ func (w *ResilientCmdable) CFCount(ctx context.Context, key string, element any)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFCount(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -2977,7 +3013,10 @@ func (w *ResilientCmdable) CFCount(ctx context.Context, key string, element any)
 	}
 }
 
-// CFDel calls the wrapped CFDel with the wrapper's policies.
+// CFDel calls the wrapped CFDel with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) CFDel(ctx context.Context, key string, element any) (r0 *redis.BoolCmd) {
 	m := w.methods[85]
 	var err error
@@ -2988,7 +3027,7 @@ func (w *ResilientCmdable) CFDel(ctx context.Context, key string, element any) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFDel(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -3022,7 +3061,7 @@ func (w *ResilientCmdable) CFExists(ctx context.Context, key string, element any
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFExists(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -3056,7 +3095,7 @@ func (w *ResilientCmdable) CFInfo(ctx context.Context, key string) (r0 *redis.CF
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFInfo(actx, key)
 		err = nil
 		if r0 != nil {
@@ -3079,7 +3118,10 @@ func (w *ResilientCmdable) CFInfo(ctx context.Context, key string) (r0 *redis.CF
 	}
 }
 
-// CFInsert calls the wrapped CFInsert with the wrapper's policies.
+// CFInsert calls the wrapped CFInsert with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) CFInsert(ctx context.Context, key string, options *redis.CFInsertOptions, elements ...any) (r0 *redis.BoolSliceCmd) {
 	m := w.methods[88]
 	var err error
@@ -3090,7 +3132,7 @@ func (w *ResilientCmdable) CFInsert(ctx context.Context, key string, options *re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFInsert(actx, key, options, elements...)
 		err = nil
 		if r0 != nil {
@@ -3124,7 +3166,7 @@ func (w *ResilientCmdable) CFInsertNX(ctx context.Context, key string, options *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFInsertNX(actx, key, options, elements...)
 		err = nil
 		if r0 != nil {
@@ -3158,7 +3200,7 @@ func (w *ResilientCmdable) CFLoadChunk(ctx context.Context, key string, iterator
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFLoadChunk(actx, key, iterator, data)
 		err = nil
 		if r0 != nil {
@@ -3192,7 +3234,7 @@ func (w *ResilientCmdable) CFMExists(ctx context.Context, key string, elements .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFMExists(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -3226,7 +3268,7 @@ func (w *ResilientCmdable) CFReserve(ctx context.Context, key string, capacity i
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFReserve(actx, key, capacity)
 		err = nil
 		if r0 != nil {
@@ -3260,7 +3302,7 @@ func (w *ResilientCmdable) CFReserveBucketSize(ctx context.Context, key string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFReserveBucketSize(actx, key, capacity, bucketsize)
 		err = nil
 		if r0 != nil {
@@ -3294,7 +3336,7 @@ func (w *ResilientCmdable) CFReserveExpansion(ctx context.Context, key string, c
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFReserveExpansion(actx, key, capacity, expansion)
 		err = nil
 		if r0 != nil {
@@ -3328,7 +3370,7 @@ func (w *ResilientCmdable) CFReserveMaxIterations(ctx context.Context, key strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFReserveMaxIterations(actx, key, capacity, maxiterations)
 		err = nil
 		if r0 != nil {
@@ -3362,7 +3404,7 @@ func (w *ResilientCmdable) CFReserveWithArgs(ctx context.Context, key string, op
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFReserveWithArgs(actx, key, options)
 		err = nil
 		if r0 != nil {
@@ -3396,7 +3438,7 @@ func (w *ResilientCmdable) CFScanDump(ctx context.Context, key string, iterator 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CFScanDump(actx, key, iterator)
 		err = nil
 		if r0 != nil {
@@ -3419,7 +3461,10 @@ func (w *ResilientCmdable) CFScanDump(ctx context.Context, key string, iterator 
 	}
 }
 
-// CMSIncrBy calls the wrapped CMSIncrBy with the wrapper's policies.
+// CMSIncrBy calls the wrapped CMSIncrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) CMSIncrBy(ctx context.Context, key string, elements ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[98]
 	var err error
@@ -3430,7 +3475,7 @@ func (w *ResilientCmdable) CMSIncrBy(ctx context.Context, key string, elements .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CMSIncrBy(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -3464,7 +3509,7 @@ func (w *ResilientCmdable) CMSInfo(ctx context.Context, key string) (r0 *redis.C
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CMSInfo(actx, key)
 		err = nil
 		if r0 != nil {
@@ -3498,7 +3543,7 @@ func (w *ResilientCmdable) CMSInitByDim(ctx context.Context, key string, width, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CMSInitByDim(actx, key, width, height)
 		err = nil
 		if r0 != nil {
@@ -3532,7 +3577,7 @@ func (w *ResilientCmdable) CMSInitByProb(ctx context.Context, key string, errorR
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CMSInitByProb(actx, key, errorRate, probability)
 		err = nil
 		if r0 != nil {
@@ -3566,7 +3611,7 @@ func (w *ResilientCmdable) CMSMerge(ctx context.Context, destKey string, sourceK
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CMSMerge(actx, destKey, sourceKeys...)
 		err = nil
 		if r0 != nil {
@@ -3600,7 +3645,7 @@ func (w *ResilientCmdable) CMSMergeWithWeight(ctx context.Context, destKey strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CMSMergeWithWeight(actx, destKey, sourceKeys)
 		err = nil
 		if r0 != nil {
@@ -3634,7 +3679,7 @@ func (w *ResilientCmdable) CMSQuery(ctx context.Context, key string, elements ..
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CMSQuery(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -3668,7 +3713,7 @@ func (w *ResilientCmdable) ClientGetName(ctx context.Context) (r0 *redis.StringC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientGetName(actx)
 		err = nil
 		if r0 != nil {
@@ -3702,7 +3747,7 @@ func (w *ResilientCmdable) ClientID(ctx context.Context) (r0 *redis.IntCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientID(actx)
 		err = nil
 		if r0 != nil {
@@ -3736,7 +3781,7 @@ func (w *ResilientCmdable) ClientInfo(ctx context.Context) (r0 *redis.ClientInfo
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientInfo(actx)
 		err = nil
 		if r0 != nil {
@@ -3770,7 +3815,7 @@ func (w *ResilientCmdable) ClientKill(ctx context.Context, ipPort string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientKill(actx, ipPort)
 		err = nil
 		if r0 != nil {
@@ -3804,7 +3849,7 @@ func (w *ResilientCmdable) ClientKillByFilter(ctx context.Context, keys ...strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientKillByFilter(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -3838,7 +3883,7 @@ func (w *ResilientCmdable) ClientList(ctx context.Context) (r0 *redis.StringCmd)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientList(actx)
 		err = nil
 		if r0 != nil {
@@ -3872,7 +3917,7 @@ func (w *ResilientCmdable) ClientMaintNotifications(ctx context.Context, enabled
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientMaintNotifications(actx, enabled, endpointType)
 		err = nil
 		if r0 != nil {
@@ -3906,7 +3951,7 @@ func (w *ResilientCmdable) ClientPause(ctx context.Context, dur time.Duration) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientPause(actx, dur)
 		err = nil
 		if r0 != nil {
@@ -3940,7 +3985,7 @@ func (w *ResilientCmdable) ClientTracking(ctx context.Context, on bool, opt *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientTracking(actx, on, opt)
 		err = nil
 		if r0 != nil {
@@ -3974,7 +4019,7 @@ func (w *ResilientCmdable) ClientTrackingOff(ctx context.Context) (r0 *redis.Sta
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientTrackingOff(actx)
 		err = nil
 		if r0 != nil {
@@ -4008,7 +4053,7 @@ func (w *ResilientCmdable) ClientTrackingOn(ctx context.Context, opt *redis.Clie
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientTrackingOn(actx, opt)
 		err = nil
 		if r0 != nil {
@@ -4042,7 +4087,7 @@ func (w *ResilientCmdable) ClientUnblock(ctx context.Context, id int64) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientUnblock(actx, id)
 		err = nil
 		if r0 != nil {
@@ -4076,7 +4121,7 @@ func (w *ResilientCmdable) ClientUnblockWithError(ctx context.Context, id int64)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientUnblockWithError(actx, id)
 		err = nil
 		if r0 != nil {
@@ -4110,7 +4155,7 @@ func (w *ResilientCmdable) ClientUnpause(ctx context.Context) (r0 *redis.BoolCmd
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClientUnpause(actx)
 		err = nil
 		if r0 != nil {
@@ -4144,7 +4189,7 @@ func (w *ResilientCmdable) ClusterAddSlots(ctx context.Context, slots ...int) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterAddSlots(actx, slots...)
 		err = nil
 		if r0 != nil {
@@ -4178,7 +4223,7 @@ func (w *ResilientCmdable) ClusterAddSlotsRange(ctx context.Context, min, max in
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterAddSlotsRange(actx, min, max)
 		err = nil
 		if r0 != nil {
@@ -4212,7 +4257,7 @@ func (w *ResilientCmdable) ClusterCountFailureReports(ctx context.Context, nodeI
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterCountFailureReports(actx, nodeID)
 		err = nil
 		if r0 != nil {
@@ -4246,7 +4291,7 @@ func (w *ResilientCmdable) ClusterCountKeysInSlot(ctx context.Context, slot int)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterCountKeysInSlot(actx, slot)
 		err = nil
 		if r0 != nil {
@@ -4280,7 +4325,7 @@ func (w *ResilientCmdable) ClusterDelSlots(ctx context.Context, slots ...int) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterDelSlots(actx, slots...)
 		err = nil
 		if r0 != nil {
@@ -4314,7 +4359,7 @@ func (w *ResilientCmdable) ClusterDelSlotsRange(ctx context.Context, min, max in
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterDelSlotsRange(actx, min, max)
 		err = nil
 		if r0 != nil {
@@ -4348,7 +4393,7 @@ func (w *ResilientCmdable) ClusterFailover(ctx context.Context) (r0 *redis.Statu
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterFailover(actx)
 		err = nil
 		if r0 != nil {
@@ -4382,7 +4427,7 @@ func (w *ResilientCmdable) ClusterForget(ctx context.Context, nodeID string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterForget(actx, nodeID)
 		err = nil
 		if r0 != nil {
@@ -4416,7 +4461,7 @@ func (w *ResilientCmdable) ClusterGetKeysInSlot(ctx context.Context, slot, count
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterGetKeysInSlot(actx, slot, count)
 		err = nil
 		if r0 != nil {
@@ -4450,7 +4495,7 @@ func (w *ResilientCmdable) ClusterInfo(ctx context.Context) (r0 *redis.StringCmd
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterInfo(actx)
 		err = nil
 		if r0 != nil {
@@ -4484,7 +4529,7 @@ func (w *ResilientCmdable) ClusterKeySlot(ctx context.Context, key string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterKeySlot(actx, key)
 		err = nil
 		if r0 != nil {
@@ -4518,7 +4563,7 @@ func (w *ResilientCmdable) ClusterLinks(ctx context.Context) (r0 *redis.ClusterL
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterLinks(actx)
 		err = nil
 		if r0 != nil {
@@ -4552,7 +4597,7 @@ func (w *ResilientCmdable) ClusterMeet(ctx context.Context, host, port string) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterMeet(actx, host, port)
 		err = nil
 		if r0 != nil {
@@ -4586,7 +4631,7 @@ func (w *ResilientCmdable) ClusterMyID(ctx context.Context) (r0 *redis.StringCmd
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterMyID(actx)
 		err = nil
 		if r0 != nil {
@@ -4620,7 +4665,7 @@ func (w *ResilientCmdable) ClusterMyShardID(ctx context.Context) (r0 *redis.Stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterMyShardID(actx)
 		err = nil
 		if r0 != nil {
@@ -4654,7 +4699,7 @@ func (w *ResilientCmdable) ClusterNodes(ctx context.Context) (r0 *redis.StringCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterNodes(actx)
 		err = nil
 		if r0 != nil {
@@ -4688,7 +4733,7 @@ func (w *ResilientCmdable) ClusterReplicate(ctx context.Context, nodeID string) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterReplicate(actx, nodeID)
 		err = nil
 		if r0 != nil {
@@ -4722,7 +4767,7 @@ func (w *ResilientCmdable) ClusterResetHard(ctx context.Context) (r0 *redis.Stat
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterResetHard(actx)
 		err = nil
 		if r0 != nil {
@@ -4756,7 +4801,7 @@ func (w *ResilientCmdable) ClusterResetSoft(ctx context.Context) (r0 *redis.Stat
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterResetSoft(actx)
 		err = nil
 		if r0 != nil {
@@ -4790,7 +4835,7 @@ func (w *ResilientCmdable) ClusterSaveConfig(ctx context.Context) (r0 *redis.Sta
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterSaveConfig(actx)
 		err = nil
 		if r0 != nil {
@@ -4824,7 +4869,7 @@ func (w *ResilientCmdable) ClusterShards(ctx context.Context) (r0 *redis.Cluster
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterShards(actx)
 		err = nil
 		if r0 != nil {
@@ -4858,7 +4903,7 @@ func (w *ResilientCmdable) ClusterSlaves(ctx context.Context, nodeID string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterSlaves(actx, nodeID)
 		err = nil
 		if r0 != nil {
@@ -4892,7 +4937,7 @@ func (w *ResilientCmdable) ClusterSlots(ctx context.Context) (r0 *redis.ClusterS
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ClusterSlots(actx)
 		err = nil
 		if r0 != nil {
@@ -4926,7 +4971,7 @@ func (w *ResilientCmdable) Command(ctx context.Context) (r0 *redis.CommandsInfoC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Command(actx)
 		err = nil
 		if r0 != nil {
@@ -4960,7 +5005,7 @@ func (w *ResilientCmdable) CommandGetKeys(ctx context.Context, commands ...any) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CommandGetKeys(actx, commands...)
 		err = nil
 		if r0 != nil {
@@ -4994,7 +5039,7 @@ func (w *ResilientCmdable) CommandGetKeysAndFlags(ctx context.Context, commands 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CommandGetKeysAndFlags(actx, commands...)
 		err = nil
 		if r0 != nil {
@@ -5028,7 +5073,7 @@ func (w *ResilientCmdable) CommandList(ctx context.Context, filter *redis.Filter
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.CommandList(actx, filter)
 		err = nil
 		if r0 != nil {
@@ -5062,7 +5107,7 @@ func (w *ResilientCmdable) ConfigGet(ctx context.Context, parameter string) (r0 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ConfigGet(actx, parameter)
 		err = nil
 		if r0 != nil {
@@ -5096,7 +5141,7 @@ func (w *ResilientCmdable) ConfigResetStat(ctx context.Context) (r0 *redis.Statu
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ConfigResetStat(actx)
 		err = nil
 		if r0 != nil {
@@ -5130,7 +5175,7 @@ func (w *ResilientCmdable) ConfigRewrite(ctx context.Context) (r0 *redis.StatusC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ConfigRewrite(actx)
 		err = nil
 		if r0 != nil {
@@ -5164,7 +5209,7 @@ func (w *ResilientCmdable) ConfigSet(ctx context.Context, parameter, value strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ConfigSet(actx, parameter, value)
 		err = nil
 		if r0 != nil {
@@ -5198,7 +5243,7 @@ func (w *ResilientCmdable) Copy(ctx context.Context, sourceKey, destKey string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Copy(actx, sourceKey, destKey, db, replace)
 		err = nil
 		if r0 != nil {
@@ -5232,7 +5277,7 @@ func (w *ResilientCmdable) DBSize(ctx context.Context) (r0 *redis.IntCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.DBSize(actx)
 		err = nil
 		if r0 != nil {
@@ -5266,7 +5311,7 @@ func (w *ResilientCmdable) DebugObject(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.DebugObject(actx, key)
 		err = nil
 		if r0 != nil {
@@ -5289,7 +5334,10 @@ func (w *ResilientCmdable) DebugObject(ctx context.Context, key string) (r0 *red
 	}
 }
 
-// Decr calls the wrapped Decr with the wrapper's policies.
+// Decr calls the wrapped Decr with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) Decr(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[153]
 	var err error
@@ -5300,7 +5348,7 @@ func (w *ResilientCmdable) Decr(ctx context.Context, key string) (r0 *redis.IntC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Decr(actx, key)
 		err = nil
 		if r0 != nil {
@@ -5323,7 +5371,10 @@ func (w *ResilientCmdable) Decr(ctx context.Context, key string) (r0 *redis.IntC
 	}
 }
 
-// DecrBy calls the wrapped DecrBy with the wrapper's policies.
+// DecrBy calls the wrapped DecrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) DecrBy(ctx context.Context, key string, decrement int64) (r0 *redis.IntCmd) {
 	m := w.methods[154]
 	var err error
@@ -5334,7 +5385,7 @@ func (w *ResilientCmdable) DecrBy(ctx context.Context, key string, decrement int
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.DecrBy(actx, key, decrement)
 		err = nil
 		if r0 != nil {
@@ -5368,7 +5419,7 @@ func (w *ResilientCmdable) Del(ctx context.Context, keys ...string) (r0 *redis.I
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Del(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -5402,7 +5453,7 @@ func (w *ResilientCmdable) DelExArgs(ctx context.Context, key string, a redis.De
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.DelExArgs(actx, key, a)
 		err = nil
 		if r0 != nil {
@@ -5436,7 +5487,7 @@ func (w *ResilientCmdable) Digest(ctx context.Context, key string) (r0 *redis.Di
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Digest(actx, key)
 		err = nil
 		if r0 != nil {
@@ -5470,7 +5521,7 @@ func (w *ResilientCmdable) Dump(ctx context.Context, key string) (r0 *redis.Stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Dump(actx, key)
 		err = nil
 		if r0 != nil {
@@ -5504,7 +5555,7 @@ func (w *ResilientCmdable) Echo(ctx context.Context, message any) (r0 *redis.Str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Echo(actx, message)
 		err = nil
 		if r0 != nil {
@@ -5527,7 +5578,10 @@ func (w *ResilientCmdable) Echo(ctx context.Context, message any) (r0 *redis.Str
 	}
 }
 
-// Eval calls the wrapped Eval with the wrapper's policies.
+// Eval calls the wrapped Eval with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) Eval(ctx context.Context, script string, keys []string, args ...any) (r0 *redis.Cmd) {
 	m := w.methods[160]
 	var err error
@@ -5538,7 +5592,7 @@ func (w *ResilientCmdable) Eval(ctx context.Context, script string, keys []strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Eval(actx, script, keys, args...)
 		err = nil
 		if r0 != nil {
@@ -5572,7 +5626,7 @@ func (w *ResilientCmdable) EvalRO(ctx context.Context, script string, keys []str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.EvalRO(actx, script, keys, args...)
 		err = nil
 		if r0 != nil {
@@ -5595,7 +5649,10 @@ func (w *ResilientCmdable) EvalRO(ctx context.Context, script string, keys []str
 	}
 }
 
-// EvalSha calls the wrapped EvalSha with the wrapper's policies.
+// EvalSha calls the wrapped EvalSha with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) (r0 *redis.Cmd) {
 	m := w.methods[162]
 	var err error
@@ -5606,7 +5663,7 @@ func (w *ResilientCmdable) EvalSha(ctx context.Context, sha1 string, keys []stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.EvalSha(actx, sha1, keys, args...)
 		err = nil
 		if r0 != nil {
@@ -5640,7 +5697,7 @@ func (w *ResilientCmdable) EvalShaRO(ctx context.Context, sha1 string, keys []st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.EvalShaRO(actx, sha1, keys, args...)
 		err = nil
 		if r0 != nil {
@@ -5674,7 +5731,7 @@ func (w *ResilientCmdable) Exists(ctx context.Context, keys ...string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Exists(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -5708,7 +5765,7 @@ func (w *ResilientCmdable) Expire(ctx context.Context, key string, expiration ti
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Expire(actx, key, expiration)
 		err = nil
 		if r0 != nil {
@@ -5742,7 +5799,7 @@ func (w *ResilientCmdable) ExpireAt(ctx context.Context, key string, tm time.Tim
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ExpireAt(actx, key, tm)
 		err = nil
 		if r0 != nil {
@@ -5776,7 +5833,7 @@ func (w *ResilientCmdable) ExpireGT(ctx context.Context, key string, expiration 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ExpireGT(actx, key, expiration)
 		err = nil
 		if r0 != nil {
@@ -5810,7 +5867,7 @@ func (w *ResilientCmdable) ExpireLT(ctx context.Context, key string, expiration 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ExpireLT(actx, key, expiration)
 		err = nil
 		if r0 != nil {
@@ -5844,7 +5901,7 @@ func (w *ResilientCmdable) ExpireNX(ctx context.Context, key string, expiration 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ExpireNX(actx, key, expiration)
 		err = nil
 		if r0 != nil {
@@ -5878,7 +5935,7 @@ func (w *ResilientCmdable) ExpireTime(ctx context.Context, key string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ExpireTime(actx, key)
 		err = nil
 		if r0 != nil {
@@ -5912,7 +5969,7 @@ func (w *ResilientCmdable) ExpireXX(ctx context.Context, key string, expiration 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ExpireXX(actx, key, expiration)
 		err = nil
 		if r0 != nil {
@@ -5935,7 +5992,10 @@ func (w *ResilientCmdable) ExpireXX(ctx context.Context, key string, expiration 
 	}
 }
 
-// FCall calls the wrapped FCall with the wrapper's policies.
+// FCall calls the wrapped FCall with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) FCall(ctx context.Context, function string, keys []string, args ...any) (r0 *redis.Cmd) {
 	m := w.methods[172]
 	var err error
@@ -5946,7 +6006,7 @@ func (w *ResilientCmdable) FCall(ctx context.Context, function string, keys []st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FCall(actx, function, keys, args...)
 		err = nil
 		if r0 != nil {
@@ -5980,7 +6040,7 @@ func (w *ResilientCmdable) FCallRO(ctx context.Context, function string, keys []
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FCallRO(actx, function, keys, args...)
 		err = nil
 		if r0 != nil {
@@ -6014,7 +6074,7 @@ func (w *ResilientCmdable) FCallRo(ctx context.Context, function string, keys []
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FCallRo(actx, function, keys, args...)
 		err = nil
 		if r0 != nil {
@@ -6048,7 +6108,7 @@ func (w *ResilientCmdable) FTAggregate(ctx context.Context, index, query string)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTAggregate(actx, index, query)
 		err = nil
 		if r0 != nil {
@@ -6082,7 +6142,7 @@ func (w *ResilientCmdable) FTAggregateWithArgs(ctx context.Context, index, query
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTAggregateWithArgs(actx, index, query, options)
 		err = nil
 		if r0 != nil {
@@ -6116,7 +6176,7 @@ func (w *ResilientCmdable) FTAliasAdd(ctx context.Context, index, alias string) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTAliasAdd(actx, index, alias)
 		err = nil
 		if r0 != nil {
@@ -6150,7 +6210,7 @@ func (w *ResilientCmdable) FTAliasDel(ctx context.Context, alias string) (r0 *re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTAliasDel(actx, alias)
 		err = nil
 		if r0 != nil {
@@ -6184,7 +6244,7 @@ func (w *ResilientCmdable) FTAliasList(ctx context.Context, index string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTAliasList(actx, index)
 		err = nil
 		if r0 != nil {
@@ -6218,7 +6278,7 @@ func (w *ResilientCmdable) FTAliasUpdate(ctx context.Context, index, alias strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTAliasUpdate(actx, index, alias)
 		err = nil
 		if r0 != nil {
@@ -6252,7 +6312,7 @@ func (w *ResilientCmdable) FTAlter(ctx context.Context, index string, skipInitia
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTAlter(actx, index, skipInitialScan, definition)
 		err = nil
 		if r0 != nil {
@@ -6286,7 +6346,7 @@ func (w *ResilientCmdable) FTConfigGet(ctx context.Context, option string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTConfigGet(actx, option)
 		err = nil
 		if r0 != nil {
@@ -6320,7 +6380,7 @@ func (w *ResilientCmdable) FTConfigSet(ctx context.Context, option string, value
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTConfigSet(actx, option, value)
 		err = nil
 		if r0 != nil {
@@ -6354,7 +6414,7 @@ func (w *ResilientCmdable) FTCreate(ctx context.Context, index string, options *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTCreate(actx, index, options, schema...)
 		err = nil
 		if r0 != nil {
@@ -6388,7 +6448,7 @@ func (w *ResilientCmdable) FTCursorDel(ctx context.Context, index string, cursor
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTCursorDel(actx, index, cursorId)
 		err = nil
 		if r0 != nil {
@@ -6422,7 +6482,7 @@ func (w *ResilientCmdable) FTCursorRead(ctx context.Context, index string, curso
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTCursorRead(actx, index, cursorId, count)
 		err = nil
 		if r0 != nil {
@@ -6456,7 +6516,7 @@ func (w *ResilientCmdable) FTDictAdd(ctx context.Context, dict string, term ...a
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTDictAdd(actx, dict, term...)
 		err = nil
 		if r0 != nil {
@@ -6490,7 +6550,7 @@ func (w *ResilientCmdable) FTDictDel(ctx context.Context, dict string, term ...a
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTDictDel(actx, dict, term...)
 		err = nil
 		if r0 != nil {
@@ -6524,7 +6584,7 @@ func (w *ResilientCmdable) FTDictDump(ctx context.Context, dict string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTDictDump(actx, dict)
 		err = nil
 		if r0 != nil {
@@ -6558,7 +6618,7 @@ func (w *ResilientCmdable) FTDropIndex(ctx context.Context, index string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTDropIndex(actx, index)
 		err = nil
 		if r0 != nil {
@@ -6592,7 +6652,7 @@ func (w *ResilientCmdable) FTDropIndexWithArgs(ctx context.Context, index string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTDropIndexWithArgs(actx, index, options)
 		err = nil
 		if r0 != nil {
@@ -6626,7 +6686,7 @@ func (w *ResilientCmdable) FTExplain(ctx context.Context, index, query string) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTExplain(actx, index, query)
 		err = nil
 		if r0 != nil {
@@ -6660,7 +6720,7 @@ func (w *ResilientCmdable) FTExplainWithArgs(ctx context.Context, index, query s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTExplainWithArgs(actx, index, query, options)
 		err = nil
 		if r0 != nil {
@@ -6694,7 +6754,7 @@ func (w *ResilientCmdable) FTHybrid(ctx context.Context, index, searchExpr, vect
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTHybrid(actx, index, searchExpr, vectorField, vectorData)
 		err = nil
 		if r0 != nil {
@@ -6728,7 +6788,7 @@ func (w *ResilientCmdable) FTHybridWithArgs(ctx context.Context, index string, o
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTHybridWithArgs(actx, index, options)
 		err = nil
 		if r0 != nil {
@@ -6762,7 +6822,7 @@ func (w *ResilientCmdable) FTInfo(ctx context.Context, index string) (r0 *redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTInfo(actx, index)
 		err = nil
 		if r0 != nil {
@@ -6796,7 +6856,7 @@ func (w *ResilientCmdable) FTSearch(ctx context.Context, index, query string) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTSearch(actx, index, query)
 		err = nil
 		if r0 != nil {
@@ -6830,7 +6890,7 @@ func (w *ResilientCmdable) FTSearchWithArgs(ctx context.Context, index, query st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTSearchWithArgs(actx, index, query, options)
 		err = nil
 		if r0 != nil {
@@ -6864,7 +6924,7 @@ func (w *ResilientCmdable) FTSpellCheck(ctx context.Context, index, query string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTSpellCheck(actx, index, query)
 		err = nil
 		if r0 != nil {
@@ -6898,7 +6958,7 @@ func (w *ResilientCmdable) FTSpellCheckWithArgs(ctx context.Context, index, quer
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTSpellCheckWithArgs(actx, index, query, options)
 		err = nil
 		if r0 != nil {
@@ -6932,7 +6992,7 @@ func (w *ResilientCmdable) FTSynDump(ctx context.Context, index string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTSynDump(actx, index)
 		err = nil
 		if r0 != nil {
@@ -6966,7 +7026,7 @@ func (w *ResilientCmdable) FTSynUpdate(ctx context.Context, index string, synGro
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTSynUpdate(actx, index, synGroupId, terms)
 		err = nil
 		if r0 != nil {
@@ -7000,7 +7060,7 @@ func (w *ResilientCmdable) FTSynUpdateWithArgs(ctx context.Context, index string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTSynUpdateWithArgs(actx, index, synGroupId, options, terms)
 		err = nil
 		if r0 != nil {
@@ -7034,7 +7094,7 @@ func (w *ResilientCmdable) FTTagVals(ctx context.Context, index, field string) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FTTagVals(actx, index, field)
 		err = nil
 		if r0 != nil {
@@ -7068,7 +7128,7 @@ func (w *ResilientCmdable) FT_List(ctx context.Context) (r0 *redis.StringSliceCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FT_List(actx)
 		err = nil
 		if r0 != nil {
@@ -7102,7 +7162,7 @@ func (w *ResilientCmdable) FlushAll(ctx context.Context) (r0 *redis.StatusCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FlushAll(actx)
 		err = nil
 		if r0 != nil {
@@ -7136,7 +7196,7 @@ func (w *ResilientCmdable) FlushAllAsync(ctx context.Context) (r0 *redis.StatusC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FlushAllAsync(actx)
 		err = nil
 		if r0 != nil {
@@ -7170,7 +7230,7 @@ func (w *ResilientCmdable) FlushDB(ctx context.Context) (r0 *redis.StatusCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FlushDB(actx)
 		err = nil
 		if r0 != nil {
@@ -7204,7 +7264,7 @@ func (w *ResilientCmdable) FlushDBAsync(ctx context.Context) (r0 *redis.StatusCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FlushDBAsync(actx)
 		err = nil
 		if r0 != nil {
@@ -7238,7 +7298,7 @@ func (w *ResilientCmdable) FunctionDelete(ctx context.Context, libName string) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionDelete(actx, libName)
 		err = nil
 		if r0 != nil {
@@ -7272,7 +7332,7 @@ func (w *ResilientCmdable) FunctionDump(ctx context.Context) (r0 *redis.StringCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionDump(actx)
 		err = nil
 		if r0 != nil {
@@ -7306,7 +7366,7 @@ func (w *ResilientCmdable) FunctionFlush(ctx context.Context) (r0 *redis.StringC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionFlush(actx)
 		err = nil
 		if r0 != nil {
@@ -7340,7 +7400,7 @@ func (w *ResilientCmdable) FunctionFlushAsync(ctx context.Context) (r0 *redis.St
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionFlushAsync(actx)
 		err = nil
 		if r0 != nil {
@@ -7374,7 +7434,7 @@ func (w *ResilientCmdable) FunctionKill(ctx context.Context) (r0 *redis.StringCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionKill(actx)
 		err = nil
 		if r0 != nil {
@@ -7408,7 +7468,7 @@ func (w *ResilientCmdable) FunctionList(ctx context.Context, q redis.FunctionLis
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionList(actx, q)
 		err = nil
 		if r0 != nil {
@@ -7442,7 +7502,7 @@ func (w *ResilientCmdable) FunctionLoad(ctx context.Context, code string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionLoad(actx, code)
 		err = nil
 		if r0 != nil {
@@ -7476,7 +7536,7 @@ func (w *ResilientCmdable) FunctionLoadReplace(ctx context.Context, code string)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionLoadReplace(actx, code)
 		err = nil
 		if r0 != nil {
@@ -7510,7 +7570,7 @@ func (w *ResilientCmdable) FunctionRestore(ctx context.Context, libDump string) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionRestore(actx, libDump)
 		err = nil
 		if r0 != nil {
@@ -7544,7 +7604,7 @@ func (w *ResilientCmdable) FunctionStats(ctx context.Context) (r0 *redis.Functio
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.FunctionStats(actx)
 		err = nil
 		if r0 != nil {
@@ -7578,7 +7638,7 @@ func (w *ResilientCmdable) GeoAdd(ctx context.Context, key string, geoLocation .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoAdd(actx, key, geoLocation...)
 		err = nil
 		if r0 != nil {
@@ -7612,7 +7672,7 @@ func (w *ResilientCmdable) GeoDist(ctx context.Context, key, member1, member2, u
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoDist(actx, key, member1, member2, unit)
 		err = nil
 		if r0 != nil {
@@ -7646,7 +7706,7 @@ func (w *ResilientCmdable) GeoHash(ctx context.Context, key string, members ...s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoHash(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -7680,7 +7740,7 @@ func (w *ResilientCmdable) GeoPos(ctx context.Context, key string, members ...st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoPos(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -7714,7 +7774,7 @@ func (w *ResilientCmdable) GeoRadius(ctx context.Context, key string, longitude,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoRadius(actx, key, longitude, latitude, query)
 		err = nil
 		if r0 != nil {
@@ -7748,7 +7808,7 @@ func (w *ResilientCmdable) GeoRadiusByMember(ctx context.Context, key, member st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoRadiusByMember(actx, key, member, query)
 		err = nil
 		if r0 != nil {
@@ -7782,7 +7842,7 @@ func (w *ResilientCmdable) GeoRadiusByMemberStore(ctx context.Context, key, memb
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoRadiusByMemberStore(actx, key, member, query)
 		err = nil
 		if r0 != nil {
@@ -7816,7 +7876,7 @@ func (w *ResilientCmdable) GeoRadiusStore(ctx context.Context, key string, longi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoRadiusStore(actx, key, longitude, latitude, query)
 		err = nil
 		if r0 != nil {
@@ -7850,7 +7910,7 @@ func (w *ResilientCmdable) GeoSearch(ctx context.Context, key string, q *redis.G
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoSearch(actx, key, q)
 		err = nil
 		if r0 != nil {
@@ -7884,7 +7944,7 @@ func (w *ResilientCmdable) GeoSearchLocation(ctx context.Context, key string, q 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoSearchLocation(actx, key, q)
 		err = nil
 		if r0 != nil {
@@ -7918,7 +7978,7 @@ func (w *ResilientCmdable) GeoSearchStore(ctx context.Context, key, store string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GeoSearchStore(actx, key, store, q)
 		err = nil
 		if r0 != nil {
@@ -7952,7 +8012,7 @@ func (w *ResilientCmdable) Get(ctx context.Context, key string) (r0 *redis.Strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Get(actx, key)
 		err = nil
 		if r0 != nil {
@@ -7986,7 +8046,7 @@ func (w *ResilientCmdable) GetBit(ctx context.Context, key string, offset int64)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GetBit(actx, key, offset)
 		err = nil
 		if r0 != nil {
@@ -8009,7 +8069,10 @@ func (w *ResilientCmdable) GetBit(ctx context.Context, key string, offset int64)
 	}
 }
 
-// GetDel calls the wrapped GetDel with the wrapper's policies.
+// GetDel calls the wrapped GetDel with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) GetDel(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[233]
 	var err error
@@ -8020,7 +8083,7 @@ func (w *ResilientCmdable) GetDel(ctx context.Context, key string) (r0 *redis.St
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GetDel(actx, key)
 		err = nil
 		if r0 != nil {
@@ -8054,7 +8117,7 @@ func (w *ResilientCmdable) GetEx(ctx context.Context, key string, expiration tim
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GetEx(actx, key, expiration)
 		err = nil
 		if r0 != nil {
@@ -8088,7 +8151,7 @@ func (w *ResilientCmdable) GetRange(ctx context.Context, key string, start, end 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GetRange(actx, key, start, end)
 		err = nil
 		if r0 != nil {
@@ -8111,7 +8174,10 @@ func (w *ResilientCmdable) GetRange(ctx context.Context, key string, start, end 
 	}
 }
 
-// GetSet calls the wrapped GetSet with the wrapper's policies.
+// GetSet calls the wrapped GetSet with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) GetSet(ctx context.Context, key string, value any) (r0 *redis.StringCmd) {
 	m := w.methods[236]
 	var err error
@@ -8122,7 +8188,7 @@ func (w *ResilientCmdable) GetSet(ctx context.Context, key string, value any) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GetSet(actx, key, value)
 		err = nil
 		if r0 != nil {
@@ -8156,7 +8222,7 @@ func (w *ResilientCmdable) GetToBuffer(ctx context.Context, key string, buf []by
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.GetToBuffer(actx, key, buf)
 		err = nil
 		if r0 != nil {
@@ -8190,7 +8256,7 @@ func (w *ResilientCmdable) HDel(ctx context.Context, key string, fields ...strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HDel(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -8224,7 +8290,7 @@ func (w *ResilientCmdable) HExists(ctx context.Context, key, field string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HExists(actx, key, field)
 		err = nil
 		if r0 != nil {
@@ -8258,7 +8324,7 @@ func (w *ResilientCmdable) HExpire(ctx context.Context, key string, expiration t
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HExpire(actx, key, expiration, fields...)
 		err = nil
 		if r0 != nil {
@@ -8292,7 +8358,7 @@ func (w *ResilientCmdable) HExpireAt(ctx context.Context, key string, tm time.Ti
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HExpireAt(actx, key, tm, fields...)
 		err = nil
 		if r0 != nil {
@@ -8326,7 +8392,7 @@ func (w *ResilientCmdable) HExpireAtWithArgs(ctx context.Context, key string, tm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HExpireAtWithArgs(actx, key, tm, expirationArgs, fields...)
 		err = nil
 		if r0 != nil {
@@ -8360,7 +8426,7 @@ func (w *ResilientCmdable) HExpireTime(ctx context.Context, key string, fields .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HExpireTime(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -8394,7 +8460,7 @@ func (w *ResilientCmdable) HExpireWithArgs(ctx context.Context, key string, expi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HExpireWithArgs(actx, key, expiration, expirationArgs, fields...)
 		err = nil
 		if r0 != nil {
@@ -8428,7 +8494,7 @@ func (w *ResilientCmdable) HGet(ctx context.Context, key, field string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HGet(actx, key, field)
 		err = nil
 		if r0 != nil {
@@ -8462,7 +8528,7 @@ func (w *ResilientCmdable) HGetAll(ctx context.Context, key string) (r0 *redis.M
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HGetAll(actx, key)
 		err = nil
 		if r0 != nil {
@@ -8485,7 +8551,10 @@ func (w *ResilientCmdable) HGetAll(ctx context.Context, key string) (r0 *redis.M
 	}
 }
 
-// HGetDel calls the wrapped HGetDel with the wrapper's policies.
+// HGetDel calls the wrapped HGetDel with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) HGetDel(ctx context.Context, key string, fields ...string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[247]
 	var err error
@@ -8496,7 +8565,7 @@ func (w *ResilientCmdable) HGetDel(ctx context.Context, key string, fields ...st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HGetDel(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -8530,7 +8599,7 @@ func (w *ResilientCmdable) HGetEX(ctx context.Context, key string, fields ...str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HGetEX(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -8564,7 +8633,7 @@ func (w *ResilientCmdable) HGetEXWithArgs(ctx context.Context, key string, optio
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HGetEXWithArgs(actx, key, options, fields...)
 		err = nil
 		if r0 != nil {
@@ -8598,7 +8667,7 @@ func (w *ResilientCmdable) HImportDiscard(ctx context.Context, fieldsetName stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HImportDiscard(actx, fieldsetName)
 		err = nil
 		if r0 != nil {
@@ -8632,7 +8701,7 @@ func (w *ResilientCmdable) HImportDiscardAll(ctx context.Context) (r0 *redis.Int
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HImportDiscardAll(actx)
 		err = nil
 		if r0 != nil {
@@ -8666,7 +8735,7 @@ func (w *ResilientCmdable) HImportPrepare(ctx context.Context, fieldsetName stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HImportPrepare(actx, fieldsetName, fields...)
 		err = nil
 		if r0 != nil {
@@ -8700,7 +8769,7 @@ func (w *ResilientCmdable) HImportSet(ctx context.Context, key, fieldsetName str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HImportSet(actx, key, fieldsetName, values...)
 		err = nil
 		if r0 != nil {
@@ -8723,7 +8792,10 @@ func (w *ResilientCmdable) HImportSet(ctx context.Context, key, fieldsetName str
 	}
 }
 
-// HIncrBy calls the wrapped HIncrBy with the wrapper's policies.
+// HIncrBy calls the wrapped HIncrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) HIncrBy(ctx context.Context, key, field string, incr int64) (r0 *redis.IntCmd) {
 	m := w.methods[254]
 	var err error
@@ -8734,7 +8806,7 @@ func (w *ResilientCmdable) HIncrBy(ctx context.Context, key, field string, incr 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HIncrBy(actx, key, field, incr)
 		err = nil
 		if r0 != nil {
@@ -8757,7 +8829,10 @@ func (w *ResilientCmdable) HIncrBy(ctx context.Context, key, field string, incr 
 	}
 }
 
-// HIncrByFloat calls the wrapped HIncrByFloat with the wrapper's policies.
+// HIncrByFloat calls the wrapped HIncrByFloat with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) HIncrByFloat(ctx context.Context, key, field string, incr float64) (r0 *redis.FloatCmd) {
 	m := w.methods[255]
 	var err error
@@ -8768,7 +8843,7 @@ func (w *ResilientCmdable) HIncrByFloat(ctx context.Context, key, field string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HIncrByFloat(actx, key, field, incr)
 		err = nil
 		if r0 != nil {
@@ -8802,7 +8877,7 @@ func (w *ResilientCmdable) HKeys(ctx context.Context, key string) (r0 *redis.Str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HKeys(actx, key)
 		err = nil
 		if r0 != nil {
@@ -8836,7 +8911,7 @@ func (w *ResilientCmdable) HLen(ctx context.Context, key string) (r0 *redis.IntC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HLen(actx, key)
 		err = nil
 		if r0 != nil {
@@ -8870,7 +8945,7 @@ func (w *ResilientCmdable) HMGet(ctx context.Context, key string, fields ...stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HMGet(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -8904,7 +8979,7 @@ func (w *ResilientCmdable) HMSet(ctx context.Context, key string, values ...any)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HMSet(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -8938,7 +9013,7 @@ func (w *ResilientCmdable) HPExpire(ctx context.Context, key string, expiration 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HPExpire(actx, key, expiration, fields...)
 		err = nil
 		if r0 != nil {
@@ -8972,7 +9047,7 @@ func (w *ResilientCmdable) HPExpireAt(ctx context.Context, key string, tm time.T
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HPExpireAt(actx, key, tm, fields...)
 		err = nil
 		if r0 != nil {
@@ -9006,7 +9081,7 @@ func (w *ResilientCmdable) HPExpireAtWithArgs(ctx context.Context, key string, t
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HPExpireAtWithArgs(actx, key, tm, expirationArgs, fields...)
 		err = nil
 		if r0 != nil {
@@ -9040,7 +9115,7 @@ func (w *ResilientCmdable) HPExpireTime(ctx context.Context, key string, fields 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HPExpireTime(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -9074,7 +9149,7 @@ func (w *ResilientCmdable) HPExpireWithArgs(ctx context.Context, key string, exp
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HPExpireWithArgs(actx, key, expiration, expirationArgs, fields...)
 		err = nil
 		if r0 != nil {
@@ -9108,7 +9183,7 @@ func (w *ResilientCmdable) HPTTL(ctx context.Context, key string, fields ...stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HPTTL(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -9142,7 +9217,7 @@ func (w *ResilientCmdable) HPersist(ctx context.Context, key string, fields ...s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HPersist(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -9176,7 +9251,7 @@ func (w *ResilientCmdable) HRandField(ctx context.Context, key string, count int
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HRandField(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -9210,7 +9285,7 @@ func (w *ResilientCmdable) HRandFieldWithValues(ctx context.Context, key string,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HRandFieldWithValues(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -9244,7 +9319,7 @@ func (w *ResilientCmdable) HScan(ctx context.Context, key string, cursor uint64,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HScan(actx, key, cursor, match, count)
 		err = nil
 		if r0 != nil {
@@ -9278,7 +9353,7 @@ func (w *ResilientCmdable) HScanNoValues(ctx context.Context, key string, cursor
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HScanNoValues(actx, key, cursor, match, count)
 		err = nil
 		if r0 != nil {
@@ -9312,7 +9387,7 @@ func (w *ResilientCmdable) HSet(ctx context.Context, key string, values ...any) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HSet(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -9346,7 +9421,7 @@ func (w *ResilientCmdable) HSetEX(ctx context.Context, key string, fieldsAndValu
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HSetEX(actx, key, fieldsAndValues...)
 		err = nil
 		if r0 != nil {
@@ -9380,7 +9455,7 @@ func (w *ResilientCmdable) HSetEXWithArgs(ctx context.Context, key string, optio
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HSetEXWithArgs(actx, key, options, fieldsAndValues...)
 		err = nil
 		if r0 != nil {
@@ -9414,7 +9489,7 @@ func (w *ResilientCmdable) HSetNX(ctx context.Context, key, field string, value 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HSetNX(actx, key, field, value)
 		err = nil
 		if r0 != nil {
@@ -9448,7 +9523,7 @@ func (w *ResilientCmdable) HStrLen(ctx context.Context, key, field string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HStrLen(actx, key, field)
 		err = nil
 		if r0 != nil {
@@ -9482,7 +9557,7 @@ func (w *ResilientCmdable) HTTL(ctx context.Context, key string, fields ...strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HTTL(actx, key, fields...)
 		err = nil
 		if r0 != nil {
@@ -9516,7 +9591,7 @@ func (w *ResilientCmdable) HVals(ctx context.Context, key string) (r0 *redis.Str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.HVals(actx, key)
 		err = nil
 		if r0 != nil {
@@ -9539,7 +9614,10 @@ func (w *ResilientCmdable) HVals(ctx context.Context, key string) (r0 *redis.Str
 	}
 }
 
-// Incr calls the wrapped Incr with the wrapper's policies.
+// Incr calls the wrapped Incr with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) Incr(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[278]
 	var err error
@@ -9550,7 +9628,7 @@ func (w *ResilientCmdable) Incr(ctx context.Context, key string) (r0 *redis.IntC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Incr(actx, key)
 		err = nil
 		if r0 != nil {
@@ -9573,7 +9651,10 @@ func (w *ResilientCmdable) Incr(ctx context.Context, key string) (r0 *redis.IntC
 	}
 }
 
-// IncrBy calls the wrapped IncrBy with the wrapper's policies.
+// IncrBy calls the wrapped IncrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) IncrBy(ctx context.Context, key string, value int64) (r0 *redis.IntCmd) {
 	m := w.methods[279]
 	var err error
@@ -9584,7 +9665,7 @@ func (w *ResilientCmdable) IncrBy(ctx context.Context, key string, value int64) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.IncrBy(actx, key, value)
 		err = nil
 		if r0 != nil {
@@ -9607,7 +9688,10 @@ func (w *ResilientCmdable) IncrBy(ctx context.Context, key string, value int64) 
 	}
 }
 
-// IncrByFloat calls the wrapped IncrByFloat with the wrapper's policies.
+// IncrByFloat calls the wrapped IncrByFloat with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) IncrByFloat(ctx context.Context, key string, value float64) (r0 *redis.FloatCmd) {
 	m := w.methods[280]
 	var err error
@@ -9618,7 +9702,7 @@ func (w *ResilientCmdable) IncrByFloat(ctx context.Context, key string, value fl
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.IncrByFloat(actx, key, value)
 		err = nil
 		if r0 != nil {
@@ -9641,7 +9725,10 @@ func (w *ResilientCmdable) IncrByFloat(ctx context.Context, key string, value fl
 	}
 }
 
-// IncrEXFloat calls the wrapped IncrEXFloat with the wrapper's policies.
+// IncrEXFloat calls the wrapped IncrEXFloat with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) IncrEXFloat(ctx context.Context, key string, args redis.IncrEXFloatArgs) (r0 *redis.IncrEXFloatCmd) {
 	m := w.methods[281]
 	var err error
@@ -9652,7 +9739,7 @@ func (w *ResilientCmdable) IncrEXFloat(ctx context.Context, key string, args red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.IncrEXFloat(actx, key, args)
 		err = nil
 		if r0 != nil {
@@ -9675,7 +9762,10 @@ func (w *ResilientCmdable) IncrEXFloat(ctx context.Context, key string, args red
 	}
 }
 
-// IncrEXInt calls the wrapped IncrEXInt with the wrapper's policies.
+// IncrEXInt calls the wrapped IncrEXInt with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) IncrEXInt(ctx context.Context, key string, args redis.IncrEXIntArgs) (r0 *redis.IncrEXIntCmd) {
 	m := w.methods[282]
 	var err error
@@ -9686,7 +9776,7 @@ func (w *ResilientCmdable) IncrEXInt(ctx context.Context, key string, args redis
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.IncrEXInt(actx, key, args)
 		err = nil
 		if r0 != nil {
@@ -9720,7 +9810,7 @@ func (w *ResilientCmdable) Info(ctx context.Context, section ...string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Info(actx, section...)
 		err = nil
 		if r0 != nil {
@@ -9754,7 +9844,7 @@ func (w *ResilientCmdable) InfoMap(ctx context.Context, section ...string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.InfoMap(actx, section...)
 		err = nil
 		if r0 != nil {
@@ -9777,7 +9867,10 @@ func (w *ResilientCmdable) InfoMap(ctx context.Context, section ...string) (r0 *
 	}
 }
 
-// JSONArrAppend calls the wrapped JSONArrAppend with the wrapper's policies.
+// JSONArrAppend calls the wrapped JSONArrAppend with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) JSONArrAppend(ctx context.Context, key, path string, values ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[285]
 	var err error
@@ -9788,7 +9881,7 @@ func (w *ResilientCmdable) JSONArrAppend(ctx context.Context, key, path string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONArrAppend(actx, key, path, values...)
 		err = nil
 		if r0 != nil {
@@ -9822,7 +9915,7 @@ func (w *ResilientCmdable) JSONArrIndex(ctx context.Context, key, path string, v
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONArrIndex(actx, key, path, value...)
 		err = nil
 		if r0 != nil {
@@ -9856,7 +9949,7 @@ func (w *ResilientCmdable) JSONArrIndexWithArgs(ctx context.Context, key, path s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONArrIndexWithArgs(actx, key, path, options, value...)
 		err = nil
 		if r0 != nil {
@@ -9879,7 +9972,10 @@ func (w *ResilientCmdable) JSONArrIndexWithArgs(ctx context.Context, key, path s
 	}
 }
 
-// JSONArrInsert calls the wrapped JSONArrInsert with the wrapper's policies.
+// JSONArrInsert calls the wrapped JSONArrInsert with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) JSONArrInsert(ctx context.Context, key, path string, index int64, values ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[288]
 	var err error
@@ -9890,7 +9986,7 @@ func (w *ResilientCmdable) JSONArrInsert(ctx context.Context, key, path string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONArrInsert(actx, key, path, index, values...)
 		err = nil
 		if r0 != nil {
@@ -9924,7 +10020,7 @@ func (w *ResilientCmdable) JSONArrLen(ctx context.Context, key, path string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONArrLen(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -9947,7 +10043,10 @@ func (w *ResilientCmdable) JSONArrLen(ctx context.Context, key, path string) (r0
 	}
 }
 
-// JSONArrPop calls the wrapped JSONArrPop with the wrapper's policies.
+// JSONArrPop calls the wrapped JSONArrPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) JSONArrPop(ctx context.Context, key, path string, index int) (r0 *redis.StringSliceCmd) {
 	m := w.methods[290]
 	var err error
@@ -9958,7 +10057,7 @@ func (w *ResilientCmdable) JSONArrPop(ctx context.Context, key, path string, ind
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONArrPop(actx, key, path, index)
 		err = nil
 		if r0 != nil {
@@ -9992,7 +10091,7 @@ func (w *ResilientCmdable) JSONArrTrim(ctx context.Context, key, path string) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONArrTrim(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -10026,7 +10125,7 @@ func (w *ResilientCmdable) JSONArrTrimWithArgs(ctx context.Context, key, path st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONArrTrimWithArgs(actx, key, path, options)
 		err = nil
 		if r0 != nil {
@@ -10060,7 +10159,7 @@ func (w *ResilientCmdable) JSONClear(ctx context.Context, key, path string) (r0 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONClear(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -10094,7 +10193,7 @@ func (w *ResilientCmdable) JSONDebugMemory(ctx context.Context, key, path string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONDebugMemory(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -10128,7 +10227,7 @@ func (w *ResilientCmdable) JSONDel(ctx context.Context, key, path string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONDel(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -10162,7 +10261,7 @@ func (w *ResilientCmdable) JSONForget(ctx context.Context, key, path string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONForget(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -10196,7 +10295,7 @@ func (w *ResilientCmdable) JSONGet(ctx context.Context, key string, paths ...str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONGet(actx, key, paths...)
 		err = nil
 		if r0 != nil {
@@ -10230,7 +10329,7 @@ func (w *ResilientCmdable) JSONGetWithArgs(ctx context.Context, key string, opti
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONGetWithArgs(actx, key, options, paths...)
 		err = nil
 		if r0 != nil {
@@ -10264,7 +10363,7 @@ func (w *ResilientCmdable) JSONMGet(ctx context.Context, path string, keys ...st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONMGet(actx, path, keys...)
 		err = nil
 		if r0 != nil {
@@ -10298,7 +10397,7 @@ func (w *ResilientCmdable) JSONMSet(ctx context.Context, params ...any) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONMSet(actx, params...)
 		err = nil
 		if r0 != nil {
@@ -10332,7 +10431,7 @@ func (w *ResilientCmdable) JSONMSetArgs(ctx context.Context, docs []redis.JSONSe
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONMSetArgs(actx, docs)
 		err = nil
 		if r0 != nil {
@@ -10366,7 +10465,7 @@ func (w *ResilientCmdable) JSONMerge(ctx context.Context, key, path, value strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONMerge(actx, key, path, value)
 		err = nil
 		if r0 != nil {
@@ -10389,7 +10488,10 @@ func (w *ResilientCmdable) JSONMerge(ctx context.Context, key, path, value strin
 	}
 }
 
-// JSONNumIncrBy calls the wrapped JSONNumIncrBy with the wrapper's policies.
+// JSONNumIncrBy calls the wrapped JSONNumIncrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) JSONNumIncrBy(ctx context.Context, key, path string, value float64) (r0 *redis.JSONCmd) {
 	m := w.methods[303]
 	var err error
@@ -10400,7 +10502,7 @@ func (w *ResilientCmdable) JSONNumIncrBy(ctx context.Context, key, path string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONNumIncrBy(actx, key, path, value)
 		err = nil
 		if r0 != nil {
@@ -10434,7 +10536,7 @@ func (w *ResilientCmdable) JSONObjKeys(ctx context.Context, key, path string) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONObjKeys(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -10468,7 +10570,7 @@ func (w *ResilientCmdable) JSONObjLen(ctx context.Context, key, path string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONObjLen(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -10502,7 +10604,7 @@ func (w *ResilientCmdable) JSONSet(ctx context.Context, key, path string, value 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONSet(actx, key, path, value)
 		err = nil
 		if r0 != nil {
@@ -10536,7 +10638,7 @@ func (w *ResilientCmdable) JSONSetMode(ctx context.Context, key, path string, va
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONSetMode(actx, key, path, value, mode)
 		err = nil
 		if r0 != nil {
@@ -10570,7 +10672,7 @@ func (w *ResilientCmdable) JSONSetWithArgs(ctx context.Context, key, path string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONSetWithArgs(actx, key, path, value, options)
 		err = nil
 		if r0 != nil {
@@ -10593,7 +10695,10 @@ func (w *ResilientCmdable) JSONSetWithArgs(ctx context.Context, key, path string
 	}
 }
 
-// JSONStrAppend calls the wrapped JSONStrAppend with the wrapper's policies.
+// JSONStrAppend calls the wrapped JSONStrAppend with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) JSONStrAppend(ctx context.Context, key, path, value string) (r0 *redis.IntPointerSliceCmd) {
 	m := w.methods[309]
 	var err error
@@ -10604,7 +10709,7 @@ func (w *ResilientCmdable) JSONStrAppend(ctx context.Context, key, path, value s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONStrAppend(actx, key, path, value)
 		err = nil
 		if r0 != nil {
@@ -10638,7 +10743,7 @@ func (w *ResilientCmdable) JSONStrLen(ctx context.Context, key, path string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONStrLen(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -10661,7 +10766,10 @@ func (w *ResilientCmdable) JSONStrLen(ctx context.Context, key, path string) (r0
 	}
 }
 
-// JSONToggle calls the wrapped JSONToggle with the wrapper's policies.
+// JSONToggle calls the wrapped JSONToggle with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) JSONToggle(ctx context.Context, key, path string) (r0 *redis.IntPointerSliceCmd) {
 	m := w.methods[311]
 	var err error
@@ -10672,7 +10780,7 @@ func (w *ResilientCmdable) JSONToggle(ctx context.Context, key, path string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONToggle(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -10706,7 +10814,7 @@ func (w *ResilientCmdable) JSONType(ctx context.Context, key, path string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.JSONType(actx, key, path)
 		err = nil
 		if r0 != nil {
@@ -10740,7 +10848,7 @@ func (w *ResilientCmdable) Keys(ctx context.Context, pattern string) (r0 *redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Keys(actx, pattern)
 		err = nil
 		if r0 != nil {
@@ -10774,7 +10882,7 @@ func (w *ResilientCmdable) LCS(ctx context.Context, q *redis.LCSQuery) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LCS(actx, q)
 		err = nil
 		if r0 != nil {
@@ -10808,7 +10916,7 @@ func (w *ResilientCmdable) LIndex(ctx context.Context, key string, index int64) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LIndex(actx, key, index)
 		err = nil
 		if r0 != nil {
@@ -10831,7 +10939,10 @@ func (w *ResilientCmdable) LIndex(ctx context.Context, key string, index int64) 
 	}
 }
 
-// LInsert calls the wrapped LInsert with the wrapper's policies.
+// LInsert calls the wrapped LInsert with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) LInsert(ctx context.Context, key, op string, pivot, value any) (r0 *redis.IntCmd) {
 	m := w.methods[316]
 	var err error
@@ -10842,7 +10953,7 @@ func (w *ResilientCmdable) LInsert(ctx context.Context, key, op string, pivot, v
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LInsert(actx, key, op, pivot, value)
 		err = nil
 		if r0 != nil {
@@ -10865,7 +10976,10 @@ func (w *ResilientCmdable) LInsert(ctx context.Context, key, op string, pivot, v
 	}
 }
 
-// LInsertAfter calls the wrapped LInsertAfter with the wrapper's policies.
+// LInsertAfter calls the wrapped LInsertAfter with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) LInsertAfter(ctx context.Context, key string, pivot, value any) (r0 *redis.IntCmd) {
 	m := w.methods[317]
 	var err error
@@ -10876,7 +10990,7 @@ func (w *ResilientCmdable) LInsertAfter(ctx context.Context, key string, pivot, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LInsertAfter(actx, key, pivot, value)
 		err = nil
 		if r0 != nil {
@@ -10899,7 +11013,10 @@ func (w *ResilientCmdable) LInsertAfter(ctx context.Context, key string, pivot, 
 	}
 }
 
-// LInsertBefore calls the wrapped LInsertBefore with the wrapper's policies.
+// LInsertBefore calls the wrapped LInsertBefore with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) LInsertBefore(ctx context.Context, key string, pivot, value any) (r0 *redis.IntCmd) {
 	m := w.methods[318]
 	var err error
@@ -10910,7 +11027,7 @@ func (w *ResilientCmdable) LInsertBefore(ctx context.Context, key string, pivot,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LInsertBefore(actx, key, pivot, value)
 		err = nil
 		if r0 != nil {
@@ -10944,7 +11061,7 @@ func (w *ResilientCmdable) LLen(ctx context.Context, key string) (r0 *redis.IntC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LLen(actx, key)
 		err = nil
 		if r0 != nil {
@@ -10967,7 +11084,10 @@ func (w *ResilientCmdable) LLen(ctx context.Context, key string) (r0 *redis.IntC
 	}
 }
 
-// LMPop calls the wrapped LMPop with the wrapper's policies.
+// LMPop calls the wrapped LMPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) LMPop(ctx context.Context, direction string, count int64, keys ...string) (r0 *redis.KeyValuesCmd) {
 	m := w.methods[320]
 	var err error
@@ -10978,7 +11098,7 @@ func (w *ResilientCmdable) LMPop(ctx context.Context, direction string, count in
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LMPop(actx, direction, count, keys...)
 		err = nil
 		if r0 != nil {
@@ -11001,7 +11121,10 @@ func (w *ResilientCmdable) LMPop(ctx context.Context, direction string, count in
 	}
 }
 
-// LMove calls the wrapped LMove with the wrapper's policies.
+// LMove calls the wrapped LMove with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) LMove(ctx context.Context, source, destination, srcpos, destpos string) (r0 *redis.StringCmd) {
 	m := w.methods[321]
 	var err error
@@ -11012,7 +11135,7 @@ func (w *ResilientCmdable) LMove(ctx context.Context, source, destination, srcpo
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LMove(actx, source, destination, srcpos, destpos)
 		err = nil
 		if r0 != nil {
@@ -11035,7 +11158,10 @@ func (w *ResilientCmdable) LMove(ctx context.Context, source, destination, srcpo
 	}
 }
 
-// LMoveM calls the wrapped LMoveM with the wrapper's policies.
+// LMoveM calls the wrapped LMoveM with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) LMoveM(ctx context.Context, source, destination, srcpos, destpos string, args redis.LMoveMArgs) (r0 *redis.StringSliceCmd) {
 	m := w.methods[322]
 	var err error
@@ -11046,7 +11172,7 @@ func (w *ResilientCmdable) LMoveM(ctx context.Context, source, destination, srcp
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LMoveM(actx, source, destination, srcpos, destpos, args)
 		err = nil
 		if r0 != nil {
@@ -11069,7 +11195,10 @@ func (w *ResilientCmdable) LMoveM(ctx context.Context, source, destination, srcp
 	}
 }
 
-// LPop calls the wrapped LPop with the wrapper's policies.
+// LPop calls the wrapped LPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) LPop(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[323]
 	var err error
@@ -11080,7 +11209,7 @@ func (w *ResilientCmdable) LPop(ctx context.Context, key string) (r0 *redis.Stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LPop(actx, key)
 		err = nil
 		if r0 != nil {
@@ -11103,7 +11232,10 @@ func (w *ResilientCmdable) LPop(ctx context.Context, key string) (r0 *redis.Stri
 	}
 }
 
-// LPopCount calls the wrapped LPopCount with the wrapper's policies.
+// LPopCount calls the wrapped LPopCount with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) LPopCount(ctx context.Context, key string, count int) (r0 *redis.StringSliceCmd) {
 	m := w.methods[324]
 	var err error
@@ -11114,7 +11246,7 @@ func (w *ResilientCmdable) LPopCount(ctx context.Context, key string, count int)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LPopCount(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -11148,7 +11280,7 @@ func (w *ResilientCmdable) LPos(ctx context.Context, key, value string, args red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LPos(actx, key, value, args)
 		err = nil
 		if r0 != nil {
@@ -11182,7 +11314,7 @@ func (w *ResilientCmdable) LPosCount(ctx context.Context, key, value string, cou
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LPosCount(actx, key, value, count, args)
 		err = nil
 		if r0 != nil {
@@ -11205,7 +11337,10 @@ func (w *ResilientCmdable) LPosCount(ctx context.Context, key, value string, cou
 	}
 }
 
-// LPush calls the wrapped LPush with the wrapper's policies.
+// LPush calls the wrapped LPush with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) LPush(ctx context.Context, key string, values ...any) (r0 *redis.IntCmd) {
 	m := w.methods[327]
 	var err error
@@ -11216,7 +11351,7 @@ func (w *ResilientCmdable) LPush(ctx context.Context, key string, values ...any)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LPush(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -11239,7 +11374,10 @@ func (w *ResilientCmdable) LPush(ctx context.Context, key string, values ...any)
 	}
 }
 
-// LPushX calls the wrapped LPushX with the wrapper's policies.
+// LPushX calls the wrapped LPushX with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) LPushX(ctx context.Context, key string, values ...any) (r0 *redis.IntCmd) {
 	m := w.methods[328]
 	var err error
@@ -11250,7 +11388,7 @@ func (w *ResilientCmdable) LPushX(ctx context.Context, key string, values ...any
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LPushX(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -11284,7 +11422,7 @@ func (w *ResilientCmdable) LRange(ctx context.Context, key string, start, stop i
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LRange(actx, key, start, stop)
 		err = nil
 		if r0 != nil {
@@ -11307,7 +11445,10 @@ func (w *ResilientCmdable) LRange(ctx context.Context, key string, start, stop i
 	}
 }
 
-// LRem calls the wrapped LRem with the wrapper's policies.
+// LRem calls the wrapped LRem with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) LRem(ctx context.Context, key string, count int64, value any) (r0 *redis.IntCmd) {
 	m := w.methods[330]
 	var err error
@@ -11318,7 +11459,7 @@ func (w *ResilientCmdable) LRem(ctx context.Context, key string, count int64, va
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LRem(actx, key, count, value)
 		err = nil
 		if r0 != nil {
@@ -11352,7 +11493,7 @@ func (w *ResilientCmdable) LSet(ctx context.Context, key string, index int64, va
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LSet(actx, key, index, value)
 		err = nil
 		if r0 != nil {
@@ -11386,7 +11527,7 @@ func (w *ResilientCmdable) LTrim(ctx context.Context, key string, start, stop in
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LTrim(actx, key, start, stop)
 		err = nil
 		if r0 != nil {
@@ -11420,7 +11561,7 @@ func (w *ResilientCmdable) LastSave(ctx context.Context) (r0 *redis.IntCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LastSave(actx)
 		err = nil
 		if r0 != nil {
@@ -11454,7 +11595,7 @@ func (w *ResilientCmdable) Latency(ctx context.Context) (r0 *redis.LatencyCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Latency(actx)
 		err = nil
 		if r0 != nil {
@@ -11488,7 +11629,7 @@ func (w *ResilientCmdable) LatencyReset(ctx context.Context, events ...any) (r0 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.LatencyReset(actx, events...)
 		err = nil
 		if r0 != nil {
@@ -11522,7 +11663,7 @@ func (w *ResilientCmdable) MGet(ctx context.Context, keys ...string) (r0 *redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.MGet(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -11556,7 +11697,7 @@ func (w *ResilientCmdable) MSet(ctx context.Context, values ...any) (r0 *redis.S
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.MSet(actx, values...)
 		err = nil
 		if r0 != nil {
@@ -11590,7 +11731,7 @@ func (w *ResilientCmdable) MSetEX(ctx context.Context, args redis.MSetEXArgs, va
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.MSetEX(actx, args, values...)
 		err = nil
 		if r0 != nil {
@@ -11624,7 +11765,7 @@ func (w *ResilientCmdable) MSetNX(ctx context.Context, values ...any) (r0 *redis
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.MSetNX(actx, values...)
 		err = nil
 		if r0 != nil {
@@ -11658,7 +11799,7 @@ func (w *ResilientCmdable) MemoryUsage(ctx context.Context, key string, samples 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.MemoryUsage(actx, key, samples...)
 		err = nil
 		if r0 != nil {
@@ -11692,7 +11833,7 @@ func (w *ResilientCmdable) Migrate(ctx context.Context, host, port, key string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Migrate(actx, host, port, key, db, timeout)
 		err = nil
 		if r0 != nil {
@@ -11726,7 +11867,7 @@ func (w *ResilientCmdable) ModuleLoadex(ctx context.Context, conf *redis.ModuleL
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ModuleLoadex(actx, conf)
 		err = nil
 		if r0 != nil {
@@ -11760,7 +11901,7 @@ func (w *ResilientCmdable) Move(ctx context.Context, key string, db int) (r0 *re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Move(actx, key, db)
 		err = nil
 		if r0 != nil {
@@ -11794,7 +11935,7 @@ func (w *ResilientCmdable) ObjectEncoding(ctx context.Context, key string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ObjectEncoding(actx, key)
 		err = nil
 		if r0 != nil {
@@ -11828,7 +11969,7 @@ func (w *ResilientCmdable) ObjectFreq(ctx context.Context, key string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ObjectFreq(actx, key)
 		err = nil
 		if r0 != nil {
@@ -11862,7 +12003,7 @@ func (w *ResilientCmdable) ObjectIdleTime(ctx context.Context, key string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ObjectIdleTime(actx, key)
 		err = nil
 		if r0 != nil {
@@ -11896,7 +12037,7 @@ func (w *ResilientCmdable) ObjectRefCount(ctx context.Context, key string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ObjectRefCount(actx, key)
 		err = nil
 		if r0 != nil {
@@ -11930,7 +12071,7 @@ func (w *ResilientCmdable) PExpire(ctx context.Context, key string, expiration t
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PExpire(actx, key, expiration)
 		err = nil
 		if r0 != nil {
@@ -11964,7 +12105,7 @@ func (w *ResilientCmdable) PExpireAt(ctx context.Context, key string, tm time.Ti
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PExpireAt(actx, key, tm)
 		err = nil
 		if r0 != nil {
@@ -11998,7 +12139,7 @@ func (w *ResilientCmdable) PExpireTime(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PExpireTime(actx, key)
 		err = nil
 		if r0 != nil {
@@ -12032,7 +12173,7 @@ func (w *ResilientCmdable) PFAdd(ctx context.Context, key string, els ...any) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PFAdd(actx, key, els...)
 		err = nil
 		if r0 != nil {
@@ -12066,7 +12207,7 @@ func (w *ResilientCmdable) PFCount(ctx context.Context, keys ...string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PFCount(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -12100,7 +12241,7 @@ func (w *ResilientCmdable) PFMerge(ctx context.Context, dest string, keys ...str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PFMerge(actx, dest, keys...)
 		err = nil
 		if r0 != nil {
@@ -12134,7 +12275,7 @@ func (w *ResilientCmdable) PTTL(ctx context.Context, key string) (r0 *redis.Dura
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PTTL(actx, key)
 		err = nil
 		if r0 != nil {
@@ -12168,7 +12309,7 @@ func (w *ResilientCmdable) Persist(ctx context.Context, key string) (r0 *redis.B
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Persist(actx, key)
 		err = nil
 		if r0 != nil {
@@ -12202,7 +12343,7 @@ func (w *ResilientCmdable) Ping(ctx context.Context) (r0 *redis.StatusCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Ping(actx)
 		err = nil
 		if r0 != nil {
@@ -12245,7 +12386,7 @@ func (w *ResilientCmdable) Pipelined(ctx context.Context, fn func(redis.Pipeline
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Pipelined(actx, fn)
 		release(err)
 		if err == nil {
@@ -12272,7 +12413,7 @@ func (w *ResilientCmdable) PubSubChannels(ctx context.Context, pattern string) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PubSubChannels(actx, pattern)
 		err = nil
 		if r0 != nil {
@@ -12306,7 +12447,7 @@ func (w *ResilientCmdable) PubSubNumPat(ctx context.Context) (r0 *redis.IntCmd) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PubSubNumPat(actx)
 		err = nil
 		if r0 != nil {
@@ -12340,7 +12481,7 @@ func (w *ResilientCmdable) PubSubNumSub(ctx context.Context, channels ...string)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PubSubNumSub(actx, channels...)
 		err = nil
 		if r0 != nil {
@@ -12374,7 +12515,7 @@ func (w *ResilientCmdable) PubSubShardChannels(ctx context.Context, pattern stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PubSubShardChannels(actx, pattern)
 		err = nil
 		if r0 != nil {
@@ -12408,7 +12549,7 @@ func (w *ResilientCmdable) PubSubShardNumSub(ctx context.Context, channels ...st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.PubSubShardNumSub(actx, channels...)
 		err = nil
 		if r0 != nil {
@@ -12431,7 +12572,10 @@ func (w *ResilientCmdable) PubSubShardNumSub(ctx context.Context, channels ...st
 	}
 }
 
-// Publish calls the wrapped Publish with the wrapper's policies.
+// Publish calls the wrapped Publish with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) Publish(ctx context.Context, channel string, message any) (r0 *redis.IntCmd) {
 	m := w.methods[364]
 	var err error
@@ -12442,7 +12586,7 @@ func (w *ResilientCmdable) Publish(ctx context.Context, channel string, message 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Publish(actx, channel, message)
 		err = nil
 		if r0 != nil {
@@ -12476,7 +12620,7 @@ func (w *ResilientCmdable) Quit(ctx context.Context) (r0 *redis.StatusCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Quit(actx)
 		err = nil
 		if r0 != nil {
@@ -12499,7 +12643,10 @@ func (w *ResilientCmdable) Quit(ctx context.Context) (r0 *redis.StatusCmd) {
 	}
 }
 
-// RPop calls the wrapped RPop with the wrapper's policies.
+// RPop calls the wrapped RPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) RPop(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[366]
 	var err error
@@ -12510,7 +12657,7 @@ func (w *ResilientCmdable) RPop(ctx context.Context, key string) (r0 *redis.Stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.RPop(actx, key)
 		err = nil
 		if r0 != nil {
@@ -12533,7 +12680,10 @@ func (w *ResilientCmdable) RPop(ctx context.Context, key string) (r0 *redis.Stri
 	}
 }
 
-// RPopCount calls the wrapped RPopCount with the wrapper's policies.
+// RPopCount calls the wrapped RPopCount with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) RPopCount(ctx context.Context, key string, count int) (r0 *redis.StringSliceCmd) {
 	m := w.methods[367]
 	var err error
@@ -12544,7 +12694,7 @@ func (w *ResilientCmdable) RPopCount(ctx context.Context, key string, count int)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.RPopCount(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -12567,7 +12717,10 @@ func (w *ResilientCmdable) RPopCount(ctx context.Context, key string, count int)
 	}
 }
 
-// RPopLPush calls the wrapped RPopLPush with the wrapper's policies.
+// RPopLPush calls the wrapped RPopLPush with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) RPopLPush(ctx context.Context, source, destination string) (r0 *redis.StringCmd) {
 	m := w.methods[368]
 	var err error
@@ -12578,7 +12731,7 @@ func (w *ResilientCmdable) RPopLPush(ctx context.Context, source, destination st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.RPopLPush(actx, source, destination)
 		err = nil
 		if r0 != nil {
@@ -12601,7 +12754,10 @@ func (w *ResilientCmdable) RPopLPush(ctx context.Context, source, destination st
 	}
 }
 
-// RPush calls the wrapped RPush with the wrapper's policies.
+// RPush calls the wrapped RPush with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) RPush(ctx context.Context, key string, values ...any) (r0 *redis.IntCmd) {
 	m := w.methods[369]
 	var err error
@@ -12612,7 +12768,7 @@ func (w *ResilientCmdable) RPush(ctx context.Context, key string, values ...any)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.RPush(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -12635,7 +12791,10 @@ func (w *ResilientCmdable) RPush(ctx context.Context, key string, values ...any)
 	}
 }
 
-// RPushX calls the wrapped RPushX with the wrapper's policies.
+// RPushX calls the wrapped RPushX with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) RPushX(ctx context.Context, key string, values ...any) (r0 *redis.IntCmd) {
 	m := w.methods[370]
 	var err error
@@ -12646,7 +12805,7 @@ func (w *ResilientCmdable) RPushX(ctx context.Context, key string, values ...any
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.RPushX(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -12680,7 +12839,7 @@ func (w *ResilientCmdable) RandomKey(ctx context.Context) (r0 *redis.StringCmd) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.RandomKey(actx)
 		err = nil
 		if r0 != nil {
@@ -12714,7 +12873,7 @@ func (w *ResilientCmdable) ReadOnly(ctx context.Context) (r0 *redis.StatusCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ReadOnly(actx)
 		err = nil
 		if r0 != nil {
@@ -12748,7 +12907,7 @@ func (w *ResilientCmdable) ReadWrite(ctx context.Context) (r0 *redis.StatusCmd) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ReadWrite(actx)
 		err = nil
 		if r0 != nil {
@@ -12782,7 +12941,7 @@ func (w *ResilientCmdable) Rename(ctx context.Context, key, newkey string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Rename(actx, key, newkey)
 		err = nil
 		if r0 != nil {
@@ -12816,7 +12975,7 @@ func (w *ResilientCmdable) RenameNX(ctx context.Context, key, newkey string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.RenameNX(actx, key, newkey)
 		err = nil
 		if r0 != nil {
@@ -12850,7 +13009,7 @@ func (w *ResilientCmdable) ReplicaOf(ctx context.Context, host, port string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ReplicaOf(actx, host, port)
 		err = nil
 		if r0 != nil {
@@ -12884,7 +13043,7 @@ func (w *ResilientCmdable) Restore(ctx context.Context, key string, ttl time.Dur
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Restore(actx, key, ttl, value)
 		err = nil
 		if r0 != nil {
@@ -12918,7 +13077,7 @@ func (w *ResilientCmdable) RestoreReplace(ctx context.Context, key string, ttl t
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.RestoreReplace(actx, key, ttl, value)
 		err = nil
 		if r0 != nil {
@@ -12952,7 +13111,7 @@ func (w *ResilientCmdable) SAdd(ctx context.Context, key string, members ...any)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SAdd(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -12986,7 +13145,7 @@ func (w *ResilientCmdable) SCard(ctx context.Context, key string) (r0 *redis.Int
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SCard(actx, key)
 		err = nil
 		if r0 != nil {
@@ -13020,7 +13179,7 @@ func (w *ResilientCmdable) SDiff(ctx context.Context, keys ...string) (r0 *redis
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SDiff(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -13054,7 +13213,7 @@ func (w *ResilientCmdable) SDiffCard(ctx context.Context, opts *redis.SDiffCardO
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SDiffCard(actx, opts, keys...)
 		err = nil
 		if r0 != nil {
@@ -13088,7 +13247,7 @@ func (w *ResilientCmdable) SDiffStore(ctx context.Context, destination string, k
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SDiffStore(actx, destination, keys...)
 		err = nil
 		if r0 != nil {
@@ -13122,7 +13281,7 @@ func (w *ResilientCmdable) SInter(ctx context.Context, keys ...string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SInter(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -13156,7 +13315,7 @@ func (w *ResilientCmdable) SInterCard(ctx context.Context, limit int64, keys ...
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SInterCard(actx, limit, keys...)
 		err = nil
 		if r0 != nil {
@@ -13190,7 +13349,7 @@ func (w *ResilientCmdable) SInterStore(ctx context.Context, destination string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SInterStore(actx, destination, keys...)
 		err = nil
 		if r0 != nil {
@@ -13224,7 +13383,7 @@ func (w *ResilientCmdable) SIsMember(ctx context.Context, key string, member any
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SIsMember(actx, key, member)
 		err = nil
 		if r0 != nil {
@@ -13258,7 +13417,7 @@ func (w *ResilientCmdable) SMIsMember(ctx context.Context, key string, members .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SMIsMember(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -13292,7 +13451,7 @@ func (w *ResilientCmdable) SMembers(ctx context.Context, key string) (r0 *redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SMembers(actx, key)
 		err = nil
 		if r0 != nil {
@@ -13326,7 +13485,7 @@ func (w *ResilientCmdable) SMembersMap(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SMembersMap(actx, key)
 		err = nil
 		if r0 != nil {
@@ -13360,7 +13519,7 @@ func (w *ResilientCmdable) SMove(ctx context.Context, source, destination string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SMove(actx, source, destination, member)
 		err = nil
 		if r0 != nil {
@@ -13383,7 +13542,10 @@ func (w *ResilientCmdable) SMove(ctx context.Context, source, destination string
 	}
 }
 
-// SPop calls the wrapped SPop with the wrapper's policies.
+// SPop calls the wrapped SPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) SPop(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[392]
 	var err error
@@ -13394,7 +13556,7 @@ func (w *ResilientCmdable) SPop(ctx context.Context, key string) (r0 *redis.Stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SPop(actx, key)
 		err = nil
 		if r0 != nil {
@@ -13417,7 +13579,10 @@ func (w *ResilientCmdable) SPop(ctx context.Context, key string) (r0 *redis.Stri
 	}
 }
 
-// SPopN calls the wrapped SPopN with the wrapper's policies.
+// SPopN calls the wrapped SPopN with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) SPopN(ctx context.Context, key string, count int64) (r0 *redis.StringSliceCmd) {
 	m := w.methods[393]
 	var err error
@@ -13428,7 +13593,7 @@ func (w *ResilientCmdable) SPopN(ctx context.Context, key string, count int64) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SPopN(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -13451,7 +13616,10 @@ func (w *ResilientCmdable) SPopN(ctx context.Context, key string, count int64) (
 	}
 }
 
-// SPublish calls the wrapped SPublish with the wrapper's policies.
+// SPublish calls the wrapped SPublish with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) SPublish(ctx context.Context, channel string, message any) (r0 *redis.IntCmd) {
 	m := w.methods[394]
 	var err error
@@ -13462,7 +13630,7 @@ func (w *ResilientCmdable) SPublish(ctx context.Context, channel string, message
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SPublish(actx, channel, message)
 		err = nil
 		if r0 != nil {
@@ -13496,7 +13664,7 @@ func (w *ResilientCmdable) SRandMember(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SRandMember(actx, key)
 		err = nil
 		if r0 != nil {
@@ -13530,7 +13698,7 @@ func (w *ResilientCmdable) SRandMemberN(ctx context.Context, key string, count i
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SRandMemberN(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -13564,7 +13732,7 @@ func (w *ResilientCmdable) SRem(ctx context.Context, key string, members ...any)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SRem(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -13598,7 +13766,7 @@ func (w *ResilientCmdable) SScan(ctx context.Context, key string, cursor uint64,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SScan(actx, key, cursor, match, count)
 		err = nil
 		if r0 != nil {
@@ -13632,7 +13800,7 @@ func (w *ResilientCmdable) SUnion(ctx context.Context, keys ...string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SUnion(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -13666,7 +13834,7 @@ func (w *ResilientCmdable) SUnionCard(ctx context.Context, opts *redis.SUnionCar
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SUnionCard(actx, opts, keys...)
 		err = nil
 		if r0 != nil {
@@ -13700,7 +13868,7 @@ func (w *ResilientCmdable) SUnionStore(ctx context.Context, destination string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SUnionStore(actx, destination, keys...)
 		err = nil
 		if r0 != nil {
@@ -13734,7 +13902,7 @@ func (w *ResilientCmdable) Save(ctx context.Context) (r0 *redis.StatusCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Save(actx)
 		err = nil
 		if r0 != nil {
@@ -13768,7 +13936,7 @@ func (w *ResilientCmdable) Scan(ctx context.Context, cursor uint64, match string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Scan(actx, cursor, match, count)
 		err = nil
 		if r0 != nil {
@@ -13802,7 +13970,7 @@ func (w *ResilientCmdable) ScanType(ctx context.Context, cursor uint64, match st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ScanType(actx, cursor, match, count, keyType)
 		err = nil
 		if r0 != nil {
@@ -13836,7 +14004,7 @@ func (w *ResilientCmdable) ScriptExists(ctx context.Context, hashes ...string) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ScriptExists(actx, hashes...)
 		err = nil
 		if r0 != nil {
@@ -13870,7 +14038,7 @@ func (w *ResilientCmdable) ScriptFlush(ctx context.Context) (r0 *redis.StatusCmd
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ScriptFlush(actx)
 		err = nil
 		if r0 != nil {
@@ -13904,7 +14072,7 @@ func (w *ResilientCmdable) ScriptKill(ctx context.Context) (r0 *redis.StatusCmd)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ScriptKill(actx)
 		err = nil
 		if r0 != nil {
@@ -13938,7 +14106,7 @@ func (w *ResilientCmdable) ScriptLoad(ctx context.Context, script string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ScriptLoad(actx, script)
 		err = nil
 		if r0 != nil {
@@ -13972,7 +14140,7 @@ func (w *ResilientCmdable) Set(ctx context.Context, key string, value any, expir
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Set(actx, key, value, expiration)
 		err = nil
 		if r0 != nil {
@@ -14006,7 +14174,7 @@ func (w *ResilientCmdable) SetArgs(ctx context.Context, key string, value any, a
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetArgs(actx, key, value, a)
 		err = nil
 		if r0 != nil {
@@ -14040,7 +14208,7 @@ func (w *ResilientCmdable) SetBit(ctx context.Context, key string, offset int64,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetBit(actx, key, offset, value)
 		err = nil
 		if r0 != nil {
@@ -14074,7 +14242,7 @@ func (w *ResilientCmdable) SetEx(ctx context.Context, key string, value any, exp
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetEx(actx, key, value, expiration)
 		err = nil
 		if r0 != nil {
@@ -14108,7 +14276,7 @@ func (w *ResilientCmdable) SetFromBuffer(ctx context.Context, key string, buf []
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetFromBuffer(actx, key, buf)
 		err = nil
 		if r0 != nil {
@@ -14142,7 +14310,7 @@ func (w *ResilientCmdable) SetIFDEQ(ctx context.Context, key string, value any, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetIFDEQ(actx, key, value, matchDigest, expiration)
 		err = nil
 		if r0 != nil {
@@ -14176,7 +14344,7 @@ func (w *ResilientCmdable) SetIFDEQGet(ctx context.Context, key string, value an
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetIFDEQGet(actx, key, value, matchDigest, expiration)
 		err = nil
 		if r0 != nil {
@@ -14210,7 +14378,7 @@ func (w *ResilientCmdable) SetIFDNE(ctx context.Context, key string, value any, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetIFDNE(actx, key, value, matchDigest, expiration)
 		err = nil
 		if r0 != nil {
@@ -14244,7 +14412,7 @@ func (w *ResilientCmdable) SetIFDNEGet(ctx context.Context, key string, value an
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetIFDNEGet(actx, key, value, matchDigest, expiration)
 		err = nil
 		if r0 != nil {
@@ -14278,7 +14446,7 @@ func (w *ResilientCmdable) SetIFEQ(ctx context.Context, key string, value, match
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetIFEQ(actx, key, value, matchValue, expiration)
 		err = nil
 		if r0 != nil {
@@ -14312,7 +14480,7 @@ func (w *ResilientCmdable) SetIFEQGet(ctx context.Context, key string, value, ma
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetIFEQGet(actx, key, value, matchValue, expiration)
 		err = nil
 		if r0 != nil {
@@ -14346,7 +14514,7 @@ func (w *ResilientCmdable) SetIFNE(ctx context.Context, key string, value, match
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetIFNE(actx, key, value, matchValue, expiration)
 		err = nil
 		if r0 != nil {
@@ -14380,7 +14548,7 @@ func (w *ResilientCmdable) SetIFNEGet(ctx context.Context, key string, value, ma
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetIFNEGet(actx, key, value, matchValue, expiration)
 		err = nil
 		if r0 != nil {
@@ -14414,7 +14582,7 @@ func (w *ResilientCmdable) SetNX(ctx context.Context, key string, value any, exp
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetNX(actx, key, value, expiration)
 		err = nil
 		if r0 != nil {
@@ -14448,7 +14616,7 @@ func (w *ResilientCmdable) SetRange(ctx context.Context, key string, offset int6
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetRange(actx, key, offset, value)
 		err = nil
 		if r0 != nil {
@@ -14482,7 +14650,7 @@ func (w *ResilientCmdable) SetXX(ctx context.Context, key string, value any, exp
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SetXX(actx, key, value, expiration)
 		err = nil
 		if r0 != nil {
@@ -14516,7 +14684,7 @@ func (w *ResilientCmdable) Shutdown(ctx context.Context) (r0 *redis.StatusCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Shutdown(actx)
 		err = nil
 		if r0 != nil {
@@ -14550,7 +14718,7 @@ func (w *ResilientCmdable) ShutdownNoSave(ctx context.Context) (r0 *redis.Status
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ShutdownNoSave(actx)
 		err = nil
 		if r0 != nil {
@@ -14584,7 +14752,7 @@ func (w *ResilientCmdable) ShutdownSave(ctx context.Context) (r0 *redis.StatusCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ShutdownSave(actx)
 		err = nil
 		if r0 != nil {
@@ -14618,7 +14786,7 @@ func (w *ResilientCmdable) SlaveOf(ctx context.Context, host, port string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SlaveOf(actx, host, port)
 		err = nil
 		if r0 != nil {
@@ -14652,7 +14820,7 @@ func (w *ResilientCmdable) SlowLogGet(ctx context.Context, num int64) (r0 *redis
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SlowLogGet(actx, num)
 		err = nil
 		if r0 != nil {
@@ -14686,7 +14854,7 @@ func (w *ResilientCmdable) SlowLogLen(ctx context.Context) (r0 *redis.IntCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SlowLogLen(actx)
 		err = nil
 		if r0 != nil {
@@ -14720,7 +14888,7 @@ func (w *ResilientCmdable) SlowLogReset(ctx context.Context) (r0 *redis.StatusCm
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SlowLogReset(actx)
 		err = nil
 		if r0 != nil {
@@ -14754,7 +14922,7 @@ func (w *ResilientCmdable) Sort(ctx context.Context, key string, sort *redis.Sor
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Sort(actx, key, sort)
 		err = nil
 		if r0 != nil {
@@ -14788,7 +14956,7 @@ func (w *ResilientCmdable) SortInterfaces(ctx context.Context, key string, sort 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SortInterfaces(actx, key, sort)
 		err = nil
 		if r0 != nil {
@@ -14822,7 +14990,7 @@ func (w *ResilientCmdable) SortRO(ctx context.Context, key string, sort *redis.S
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SortRO(actx, key, sort)
 		err = nil
 		if r0 != nil {
@@ -14856,7 +15024,7 @@ func (w *ResilientCmdable) SortStore(ctx context.Context, key, store string, sor
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.SortStore(actx, key, store, sort)
 		err = nil
 		if r0 != nil {
@@ -14890,7 +15058,7 @@ func (w *ResilientCmdable) StrLen(ctx context.Context, key string) (r0 *redis.In
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.StrLen(actx, key)
 		err = nil
 		if r0 != nil {
@@ -14924,7 +15092,7 @@ func (w *ResilientCmdable) TDigestAdd(ctx context.Context, key string, elements 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestAdd(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -14958,7 +15126,7 @@ func (w *ResilientCmdable) TDigestByRank(ctx context.Context, key string, rank .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestByRank(actx, key, rank...)
 		err = nil
 		if r0 != nil {
@@ -14992,7 +15160,7 @@ func (w *ResilientCmdable) TDigestByRevRank(ctx context.Context, key string, ran
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestByRevRank(actx, key, rank...)
 		err = nil
 		if r0 != nil {
@@ -15026,7 +15194,7 @@ func (w *ResilientCmdable) TDigestCDF(ctx context.Context, key string, elements 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestCDF(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -15060,7 +15228,7 @@ func (w *ResilientCmdable) TDigestCreate(ctx context.Context, key string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestCreate(actx, key)
 		err = nil
 		if r0 != nil {
@@ -15094,7 +15262,7 @@ func (w *ResilientCmdable) TDigestCreateWithCompression(ctx context.Context, key
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestCreateWithCompression(actx, key, compression)
 		err = nil
 		if r0 != nil {
@@ -15128,7 +15296,7 @@ func (w *ResilientCmdable) TDigestInfo(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestInfo(actx, key)
 		err = nil
 		if r0 != nil {
@@ -15162,7 +15330,7 @@ func (w *ResilientCmdable) TDigestMax(ctx context.Context, key string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestMax(actx, key)
 		err = nil
 		if r0 != nil {
@@ -15196,7 +15364,7 @@ func (w *ResilientCmdable) TDigestMerge(ctx context.Context, destKey string, opt
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestMerge(actx, destKey, options, sourceKeys...)
 		err = nil
 		if r0 != nil {
@@ -15230,7 +15398,7 @@ func (w *ResilientCmdable) TDigestMin(ctx context.Context, key string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestMin(actx, key)
 		err = nil
 		if r0 != nil {
@@ -15264,7 +15432,7 @@ func (w *ResilientCmdable) TDigestQuantile(ctx context.Context, key string, elem
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestQuantile(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -15298,7 +15466,7 @@ func (w *ResilientCmdable) TDigestRank(ctx context.Context, key string, values .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestRank(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -15332,7 +15500,7 @@ func (w *ResilientCmdable) TDigestReset(ctx context.Context, key string) (r0 *re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestReset(actx, key)
 		err = nil
 		if r0 != nil {
@@ -15366,7 +15534,7 @@ func (w *ResilientCmdable) TDigestRevRank(ctx context.Context, key string, value
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestRevRank(actx, key, values...)
 		err = nil
 		if r0 != nil {
@@ -15400,7 +15568,7 @@ func (w *ResilientCmdable) TDigestTrimmedMean(ctx context.Context, key string, l
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TDigestTrimmedMean(actx, key, lowCutQuantile, highCutQuantile)
 		err = nil
 		if r0 != nil {
@@ -15434,7 +15602,7 @@ func (w *ResilientCmdable) TSAdd(ctx context.Context, key string, timestamp any,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSAdd(actx, key, timestamp, value)
 		err = nil
 		if r0 != nil {
@@ -15468,7 +15636,7 @@ func (w *ResilientCmdable) TSAddWithArgs(ctx context.Context, key string, timest
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSAddWithArgs(actx, key, timestamp, value, options)
 		err = nil
 		if r0 != nil {
@@ -15502,7 +15670,7 @@ func (w *ResilientCmdable) TSAlter(ctx context.Context, key string, options *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSAlter(actx, key, options)
 		err = nil
 		if r0 != nil {
@@ -15536,7 +15704,7 @@ func (w *ResilientCmdable) TSCreate(ctx context.Context, key string) (r0 *redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSCreate(actx, key)
 		err = nil
 		if r0 != nil {
@@ -15570,7 +15738,7 @@ func (w *ResilientCmdable) TSCreateRule(ctx context.Context, sourceKey, destKey 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSCreateRule(actx, sourceKey, destKey, aggregator, bucketDuration)
 		err = nil
 		if r0 != nil {
@@ -15604,7 +15772,7 @@ func (w *ResilientCmdable) TSCreateRuleWithArgs(ctx context.Context, sourceKey, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSCreateRuleWithArgs(actx, sourceKey, destKey, aggregator, bucketDuration, options)
 		err = nil
 		if r0 != nil {
@@ -15638,7 +15806,7 @@ func (w *ResilientCmdable) TSCreateWithArgs(ctx context.Context, key string, opt
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSCreateWithArgs(actx, key, options)
 		err = nil
 		if r0 != nil {
@@ -15661,7 +15829,10 @@ func (w *ResilientCmdable) TSCreateWithArgs(ctx context.Context, key string, opt
 	}
 }
 
-// TSDecrBy calls the wrapped TSDecrBy with the wrapper's policies.
+// TSDecrBy calls the wrapped TSDecrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) TSDecrBy(ctx context.Context, Key string, timestamp float64) (r0 *redis.IntCmd) {
 	m := w.methods[459]
 	var err error
@@ -15672,7 +15843,7 @@ func (w *ResilientCmdable) TSDecrBy(ctx context.Context, Key string, timestamp f
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSDecrBy(actx, Key, timestamp)
 		err = nil
 		if r0 != nil {
@@ -15695,7 +15866,10 @@ func (w *ResilientCmdable) TSDecrBy(ctx context.Context, Key string, timestamp f
 	}
 }
 
-// TSDecrByWithArgs calls the wrapped TSDecrByWithArgs with the wrapper's policies.
+// TSDecrByWithArgs calls the wrapped TSDecrByWithArgs with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) TSDecrByWithArgs(ctx context.Context, key string, timestamp float64, options *redis.TSIncrDecrOptions) (r0 *redis.IntCmd) {
 	m := w.methods[460]
 	var err error
@@ -15706,7 +15880,7 @@ func (w *ResilientCmdable) TSDecrByWithArgs(ctx context.Context, key string, tim
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSDecrByWithArgs(actx, key, timestamp, options)
 		err = nil
 		if r0 != nil {
@@ -15740,7 +15914,7 @@ func (w *ResilientCmdable) TSDel(ctx context.Context, Key string, fromTimestamp,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSDel(actx, Key, fromTimestamp, toTimestamp)
 		err = nil
 		if r0 != nil {
@@ -15774,7 +15948,7 @@ func (w *ResilientCmdable) TSDeleteRule(ctx context.Context, sourceKey, destKey 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSDeleteRule(actx, sourceKey, destKey)
 		err = nil
 		if r0 != nil {
@@ -15808,7 +15982,7 @@ func (w *ResilientCmdable) TSGet(ctx context.Context, key string) (r0 *redis.TST
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSGet(actx, key)
 		err = nil
 		if r0 != nil {
@@ -15842,7 +16016,7 @@ func (w *ResilientCmdable) TSGetWithArgs(ctx context.Context, key string, option
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSGetWithArgs(actx, key, options)
 		err = nil
 		if r0 != nil {
@@ -15865,7 +16039,10 @@ func (w *ResilientCmdable) TSGetWithArgs(ctx context.Context, key string, option
 	}
 }
 
-// TSIncrBy calls the wrapped TSIncrBy with the wrapper's policies.
+// TSIncrBy calls the wrapped TSIncrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) TSIncrBy(ctx context.Context, Key string, timestamp float64) (r0 *redis.IntCmd) {
 	m := w.methods[465]
 	var err error
@@ -15876,7 +16053,7 @@ func (w *ResilientCmdable) TSIncrBy(ctx context.Context, Key string, timestamp f
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSIncrBy(actx, Key, timestamp)
 		err = nil
 		if r0 != nil {
@@ -15899,7 +16076,10 @@ func (w *ResilientCmdable) TSIncrBy(ctx context.Context, Key string, timestamp f
 	}
 }
 
-// TSIncrByWithArgs calls the wrapped TSIncrByWithArgs with the wrapper's policies.
+// TSIncrByWithArgs calls the wrapped TSIncrByWithArgs with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) TSIncrByWithArgs(ctx context.Context, key string, timestamp float64, options *redis.TSIncrDecrOptions) (r0 *redis.IntCmd) {
 	m := w.methods[466]
 	var err error
@@ -15910,7 +16090,7 @@ func (w *ResilientCmdable) TSIncrByWithArgs(ctx context.Context, key string, tim
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSIncrByWithArgs(actx, key, timestamp, options)
 		err = nil
 		if r0 != nil {
@@ -15944,7 +16124,7 @@ func (w *ResilientCmdable) TSInfo(ctx context.Context, key string) (r0 *redis.Ma
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSInfo(actx, key)
 		err = nil
 		if r0 != nil {
@@ -15978,7 +16158,7 @@ func (w *ResilientCmdable) TSInfoWithArgs(ctx context.Context, key string, optio
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSInfoWithArgs(actx, key, options)
 		err = nil
 		if r0 != nil {
@@ -16012,7 +16192,7 @@ func (w *ResilientCmdable) TSMAdd(ctx context.Context, ktvSlices [][]any) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSMAdd(actx, ktvSlices)
 		err = nil
 		if r0 != nil {
@@ -16046,7 +16226,7 @@ func (w *ResilientCmdable) TSMGet(ctx context.Context, filters []string) (r0 *re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSMGet(actx, filters)
 		err = nil
 		if r0 != nil {
@@ -16080,7 +16260,7 @@ func (w *ResilientCmdable) TSMGetWithArgs(ctx context.Context, filters []string,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSMGetWithArgs(actx, filters, options)
 		err = nil
 		if r0 != nil {
@@ -16114,7 +16294,7 @@ func (w *ResilientCmdable) TSMRange(ctx context.Context, fromTimestamp, toTimest
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSMRange(actx, fromTimestamp, toTimestamp, filterExpr)
 		err = nil
 		if r0 != nil {
@@ -16148,7 +16328,7 @@ func (w *ResilientCmdable) TSMRangeWithArgs(ctx context.Context, fromTimestamp, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSMRangeWithArgs(actx, fromTimestamp, toTimestamp, filterExpr, options)
 		err = nil
 		if r0 != nil {
@@ -16182,7 +16362,7 @@ func (w *ResilientCmdable) TSMRevRange(ctx context.Context, fromTimestamp, toTim
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSMRevRange(actx, fromTimestamp, toTimestamp, filterExpr)
 		err = nil
 		if r0 != nil {
@@ -16216,7 +16396,7 @@ func (w *ResilientCmdable) TSMRevRangeWithArgs(ctx context.Context, fromTimestam
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSMRevRangeWithArgs(actx, fromTimestamp, toTimestamp, filterExpr, options)
 		err = nil
 		if r0 != nil {
@@ -16250,7 +16430,7 @@ func (w *ResilientCmdable) TSNRange(ctx context.Context, keys []string, fromTime
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSNRange(actx, keys, fromTimestamp, toTimestamp)
 		err = nil
 		if r0 != nil {
@@ -16284,7 +16464,7 @@ func (w *ResilientCmdable) TSNRangeWithArgs(ctx context.Context, keys []string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSNRangeWithArgs(actx, keys, fromTimestamp, toTimestamp, options)
 		err = nil
 		if r0 != nil {
@@ -16318,7 +16498,7 @@ func (w *ResilientCmdable) TSNRevRange(ctx context.Context, keys []string, fromT
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSNRevRange(actx, keys, fromTimestamp, toTimestamp)
 		err = nil
 		if r0 != nil {
@@ -16352,7 +16532,7 @@ func (w *ResilientCmdable) TSNRevRangeWithArgs(ctx context.Context, keys []strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSNRevRangeWithArgs(actx, keys, fromTimestamp, toTimestamp, options)
 		err = nil
 		if r0 != nil {
@@ -16386,7 +16566,7 @@ func (w *ResilientCmdable) TSQueryIndex(ctx context.Context, filterExpr []string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSQueryIndex(actx, filterExpr)
 		err = nil
 		if r0 != nil {
@@ -16420,7 +16600,7 @@ func (w *ResilientCmdable) TSQueryLabelValues(ctx context.Context, label string,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSQueryLabelValues(actx, label, filterExpr)
 		err = nil
 		if r0 != nil {
@@ -16454,7 +16634,7 @@ func (w *ResilientCmdable) TSQueryLabels(ctx context.Context, filterExpr []strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSQueryLabels(actx, filterExpr)
 		err = nil
 		if r0 != nil {
@@ -16488,7 +16668,7 @@ func (w *ResilientCmdable) TSRange(ctx context.Context, key string, fromTimestam
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSRange(actx, key, fromTimestamp, toTimestamp)
 		err = nil
 		if r0 != nil {
@@ -16522,7 +16702,7 @@ func (w *ResilientCmdable) TSRangeWithArgs(ctx context.Context, key string, from
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSRangeWithArgs(actx, key, fromTimestamp, toTimestamp, options)
 		err = nil
 		if r0 != nil {
@@ -16556,7 +16736,7 @@ func (w *ResilientCmdable) TSRead(ctx context.Context, key string, timestamp any
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSRead(actx, key, timestamp)
 		err = nil
 		if r0 != nil {
@@ -16590,7 +16770,7 @@ func (w *ResilientCmdable) TSReadWithArgs(ctx context.Context, key string, times
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSReadWithArgs(actx, key, timestamp, options)
 		err = nil
 		if r0 != nil {
@@ -16624,7 +16804,7 @@ func (w *ResilientCmdable) TSRevRange(ctx context.Context, key string, fromTimes
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSRevRange(actx, key, fromTimestamp, toTimestamp)
 		err = nil
 		if r0 != nil {
@@ -16658,7 +16838,7 @@ func (w *ResilientCmdable) TSRevRangeWithArgs(ctx context.Context, key string, f
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TSRevRangeWithArgs(actx, key, fromTimestamp, toTimestamp, options)
 		err = nil
 		if r0 != nil {
@@ -16692,7 +16872,7 @@ func (w *ResilientCmdable) TTL(ctx context.Context, key string) (r0 *redis.Durat
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TTL(actx, key)
 		err = nil
 		if r0 != nil {
@@ -16726,7 +16906,7 @@ func (w *ResilientCmdable) Time(ctx context.Context) (r0 *redis.TimeCmd) {
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Time(actx)
 		err = nil
 		if r0 != nil {
@@ -16749,7 +16929,10 @@ func (w *ResilientCmdable) Time(ctx context.Context) (r0 *redis.TimeCmd) {
 	}
 }
 
-// TopKAdd calls the wrapped TopKAdd with the wrapper's policies.
+// TopKAdd calls the wrapped TopKAdd with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) TopKAdd(ctx context.Context, key string, elements ...any) (r0 *redis.StringSliceCmd) {
 	m := w.methods[491]
 	var err error
@@ -16760,7 +16943,7 @@ func (w *ResilientCmdable) TopKAdd(ctx context.Context, key string, elements ...
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKAdd(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -16794,7 +16977,7 @@ func (w *ResilientCmdable) TopKCount(ctx context.Context, key string, elements .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKCount(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -16817,7 +17000,10 @@ func (w *ResilientCmdable) TopKCount(ctx context.Context, key string, elements .
 	}
 }
 
-// TopKIncrBy calls the wrapped TopKIncrBy with the wrapper's policies.
+// TopKIncrBy calls the wrapped TopKIncrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) TopKIncrBy(ctx context.Context, key string, elements ...any) (r0 *redis.StringSliceCmd) {
 	m := w.methods[493]
 	var err error
@@ -16828,7 +17014,7 @@ func (w *ResilientCmdable) TopKIncrBy(ctx context.Context, key string, elements 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKIncrBy(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -16862,7 +17048,7 @@ func (w *ResilientCmdable) TopKInfo(ctx context.Context, key string) (r0 *redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKInfo(actx, key)
 		err = nil
 		if r0 != nil {
@@ -16896,7 +17082,7 @@ func (w *ResilientCmdable) TopKList(ctx context.Context, key string) (r0 *redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKList(actx, key)
 		err = nil
 		if r0 != nil {
@@ -16930,7 +17116,7 @@ func (w *ResilientCmdable) TopKListWithCount(ctx context.Context, key string) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKListWithCount(actx, key)
 		err = nil
 		if r0 != nil {
@@ -16964,7 +17150,7 @@ func (w *ResilientCmdable) TopKQuery(ctx context.Context, key string, elements .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKQuery(actx, key, elements...)
 		err = nil
 		if r0 != nil {
@@ -16998,7 +17184,7 @@ func (w *ResilientCmdable) TopKReserve(ctx context.Context, key string, k int64)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKReserve(actx, key, k)
 		err = nil
 		if r0 != nil {
@@ -17032,7 +17218,7 @@ func (w *ResilientCmdable) TopKReserveWithOptions(ctx context.Context, key strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.TopKReserveWithOptions(actx, key, k, width, depth, decay)
 		err = nil
 		if r0 != nil {
@@ -17066,7 +17252,7 @@ func (w *ResilientCmdable) Touch(ctx context.Context, keys ...string) (r0 *redis
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Touch(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -17110,7 +17296,7 @@ func (w *ResilientCmdable) TxPipelined(ctx context.Context, fn func(redis.Pipeli
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.TxPipelined(actx, fn)
 		release(err)
 		if err == nil {
@@ -17137,7 +17323,7 @@ func (w *ResilientCmdable) Type(ctx context.Context, key string) (r0 *redis.Stat
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Type(actx, key)
 		err = nil
 		if r0 != nil {
@@ -17171,7 +17357,7 @@ func (w *ResilientCmdable) Unlink(ctx context.Context, keys ...string) (r0 *redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.Unlink(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -17205,7 +17391,7 @@ func (w *ResilientCmdable) VAdd(ctx context.Context, key, element string, val re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VAdd(actx, key, element, val)
 		err = nil
 		if r0 != nil {
@@ -17239,7 +17425,7 @@ func (w *ResilientCmdable) VAddWithArgs(ctx context.Context, key, element string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VAddWithArgs(actx, key, element, val, addArgs)
 		err = nil
 		if r0 != nil {
@@ -17273,7 +17459,7 @@ func (w *ResilientCmdable) VCard(ctx context.Context, key string) (r0 *redis.Int
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VCard(actx, key)
 		err = nil
 		if r0 != nil {
@@ -17307,7 +17493,7 @@ func (w *ResilientCmdable) VClearAttributes(ctx context.Context, key, element st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VClearAttributes(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -17341,7 +17527,7 @@ func (w *ResilientCmdable) VDim(ctx context.Context, key string) (r0 *redis.IntC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VDim(actx, key)
 		err = nil
 		if r0 != nil {
@@ -17375,7 +17561,7 @@ func (w *ResilientCmdable) VEmb(ctx context.Context, key, element string, raw bo
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VEmb(actx, key, element, raw)
 		err = nil
 		if r0 != nil {
@@ -17409,7 +17595,7 @@ func (w *ResilientCmdable) VGetAttr(ctx context.Context, key, element string) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VGetAttr(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -17443,7 +17629,7 @@ func (w *ResilientCmdable) VInfo(ctx context.Context, key string) (r0 *redis.Map
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VInfo(actx, key)
 		err = nil
 		if r0 != nil {
@@ -17477,7 +17663,7 @@ func (w *ResilientCmdable) VIsMember(ctx context.Context, key, element string) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VIsMember(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -17511,7 +17697,7 @@ func (w *ResilientCmdable) VLinks(ctx context.Context, key, element string) (r0 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VLinks(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -17545,7 +17731,7 @@ func (w *ResilientCmdable) VLinksWithScores(ctx context.Context, key, element st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VLinksWithScores(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -17579,7 +17765,7 @@ func (w *ResilientCmdable) VRandMember(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VRandMember(actx, key)
 		err = nil
 		if r0 != nil {
@@ -17613,7 +17799,7 @@ func (w *ResilientCmdable) VRandMemberCount(ctx context.Context, key string, cou
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VRandMemberCount(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -17647,7 +17833,7 @@ func (w *ResilientCmdable) VRange(ctx context.Context, key, start, end string, c
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VRange(actx, key, start, end, count)
 		err = nil
 		if r0 != nil {
@@ -17681,7 +17867,7 @@ func (w *ResilientCmdable) VRem(ctx context.Context, key, element string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VRem(actx, key, element)
 		err = nil
 		if r0 != nil {
@@ -17715,7 +17901,7 @@ func (w *ResilientCmdable) VSetAttr(ctx context.Context, key, element string, at
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VSetAttr(actx, key, element, attr)
 		err = nil
 		if r0 != nil {
@@ -17749,7 +17935,7 @@ func (w *ResilientCmdable) VSim(ctx context.Context, key string, val redis.Vecto
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VSim(actx, key, val)
 		err = nil
 		if r0 != nil {
@@ -17783,7 +17969,7 @@ func (w *ResilientCmdable) VSimWithArgs(ctx context.Context, key string, val red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VSimWithArgs(actx, key, val, args)
 		err = nil
 		if r0 != nil {
@@ -17817,7 +18003,7 @@ func (w *ResilientCmdable) VSimWithArgsWithAttribs(ctx context.Context, key stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VSimWithArgsWithAttribs(actx, key, val, args)
 		err = nil
 		if r0 != nil {
@@ -17851,7 +18037,7 @@ func (w *ResilientCmdable) VSimWithArgsWithScores(ctx context.Context, key strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VSimWithArgsWithScores(actx, key, val, args)
 		err = nil
 		if r0 != nil {
@@ -17885,7 +18071,7 @@ func (w *ResilientCmdable) VSimWithArgsWithScoresWithAttribs(ctx context.Context
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VSimWithArgsWithScoresWithAttribs(actx, key, val, args)
 		err = nil
 		if r0 != nil {
@@ -17919,7 +18105,7 @@ func (w *ResilientCmdable) VSimWithScores(ctx context.Context, key string, val r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.VSimWithScores(actx, key, val)
 		err = nil
 		if r0 != nil {
@@ -17953,7 +18139,7 @@ func (w *ResilientCmdable) XAck(ctx context.Context, stream, group string, ids .
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XAck(actx, stream, group, ids...)
 		err = nil
 		if r0 != nil {
@@ -17987,7 +18173,7 @@ func (w *ResilientCmdable) XAckDel(ctx context.Context, stream, group, mode stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XAckDel(actx, stream, group, mode, ids...)
 		err = nil
 		if r0 != nil {
@@ -18010,7 +18196,10 @@ func (w *ResilientCmdable) XAckDel(ctx context.Context, stream, group, mode stri
 	}
 }
 
-// XAdd calls the wrapped XAdd with the wrapper's policies.
+// XAdd calls the wrapped XAdd with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) XAdd(ctx context.Context, a *redis.XAddArgs) (r0 *redis.StringCmd) {
 	m := w.methods[529]
 	var err error
@@ -18021,7 +18210,7 @@ func (w *ResilientCmdable) XAdd(ctx context.Context, a *redis.XAddArgs) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XAdd(actx, a)
 		err = nil
 		if r0 != nil {
@@ -18044,7 +18233,10 @@ func (w *ResilientCmdable) XAdd(ctx context.Context, a *redis.XAddArgs) (r0 *red
 	}
 }
 
-// XAutoClaim calls the wrapped XAutoClaim with the wrapper's policies.
+// XAutoClaim calls the wrapped XAutoClaim with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) XAutoClaim(ctx context.Context, a *redis.XAutoClaimArgs) (r0 *redis.XAutoClaimCmd) {
 	m := w.methods[530]
 	var err error
@@ -18055,7 +18247,7 @@ func (w *ResilientCmdable) XAutoClaim(ctx context.Context, a *redis.XAutoClaimAr
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XAutoClaim(actx, a)
 		err = nil
 		if r0 != nil {
@@ -18078,7 +18270,10 @@ func (w *ResilientCmdable) XAutoClaim(ctx context.Context, a *redis.XAutoClaimAr
 	}
 }
 
-// XAutoClaimJustID calls the wrapped XAutoClaimJustID with the wrapper's policies.
+// XAutoClaimJustID calls the wrapped XAutoClaimJustID with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) XAutoClaimJustID(ctx context.Context, a *redis.XAutoClaimArgs) (r0 *redis.XAutoClaimJustIDCmd) {
 	m := w.methods[531]
 	var err error
@@ -18089,7 +18284,7 @@ func (w *ResilientCmdable) XAutoClaimJustID(ctx context.Context, a *redis.XAutoC
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XAutoClaimJustID(actx, a)
 		err = nil
 		if r0 != nil {
@@ -18112,7 +18307,10 @@ func (w *ResilientCmdable) XAutoClaimJustID(ctx context.Context, a *redis.XAutoC
 	}
 }
 
-// XAutoClaimWithDeleted calls the wrapped XAutoClaimWithDeleted with the wrapper's policies.
+// XAutoClaimWithDeleted calls the wrapped XAutoClaimWithDeleted with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) XAutoClaimWithDeleted(ctx context.Context, a *redis.XAutoClaimArgs) (r0 *redis.XAutoClaimWithDeletedCmd) {
 	m := w.methods[532]
 	var err error
@@ -18123,7 +18321,7 @@ func (w *ResilientCmdable) XAutoClaimWithDeleted(ctx context.Context, a *redis.X
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XAutoClaimWithDeleted(actx, a)
 		err = nil
 		if r0 != nil {
@@ -18157,7 +18355,7 @@ func (w *ResilientCmdable) XCfgSet(ctx context.Context, a *redis.XCfgSetArgs) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XCfgSet(actx, a)
 		err = nil
 		if r0 != nil {
@@ -18180,7 +18378,10 @@ func (w *ResilientCmdable) XCfgSet(ctx context.Context, a *redis.XCfgSetArgs) (r
 	}
 }
 
-// XClaim calls the wrapped XClaim with the wrapper's policies.
+// XClaim calls the wrapped XClaim with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) XClaim(ctx context.Context, a *redis.XClaimArgs) (r0 *redis.XMessageSliceCmd) {
 	m := w.methods[534]
 	var err error
@@ -18191,7 +18392,7 @@ func (w *ResilientCmdable) XClaim(ctx context.Context, a *redis.XClaimArgs) (r0 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XClaim(actx, a)
 		err = nil
 		if r0 != nil {
@@ -18214,7 +18415,10 @@ func (w *ResilientCmdable) XClaim(ctx context.Context, a *redis.XClaimArgs) (r0 
 	}
 }
 
-// XClaimJustID calls the wrapped XClaimJustID with the wrapper's policies.
+// XClaimJustID calls the wrapped XClaimJustID with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) XClaimJustID(ctx context.Context, a *redis.XClaimArgs) (r0 *redis.StringSliceCmd) {
 	m := w.methods[535]
 	var err error
@@ -18225,7 +18429,7 @@ func (w *ResilientCmdable) XClaimJustID(ctx context.Context, a *redis.XClaimArgs
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XClaimJustID(actx, a)
 		err = nil
 		if r0 != nil {
@@ -18259,7 +18463,7 @@ func (w *ResilientCmdable) XDel(ctx context.Context, stream string, ids ...strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XDel(actx, stream, ids...)
 		err = nil
 		if r0 != nil {
@@ -18293,7 +18497,7 @@ func (w *ResilientCmdable) XDelEx(ctx context.Context, stream, mode string, ids 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XDelEx(actx, stream, mode, ids...)
 		err = nil
 		if r0 != nil {
@@ -18327,7 +18531,7 @@ func (w *ResilientCmdable) XGroupCreate(ctx context.Context, stream, group, star
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XGroupCreate(actx, stream, group, start)
 		err = nil
 		if r0 != nil {
@@ -18361,7 +18565,7 @@ func (w *ResilientCmdable) XGroupCreateConsumer(ctx context.Context, stream, gro
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XGroupCreateConsumer(actx, stream, group, consumer)
 		err = nil
 		if r0 != nil {
@@ -18395,7 +18599,7 @@ func (w *ResilientCmdable) XGroupCreateMkStream(ctx context.Context, stream, gro
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XGroupCreateMkStream(actx, stream, group, start)
 		err = nil
 		if r0 != nil {
@@ -18429,7 +18633,7 @@ func (w *ResilientCmdable) XGroupDelConsumer(ctx context.Context, stream, group,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XGroupDelConsumer(actx, stream, group, consumer)
 		err = nil
 		if r0 != nil {
@@ -18463,7 +18667,7 @@ func (w *ResilientCmdable) XGroupDestroy(ctx context.Context, stream, group stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XGroupDestroy(actx, stream, group)
 		err = nil
 		if r0 != nil {
@@ -18497,7 +18701,7 @@ func (w *ResilientCmdable) XGroupSetID(ctx context.Context, stream, group, start
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XGroupSetID(actx, stream, group, start)
 		err = nil
 		if r0 != nil {
@@ -18531,7 +18735,7 @@ func (w *ResilientCmdable) XInfoConsumers(ctx context.Context, key, group string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XInfoConsumers(actx, key, group)
 		err = nil
 		if r0 != nil {
@@ -18565,7 +18769,7 @@ func (w *ResilientCmdable) XInfoGroups(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XInfoGroups(actx, key)
 		err = nil
 		if r0 != nil {
@@ -18599,7 +18803,7 @@ func (w *ResilientCmdable) XInfoStream(ctx context.Context, key string) (r0 *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XInfoStream(actx, key)
 		err = nil
 		if r0 != nil {
@@ -18633,7 +18837,7 @@ func (w *ResilientCmdable) XInfoStreamFull(ctx context.Context, key string, coun
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XInfoStreamFull(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -18667,7 +18871,7 @@ func (w *ResilientCmdable) XLen(ctx context.Context, stream string) (r0 *redis.I
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XLen(actx, stream)
 		err = nil
 		if r0 != nil {
@@ -18701,7 +18905,7 @@ func (w *ResilientCmdable) XNack(ctx context.Context, a *redis.XNackArgs) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XNack(actx, a)
 		err = nil
 		if r0 != nil {
@@ -18735,7 +18939,7 @@ func (w *ResilientCmdable) XPending(ctx context.Context, stream, group string) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XPending(actx, stream, group)
 		err = nil
 		if r0 != nil {
@@ -18769,7 +18973,7 @@ func (w *ResilientCmdable) XPendingExt(ctx context.Context, a *redis.XPendingExt
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XPendingExt(actx, a)
 		err = nil
 		if r0 != nil {
@@ -18803,7 +19007,7 @@ func (w *ResilientCmdable) XRange(ctx context.Context, stream, start, stop strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XRange(actx, stream, start, stop)
 		err = nil
 		if r0 != nil {
@@ -18837,7 +19041,7 @@ func (w *ResilientCmdable) XRangeN(ctx context.Context, stream, start, stop stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XRangeN(actx, stream, start, stop, count)
 		err = nil
 		if r0 != nil {
@@ -18871,7 +19075,7 @@ func (w *ResilientCmdable) XRead(ctx context.Context, a *redis.XReadArgs) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XRead(actx, a)
 		err = nil
 		if r0 != nil {
@@ -18894,7 +19098,10 @@ func (w *ResilientCmdable) XRead(ctx context.Context, a *redis.XReadArgs) (r0 *r
 	}
 }
 
-// XReadGroup calls the wrapped XReadGroup with the wrapper's policies.
+// XReadGroup calls the wrapped XReadGroup with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) XReadGroup(ctx context.Context, a *redis.XReadGroupArgs) (r0 *redis.XStreamSliceCmd) {
 	m := w.methods[555]
 	var err error
@@ -18905,7 +19112,7 @@ func (w *ResilientCmdable) XReadGroup(ctx context.Context, a *redis.XReadGroupAr
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XReadGroup(actx, a)
 		err = nil
 		if r0 != nil {
@@ -18939,7 +19146,7 @@ func (w *ResilientCmdable) XReadStreams(ctx context.Context, streams ...string) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XReadStreams(actx, streams...)
 		err = nil
 		if r0 != nil {
@@ -18973,7 +19180,7 @@ func (w *ResilientCmdable) XRevRange(ctx context.Context, stream, start, stop st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XRevRange(actx, stream, start, stop)
 		err = nil
 		if r0 != nil {
@@ -19007,7 +19214,7 @@ func (w *ResilientCmdable) XRevRangeN(ctx context.Context, stream, start, stop s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XRevRangeN(actx, stream, start, stop, count)
 		err = nil
 		if r0 != nil {
@@ -19041,7 +19248,7 @@ func (w *ResilientCmdable) XTrimMaxLen(ctx context.Context, key string, maxLen i
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XTrimMaxLen(actx, key, maxLen)
 		err = nil
 		if r0 != nil {
@@ -19075,7 +19282,7 @@ func (w *ResilientCmdable) XTrimMaxLenApprox(ctx context.Context, key string, ma
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XTrimMaxLenApprox(actx, key, maxLen, limit)
 		err = nil
 		if r0 != nil {
@@ -19109,7 +19316,7 @@ func (w *ResilientCmdable) XTrimMaxLenApproxMode(ctx context.Context, key string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XTrimMaxLenApproxMode(actx, key, maxLen, limit, mode)
 		err = nil
 		if r0 != nil {
@@ -19143,7 +19350,7 @@ func (w *ResilientCmdable) XTrimMaxLenMode(ctx context.Context, key string, maxL
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XTrimMaxLenMode(actx, key, maxLen, mode)
 		err = nil
 		if r0 != nil {
@@ -19177,7 +19384,7 @@ func (w *ResilientCmdable) XTrimMinID(ctx context.Context, key, minID string) (r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XTrimMinID(actx, key, minID)
 		err = nil
 		if r0 != nil {
@@ -19211,7 +19418,7 @@ func (w *ResilientCmdable) XTrimMinIDApprox(ctx context.Context, key, minID stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XTrimMinIDApprox(actx, key, minID, limit)
 		err = nil
 		if r0 != nil {
@@ -19245,7 +19452,7 @@ func (w *ResilientCmdable) XTrimMinIDApproxMode(ctx context.Context, key, minID 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XTrimMinIDApproxMode(actx, key, minID, limit, mode)
 		err = nil
 		if r0 != nil {
@@ -19279,7 +19486,7 @@ func (w *ResilientCmdable) XTrimMinIDMode(ctx context.Context, key, minID, mode 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.XTrimMinIDMode(actx, key, minID, mode)
 		err = nil
 		if r0 != nil {
@@ -19313,7 +19520,7 @@ func (w *ResilientCmdable) ZAdd(ctx context.Context, key string, members ...redi
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZAdd(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -19347,7 +19554,7 @@ func (w *ResilientCmdable) ZAddArgs(ctx context.Context, key string, args redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZAddArgs(actx, key, args)
 		err = nil
 		if r0 != nil {
@@ -19370,7 +19577,10 @@ func (w *ResilientCmdable) ZAddArgs(ctx context.Context, key string, args redis.
 	}
 }
 
-// ZAddArgsIncr calls the wrapped ZAddArgsIncr with the wrapper's policies.
+// ZAddArgsIncr calls the wrapped ZAddArgsIncr with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) ZAddArgsIncr(ctx context.Context, key string, args redis.ZAddArgs) (r0 *redis.FloatCmd) {
 	m := w.methods[569]
 	var err error
@@ -19381,7 +19591,7 @@ func (w *ResilientCmdable) ZAddArgsIncr(ctx context.Context, key string, args re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZAddArgsIncr(actx, key, args)
 		err = nil
 		if r0 != nil {
@@ -19415,7 +19625,7 @@ func (w *ResilientCmdable) ZAddGT(ctx context.Context, key string, members ...re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZAddGT(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -19449,7 +19659,7 @@ func (w *ResilientCmdable) ZAddLT(ctx context.Context, key string, members ...re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZAddLT(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -19483,7 +19693,7 @@ func (w *ResilientCmdable) ZAddNX(ctx context.Context, key string, members ...re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZAddNX(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -19517,7 +19727,7 @@ func (w *ResilientCmdable) ZAddXX(ctx context.Context, key string, members ...re
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZAddXX(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -19551,7 +19761,7 @@ func (w *ResilientCmdable) ZCard(ctx context.Context, key string) (r0 *redis.Int
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZCard(actx, key)
 		err = nil
 		if r0 != nil {
@@ -19585,7 +19795,7 @@ func (w *ResilientCmdable) ZCount(ctx context.Context, key, min, max string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZCount(actx, key, min, max)
 		err = nil
 		if r0 != nil {
@@ -19619,7 +19829,7 @@ func (w *ResilientCmdable) ZDiff(ctx context.Context, keys ...string) (r0 *redis
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZDiff(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -19653,7 +19863,7 @@ func (w *ResilientCmdable) ZDiffStore(ctx context.Context, destination string, k
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZDiffStore(actx, destination, keys...)
 		err = nil
 		if r0 != nil {
@@ -19687,7 +19897,7 @@ func (w *ResilientCmdable) ZDiffWithScores(ctx context.Context, keys ...string) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZDiffWithScores(actx, keys...)
 		err = nil
 		if r0 != nil {
@@ -19710,7 +19920,10 @@ func (w *ResilientCmdable) ZDiffWithScores(ctx context.Context, keys ...string) 
 	}
 }
 
-// ZIncrBy calls the wrapped ZIncrBy with the wrapper's policies.
+// ZIncrBy calls the wrapped ZIncrBy with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) ZIncrBy(ctx context.Context, key string, increment float64, member string) (r0 *redis.FloatCmd) {
 	m := w.methods[579]
 	var err error
@@ -19721,7 +19934,7 @@ func (w *ResilientCmdable) ZIncrBy(ctx context.Context, key string, increment fl
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZIncrBy(actx, key, increment, member)
 		err = nil
 		if r0 != nil {
@@ -19755,7 +19968,7 @@ func (w *ResilientCmdable) ZInter(ctx context.Context, store *redis.ZStore) (r0 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZInter(actx, store)
 		err = nil
 		if r0 != nil {
@@ -19789,7 +20002,7 @@ func (w *ResilientCmdable) ZInterCard(ctx context.Context, limit int64, keys ...
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZInterCard(actx, limit, keys...)
 		err = nil
 		if r0 != nil {
@@ -19823,7 +20036,7 @@ func (w *ResilientCmdable) ZInterStore(ctx context.Context, destination string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZInterStore(actx, destination, store)
 		err = nil
 		if r0 != nil {
@@ -19857,7 +20070,7 @@ func (w *ResilientCmdable) ZInterWithScores(ctx context.Context, store *redis.ZS
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZInterWithScores(actx, store)
 		err = nil
 		if r0 != nil {
@@ -19891,7 +20104,7 @@ func (w *ResilientCmdable) ZLexCount(ctx context.Context, key, min, max string) 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZLexCount(actx, key, min, max)
 		err = nil
 		if r0 != nil {
@@ -19914,7 +20127,10 @@ func (w *ResilientCmdable) ZLexCount(ctx context.Context, key, min, max string) 
 	}
 }
 
-// ZMPop calls the wrapped ZMPop with the wrapper's policies.
+// ZMPop calls the wrapped ZMPop with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) ZMPop(ctx context.Context, order string, count int64, keys ...string) (r0 *redis.ZSliceWithKeyCmd) {
 	m := w.methods[585]
 	var err error
@@ -19925,7 +20141,7 @@ func (w *ResilientCmdable) ZMPop(ctx context.Context, order string, count int64,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZMPop(actx, order, count, keys...)
 		err = nil
 		if r0 != nil {
@@ -19959,7 +20175,7 @@ func (w *ResilientCmdable) ZMScore(ctx context.Context, key string, members ...s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZMScore(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -19982,7 +20198,10 @@ func (w *ResilientCmdable) ZMScore(ctx context.Context, key string, members ...s
 	}
 }
 
-// ZPopMax calls the wrapped ZPopMax with the wrapper's policies.
+// ZPopMax calls the wrapped ZPopMax with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) ZPopMax(ctx context.Context, key string, count ...int64) (r0 *redis.ZSliceCmd) {
 	m := w.methods[587]
 	var err error
@@ -19993,7 +20212,7 @@ func (w *ResilientCmdable) ZPopMax(ctx context.Context, key string, count ...int
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZPopMax(actx, key, count...)
 		err = nil
 		if r0 != nil {
@@ -20016,7 +20235,10 @@ func (w *ResilientCmdable) ZPopMax(ctx context.Context, key string, count ...int
 	}
 }
 
-// ZPopMin calls the wrapped ZPopMin with the wrapper's policies.
+// ZPopMin calls the wrapped ZPopMin with the wrapper's policies, except:
+//
+//	retry: max_attempts=5 initial_delay=10ms max_delay=200ms backoff_multiplier=2 jitter=full
+//	  retry_on=transient idempotent=false
 func (w *ResilientCmdable) ZPopMin(ctx context.Context, key string, count ...int64) (r0 *redis.ZSliceCmd) {
 	m := w.methods[588]
 	var err error
@@ -20027,7 +20249,7 @@ func (w *ResilientCmdable) ZPopMin(ctx context.Context, key string, count ...int
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZPopMin(actx, key, count...)
 		err = nil
 		if r0 != nil {
@@ -20061,7 +20283,7 @@ func (w *ResilientCmdable) ZRandMember(ctx context.Context, key string, count in
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRandMember(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -20095,7 +20317,7 @@ func (w *ResilientCmdable) ZRandMemberWithScores(ctx context.Context, key string
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRandMemberWithScores(actx, key, count)
 		err = nil
 		if r0 != nil {
@@ -20129,7 +20351,7 @@ func (w *ResilientCmdable) ZRange(ctx context.Context, key string, start, stop i
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRange(actx, key, start, stop)
 		err = nil
 		if r0 != nil {
@@ -20163,7 +20385,7 @@ func (w *ResilientCmdable) ZRangeArgs(ctx context.Context, z redis.ZRangeArgs) (
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRangeArgs(actx, z)
 		err = nil
 		if r0 != nil {
@@ -20197,7 +20419,7 @@ func (w *ResilientCmdable) ZRangeArgsWithScores(ctx context.Context, z redis.ZRa
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRangeArgsWithScores(actx, z)
 		err = nil
 		if r0 != nil {
@@ -20231,7 +20453,7 @@ func (w *ResilientCmdable) ZRangeByLex(ctx context.Context, key string, opt *red
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRangeByLex(actx, key, opt)
 		err = nil
 		if r0 != nil {
@@ -20265,7 +20487,7 @@ func (w *ResilientCmdable) ZRangeByScore(ctx context.Context, key string, opt *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRangeByScore(actx, key, opt)
 		err = nil
 		if r0 != nil {
@@ -20299,7 +20521,7 @@ func (w *ResilientCmdable) ZRangeByScoreWithScores(ctx context.Context, key stri
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRangeByScoreWithScores(actx, key, opt)
 		err = nil
 		if r0 != nil {
@@ -20333,7 +20555,7 @@ func (w *ResilientCmdable) ZRangeStore(ctx context.Context, dst string, z redis.
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRangeStore(actx, dst, z)
 		err = nil
 		if r0 != nil {
@@ -20367,7 +20589,7 @@ func (w *ResilientCmdable) ZRangeWithScores(ctx context.Context, key string, sta
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRangeWithScores(actx, key, start, stop)
 		err = nil
 		if r0 != nil {
@@ -20401,7 +20623,7 @@ func (w *ResilientCmdable) ZRank(ctx context.Context, key, member string) (r0 *r
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRank(actx, key, member)
 		err = nil
 		if r0 != nil {
@@ -20435,7 +20657,7 @@ func (w *ResilientCmdable) ZRankWithScore(ctx context.Context, key, member strin
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRankWithScore(actx, key, member)
 		err = nil
 		if r0 != nil {
@@ -20469,7 +20691,7 @@ func (w *ResilientCmdable) ZRem(ctx context.Context, key string, members ...any)
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRem(actx, key, members...)
 		err = nil
 		if r0 != nil {
@@ -20503,7 +20725,7 @@ func (w *ResilientCmdable) ZRemRangeByLex(ctx context.Context, key, min, max str
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRemRangeByLex(actx, key, min, max)
 		err = nil
 		if r0 != nil {
@@ -20537,7 +20759,7 @@ func (w *ResilientCmdable) ZRemRangeByRank(ctx context.Context, key string, star
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRemRangeByRank(actx, key, start, stop)
 		err = nil
 		if r0 != nil {
@@ -20571,7 +20793,7 @@ func (w *ResilientCmdable) ZRemRangeByScore(ctx context.Context, key, min, max s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRemRangeByScore(actx, key, min, max)
 		err = nil
 		if r0 != nil {
@@ -20605,7 +20827,7 @@ func (w *ResilientCmdable) ZRevRange(ctx context.Context, key string, start, sto
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRevRange(actx, key, start, stop)
 		err = nil
 		if r0 != nil {
@@ -20639,7 +20861,7 @@ func (w *ResilientCmdable) ZRevRangeByLex(ctx context.Context, key string, opt *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRevRangeByLex(actx, key, opt)
 		err = nil
 		if r0 != nil {
@@ -20673,7 +20895,7 @@ func (w *ResilientCmdable) ZRevRangeByScore(ctx context.Context, key string, opt
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRevRangeByScore(actx, key, opt)
 		err = nil
 		if r0 != nil {
@@ -20707,7 +20929,7 @@ func (w *ResilientCmdable) ZRevRangeByScoreWithScores(ctx context.Context, key s
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRevRangeByScoreWithScores(actx, key, opt)
 		err = nil
 		if r0 != nil {
@@ -20741,7 +20963,7 @@ func (w *ResilientCmdable) ZRevRangeWithScores(ctx context.Context, key string, 
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRevRangeWithScores(actx, key, start, stop)
 		err = nil
 		if r0 != nil {
@@ -20775,7 +20997,7 @@ func (w *ResilientCmdable) ZRevRank(ctx context.Context, key, member string) (r0
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRevRank(actx, key, member)
 		err = nil
 		if r0 != nil {
@@ -20809,7 +21031,7 @@ func (w *ResilientCmdable) ZRevRankWithScore(ctx context.Context, key, member st
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZRevRankWithScore(actx, key, member)
 		err = nil
 		if r0 != nil {
@@ -20843,7 +21065,7 @@ func (w *ResilientCmdable) ZScan(ctx context.Context, key string, cursor uint64,
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZScan(actx, key, cursor, match, count)
 		err = nil
 		if r0 != nil {
@@ -20877,7 +21099,7 @@ func (w *ResilientCmdable) ZScore(ctx context.Context, key, member string) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZScore(actx, key, member)
 		err = nil
 		if r0 != nil {
@@ -20911,7 +21133,7 @@ func (w *ResilientCmdable) ZUnion(ctx context.Context, store redis.ZStore) (r0 *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZUnion(actx, store)
 		err = nil
 		if r0 != nil {
@@ -20945,7 +21167,7 @@ func (w *ResilientCmdable) ZUnionStore(ctx context.Context, dest string, store *
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZUnionStore(actx, dest, store)
 		err = nil
 		if r0 != nil {
@@ -20979,7 +21201,7 @@ func (w *ResilientCmdable) ZUnionWithScores(ctx context.Context, store redis.ZSt
 			resgen.ResultErr(&r0, err)
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.ZUnionWithScores(actx, store)
 		err = nil
 		if r0 != nil {

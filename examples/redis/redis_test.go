@@ -106,7 +106,7 @@ func TestCommandsSurviveClientKill(t *testing.T) {
 			ops, failed = ops+o, failed+f
 		}
 		cancel()
-		t.Logf("bare client: %d of %d operations failed under %d kills", failed, ops, kills())
+		proof("bare client: %d of %d operations failed under %d kills", failed, ops, kills())
 		if failed == 0 {
 			t.Fatal("no operation failed: the kills did not reach the client, so the test proves nothing")
 		}
@@ -136,7 +136,7 @@ func TestCommandsSurviveClientKill(t *testing.T) {
 		}
 		cancel()
 		k := kills()
-		t.Logf("wrapped client: %d of %d operations failed under %d kills; %d commands succeeded after a retry", failed, ops, k, retried)
+		proof("wrapped client: %d of %d operations failed under %d kills; %d commands succeeded after a retry", failed, ops, k, retried)
 		if k == 0 {
 			t.Fatal("the killer killed nothing")
 		}

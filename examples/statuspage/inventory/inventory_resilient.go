@@ -87,7 +87,7 @@ func (w *ResilientInventory) Reserve(ctx context.Context, sku string, n int) (er
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Reserve(actx, sku, n)
 		cancel()
 		if err == nil {
@@ -112,7 +112,7 @@ func (w *ResilientInventory) Stock(ctx context.Context, sku string) (r0 int, err
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Stock(actx, sku)
 		cancel()
 		if err == nil {
