@@ -150,6 +150,7 @@ var resilientOrdersSpec = resgen.Spec{
 					Window:       10 * time.Second,
 				},
 			},
+			Request: true,
 		},
 	},
 }

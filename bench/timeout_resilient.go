@@ -151,6 +151,7 @@ var resilientTimeoutSpec = resgen.Spec{
 					Window:       10 * time.Second,
 				},
 			},
+			Request: true,
 		},
 	},
 }

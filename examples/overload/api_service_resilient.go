@@ -148,6 +148,7 @@ var apiServiceSpec = resgen.Spec{
 					Window:       10 * time.Second,
 				},
 			},
+			Request: true,
 		},
 	},
 }

@@ -150,6 +150,7 @@ var databaseServiceSpec = resgen.Spec{
 					Window:       10 * time.Second,
 				},
 			},
+			Request: true,
 		},
 	},
 }

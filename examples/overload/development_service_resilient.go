@@ -149,6 +149,7 @@ var developmentServiceSpec = resgen.Spec{
 					Window:       10 * time.Second,
 				},
 			},
+			Request: true,
 		},
 	},
 }

@@ -149,6 +149,7 @@ var productionPostgresServiceSpec = resgen.Spec{
 					Window:       10 * time.Second,
 				},
 			},
+			Request: true,
 		},
 	},
 }

@@ -254,9 +254,10 @@ var resilientCatalogSpec = resgen.Spec{
 					Window:       10 * time.Second,
 				},
 			},
+			Request: true,
 		},
-		{Name: "ListItems", Config: resilientCatalogConfig0},
-		{Name: "StreamItems", Config: resilientCatalogConfig0},
+		{Name: "ListItems", Config: resilientCatalogConfig0, Request: true},
+		{Name: "StreamItems", Config: resilientCatalogConfig0, Request: true},
 	},
 }
 
