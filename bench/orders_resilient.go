@@ -155,6 +155,7 @@ var resilientOrdersSpec = resgen.Spec{
 					MaxAttempts:   3,
 				},
 			},
+			Request: true,
 		},
 	},
 }

@@ -154,6 +154,7 @@ var resilientRetryBreakerSpec = resgen.Spec{
 					MaxAttempts:   3,
 				},
 			},
+			Request: true,
 		},
 	},
 }

@@ -153,6 +153,7 @@ var resilientTimeoutSpec = resgen.Spec{
 					MaxAttempts:   3,
 				},
 			},
+			Request: true,
 		},
 	},
 }

@@ -1101,8 +1101,8 @@ func (r *renderer) spec() {
 		} else {
 			f.add("Config", r.configLit(m))
 		}
-		if m.stream {
-			f.add("Stream", jen.True())
+		if !m.stream {
+			f.add("Request", jen.True())
 		}
 		if _, ok := shared[keyOf(m)]; ok {
 			// One line a method: {Name: "Get", Config: resilientStoreConfig0}.

@@ -26,7 +26,7 @@ func NewResilientOrders(inner Orders, cfg runtime.Config, opts ...runtime.Option
 	rm, err := runtime.NewManager(inner, &runtime.Spec{
 		Wrapper:   "ResilientOrders",
 		Interface: "runtime_test.Orders",
-		Methods:   []runtime.MethodSpec{{Name: "Get", Config: cfg}},
+		Methods:   []runtime.MethodSpec{{Name: "Get", Config: cfg, Request: true}},
 	}, opts...)
 	if err != nil {
 		return nil, err

@@ -147,7 +147,7 @@ func eofWrapper(t *testing.T, stream, idempotent bool) (*runtime.Manager, *runti
 	}
 	m, err := runtime.NewManager(nil, &runtime.Spec{
 		Wrapper: "ResilientConn", Interface: "test.Conn",
-		Methods: []runtime.MethodSpec{{Name: "M", Config: cfg, Stream: stream}},
+		Methods: []runtime.MethodSpec{{Name: "M", Config: cfg, Request: !stream}},
 	}, runtime.WithLogger(nil))
 	if err != nil {
 		t.Fatal(err)

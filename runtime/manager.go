@@ -26,11 +26,14 @@ type Spec struct {
 type MethodSpec struct {
 	Name   string
 	Config Config
-	// Stream says that the method reads a stream (Read..., Recv...,
-	// Receive..., Next..., Decode...): a bare io.EOF is its end, an
-	// answer, never retried and never counted against the service. For
-	// every other method it is a connection closed under the request.
-	Stream bool
+	// Request says that the method sends a request and waits for its
+	// answer, as every method does but those that read a stream (Read...,
+	// Recv..., Receive..., Next..., Decode...): a bare io.EOF is then a
+	// connection closed under the request, class connection. Without it
+	// (the methods that read a stream, and code generated before resgen
+	// read io.EOF by shape) a bare io.EOF is the end of a stream, an
+	// answer, never retried and never counted against the service.
+	Request bool
 }
 
 // Manager holds the resilience state of one wrapper: its breakers, rate
@@ -171,7 +174,7 @@ func NewManager(inner any, spec *Spec, opts ...Option) (*Manager, error) {
 		if err := m.initMethod(&m.methods[i], ms.Name, cfgs[i], host, o.store); err != nil {
 			errs = append(errs, fmt.Errorf("%s.%s: %w", spec.Wrapper, ms.Name, err))
 		}
-		m.methods[i].stream = ms.Stream
+		m.methods[i].stream = !ms.Request
 	}
 	if len(m.shared) > 0 {
 		rt.AddCleanup(m, releaseHostBuckets, m.shared)

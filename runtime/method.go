@@ -30,7 +30,7 @@ type Method struct {
 	gate        *atomic.Bool  // the guard's active flag, or a flag never set
 	bucket      BucketState   // nil: no rate limit
 	local       *bucket       // bucket, when it lives in the process
-	stream      bool          // io.EOF ends the method's stream (MethodSpec.Stream)
+	stream      bool          // io.EOF ends the method's stream (not MethodSpec.Request)
 	stats       methodStats
 
 	// The success path's shortcuts, set once at construction.
@@ -419,7 +419,7 @@ func (me *Method) retryNow(c *Call, err error, class Class) error {
 
 // classify returns the class of err: the caller's own cancellation first,
 // then the user's classifier, then Classify's rules, with io.EOF read by
-// the method's shape (MethodSpec.Stream).
+// the method's shape (MethodSpec.Request).
 func (me *Method) classify(ctx context.Context, err error) Class {
 	c, _ := me.classifySent(ctx, err)
 	return c

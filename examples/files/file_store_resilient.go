@@ -236,10 +236,10 @@ var resilientFileStoreSpec = resgen.Spec{
 	Wrapper:   "ResilientFileStore",
 	Interface: "main.FileStore",
 	Methods: []resgen.MethodSpec{
-		{Name: "List", Config: resilientFileStoreConfig0},
-		{Name: "Read", Config: resilientFileStoreConfig0, Stream: true},
-		{Name: "ReadBatch", Config: resilientFileStoreConfig0, Stream: true},
-		{Name: "Write", Config: resilientFileStoreConfig0},
+		{Name: "List", Config: resilientFileStoreConfig0, Request: true},
+		{Name: "Read", Config: resilientFileStoreConfig0},
+		{Name: "ReadBatch", Config: resilientFileStoreConfig0},
+		{Name: "Write", Config: resilientFileStoreConfig0, Request: true},
 	},
 }
 

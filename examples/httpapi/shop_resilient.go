@@ -207,8 +207,8 @@ var resilientShopSpec = resgen.Spec{
 	Wrapper:   "ResilientShop",
 	Interface: "main.Shop",
 	Methods: []resgen.MethodSpec{
-		{Name: "CreateOrder", Config: resilientShopConfig0},
-		{Name: "GetOrder", Config: resilientShopConfig0},
-		{Name: "ListOrders", Config: resilientShopConfig0},
+		{Name: "CreateOrder", Config: resilientShopConfig0, Request: true},
+		{Name: "GetOrder", Config: resilientShopConfig0, Request: true},
+		{Name: "ListOrders", Config: resilientShopConfig0, Request: true},
 	},
 }

@@ -152,6 +152,7 @@ var apiServiceSpec = resgen.Spec{
 					MaxAttempts:   3,
 				},
 			},
+			Request: true,
 		},
 	},
 }

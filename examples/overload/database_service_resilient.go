@@ -154,6 +154,7 @@ var databaseServiceSpec = resgen.Spec{
 					MaxAttempts:              3,
 				},
 			},
+			Request: true,
 		},
 	},
 }

@@ -153,6 +153,7 @@ var defaultServiceSpec = resgen.Spec{
 					MaxAttempts:   3,
 				},
 			},
+			Request: true,
 		},
 	},
 }

@@ -153,6 +153,7 @@ var developmentServiceSpec = resgen.Spec{
 					MaxAttempts:   3,
 				},
 			},
+			Request: true,
 		},
 	},
 }

@@ -153,6 +153,7 @@ var productionPostgresServiceSpec = resgen.Spec{
 					MaxAttempts:   3,
 				},
 			},
+			Request: true,
 		},
 	},
 }

@@ -261,9 +261,10 @@ var resilientCatalogSpec = resgen.Spec{
 					MaxAttempts:              3,
 				},
 			},
+			Request: true,
 		},
-		{Name: "ListItems", Config: resilientCatalogConfig0},
-		{Name: "StreamItems", Config: resilientCatalogConfig0},
+		{Name: "ListItems", Config: resilientCatalogConfig0, Request: true},
+		{Name: "StreamItems", Config: resilientCatalogConfig0, Request: true},
 	},
 }
 

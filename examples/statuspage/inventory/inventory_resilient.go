@@ -178,7 +178,7 @@ var resilientInventorySpec = resgen.Spec{
 	Wrapper:   "ResilientInventory",
 	Interface: "inventory.Inventory",
 	Methods: []resgen.MethodSpec{
-		{Name: "Reserve", Config: resilientInventoryConfig0},
-		{Name: "Stock", Config: resilientInventoryConfig0},
+		{Name: "Reserve", Config: resilientInventoryConfig0, Request: true},
+		{Name: "Stock", Config: resilientInventoryConfig0, Request: true},
 	},
 }
