@@ -68,8 +68,8 @@ func testPrefix(t *testing.T) string {
 func twoStores(t *testing.T) (*redisstore.Store, *redisstore.Store) {
 	p := testPrefix(t)
 	log := slog.New(slog.DiscardHandler)
-	a := redisstore.New(newClient(t, true), redisstore.WithPrefix(p), redisstore.WithTimeout(time.Second), redisstore.WithLogger(log))
-	b := redisstore.New(newClient(t, false), redisstore.WithPrefix(p), redisstore.WithTimeout(time.Second), redisstore.WithLogger(log))
+	a := newStore(t, newClient(t, true), redisstore.WithPrefix(p), redisstore.WithTimeout(time.Second), redisstore.WithLogger(log))
+	b := newStore(t, newClient(t, false), redisstore.WithPrefix(p), redisstore.WithTimeout(time.Second), redisstore.WithLogger(log))
 	return a, b
 }
 
@@ -174,12 +174,12 @@ func TestBucketWaitCancelPause(t *testing.T) {
 func TestBucketKeyExpires(t *testing.T) {
 	p := testPrefix(t)
 	c := newClient(t, true)
-	s := redisstore.New(c, redisstore.WithPrefix(p))
+	s := newStore(t, c, redisstore.WithPrefix(p))
 	bs, _ := s.Bucket("e", runtime.RateLimitConfig{MaxRequestsPerMinute: 60000, BurstSize: 1})
 	if _, ok := bs.Reserve(time.Now(), 0); !ok {
 		t.Fatal("refused")
 	}
-	ttl, err := c.PTTL(context.Background(), p+"bucket:e").Result()
+	ttl, err := c.PTTL(context.Background(), p+"{bucket:e}").Result()
 	if err != nil || ttl <= 0 || ttl > 2*time.Second {
 		t.Fatalf("bucket key's TTL %v, %v: want it to expire soon after the bucket refills", ttl, err)
 	}
@@ -206,10 +206,13 @@ func TestBreakerSharedAcrossStores(t *testing.T) {
 	// A success between failures resets the streak, whoever reports it.
 	p, _ := ba.Allow(sys)
 	ba.Failure(p, callWeight, sys)
+	settle(a, b)
 	p, _ = bb.Allow(sys)
 	bb.Success(p, sys)
+	settle(a, b)
 	p, _ = ba.Allow(sys)
 	ba.Failure(p, callWeight, sys)
+	settle(a, b)
 	if s := bb.State(); s != runtime.StateClosed {
 		t.Fatalf("state %v after failure, success, failure; want CLOSED", s)
 	}
@@ -218,6 +221,7 @@ func TestBreakerSharedAcrossStores(t *testing.T) {
 	ba.Failure(p, callWeight/2, sys)
 	p, _ = bb.Allow(sys)
 	bb.Failure(p, callWeight/2, sys)
+	settle(a, b)
 	if s := bb.State(); s != runtime.StateOpen {
 		t.Fatalf("state %v after two calls' worth of failures; want OPEN", s)
 	}
@@ -263,6 +267,7 @@ func TestBreakerHalfOpenProbesBounded(t *testing.T) {
 	if len(probes) != 2 {
 		t.Fatalf("%d probes admitted across both stores, want success_threshold = 2", len(probes))
 	}
+	settle(a, b)
 	if s := ba.State(); s != runtime.StateHalfOpen {
 		t.Fatalf("state %v, want HALF_OPEN", s)
 	}
@@ -276,10 +281,12 @@ func TestBreakerHalfOpenProbesBounded(t *testing.T) {
 		t.Fatalf("third probe: %v, want ErrCircuitOpen", err)
 	}
 	probes[1].br.Success(probes[1].p, sys)
+	settle(a, b)
 	if s := ba.State(); s != runtime.StateHalfOpen {
 		t.Fatalf("state %v after one success, want HALF_OPEN", s)
 	}
 	bb.Success(p, sys)
+	settle(a, b)
 	if s := ba.State(); s != runtime.StateClosed {
 		t.Fatalf("state %v after two successes, want CLOSED", s)
 	}
@@ -301,6 +308,7 @@ func TestBreakerHalfOpenFailureReopens(t *testing.T) {
 		t.Fatal(err)
 	}
 	bb.Failure(p2, callWeight, sys)
+	settle(a, b)
 	if s := ba.State(); s != runtime.StateOpen {
 		t.Fatalf("state %v after a probe failed, want OPEN", s)
 	}
@@ -332,6 +340,7 @@ func TestBreakerStalePermitsIgnored(t *testing.T) {
 	bb.Failure(stale, callWeight, sys)
 	bb.Success(stale, sys)
 	bb.Success(stale, sys)
+	settle(a, b)
 	if s := ba.State(); s != runtime.StateHalfOpen {
 		t.Fatalf("state %v after stale results, want HALF_OPEN", s)
 	}
@@ -341,6 +350,7 @@ func TestBreakerStalePermitsIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	bb.Success(p, sys)
+	settle(a, b)
 	if s := ba.State(); s != runtime.StateClosed {
 		t.Fatalf("state %v, want CLOSED", s)
 	}
@@ -348,6 +358,7 @@ func TestBreakerStalePermitsIgnored(t *testing.T) {
 	bb.Failure(p, callWeight, sys)
 	ba.Failure(stale, callWeight, sys)
 	ba.Failure(stale, callWeight, sys)
+	settle(a, b)
 	if s := ba.State(); s != runtime.StateClosed {
 		t.Fatalf("state %v after stale failures, want CLOSED", s)
 	}
@@ -366,6 +377,7 @@ func TestBreakerHungProbesReopen(t *testing.T) {
 	if _, err := ba.Allow(sys); !errors.Is(err, runtime.ErrCircuitOpen) {
 		t.Fatalf("Allow with probes hung past the recovery timeout: %v", err)
 	}
+	settle(a, b)
 	if s := bb.State(); s != runtime.StateOpen {
 		t.Fatalf("state %v, want OPEN", s)
 	}
@@ -405,7 +417,7 @@ func fallbackStore(t *testing.T, addr string) (*redisstore.Store, *syncBuffer) {
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { c.Close() })
 	var logs syncBuffer
-	s := redisstore.New(c, redisstore.WithPrefix(testPrefix(t)), redisstore.WithTimeout(50*time.Millisecond),
+	s := newStore(t, c, redisstore.WithPrefix(testPrefix(t)), redisstore.WithTimeout(50*time.Millisecond),
 		redisstore.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	return s, &logs
 }
@@ -534,8 +546,8 @@ func TestFallbackAndBack(t *testing.T) {
 	t.Cleanup(func() { c.Close() })
 	var logs syncBuffer
 	p := testPrefix(t)
-	s := redisstore.New(c, redisstore.WithPrefix(p), redisstore.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	other := redisstore.New(newClient(t, true), redisstore.WithPrefix(p))
+	s := newStore(t, c, redisstore.WithPrefix(p), redisstore.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	other := newStore(t, newClient(t, true), redisstore.WithPrefix(p))
 	br, _ := s.Breaker("W", breakerCfg)
 	ob, _ := other.Breaker("W", breakerCfg)
 
@@ -544,6 +556,7 @@ func TestFallbackAndBack(t *testing.T) {
 	}
 	checkUp(t, s)
 	broken.Store(true)
+	s.Flush()   // Redis is lost
 	open(t, br) // locally
 	if _, err := br.Allow(sys); !errors.Is(err, runtime.ErrCircuitOpen) {
 		t.Fatalf("local breaker: %v", err)
@@ -568,5 +581,23 @@ func TestFallbackAndBack(t *testing.T) {
 	if strings.Count(out, "level=WARN") != 1 || strings.Count(out, "level=INFO") != 1 ||
 		!strings.Contains(out, "Redis reachable again") {
 		t.Fatalf("want one warning and one info:\n%s", out)
+	}
+}
+
+// newStore returns a Store closed when the test ends.
+func newStore(t *testing.T, c redis.UniversalClient, opts ...redisstore.Option) *redisstore.Store {
+	s := redisstore.New(c, opts...)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// settle waits for the stores to have sent what they know and to have
+// read what the others sent.
+func settle(stores ...*redisstore.Store) {
+	for _, s := range stores {
+		s.Flush()
+	}
+	for _, s := range stores {
+		s.Flush()
 	}
 }
