@@ -145,7 +145,7 @@ const DefaultTimeout = 50 * time.Millisecond
 
 // DefaultLeaseHorizon is the lease horizon unless WithLeaseHorizon says
 // otherwise.
-const DefaultLeaseHorizon = 100 * time.Millisecond
+const DefaultLeaseHorizon = 200 * time.Millisecond
 
 const (
 	retryEvery     = time.Second     // how often Redis is tried again after it failed

@@ -36,7 +36,7 @@ func (systemClock) Now() time.Time { return time.Now() }
 
 // newClient returns a client of the test Redis; honour says whether it
 // honours contexts' deadlines itself (both paths of the Store are tested).
-func newClient(t *testing.T, honour bool) *redis.Client {
+func newClient(t testing.TB, honour bool) *redis.Client {
 	t.Helper()
 	testenv.NeedService(t, "Redis", testenv.RedisAddr)
 	c := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr, ContextTimeoutEnabled: honour, PoolSize: 8})
@@ -46,7 +46,7 @@ func newClient(t *testing.T, honour bool) *redis.Client {
 
 // testPrefix returns a prefix no other test uses, and deletes its keys
 // when the test ends.
-func testPrefix(t *testing.T) string {
+func testPrefix(t testing.TB) string {
 	t.Helper()
 	var b [6]byte
 	rand.Read(b[:])
@@ -585,7 +585,7 @@ func TestFallbackAndBack(t *testing.T) {
 }
 
 // newStore returns a Store closed when the test ends.
-func newStore(t *testing.T, c redis.UniversalClient, opts ...redisstore.Option) *redisstore.Store {
+func newStore(t testing.TB, c redis.UniversalClient, opts ...redisstore.Option) *redisstore.Store {
 	s := redisstore.New(c, opts...)
 	t.Cleanup(func() { s.Close() })
 	return s
