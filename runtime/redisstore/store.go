@@ -15,9 +15,9 @@
 // # The local fast path
 //
 // Rate limits: a process leases tokens from the shared bucket in batches
-// sized from its own recent rate (about LeaseHorizon's worth, 100ms by
-// default, at most the burst and at most the limit's rate over the
-// horizon) and hands them out with one atomic operation each; a
+// sized from its own recent rate (what it used over the lease horizon,
+// 200ms by default, at most the burst and at most the limit's rate over
+// the horizon) and hands them out with one atomic operation each; a
 // background goroutine leases the next batch when half of the current one
 // is used, and tokens left unused for a second expire. The shared bucket
 // counts leased tokens when they are leased, so in any window of length T,
@@ -26,7 +26,7 @@
 //	burst + rate·T + N·lease
 //
 // where lease is the largest lease a process holds (the tokens leased
-// before the window and used in it). Size it with WithLeaseHorizon: a
+// before the window and used in it), at most min(burst, rate·horizon). Size it with WithLeaseHorizon: a
 // horizon h bounds lease by min(burst, rate·h); WithLeaseHorizon(0)
 // turns leases off (one Redis round trip per admission, and the bound is
 // burst + rate·T).
