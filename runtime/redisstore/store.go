@@ -169,6 +169,7 @@ type Store struct {
 	direct  bool // the client honours contexts' deadlines itself
 	local   runtime.Store
 
+	downMu   sync.Mutex // orders the changes of down and outages
 	down     atomic.Bool
 	outages  atomic.Uint64 // how many times Redis was lost: local state is per outage
 	retryAt  atomic.Int64  // Unix nanoseconds: when Redis may be tried again while down
@@ -228,8 +229,11 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	}
 	s.channel = s.prefix + "events"
 	s.stopCtx, s.cancel = context.WithCancel(context.Background())
-	if c, ok := client.(*redis.Client); ok && c.Options().ContextTimeoutEnabled {
-		s.direct = true
+	switch c := client.(type) {
+	case *redis.Client:
+		s.direct = c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		s.direct = c.Options().ContextTimeoutEnabled
 	}
 	return s
 }
@@ -348,18 +352,27 @@ func (s *Store) available() bool {
 
 func (s *Store) failed(err error) {
 	s.retryAt.Store(time.Now().Add(retryEvery).UnixNano())
+	if s.down.Load() {
+		return
+	}
+	s.downMu.Lock()
+	defer s.downMu.Unlock()
 	if !s.down.Load() {
-		s.outages.Add(1) // before down: local state of this outage starts from what was known
-		if !s.down.Swap(true) {
-			s.logger.Warn(fmt.Sprintf("Redis unreachable for resgen state (prefix %q): %v; falling back to local state", s.prefix, err),
-				slog.String("prefix", s.prefix), slog.Any("error", err))
-		}
+		s.outages.Add(1) // before down: the outage's local state starts from what was known then
+		s.down.Store(true)
+		s.logger.Warn(fmt.Sprintf("Redis unreachable for resgen state (prefix %q): %v; falling back to local state", s.prefix, err),
+			slog.String("prefix", s.prefix), slog.Any("error", err))
 	}
 }
 
 func (s *Store) answered() {
 	s.reached.Store(true)
-	if s.down.Load() && s.down.Swap(false) {
+	if !s.down.Load() {
+		return
+	}
+	s.downMu.Lock()
+	defer s.downMu.Unlock()
+	if s.down.Swap(false) {
 		s.resynced.Store(true)
 		s.kick()
 		s.logger.Info(fmt.Sprintf("Redis reachable again for resgen state (prefix %q); using shared state", s.prefix),
