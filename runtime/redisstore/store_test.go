@@ -22,7 +22,7 @@ import (
 	"github.com/resgen-dev/resgen/runtime/redisstore"
 )
 
-const callWeight = 1 << 20
+const callWeight = runtime.CallWeight
 
 var sys = systemClock{}
 
