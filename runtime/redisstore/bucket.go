@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"context"
 	"math"
 	"strconv"
 	"sync"
@@ -52,21 +53,28 @@ expire(nxt, floor)
 return {1, math.max(wait, 0), nxt}
 `)
 
-// ARGV: interval, tolerance, n. Leases up to n tokens that are there now.
-// Reply: {leased, 0}, or {0, µs until the next token}.
+// KEYS: the bucket, its members set. ARGV: interval, tolerance, n, this
+// process's name, a member's lifetime (µs). Leases up to n tokens that are
+// there now, and renews the membership. Reply: {leased, 0, members}, or
+// {0, µs until the next token, members}.
 var leaseScript = redis.NewScript(bucketPrelude + `
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[5])
+redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now - ttl))
+redis.call('PEXPIRE', KEYS[2], string.format('%.0f', math.ceil(ttl / 1000) * 2))
+local members = redis.call('ZCARD', KEYS[2])
 local start = math.max(tat, now, floor)
 local avail = math.floor((now + tolerance - start) / interval) + 1
 if avail < 1 then
-	return {0, start - tolerance - now}
+	return {0, start - tolerance - now, members}
 end
 local n = math.min(tonumber(ARGV[3]), avail)
 local nxt = start + n * interval
 redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', nxt))
 expire(nxt, floor)
-return {n, 0}
+return {n, 0, members}
 `)
 
 // ARGV: token, interval. Gives the token back when it is still the newest.
@@ -273,9 +281,15 @@ func (b *bucket) fetch() (ok, got bool) {
 // lease takes up to n tokens from the shared bucket; ok=false: Redis is
 // down.
 func (b *bucket) lease(n int64) (got int64, ok bool) {
-	v, ok := b.s.eval(leaseScript, b.key, b.interval, b.tolerance, n)
-	if !ok || len(v) != 2 {
+	v, ok := do(b.s, func(ctx context.Context) ([]int64, error) {
+		return leaseScript.Run(ctx, b.s.client, []string{b.key, b.mkey},
+			b.interval, b.tolerance, n, b.s.id, micros(memberTTL)).Int64Slice()
+	})
+	if !ok || len(v) != 3 {
 		return 0, false
+	}
+	if v[2] > 0 {
+		b.members.Store(v[2])
 	}
 	if v[0] <= 0 {
 		b.emptyUntil.Store(time.Now().UnixNano() + v[1]*int64(time.Microsecond))
