@@ -23,6 +23,11 @@
 // Admit, AttemptContext, Success, Failure, Backoff...), Call and the version
 // constants.
 //
+// For Stores that keep state outside the process (runtime/redisstore):
+// Store, BreakerState, BucketState, Permit (NewPermit, State, Generation),
+// Reservation, CallWeight, NewLocalStore for the fallback, and
+// BreakerWatcher, through which their breakers' changes reach the Manager.
+//
 // # What a call does
 //
 // Each attempt is admitted by the circuit breaker, then by adaptive

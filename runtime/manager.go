@@ -231,6 +231,9 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 					return err
 				}
 				e.state = s
+				if w, ok := s.(BreakerWatcher); ok {
+					m.watchStore(e, w)
+				}
 			} else {
 				e.local = newBreaker(name, bc, m.clock, m.breakerChanged(e))
 				e.state = e.local

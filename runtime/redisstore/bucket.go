@@ -1,8 +1,11 @@
 package redisstore
 
 import (
+	"context"
+	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,7 +21,9 @@ import (
 //	floor  tat as if empty when the latest pause ends
 //
 // The key expires when the bucket is full again: a fresh bucket would
-// behave the same.
+// behave the same. A lease of n tokens is n reservations at once, counted
+// when it is taken; a sorted set next to the hash (same hash tag) names the
+// processes that used the bucket lately, scored by their last heartbeat.
 
 const bucketPrelude = `
 local t = redis.call('TIME')
@@ -48,6 +53,30 @@ expire(nxt, floor)
 return {1, math.max(wait, 0), nxt}
 `)
 
+// KEYS: the bucket, its members set. ARGV: interval, tolerance, n, this
+// process's name, a member's lifetime (µs). Leases up to n tokens that are
+// there now, and renews the membership. Reply: {leased, 0, members}, or
+// {0, µs until the next token, members}.
+var leaseScript = redis.NewScript(bucketPrelude + `
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[5])
+redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now - ttl))
+redis.call('PEXPIRE', KEYS[2], string.format('%.0f', math.ceil(ttl / 1000) * 2))
+local members = redis.call('ZCARD', KEYS[2])
+local start = math.max(tat, now, floor)
+local avail = math.floor((now + tolerance - start) / interval) + 1
+if avail < 1 then
+	return {0, start - tolerance - now, members}
+end
+local n = math.min(tonumber(ARGV[3]), avail)
+local nxt = start + n * interval
+redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', nxt))
+expire(nxt, floor)
+return {n, 0, members}
+`)
+
 // ARGV: token, interval. Gives the token back when it is still the newest.
 var cancelScript = redis.NewScript(bucketPrelude + `
 local token = tonumber(ARGV[1])
@@ -60,15 +89,29 @@ end
 return {0}
 `)
 
-// ARGV: pause (µs from now), tolerance.
+// ARGV: pause (µs from now), tolerance, channel. Tells every process to
+// drop its lease: "p <key> <pause µs>".
 var pauseScript = redis.NewScript(bucketPrelude + `
 local f = now + tonumber(ARGV[1]) + tonumber(ARGV[2])
+redis.call('PUBLISH', ARGV[3], 'p ' .. KEYS[1] .. ' ' .. ARGV[1])
 if f > floor then
 	redis.call('HSET', KEYS[1], 'floor', string.format('%.0f', f))
 	expire(tat, f)
 	return {1}
 end
 return {0}
+`)
+
+// KEYS: the members set. ARGV: this process's name, how long a member
+// lives without a heartbeat (µs). Reply: how many members are alive.
+var memberScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - ttl))
+redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.ceil(ttl / 1000) * 2))
+return redis.call('ZCARD', KEYS[1])
 `)
 
 // maxSpan bounds times and the tolerance, in microseconds (about 35 years),
@@ -78,14 +121,47 @@ const maxSpan = 1 << 50
 
 type bucket struct {
 	s         *Store
-	key       string // the Redis key
+	key       string // the Redis hash
+	mkey      string // the Redis set of members
 	name      string
 	cfg       runtime.RateLimitConfig
 	interval  int64 // µs per token, rounded up
 	tolerance int64 // (burst-1) × interval, µs
+	maxLease  int64 // the largest lease: min(burst, rate × horizon), at least 1
 
-	localOnce sync.Once
-	local     runtime.BucketState
+	// The lease: tokens counted by the shared bucket, handed out here.
+	left     atomic.Int64 // leased tokens not handed out yet
+	want     atomic.Int64 // the lease's size, from the recent rate
+	granted  atomic.Int64 // tokens leased and not expired, ever: granted - left were used
+	leasedAt atomic.Int64 // Unix ns of the latest lease
+	low      atomic.Bool  // tokens were used since the last refill: lease more
+
+	emptyUntil atomic.Int64 // Unix ns: the shared bucket has no token before
+	members    atomic.Int64 // processes that used the bucket, last seen (0: never seen)
+
+	fmu    sync.Mutex
+	flight *flight // the caller's lease in flight
+
+	// The background goroutine's rate estimate.
+	rate     float64 // tokens per second
+	lastAt   time.Time
+	lastUsed int64
+
+	share atomic.Pointer[share]
+}
+
+// flight is a lease a caller waits for; the others wait for it too.
+type flight struct {
+	done chan struct{}
+	ok   bool // Redis answered
+	got  bool // with tokens
+}
+
+// share is the bucket's local state during one Redis outage: its share of
+// the limit.
+type share struct {
+	outage uint64
+	state  runtime.BucketState
 }
 
 func newBucket(s *Store, name string, cfg runtime.RateLimitConfig) *bucket {
@@ -97,25 +173,19 @@ func newBucket(s *Store, name string, cfg runtime.RateLimitConfig) *bucket {
 	if burst-1 < maxSpan/interval {
 		tolerance = (burst - 1) * interval
 	}
-	return &bucket{
+	perHorizon := int64(math.Ceil(float64(rpm) / float64(time.Minute) * float64(s.horizon)))
+	b := &bucket{
 		s:         s,
-		key:       s.prefix + "bucket:" + name,
+		key:       s.prefix + "{bucket:" + name + "}",
 		name:      name,
 		cfg:       cfg,
 		interval:  interval,
 		tolerance: tolerance,
+		maxLease:  max(1, min(burst, perHorizon)),
 	}
-}
-
-func (b *bucket) fallback() runtime.BucketState {
-	b.localOnce.Do(func() {
-		l, err := b.s.local.Bucket(b.name, b.cfg)
-		if err != nil { // cannot happen: cfg was validated
-			l = nopBucket{}
-		}
-		b.local = l
-	})
-	return b.local
+	b.mkey = b.key + ":members"
+	b.want.Store(1)
+	return b
 }
 
 // micros converts d to whole microseconds within ±maxSpan.
@@ -123,30 +193,194 @@ func micros(d time.Duration) int64 {
 	return min(max(int64(d/time.Microsecond), -maxSpan), maxSpan)
 }
 
-func (b *bucket) Reserve(now time.Time, maxWait time.Duration) (runtime.Reservation, bool) {
-	v, ok := b.s.eval(reserveScript, b.key, b.interval, b.tolerance, micros(maxWait))
-	if ok && len(v) >= 1 {
-		if v[0] == 0 {
-			return runtime.Reservation{}, false
+// take hands out a leased token.
+func (b *bucket) take() bool {
+	for {
+		n := b.left.Load()
+		if n <= 0 {
+			return false
 		}
-		if len(v) == 3 {
-			return runtime.Reservation{Wait: time.Duration(v[1]) * time.Microsecond, Token: v[2]}, true
+		if b.left.CompareAndSwap(n, n-1) {
+			if n-1 <= b.want.Load()/2 && !b.low.Load() {
+				b.low.Store(true)
+				b.s.kick()
+			}
+			return true
 		}
 	}
-	r, ok := b.fallback().Reserve(now, maxWait)
+}
+
+func (b *bucket) Reserve(now time.Time, maxWait time.Duration) (runtime.Reservation, bool) {
+	if b.take() {
+		return runtime.Reservation{}, true
+	}
+	if b.s.down.Load() {
+		return b.fallback(now, maxWait)
+	}
+	return b.slow(now, maxWait)
+}
+
+func (b *bucket) slow(now time.Time, maxWait time.Duration) (runtime.Reservation, bool) {
+	if maxWait <= 0 && time.Now().UnixNano() < b.emptyUntil.Load() {
+		return runtime.Reservation{}, false // the shared bucket said so
+	}
+	ok, got := b.fetch()
+	if !ok {
+		return b.fallback(now, maxWait)
+	}
+	if got {
+		return runtime.Reservation{}, true
+	}
+	if maxWait <= 0 {
+		return runtime.Reservation{}, false
+	}
+	v, ok := b.s.eval(reserveScript, b.key, b.interval, b.tolerance, micros(maxWait))
+	if !ok || len(v) < 1 {
+		return b.fallback(now, maxWait)
+	}
+	if v[0] == 0 || len(v) != 3 {
+		return runtime.Reservation{}, false
+	}
+	return runtime.Reservation{Wait: time.Duration(v[1]) * time.Microsecond, Token: v[2]}, true
+}
+
+// fetch leases tokens for the caller, which takes one of them, or waits
+// for the lease another caller is taking. ok: Redis answered; got: the
+// caller has its token.
+func (b *bucket) fetch() (ok, got bool) {
+	b.fmu.Lock()
+	if f := b.flight; f != nil {
+		b.fmu.Unlock()
+		<-f.done // within the Store's timeout
+		if b.take() {
+			return true, true
+		}
+		if !f.ok || !f.got {
+			return f.ok, false
+		}
+		b.fmu.Lock() // the shared bucket had tokens: lease again
+	}
+	f := &flight{done: make(chan struct{})}
+	b.flight = f
+	b.fmu.Unlock()
+	defer func() {
+		b.fmu.Lock()
+		b.flight = nil
+		b.fmu.Unlock()
+		close(f.done)
+	}()
+	b.low.Store(true)
+	n, ok := b.lease(max(b.want.Load()-b.left.Load(), 1))
+	f.ok, f.got = ok, n > 0
+	if n > 1 {
+		b.left.Add(n - 1)
+	}
+	return ok, n > 0
+}
+
+// lease takes up to n tokens from the shared bucket; ok=false: Redis is
+// down.
+func (b *bucket) lease(n int64) (got int64, ok bool) {
+	v, ok := do(b.s, func(ctx context.Context) ([]int64, error) {
+		return leaseScript.Run(ctx, b.s.client, []string{b.key, b.mkey},
+			b.interval, b.tolerance, n, b.s.id, micros(memberTTL)).Int64Slice()
+	})
+	if !ok || len(v) != 3 {
+		return 0, false
+	}
+	if v[2] > 0 {
+		b.members.Store(v[2])
+	}
+	if v[0] <= 0 {
+		b.emptyUntil.Store(time.Now().UnixNano() + v[1]*int64(time.Microsecond))
+		return 0, true
+	}
+	b.granted.Add(v[0])
+	b.leasedAt.Store(time.Now().UnixNano())
+	return v[0], true
+}
+
+// refill sizes the lease from the recent rate, expires old tokens and
+// leases more when half the lease is used; the background goroutine calls
+// it.
+func (b *bucket) refill(now time.Time) {
+	used := b.granted.Load() - b.left.Load()
+	if dt := now.Sub(b.lastAt); dt >= tickEvery {
+		r := float64(used-b.lastUsed) / dt.Seconds()
+		if b.lastAt.IsZero() {
+			r = 0
+		}
+		b.rate = (b.rate + r) / 2
+		b.lastAt, b.lastUsed = now, used
+		want := int64(math.Ceil(b.rate * b.s.horizon.Seconds()))
+		b.want.Store(min(max(want, 1), b.maxLease))
+	}
+	if left := b.left.Load(); left > 0 && now.UnixNano()-b.leasedAt.Load() > int64(leaseTTL) {
+		b.drop()
+	}
+	want, left := b.want.Load(), b.left.Load()
+	if want < 2 || left > want/2 || !b.low.Load() || b.s.down.Load() {
+		return
+	}
+	b.low.Store(false)
+	if n, _ := b.lease(want - left); n > 0 {
+		b.left.Add(n)
+	}
+}
+
+// drop gives up the lease's tokens (they expire).
+func (b *bucket) drop() {
+	if x := b.left.Swap(0); x > 0 {
+		b.granted.Add(-x)
+	}
+}
+
+// fallback serves from the bucket's share of the limit while Redis is
+// down (see the package doc).
+func (b *bucket) fallback(now time.Time, maxWait time.Duration) (runtime.Reservation, bool) {
+	r, ok := b.local().Reserve(now, maxWait)
 	if ok {
 		r.Token |= localToken // local tokens are positive: the tag tells them apart
 	}
 	return r, ok
 }
 
+// local returns the share of the current outage: the rate and burst
+// divided by the number of processes last seen, starting empty when the
+// bucket was in use (full when Redis was never reached).
+func (b *bucket) local() runtime.BucketState {
+	n := b.s.outages.Load()
+	if sh := b.share.Load(); sh != nil && sh.outage == n {
+		return sh.state
+	}
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	if sh := b.share.Load(); sh != nil && sh.outage == n {
+		return sh.state
+	}
+	cfg := b.cfg
+	if m := b.members.Load(); m > 1 {
+		cfg.MaxRequestsPerMinute = max(1, cfg.MaxRequestsPerMinute/int(m))
+		cfg.BurstSize = max(1, cfg.BurstSize/int(m))
+	}
+	l, err := b.s.local.Bucket(b.name, cfg)
+	if err != nil { // cannot happen: cfg was validated
+		l = nopBucket{}
+	}
+	if b.s.reached.Load() {
+		l.Pause(time.Now()) // empty now: the fleet may have used the burst
+	}
+	b.share.Store(&share{outage: n, state: l})
+	return l
+}
+
 func (b *bucket) Cancel(r runtime.Reservation) {
 	if r.Token < 0 {
-		b.fallback().Cancel(runtime.Reservation{Wait: r.Wait, Token: r.Token &^ localToken})
+		b.local().Cancel(runtime.Reservation{Wait: r.Wait, Token: r.Token &^ localToken})
 		return
 	}
 	if r.Token == 0 {
-		return
+		return // a leased token: it expires
 	}
 	b.s.eval(cancelScript, b.key, strconv.FormatInt(r.Token, 10), b.interval)
 }
@@ -156,8 +390,21 @@ func (b *bucket) Pause(until time.Time) {
 	if d <= 0 {
 		return
 	}
-	if _, ok := b.s.eval(pauseScript, b.key, d, b.tolerance); !ok {
-		b.fallback().Pause(until)
+	b.paused(until)
+	if _, ok := b.s.eval(pauseScript, b.key, d, b.tolerance, b.s.channel); !ok {
+		b.local().Pause(until)
+	}
+}
+
+// paused drops the lease: nothing is admitted before until.
+func (b *bucket) paused(until time.Time) {
+	b.drop()
+	u := until.UnixNano()
+	for {
+		e := b.emptyUntil.Load()
+		if e >= u || b.emptyUntil.CompareAndSwap(e, u) {
+			return
+		}
 	}
 }
 

@@ -19,6 +19,7 @@ func ExampleNew() {
 	})
 	defer client.Close()
 	store := redisstore.New(client, redisstore.WithPrefix("shop:"), redisstore.WithTimeout(20*time.Millisecond))
+	defer store.Close() // stops its background goroutines
 	opt := runtime.WithStore(store)
 	_ = opt // e.g. shop.NewResilientStore(inner, opt)
 }

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,6 +87,8 @@ func TestManagersShareBreaker(t *testing.T) {
 		Retry:          runtime.RetryConfig{Disabled: true},
 		CircuitBreaker: runtime.CircuitBreakerConfig{FailureThreshold: 2, RecoveryTimeout: 300 * time.Millisecond, SuccessThreshold: 1},
 		RateLimit:      runtime.RateLimitConfig{Disabled: true},
+		// Closing ramps the traffic back in; this test counts the calls.
+		Throttle: runtime.ThrottleConfig{Disabled: true},
 	})
 	ctx := context.Background()
 	calls := 0
@@ -96,6 +99,7 @@ func TestManagersShareBreaker(t *testing.T) {
 			t.Fatalf("failing call %d: %v", i, err)
 		}
 	}
+	time.Sleep(200 * time.Millisecond) // a breaker opened by one process is open in all within 200ms
 	if err := call(ctx, mb, ok); !errors.Is(err, runtime.ErrCircuitOpen) {
 		t.Fatalf("other process's call while open: %v, want ErrCircuitOpen", err)
 	}
@@ -120,38 +124,41 @@ func TestClosedSuccessSkipsRedis(t *testing.T) {
 	c := newClient(t, true)
 	var n countHook
 	c.AddHook(&n)
-	s := redisstore.New(c, redisstore.WithPrefix(p))
+	s := newStore(t, c, redisstore.WithPrefix(p))
 	br, _ := s.Breaker("W", breakerCfg)
 	pm, err := br.Allow(sys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := n.n
+	before := n.n.Load()
 	br.Success(pm, sys)
-	if n.n != before {
-		t.Fatalf("closed success with no streak made %d Redis calls", n.n-before)
+	if n.n.Load() != before {
+		t.Fatalf("closed success with no streak made %d Redis calls", n.n.Load()-before)
 	}
 	br.Failure(pm, callWeight, sys)
+	settle(s)
 	pm, _ = br.Allow(sys)
-	before = n.n
+	before = n.n.Load()
 	br.Success(pm, sys) // resets the streak: must reach Redis
-	if n.n == before {
+	settle(s)
+	if n.n.Load() == before {
 		t.Fatal("success after a failure did not reach Redis")
 	}
-	other := redisstore.New(newClient(t, false), redisstore.WithPrefix(p))
+	other := newStore(t, newClient(t, false), redisstore.WithPrefix(p))
 	ob, _ := other.Breaker("W", breakerCfg)
 	pm, _ = ob.Allow(sys)
 	ob.Failure(pm, callWeight, sys)
+	settle(s, other)
 	if s := br.State(); s != runtime.StateClosed {
 		t.Fatalf("state %v: the streak was not reset by the success", s)
 	}
 }
 
-type countHook struct{ n int }
+type countHook struct{ n atomic.Int64 }
 
 func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { h.n++; return next(ctx, cmd) }
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
 }
 func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next

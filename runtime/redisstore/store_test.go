@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,18 +16,13 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
 
 	"github.com/resgen-dev/resgen/internal/testenv"
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/redisstore"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
-
-const callWeight = 1 << 20
+const callWeight = runtime.CallWeight
 
 var sys = systemClock{}
 
@@ -36,7 +32,7 @@ func (systemClock) Now() time.Time { return time.Now() }
 
 // newClient returns a client of the test Redis; honour says whether it
 // honours contexts' deadlines itself (both paths of the Store are tested).
-func newClient(t *testing.T, honour bool) *redis.Client {
+func newClient(t testing.TB, honour bool) *redis.Client {
 	t.Helper()
 	testenv.NeedService(t, "Redis", testenv.RedisAddr)
 	c := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr, ContextTimeoutEnabled: honour, PoolSize: 8})
@@ -46,7 +42,7 @@ func newClient(t *testing.T, honour bool) *redis.Client {
 
 // testPrefix returns a prefix no other test uses, and deletes its keys
 // when the test ends.
-func testPrefix(t *testing.T) string {
+func testPrefix(t testing.TB) string {
 	t.Helper()
 	var b [6]byte
 	rand.Read(b[:])
@@ -68,8 +64,8 @@ func testPrefix(t *testing.T) string {
 func twoStores(t *testing.T) (*redisstore.Store, *redisstore.Store) {
 	p := testPrefix(t)
 	log := slog.New(slog.DiscardHandler)
-	a := redisstore.New(newClient(t, true), redisstore.WithPrefix(p), redisstore.WithTimeout(time.Second), redisstore.WithLogger(log))
-	b := redisstore.New(newClient(t, false), redisstore.WithPrefix(p), redisstore.WithTimeout(time.Second), redisstore.WithLogger(log))
+	a := newStore(t, newClient(t, true), redisstore.WithPrefix(p), redisstore.WithTimeout(time.Second), redisstore.WithLogger(log))
+	b := newStore(t, newClient(t, false), redisstore.WithPrefix(p), redisstore.WithTimeout(time.Second), redisstore.WithLogger(log))
 	return a, b
 }
 
@@ -174,12 +170,12 @@ func TestBucketWaitCancelPause(t *testing.T) {
 func TestBucketKeyExpires(t *testing.T) {
 	p := testPrefix(t)
 	c := newClient(t, true)
-	s := redisstore.New(c, redisstore.WithPrefix(p))
+	s := newStore(t, c, redisstore.WithPrefix(p))
 	bs, _ := s.Bucket("e", runtime.RateLimitConfig{MaxRequestsPerMinute: 60000, BurstSize: 1})
 	if _, ok := bs.Reserve(time.Now(), 0); !ok {
 		t.Fatal("refused")
 	}
-	ttl, err := c.PTTL(context.Background(), p+"bucket:e").Result()
+	ttl, err := c.PTTL(context.Background(), p+"{bucket:e}").Result()
 	if err != nil || ttl <= 0 || ttl > 2*time.Second {
 		t.Fatalf("bucket key's TTL %v, %v: want it to expire soon after the bucket refills", ttl, err)
 	}
@@ -206,10 +202,13 @@ func TestBreakerSharedAcrossStores(t *testing.T) {
 	// A success between failures resets the streak, whoever reports it.
 	p, _ := ba.Allow(sys)
 	ba.Failure(p, callWeight, sys)
+	settle(a, b)
 	p, _ = bb.Allow(sys)
 	bb.Success(p, sys)
+	settle(a, b)
 	p, _ = ba.Allow(sys)
 	ba.Failure(p, callWeight, sys)
+	settle(a, b)
 	if s := bb.State(); s != runtime.StateClosed {
 		t.Fatalf("state %v after failure, success, failure; want CLOSED", s)
 	}
@@ -218,6 +217,7 @@ func TestBreakerSharedAcrossStores(t *testing.T) {
 	ba.Failure(p, callWeight/2, sys)
 	p, _ = bb.Allow(sys)
 	bb.Failure(p, callWeight/2, sys)
+	settle(a, b)
 	if s := bb.State(); s != runtime.StateOpen {
 		t.Fatalf("state %v after two calls' worth of failures; want OPEN", s)
 	}
@@ -263,6 +263,7 @@ func TestBreakerHalfOpenProbesBounded(t *testing.T) {
 	if len(probes) != 2 {
 		t.Fatalf("%d probes admitted across both stores, want success_threshold = 2", len(probes))
 	}
+	settle(a, b)
 	if s := ba.State(); s != runtime.StateHalfOpen {
 		t.Fatalf("state %v, want HALF_OPEN", s)
 	}
@@ -276,10 +277,12 @@ func TestBreakerHalfOpenProbesBounded(t *testing.T) {
 		t.Fatalf("third probe: %v, want ErrCircuitOpen", err)
 	}
 	probes[1].br.Success(probes[1].p, sys)
+	settle(a, b)
 	if s := ba.State(); s != runtime.StateHalfOpen {
 		t.Fatalf("state %v after one success, want HALF_OPEN", s)
 	}
 	bb.Success(p, sys)
+	settle(a, b)
 	if s := ba.State(); s != runtime.StateClosed {
 		t.Fatalf("state %v after two successes, want CLOSED", s)
 	}
@@ -301,6 +304,7 @@ func TestBreakerHalfOpenFailureReopens(t *testing.T) {
 		t.Fatal(err)
 	}
 	bb.Failure(p2, callWeight, sys)
+	settle(a, b)
 	if s := ba.State(); s != runtime.StateOpen {
 		t.Fatalf("state %v after a probe failed, want OPEN", s)
 	}
@@ -332,6 +336,7 @@ func TestBreakerStalePermitsIgnored(t *testing.T) {
 	bb.Failure(stale, callWeight, sys)
 	bb.Success(stale, sys)
 	bb.Success(stale, sys)
+	settle(a, b)
 	if s := ba.State(); s != runtime.StateHalfOpen {
 		t.Fatalf("state %v after stale results, want HALF_OPEN", s)
 	}
@@ -341,6 +346,7 @@ func TestBreakerStalePermitsIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	bb.Success(p, sys)
+	settle(a, b)
 	if s := ba.State(); s != runtime.StateClosed {
 		t.Fatalf("state %v, want CLOSED", s)
 	}
@@ -348,6 +354,7 @@ func TestBreakerStalePermitsIgnored(t *testing.T) {
 	bb.Failure(p, callWeight, sys)
 	ba.Failure(stale, callWeight, sys)
 	ba.Failure(stale, callWeight, sys)
+	settle(a, b)
 	if s := ba.State(); s != runtime.StateClosed {
 		t.Fatalf("state %v after stale failures, want CLOSED", s)
 	}
@@ -366,6 +373,7 @@ func TestBreakerHungProbesReopen(t *testing.T) {
 	if _, err := ba.Allow(sys); !errors.Is(err, runtime.ErrCircuitOpen) {
 		t.Fatalf("Allow with probes hung past the recovery timeout: %v", err)
 	}
+	settle(a, b)
 	if s := bb.State(); s != runtime.StateOpen {
 		t.Fatalf("state %v, want OPEN", s)
 	}
@@ -405,7 +413,7 @@ func fallbackStore(t *testing.T, addr string) (*redisstore.Store, *syncBuffer) {
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { c.Close() })
 	var logs syncBuffer
-	s := redisstore.New(c, redisstore.WithPrefix(testPrefix(t)), redisstore.WithTimeout(50*time.Millisecond),
+	s := newStore(t, c, redisstore.WithPrefix(testPrefix(t)), redisstore.WithTimeout(50*time.Millisecond),
 		redisstore.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	return s, &logs
 }
@@ -443,6 +451,12 @@ func checkFallback(t *testing.T, s *redisstore.Store, logs *syncBuffer) {
 	}
 	if !s.Down() {
 		t.Error("store does not report Redis down")
+	}
+	// The store is down before its warning is written (the goroutine that
+	// saw Redis fail may be the background one): wait for the line.
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline) &&
+		!strings.Contains(logs.String(), "Redis unreachable for resgen state"); {
+		time.Sleep(5 * time.Millisecond)
 	}
 	if n := strings.Count(logs.String(), "Redis unreachable for resgen state"); n != 1 {
 		t.Errorf("%d warnings, want 1:\n%s", n, logs.String())
@@ -534,8 +548,8 @@ func TestFallbackAndBack(t *testing.T) {
 	t.Cleanup(func() { c.Close() })
 	var logs syncBuffer
 	p := testPrefix(t)
-	s := redisstore.New(c, redisstore.WithPrefix(p), redisstore.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	other := redisstore.New(newClient(t, true), redisstore.WithPrefix(p))
+	s := newStore(t, c, redisstore.WithPrefix(p), redisstore.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	other := newStore(t, newClient(t, true), redisstore.WithPrefix(p))
 	br, _ := s.Breaker("W", breakerCfg)
 	ob, _ := other.Breaker("W", breakerCfg)
 
@@ -544,6 +558,7 @@ func TestFallbackAndBack(t *testing.T) {
 	}
 	checkUp(t, s)
 	broken.Store(true)
+	s.Flush()   // Redis is lost
 	open(t, br) // locally
 	if _, err := br.Allow(sys); !errors.Is(err, runtime.ErrCircuitOpen) {
 		t.Fatalf("local breaker: %v", err)
@@ -568,5 +583,155 @@ func TestFallbackAndBack(t *testing.T) {
 	if strings.Count(out, "level=WARN") != 1 || strings.Count(out, "level=INFO") != 1 ||
 		!strings.Contains(out, "Redis reachable again") {
 		t.Fatalf("want one warning and one info:\n%s", out)
+	}
+}
+
+// newStore returns a Store closed when the test ends.
+func newStore(t testing.TB, c redis.UniversalClient, opts ...redisstore.Option) *redisstore.Store {
+	s := redisstore.New(c, opts...)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// settle waits for the stores to have sent what they know and to have
+// read what the others sent.
+func settle(stores ...*redisstore.Store) {
+	for _, s := range stores {
+		s.Flush()
+	}
+	for _, s := range stores {
+		s.Flush()
+	}
+}
+
+// TestOutageFallsBackToShare: two processes that lose Redis together
+// each fall back to half of the shared limit, starting empty, not to a
+// full bucket of their own (which admitted 80 calls against a shared bound
+// of 45 over 4s).
+func TestOutageFallsBackToShare(t *testing.T) {
+	rs := startRedis(t, 0)
+	cfg := runtime.RateLimitConfig{MaxRequestsPerMinute: 600, BurstSize: 5} // 10/s
+	var buckets []runtime.BucketState
+	var stores []*redisstore.Store
+	for range 2 {
+		c := redis.NewClient(&redis.Options{Addr: rs.addr(), MaxRetries: -1, DialTimeout: 50 * time.Millisecond})
+		t.Cleanup(func() { c.Close() })
+		s := newStore(t, c, redisstore.WithPrefix("share:"), redisstore.WithLogger(slog.New(slog.DiscardHandler)))
+		b, err := s.Bucket("host", cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores, buckets = append(stores, s), append(buckets, b)
+	}
+	// Both heartbeats are in: each sees two members.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		c := redis.NewClient(&redis.Options{Addr: rs.addr()})
+		n, _ := c.ZCard(context.Background(), "share:{bucket:host}:members").Result()
+		c.Close()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d members after 3s, want 2", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(1100 * time.Millisecond) // a heartbeat that reads both
+	rs.kill()
+	admitted := 0
+	start := time.Now()
+	for time.Since(start) < 4*time.Second {
+		for _, b := range buckets {
+			if _, ok := b.Reserve(time.Now(), 0); ok {
+				admitted++
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i, s := range stores {
+		if !s.Down() {
+			t.Fatalf("store %d does not know Redis is gone", i)
+		}
+	}
+	// The outage bound: burst + rate·T + N (the shares start empty, one
+	// token each, and their rates add up to the limit's).
+	bound := 5 + 40 + 2
+	t.Logf("%d admitted over 4s by two processes without Redis (bound %d)", admitted, bound)
+	if admitted > bound {
+		t.Fatalf("%d admitted over 4s by two processes without Redis, above the shared bound %d", admitted, bound)
+	}
+	if admitted < 30 {
+		t.Fatalf("only %d admitted over 4s: the shares are too small", admitted)
+	}
+}
+
+// TestRemoteChangesReachObservers: a breaker that another process opens
+// and closes is reported by this process's Manager as its own changes.
+func TestRemoteChangesReachObservers(t *testing.T) {
+	a, b := twoStores(t)
+	cfg := runtime.Config{
+		Retry:          runtime.RetryConfig{Disabled: true},
+		CircuitBreaker: runtime.CircuitBreakerConfig{FailureThreshold: 2, RecoveryTimeout: 200 * time.Millisecond, SuccessThreshold: 1},
+		RateLimit:      runtime.RateLimitConfig{Disabled: true},
+		Throttle:       runtime.ThrottleConfig{Disabled: true},
+	}
+	spec := &runtime.Spec{Wrapper: "W", Interface: "x.I", Methods: []runtime.MethodSpec{{Name: "Get", Config: cfg}}}
+	var mu sync.Mutex
+	var seen []string
+	var logs syncBuffer
+	obs := runtime.ObserverFunc(func(e runtime.Event) {
+		if e.Kind == runtime.EventStateChange {
+			mu.Lock()
+			seen = append(seen, e.From.String()+">"+e.To.String())
+			mu.Unlock()
+		}
+	})
+	ma, err := runtime.NewManager(struct{}{}, spec, runtime.WithLogger(nil), runtime.WithStore(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ma.Close()
+	mb, err := runtime.NewManager(struct{}{}, spec, runtime.WithStore(b), runtime.WithObserver(obs),
+		runtime.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	ctx := context.Background()
+	for range 2 {
+		call(ctx, ma.Method(0), func() error { return unavailable{} })
+	}
+	waitFor := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Second)
+		for {
+			mu.Lock()
+			got := slices.Contains(seen, want)
+			mu.Unlock()
+			if got {
+				return
+			}
+			if time.Now().After(deadline) {
+				mu.Lock()
+				defer mu.Unlock()
+				t.Fatalf("events %v, want %s", seen, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("CLOSED>OPEN")
+	if s, _ := mb.BreakerState("W"); s != runtime.StateOpen {
+		t.Fatalf("state %v, want OPEN", s)
+	}
+	time.Sleep(250 * time.Millisecond)
+	if err := call(ctx, ma.Method(0), func() error { return nil }); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	waitFor("HALF_OPEN>CLOSED")
+	out := logs.String()
+	if !strings.Contains(out, "Circuit breaker OPEN for W (shared state, opened by another process)") ||
+		!strings.Contains(out, "Circuit breaker CLOSED for W") {
+		t.Fatalf("logs:\n%s", out)
 	}
 }
