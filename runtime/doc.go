@@ -112,7 +112,9 @@
 // would shed every call where a third needed shedding. Such a brownout is
 // adaptive throttling's to handle (below). A service that answers nothing
 // but 503s is out: the breaker opens on failure_threshold calls' worth of
-// them, or at the first after 100ms when they came faster than that.
+// them, or at the first after 100ms when they came faster than that. A
+// breaker in a Store is not told of the overload answers of a streak's
+// first 100ms, so it opens failure_threshold answers after that.
 //
 // An open breaker stays open initial_recovery_timeout (1s by default) the
 // first time; each time it opens again without having closed, half as long again

@@ -69,6 +69,13 @@ type breakerEntry struct {
 	state BreakerState
 	local *breaker // nil when the state lives in a Store
 
+	// overloadAt is, for a breaker in a Store, when the current streak's
+	// first overload answer came, in Unix nanoseconds (0: none since the
+	// last success). A Store's breaker counts every failure it is told of,
+	// so the Method holds back overload answers for overloadGrace, as a
+	// local breaker does by itself (see Method.record).
+	overloadAt atomic.Int64
+
 	probing   atomic.Bool  // a Ping prober runs
 	opened    atomic.Int64 // when it last opened from closed, in Unix nanoseconds
 	hasOpened atomic.Bool

@@ -272,6 +272,9 @@ func (me *Method) success(c *Call) {
 	}
 	if e := me.breaker; e != nil {
 		e.state.Success(c.permit, me.m.clock)
+		if e.local == nil && e.overloadAt.Load() != 0 {
+			e.overloadAt.Store(0) // the streak is over
+		}
 	}
 	if c.attempt > 1 {
 		me.stats.retrySuccesses.Add(1)
@@ -468,6 +471,8 @@ func (me *Method) record(ctx context.Context, c *Call, err error, class Class) {
 		switch {
 		case counts && e.local != nil:
 			e.local.failure(c.permit, me.weight, me.m.clock, overloadAnswer(err, class))
+		case counts && c.permit.state() == StateClosed && overloadAnswer(err, class) && e.holdOverload(me.m.clock):
+			e.state.Release(c.permit)
 		case counts:
 			e.state.Failure(c.permit, me.weight, me.m.clock)
 		default:
@@ -476,10 +481,31 @@ func (me *Method) record(ctx context.Context, c *Call, err error, class Class) {
 	}
 }
 
+// holdOverload reports whether an overload answer to a closed breaker in
+// a Store is held back: it is, until the streak's first overload answer is
+// overloadGrace old. A Store opens at failure_threshold whatever the
+// answers; held back, a full queue's runs of 503s between successes never
+// reach it, while a service that answers nothing but 503s for longer opens
+// it failure_threshold answers after overloadGrace.
+func (e *breakerEntry) holdOverload(clock Clock) bool {
+	now := clock.Now().UnixNano()
+	first := e.overloadAt.Load()
+	if first == 0 {
+		if e.overloadAt.CompareAndSwap(0, now) {
+			return true
+		}
+		first = e.overloadAt.Load()
+	}
+	return now-first < int64(overloadGrace)
+}
+
 func (me *Method) recordSuccess(c *Call) {
 	c.live = false
 	if e := me.breaker; e != nil {
 		e.state.Success(c.permit, me.m.clock)
+		if e.local == nil && e.overloadAt.Load() != 0 {
+			e.overloadAt.Store(0) // the streak is over
+		}
 	}
 }
 

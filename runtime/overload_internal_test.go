@@ -15,10 +15,10 @@ import (
 )
 
 // overloadManager builds a Manager of one method with cfg on clock.
-func overloadManager(t testing.TB, cfg Config, clock Clock) *Manager {
+func overloadManager(t testing.TB, cfg Config, clock Clock, opts ...Option) *Manager {
 	t.Helper()
 	m, err := NewManager(struct{}{}, &Spec{Wrapper: "W", Methods: []MethodSpec{{Name: "Get", Config: cfg}}},
-		WithClock(clock), WithLogger(nil))
+		append([]Option{WithClock(clock), WithLogger(nil)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(m.Close)
 	return m
@@ -249,35 +249,54 @@ func TestBreakerIgnoresOverloadWhileServiceAccepts(t *testing.T) {
 		{"timeout", context.DeadlineExceeded, false},
 		{"500", status500{}, true},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			clock := newTestClock()
-			cfg := onlyOverload(true)
-			cfg.Retry.Disabled = true
-			cfg.Throttle.Disabled = true
-			m := overloadManager(t, cfg, clock)
-			me := m.Method(0)
-			call := func(err error) {
-				var c Call
-				if me.Admit(context.Background(), &c) != nil {
-					return
+		for _, store := range []bool{false, true} {
+			t.Run(tt.name+breakerKind(store), func(t *testing.T) {
+				clock := newTestClock()
+				cfg := onlyOverload(true)
+				cfg.Retry.Disabled = true
+				cfg.Throttle.Disabled = true
+				m := overloadManager(t, cfg, clock, storeOption(store, clock)...)
+				me := m.Method(0)
+				call := func(err error) {
+					var c Call
+					if me.Admit(context.Background(), &c) != nil {
+						return
+					}
+					if err == nil {
+						me.Success(&c)
+						return
+					}
+					me.Failure(context.Background(), &c, err)
 				}
-				if err == nil {
-					me.Success(&c)
-					return
+				for range 50 {
+					call(nil)
+					for range 4 { // runs longer than failure_threshold
+						call(tt.err)
+					}
+					clock.Advance(10 * time.Millisecond)
 				}
-				me.Failure(context.Background(), &c, err)
-			}
-			for range 50 {
-				call(nil)
-				for range 4 { // runs longer than failure_threshold
-					call(tt.err)
-				}
-				clock.Advance(10 * time.Millisecond)
-			}
-			state, _ := m.BreakerState("W")
-			assert.Equal(t, tt.opens, state == StateOpen, "state %v", state)
-		})
+				state, _ := m.BreakerState("W")
+				assert.Equal(t, tt.opens, state == StateOpen, "state %v", state)
+			})
+		}
 	}
+}
+
+// breakerKind names a subtest by where its breaker lives.
+func breakerKind(store bool) string {
+	if store {
+		return "/store"
+	}
+	return "/local"
+}
+
+// storeOption puts the breaker in a Store (its BreakerState counts every
+// failure it is told of) when store is true.
+func storeOption(store bool, clock Clock) []Option {
+	if store {
+		return []Option{WithStore(NewLocalStore(clock))}
+	}
+	return nil
 }
 
 // TestBreakerOpensOnOverloadOutage: a streak of 503s opens the breaker
@@ -289,15 +308,20 @@ func TestBreakerOpensOnOverloadOutage(t *testing.T) {
 		name   string
 		gap    time.Duration // between failed attempts
 		opened int           // the failed attempt that opens it
+		store  bool          // the breaker lives in a Store
 	}{
-		{"slow", overloadGrace, 3},
-		{"fast", overloadGrace / 10, 11},
+		{"slow", overloadGrace, 3, false},
+		{"fast", overloadGrace / 10, 11, false},
+		// A Store counts what it is told: the answers held back during
+		// the first 100ms are not, so it takes failure_threshold more.
+		{"slow/store", overloadGrace, 4, true},
+		{"fast/store", overloadGrace / 10, 13, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := newTestClock()
 			cfg := onlyOverload(true)
 			cfg.Retry.Disabled = true
-			m := overloadManager(t, cfg, clock)
+			m := overloadManager(t, cfg, clock, storeOption(tt.store, clock)...)
 			me := m.Method(0)
 			for range 20 {
 				var c Call
