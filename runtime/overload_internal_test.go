@@ -455,12 +455,28 @@ func TestOverloadAnswers(t *testing.T) {
 		{awsStatus(502), false},
 		{context.DeadlineExceeded, true},
 		{errors.New("plain"), false},
+		// Kubernetes' *apierrors.StatusError: its code is in Status(),
+		// a struct of another module read by reflection.
+		{fmt.Errorf("list pods: %w", &kubeShaped{kubeShapedStatus{Reason: "ServiceUnavailable", Code: 503}}), true},
+		{&kubeShaped{kubeShapedStatus{Reason: "InternalError", Code: 500}}, false},
 	} {
 		if got := overloadAnswer(tt.err, Classify(tt.err)); got != tt.want {
 			t.Errorf("overloadAnswer(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
 }
+
+// kubeShapedStatus and kubeShaped have the shape of Kubernetes'
+// metav1.Status and *apierrors.StatusError.
+type kubeShapedStatus struct {
+	Reason string
+	Code   int32
+}
+
+type kubeShaped struct{ s kubeShapedStatus }
+
+func (e *kubeShaped) Status() kubeShapedStatus { return e.s }
+func (e *kubeShaped) Error() string            { return e.s.Reason }
 
 // TestRampReachesEveryGuardOfABreaker: two methods that share a breaker
 // but not their throttle settings have a guard each; when the breaker
