@@ -25,10 +25,11 @@ func (me *Method) Timeout(ctx context.Context) (context.Context, context.CancelF
 }
 
 func (me *Method) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= me.timeout {
+	t := now()
+	if dl, ok := ctx.Deadline(); ok && dl.Sub(t) <= me.timeout {
 		return ctx, noCancel
 	}
-	return context.WithTimeout(ctx, me.timeout)
+	return newTimeoutCtx(me, ctx, t.Add(me.timeout))
 }
 
 // TimeoutKeep returns the context of one attempt of a method whose results
