@@ -199,15 +199,26 @@ func (c *timeoutCtx) doneErr() error {
 	return c.pend.Load().err
 }
 
-// poll ends c, which nothing watches, if its deadline has passed or its
-// parent is done: what its timer or its registration with the parent
-// would have done by now.
+// poll ends c, which nothing watches, if its parent is done or its
+// deadline has passed: what its registration with the parent or its timer
+// would have done by now. The parent comes first, since it may have been
+// done before c started (the standard library's contexts are then done at
+// once): its error, unless that is its own deadline, after c's.
 func (c *timeoutCtx) poll() error {
-	if time.Until(c.deadline) <= 0 {
+	expired := time.Until(c.deadline) <= 0
+	if p := c.parent; p.Done() != nil {
+		if err := p.Err(); err != nil {
+			if dl, ok := p.Deadline(); !expired || err != context.DeadlineExceeded || !ok || !dl.After(c.deadline) {
+				c.finish(ctxParent, err, p)
+				return c.doneErr()
+			}
+		}
+	}
+	if expired {
 		c.finish(ctxExpired, nil, nil)
 		return c.doneErr()
 	}
-	return c.pollParent()
+	return nil
 }
 
 // pollParent ends c if its parent is done: its registration with the
@@ -277,6 +288,16 @@ func (c *timeoutCtx) parentDone() { c.finish(ctxParent, c.parent.Err(), c.parent
 // and runs the functions registered with it, in this goroutine, as a
 // cancelled context of the standard library cancels its children.
 func (c *timeoutCtx) finish(kind int32, err error, p context.Context) {
+	if kind == ctxCanceled && c.state.Load() < ctxCanceled {
+		// A parent of the standard library would have cancelled c
+		// already, in its own goroutine: c's registration may not have
+		// run yet, or c has none.
+		if pp := c.parent; pp.Done() != nil {
+			if perr := pp.Err(); perr != nil {
+				kind, err, p = ctxParent, perr, pp
+			}
+		}
+	}
 	if kind == ctxParent {
 		if c.state.Load() >= ctxCanceled {
 			return
@@ -576,13 +597,14 @@ func (s *deadlineShard) unlink(c *ctxWatch) {
 
 // fire ends the attempts whose deadlines have passed, and sets the timer
 // for the next.
-func (s *deadlineShard) fire() {
-	now := int64(time.Since(clockBase))
+func (s *deadlineShard) fire() { s.fireAt(int64(time.Since(clockBase))) }
+
+func (s *deadlineShard) fireAt(now int64) {
 	var expired []*timeoutCtx
 	s.mu.Lock()
-	for c := s.head; c != nil && c.at <= now; c = s.head {
-		s.unlink(c)
-		expired = append(expired, c.c)
+	for w := s.head; w != nil && w.at <= now; w = s.head {
+		s.unlink(w)
+		expired = append(expired, w.c)
 	}
 	s.when = 0
 	if s.head != nil {
