@@ -257,8 +257,13 @@ func (c *timeoutCtx) Done() <-chan struct{} {
 // watch makes c watched, since someone may now wait on it: its deadline
 // goes into the queue and it registers with its parent. If c is already
 // done, or watched, it does nothing.
+//
+// It reads no clock: a deadline that has already passed sets the queue's
+// timer to fire at once, as a timer of the standard library's that fired
+// late. The parent it asks, since the standard library's contexts are done
+// at once with a parent that is.
 func (c *timeoutCtx) watch() {
-	if c.state.Load() == ctxLive && c.poll() != nil {
+	if c.state.Load() == ctxLive && c.pollParent() != nil {
 		return
 	}
 	if c.state.Load() >= ctxWatched {

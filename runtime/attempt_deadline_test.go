@@ -341,6 +341,7 @@ func TestTimeoutContextMatchesWithTimeout(t *testing.T) {
 			t.Fatalf("Timeout returned %T, not its own context", ours.ctx)
 		}
 		both := func(f func(w *dtWorld)) { f(&std); f(&ours) }
+		dtSettle(t, &std, &ours) // a parent done before: through all its layers
 
 		// Before a short timeout has passed, only what observes nothing.
 		const (
@@ -424,6 +425,7 @@ func TestTimeoutContextMatchesWithTimeout(t *testing.T) {
 
 		// The attempt returns: its cancel, then nothing of it is left in
 		// the parent nor in the deadline queue.
+		dtSettle(t, &std, &ours)
 		both(func(w *dtWorld) { w.cancel() })
 		dtSettle(t, &std, &ours)
 		dtCompare(t, &std, &ours, "after cancel")
