@@ -338,6 +338,7 @@ func (c *timeoutCtx) finish(kind int32, err error, p context.Context) {
 	if stop != nil {
 		stop() // false if it is what ended c
 	}
+	w.c = nil // out of the queue: nothing reads it; and the pool must not keep c, nor its parent, alive
 	ctxWatches.Put(w)
 	if f1 != nil {
 		f1()
