@@ -137,11 +137,12 @@ func init() {
 
 func (h *timeoutCancel) cancel() {
 	c := h.c
+	if c == nil {
+		return // called again before reuse: h is in the pool already, and must not be twice
+	}
 	h.c = nil
 	timeoutCancels.Put(h)
-	if c != nil {
-		c.finish(ctxCanceled, nil, nil)
-	}
+	c.finish(ctxCanceled, nil, nil)
 }
 
 // lockWatch returns c's ctxWatch, taken from the pool if c has none,

@@ -112,7 +112,7 @@ func (c dtCustomAF) AfterFunc(f func()) func() bool {
 
 // dtParent says how to build the parent of the attempt.
 type dtParent struct {
-	Base  string // Background, WithCancelCause, custom, customAF, WithoutCancel
+	Base  string // Background, WithCancelCause, custom, customAF, WithoutCancel, attempt
 	Value bool   // a WithValue on top
 	Later bool   // a WithTimeout(2h) on top: a deadline later than the attempt's
 	Pre   string // "", "cancelled", "cause": the parent is done before the attempt starts
@@ -120,7 +120,10 @@ type dtParent struct {
 
 // build returns the parent, the function that cancels it (nil when it
 // cannot be), and its custom context, if any.
-func (p dtParent) build() (context.Context, func(error), *dtCustom, func()) {
+//
+// outer, for the "attempt" parent, is the Method whose attempt's context
+// it is; nil: context.WithTimeout's, for the standard library's world.
+func (p dtParent) build(outer *Method) (context.Context, func(error), *dtCustom, func()) {
 	var ctx context.Context = context.Background()
 	var cancel func(error)
 	var custom *dtCustom
@@ -138,13 +141,25 @@ func (p dtParent) build() (context.Context, func(error), *dtCustom, func()) {
 	case "WithoutCancel":
 		c, f := context.WithCancelCause(ctx)
 		ctx, cancel = context.WithoutCancel(c), f
+	case "attempt": // a wrapper called under another wrapper's attempt
+		var c context.Context
+		var f context.CancelFunc
+		if outer == nil {
+			c, f = context.WithTimeout(ctx, 3*time.Hour)
+		} else {
+			c, f = outer.Timeout(ctx)
+		}
+		once := sync.OnceFunc(f) // Timeout's cancel is called once
+		ctx, cancel = c, func(error) { once() }
+		cleanup = once
 	}
 	if p.Value {
 		ctx = context.WithValue(ctx, dtKey{}, "v")
 	}
 	if p.Later {
 		c, f := context.WithTimeout(ctx, 2*time.Hour)
-		ctx, cleanup = c, f
+		prev := cleanup
+		ctx, cleanup = c, func() { f(); prev() }
 	}
 	if cancel != nil {
 		switch p.Pre {
@@ -313,9 +328,10 @@ func TestTimeoutContextMatchesWithTimeout(t *testing.T) {
 	long := timeoutMethod(t, time.Hour)
 	const shortD = 3 * time.Millisecond
 	short := timeoutMethod(t, shortD)
+	outer := timeoutMethod(t, 3*time.Hour)
 	rapid.Check(t, func(t *rapid.T) {
 		p := dtParent{
-			Base:  rapid.SampledFrom([]string{"Background", "WithCancelCause", "custom", "customAF", "WithoutCancel"}).Draw(t, "parent"),
+			Base:  rapid.SampledFrom([]string{"Background", "WithCancelCause", "custom", "customAF", "WithoutCancel", "attempt"}).Draw(t, "parent"),
 			Value: rapid.Bool().Draw(t, "value"),
 			Later: rapid.Bool().Draw(t, "later deadline"),
 			Pre:   rapid.SampledFrom([]string{"", "", "", "cancelled", "cause"}).Draw(t, "parent done before"),
@@ -327,7 +343,11 @@ func TestTimeoutContextMatchesWithTimeout(t *testing.T) {
 		}
 		var std, ours dtWorld
 		for _, w := range []*dtWorld{&std, &ours} {
-			w.parent, w.cancelP, w.custom, w.cleanup = p.build()
+			var o *Method
+			if w == &ours {
+				o = outer
+			}
+			w.parent, w.cancelP, w.custom, w.cleanup = p.build(o)
 			w.pdone = p.Pre != "" && w.cancelP != nil && p.Base != "WithoutCancel"
 		}
 		std.name, ours.name = "WithTimeout", "Timeout"
@@ -336,7 +356,9 @@ func TestTimeoutContextMatchesWithTimeout(t *testing.T) {
 			before = std.custom.registered()
 		}
 		std.ctx, std.cancel = context.WithTimeout(std.parent, d)
-		ours.ctx, ours.cancel = me.Timeout(ours.parent)
+		var cancelOurs context.CancelFunc
+		ours.ctx, cancelOurs = me.Timeout(ours.parent)
+		ours.cancel = sync.OnceFunc(cancelOurs) // generated code calls it once
 		if _, ok := ours.ctx.(*timeoutCtx); !ok {
 			t.Fatalf("Timeout returned %T, not its own context", ours.ctx)
 		}
@@ -719,4 +741,24 @@ func TestTimeoutContextConcurrent(t *testing.T) {
 		t.Fatal("the deadline queue still holds attempts")
 	}
 	goleak.VerifyNone(t)
+}
+
+// A cancel function called a second time before it is reused does
+// nothing: it must not go back to the pool twice, which would give two
+// attempts the same cancel function.
+func TestTimeoutCancelTwiceIsPooledOnce(t *testing.T) {
+	me := timeoutMethod(t, time.Hour)
+	_, cancel := me.Timeout(context.Background())
+	cancel()
+	cancel()
+	a, cancelA := me.Timeout(context.Background())
+	b, cancelB := me.Timeout(context.Background())
+	cancelA()
+	if err := b.Err(); err != nil {
+		t.Fatalf("cancelling one attempt ended another: %v", err)
+	}
+	if err := a.Err(); err != context.Canceled {
+		t.Fatalf("Err %v, want Canceled", err)
+	}
+	cancelB()
 }
