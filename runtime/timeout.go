@@ -16,7 +16,8 @@ func noRelease(error) {}
 // plain values, which nothing uses after the method returns: ctx with the
 // method's per-attempt deadline. The generated code calls cancel exactly
 // once, as soon as the attempt returns: cancel is reused for a later
-// attempt after its call, so a second call could cancel another attempt.
+// attempt after its call, so a second call does nothing until then, and
+// after that would cancel another attempt.
 // When the method has no timeout, or ctx's own deadline is sooner, it
 // returns ctx itself and a no-op cancel, allocating nothing.
 //
