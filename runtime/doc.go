@@ -168,6 +168,25 @@
 // per_host (the default) every wrapper of the process that talks to the
 // same host with the same limits shares a bucket; a 429 with Retry-After
 // pauses it for all of them.
+//
+// # Per-attempt timeouts
+//
+// An attempt whose results do not outlive it (Method.Timeout) runs under a
+// context of resgen's that behaves as context.WithTimeout's would —
+// Deadline, Done, Err, Value, context.Cause, context.AfterFunc, the
+// contexts derived from it, the caller's cancellation — for one allocation
+// and no timer. Until the callee asks for its Done channel or registers
+// with it, nothing is armed: Err and Cause find out for themselves whether
+// the deadline has passed or the caller's context is done. Once it is
+// waited on, its deadline joins the method's deadline queue (a few lists in
+// deadline order, one timer each, which fires about once per timeout while
+// attempts come and go) and it registers with the caller's context through
+// context.AfterFunc. The attempt's return takes it out of both, so nothing
+// stays registered or holds it afterwards, and it stays cancelled for a
+// callee that kept it: contexts are never reused. Results that outlive the
+// attempt (Method.TimeoutKeep: streams, bodies, iterators) get a context
+// that stays alive, and cancellable by the caller, after a successful
+// return.
 package runtime
 
 // The versions of generated code this runtime supports. Generated files

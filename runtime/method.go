@@ -24,6 +24,7 @@ type Method struct {
 	maxAttempts int
 	weight      int64 // what a failed attempt adds to the breaker's streak
 	timeout     time.Duration
+	deadlines   deadlineQueue // of the attempts under Timeout that someone waits on
 	recover     hookSet
 	breaker     *breakerEntry // nil: no breaker
 	guard       *guard        // nil: no breaker, throttle or retry budget

@@ -14,9 +14,19 @@ func noRelease(error) {}
 
 // Timeout returns the context of one attempt of a method whose results are
 // plain values, which nothing uses after the method returns: ctx with the
-// method's per-attempt deadline. The generated code calls cancel as soon as
-// the attempt returns. When the method has no timeout, or ctx's own deadline
-// is sooner, it returns ctx itself and a no-op cancel, allocating nothing.
+// method's per-attempt deadline. The generated code calls cancel exactly
+// once, as soon as the attempt returns: cancel is reused for a later
+// attempt after its call, so a second call does nothing until then, and
+// after that would cancel another attempt.
+// When the method has no timeout, or ctx's own deadline is sooner, it
+// returns ctx itself and a no-op cancel, allocating nothing.
+//
+// The context behaves as context.WithTimeout's would (Deadline, Done, Err,
+// Value, context.Cause, context.AfterFunc, contexts derived from it, ctx's
+// cancellation) for a fraction of its cost: one allocation, no timer, and
+// nothing registered with ctx unless the callee waits on it; see
+// timeoutCtx. A callee that keeps it after the attempt sees it cancelled
+// for good: contexts are never reused.
 func (me *Method) Timeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if me.timeout <= 0 {
 		return ctx, noCancel
@@ -25,10 +35,11 @@ func (me *Method) Timeout(ctx context.Context) (context.Context, context.CancelF
 }
 
 func (me *Method) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= me.timeout {
+	t := now()
+	if dl, ok := ctx.Deadline(); ok && dl.Sub(t) <= me.timeout {
 		return ctx, noCancel
 	}
-	return context.WithTimeout(ctx, me.timeout)
+	return newTimeoutCtx(me, ctx, t.Add(me.timeout))
 }
 
 // TimeoutKeep returns the context of one attempt of a method whose results
