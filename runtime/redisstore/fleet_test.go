@@ -139,7 +139,7 @@ func fleetWorker(raw string) (code int) {
 				me.Success(&c)
 			} else {
 				rep.Failed++
-				me.Failure(ctx, &c, unavailable{})
+				me.Failure(ctx, &c, internalError{})
 			}
 			spent += time.Since(t1)
 		case errors.Is(err, runtime.ErrCircuitOpen):

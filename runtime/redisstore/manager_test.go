@@ -16,10 +16,12 @@ import (
 // These tests drive Methods of two Managers, two processes with their own
 // Redis clients, as generated code does.
 
-type unavailable struct{}
+// internalError is a 500: an outage answer, which counts at once (a run
+// of 503s counts only after 100ms, see runtime's package doc).
+type internalError struct{}
 
-func (unavailable) Error() string   { return "503 Service Unavailable" }
-func (unavailable) StatusCode() int { return 503 }
+func (internalError) Error() string   { return "500 Internal Server Error" }
+func (internalError) StatusCode() int { return 500 }
 
 // call makes one call of me whose attempts run fn, as generated code does.
 func call(ctx context.Context, me *runtime.Method, fn func() error) error {
@@ -92,10 +94,10 @@ func TestManagersShareBreaker(t *testing.T) {
 	})
 	ctx := context.Background()
 	calls := 0
-	fail := func() error { calls++; return unavailable{} }
+	fail := func() error { calls++; return internalError{} }
 	ok := func() error { calls++; return nil }
 	for i := 0; i < 2; i++ {
-		if err := call(ctx, ma, fail); !errors.As(err, new(unavailable)) {
+		if err := call(ctx, ma, fail); !errors.As(err, new(internalError)) {
 			t.Fatalf("failing call %d: %v", i, err)
 		}
 	}

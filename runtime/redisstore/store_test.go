@@ -700,7 +700,7 @@ func TestRemoteChangesReachObservers(t *testing.T) {
 	defer mb.Close()
 	ctx := context.Background()
 	for range 2 {
-		call(ctx, ma.Method(0), func() error { return unavailable{} })
+		call(ctx, ma.Method(0), func() error { return internalError{} })
 	}
 	waitFor := func(want string) {
 		t.Helper()
