@@ -27,6 +27,19 @@ type wrapper struct {
 	unwrap, resilience                     bool // generate the accessors
 	specVar                                string
 	matchers                               []*matcher
+	// forwarded are the methods that the wrapper cannot write out (an
+	// unexported method of another package, a signature with a type that
+	// the output cannot name): the wrapper embeds the wrapped value under
+	// embedName, a local alias of the interface, and they are its
+	// promoted methods, called without resilience.
+	forwarded []forwarded
+	embedName string
+}
+
+// forwarded is a method of the interface that the wrapper does not wrap.
+type forwarded struct {
+	name string
+	why  string // what stops the wrapper from writing it out
 }
 
 // method is one method of the interface.

@@ -236,9 +236,19 @@ func (r *renderer) file() {
 		doc += "\n\n" + w.ifaceName + " has a method Resilience, so the wrapper has no Resilience accessor of its own: " +
 			w.name + "Manager returns its Manager."
 	}
+	if isStream(w.iface.Underlying().(*types.Interface)) {
+		doc += "\n\n" + streamDoc(w)
+	}
+	if len(w.forwarded) > 0 {
+		doc += "\n\n" + forwardedDoc(w)
+	}
 	comment(f, doc)
+	inner := jen.Id(w.fieldInner).Add(ifaceRef)
+	if w.embedName != "" {
+		inner = jen.Id(w.embedName) // embedded: its methods are promoted
+	}
 	fields := []jen.Code{
-		jen.Id(w.fieldInner).Add(ifaceRef),
+		inner,
 		jen.Id(w.fieldManager).Op("*").Add(rt("Manager")),
 	}
 	if guarded > 0 {
@@ -246,6 +256,12 @@ func (r *renderer) file() {
 	}
 	f.Type().Id(w.name).Add(r.typeParamDecl()).Struct(fields...)
 	f.Line()
+	if w.embedName != "" {
+		comment(f, fmt.Sprintf("%s is %s under a name of this file: %s embeds it in a field of that name, "+
+			"which is not exported.", w.embedName, w.ifaceName, w.name))
+		f.Type().Id(w.embedName).Op("=").Add(ifaceRef.Clone())
+		f.Line()
+	}
 
 	// The compile-time assertion.
 	if len(w.typeParams) == 0 {
@@ -379,7 +395,7 @@ func (r *renderer) typ(t types.Type) *jen.Statement {
 		if obj.Pkg() == nil {
 			return jen.Id(obj.Name()) // any
 		}
-		if obj.Exported() || obj.Pkg().Path() == r.outPath {
+		if obj.Exported() && importable(obj.Pkg().Path(), r.outImport()) || obj.Pkg().Path() == r.outPath {
 			s := r.qual(obj.Pkg(), obj.Name())
 			if args := t.TypeArgs(); args != nil && args.Len() > 0 {
 				s.Add(r.typeList(args))
