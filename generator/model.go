@@ -77,7 +77,7 @@ const (
 	progressNone progress = iota
 	// progressStop: the first result counts what the attempt read or
 	// wrote (Read, ReadAt, WriteTo, ReadFrom, a batch send): an attempt
-	// that fails with a count other than zero ends the call, since another
+	// that fails with a count above zero ends the call, since another
 	// would repeat what it did.
 	progressStop
 	// progressResume: an io.Writer-shaped Write or WriteString, whose

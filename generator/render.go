@@ -830,7 +830,9 @@ func (r *renderer) guardedBody(b *jen.Group, m *method, n methodNames, inner *je
 			ret(jen.Nil()),
 		)
 		if m.progress == progressStop {
-			l.If(r0().Op("!=").Lit(0)).Block(
+			// Above 0: a negative count reports nothing done (Sarama's
+			// SendMessage returns partition -1 with its error).
+			l.If(r0().Op(">").Lit(0)).Block(
 				jen.Comment("The attempt did part of the work: another would repeat it."),
 				ret(jen.Id(n.m).Dot("Progress").Call(ctx.Clone(), jen.Op("&").Id(n.call), errID())),
 			)
@@ -910,7 +912,7 @@ func progressDoc(m *method, n methodNames) string {
 		return fmt.Sprintf("An attempt that fails after writing part of %s is never replayed: a retry writes only "+
 			"the rest, and the count returned adds up every attempt's.", p)
 	case progressStop:
-		return fmt.Sprintf("An attempt that fails with %s other than 0 did part of the work: the call returns "+
+		return fmt.Sprintf("An attempt that fails with %s above 0 did part of the work: the call returns "+
 			"its results and its error at once, never retried, since another attempt would repeat that part.", count)
 	}
 	return ""
