@@ -382,9 +382,17 @@ func (g *gen) targetOf(obj *types.TypeName, s specDoc) *target {
 		g.errorf(pos, "%s is not an interface", obj.Name())
 		return nil
 	}
-	if named.TypeArgs().Len() > 0 && named.Origin() != named {
-		g.errorf(pos, "%s is an instantiated generic interface; wrap %s itself", obj.Name(), named.Origin().Obj().Name())
+	if a, ok := obj.Type().(*types.Alias); ok && a.TypeParams().Len() > 0 {
+		g.errorf(pos, "%s is a generic alias; wrap %s itself, or an alias of one of its instantiations", obj.Name(), named.Origin().Obj().Name())
 		return nil
+	}
+	if instantiated(named) {
+		if _, ok := obj.Type().(*types.Alias); !ok {
+			g.errorf(pos, "%s is an instantiated generic interface; wrap %s itself", obj.Name(), named.Origin().Obj().Name())
+			return nil
+		}
+		// type X_YClient = grpc.ServerStreamingClient[Y]: the wrapper
+		// wraps that instantiation, under the alias's name.
 	}
 	t.named = named
 	if _, isAlias := obj.Type().(*types.Alias); isAlias {

@@ -28,6 +28,19 @@ type wrapper struct {
 	unwrap, resilience                     bool // generate the accessors
 	specVar                                string
 	matchers                               []*matcher
+	// forwarded are the methods that the wrapper cannot write out (an
+	// unexported method of another package, a signature with a type that
+	// the output cannot name): the wrapper embeds the wrapped value under
+	// embedName, a local alias of the interface, and they are its
+	// promoted methods, called without resilience.
+	forwarded []forwarded
+	embedName string
+}
+
+// forwarded is a method of the interface that the wrapper does not wrap.
+type forwarded struct {
+	name string
+	why  string // what stops the wrapper from writing it out
 }
 
 // method is one method of the interface.
@@ -66,7 +79,7 @@ const (
 	progressNone progress = iota
 	// progressStop: the first result counts what the attempt read or
 	// wrote (Read, ReadAt, WriteTo, ReadFrom, a batch send): an attempt
-	// that fails with a count other than zero ends the call, since another
+	// that fails with a count above zero ends the call, since another
 	// would repeat what it did.
 	progressStop
 	// progressResume: an io.Writer-shaped Write or WriteString, whose

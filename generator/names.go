@@ -144,6 +144,9 @@ func (g *gen) chooseNames(w *wrapper) {
 	for _, m := range w.methods {
 		methods[m.name] = true
 	}
+	for _, f := range w.forwarded {
+		methods[f.name] = true // a field would hide a promoted method
+	}
 	pick := func(base string) string {
 		name := base
 		for i := 1; methods[name]; i++ {
@@ -153,6 +156,12 @@ func (g *gen) chooseNames(w *wrapper) {
 		return name
 	}
 	w.fieldInner = pick("inner")
+	if len(w.forwarded) > 0 {
+		// The wrapped value is embedded, under a local alias of its
+		// interface: the alias's name is the field's.
+		w.embedName = pick(g.globalName(unexportedName(w.name) + "Inner"))
+		w.fieldInner = w.embedName
+	}
 	w.fieldManager = pick("manager")
 	w.fieldMethods = pick("methods")
 	w.unwrap = !methods["Unwrap"]

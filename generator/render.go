@@ -240,9 +240,19 @@ func (r *renderer) file() {
 		doc += "\n\n" + w.ifaceName + " has a method Resilience, so the wrapper has no Resilience accessor of its own: " +
 			w.name + "Manager returns its Manager."
 	}
+	if isStream(w.iface.Underlying().(*types.Interface)) {
+		doc += "\n\n" + streamDoc(w)
+	}
+	if len(w.forwarded) > 0 {
+		doc += "\n\n" + forwardedDoc(w)
+	}
 	comment(f, doc)
+	inner := jen.Id(w.fieldInner).Add(ifaceRef)
+	if w.embedName != "" {
+		inner = jen.Id(w.embedName) // embedded: its methods are promoted
+	}
 	fields := []jen.Code{
-		jen.Id(w.fieldInner).Add(ifaceRef),
+		inner,
 		jen.Id(w.fieldManager).Op("*").Add(rt("Manager")),
 	}
 	if guarded > 0 {
@@ -250,6 +260,12 @@ func (r *renderer) file() {
 	}
 	f.Type().Id(w.name).Add(r.typeParamDecl()).Struct(fields...)
 	f.Line()
+	if w.embedName != "" {
+		comment(f, fmt.Sprintf("%s is %s under a name of this file: %s embeds it in a field of that name, "+
+			"which is not exported.", w.embedName, w.ifaceName, w.name))
+		f.Type().Id(w.embedName).Op("=").Add(ifaceRef.Clone())
+		f.Line()
+	}
 
 	// The compile-time assertion.
 	if len(w.typeParams) == 0 {
@@ -383,7 +399,7 @@ func (r *renderer) typ(t types.Type) *jen.Statement {
 		if obj.Pkg() == nil {
 			return jen.Id(obj.Name()) // any
 		}
-		if obj.Exported() || obj.Pkg().Path() == r.outPath {
+		if obj.Exported() && importable(obj.Pkg().Path(), r.outImport()) || obj.Pkg().Path() == r.outPath {
 			s := r.qual(obj.Pkg(), obj.Name())
 			if args := t.TypeArgs(); args != nil && args.Len() > 0 {
 				s.Add(r.typeList(args))
@@ -819,7 +835,9 @@ func (r *renderer) guardedBody(b *jen.Group, m *method, n methodNames, inner *je
 			ret(jen.Nil()),
 		)
 		if m.progress == progressStop {
-			l.If(r0().Op("!=").Lit(0)).Block(
+			// Above 0: a negative count reports nothing done (Sarama's
+			// SendMessage returns partition -1 with its error).
+			l.If(r0().Op(">").Lit(0)).Block(
 				jen.Comment("The attempt did part of the work: another would repeat it."),
 				ret(jen.Id(n.m).Dot("Progress").Call(ctx.Clone(), jen.Op("&").Id(n.call), errID())),
 			)
@@ -899,7 +917,7 @@ func progressDoc(m *method, n methodNames) string {
 		return fmt.Sprintf("An attempt that fails after writing part of %s is never replayed: a retry writes only "+
 			"the rest, and the count returned adds up every attempt's.", p)
 	case progressStop:
-		return fmt.Sprintf("An attempt that fails with %s other than 0 did part of the work: the call returns "+
+		return fmt.Sprintf("An attempt that fails with %s above 0 did part of the work: the call returns "+
 			"its results and its error at once, never retried, since another attempt would repeat that part.", count)
 	}
 	return ""

@@ -46,7 +46,7 @@ func (g *gen) buildWrapper(t *target) *wrapper {
 		ifaceRef:  t.named.Obj(),
 		pos:       t.pos,
 	}
-	if t.alias != nil && t.named.TypeParams().Len() == 0 {
+	if t.alias != nil && (t.named.TypeParams().Len() == 0 || instantiated(t.named)) {
 		w.ifaceName, w.ifacePkg, w.ifaceRef = t.alias.Name(), t.alias.Pkg(), t.alias
 	}
 	entry := t.entry
@@ -65,7 +65,7 @@ func (g *gen) buildWrapper(t *target) *wrapper {
 	if w.name == "" {
 		w.name = "Resilient" + exportedName(t.name)
 	}
-	for i := 0; i < t.named.TypeParams().Len(); i++ {
+	for i := 0; i < t.named.TypeParams().Len() && !instantiated(t.named); i++ {
 		w.typeParams = append(w.typeParams, t.named.TypeParams().At(i))
 	}
 	g.consume(t.doc)
@@ -79,13 +79,12 @@ func (g *gen) buildWrapper(t *target) *wrapper {
 	entryTop, entryMethods := g.entryLayers(entry, names)
 	for i := 0; i < iface.NumMethods(); i++ {
 		f := iface.Method(i)
-		if !f.Exported() && f.Pkg().Path() != g.outputPkgPath(w) {
-			g.errorf(t.pos, "%s has unexported method %s of package %s, which a wrapper in another package cannot implement",
-				t.name, f.Name(), f.Pkg().Path())
+		doc := methodDocs[f.Name()]
+		if why := g.unwrappable(w, f); why != "" {
+			g.forward(w, f, why, doc, entryMethods[f.Name()])
 			continue
 		}
 		m := g.buildMethod(w, f)
-		doc := methodDocs[f.Name()]
 		g.consume(doc)
 		ml := g.layerOf(doc, true, w)
 		var yaml []*layer
@@ -93,6 +92,9 @@ func (g *gen) buildWrapper(t *target) *wrapper {
 			yaml = append([]*layer{entryTop}, entryMethods[m.name]...)
 		}
 		g.resolve(w, m, yaml, top, ml)
+		if isStream(iface) {
+			streamMethod(m)
+		}
 		w.methods = append(w.methods, m)
 	}
 	w.number()

@@ -4,7 +4,7 @@
 //
 //	package shop
 //
-//	//go:generate go run github.com/resgen-dev/resgen/cmd/resgen -type Store
+//	//go:generate go tool resgen -type Store
 //
 //	// Store talks to the orders API.
 //	//
@@ -23,29 +23,39 @@
 //
 // go generate writes store_resilient.go next to it, with ResilientStore,
 // which implements Store, and NewResilientStore(inner Store, opts
-// ...runtime.Option) (*ResilientStore, error). Commit it. With Go's tool
-// directive (go get -tool github.com/resgen-dev/resgen/cmd/resgen), write
-// //go:generate go tool resgen -type Store instead.
+// ...runtime.Option) (*ResilientStore, error). Commit it. go tool resgen
+// needs the generator as a tool of the module (go get -tool
+// github.com/resgen-dev/resgen/cmd/resgen, which go mod tidy keeps), and
+// generated code needs the runtime (go get
+// github.com/resgen-dev/resgen/runtime).
 //
 // # Usage
 //
 //	resgen [flags] [package]
+//	resgen -check [-tags T] ./...
 //	resgen init [-profile P]
 //	resgen profiles [name ...]
+//	resgen help
 //
 // The package is a directory or an import path; the default is the current
-// directory. Flags:
+// directory. A directory argument works as if resgen ran in it: the output
+// goes next to that package, and resgen.yaml is looked up from there. With
+// a pattern of several packages (./...), -check checks every package that
+// generates with resgen, each with the flags of its //go:generate lines, or
+// as a plain run when it has //resgen: directives and none: for CI. Flags:
 //
 //	-type A,B     interfaces to wrap; default: every interface of the
 //	              package that carries a //resgen: directive
 //	-output F     output file; default <snake_type>_resilient.go in the
-//	              current directory (one file per type)
+//	              package's directory when the package argument is a
+//	              directory, else in the current one (one file per type)
 //	-name N       wrapper type name; default Resilient<Type>
 //	-package P    package clause of the output when it is not in the
 //	              interface's package and its directory has no Go files
-//	-config F     a resgen.yaml; default resgen.yaml in the current directory
-//	              if present. With no -type and no package, every wrapper
-//	              entry of the file is generated
+//	-config F     a resgen.yaml; default the nearest resgen.yaml from the
+//	              package's directory (or the current one) up to the module
+//	              root. With no -type and no package, every wrapper entry of
+//	              the file is generated
 //	-profile P    profile applied under the directives
 //	-check        write nothing; print a diff and exit 1 when a file on disk
 //	              is stale

@@ -36,6 +36,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			stderr = stdout // asked for: the usage is the answer, not an error
 		}
 	}
+	return runIn("", args, stdout, stderr)
+}
+
+// runIn runs resgen as if from directory dir ("" is the current one),
+// reporting positions relative to the current directory.
+func runIn(dir string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("resgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -50,7 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		showVer   = fs.Bool("version", false, "print the version")
 	)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: resgen [flags] [package]\n       resgen init [-profile P]\n       resgen profiles [name ...]\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: resgen [flags] [package]\n       resgen -check [-tags T] ./...\n       resgen init [-profile P]\n       resgen profiles [name ...]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -68,6 +74,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
+	if strings.Contains(fs.Arg(0), "...") {
+		if !*check || dir != "" || *typeNames != "" || *output != "" || *name != "" || *pkgName != "" || *config != "" || *profile != "" {
+			fmt.Fprintln(stderr, "resgen: a pattern of several packages (...) goes with -check (and -tags) alone: each package is checked with the flags of its go:generate lines")
+			return exitUsage
+		}
+		return checkAll(fs.Arg(0), *tags, stdout, stderr)
+	}
 	cfg := generator.Config{
 		Pattern: fs.Arg(0),
 		Output:  *output,
@@ -83,16 +96,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "resgen: -output and -name need exactly one -type")
 		return exitUsage
 	}
+	cwd, _ := os.Getwd()
+	wd := cwd
+	if dir != "" {
+		wd = dir
+	}
+	if pkgDir, ok := nextTo(wd, cfg.Pattern); ok && *output == "" && *pkgName == "" {
+		// A directory argument: the wrapper goes next to its package, as
+		// if resgen ran there, and finds the resgen.yaml nearest to it.
+		if *config != "" && !filepath.IsAbs(*config) {
+			*config = filepath.Join(wd, *config)
+		}
+		wd, cfg.Pattern = pkgDir, "."
+	}
+	cfg.Dir = wd
 	cfg.ConfigFile = *config
 	if cfg.ConfigFile == "" {
-		cfg.ConfigFile = findConfig(".")
+		cfg.ConfigFile = findConfig(wd)
 	}
+	rel := relDir(cwd, wd)
 	files, err := generator.Generate(cfg)
 	if err != nil {
-		printError(stderr, err)
+		printError(stderr, err, rel)
 		return exitError
 	}
-	wd, _ := os.Getwd()
 	if *check {
 		if diff := generator.Check(wd, files); diff != "" {
 			fmt.Fprint(stdout, diff)
@@ -102,18 +129,56 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if _, err := generator.Write(wd, files); err != nil {
-		printError(stderr, err)
+		printError(stderr, err, rel)
 		return exitError
 	}
 	return exitOK
 }
 
-// printError prints every error of a scanner.ErrorList on its own line.
-func printError(w io.Writer, err error) {
+// nextTo returns the directory of a directory argument (./store), and
+// whether pattern is one: its wrapper goes there. An import path names a
+// package that may be another module's, in the module cache: its wrapper
+// goes in the current directory.
+func nextTo(wd, pattern string) (string, bool) {
+	if pattern == "" || pattern == "." {
+		return "", false
+	}
+	if !(pattern == ".." || strings.HasPrefix(pattern, "./") || strings.HasPrefix(pattern, "../") || filepath.IsAbs(pattern)) {
+		return "", false
+	}
+	dir := pattern
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(wd, dir)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return "", false // let the loader say what is wrong
+	}
+	return filepath.Clean(dir), true
+}
+
+// relDir returns dir relative to base, "" when they are the same
+// directory, or dir itself when it is not below base.
+func relDir(base, dir string) string {
+	if dir == base || base == "" {
+		return ""
+	}
+	if r, err := filepath.Rel(base, dir); err == nil && r != "." {
+		return r
+	}
+	return ""
+}
+
+// printError prints every error of a scanner.ErrorList on its own line,
+// with relative file names joined to rel, the directory they are relative
+// to as seen from the current one.
+func printError(w io.Writer, err error, rel string) {
 	var list scanner.ErrorList
 	if errors.As(err, &list) {
 		for _, e := range list {
 			if e.Pos.IsValid() {
+				if rel != "" && e.Pos.Filename != "" && !filepath.IsAbs(e.Pos.Filename) {
+					e.Pos.Filename = filepath.Join(rel, e.Pos.Filename)
+				}
 				fmt.Fprintf(w, "%s: %s\n", e.Pos, e.Msg)
 			} else {
 				fmt.Fprintln(w, e.Msg)
