@@ -38,12 +38,14 @@ test-otel:
 test-browser:
 	cd runtime/statusz/browsertest && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
-# Regenerate every committed wrapper (examples/, bench/) and fail when that
-# changes anything: generated code must never drift from the generator.
+# Regenerate every committed wrapper (examples/, bench/, compat/wrappers/)
+# and fail when that changes anything: generated code must never drift from
+# the generator.
 check-generated:
-	@before=$$(git diff -- examples bench | sha256sum); \
-	  $(GO) generate ./examples/... && (cd bench && $(GO) generate ./...) || exit 1; \
-	  after=$$(git diff -- examples bench | sha256sum); \
+	@before=$$(git diff -- examples bench compat | sha256sum); \
+	  $(GO) generate ./examples/... && (cd bench && $(GO) generate ./...) && \
+	    (cd compat/wrappers && $(GO) generate ./...) || exit 1; \
+	  after=$$(git diff -- examples bench compat | sha256sum); \
 	  if [ "$$before" != "$$after" ]; then \
 	    echo "generated files were stale: go generate changed them (see git diff); commit the result"; exit 1; \
 	  fi

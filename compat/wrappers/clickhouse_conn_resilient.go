@@ -23,7 +23,10 @@ const (
 // profile, directives and resgen.yaml and written out in each method below.
 // Build one with NewResilientClickHouse: its zero value is not usable. It is
 // safe for concurrent use when the wrapped value is. A panic in the wrapped
-// value is not recovered: it reaches the caller unchanged, and is not retried.
+// value is not recovered: it reaches the caller unchanged, and is not retried;
+// its attempt is recorded as failed (End), so that a circuit breaker's
+// half-open probe that panics opens it again for one interval instead of
+// holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -34,13 +37,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
 //	timeout: 30s per attempt, cancelled when the attempt returns
-//	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=false
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientClickHouse struct {
 	inner   driver.Conn
 	manager *resgen.Manager
@@ -79,11 +86,12 @@ func (w *ResilientClickHouse) Resilience() *resgen.Manager {
 func (w *ResilientClickHouse) AsyncInsert(ctx context.Context, query string, wait bool, args ...any) (err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.AsyncInsert(actx, query, wait, args...)
 		cancel()
 		if err == nil {
@@ -106,6 +114,7 @@ func (w *ResilientClickHouse) Close() (err error) {
 	m := w.methods[1]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -127,7 +136,7 @@ func (w *ResilientClickHouse) Close() (err error) {
 // Contributors calls the wrapped Contributors once it has a token of its rate
 // limit (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
 func (w *ResilientClickHouse) Contributors() []string {
 	// Rate limit: Contributors returns no error, so it waits for its token whatever the strategy.
 	w.methods[2].Throttle(context.Background())
@@ -138,11 +147,12 @@ func (w *ResilientClickHouse) Contributors() []string {
 func (w *ResilientClickHouse) Exec(ctx context.Context, query string, args ...any) (err error) {
 	m := w.methods[3]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Exec(actx, query, args...)
 		cancel()
 		if err == nil {
@@ -162,11 +172,12 @@ func (w *ResilientClickHouse) Exec(ctx context.Context, query string, args ...an
 func (w *ResilientClickHouse) InsertFormat(ctx context.Context, format, query string, data io.Reader) (err error) {
 	m := w.methods[4]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.InsertFormat(actx, format, query, data)
 		cancel()
 		if err == nil {
@@ -186,11 +197,12 @@ func (w *ResilientClickHouse) InsertFormat(ctx context.Context, format, query st
 func (w *ResilientClickHouse) Ping(ctx context.Context) (err error) {
 	m := w.methods[5]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Ping(actx)
 		cancel()
 		if err == nil {
@@ -212,11 +224,12 @@ func (w *ResilientClickHouse) Ping(ctx context.Context) (err error) {
 func (w *ResilientClickHouse) PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (r0 driver.Batch, err error) {
 	m := w.methods[6]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.PrepareBatch(actx, query, opts...)
 		release(err)
 		if err == nil {
@@ -238,11 +251,12 @@ func (w *ResilientClickHouse) PrepareBatch(ctx context.Context, query string, op
 func (w *ResilientClickHouse) Query(ctx context.Context, query string, args ...any) (r0 driver.Rows, err error) {
 	m := w.methods[7]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Query(actx, query, args...)
 		release(err)
 		if err == nil {
@@ -264,11 +278,12 @@ func (w *ResilientClickHouse) Query(ctx context.Context, query string, args ...a
 func (w *ResilientClickHouse) QueryFormat(ctx context.Context, format, query string, args ...any) (r0 io.ReadCloser, err error) {
 	m := w.methods[8]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.QueryFormat(actx, format, query, args...)
 		release(err)
 		if err == nil {
@@ -296,11 +311,12 @@ func (w *ResilientClickHouse) QueryRow(ctx context.Context, query string, args .
 	m := w.methods[9]
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0 = w.inner.QueryRow(actx, query, args...)
 		err = nil
 		if r0 != nil {
@@ -324,11 +340,12 @@ func (w *ResilientClickHouse) QueryRow(ctx context.Context, query string, args .
 func (w *ResilientClickHouse) Select(ctx context.Context, dest any, query string, args ...any) (err error) {
 	m := w.methods[10]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Select(actx, dest, query, args...)
 		cancel()
 		if err == nil {
@@ -351,6 +368,7 @@ func (w *ResilientClickHouse) ServerVersion() (r0 *driver.ServerVersion, err err
 	m := w.methods[11]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -372,7 +390,7 @@ func (w *ResilientClickHouse) ServerVersion() (r0 *driver.ServerVersion, err err
 // Stats calls the wrapped Stats once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
 func (w *ResilientClickHouse) Stats() driver.Stats {
 	// Rate limit: Stats returns no error, so it waits for its token whatever the strategy.
 	w.methods[12].Throttle(context.Background())
@@ -390,11 +408,21 @@ var resilientClickHouseConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       5,
-		RecoveryTimeout:        30 * time.Second,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        30 * time.Second,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 300,
@@ -409,16 +437,6 @@ var resilientClickHouseConfig0 = resgen.Config{
 		CheckInterval:            30 * time.Second,
 		MaxAttempts:              3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientClickHouseConfig1 is the configuration that several of
@@ -432,11 +450,21 @@ var resilientClickHouseConfig1 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       5,
-		RecoveryTimeout:        30 * time.Second,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        30 * time.Second,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 300,
@@ -452,16 +480,6 @@ var resilientClickHouseConfig1 = resgen.Config{
 		CheckInterval:            30 * time.Second,
 		MaxAttempts:              3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientClickHouseSpec is the configuration of ResilientClickHouse's
@@ -471,18 +489,18 @@ var resilientClickHouseSpec = resgen.Spec{
 	Wrapper:   "ResilientClickHouse",
 	Interface: "driver.Conn",
 	Methods: []resgen.MethodSpec{
-		{Name: "AsyncInsert", Config: resilientClickHouseConfig0},
-		{Name: "Close", Config: resilientClickHouseConfig1},
-		{Name: "Contributors", Config: resilientClickHouseConfig1},
-		{Name: "Exec", Config: resilientClickHouseConfig0},
-		{Name: "InsertFormat", Config: resilientClickHouseConfig0},
-		{Name: "Ping", Config: resilientClickHouseConfig0},
-		{Name: "PrepareBatch", Config: resilientClickHouseConfig0},
-		{Name: "Query", Config: resilientClickHouseConfig0},
-		{Name: "QueryFormat", Config: resilientClickHouseConfig0},
-		{Name: "QueryRow", Config: resilientClickHouseConfig0},
-		{Name: "Select", Config: resilientClickHouseConfig0},
-		{Name: "ServerVersion", Config: resilientClickHouseConfig1},
-		{Name: "Stats", Config: resilientClickHouseConfig1},
+		{Name: "AsyncInsert", Config: resilientClickHouseConfig0, Request: true},
+		{Name: "Close", Config: resilientClickHouseConfig1, Request: true},
+		{Name: "Contributors", Config: resilientClickHouseConfig1, Request: true},
+		{Name: "Exec", Config: resilientClickHouseConfig0, Request: true},
+		{Name: "InsertFormat", Config: resilientClickHouseConfig0, Request: true},
+		{Name: "Ping", Config: resilientClickHouseConfig0, Request: true},
+		{Name: "PrepareBatch", Config: resilientClickHouseConfig0, Request: true},
+		{Name: "Query", Config: resilientClickHouseConfig0, Request: true},
+		{Name: "QueryFormat", Config: resilientClickHouseConfig0, Request: true},
+		{Name: "QueryRow", Config: resilientClickHouseConfig0, Request: true},
+		{Name: "Select", Config: resilientClickHouseConfig0, Request: true},
+		{Name: "ServerVersion", Config: resilientClickHouseConfig1, Request: true},
+		{Name: "Stats", Config: resilientClickHouseConfig1, Request: true},
 	},
 }

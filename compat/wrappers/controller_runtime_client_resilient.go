@@ -26,7 +26,9 @@ const (
 // below. Build one with NewResilientControllerClient: its zero value is not
 // usable. It is safe for concurrent use when the wrapped value is. A panic in
 // the wrapped value is not recovered: it reaches the caller unchanged, and is
-// not retried.
+// not retried; its attempt is recorded as failed (End), so that a circuit
+// breaker's half-open probe that panics opens it again for one interval instead
+// of holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -37,13 +39,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 //	timeout: 30s per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientControllerClient struct {
 	inner   client.Client
 	manager *resgen.Manager
@@ -82,11 +88,12 @@ func (w *ResilientControllerClient) Resilience() *resgen.Manager {
 func (w *ResilientControllerClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) (err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Apply(actx, obj, opts...)
 		cancel()
 		if err == nil {
@@ -106,11 +113,12 @@ func (w *ResilientControllerClient) Apply(ctx context.Context, obj runtime.Apply
 func (w *ResilientControllerClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) (err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Create(actx, obj, opts...)
 		cancel()
 		if err == nil {
@@ -130,11 +138,12 @@ func (w *ResilientControllerClient) Create(ctx context.Context, obj client.Objec
 func (w *ResilientControllerClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) (err error) {
 	m := w.methods[2]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Delete(actx, obj, opts...)
 		cancel()
 		if err == nil {
@@ -154,11 +163,12 @@ func (w *ResilientControllerClient) Delete(ctx context.Context, obj client.Objec
 func (w *ResilientControllerClient) DeleteAllOf(ctx context.Context, obj client.Object, opts ...client.DeleteAllOfOption) (err error) {
 	m := w.methods[3]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.DeleteAllOf(actx, obj, opts...)
 		cancel()
 		if err == nil {
@@ -178,11 +188,12 @@ func (w *ResilientControllerClient) DeleteAllOf(ctx context.Context, obj client.
 func (w *ResilientControllerClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) (err error) {
 	m := w.methods[4]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Get(actx, key, obj, opts...)
 		cancel()
 		if err == nil {
@@ -205,6 +216,7 @@ func (w *ResilientControllerClient) GroupVersionKindFor(obj runtime.Object) (r0 
 	m := w.methods[5]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -230,6 +242,7 @@ func (w *ResilientControllerClient) IsObjectNamespaced(obj runtime.Object) (r0 b
 	m := w.methods[6]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -252,11 +265,12 @@ func (w *ResilientControllerClient) IsObjectNamespaced(obj runtime.Object) (r0 b
 func (w *ResilientControllerClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) (err error) {
 	m := w.methods[7]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.List(actx, list, opts...)
 		cancel()
 		if err == nil {
@@ -276,11 +290,12 @@ func (w *ResilientControllerClient) List(ctx context.Context, list client.Object
 func (w *ResilientControllerClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) (err error) {
 	m := w.methods[8]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Patch(actx, obj, patch, opts...)
 		cancel()
 		if err == nil {
@@ -299,7 +314,7 @@ func (w *ResilientControllerClient) Patch(ctx context.Context, obj client.Object
 // RESTMapper calls the wrapped RESTMapper once it has a token of its rate limit
 // (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientControllerClient) RESTMapper() meta.RESTMapper {
 	// Rate limit: RESTMapper returns no error, so it waits for its token whatever the strategy.
 	w.methods[9].Throttle(context.Background())
@@ -309,7 +324,7 @@ func (w *ResilientControllerClient) RESTMapper() meta.RESTMapper {
 // Scheme calls the wrapped Scheme once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientControllerClient) Scheme() *runtime.Scheme {
 	// Rate limit: Scheme returns no error, so it waits for its token whatever the strategy.
 	w.methods[10].Throttle(context.Background())
@@ -319,7 +334,7 @@ func (w *ResilientControllerClient) Scheme() *runtime.Scheme {
 // Status calls the wrapped Status once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientControllerClient) Status() client.SubResourceWriter {
 	// Rate limit: Status returns no error, so it waits for its token whatever the strategy.
 	w.methods[11].Throttle(context.Background())
@@ -329,7 +344,7 @@ func (w *ResilientControllerClient) Status() client.SubResourceWriter {
 // SubResource calls the wrapped SubResource once it has a token of its rate
 // limit (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientControllerClient) SubResource(subResource string) client.SubResourceClient {
 	// Rate limit: SubResource returns no error, so it waits for its token whatever the strategy.
 	w.methods[12].Throttle(context.Background())
@@ -340,11 +355,12 @@ func (w *ResilientControllerClient) SubResource(subResource string) client.SubRe
 func (w *ResilientControllerClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) (err error) {
 	m := w.methods[13]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Update(actx, obj, opts...)
 		cancel()
 		if err == nil {
@@ -371,11 +387,21 @@ var resilientControllerClientConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
@@ -388,16 +414,6 @@ var resilientControllerClientConfig0 = resgen.Config{
 	Recovery: resgen.RecoveryConfig{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
-	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
 	},
 }
 
@@ -412,11 +428,21 @@ var resilientControllerClientConfig1 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
@@ -431,16 +457,6 @@ var resilientControllerClientConfig1 = resgen.Config{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientControllerClientSpec is the configuration of
@@ -450,19 +466,19 @@ var resilientControllerClientSpec = resgen.Spec{
 	Wrapper:   "ResilientControllerClient",
 	Interface: "client.Client",
 	Methods: []resgen.MethodSpec{
-		{Name: "Apply", Config: resilientControllerClientConfig0},
-		{Name: "Create", Config: resilientControllerClientConfig0},
-		{Name: "Delete", Config: resilientControllerClientConfig0},
-		{Name: "DeleteAllOf", Config: resilientControllerClientConfig0},
-		{Name: "Get", Config: resilientControllerClientConfig0},
-		{Name: "GroupVersionKindFor", Config: resilientControllerClientConfig1},
-		{Name: "IsObjectNamespaced", Config: resilientControllerClientConfig1},
-		{Name: "List", Config: resilientControllerClientConfig0},
-		{Name: "Patch", Config: resilientControllerClientConfig0},
-		{Name: "RESTMapper", Config: resilientControllerClientConfig1},
-		{Name: "Scheme", Config: resilientControllerClientConfig1},
-		{Name: "Status", Config: resilientControllerClientConfig1},
-		{Name: "SubResource", Config: resilientControllerClientConfig1},
-		{Name: "Update", Config: resilientControllerClientConfig0},
+		{Name: "Apply", Config: resilientControllerClientConfig0, Request: true},
+		{Name: "Create", Config: resilientControllerClientConfig0, Request: true},
+		{Name: "Delete", Config: resilientControllerClientConfig0, Request: true},
+		{Name: "DeleteAllOf", Config: resilientControllerClientConfig0, Request: true},
+		{Name: "Get", Config: resilientControllerClientConfig0, Request: true},
+		{Name: "GroupVersionKindFor", Config: resilientControllerClientConfig1, Request: true},
+		{Name: "IsObjectNamespaced", Config: resilientControllerClientConfig1, Request: true},
+		{Name: "List", Config: resilientControllerClientConfig0, Request: true},
+		{Name: "Patch", Config: resilientControllerClientConfig0, Request: true},
+		{Name: "RESTMapper", Config: resilientControllerClientConfig1, Request: true},
+		{Name: "Scheme", Config: resilientControllerClientConfig1, Request: true},
+		{Name: "Status", Config: resilientControllerClientConfig1, Request: true},
+		{Name: "SubResource", Config: resilientControllerClientConfig1, Request: true},
+		{Name: "Update", Config: resilientControllerClientConfig0, Request: true},
 	},
 }

@@ -29,7 +29,9 @@ const (
 // method below. Build one with NewResilientDockerContainers: its zero value is
 // not usable. It is safe for concurrent use when the wrapped value is. A panic
 // in the wrapped value is not recovered: it reaches the caller unchanged, and
-// is not retried.
+// is not retried; its attempt is recorded as failed (End), so that a circuit
+// breaker's half-open probe that panics opens it again for one interval instead
+// of holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -40,13 +42,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 //	timeout: 30s per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientDockerContainers struct {
 	inner   client.ContainerAPIClient
 	manager *resgen.Manager
@@ -87,11 +93,12 @@ func (w *ResilientDockerContainers) Resilience() *resgen.Manager {
 func (w *ResilientDockerContainers) ContainerAttach(ctx context.Context, container string, options container.AttachOptions) (r0 types.HijackedResponse, err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ContainerAttach(actx, container, options)
 		release(err)
 		if err == nil {
@@ -111,11 +118,12 @@ func (w *ResilientDockerContainers) ContainerAttach(ctx context.Context, contain
 func (w *ResilientDockerContainers) ContainerCommit(ctx context.Context, container string, options container.CommitOptions) (r0 container.CommitResponse, err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ContainerCommit(actx, container, options)
 		cancel()
 		if err == nil {
@@ -135,11 +143,12 @@ func (w *ResilientDockerContainers) ContainerCommit(ctx context.Context, contain
 func (w *ResilientDockerContainers) ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig, platform *v1.Platform, containerName string) (r0 container.CreateResponse, err error) {
 	m := w.methods[2]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ContainerCreate(actx, config, hostConfig, networkingConfig, platform, containerName)
 		cancel()
 		if err == nil {
@@ -159,11 +168,12 @@ func (w *ResilientDockerContainers) ContainerCreate(ctx context.Context, config 
 func (w *ResilientDockerContainers) ContainerDiff(ctx context.Context, container string) (r0 []container.FilesystemChange, err error) {
 	m := w.methods[3]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ContainerDiff(actx, container)
 		cancel()
 		if err == nil {
@@ -185,11 +195,12 @@ func (w *ResilientDockerContainers) ContainerDiff(ctx context.Context, container
 func (w *ResilientDockerContainers) ContainerExecAttach(ctx context.Context, execID string, options container.ExecAttachOptions) (r0 types.HijackedResponse, err error) {
 	m := w.methods[4]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ContainerExecAttach(actx, execID, options)
 		release(err)
 		if err == nil {
@@ -209,11 +220,12 @@ func (w *ResilientDockerContainers) ContainerExecAttach(ctx context.Context, exe
 func (w *ResilientDockerContainers) ContainerExecCreate(ctx context.Context, container string, options container.ExecOptions) (r0 container.ExecCreateResponse, err error) {
 	m := w.methods[5]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ContainerExecCreate(actx, container, options)
 		cancel()
 		if err == nil {
@@ -233,11 +245,12 @@ func (w *ResilientDockerContainers) ContainerExecCreate(ctx context.Context, con
 func (w *ResilientDockerContainers) ContainerExecInspect(ctx context.Context, execID string) (r0 container.ExecInspect, err error) {
 	m := w.methods[6]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ContainerExecInspect(actx, execID)
 		cancel()
 		if err == nil {
@@ -257,11 +270,12 @@ func (w *ResilientDockerContainers) ContainerExecInspect(ctx context.Context, ex
 func (w *ResilientDockerContainers) ContainerExecResize(ctx context.Context, execID string, options container.ResizeOptions) (err error) {
 	m := w.methods[7]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.ContainerExecResize(actx, execID, options)
 		cancel()
 		if err == nil {
@@ -281,11 +295,12 @@ func (w *ResilientDockerContainers) ContainerExecResize(ctx context.Context, exe
 func (w *ResilientDockerContainers) ContainerExecStart(ctx context.Context, execID string, options container.ExecStartOptions) (err error) {
 	m := w.methods[8]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.ContainerExecStart(actx, execID, options)
 		cancel()
 		if err == nil {
@@ -307,11 +322,12 @@ func (w *ResilientDockerContainers) ContainerExecStart(ctx context.Context, exec
 func (w *ResilientDockerContainers) ContainerExport(ctx context.Context, container string) (r0 io.ReadCloser, err error) {
 	m := w.methods[9]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ContainerExport(actx, container)
 		release(err)
 		if err == nil {
@@ -331,11 +347,12 @@ func (w *ResilientDockerContainers) ContainerExport(ctx context.Context, contain
 func (w *ResilientDockerContainers) ContainerInspect(ctx context.Context, container string) (r0 container.InspectResponse, err error) {
 	m := w.methods[10]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ContainerInspect(actx, container)
 		cancel()
 		if err == nil {
@@ -355,11 +372,12 @@ func (w *ResilientDockerContainers) ContainerInspect(ctx context.Context, contai
 func (w *ResilientDockerContainers) ContainerInspectWithRaw(ctx context.Context, container string, getSize bool) (r0 container.InspectResponse, r1 []byte, err error) {
 	m := w.methods[11]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, r1, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, r1, err = w.inner.ContainerInspectWithRaw(actx, container, getSize)
 		cancel()
 		if err == nil {
@@ -379,11 +397,12 @@ func (w *ResilientDockerContainers) ContainerInspectWithRaw(ctx context.Context,
 func (w *ResilientDockerContainers) ContainerKill(ctx context.Context, container, signal string) (err error) {
 	m := w.methods[12]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.ContainerKill(actx, container, signal)
 		cancel()
 		if err == nil {
@@ -403,11 +422,12 @@ func (w *ResilientDockerContainers) ContainerKill(ctx context.Context, container
 func (w *ResilientDockerContainers) ContainerList(ctx context.Context, options container.ListOptions) (r0 []container.Summary, err error) {
 	m := w.methods[13]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ContainerList(actx, options)
 		cancel()
 		if err == nil {
@@ -429,11 +449,12 @@ func (w *ResilientDockerContainers) ContainerList(ctx context.Context, options c
 func (w *ResilientDockerContainers) ContainerLogs(ctx context.Context, container string, options container.LogsOptions) (r0 io.ReadCloser, err error) {
 	m := w.methods[14]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ContainerLogs(actx, container, options)
 		release(err)
 		if err == nil {
@@ -453,11 +474,12 @@ func (w *ResilientDockerContainers) ContainerLogs(ctx context.Context, container
 func (w *ResilientDockerContainers) ContainerPause(ctx context.Context, container string) (err error) {
 	m := w.methods[15]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.ContainerPause(actx, container)
 		cancel()
 		if err == nil {
@@ -477,11 +499,12 @@ func (w *ResilientDockerContainers) ContainerPause(ctx context.Context, containe
 func (w *ResilientDockerContainers) ContainerRemove(ctx context.Context, container string, options container.RemoveOptions) (err error) {
 	m := w.methods[16]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.ContainerRemove(actx, container, options)
 		cancel()
 		if err == nil {
@@ -501,11 +524,12 @@ func (w *ResilientDockerContainers) ContainerRemove(ctx context.Context, contain
 func (w *ResilientDockerContainers) ContainerRename(ctx context.Context, container, newContainerName string) (err error) {
 	m := w.methods[17]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.ContainerRename(actx, container, newContainerName)
 		cancel()
 		if err == nil {
@@ -525,11 +549,12 @@ func (w *ResilientDockerContainers) ContainerRename(ctx context.Context, contain
 func (w *ResilientDockerContainers) ContainerResize(ctx context.Context, container string, options container.ResizeOptions) (err error) {
 	m := w.methods[18]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.ContainerResize(actx, container, options)
 		cancel()
 		if err == nil {
@@ -549,11 +574,12 @@ func (w *ResilientDockerContainers) ContainerResize(ctx context.Context, contain
 func (w *ResilientDockerContainers) ContainerRestart(ctx context.Context, container string, options container.StopOptions) (err error) {
 	m := w.methods[19]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.ContainerRestart(actx, container, options)
 		cancel()
 		if err == nil {
@@ -573,11 +599,12 @@ func (w *ResilientDockerContainers) ContainerRestart(ctx context.Context, contai
 func (w *ResilientDockerContainers) ContainerStart(ctx context.Context, container string, options container.StartOptions) (err error) {
 	m := w.methods[20]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.ContainerStart(actx, container, options)
 		cancel()
 		if err == nil {
@@ -597,11 +624,12 @@ func (w *ResilientDockerContainers) ContainerStart(ctx context.Context, containe
 func (w *ResilientDockerContainers) ContainerStatPath(ctx context.Context, container, path string) (r0 container.PathStat, err error) {
 	m := w.methods[21]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ContainerStatPath(actx, container, path)
 		cancel()
 		if err == nil {
@@ -623,11 +651,12 @@ func (w *ResilientDockerContainers) ContainerStatPath(ctx context.Context, conta
 func (w *ResilientDockerContainers) ContainerStats(ctx context.Context, container string, stream bool) (r0 container.StatsResponseReader, err error) {
 	m := w.methods[22]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ContainerStats(actx, container, stream)
 		release(err)
 		if err == nil {
@@ -649,11 +678,12 @@ func (w *ResilientDockerContainers) ContainerStats(ctx context.Context, containe
 func (w *ResilientDockerContainers) ContainerStatsOneShot(ctx context.Context, container string) (r0 container.StatsResponseReader, err error) {
 	m := w.methods[23]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ContainerStatsOneShot(actx, container)
 		release(err)
 		if err == nil {
@@ -673,11 +703,12 @@ func (w *ResilientDockerContainers) ContainerStatsOneShot(ctx context.Context, c
 func (w *ResilientDockerContainers) ContainerStop(ctx context.Context, container string, options container.StopOptions) (err error) {
 	m := w.methods[24]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.ContainerStop(actx, container, options)
 		cancel()
 		if err == nil {
@@ -697,11 +728,12 @@ func (w *ResilientDockerContainers) ContainerStop(ctx context.Context, container
 func (w *ResilientDockerContainers) ContainerTop(ctx context.Context, container string, arguments []string) (r0 container.TopResponse, err error) {
 	m := w.methods[25]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ContainerTop(actx, container, arguments)
 		cancel()
 		if err == nil {
@@ -721,11 +753,12 @@ func (w *ResilientDockerContainers) ContainerTop(ctx context.Context, container 
 func (w *ResilientDockerContainers) ContainerUnpause(ctx context.Context, container string) (err error) {
 	m := w.methods[26]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.ContainerUnpause(actx, container)
 		cancel()
 		if err == nil {
@@ -745,11 +778,12 @@ func (w *ResilientDockerContainers) ContainerUnpause(ctx context.Context, contai
 func (w *ResilientDockerContainers) ContainerUpdate(ctx context.Context, container string, updateConfig container.UpdateConfig) (r0 container.UpdateResponse, err error) {
 	m := w.methods[27]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ContainerUpdate(actx, container, updateConfig)
 		cancel()
 		if err == nil {
@@ -768,7 +802,7 @@ func (w *ResilientDockerContainers) ContainerUpdate(ctx context.Context, contain
 // ContainerWait calls the wrapped ContainerWait once it has a token of its rate
 // limit (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientDockerContainers) ContainerWait(ctx context.Context, container string, condition container.WaitCondition) (<-chan container.WaitResponse, <-chan error) {
 	// Rate limit: ContainerWait returns no error, so it waits for its token whatever the strategy.
 	w.methods[28].Throttle(ctx)
@@ -779,11 +813,12 @@ func (w *ResilientDockerContainers) ContainerWait(ctx context.Context, container
 func (w *ResilientDockerContainers) ContainersPrune(ctx context.Context, pruneFilters filters.Args) (r0 container.PruneReport, err error) {
 	m := w.methods[29]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ContainersPrune(actx, pruneFilters)
 		cancel()
 		if err == nil {
@@ -805,11 +840,12 @@ func (w *ResilientDockerContainers) ContainersPrune(ctx context.Context, pruneFi
 func (w *ResilientDockerContainers) CopyFromContainer(ctx context.Context, container, srcPath string) (r0 io.ReadCloser, r1 container.PathStat, err error) {
 	m := w.methods[30]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, r1, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, r1, err = w.inner.CopyFromContainer(actx, container, srcPath)
 		release(err)
 		if err == nil {
@@ -829,11 +865,12 @@ func (w *ResilientDockerContainers) CopyFromContainer(ctx context.Context, conta
 func (w *ResilientDockerContainers) CopyToContainer(ctx context.Context, container, path string, content io.Reader, options container.CopyToContainerOptions) (err error) {
 	m := w.methods[31]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.CopyToContainer(actx, container, path, content, options)
 		cancel()
 		if err == nil {
@@ -860,11 +897,21 @@ var resilientDockerContainersConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
@@ -878,16 +925,6 @@ var resilientDockerContainersConfig0 = resgen.Config{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientDockerContainersSpec is the configuration of
@@ -897,37 +934,37 @@ var resilientDockerContainersSpec = resgen.Spec{
 	Wrapper:   "ResilientDockerContainers",
 	Interface: "client.ContainerAPIClient",
 	Methods: []resgen.MethodSpec{
-		{Name: "ContainerAttach", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerCommit", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerCreate", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerDiff", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerExecAttach", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerExecCreate", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerExecInspect", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerExecResize", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerExecStart", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerExport", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerInspect", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerInspectWithRaw", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerKill", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerList", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerLogs", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerPause", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerRemove", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerRename", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerResize", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerRestart", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerStart", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerStatPath", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerStats", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerStatsOneShot", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerStop", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerTop", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerUnpause", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerUpdate", Config: resilientDockerContainersConfig0},
-		{Name: "ContainerWait", Config: resilientDockerContainersConfig0},
-		{Name: "ContainersPrune", Config: resilientDockerContainersConfig0},
-		{Name: "CopyFromContainer", Config: resilientDockerContainersConfig0},
-		{Name: "CopyToContainer", Config: resilientDockerContainersConfig0},
+		{Name: "ContainerAttach", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerCommit", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerCreate", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerDiff", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerExecAttach", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerExecCreate", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerExecInspect", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerExecResize", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerExecStart", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerExport", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerInspect", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerInspectWithRaw", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerKill", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerList", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerLogs", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerPause", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerRemove", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerRename", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerResize", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerRestart", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerStart", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerStatPath", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerStats", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerStatsOneShot", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerStop", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerTop", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerUnpause", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerUpdate", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainerWait", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "ContainersPrune", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "CopyFromContainer", Config: resilientDockerContainersConfig0, Request: true},
+		{Name: "CopyToContainer", Config: resilientDockerContainersConfig0, Request: true},
 	},
 }

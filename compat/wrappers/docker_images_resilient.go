@@ -28,7 +28,9 @@ const (
 // below. Build one with NewResilientDockerImages: its zero value is not usable.
 // It is safe for concurrent use when the wrapped value is. A panic in the
 // wrapped value is not recovered: it reaches the caller unchanged, and is not
-// retried.
+// retried; its attempt is recorded as failed (End), so that a circuit breaker's
+// half-open probe that panics opens it again for one interval instead of
+// holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -39,13 +41,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 //	timeout: 30s per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientDockerImages struct {
 	inner   client.ImageAPIClient
 	manager *resgen.Manager
@@ -84,11 +90,12 @@ func (w *ResilientDockerImages) Resilience() *resgen.Manager {
 func (w *ResilientDockerImages) BuildCachePrune(ctx context.Context, opts build.CachePruneOptions) (r0 *build.CachePruneReport, err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.BuildCachePrune(actx, opts)
 		cancel()
 		if err == nil {
@@ -108,11 +115,12 @@ func (w *ResilientDockerImages) BuildCachePrune(ctx context.Context, opts build.
 func (w *ResilientDockerImages) BuildCancel(ctx context.Context, id string) (err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.BuildCancel(actx, id)
 		cancel()
 		if err == nil {
@@ -134,11 +142,12 @@ func (w *ResilientDockerImages) BuildCancel(ctx context.Context, id string) (err
 func (w *ResilientDockerImages) ImageBuild(ctx context.Context, context io.Reader, options build.ImageBuildOptions) (r0 build.ImageBuildResponse, err error) {
 	m := w.methods[2]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ImageBuild(actx, context, options)
 		release(err)
 		if err == nil {
@@ -160,11 +169,12 @@ func (w *ResilientDockerImages) ImageBuild(ctx context.Context, context io.Reade
 func (w *ResilientDockerImages) ImageCreate(ctx context.Context, parentReference string, options image.CreateOptions) (r0 io.ReadCloser, err error) {
 	m := w.methods[3]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ImageCreate(actx, parentReference, options)
 		release(err)
 		if err == nil {
@@ -184,11 +194,12 @@ func (w *ResilientDockerImages) ImageCreate(ctx context.Context, parentReference
 func (w *ResilientDockerImages) ImageHistory(ctx context.Context, image string, p2 ...client.ImageHistoryOption) (r0 []image.HistoryResponseItem, err error) {
 	m := w.methods[4]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ImageHistory(actx, image, p2...)
 		cancel()
 		if err == nil {
@@ -210,11 +221,12 @@ func (w *ResilientDockerImages) ImageHistory(ctx context.Context, image string, 
 func (w *ResilientDockerImages) ImageImport(ctx context.Context, source image.ImportSource, ref string, options image.ImportOptions) (r0 io.ReadCloser, err error) {
 	m := w.methods[5]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ImageImport(actx, source, ref, options)
 		release(err)
 		if err == nil {
@@ -234,11 +246,12 @@ func (w *ResilientDockerImages) ImageImport(ctx context.Context, source image.Im
 func (w *ResilientDockerImages) ImageInspect(ctx context.Context, image string, p2 ...client.ImageInspectOption) (r0 image.InspectResponse, err error) {
 	m := w.methods[6]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ImageInspect(actx, image, p2...)
 		cancel()
 		if err == nil {
@@ -258,11 +271,12 @@ func (w *ResilientDockerImages) ImageInspect(ctx context.Context, image string, 
 func (w *ResilientDockerImages) ImageInspectWithRaw(ctx context.Context, image string) (r0 image.InspectResponse, r1 []byte, err error) {
 	m := w.methods[7]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, r1, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, r1, err = w.inner.ImageInspectWithRaw(actx, image)
 		cancel()
 		if err == nil {
@@ -282,11 +296,12 @@ func (w *ResilientDockerImages) ImageInspectWithRaw(ctx context.Context, image s
 func (w *ResilientDockerImages) ImageList(ctx context.Context, options image.ListOptions) (r0 []image.Summary, err error) {
 	m := w.methods[8]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ImageList(actx, options)
 		cancel()
 		if err == nil {
@@ -308,11 +323,12 @@ func (w *ResilientDockerImages) ImageList(ctx context.Context, options image.Lis
 func (w *ResilientDockerImages) ImageLoad(ctx context.Context, input io.Reader, p2 ...client.ImageLoadOption) (r0 image.LoadResponse, err error) {
 	m := w.methods[9]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ImageLoad(actx, input, p2...)
 		release(err)
 		if err == nil {
@@ -334,11 +350,12 @@ func (w *ResilientDockerImages) ImageLoad(ctx context.Context, input io.Reader, 
 func (w *ResilientDockerImages) ImagePull(ctx context.Context, ref string, options image.PullOptions) (r0 io.ReadCloser, err error) {
 	m := w.methods[10]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ImagePull(actx, ref, options)
 		release(err)
 		if err == nil {
@@ -360,11 +377,12 @@ func (w *ResilientDockerImages) ImagePull(ctx context.Context, ref string, optio
 func (w *ResilientDockerImages) ImagePush(ctx context.Context, ref string, options image.PushOptions) (r0 io.ReadCloser, err error) {
 	m := w.methods[11]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ImagePush(actx, ref, options)
 		release(err)
 		if err == nil {
@@ -384,11 +402,12 @@ func (w *ResilientDockerImages) ImagePush(ctx context.Context, ref string, optio
 func (w *ResilientDockerImages) ImageRemove(ctx context.Context, image string, options image.RemoveOptions) (r0 []image.DeleteResponse, err error) {
 	m := w.methods[12]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ImageRemove(actx, image, options)
 		cancel()
 		if err == nil {
@@ -410,11 +429,12 @@ func (w *ResilientDockerImages) ImageRemove(ctx context.Context, image string, o
 func (w *ResilientDockerImages) ImageSave(ctx context.Context, images []string, p2 ...client.ImageSaveOption) (r0 io.ReadCloser, err error) {
 	m := w.methods[13]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ImageSave(actx, images, p2...)
 		release(err)
 		if err == nil {
@@ -434,11 +454,12 @@ func (w *ResilientDockerImages) ImageSave(ctx context.Context, images []string, 
 func (w *ResilientDockerImages) ImageSearch(ctx context.Context, term string, options registry.SearchOptions) (r0 []registry.SearchResult, err error) {
 	m := w.methods[14]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ImageSearch(actx, term, options)
 		cancel()
 		if err == nil {
@@ -458,11 +479,12 @@ func (w *ResilientDockerImages) ImageSearch(ctx context.Context, term string, op
 func (w *ResilientDockerImages) ImageTag(ctx context.Context, image, ref string) (err error) {
 	m := w.methods[15]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.ImageTag(actx, image, ref)
 		cancel()
 		if err == nil {
@@ -482,11 +504,12 @@ func (w *ResilientDockerImages) ImageTag(ctx context.Context, image, ref string)
 func (w *ResilientDockerImages) ImagesPrune(ctx context.Context, pruneFilter filters.Args) (r0 image.PruneReport, err error) {
 	m := w.methods[16]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.ImagesPrune(actx, pruneFilter)
 		cancel()
 		if err == nil {
@@ -513,11 +536,21 @@ var resilientDockerImagesConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
@@ -531,16 +564,6 @@ var resilientDockerImagesConfig0 = resgen.Config{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientDockerImagesSpec is the configuration of ResilientDockerImages's
@@ -550,22 +573,22 @@ var resilientDockerImagesSpec = resgen.Spec{
 	Wrapper:   "ResilientDockerImages",
 	Interface: "client.ImageAPIClient",
 	Methods: []resgen.MethodSpec{
-		{Name: "BuildCachePrune", Config: resilientDockerImagesConfig0},
-		{Name: "BuildCancel", Config: resilientDockerImagesConfig0},
-		{Name: "ImageBuild", Config: resilientDockerImagesConfig0},
-		{Name: "ImageCreate", Config: resilientDockerImagesConfig0},
-		{Name: "ImageHistory", Config: resilientDockerImagesConfig0},
-		{Name: "ImageImport", Config: resilientDockerImagesConfig0},
-		{Name: "ImageInspect", Config: resilientDockerImagesConfig0},
-		{Name: "ImageInspectWithRaw", Config: resilientDockerImagesConfig0},
-		{Name: "ImageList", Config: resilientDockerImagesConfig0},
-		{Name: "ImageLoad", Config: resilientDockerImagesConfig0},
-		{Name: "ImagePull", Config: resilientDockerImagesConfig0},
-		{Name: "ImagePush", Config: resilientDockerImagesConfig0},
-		{Name: "ImageRemove", Config: resilientDockerImagesConfig0},
-		{Name: "ImageSave", Config: resilientDockerImagesConfig0},
-		{Name: "ImageSearch", Config: resilientDockerImagesConfig0},
-		{Name: "ImageTag", Config: resilientDockerImagesConfig0},
-		{Name: "ImagesPrune", Config: resilientDockerImagesConfig0},
+		{Name: "BuildCachePrune", Config: resilientDockerImagesConfig0, Request: true},
+		{Name: "BuildCancel", Config: resilientDockerImagesConfig0, Request: true},
+		{Name: "ImageBuild", Config: resilientDockerImagesConfig0, Request: true},
+		{Name: "ImageCreate", Config: resilientDockerImagesConfig0, Request: true},
+		{Name: "ImageHistory", Config: resilientDockerImagesConfig0, Request: true},
+		{Name: "ImageImport", Config: resilientDockerImagesConfig0, Request: true},
+		{Name: "ImageInspect", Config: resilientDockerImagesConfig0, Request: true},
+		{Name: "ImageInspectWithRaw", Config: resilientDockerImagesConfig0, Request: true},
+		{Name: "ImageList", Config: resilientDockerImagesConfig0, Request: true},
+		{Name: "ImageLoad", Config: resilientDockerImagesConfig0, Request: true},
+		{Name: "ImagePull", Config: resilientDockerImagesConfig0, Request: true},
+		{Name: "ImagePush", Config: resilientDockerImagesConfig0, Request: true},
+		{Name: "ImageRemove", Config: resilientDockerImagesConfig0, Request: true},
+		{Name: "ImageSave", Config: resilientDockerImagesConfig0, Request: true},
+		{Name: "ImageSearch", Config: resilientDockerImagesConfig0, Request: true},
+		{Name: "ImageTag", Config: resilientDockerImagesConfig0, Request: true},
+		{Name: "ImagesPrune", Config: resilientDockerImagesConfig0, Request: true},
 	},
 }

@@ -22,7 +22,9 @@ const (
 // directives and resgen.yaml and written out in each method below. Build one
 // with NewResilientEtcdKV: its zero value is not usable. It is safe for
 // concurrent use when the wrapped value is. A panic in the wrapped value is not
-// recovered: it reaches the caller unchanged, and is not retried.
+// recovered: it reaches the caller unchanged, and is not retried; its attempt
+// is recorded as failed (End), so that a circuit breaker's half-open probe that
+// panics opens it again for one interval instead of holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -33,13 +35,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
-//	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=false
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientEtcdKV struct {
 	inner   clientv3.KV
 	manager *resgen.Manager
@@ -78,11 +84,12 @@ func (w *ResilientEtcdKV) Resilience() *resgen.Manager {
 func (w *ResilientEtcdKV) Compact(ctx context.Context, rev int64, opts ...clientv3.CompactOption) (r0 *clientv3.CompactResponse, err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Compact(actx, rev, opts...)
 		release(err)
 		if err == nil {
@@ -102,11 +109,12 @@ func (w *ResilientEtcdKV) Compact(ctx context.Context, rev int64, opts ...client
 func (w *ResilientEtcdKV) Delete(ctx context.Context, key string, opts ...clientv3.OpOption) (r0 *clientv3.DeleteResponse, err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Delete(actx, key, opts...)
 		release(err)
 		if err == nil {
@@ -126,11 +134,12 @@ func (w *ResilientEtcdKV) Delete(ctx context.Context, key string, opts ...client
 func (w *ResilientEtcdKV) Do(ctx context.Context, op clientv3.Op) (r0 clientv3.OpResponse, err error) {
 	m := w.methods[2]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Do(actx, op)
 		release(err)
 		if err == nil {
@@ -150,11 +159,12 @@ func (w *ResilientEtcdKV) Do(ctx context.Context, op clientv3.Op) (r0 clientv3.O
 func (w *ResilientEtcdKV) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (r0 *clientv3.GetResponse, err error) {
 	m := w.methods[3]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Get(actx, key, opts...)
 		release(err)
 		if err == nil {
@@ -174,11 +184,12 @@ func (w *ResilientEtcdKV) Get(ctx context.Context, key string, opts ...clientv3.
 func (w *ResilientEtcdKV) GetStream(ctx context.Context, key string, opts ...clientv3.OpOption) (r0 clientv3.GetStreamChan, err error) {
 	m := w.methods[4]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.GetStream(actx, key, opts...)
 		release(err)
 		if err == nil {
@@ -198,11 +209,12 @@ func (w *ResilientEtcdKV) GetStream(ctx context.Context, key string, opts ...cli
 func (w *ResilientEtcdKV) Put(ctx context.Context, key, val string, opts ...clientv3.OpOption) (r0 *clientv3.PutResponse, err error) {
 	m := w.methods[5]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Put(actx, key, val, opts...)
 		release(err)
 		if err == nil {
@@ -221,7 +233,7 @@ func (w *ResilientEtcdKV) Put(ctx context.Context, key, val string, opts ...clie
 // Txn calls the wrapped Txn once it has a token of its rate limit (it returns
 // no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
 func (w *ResilientEtcdKV) Txn(ctx context.Context) clientv3.Txn {
 	// Rate limit: Txn returns no error, so it waits for its token whatever the strategy.
 	w.methods[6].Throttle(ctx)
@@ -239,11 +251,21 @@ var resilientEtcdKVConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       5,
-		RecoveryTimeout:        30 * time.Second,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        30 * time.Second,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 300,
@@ -258,16 +280,6 @@ var resilientEtcdKVConfig0 = resgen.Config{
 		CheckInterval:            30 * time.Second,
 		MaxAttempts:              3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientEtcdKVSpec is the configuration of ResilientEtcdKV's methods,
@@ -277,12 +289,12 @@ var resilientEtcdKVSpec = resgen.Spec{
 	Wrapper:   "ResilientEtcdKV",
 	Interface: "clientv3.KV",
 	Methods: []resgen.MethodSpec{
-		{Name: "Compact", Config: resilientEtcdKVConfig0},
-		{Name: "Delete", Config: resilientEtcdKVConfig0},
-		{Name: "Do", Config: resilientEtcdKVConfig0},
-		{Name: "Get", Config: resilientEtcdKVConfig0},
-		{Name: "GetStream", Config: resilientEtcdKVConfig0},
-		{Name: "Put", Config: resilientEtcdKVConfig0},
-		{Name: "Txn", Config: resilientEtcdKVConfig0},
+		{Name: "Compact", Config: resilientEtcdKVConfig0, Request: true},
+		{Name: "Delete", Config: resilientEtcdKVConfig0, Request: true},
+		{Name: "Do", Config: resilientEtcdKVConfig0, Request: true},
+		{Name: "Get", Config: resilientEtcdKVConfig0, Request: true},
+		{Name: "GetStream", Config: resilientEtcdKVConfig0, Request: true},
+		{Name: "Put", Config: resilientEtcdKVConfig0, Request: true},
+		{Name: "Txn", Config: resilientEtcdKVConfig0, Request: true},
 	},
 }

@@ -22,7 +22,10 @@ const (
 // profile, directives and resgen.yaml and written out in each method below.
 // Build one with NewResilientEtcdLease: its zero value is not usable. It is
 // safe for concurrent use when the wrapped value is. A panic in the wrapped
-// value is not recovered: it reaches the caller unchanged, and is not retried.
+// value is not recovered: it reaches the caller unchanged, and is not retried;
+// its attempt is recorded as failed (End), so that a circuit breaker's
+// half-open probe that panics opens it again for one interval instead of
+// holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -33,13 +36,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
-//	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=false
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientEtcdLease struct {
 	inner   clientv3.Lease
 	manager *resgen.Manager
@@ -81,6 +88,7 @@ func (w *ResilientEtcdLease) Close() (err error) {
 	m := w.methods[0]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -103,11 +111,12 @@ func (w *ResilientEtcdLease) Close() (err error) {
 func (w *ResilientEtcdLease) Grant(ctx context.Context, ttl int64) (r0 *clientv3.LeaseGrantResponse, err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Grant(actx, ttl)
 		release(err)
 		if err == nil {
@@ -127,11 +136,12 @@ func (w *ResilientEtcdLease) Grant(ctx context.Context, ttl int64) (r0 *clientv3
 func (w *ResilientEtcdLease) KeepAlive(ctx context.Context, id clientv3.LeaseID) (r0 <-chan *clientv3.LeaseKeepAliveResponse, err error) {
 	m := w.methods[2]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.KeepAlive(actx, id)
 		release(err)
 		if err == nil {
@@ -151,11 +161,12 @@ func (w *ResilientEtcdLease) KeepAlive(ctx context.Context, id clientv3.LeaseID)
 func (w *ResilientEtcdLease) KeepAliveOnce(ctx context.Context, id clientv3.LeaseID) (r0 *clientv3.LeaseKeepAliveResponse, err error) {
 	m := w.methods[3]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.KeepAliveOnce(actx, id)
 		release(err)
 		if err == nil {
@@ -175,11 +186,12 @@ func (w *ResilientEtcdLease) KeepAliveOnce(ctx context.Context, id clientv3.Leas
 func (w *ResilientEtcdLease) Leases(ctx context.Context) (r0 *clientv3.LeaseLeasesResponse, err error) {
 	m := w.methods[4]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Leases(actx)
 		release(err)
 		if err == nil {
@@ -199,11 +211,12 @@ func (w *ResilientEtcdLease) Leases(ctx context.Context) (r0 *clientv3.LeaseLeas
 func (w *ResilientEtcdLease) Revoke(ctx context.Context, id clientv3.LeaseID) (r0 *clientv3.LeaseRevokeResponse, err error) {
 	m := w.methods[5]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Revoke(actx, id)
 		release(err)
 		if err == nil {
@@ -223,11 +236,12 @@ func (w *ResilientEtcdLease) Revoke(ctx context.Context, id clientv3.LeaseID) (r
 func (w *ResilientEtcdLease) TimeToLive(ctx context.Context, id clientv3.LeaseID, opts ...clientv3.LeaseOption) (r0 *clientv3.LeaseTimeToLiveResponse, err error) {
 	m := w.methods[6]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.TimeToLive(actx, id, opts...)
 		release(err)
 		if err == nil {
@@ -254,11 +268,21 @@ var resilientEtcdLeaseConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       5,
-		RecoveryTimeout:        30 * time.Second,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        30 * time.Second,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 300,
@@ -272,16 +296,6 @@ var resilientEtcdLeaseConfig0 = resgen.Config{
 		DisableCredentialRefresh: true,
 		CheckInterval:            30 * time.Second,
 		MaxAttempts:              3,
-	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
 	},
 }
 
@@ -303,11 +317,21 @@ var resilientEtcdLeaseSpec = resgen.Spec{
 					Jitter:            resgen.JitterFull,
 					RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 				},
+				RetryBudget: resgen.RetryBudgetConfig{
+					Ratio:        0.3,
+					MinPerSecond: 10,
+					Window:       10 * time.Second,
+				},
 				CircuitBreaker: resgen.CircuitBreakerConfig{
 					FailureThreshold:       5,
-					RecoveryTimeout:        30 * time.Second,
 					InitialRecoveryTimeout: time.Second,
+					RecoveryTimeout:        30 * time.Second,
 					SuccessThreshold:       2,
+				},
+				Throttle: resgen.ThrottleConfig{
+					Multiplier:   2.0,
+					Window:       time.Second,
+					MaxRejection: 0.9,
 				},
 				RateLimit: resgen.RateLimitConfig{
 					MaxRequestsPerMinute: 300,
@@ -323,23 +347,14 @@ var resilientEtcdLeaseSpec = resgen.Spec{
 					CheckInterval:            30 * time.Second,
 					MaxAttempts:              3,
 				},
-				Throttle: resgen.ThrottleConfig{
-					Multiplier:   2.0,
-					Window:       time.Second,
-					MaxRejection: 0.9,
-				},
-				RetryBudget: resgen.RetryBudgetConfig{
-					Ratio:        0.3,
-					MinPerSecond: 10,
-					Window:       10 * time.Second,
-				},
 			},
+			Request: true,
 		},
-		{Name: "Grant", Config: resilientEtcdLeaseConfig0},
-		{Name: "KeepAlive", Config: resilientEtcdLeaseConfig0},
-		{Name: "KeepAliveOnce", Config: resilientEtcdLeaseConfig0},
-		{Name: "Leases", Config: resilientEtcdLeaseConfig0},
-		{Name: "Revoke", Config: resilientEtcdLeaseConfig0},
-		{Name: "TimeToLive", Config: resilientEtcdLeaseConfig0},
+		{Name: "Grant", Config: resilientEtcdLeaseConfig0, Request: true},
+		{Name: "KeepAlive", Config: resilientEtcdLeaseConfig0, Request: true},
+		{Name: "KeepAliveOnce", Config: resilientEtcdLeaseConfig0, Request: true},
+		{Name: "Leases", Config: resilientEtcdLeaseConfig0, Request: true},
+		{Name: "Revoke", Config: resilientEtcdLeaseConfig0, Request: true},
+		{Name: "TimeToLive", Config: resilientEtcdLeaseConfig0, Request: true},
 	},
 }

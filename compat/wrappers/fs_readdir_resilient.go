@@ -22,7 +22,10 @@ const (
 // profile, directives and resgen.yaml and written out in each method below.
 // Build one with NewResilientReadDirFS: its zero value is not usable. It is
 // safe for concurrent use when the wrapped value is. A panic in the wrapped
-// value is not recovered: it reaches the caller unchanged, and is not retried.
+// value is not recovered: it reaches the caller unchanged, and is not retried;
+// its attempt is recorded as failed (End), so that a circuit breaker's
+// half-open probe that panics opens it again for one interval instead of
+// holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -33,13 +36,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=4 initial_delay=500ms max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=10 initial_recovery_timeout=1s recovery_timeout=15s success_threshold=2
+//	retry: max_attempts=4 initial_delay=500ms max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=10 initial_recovery_timeout=1s recovery_timeout=15s
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=1000 burst_size=100 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=1000 burst_size=100 per_host=true backpressure_strategy=wait
 //	timeout: none (Open takes no context)
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientReadDirFS struct {
 	inner   fs.ReadDirFS
 	manager *resgen.Manager
@@ -79,6 +86,7 @@ func (w *ResilientReadDirFS) Open(name string) (r0 fs.File, err error) {
 	m := w.methods[0]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -104,6 +112,7 @@ func (w *ResilientReadDirFS) ReadDir(name string) (r0 []fs.DirEntry, err error) 
 	m := w.methods[1]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -133,11 +142,21 @@ var resilientReadDirFSConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       10,
-		RecoveryTimeout:        15 * time.Second,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        15 * time.Second,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 1000,
@@ -152,16 +171,6 @@ var resilientReadDirFSConfig0 = resgen.Config{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientReadDirFSSpec is the configuration of ResilientReadDirFS's methods,
@@ -171,7 +180,7 @@ var resilientReadDirFSSpec = resgen.Spec{
 	Wrapper:   "ResilientReadDirFS",
 	Interface: "fs.ReadDirFS",
 	Methods: []resgen.MethodSpec{
-		{Name: "Open", Config: resilientReadDirFSConfig0},
+		{Name: "Open", Config: resilientReadDirFSConfig0, Request: true},
 		{Name: "ReadDir", Config: resilientReadDirFSConfig0},
 	},
 }

@@ -23,7 +23,9 @@ const (
 // method below. Build one with NewResilientClientConn: its zero value is not
 // usable. It is safe for concurrent use when the wrapped value is. A panic in
 // the wrapped value is not recovered: it reaches the caller unchanged, and is
-// not retried.
+// not retried; its attempt is recorded as failed (End), so that a circuit
+// breaker's half-open probe that panics opens it again for one interval instead
+// of holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -34,13 +36,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 //	timeout: 30s per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientClientConn struct {
 	inner   grpc.ClientConnInterface
 	manager *resgen.Manager
@@ -79,11 +85,12 @@ func (w *ResilientClientConn) Resilience() *resgen.Manager {
 func (w *ResilientClientConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) (err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Invoke(actx, method, args, reply, opts...)
 		cancel()
 		if err == nil {
@@ -105,11 +112,12 @@ func (w *ResilientClientConn) Invoke(ctx context.Context, method string, args, r
 func (w *ResilientClientConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (r0 grpc.ClientStream, err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.NewStream(actx, desc, method, opts...)
 		release(err)
 		if err == nil {
@@ -136,11 +144,21 @@ var resilientClientConnConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
@@ -154,16 +172,6 @@ var resilientClientConnConfig0 = resgen.Config{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientClientConnSpec is the configuration of ResilientClientConn's
@@ -173,7 +181,7 @@ var resilientClientConnSpec = resgen.Spec{
 	Wrapper:   "ResilientClientConn",
 	Interface: "grpc.ClientConnInterface",
 	Methods: []resgen.MethodSpec{
-		{Name: "Invoke", Config: resilientClientConnConfig0},
-		{Name: "NewStream", Config: resilientClientConnConfig0},
+		{Name: "Invoke", Config: resilientClientConnConfig0, Request: true},
+		{Name: "NewStream", Config: resilientClientConnConfig0, Request: true},
 	},
 }

@@ -24,7 +24,9 @@ const (
 // method below. Build one with NewResilientHealthWatch: its zero value is not
 // usable. It is safe for concurrent use when the wrapped value is. A panic in
 // the wrapped value is not recovered: it reaches the caller unchanged, and is
-// not retried.
+// not retried; its attempt is recorded as failed (End), so that a circuit
+// breaker's half-open probe that panics opens it again for one interval instead
+// of holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -36,12 +38,14 @@ const (
 // Unless a method's doc says otherwise, it runs with:
 //
 //	retry: off
-//	retry budget: off
-//	circuit breaker: off
+//	retry_budget: off
+//	circuit_breaker: off
 //	throttle: off
-//	rate limit: off
+//	rate_limit: off
 //	timeout: none (CloseSend takes no context)
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 //
 // Health_WatchClient is a gRPC stream: it ends at its first error, which every
 // later call on it returns again, and a message sent again could be received
@@ -89,6 +93,7 @@ func (w *ResilientHealthWatch) CloseSend() (err error) {
 	m := w.methods[0]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -120,6 +125,7 @@ func (w *ResilientHealthWatch) Context() (r0 context.Context) {
 	ctx := context.Background()
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0
@@ -149,6 +155,7 @@ func (w *ResilientHealthWatch) Header() (r0 metadata.MD, err error) {
 	m := w.methods[2]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -174,6 +181,7 @@ func (w *ResilientHealthWatch) Recv() (r0 *grpc_health_v1.HealthCheckResponse, e
 	m := w.methods[3]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -199,6 +207,7 @@ func (w *ResilientHealthWatch) RecvMsg(m any) (err error) {
 	m1 := w.methods[4]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m1.End(&call)
 	for {
 		if err = m1.Admit(ctx, &call); err != nil {
 			return err
@@ -224,6 +233,7 @@ func (w *ResilientHealthWatch) SendMsg(m any) (err error) {
 	m1 := w.methods[5]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m1.End(&call)
 	for {
 		if err = m1.Admit(ctx, &call); err != nil {
 			return err
@@ -262,12 +272,23 @@ var resilientHealthWatchConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		Disabled:               true,
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Disabled:     true,
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
@@ -283,17 +304,6 @@ var resilientHealthWatchConfig0 = resgen.Config{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Disabled:     true,
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientHealthWatchSpec is the configuration of ResilientHealthWatch's
@@ -303,12 +313,12 @@ var resilientHealthWatchSpec = resgen.Spec{
 	Wrapper:   "ResilientHealthWatch",
 	Interface: "grpc_health_v1.Health_WatchClient",
 	Methods: []resgen.MethodSpec{
-		{Name: "CloseSend", Config: resilientHealthWatchConfig0},
-		{Name: "Context", Config: resilientHealthWatchConfig0},
-		{Name: "Header", Config: resilientHealthWatchConfig0},
+		{Name: "CloseSend", Config: resilientHealthWatchConfig0, Request: true},
+		{Name: "Context", Config: resilientHealthWatchConfig0, Request: true},
+		{Name: "Header", Config: resilientHealthWatchConfig0, Request: true},
 		{Name: "Recv", Config: resilientHealthWatchConfig0},
 		{Name: "RecvMsg", Config: resilientHealthWatchConfig0},
-		{Name: "SendMsg", Config: resilientHealthWatchConfig0},
-		{Name: "Trailer", Config: resilientHealthWatchConfig0},
+		{Name: "SendMsg", Config: resilientHealthWatchConfig0, Request: true},
+		{Name: "Trailer", Config: resilientHealthWatchConfig0, Request: true},
 	},
 }

@@ -24,7 +24,9 @@ const (
 // out in each method below. Build one with NewResilientReflectionClient: its
 // zero value is not usable. It is safe for concurrent use when the wrapped
 // value is. A panic in the wrapped value is not recovered: it reaches the
-// caller unchanged, and is not retried.
+// caller unchanged, and is not retried; its attempt is recorded as failed
+// (End), so that a circuit breaker's half-open probe that panics opens it again
+// for one interval instead of holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -35,13 +37,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientReflectionClient struct {
 	inner   grpc_reflection_v1.ServerReflectionClient
 	manager *resgen.Manager
@@ -80,11 +86,12 @@ func (w *ResilientReflectionClient) Resilience() *resgen.Manager {
 func (w *ResilientReflectionClient) ServerReflectionInfo(ctx context.Context, opts ...grpc.CallOption) (r0 grpc.BidiStreamingClient[grpc_reflection_v1.ServerReflectionRequest, grpc_reflection_v1.ServerReflectionResponse], err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ServerReflectionInfo(actx, opts...)
 		release(err)
 		if err == nil {
@@ -118,11 +125,21 @@ var resilientReflectionClientSpec = resgen.Spec{
 					Jitter:            resgen.JitterFull,
 					RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 				},
+				RetryBudget: resgen.RetryBudgetConfig{
+					Ratio:        0.3,
+					MinPerSecond: 10,
+					Window:       10 * time.Second,
+				},
 				CircuitBreaker: resgen.CircuitBreakerConfig{
 					FailureThreshold:       3,
-					RecoveryTimeout:        time.Minute,
 					InitialRecoveryTimeout: time.Second,
+					RecoveryTimeout:        time.Minute,
 					SuccessThreshold:       2,
+				},
+				Throttle: resgen.ThrottleConfig{
+					Multiplier:   2.0,
+					Window:       time.Second,
+					MaxRejection: 0.9,
 				},
 				RateLimit: resgen.RateLimitConfig{
 					MaxRequestsPerMinute: 60,
@@ -136,17 +153,8 @@ var resilientReflectionClientSpec = resgen.Spec{
 					CheckInterval: 30 * time.Second,
 					MaxAttempts:   3,
 				},
-				Throttle: resgen.ThrottleConfig{
-					Multiplier:   2.0,
-					Window:       time.Second,
-					MaxRejection: 0.9,
-				},
-				RetryBudget: resgen.RetryBudgetConfig{
-					Ratio:        0.3,
-					MinPerSecond: 10,
-					Window:       10 * time.Second,
-				},
 			},
+			Request: true,
 		},
 	},
 }

@@ -24,7 +24,10 @@ const (
 // directives and resgen.yaml and written out in each method below. Build one
 // with NewResilientReflectionStream: its zero value is not usable. It is safe
 // for concurrent use when the wrapped value is. A panic in the wrapped value is
-// not recovered: it reaches the caller unchanged, and is not retried.
+// not recovered: it reaches the caller unchanged, and is not retried; its
+// attempt is recorded as failed (End), so that a circuit breaker's half-open
+// probe that panics opens it again for one interval instead of holding its
+// slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -36,12 +39,14 @@ const (
 // Unless a method's doc says otherwise, it runs with:
 //
 //	retry: off
-//	retry budget: off
-//	circuit breaker: off
+//	retry_budget: off
+//	circuit_breaker: off
 //	throttle: off
-//	rate limit: off
+//	rate_limit: off
 //	timeout: none (CloseSend takes no context)
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 //
 // ServerReflection_ServerReflectionInfoClient is a gRPC stream: it ends at its
 // first error, which every later call on it returns again, and a message sent
@@ -89,6 +94,7 @@ func (w *ResilientReflectionStream) CloseSend() (err error) {
 	m := w.methods[0]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -120,6 +126,7 @@ func (w *ResilientReflectionStream) Context() (r0 context.Context) {
 	ctx := context.Background()
 	var err error
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0
@@ -149,6 +156,7 @@ func (w *ResilientReflectionStream) Header() (r0 metadata.MD, err error) {
 	m := w.methods[2]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -174,6 +182,7 @@ func (w *ResilientReflectionStream) Recv() (r0 *grpc_reflection_v1.ServerReflect
 	m := w.methods[3]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -199,6 +208,7 @@ func (w *ResilientReflectionStream) RecvMsg(m any) (err error) {
 	m1 := w.methods[4]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m1.End(&call)
 	for {
 		if err = m1.Admit(ctx, &call); err != nil {
 			return err
@@ -224,6 +234,7 @@ func (w *ResilientReflectionStream) Send(p0 *grpc_reflection_v1.ServerReflection
 	m := w.methods[5]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -249,6 +260,7 @@ func (w *ResilientReflectionStream) SendMsg(m any) (err error) {
 	m1 := w.methods[6]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m1.End(&call)
 	for {
 		if err = m1.Admit(ctx, &call); err != nil {
 			return err
@@ -287,12 +299,23 @@ var resilientReflectionStreamConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		Disabled:               true,
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Disabled:     true,
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
@@ -308,17 +331,6 @@ var resilientReflectionStreamConfig0 = resgen.Config{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Disabled:     true,
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientReflectionStreamSpec is the configuration of
@@ -328,13 +340,13 @@ var resilientReflectionStreamSpec = resgen.Spec{
 	Wrapper:   "ResilientReflectionStream",
 	Interface: "grpc_reflection_v1.ServerReflection_ServerReflectionInfoClient",
 	Methods: []resgen.MethodSpec{
-		{Name: "CloseSend", Config: resilientReflectionStreamConfig0},
-		{Name: "Context", Config: resilientReflectionStreamConfig0},
-		{Name: "Header", Config: resilientReflectionStreamConfig0},
+		{Name: "CloseSend", Config: resilientReflectionStreamConfig0, Request: true},
+		{Name: "Context", Config: resilientReflectionStreamConfig0, Request: true},
+		{Name: "Header", Config: resilientReflectionStreamConfig0, Request: true},
 		{Name: "Recv", Config: resilientReflectionStreamConfig0},
 		{Name: "RecvMsg", Config: resilientReflectionStreamConfig0},
-		{Name: "Send", Config: resilientReflectionStreamConfig0},
-		{Name: "SendMsg", Config: resilientReflectionStreamConfig0},
-		{Name: "Trailer", Config: resilientReflectionStreamConfig0},
+		{Name: "Send", Config: resilientReflectionStreamConfig0, Request: true},
+		{Name: "SendMsg", Config: resilientReflectionStreamConfig0, Request: true},
+		{Name: "Trailer", Config: resilientReflectionStreamConfig0, Request: true},
 	},
 }

@@ -28,7 +28,9 @@ const (
 // below. Build one with NewResilientConfigMaps: its zero value is not usable.
 // It is safe for concurrent use when the wrapped value is. A panic in the
 // wrapped value is not recovered: it reaches the caller unchanged, and is not
-// retried.
+// retried; its attempt is recorded as failed (End), so that a circuit breaker's
+// half-open probe that panics opens it again for one interval instead of
+// holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -39,13 +41,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 //	timeout: 30s per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientConfigMaps struct {
 	inner   v1.ConfigMapInterface
 	manager *resgen.Manager
@@ -84,11 +90,12 @@ func (w *ResilientConfigMaps) Resilience() *resgen.Manager {
 func (w *ResilientConfigMaps) Apply(ctx context.Context, configMap *v11.ConfigMapApplyConfiguration, opts v12.ApplyOptions) (result *v13.ConfigMap, err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return result, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		result, err = w.inner.Apply(actx, configMap, opts)
 		cancel()
 		if err == nil {
@@ -108,11 +115,12 @@ func (w *ResilientConfigMaps) Apply(ctx context.Context, configMap *v11.ConfigMa
 func (w *ResilientConfigMaps) Create(ctx context.Context, configMap *v13.ConfigMap, opts v12.CreateOptions) (r0 *v13.ConfigMap, err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Create(actx, configMap, opts)
 		cancel()
 		if err == nil {
@@ -132,11 +140,12 @@ func (w *ResilientConfigMaps) Create(ctx context.Context, configMap *v13.ConfigM
 func (w *ResilientConfigMaps) Delete(ctx context.Context, name string, opts v12.DeleteOptions) (err error) {
 	m := w.methods[2]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Delete(actx, name, opts)
 		cancel()
 		if err == nil {
@@ -156,11 +165,12 @@ func (w *ResilientConfigMaps) Delete(ctx context.Context, name string, opts v12.
 func (w *ResilientConfigMaps) DeleteCollection(ctx context.Context, opts v12.DeleteOptions, listOpts v12.ListOptions) (err error) {
 	m := w.methods[3]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.DeleteCollection(actx, opts, listOpts)
 		cancel()
 		if err == nil {
@@ -180,11 +190,12 @@ func (w *ResilientConfigMaps) DeleteCollection(ctx context.Context, opts v12.Del
 func (w *ResilientConfigMaps) Get(ctx context.Context, name string, opts v12.GetOptions) (r0 *v13.ConfigMap, err error) {
 	m := w.methods[4]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Get(actx, name, opts)
 		cancel()
 		if err == nil {
@@ -204,11 +215,12 @@ func (w *ResilientConfigMaps) Get(ctx context.Context, name string, opts v12.Get
 func (w *ResilientConfigMaps) List(ctx context.Context, opts v12.ListOptions) (r0 *v13.ConfigMapList, err error) {
 	m := w.methods[5]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.List(actx, opts)
 		cancel()
 		if err == nil {
@@ -228,11 +240,12 @@ func (w *ResilientConfigMaps) List(ctx context.Context, opts v12.ListOptions) (r
 func (w *ResilientConfigMaps) Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v12.PatchOptions, subresources ...string) (result *v13.ConfigMap, err error) {
 	m := w.methods[6]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return result, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		result, err = w.inner.Patch(actx, name, pt, data, opts, subresources...)
 		cancel()
 		if err == nil {
@@ -252,11 +265,12 @@ func (w *ResilientConfigMaps) Patch(ctx context.Context, name string, pt types.P
 func (w *ResilientConfigMaps) Update(ctx context.Context, configMap *v13.ConfigMap, opts v12.UpdateOptions) (r0 *v13.ConfigMap, err error) {
 	m := w.methods[7]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Update(actx, configMap, opts)
 		cancel()
 		if err == nil {
@@ -278,11 +292,12 @@ func (w *ResilientConfigMaps) Update(ctx context.Context, configMap *v13.ConfigM
 func (w *ResilientConfigMaps) Watch(ctx context.Context, opts v12.ListOptions) (r0 watch.Interface, err error) {
 	m := w.methods[8]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Watch(actx, opts)
 		release(err)
 		if err == nil {
@@ -309,11 +324,21 @@ var resilientConfigMapsConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
@@ -327,16 +352,6 @@ var resilientConfigMapsConfig0 = resgen.Config{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientConfigMapsSpec is the configuration of ResilientConfigMaps's
@@ -346,14 +361,14 @@ var resilientConfigMapsSpec = resgen.Spec{
 	Wrapper:   "ResilientConfigMaps",
 	Interface: "v1.ConfigMapInterface",
 	Methods: []resgen.MethodSpec{
-		{Name: "Apply", Config: resilientConfigMapsConfig0},
-		{Name: "Create", Config: resilientConfigMapsConfig0},
-		{Name: "Delete", Config: resilientConfigMapsConfig0},
-		{Name: "DeleteCollection", Config: resilientConfigMapsConfig0},
-		{Name: "Get", Config: resilientConfigMapsConfig0},
-		{Name: "List", Config: resilientConfigMapsConfig0},
-		{Name: "Patch", Config: resilientConfigMapsConfig0},
-		{Name: "Update", Config: resilientConfigMapsConfig0},
-		{Name: "Watch", Config: resilientConfigMapsConfig0},
+		{Name: "Apply", Config: resilientConfigMapsConfig0, Request: true},
+		{Name: "Create", Config: resilientConfigMapsConfig0, Request: true},
+		{Name: "Delete", Config: resilientConfigMapsConfig0, Request: true},
+		{Name: "DeleteCollection", Config: resilientConfigMapsConfig0, Request: true},
+		{Name: "Get", Config: resilientConfigMapsConfig0, Request: true},
+		{Name: "List", Config: resilientConfigMapsConfig0, Request: true},
+		{Name: "Patch", Config: resilientConfigMapsConfig0, Request: true},
+		{Name: "Update", Config: resilientConfigMapsConfig0, Request: true},
+		{Name: "Watch", Config: resilientConfigMapsConfig0, Request: true},
 	},
 }

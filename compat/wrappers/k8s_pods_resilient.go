@@ -30,7 +30,9 @@ const (
 // profile, directives and resgen.yaml and written out in each method below.
 // Build one with NewResilientPods: its zero value is not usable. It is safe for
 // concurrent use when the wrapped value is. A panic in the wrapped value is not
-// recovered: it reaches the caller unchanged, and is not retried.
+// recovered: it reaches the caller unchanged, and is not retried; its attempt
+// is recorded as failed (End), so that a circuit breaker's half-open probe that
+// panics opens it again for one interval instead of holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -41,13 +43,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 //	timeout: 30s per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientPods struct {
 	inner   v1.PodInterface
 	manager *resgen.Manager
@@ -86,11 +92,12 @@ func (w *ResilientPods) Resilience() *resgen.Manager {
 func (w *ResilientPods) Apply(ctx context.Context, pod *v11.PodApplyConfiguration, opts v12.ApplyOptions) (result *v13.Pod, err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return result, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		result, err = w.inner.Apply(actx, pod, opts)
 		cancel()
 		if err == nil {
@@ -110,11 +117,12 @@ func (w *ResilientPods) Apply(ctx context.Context, pod *v11.PodApplyConfiguratio
 func (w *ResilientPods) ApplyStatus(ctx context.Context, pod *v11.PodApplyConfiguration, opts v12.ApplyOptions) (result *v13.Pod, err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return result, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		result, err = w.inner.ApplyStatus(actx, pod, opts)
 		cancel()
 		if err == nil {
@@ -134,11 +142,12 @@ func (w *ResilientPods) ApplyStatus(ctx context.Context, pod *v11.PodApplyConfig
 func (w *ResilientPods) Bind(ctx context.Context, binding *v13.Binding, opts v12.CreateOptions) (err error) {
 	m := w.methods[2]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Bind(actx, binding, opts)
 		cancel()
 		if err == nil {
@@ -158,11 +167,12 @@ func (w *ResilientPods) Bind(ctx context.Context, binding *v13.Binding, opts v12
 func (w *ResilientPods) Create(ctx context.Context, pod *v13.Pod, opts v12.CreateOptions) (r0 *v13.Pod, err error) {
 	m := w.methods[3]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Create(actx, pod, opts)
 		cancel()
 		if err == nil {
@@ -182,11 +192,12 @@ func (w *ResilientPods) Create(ctx context.Context, pod *v13.Pod, opts v12.Creat
 func (w *ResilientPods) Delete(ctx context.Context, name string, opts v12.DeleteOptions) (err error) {
 	m := w.methods[4]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Delete(actx, name, opts)
 		cancel()
 		if err == nil {
@@ -206,11 +217,12 @@ func (w *ResilientPods) Delete(ctx context.Context, name string, opts v12.Delete
 func (w *ResilientPods) DeleteCollection(ctx context.Context, opts v12.DeleteOptions, listOpts v12.ListOptions) (err error) {
 	m := w.methods[5]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.DeleteCollection(actx, opts, listOpts)
 		cancel()
 		if err == nil {
@@ -230,11 +242,12 @@ func (w *ResilientPods) DeleteCollection(ctx context.Context, opts v12.DeleteOpt
 func (w *ResilientPods) Evict(ctx context.Context, eviction *v1beta1.Eviction) (err error) {
 	m := w.methods[6]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Evict(actx, eviction)
 		cancel()
 		if err == nil {
@@ -254,11 +267,12 @@ func (w *ResilientPods) Evict(ctx context.Context, eviction *v1beta1.Eviction) (
 func (w *ResilientPods) EvictV1(ctx context.Context, eviction *v14.Eviction) (err error) {
 	m := w.methods[7]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.EvictV1(actx, eviction)
 		cancel()
 		if err == nil {
@@ -278,11 +292,12 @@ func (w *ResilientPods) EvictV1(ctx context.Context, eviction *v14.Eviction) (er
 func (w *ResilientPods) EvictV1beta1(ctx context.Context, eviction *v1beta1.Eviction) (err error) {
 	m := w.methods[8]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.EvictV1beta1(actx, eviction)
 		cancel()
 		if err == nil {
@@ -302,11 +317,12 @@ func (w *ResilientPods) EvictV1beta1(ctx context.Context, eviction *v1beta1.Evic
 func (w *ResilientPods) Get(ctx context.Context, name string, opts v12.GetOptions) (r0 *v13.Pod, err error) {
 	m := w.methods[9]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Get(actx, name, opts)
 		cancel()
 		if err == nil {
@@ -325,7 +341,7 @@ func (w *ResilientPods) Get(ctx context.Context, name string, opts v12.GetOption
 // GetLogs calls the wrapped GetLogs once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientPods) GetLogs(name string, opts *v13.PodLogOptions) *rest.Request {
 	// Rate limit: GetLogs returns no error, so it waits for its token whatever the strategy.
 	w.methods[10].Throttle(context.Background())
@@ -336,11 +352,12 @@ func (w *ResilientPods) GetLogs(name string, opts *v13.PodLogOptions) *rest.Requ
 func (w *ResilientPods) List(ctx context.Context, opts v12.ListOptions) (r0 *v13.PodList, err error) {
 	m := w.methods[11]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.List(actx, opts)
 		cancel()
 		if err == nil {
@@ -360,11 +377,12 @@ func (w *ResilientPods) List(ctx context.Context, opts v12.ListOptions) (r0 *v13
 func (w *ResilientPods) Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v12.PatchOptions, subresources ...string) (result *v13.Pod, err error) {
 	m := w.methods[12]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return result, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		result, err = w.inner.Patch(actx, name, pt, data, opts, subresources...)
 		cancel()
 		if err == nil {
@@ -383,7 +401,7 @@ func (w *ResilientPods) Patch(ctx context.Context, name string, pt types.PatchTy
 // ProxyGet calls the wrapped ProxyGet once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientPods) ProxyGet(scheme, name, port, path string, params map[string]string) rest.ResponseWrapper {
 	// Rate limit: ProxyGet returns no error, so it waits for its token whatever the strategy.
 	w.methods[13].Throttle(context.Background())
@@ -394,11 +412,12 @@ func (w *ResilientPods) ProxyGet(scheme, name, port, path string, params map[str
 func (w *ResilientPods) Update(ctx context.Context, pod *v13.Pod, opts v12.UpdateOptions) (r0 *v13.Pod, err error) {
 	m := w.methods[14]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Update(actx, pod, opts)
 		cancel()
 		if err == nil {
@@ -418,11 +437,12 @@ func (w *ResilientPods) Update(ctx context.Context, pod *v13.Pod, opts v12.Updat
 func (w *ResilientPods) UpdateEphemeralContainers(ctx context.Context, podName string, pod *v13.Pod, opts v12.UpdateOptions) (r0 *v13.Pod, err error) {
 	m := w.methods[15]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.UpdateEphemeralContainers(actx, podName, pod, opts)
 		cancel()
 		if err == nil {
@@ -442,11 +462,12 @@ func (w *ResilientPods) UpdateEphemeralContainers(ctx context.Context, podName s
 func (w *ResilientPods) UpdateResize(ctx context.Context, podName string, pod *v13.Pod, opts v12.UpdateOptions) (r0 *v13.Pod, err error) {
 	m := w.methods[16]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.UpdateResize(actx, podName, pod, opts)
 		cancel()
 		if err == nil {
@@ -466,11 +487,12 @@ func (w *ResilientPods) UpdateResize(ctx context.Context, podName string, pod *v
 func (w *ResilientPods) UpdateStatus(ctx context.Context, pod *v13.Pod, opts v12.UpdateOptions) (r0 *v13.Pod, err error) {
 	m := w.methods[17]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.UpdateStatus(actx, pod, opts)
 		cancel()
 		if err == nil {
@@ -492,11 +514,12 @@ func (w *ResilientPods) UpdateStatus(ctx context.Context, pod *v13.Pod, opts v12
 func (w *ResilientPods) Watch(ctx context.Context, opts v12.ListOptions) (r0 watch.Interface, err error) {
 	m := w.methods[18]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Watch(actx, opts)
 		release(err)
 		if err == nil {
@@ -523,11 +546,21 @@ var resilientPodsConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
@@ -540,16 +573,6 @@ var resilientPodsConfig0 = resgen.Config{
 	Recovery: resgen.RecoveryConfig{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
-	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
 	},
 }
 
@@ -564,11 +587,21 @@ var resilientPodsConfig1 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
@@ -583,16 +616,6 @@ var resilientPodsConfig1 = resgen.Config{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientPodsSpec is the configuration of ResilientPods's methods, resolved
@@ -602,24 +625,24 @@ var resilientPodsSpec = resgen.Spec{
 	Wrapper:   "ResilientPods",
 	Interface: "v1.PodInterface",
 	Methods: []resgen.MethodSpec{
-		{Name: "Apply", Config: resilientPodsConfig0},
-		{Name: "ApplyStatus", Config: resilientPodsConfig0},
-		{Name: "Bind", Config: resilientPodsConfig0},
-		{Name: "Create", Config: resilientPodsConfig0},
-		{Name: "Delete", Config: resilientPodsConfig0},
-		{Name: "DeleteCollection", Config: resilientPodsConfig0},
-		{Name: "Evict", Config: resilientPodsConfig0},
-		{Name: "EvictV1", Config: resilientPodsConfig0},
-		{Name: "EvictV1beta1", Config: resilientPodsConfig0},
-		{Name: "Get", Config: resilientPodsConfig0},
-		{Name: "GetLogs", Config: resilientPodsConfig1},
-		{Name: "List", Config: resilientPodsConfig0},
-		{Name: "Patch", Config: resilientPodsConfig0},
-		{Name: "ProxyGet", Config: resilientPodsConfig1},
-		{Name: "Update", Config: resilientPodsConfig0},
-		{Name: "UpdateEphemeralContainers", Config: resilientPodsConfig0},
-		{Name: "UpdateResize", Config: resilientPodsConfig0},
-		{Name: "UpdateStatus", Config: resilientPodsConfig0},
-		{Name: "Watch", Config: resilientPodsConfig0},
+		{Name: "Apply", Config: resilientPodsConfig0, Request: true},
+		{Name: "ApplyStatus", Config: resilientPodsConfig0, Request: true},
+		{Name: "Bind", Config: resilientPodsConfig0, Request: true},
+		{Name: "Create", Config: resilientPodsConfig0, Request: true},
+		{Name: "Delete", Config: resilientPodsConfig0, Request: true},
+		{Name: "DeleteCollection", Config: resilientPodsConfig0, Request: true},
+		{Name: "Evict", Config: resilientPodsConfig0, Request: true},
+		{Name: "EvictV1", Config: resilientPodsConfig0, Request: true},
+		{Name: "EvictV1beta1", Config: resilientPodsConfig0, Request: true},
+		{Name: "Get", Config: resilientPodsConfig0, Request: true},
+		{Name: "GetLogs", Config: resilientPodsConfig1, Request: true},
+		{Name: "List", Config: resilientPodsConfig0, Request: true},
+		{Name: "Patch", Config: resilientPodsConfig0, Request: true},
+		{Name: "ProxyGet", Config: resilientPodsConfig1, Request: true},
+		{Name: "Update", Config: resilientPodsConfig0, Request: true},
+		{Name: "UpdateEphemeralContainers", Config: resilientPodsConfig0, Request: true},
+		{Name: "UpdateResize", Config: resilientPodsConfig0, Request: true},
+		{Name: "UpdateStatus", Config: resilientPodsConfig0, Request: true},
+		{Name: "Watch", Config: resilientPodsConfig0, Request: true},
 	},
 }

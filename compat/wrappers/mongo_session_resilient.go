@@ -26,7 +26,9 @@ const (
 // below. Build one with NewResilientMongoSession: its zero value is not usable.
 // It is safe for concurrent use when the wrapped value is. A panic in the
 // wrapped value is not recovered: it reaches the caller unchanged, and is not
-// retried.
+// retried; its attempt is recorded as failed (End), so that a circuit breaker's
+// half-open probe that panics opens it again for one interval instead of
+// holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -37,13 +39,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
 //	timeout: 30s per attempt, cancelled when the attempt returns
-//	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=false
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 //
 // ResilientMongoSession embeds the wrapped Session, and these of its methods
 // are promoted from it: they call the wrapped value directly, without retry,
@@ -94,11 +100,12 @@ func (w *ResilientMongoSession) Resilience() *resgen.Manager {
 func (w *ResilientMongoSession) AbortTransaction(ctx context.Context) (err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.resilientMongoSessionInner.AbortTransaction(actx)
 		cancel()
 		if err == nil {
@@ -121,6 +128,7 @@ func (w *ResilientMongoSession) AdvanceClusterTime(p0 bson.Raw) (err error) {
 	m := w.methods[1]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -146,6 +154,7 @@ func (w *ResilientMongoSession) AdvanceOperationTime(p0 *primitive.Timestamp) (e
 	m := w.methods[2]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -167,7 +176,7 @@ func (w *ResilientMongoSession) AdvanceOperationTime(p0 *primitive.Timestamp) (e
 // Client calls the wrapped Client once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
 func (w *ResilientMongoSession) Client() *mongo.Client {
 	// Rate limit: Client returns no error, so it waits for its token whatever the strategy.
 	w.methods[3].Throttle(context.Background())
@@ -177,7 +186,7 @@ func (w *ResilientMongoSession) Client() *mongo.Client {
 // ClusterTime calls the wrapped ClusterTime once it has a token of its rate
 // limit (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
 func (w *ResilientMongoSession) ClusterTime() bson.Raw {
 	// Rate limit: ClusterTime returns no error, so it waits for its token whatever the strategy.
 	w.methods[4].Throttle(context.Background())
@@ -188,11 +197,12 @@ func (w *ResilientMongoSession) ClusterTime() bson.Raw {
 func (w *ResilientMongoSession) CommitTransaction(ctx context.Context) (err error) {
 	m := w.methods[5]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.resilientMongoSessionInner.CommitTransaction(actx)
 		cancel()
 		if err == nil {
@@ -211,7 +221,7 @@ func (w *ResilientMongoSession) CommitTransaction(ctx context.Context) (err erro
 // EndSession calls the wrapped EndSession once it has a token of its rate limit
 // (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
 func (w *ResilientMongoSession) EndSession(ctx context.Context) {
 	// Rate limit: EndSession returns no error, so it waits for its token whatever the strategy.
 	w.methods[6].Throttle(ctx)
@@ -221,7 +231,7 @@ func (w *ResilientMongoSession) EndSession(ctx context.Context) {
 // ID calls the wrapped ID once it has a token of its rate limit (it returns no
 // error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
 func (w *ResilientMongoSession) ID() bson.Raw {
 	// Rate limit: ID returns no error, so it waits for its token whatever the strategy.
 	w.methods[7].Throttle(context.Background())
@@ -231,7 +241,7 @@ func (w *ResilientMongoSession) ID() bson.Raw {
 // OperationTime calls the wrapped OperationTime once it has a token of its rate
 // limit (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
 func (w *ResilientMongoSession) OperationTime() *primitive.Timestamp {
 	// Rate limit: OperationTime returns no error, so it waits for its token whatever the strategy.
 	w.methods[8].Throttle(context.Background())
@@ -245,6 +255,7 @@ func (w *ResilientMongoSession) StartTransaction(p0 ...*options.TransactionOptio
 	m := w.methods[9]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -269,11 +280,12 @@ func (w *ResilientMongoSession) StartTransaction(p0 ...*options.TransactionOptio
 func (w *ResilientMongoSession) WithTransaction(ctx context.Context, fn func(ctx mongo.SessionContext) (any, error), opts ...*options.TransactionOptions) (r0 any, err error) {
 	m := w.methods[10]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.resilientMongoSessionInner.WithTransaction(actx, fn, opts...)
 		release(err)
 		if err == nil {
@@ -300,11 +312,21 @@ var resilientMongoSessionConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       5,
-		RecoveryTimeout:        30 * time.Second,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        30 * time.Second,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 300,
@@ -319,16 +341,6 @@ var resilientMongoSessionConfig0 = resgen.Config{
 		CheckInterval:            30 * time.Second,
 		MaxAttempts:              3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientMongoSessionConfig1 is the configuration that several of
@@ -342,11 +354,21 @@ var resilientMongoSessionConfig1 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       5,
-		RecoveryTimeout:        30 * time.Second,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        30 * time.Second,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 300,
@@ -362,16 +384,6 @@ var resilientMongoSessionConfig1 = resgen.Config{
 		CheckInterval:            30 * time.Second,
 		MaxAttempts:              3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientMongoSessionSpec is the configuration of ResilientMongoSession's
@@ -381,16 +393,16 @@ var resilientMongoSessionSpec = resgen.Spec{
 	Wrapper:   "ResilientMongoSession",
 	Interface: "mongo.Session",
 	Methods: []resgen.MethodSpec{
-		{Name: "AbortTransaction", Config: resilientMongoSessionConfig0},
-		{Name: "AdvanceClusterTime", Config: resilientMongoSessionConfig1},
-		{Name: "AdvanceOperationTime", Config: resilientMongoSessionConfig1},
-		{Name: "Client", Config: resilientMongoSessionConfig1},
-		{Name: "ClusterTime", Config: resilientMongoSessionConfig1},
-		{Name: "CommitTransaction", Config: resilientMongoSessionConfig0},
-		{Name: "EndSession", Config: resilientMongoSessionConfig0},
-		{Name: "ID", Config: resilientMongoSessionConfig1},
-		{Name: "OperationTime", Config: resilientMongoSessionConfig1},
-		{Name: "StartTransaction", Config: resilientMongoSessionConfig1},
-		{Name: "WithTransaction", Config: resilientMongoSessionConfig0},
+		{Name: "AbortTransaction", Config: resilientMongoSessionConfig0, Request: true},
+		{Name: "AdvanceClusterTime", Config: resilientMongoSessionConfig1, Request: true},
+		{Name: "AdvanceOperationTime", Config: resilientMongoSessionConfig1, Request: true},
+		{Name: "Client", Config: resilientMongoSessionConfig1, Request: true},
+		{Name: "ClusterTime", Config: resilientMongoSessionConfig1, Request: true},
+		{Name: "CommitTransaction", Config: resilientMongoSessionConfig0, Request: true},
+		{Name: "EndSession", Config: resilientMongoSessionConfig0, Request: true},
+		{Name: "ID", Config: resilientMongoSessionConfig1, Request: true},
+		{Name: "OperationTime", Config: resilientMongoSessionConfig1, Request: true},
+		{Name: "StartTransaction", Config: resilientMongoSessionConfig1, Request: true},
+		{Name: "WithTransaction", Config: resilientMongoSessionConfig0, Request: true},
 	},
 }

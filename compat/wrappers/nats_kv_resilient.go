@@ -23,7 +23,9 @@ const (
 // below. Build one with NewResilientNATSKeyValue: its zero value is not usable.
 // It is safe for concurrent use when the wrapped value is. A panic in the
 // wrapped value is not recovered: it reaches the caller unchanged, and is not
-// retried.
+// retried; its attempt is recorded as failed (End), so that a circuit breaker's
+// half-open probe that panics opens it again for one interval instead of
+// holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -34,13 +36,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientNATSKeyValue struct {
 	inner   jetstream.KeyValue
 	manager *resgen.Manager
@@ -78,7 +84,7 @@ func (w *ResilientNATSKeyValue) Resilience() *resgen.Manager {
 // Bucket calls the wrapped Bucket once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientNATSKeyValue) Bucket() string {
 	// Rate limit: Bucket returns no error, so it waits for its token whatever the strategy.
 	w.methods[0].Throttle(context.Background())
@@ -95,11 +101,12 @@ func (w *ResilientNATSKeyValue) Bucket() string {
 func (w *ResilientNATSKeyValue) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (r0 uint64, err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Create(actx, key, value, opts...)
 		cancel()
 		if err == nil {
@@ -125,11 +132,12 @@ func (w *ResilientNATSKeyValue) Create(ctx context.Context, key string, value []
 func (w *ResilientNATSKeyValue) Delete(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) (err error) {
 	m := w.methods[2]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Delete(actx, key, opts...)
 		cancel()
 		if err == nil {
@@ -149,11 +157,12 @@ func (w *ResilientNATSKeyValue) Delete(ctx context.Context, key string, opts ...
 func (w *ResilientNATSKeyValue) Get(ctx context.Context, key string) (r0 jetstream.KeyValueEntry, err error) {
 	m := w.methods[3]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Get(actx, key)
 		release(err)
 		if err == nil {
@@ -173,11 +182,12 @@ func (w *ResilientNATSKeyValue) Get(ctx context.Context, key string) (r0 jetstre
 func (w *ResilientNATSKeyValue) GetRevision(ctx context.Context, key string, revision uint64) (r0 jetstream.KeyValueEntry, err error) {
 	m := w.methods[4]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.GetRevision(actx, key, revision)
 		release(err)
 		if err == nil {
@@ -197,11 +207,12 @@ func (w *ResilientNATSKeyValue) GetRevision(ctx context.Context, key string, rev
 func (w *ResilientNATSKeyValue) History(ctx context.Context, key string, opts ...jetstream.WatchOpt) (r0 []jetstream.KeyValueEntry, err error) {
 	m := w.methods[5]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.History(actx, key, opts...)
 		release(err)
 		if err == nil {
@@ -223,11 +234,12 @@ func (w *ResilientNATSKeyValue) History(ctx context.Context, key string, opts ..
 func (w *ResilientNATSKeyValue) Keys(ctx context.Context, opts ...jetstream.WatchOpt) (r0 []string, err error) {
 	m := w.methods[6]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Keys(actx, opts...)
 		cancel()
 		if err == nil {
@@ -247,11 +259,12 @@ func (w *ResilientNATSKeyValue) Keys(ctx context.Context, opts ...jetstream.Watc
 func (w *ResilientNATSKeyValue) ListKeys(ctx context.Context, opts ...jetstream.WatchOpt) (r0 jetstream.KeyLister, err error) {
 	m := w.methods[7]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ListKeys(actx, opts...)
 		release(err)
 		if err == nil {
@@ -271,11 +284,12 @@ func (w *ResilientNATSKeyValue) ListKeys(ctx context.Context, opts ...jetstream.
 func (w *ResilientNATSKeyValue) ListKeysFiltered(ctx context.Context, filters ...string) (r0 jetstream.KeyLister, err error) {
 	m := w.methods[8]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ListKeysFiltered(actx, filters...)
 		release(err)
 		if err == nil {
@@ -297,11 +311,12 @@ func (w *ResilientNATSKeyValue) ListKeysFiltered(ctx context.Context, filters ..
 func (w *ResilientNATSKeyValue) Purge(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) (err error) {
 	m := w.methods[9]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Purge(actx, key, opts...)
 		cancel()
 		if err == nil {
@@ -323,11 +338,12 @@ func (w *ResilientNATSKeyValue) Purge(ctx context.Context, key string, opts ...j
 func (w *ResilientNATSKeyValue) PurgeDeletes(ctx context.Context, opts ...jetstream.KVPurgeOpt) (err error) {
 	m := w.methods[10]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.PurgeDeletes(actx, opts...)
 		cancel()
 		if err == nil {
@@ -353,11 +369,12 @@ func (w *ResilientNATSKeyValue) PurgeDeletes(ctx context.Context, opts ...jetstr
 func (w *ResilientNATSKeyValue) Put(ctx context.Context, key string, value []byte) (r0 uint64, err error) {
 	m := w.methods[11]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Put(actx, key, value)
 		cancel()
 		if err == nil {
@@ -383,11 +400,12 @@ func (w *ResilientNATSKeyValue) Put(ctx context.Context, key string, value []byt
 func (w *ResilientNATSKeyValue) PutString(ctx context.Context, key, value string) (r0 uint64, err error) {
 	m := w.methods[12]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.PutString(actx, key, value)
 		cancel()
 		if err == nil {
@@ -407,11 +425,12 @@ func (w *ResilientNATSKeyValue) PutString(ctx context.Context, key, value string
 func (w *ResilientNATSKeyValue) Status(ctx context.Context) (r0 jetstream.KeyValueStatus, err error) {
 	m := w.methods[13]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Status(actx)
 		release(err)
 		if err == nil {
@@ -437,11 +456,12 @@ func (w *ResilientNATSKeyValue) Status(ctx context.Context) (r0 jetstream.KeyVal
 func (w *ResilientNATSKeyValue) Update(ctx context.Context, key string, value []byte, revision uint64) (r0 uint64, err error) {
 	m := w.methods[14]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Update(actx, key, value, revision)
 		cancel()
 		if err == nil {
@@ -465,11 +485,12 @@ func (w *ResilientNATSKeyValue) Update(ctx context.Context, key string, value []
 func (w *ResilientNATSKeyValue) Watch(ctx context.Context, keys string, opts ...jetstream.WatchOpt) (r0 jetstream.KeyWatcher, err error) {
 	m := w.methods[15]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.Watch(actx, keys, opts...)
 		release(err)
 		if err == nil {
@@ -489,11 +510,12 @@ func (w *ResilientNATSKeyValue) Watch(ctx context.Context, keys string, opts ...
 func (w *ResilientNATSKeyValue) WatchAll(ctx context.Context, opts ...jetstream.WatchOpt) (r0 jetstream.KeyWatcher, err error) {
 	m := w.methods[16]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.WatchAll(actx, opts...)
 		release(err)
 		if err == nil {
@@ -513,11 +535,12 @@ func (w *ResilientNATSKeyValue) WatchAll(ctx context.Context, opts ...jetstream.
 func (w *ResilientNATSKeyValue) WatchFiltered(ctx context.Context, keys []string, opts ...jetstream.WatchOpt) (r0 jetstream.KeyWatcher, err error) {
 	m := w.methods[17]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.WatchFiltered(actx, keys, opts...)
 		release(err)
 		if err == nil {
@@ -544,11 +567,21 @@ var resilientNATSKeyValueConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
@@ -561,16 +594,6 @@ var resilientNATSKeyValueConfig0 = resgen.Config{
 	Recovery: resgen.RecoveryConfig{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
-	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
 	},
 }
 
@@ -592,11 +615,21 @@ var resilientNATSKeyValueSpec = resgen.Spec{
 					Jitter:            resgen.JitterFull,
 					RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 				},
+				RetryBudget: resgen.RetryBudgetConfig{
+					Ratio:        0.3,
+					MinPerSecond: 10,
+					Window:       10 * time.Second,
+				},
 				CircuitBreaker: resgen.CircuitBreakerConfig{
 					FailureThreshold:       3,
-					RecoveryTimeout:        time.Minute,
 					InitialRecoveryTimeout: time.Second,
+					RecoveryTimeout:        time.Minute,
 					SuccessThreshold:       2,
+				},
+				Throttle: resgen.ThrottleConfig{
+					Multiplier:   2.0,
+					Window:       time.Second,
+					MaxRejection: 0.9,
 				},
 				RateLimit: resgen.RateLimitConfig{
 					MaxRequestsPerMinute: 60,
@@ -611,34 +644,25 @@ var resilientNATSKeyValueSpec = resgen.Spec{
 					CheckInterval: 30 * time.Second,
 					MaxAttempts:   3,
 				},
-				Throttle: resgen.ThrottleConfig{
-					Multiplier:   2.0,
-					Window:       time.Second,
-					MaxRejection: 0.9,
-				},
-				RetryBudget: resgen.RetryBudgetConfig{
-					Ratio:        0.3,
-					MinPerSecond: 10,
-					Window:       10 * time.Second,
-				},
 			},
+			Request: true,
 		},
-		{Name: "Create", Config: resilientNATSKeyValueConfig0},
-		{Name: "Delete", Config: resilientNATSKeyValueConfig0},
-		{Name: "Get", Config: resilientNATSKeyValueConfig0},
-		{Name: "GetRevision", Config: resilientNATSKeyValueConfig0},
-		{Name: "History", Config: resilientNATSKeyValueConfig0},
-		{Name: "Keys", Config: resilientNATSKeyValueConfig0},
-		{Name: "ListKeys", Config: resilientNATSKeyValueConfig0},
-		{Name: "ListKeysFiltered", Config: resilientNATSKeyValueConfig0},
-		{Name: "Purge", Config: resilientNATSKeyValueConfig0},
-		{Name: "PurgeDeletes", Config: resilientNATSKeyValueConfig0},
-		{Name: "Put", Config: resilientNATSKeyValueConfig0},
-		{Name: "PutString", Config: resilientNATSKeyValueConfig0},
-		{Name: "Status", Config: resilientNATSKeyValueConfig0},
-		{Name: "Update", Config: resilientNATSKeyValueConfig0},
-		{Name: "Watch", Config: resilientNATSKeyValueConfig0},
-		{Name: "WatchAll", Config: resilientNATSKeyValueConfig0},
-		{Name: "WatchFiltered", Config: resilientNATSKeyValueConfig0},
+		{Name: "Create", Config: resilientNATSKeyValueConfig0, Request: true},
+		{Name: "Delete", Config: resilientNATSKeyValueConfig0, Request: true},
+		{Name: "Get", Config: resilientNATSKeyValueConfig0, Request: true},
+		{Name: "GetRevision", Config: resilientNATSKeyValueConfig0, Request: true},
+		{Name: "History", Config: resilientNATSKeyValueConfig0, Request: true},
+		{Name: "Keys", Config: resilientNATSKeyValueConfig0, Request: true},
+		{Name: "ListKeys", Config: resilientNATSKeyValueConfig0, Request: true},
+		{Name: "ListKeysFiltered", Config: resilientNATSKeyValueConfig0, Request: true},
+		{Name: "Purge", Config: resilientNATSKeyValueConfig0, Request: true},
+		{Name: "PurgeDeletes", Config: resilientNATSKeyValueConfig0, Request: true},
+		{Name: "Put", Config: resilientNATSKeyValueConfig0, Request: true},
+		{Name: "PutString", Config: resilientNATSKeyValueConfig0, Request: true},
+		{Name: "Status", Config: resilientNATSKeyValueConfig0, Request: true},
+		{Name: "Update", Config: resilientNATSKeyValueConfig0, Request: true},
+		{Name: "Watch", Config: resilientNATSKeyValueConfig0, Request: true},
+		{Name: "WatchAll", Config: resilientNATSKeyValueConfig0, Request: true},
+		{Name: "WatchFiltered", Config: resilientNATSKeyValueConfig0, Request: true},
 	},
 }

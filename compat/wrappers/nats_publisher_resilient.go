@@ -25,7 +25,9 @@ const (
 // below. Build one with NewResilientJetStreamPublisher: its zero value is not
 // usable. It is safe for concurrent use when the wrapped value is. A panic in
 // the wrapped value is not recovered: it reaches the caller unchanged, and is
-// not retried.
+// not retried; its attempt is recorded as failed (End), so that a circuit
+// breaker's half-open probe that panics opens it again for one interval instead
+// of holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -36,13 +38,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient,jetstream.ErrNoStreamResponse
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient,jetstream.ErrNoStreamResponse
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 //	timeout: 30s per attempt, cancelled when the attempt returns
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientJetStreamPublisher struct {
 	inner   jetstream.Publisher
 	manager *resgen.Manager
@@ -80,7 +86,7 @@ func (w *ResilientJetStreamPublisher) Resilience() *resgen.Manager {
 // CleanupPublisher calls the wrapped CleanupPublisher once it has a token of
 // its rate limit (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientJetStreamPublisher) CleanupPublisher() {
 	// Rate limit: CleanupPublisher returns no error, so it waits for its token whatever the strategy.
 	w.methods[0].Throttle(context.Background())
@@ -91,11 +97,12 @@ func (w *ResilientJetStreamPublisher) CleanupPublisher() {
 func (w *ResilientJetStreamPublisher) Publish(ctx context.Context, subject string, payload []byte, opts ...jetstream.PublishOpt) (r0 *jetstream.PubAck, err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.Publish(actx, subject, payload, opts...)
 		cancel()
 		if err == nil {
@@ -118,6 +125,7 @@ func (w *ResilientJetStreamPublisher) PublishAsync(subject string, payload []byt
 	m := w.methods[2]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -139,7 +147,7 @@ func (w *ResilientJetStreamPublisher) PublishAsync(subject string, payload []byt
 // PublishAsyncComplete calls the wrapped PublishAsyncComplete once it has a
 // token of its rate limit (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientJetStreamPublisher) PublishAsyncComplete() <-chan struct{} {
 	// Rate limit: PublishAsyncComplete returns no error, so it waits for its token whatever the strategy.
 	w.methods[3].Throttle(context.Background())
@@ -149,7 +157,7 @@ func (w *ResilientJetStreamPublisher) PublishAsyncComplete() <-chan struct{} {
 // PublishAsyncPending calls the wrapped PublishAsyncPending once it has a token
 // of its rate limit (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientJetStreamPublisher) PublishAsyncPending() int {
 	// Rate limit: PublishAsyncPending returns no error, so it waits for its token whatever the strategy.
 	w.methods[4].Throttle(context.Background())
@@ -160,11 +168,12 @@ func (w *ResilientJetStreamPublisher) PublishAsyncPending() int {
 func (w *ResilientJetStreamPublisher) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (r0 *jetstream.PubAck, err error) {
 	m := w.methods[5]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		r0, err = w.inner.PublishMsg(actx, msg, opts...)
 		cancel()
 		if err == nil {
@@ -187,6 +196,7 @@ func (w *ResilientJetStreamPublisher) PublishMsgAsync(msg *nats.Msg, opts ...jet
 	m := w.methods[6]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -219,11 +229,21 @@ var resilientJetStreamPublisherConfig0 = resgen.Config{
 			Match:   resilientJetStreamPublisherMatch0,
 		},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
@@ -237,16 +257,6 @@ var resilientJetStreamPublisherConfig0 = resgen.Config{
 	Recovery: resgen.RecoveryConfig{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
-	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
 	},
 }
 
@@ -264,11 +274,21 @@ var resilientJetStreamPublisherConfig1 = resgen.Config{
 			Match:   resilientJetStreamPublisherMatch0,
 		},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
@@ -282,16 +302,6 @@ var resilientJetStreamPublisherConfig1 = resgen.Config{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientJetStreamPublisherSpec is the configuration of
@@ -301,13 +311,13 @@ var resilientJetStreamPublisherSpec = resgen.Spec{
 	Wrapper:   "ResilientJetStreamPublisher",
 	Interface: "jetstream.Publisher",
 	Methods: []resgen.MethodSpec{
-		{Name: "CleanupPublisher", Config: resilientJetStreamPublisherConfig0},
-		{Name: "Publish", Config: resilientJetStreamPublisherConfig1},
-		{Name: "PublishAsync", Config: resilientJetStreamPublisherConfig0},
-		{Name: "PublishAsyncComplete", Config: resilientJetStreamPublisherConfig0},
-		{Name: "PublishAsyncPending", Config: resilientJetStreamPublisherConfig0},
-		{Name: "PublishMsg", Config: resilientJetStreamPublisherConfig1},
-		{Name: "PublishMsgAsync", Config: resilientJetStreamPublisherConfig0},
+		{Name: "CleanupPublisher", Config: resilientJetStreamPublisherConfig0, Request: true},
+		{Name: "Publish", Config: resilientJetStreamPublisherConfig1, Request: true},
+		{Name: "PublishAsync", Config: resilientJetStreamPublisherConfig0, Request: true},
+		{Name: "PublishAsyncComplete", Config: resilientJetStreamPublisherConfig0, Request: true},
+		{Name: "PublishAsyncPending", Config: resilientJetStreamPublisherConfig0, Request: true},
+		{Name: "PublishMsg", Config: resilientJetStreamPublisherConfig1, Request: true},
+		{Name: "PublishMsgAsync", Config: resilientJetStreamPublisherConfig0, Request: true},
 	},
 }
 

@@ -22,7 +22,10 @@ const (
 // profile, directives and resgen.yaml and written out in each method below.
 // Build one with NewResilientNetConn: its zero value is not usable. It is safe
 // for concurrent use when the wrapped value is. A panic in the wrapped value is
-// not recovered: it reaches the caller unchanged, and is not retried.
+// not recovered: it reaches the caller unchanged, and is not retried; its
+// attempt is recorded as failed (End), so that a circuit breaker's half-open
+// probe that panics opens it again for one interval instead of holding its
+// slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -33,13 +36,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 //	timeout: none (Close takes no context)
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientNetConn struct {
 	inner   net.Conn
 	manager *resgen.Manager
@@ -79,6 +86,7 @@ func (w *ResilientNetConn) Close() (err error) {
 	m := w.methods[0]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -100,7 +108,7 @@ func (w *ResilientNetConn) Close() (err error) {
 // LocalAddr calls the wrapped LocalAddr once it has a token of its rate limit
 // (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientNetConn) LocalAddr() net.Addr {
 	// Rate limit: LocalAddr returns no error, so it waits for its token whatever the strategy.
 	w.methods[1].Throttle(context.Background())
@@ -118,6 +126,7 @@ func (w *ResilientNetConn) Read(b []byte) (n int, err error) {
 	m := w.methods[2]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return n, err
@@ -143,7 +152,7 @@ func (w *ResilientNetConn) Read(b []byte) (n int, err error) {
 // RemoteAddr calls the wrapped RemoteAddr once it has a token of its rate limit
 // (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientNetConn) RemoteAddr() net.Addr {
 	// Rate limit: RemoteAddr returns no error, so it waits for its token whatever the strategy.
 	w.methods[3].Throttle(context.Background())
@@ -157,6 +166,7 @@ func (w *ResilientNetConn) SetDeadline(t time.Time) (err error) {
 	m := w.methods[4]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -182,6 +192,7 @@ func (w *ResilientNetConn) SetReadDeadline(t time.Time) (err error) {
 	m := w.methods[5]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -207,6 +218,7 @@ func (w *ResilientNetConn) SetWriteDeadline(t time.Time) (err error) {
 	m := w.methods[6]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -235,6 +247,7 @@ func (w *ResilientNetConn) Write(b []byte) (n int, err error) {
 	m := w.methods[7]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return n, err
@@ -266,11 +279,21 @@ var resilientNetConnConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
@@ -285,16 +308,6 @@ var resilientNetConnConfig0 = resgen.Config{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientNetConnSpec is the configuration of ResilientNetConn's methods,
@@ -304,13 +317,13 @@ var resilientNetConnSpec = resgen.Spec{
 	Wrapper:   "ResilientNetConn",
 	Interface: "net.Conn",
 	Methods: []resgen.MethodSpec{
-		{Name: "Close", Config: resilientNetConnConfig0},
-		{Name: "LocalAddr", Config: resilientNetConnConfig0},
+		{Name: "Close", Config: resilientNetConnConfig0, Request: true},
+		{Name: "LocalAddr", Config: resilientNetConnConfig0, Request: true},
 		{Name: "Read", Config: resilientNetConnConfig0},
-		{Name: "RemoteAddr", Config: resilientNetConnConfig0},
-		{Name: "SetDeadline", Config: resilientNetConnConfig0},
-		{Name: "SetReadDeadline", Config: resilientNetConnConfig0},
-		{Name: "SetWriteDeadline", Config: resilientNetConnConfig0},
-		{Name: "Write", Config: resilientNetConnConfig0},
+		{Name: "RemoteAddr", Config: resilientNetConnConfig0, Request: true},
+		{Name: "SetDeadline", Config: resilientNetConnConfig0, Request: true},
+		{Name: "SetReadDeadline", Config: resilientNetConnConfig0, Request: true},
+		{Name: "SetWriteDeadline", Config: resilientNetConnConfig0, Request: true},
+		{Name: "Write", Config: resilientNetConnConfig0, Request: true},
 	},
 }

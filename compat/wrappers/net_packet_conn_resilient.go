@@ -23,7 +23,9 @@ const (
 // below. Build one with NewResilientPacketConn: its zero value is not usable.
 // It is safe for concurrent use when the wrapped value is. A panic in the
 // wrapped value is not recovered: it reaches the caller unchanged, and is not
-// retried.
+// retried; its attempt is recorded as failed (End), so that a circuit breaker's
+// half-open probe that panics opens it again for one interval instead of
+// holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -34,13 +36,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 //	timeout: none (Close takes no context)
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientPacketConn struct {
 	inner   net.PacketConn
 	manager *resgen.Manager
@@ -80,6 +86,7 @@ func (w *ResilientPacketConn) Close() (err error) {
 	m := w.methods[0]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -101,7 +108,7 @@ func (w *ResilientPacketConn) Close() (err error) {
 // LocalAddr calls the wrapped LocalAddr once it has a token of its rate limit
 // (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientPacketConn) LocalAddr() net.Addr {
 	// Rate limit: LocalAddr returns no error, so it waits for its token whatever the strategy.
 	w.methods[1].Throttle(context.Background())
@@ -119,6 +126,7 @@ func (w *ResilientPacketConn) ReadFrom(p []byte) (n int, addr net.Addr, err erro
 	m := w.methods[2]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return n, addr, err
@@ -148,6 +156,7 @@ func (w *ResilientPacketConn) SetDeadline(t time.Time) (err error) {
 	m := w.methods[3]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -173,6 +182,7 @@ func (w *ResilientPacketConn) SetReadDeadline(t time.Time) (err error) {
 	m := w.methods[4]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -198,6 +208,7 @@ func (w *ResilientPacketConn) SetWriteDeadline(t time.Time) (err error) {
 	m := w.methods[5]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -227,6 +238,7 @@ func (w *ResilientPacketConn) WriteTo(p []byte, addr net.Addr) (n int, err error
 	m := w.methods[6]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return n, err
@@ -260,11 +272,21 @@ var resilientPacketConnConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
@@ -279,16 +301,6 @@ var resilientPacketConnConfig0 = resgen.Config{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientPacketConnSpec is the configuration of ResilientPacketConn's
@@ -298,12 +310,12 @@ var resilientPacketConnSpec = resgen.Spec{
 	Wrapper:   "ResilientPacketConn",
 	Interface: "net.PacketConn",
 	Methods: []resgen.MethodSpec{
-		{Name: "Close", Config: resilientPacketConnConfig0},
-		{Name: "LocalAddr", Config: resilientPacketConnConfig0},
+		{Name: "Close", Config: resilientPacketConnConfig0, Request: true},
+		{Name: "LocalAddr", Config: resilientPacketConnConfig0, Request: true},
 		{Name: "ReadFrom", Config: resilientPacketConnConfig0},
-		{Name: "SetDeadline", Config: resilientPacketConnConfig0},
-		{Name: "SetReadDeadline", Config: resilientPacketConnConfig0},
-		{Name: "SetWriteDeadline", Config: resilientPacketConnConfig0},
-		{Name: "WriteTo", Config: resilientPacketConnConfig0},
+		{Name: "SetDeadline", Config: resilientPacketConnConfig0, Request: true},
+		{Name: "SetReadDeadline", Config: resilientPacketConnConfig0, Request: true},
+		{Name: "SetWriteDeadline", Config: resilientPacketConnConfig0, Request: true},
+		{Name: "WriteTo", Config: resilientPacketConnConfig0, Request: true},
 	},
 }

@@ -23,7 +23,9 @@ const (
 // below. Build one with NewResilientTracerProvider: its zero value is not
 // usable. It is safe for concurrent use when the wrapped value is. A panic in
 // the wrapped value is not recovered: it reaches the caller unchanged, and is
-// not retried.
+// not retried; its attempt is recorded as failed (End), so that a circuit
+// breaker's half-open probe that panics opens it again for one interval instead
+// of holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -80,7 +82,7 @@ func (w *ResilientTracerProvider) Resilience() *resgen.Manager {
 // Tracer calls the wrapped Tracer once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientTracerProvider) Tracer(name string, options ...trace.TracerOption) trace.Tracer {
 	// Rate limit: Tracer returns no error, so it waits for its token whatever the strategy.
 	w.methods[0].Throttle(context.Background())
@@ -105,11 +107,21 @@ var resilientTracerProviderSpec = resgen.Spec{
 					Jitter:            resgen.JitterFull,
 					RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 				},
+				RetryBudget: resgen.RetryBudgetConfig{
+					Ratio:        0.3,
+					MinPerSecond: 10,
+					Window:       10 * time.Second,
+				},
 				CircuitBreaker: resgen.CircuitBreakerConfig{
 					FailureThreshold:       10,
-					RecoveryTimeout:        30 * time.Second,
 					InitialRecoveryTimeout: time.Second,
+					RecoveryTimeout:        30 * time.Second,
 					SuccessThreshold:       2,
+				},
+				Throttle: resgen.ThrottleConfig{
+					Multiplier:   2.0,
+					Window:       time.Second,
+					MaxRejection: 0.9,
 				},
 				RateLimit: resgen.RateLimitConfig{
 					MaxRequestsPerMinute: 30,
@@ -124,17 +136,8 @@ var resilientTracerProviderSpec = resgen.Spec{
 					CheckInterval: 30 * time.Second,
 					MaxAttempts:   3,
 				},
-				Throttle: resgen.ThrottleConfig{
-					Multiplier:   2.0,
-					Window:       time.Second,
-					MaxRejection: 0.9,
-				},
-				RetryBudget: resgen.RetryBudgetConfig{
-					Ratio:        0.3,
-					MinPerSecond: 10,
-					Window:       10 * time.Second,
-				},
 			},
+			Request: true,
 		},
 	},
 }

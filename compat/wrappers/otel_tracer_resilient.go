@@ -22,7 +22,10 @@ const (
 // profile, directives and resgen.yaml and written out in each method below.
 // Build one with NewResilientTracer: its zero value is not usable. It is safe
 // for concurrent use when the wrapped value is. A panic in the wrapped value is
-// not recovered: it reaches the caller unchanged, and is not retried.
+// not recovered: it reaches the caller unchanged, and is not retried; its
+// attempt is recorded as failed (End), so that a circuit breaker's half-open
+// probe that panics opens it again for one interval instead of holding its
+// slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -78,7 +81,7 @@ func (w *ResilientTracer) Resilience() *resgen.Manager {
 // Start calls the wrapped Start once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientTracer) Start(ctx context.Context, spanName string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
 	// Rate limit: Start returns no error, so it waits for its token whatever the strategy.
 	w.methods[0].Throttle(ctx)
@@ -103,11 +106,21 @@ var resilientTracerSpec = resgen.Spec{
 					Jitter:            resgen.JitterFull,
 					RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 				},
+				RetryBudget: resgen.RetryBudgetConfig{
+					Ratio:        0.3,
+					MinPerSecond: 10,
+					Window:       10 * time.Second,
+				},
 				CircuitBreaker: resgen.CircuitBreakerConfig{
 					FailureThreshold:       10,
-					RecoveryTimeout:        30 * time.Second,
 					InitialRecoveryTimeout: time.Second,
+					RecoveryTimeout:        30 * time.Second,
 					SuccessThreshold:       2,
+				},
+				Throttle: resgen.ThrottleConfig{
+					Multiplier:   2.0,
+					Window:       time.Second,
+					MaxRejection: 0.9,
 				},
 				RateLimit: resgen.RateLimitConfig{
 					MaxRequestsPerMinute: 30,
@@ -121,17 +134,8 @@ var resilientTracerSpec = resgen.Spec{
 					CheckInterval: 30 * time.Second,
 					MaxAttempts:   3,
 				},
-				Throttle: resgen.ThrottleConfig{
-					Multiplier:   2.0,
-					Window:       time.Second,
-					MaxRejection: 0.9,
-				},
-				RetryBudget: resgen.RetryBudgetConfig{
-					Ratio:        0.3,
-					MinPerSecond: 10,
-					Window:       10 * time.Second,
-				},
 			},
+			Request: true,
 		},
 	},
 }

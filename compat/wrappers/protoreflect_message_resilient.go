@@ -23,7 +23,9 @@ const (
 // below. Build one with NewResilientProtoMessage: its zero value is not usable.
 // It is safe for concurrent use when the wrapped value is. A panic in the
 // wrapped value is not recovered: it reaches the caller unchanged, and is not
-// retried.
+// retried; its attempt is recorded as failed (End), so that a circuit breaker's
+// half-open probe that panics opens it again for one interval instead of
+// holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -80,7 +82,7 @@ func (w *ResilientProtoMessage) Resilience() *resgen.Manager {
 // Clear calls the wrapped Clear once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientProtoMessage) Clear(p0 protoreflect.FieldDescriptor) {
 	// Rate limit: Clear returns no error, so it waits for its token whatever the strategy.
 	w.methods[0].Throttle(context.Background())
@@ -90,7 +92,7 @@ func (w *ResilientProtoMessage) Clear(p0 protoreflect.FieldDescriptor) {
 // Descriptor calls the wrapped Descriptor once it has a token of its rate limit
 // (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientProtoMessage) Descriptor() protoreflect.MessageDescriptor {
 	// Rate limit: Descriptor returns no error, so it waits for its token whatever the strategy.
 	w.methods[1].Throttle(context.Background())
@@ -100,7 +102,7 @@ func (w *ResilientProtoMessage) Descriptor() protoreflect.MessageDescriptor {
 // Get calls the wrapped Get once it has a token of its rate limit (it returns
 // no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientProtoMessage) Get(p0 protoreflect.FieldDescriptor) protoreflect.Value {
 	// Rate limit: Get returns no error, so it waits for its token whatever the strategy.
 	w.methods[2].Throttle(context.Background())
@@ -110,7 +112,7 @@ func (w *ResilientProtoMessage) Get(p0 protoreflect.FieldDescriptor) protoreflec
 // GetUnknown calls the wrapped GetUnknown once it has a token of its rate limit
 // (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientProtoMessage) GetUnknown() protoreflect.RawFields {
 	// Rate limit: GetUnknown returns no error, so it waits for its token whatever the strategy.
 	w.methods[3].Throttle(context.Background())
@@ -120,7 +122,7 @@ func (w *ResilientProtoMessage) GetUnknown() protoreflect.RawFields {
 // Has calls the wrapped Has once it has a token of its rate limit (it returns
 // no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientProtoMessage) Has(p0 protoreflect.FieldDescriptor) bool {
 	// Rate limit: Has returns no error, so it waits for its token whatever the strategy.
 	w.methods[4].Throttle(context.Background())
@@ -130,7 +132,7 @@ func (w *ResilientProtoMessage) Has(p0 protoreflect.FieldDescriptor) bool {
 // Interface calls the wrapped Interface once it has a token of its rate limit
 // (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientProtoMessage) Interface() protoreflect.ProtoMessage {
 	// Rate limit: Interface returns no error, so it waits for its token whatever the strategy.
 	w.methods[5].Throttle(context.Background())
@@ -140,7 +142,7 @@ func (w *ResilientProtoMessage) Interface() protoreflect.ProtoMessage {
 // IsValid calls the wrapped IsValid once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientProtoMessage) IsValid() bool {
 	// Rate limit: IsValid returns no error, so it waits for its token whatever the strategy.
 	w.methods[6].Throttle(context.Background())
@@ -150,7 +152,7 @@ func (w *ResilientProtoMessage) IsValid() bool {
 // Mutable calls the wrapped Mutable once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientProtoMessage) Mutable(p0 protoreflect.FieldDescriptor) protoreflect.Value {
 	// Rate limit: Mutable returns no error, so it waits for its token whatever the strategy.
 	w.methods[7].Throttle(context.Background())
@@ -160,7 +162,7 @@ func (w *ResilientProtoMessage) Mutable(p0 protoreflect.FieldDescriptor) protore
 // New calls the wrapped New once it has a token of its rate limit (it returns
 // no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientProtoMessage) New() protoreflect.Message {
 	// Rate limit: New returns no error, so it waits for its token whatever the strategy.
 	w.methods[8].Throttle(context.Background())
@@ -170,7 +172,7 @@ func (w *ResilientProtoMessage) New() protoreflect.Message {
 // NewField calls the wrapped NewField once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientProtoMessage) NewField(p0 protoreflect.FieldDescriptor) protoreflect.Value {
 	// Rate limit: NewField returns no error, so it waits for its token whatever the strategy.
 	w.methods[9].Throttle(context.Background())
@@ -180,7 +182,7 @@ func (w *ResilientProtoMessage) NewField(p0 protoreflect.FieldDescriptor) protor
 // Range calls the wrapped Range once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientProtoMessage) Range(f func(protoreflect.FieldDescriptor, protoreflect.Value) bool) {
 	// Rate limit: Range returns no error, so it waits for its token whatever the strategy.
 	w.methods[10].Throttle(context.Background())
@@ -190,7 +192,7 @@ func (w *ResilientProtoMessage) Range(f func(protoreflect.FieldDescriptor, proto
 // Set calls the wrapped Set once it has a token of its rate limit (it returns
 // no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientProtoMessage) Set(p0 protoreflect.FieldDescriptor, p1 protoreflect.Value) {
 	// Rate limit: Set returns no error, so it waits for its token whatever the strategy.
 	w.methods[11].Throttle(context.Background())
@@ -200,7 +202,7 @@ func (w *ResilientProtoMessage) Set(p0 protoreflect.FieldDescriptor, p1 protoref
 // SetUnknown calls the wrapped SetUnknown once it has a token of its rate limit
 // (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientProtoMessage) SetUnknown(p0 protoreflect.RawFields) {
 	// Rate limit: SetUnknown returns no error, so it waits for its token whatever the strategy.
 	w.methods[12].Throttle(context.Background())
@@ -210,7 +212,7 @@ func (w *ResilientProtoMessage) SetUnknown(p0 protoreflect.RawFields) {
 // Type calls the wrapped Type once it has a token of its rate limit (it returns
 // no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientProtoMessage) Type() protoreflect.MessageType {
 	// Rate limit: Type returns no error, so it waits for its token whatever the strategy.
 	w.methods[13].Throttle(context.Background())
@@ -220,7 +222,7 @@ func (w *ResilientProtoMessage) Type() protoreflect.MessageType {
 // WhichOneof calls the wrapped WhichOneof once it has a token of its rate limit
 // (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
 func (w *ResilientProtoMessage) WhichOneof(p0 protoreflect.OneofDescriptor) protoreflect.FieldDescriptor {
 	// Rate limit: WhichOneof returns no error, so it waits for its token whatever the strategy.
 	w.methods[14].Throttle(context.Background())
@@ -238,11 +240,21 @@ var resilientProtoMessageConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       10,
-		RecoveryTimeout:        30 * time.Second,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        30 * time.Second,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 30,
@@ -257,16 +269,6 @@ var resilientProtoMessageConfig0 = resgen.Config{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientProtoMessageSpec is the configuration of ResilientProtoMessage's
@@ -276,20 +278,20 @@ var resilientProtoMessageSpec = resgen.Spec{
 	Wrapper:   "ResilientProtoMessage",
 	Interface: "protoreflect.Message",
 	Methods: []resgen.MethodSpec{
-		{Name: "Clear", Config: resilientProtoMessageConfig0},
-		{Name: "Descriptor", Config: resilientProtoMessageConfig0},
-		{Name: "Get", Config: resilientProtoMessageConfig0},
-		{Name: "GetUnknown", Config: resilientProtoMessageConfig0},
-		{Name: "Has", Config: resilientProtoMessageConfig0},
-		{Name: "Interface", Config: resilientProtoMessageConfig0},
-		{Name: "IsValid", Config: resilientProtoMessageConfig0},
-		{Name: "Mutable", Config: resilientProtoMessageConfig0},
-		{Name: "New", Config: resilientProtoMessageConfig0},
-		{Name: "NewField", Config: resilientProtoMessageConfig0},
-		{Name: "Range", Config: resilientProtoMessageConfig0},
-		{Name: "Set", Config: resilientProtoMessageConfig0},
-		{Name: "SetUnknown", Config: resilientProtoMessageConfig0},
-		{Name: "Type", Config: resilientProtoMessageConfig0},
-		{Name: "WhichOneof", Config: resilientProtoMessageConfig0},
+		{Name: "Clear", Config: resilientProtoMessageConfig0, Request: true},
+		{Name: "Descriptor", Config: resilientProtoMessageConfig0, Request: true},
+		{Name: "Get", Config: resilientProtoMessageConfig0, Request: true},
+		{Name: "GetUnknown", Config: resilientProtoMessageConfig0, Request: true},
+		{Name: "Has", Config: resilientProtoMessageConfig0, Request: true},
+		{Name: "Interface", Config: resilientProtoMessageConfig0, Request: true},
+		{Name: "IsValid", Config: resilientProtoMessageConfig0, Request: true},
+		{Name: "Mutable", Config: resilientProtoMessageConfig0, Request: true},
+		{Name: "New", Config: resilientProtoMessageConfig0, Request: true},
+		{Name: "NewField", Config: resilientProtoMessageConfig0, Request: true},
+		{Name: "Range", Config: resilientProtoMessageConfig0, Request: true},
+		{Name: "Set", Config: resilientProtoMessageConfig0, Request: true},
+		{Name: "SetUnknown", Config: resilientProtoMessageConfig0, Request: true},
+		{Name: "Type", Config: resilientProtoMessageConfig0, Request: true},
+		{Name: "WhichOneof", Config: resilientProtoMessageConfig0, Request: true},
 	},
 }

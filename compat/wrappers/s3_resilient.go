@@ -22,7 +22,9 @@ const (
 // directives and resgen.yaml and written out in each method below. Build one
 // with NewResilientS3: its zero value is not usable. It is safe for concurrent
 // use when the wrapped value is. A panic in the wrapped value is not recovered:
-// it reaches the caller unchanged, and is not retried.
+// it reaches the caller unchanged, and is not retried; its attempt is recorded
+// as failed (End), so that a circuit breaker's half-open probe that panics
+// opens it again for one interval instead of holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -33,13 +35,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientS3 struct {
 	inner   S3API
 	manager *resgen.Manager
@@ -78,11 +84,12 @@ func (w *ResilientS3) Resilience() *resgen.Manager {
 func (w *ResilientS3) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (r0 *s3.DeleteObjectOutput, err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.DeleteObject(actx, in, optFns...)
 		release(err)
 		if err == nil {
@@ -102,11 +109,12 @@ func (w *ResilientS3) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput
 func (w *ResilientS3) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (r0 *s3.GetObjectOutput, err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.GetObject(actx, in, optFns...)
 		release(err)
 		if err == nil {
@@ -126,11 +134,12 @@ func (w *ResilientS3) GetObject(ctx context.Context, in *s3.GetObjectInput, optF
 func (w *ResilientS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (r0 *s3.HeadObjectOutput, err error) {
 	m := w.methods[2]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.HeadObject(actx, in, optFns...)
 		release(err)
 		if err == nil {
@@ -150,11 +159,12 @@ func (w *ResilientS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, op
 func (w *ResilientS3) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (r0 *s3.ListObjectsV2Output, err error) {
 	m := w.methods[3]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.ListObjectsV2(actx, in, optFns...)
 		release(err)
 		if err == nil {
@@ -174,11 +184,12 @@ func (w *ResilientS3) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Inp
 func (w *ResilientS3) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (r0 *s3.PutObjectOutput, err error) {
 	m := w.methods[4]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
 		}
-		actx, release := m.TimeoutKeep(ctx)
+		actx, release := m.AttemptContextKeep(ctx, &call)
 		r0, err = w.inner.PutObject(actx, in, optFns...)
 		release(err)
 		if err == nil {
@@ -205,11 +216,21 @@ var resilientS3Config0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
@@ -223,16 +244,6 @@ var resilientS3Config0 = resgen.Config{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientS3Spec is the configuration of ResilientS3's methods, resolved from
@@ -242,10 +253,10 @@ var resilientS3Spec = resgen.Spec{
 	Wrapper:   "ResilientS3",
 	Interface: "wrappers.S3API",
 	Methods: []resgen.MethodSpec{
-		{Name: "DeleteObject", Config: resilientS3Config0},
-		{Name: "GetObject", Config: resilientS3Config0},
-		{Name: "HeadObject", Config: resilientS3Config0},
-		{Name: "ListObjectsV2", Config: resilientS3Config0},
-		{Name: "PutObject", Config: resilientS3Config0},
+		{Name: "DeleteObject", Config: resilientS3Config0, Request: true},
+		{Name: "GetObject", Config: resilientS3Config0, Request: true},
+		{Name: "HeadObject", Config: resilientS3Config0, Request: true},
+		{Name: "ListObjectsV2", Config: resilientS3Config0, Request: true},
+		{Name: "PutObject", Config: resilientS3Config0, Request: true},
 	},
 }

@@ -23,7 +23,9 @@ const (
 // below. Build one with NewResilientConsumerGroup: its zero value is not
 // usable. It is safe for concurrent use when the wrapped value is. A panic in
 // the wrapped value is not recovered: it reaches the caller unchanged, and is
-// not retried.
+// not retried; its attempt is recorded as failed (End), so that a circuit
+// breaker's half-open probe that panics opens it again for one interval instead
+// of holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -34,13 +36,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 //	timeout: none (Close takes no context)
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientConsumerGroup struct {
 	inner   sarama.ConsumerGroup
 	manager *resgen.Manager
@@ -80,6 +86,7 @@ func (w *ResilientConsumerGroup) Close() (err error) {
 	m := w.methods[0]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -104,11 +111,12 @@ func (w *ResilientConsumerGroup) Close() (err error) {
 func (w *ResilientConsumerGroup) Consume(ctx context.Context, topics []string, handler sarama.ConsumerGroupHandler) (err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
 		}
-		actx, cancel := m.Timeout(ctx)
+		actx, cancel := m.AttemptContext(ctx, &call)
 		err = w.inner.Consume(actx, topics, handler)
 		cancel()
 		if err == nil {
@@ -127,7 +135,7 @@ func (w *ResilientConsumerGroup) Consume(ctx context.Context, topics []string, h
 // Errors calls the wrapped Errors once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientConsumerGroup) Errors() <-chan error {
 	// Rate limit: Errors returns no error, so it waits for its token whatever the strategy.
 	w.methods[2].Throttle(context.Background())
@@ -137,7 +145,7 @@ func (w *ResilientConsumerGroup) Errors() <-chan error {
 // Pause calls the wrapped Pause once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientConsumerGroup) Pause(partitions map[string][]int32) {
 	// Rate limit: Pause returns no error, so it waits for its token whatever the strategy.
 	w.methods[3].Throttle(context.Background())
@@ -147,7 +155,7 @@ func (w *ResilientConsumerGroup) Pause(partitions map[string][]int32) {
 // PauseAll calls the wrapped PauseAll once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientConsumerGroup) PauseAll() {
 	// Rate limit: PauseAll returns no error, so it waits for its token whatever the strategy.
 	w.methods[4].Throttle(context.Background())
@@ -157,7 +165,7 @@ func (w *ResilientConsumerGroup) PauseAll() {
 // Resume calls the wrapped Resume once it has a token of its rate limit (it
 // returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientConsumerGroup) Resume(partitions map[string][]int32) {
 	// Rate limit: Resume returns no error, so it waits for its token whatever the strategy.
 	w.methods[5].Throttle(context.Background())
@@ -167,7 +175,7 @@ func (w *ResilientConsumerGroup) Resume(partitions map[string][]int32) {
 // ResumeAll calls the wrapped ResumeAll once it has a token of its rate limit
 // (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientConsumerGroup) ResumeAll() {
 	// Rate limit: ResumeAll returns no error, so it waits for its token whatever the strategy.
 	w.methods[6].Throttle(context.Background())
@@ -185,11 +193,21 @@ var resilientConsumerGroupConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
@@ -204,16 +222,6 @@ var resilientConsumerGroupConfig0 = resgen.Config{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientConsumerGroupSpec is the configuration of ResilientConsumerGroup's
@@ -223,7 +231,7 @@ var resilientConsumerGroupSpec = resgen.Spec{
 	Wrapper:   "ResilientConsumerGroup",
 	Interface: "sarama.ConsumerGroup",
 	Methods: []resgen.MethodSpec{
-		{Name: "Close", Config: resilientConsumerGroupConfig0},
+		{Name: "Close", Config: resilientConsumerGroupConfig0, Request: true},
 		{
 			Name: "Consume",
 			Config: resgen.Config{
@@ -235,11 +243,21 @@ var resilientConsumerGroupSpec = resgen.Spec{
 					Jitter:            resgen.JitterFull,
 					RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 				},
+				RetryBudget: resgen.RetryBudgetConfig{
+					Ratio:        0.3,
+					MinPerSecond: 10,
+					Window:       10 * time.Second,
+				},
 				CircuitBreaker: resgen.CircuitBreakerConfig{
 					FailureThreshold:       3,
-					RecoveryTimeout:        time.Minute,
 					InitialRecoveryTimeout: time.Second,
+					RecoveryTimeout:        time.Minute,
 					SuccessThreshold:       2,
+				},
+				Throttle: resgen.ThrottleConfig{
+					Multiplier:   2.0,
+					Window:       time.Second,
+					MaxRejection: 0.9,
 				},
 				RateLimit: resgen.RateLimitConfig{
 					MaxRequestsPerMinute: 60,
@@ -253,22 +271,13 @@ var resilientConsumerGroupSpec = resgen.Spec{
 					CheckInterval: 30 * time.Second,
 					MaxAttempts:   3,
 				},
-				Throttle: resgen.ThrottleConfig{
-					Multiplier:   2.0,
-					Window:       time.Second,
-					MaxRejection: 0.9,
-				},
-				RetryBudget: resgen.RetryBudgetConfig{
-					Ratio:        0.3,
-					MinPerSecond: 10,
-					Window:       10 * time.Second,
-				},
 			},
+			Request: true,
 		},
-		{Name: "Errors", Config: resilientConsumerGroupConfig0},
-		{Name: "Pause", Config: resilientConsumerGroupConfig0},
-		{Name: "PauseAll", Config: resilientConsumerGroupConfig0},
-		{Name: "Resume", Config: resilientConsumerGroupConfig0},
-		{Name: "ResumeAll", Config: resilientConsumerGroupConfig0},
+		{Name: "Errors", Config: resilientConsumerGroupConfig0, Request: true},
+		{Name: "Pause", Config: resilientConsumerGroupConfig0, Request: true},
+		{Name: "PauseAll", Config: resilientConsumerGroupConfig0, Request: true},
+		{Name: "Resume", Config: resilientConsumerGroupConfig0, Request: true},
+		{Name: "ResumeAll", Config: resilientConsumerGroupConfig0, Request: true},
 	},
 }

@@ -24,7 +24,9 @@ const (
 // below. Build one with NewResilientSyncProducer: its zero value is not usable.
 // It is safe for concurrent use when the wrapped value is. A panic in the
 // wrapped value is not recovered: it reaches the caller unchanged, and is not
-// retried.
+// retried; its attempt is recorded as failed (End), so that a circuit breaker's
+// half-open probe that panics opens it again for one interval instead of
+// holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -35,13 +37,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient,sarama.ErrNotLeaderForPartition,sarama.ErrOutOfBrokers
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
+//	retry: max_attempts=5 initial_delay=2s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient,sarama.ErrNotLeaderForPartition,sarama.ErrOutOfBrokers
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 //	timeout: none (AbortTxn takes no context)
-//	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=true
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientSyncProducer struct {
 	inner   sarama.SyncProducer
 	manager *resgen.Manager
@@ -81,6 +87,7 @@ func (w *ResilientSyncProducer) AbortTxn() (err error) {
 	m := w.methods[0]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -106,6 +113,7 @@ func (w *ResilientSyncProducer) AddMessageToTxn(msg *sarama.ConsumerMessage, gro
 	m := w.methods[1]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -131,6 +139,7 @@ func (w *ResilientSyncProducer) AddMessageToTxnWithGroupMetadata(msg *sarama.Con
 	m := w.methods[2]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -156,6 +165,7 @@ func (w *ResilientSyncProducer) AddOffsetsToTxn(offsets map[string][]*sarama.Par
 	m := w.methods[3]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -181,6 +191,7 @@ func (w *ResilientSyncProducer) AddOffsetsToTxnWithGroupMetadata(offsets map[str
 	m := w.methods[4]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -206,6 +217,7 @@ func (w *ResilientSyncProducer) BeginTxn() (err error) {
 	m := w.methods[5]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -231,6 +243,7 @@ func (w *ResilientSyncProducer) Close() (err error) {
 	m := w.methods[6]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -256,6 +269,7 @@ func (w *ResilientSyncProducer) CommitTxn() (err error) {
 	m := w.methods[7]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -277,7 +291,7 @@ func (w *ResilientSyncProducer) CommitTxn() (err error) {
 // IsTransactional calls the wrapped IsTransactional once it has a token of its
 // rate limit (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientSyncProducer) IsTransactional() bool {
 	// Rate limit: IsTransactional returns no error, so it waits for its token whatever the strategy.
 	w.methods[8].Throttle(context.Background())
@@ -295,6 +309,7 @@ func (w *ResilientSyncProducer) SendMessage(msg *sarama.ProducerMessage) (partit
 	m := w.methods[9]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return partition, offset, err
@@ -324,6 +339,7 @@ func (w *ResilientSyncProducer) SendMessages(msgs []*sarama.ProducerMessage) (er
 	m := w.methods[10]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -345,7 +361,7 @@ func (w *ResilientSyncProducer) SendMessages(msgs []*sarama.ProducerMessage) (er
 // TxnStatus calls the wrapped TxnStatus once it has a token of its rate limit
 // (it returns no error, so no other policy applies):
 //
-//	rate limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
 func (w *ResilientSyncProducer) TxnStatus() sarama.ProducerTxnStatusFlag {
 	// Rate limit: TxnStatus returns no error, so it waits for its token whatever the strategy.
 	w.methods[11].Throttle(context.Background())
@@ -366,11 +382,21 @@ var resilientSyncProducerConfig0 = resgen.Config{
 			Match:   resilientSyncProducerMatch0,
 		},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       3,
-		RecoveryTimeout:        time.Minute,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        time.Minute,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
@@ -385,16 +411,6 @@ var resilientSyncProducerConfig0 = resgen.Config{
 		CheckInterval: 30 * time.Second,
 		MaxAttempts:   3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientSyncProducerSpec is the configuration of ResilientSyncProducer's
@@ -404,18 +420,18 @@ var resilientSyncProducerSpec = resgen.Spec{
 	Wrapper:   "ResilientSyncProducer",
 	Interface: "sarama.SyncProducer",
 	Methods: []resgen.MethodSpec{
-		{Name: "AbortTxn", Config: resilientSyncProducerConfig0},
-		{Name: "AddMessageToTxn", Config: resilientSyncProducerConfig0},
-		{Name: "AddMessageToTxnWithGroupMetadata", Config: resilientSyncProducerConfig0},
-		{Name: "AddOffsetsToTxn", Config: resilientSyncProducerConfig0},
-		{Name: "AddOffsetsToTxnWithGroupMetadata", Config: resilientSyncProducerConfig0},
-		{Name: "BeginTxn", Config: resilientSyncProducerConfig0},
-		{Name: "Close", Config: resilientSyncProducerConfig0},
-		{Name: "CommitTxn", Config: resilientSyncProducerConfig0},
-		{Name: "IsTransactional", Config: resilientSyncProducerConfig0},
-		{Name: "SendMessage", Config: resilientSyncProducerConfig0},
-		{Name: "SendMessages", Config: resilientSyncProducerConfig0},
-		{Name: "TxnStatus", Config: resilientSyncProducerConfig0},
+		{Name: "AbortTxn", Config: resilientSyncProducerConfig0, Request: true},
+		{Name: "AddMessageToTxn", Config: resilientSyncProducerConfig0, Request: true},
+		{Name: "AddMessageToTxnWithGroupMetadata", Config: resilientSyncProducerConfig0, Request: true},
+		{Name: "AddOffsetsToTxn", Config: resilientSyncProducerConfig0, Request: true},
+		{Name: "AddOffsetsToTxnWithGroupMetadata", Config: resilientSyncProducerConfig0, Request: true},
+		{Name: "BeginTxn", Config: resilientSyncProducerConfig0, Request: true},
+		{Name: "Close", Config: resilientSyncProducerConfig0, Request: true},
+		{Name: "CommitTxn", Config: resilientSyncProducerConfig0, Request: true},
+		{Name: "IsTransactional", Config: resilientSyncProducerConfig0, Request: true},
+		{Name: "SendMessage", Config: resilientSyncProducerConfig0, Request: true},
+		{Name: "SendMessages", Config: resilientSyncProducerConfig0, Request: true},
+		{Name: "TxnStatus", Config: resilientSyncProducerConfig0, Request: true},
 	},
 }
 

@@ -22,7 +22,10 @@ const (
 // profile, directives and resgen.yaml and written out in each method below.
 // Build one with NewResilientDriverConn: its zero value is not usable. It is
 // safe for concurrent use when the wrapped value is. A panic in the wrapped
-// value is not recovered: it reaches the caller unchanged, and is not retried.
+// value is not recovered: it reaches the caller unchanged, and is not retried;
+// its attempt is recorded as failed (End), so that a circuit breaker's
+// half-open probe that panics opens it again for one interval instead of
+// holding its slot.
 //
 // Each method runs one loop: the circuit breaker, adaptive throttling and the
 // rate limit admit every attempt (Admit); the attempt runs under its own
@@ -33,13 +36,17 @@ const (
 //
 // Unless a method's doc says otherwise, it runs with:
 //
-//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full retry_on=transient
-//	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
-//	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s success_threshold=2
+//	retry: max_attempts=3 initial_delay=1s max_delay=1m backoff_multiplier=2 jitter=full
+//	  retry_on=transient
+//	retry_budget: ratio=0.3 min_retries_per_second=10 window=10s
+//	circuit_breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s
+//	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
 //	timeout: none (Begin takes no context)
-//	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
+//	recovery: enable_connection_recovery=true enable_credential_refresh=false
+//	  enable_schema_adaptation=true enable_partial_failure_recovery=true
+//	  recovery_check_interval=30s max_recovery_attempts=3
 type ResilientDriverConn struct {
 	inner   driver.Conn
 	manager *resgen.Manager
@@ -79,6 +86,7 @@ func (w *ResilientDriverConn) Begin() (r0 driver.Tx, err error) {
 	m := w.methods[0]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -104,6 +112,7 @@ func (w *ResilientDriverConn) Close() (err error) {
 	m := w.methods[1]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -129,6 +138,7 @@ func (w *ResilientDriverConn) Prepare(query string) (r0 driver.Stmt, err error) 
 	m := w.methods[2]
 	ctx := context.Background()
 	var call resgen.Call
+	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -158,11 +168,21 @@ var resilientDriverConnConfig0 = resgen.Config{
 		Jitter:            resgen.JitterFull,
 		RetryOn:           resgen.Matcher{Classes: resgen.ClassesTransient},
 	},
+	RetryBudget: resgen.RetryBudgetConfig{
+		Ratio:        0.3,
+		MinPerSecond: 10,
+		Window:       10 * time.Second,
+	},
 	CircuitBreaker: resgen.CircuitBreakerConfig{
 		FailureThreshold:       5,
-		RecoveryTimeout:        30 * time.Second,
 		InitialRecoveryTimeout: time.Second,
+		RecoveryTimeout:        30 * time.Second,
 		SuccessThreshold:       2,
+	},
+	Throttle: resgen.ThrottleConfig{
+		Multiplier:   2.0,
+		Window:       time.Second,
+		MaxRejection: 0.9,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 300,
@@ -178,16 +198,6 @@ var resilientDriverConnConfig0 = resgen.Config{
 		CheckInterval:            30 * time.Second,
 		MaxAttempts:              3,
 	},
-	Throttle: resgen.ThrottleConfig{
-		Multiplier:   2.0,
-		Window:       time.Second,
-		MaxRejection: 0.9,
-	},
-	RetryBudget: resgen.RetryBudgetConfig{
-		Ratio:        0.3,
-		MinPerSecond: 10,
-		Window:       10 * time.Second,
-	},
 }
 
 // resilientDriverConnSpec is the configuration of ResilientDriverConn's
@@ -197,8 +207,8 @@ var resilientDriverConnSpec = resgen.Spec{
 	Wrapper:   "ResilientDriverConn",
 	Interface: "driver.Conn",
 	Methods: []resgen.MethodSpec{
-		{Name: "Begin", Config: resilientDriverConnConfig0},
-		{Name: "Close", Config: resilientDriverConnConfig0},
-		{Name: "Prepare", Config: resilientDriverConnConfig0},
+		{Name: "Begin", Config: resilientDriverConnConfig0, Request: true},
+		{Name: "Close", Config: resilientDriverConnConfig0, Request: true},
+		{Name: "Prepare", Config: resilientDriverConnConfig0, Request: true},
 	},
 }
