@@ -38,11 +38,13 @@ type Reservation struct {
 // A pause is a floor under tat, apart from it: a reservation given back
 // lowers tat, and must not lower the pause with it.
 type bucket struct {
-	interval  int64     // nanoseconds per token
-	tolerance int64     // (burst-1) × interval: how far tat may run ahead of now
-	epoch     time.Time // tat's origin
+	interval  atomic.Int64 // nanoseconds per token
+	tolerance atomic.Int64 // (burst-1) × interval: how far tat may run ahead of now
+	epoch     time.Time    // tat's origin
 	tat       atomic.Int64
 	floor     atomic.Int64 // tat as if empty when the latest pause ends
+	burst     int64
+	adaptive  *adaptiveRate // nil: the rate is max_requests_per_minute
 
 	refs int64 // Managers using it; guarded by buckets.mu
 }
@@ -58,16 +60,22 @@ func newBucket(cfg RateLimitConfig, now time.Time) *bucket {
 	// more than max_requests_per_minute (one attempt too many in a window
 	// of a whole number of intervals).
 	interval := (int64(time.Minute)-1)/rpm + 1
-	burst := int64(max(cfg.BurstSize, 1))
+	b := &bucket{epoch: now, burst: int64(max(cfg.BurstSize, 1))}
+	b.setInterval(interval)
+	if cfg.Adaptive {
+		b.adaptive = newAdaptiveRate(b, cfg)
+	}
+	return b
+}
+
+// setInterval sets the bucket's interval, and its tolerance with it.
+func (b *bucket) setInterval(interval int64) {
 	tolerance := int64(maxSpan)
-	if burst-1 < maxSpan/interval {
-		tolerance = (burst - 1) * interval
+	if b.burst-1 < maxSpan/interval {
+		tolerance = (b.burst - 1) * interval
 	}
-	return &bucket{
-		interval:  interval,
-		tolerance: tolerance,
-		epoch:     now,
-	}
+	b.interval.Store(interval)
+	b.tolerance.Store(tolerance)
 }
 
 func (b *bucket) nanos(t time.Time) int64 {
@@ -76,15 +84,19 @@ func (b *bucket) nanos(t time.Time) int64 {
 
 func (b *bucket) Reserve(now time.Time, maxWait time.Duration) (Reservation, bool) {
 	t := b.nanos(now)
+	if a := b.adaptive; a != nil && t >= a.next.Load() {
+		a.adapt(t)
+	}
 	floor := b.floor.Load()
+	interval, tolerance := b.interval.Load(), b.tolerance.Load()
 	for {
 		tat := b.tat.Load()
 		start := max(tat, t, floor)
-		wait := start - b.tolerance - t
+		wait := start - tolerance - t
 		if wait > int64(maxWait) {
 			return Reservation{}, false
 		}
-		next := start + b.interval
+		next := start + interval
 		if b.tat.CompareAndSwap(tat, next) {
 			return Reservation{Wait: time.Duration(max(wait, 0)), Token: next}, true
 		}
@@ -96,12 +108,12 @@ func (b *bucket) Cancel(r Reservation) {
 	// one would let two later attempts share a slot. tat goes back to where
 	// the reservation started, which is never earlier than where it was
 	// before: as if the reservation had not been made.
-	b.tat.CompareAndSwap(r.Token, r.Token-b.interval)
+	b.tat.CompareAndSwap(r.Token, r.Token-b.interval.Load())
 }
 
 func (b *bucket) Pause(until time.Time) {
 	// Nothing before until: the bucket is empty then, and refills from there.
-	u := b.nanos(until) + b.tolerance
+	u := b.nanos(until) + b.tolerance.Load()
 	for {
 		f := b.floor.Load()
 		if f >= u || b.floor.CompareAndSwap(f, u) {
@@ -132,6 +144,7 @@ func clockKey(clock Clock) any {
 type hostKey struct {
 	host       string
 	rpm, burst int
+	adaptive   bool
 	clock      any // a bucket counts time by one clock: Managers with other clocks do not share it
 }
 
@@ -152,7 +165,7 @@ const minSweep = 1024
 // clock identifies the clock the bucket counts time by (see clockKey); now
 // is that clock's time.
 func acquireHostBucket(host string, cfg RateLimitConfig, clock any, now time.Time) *bucket {
-	k := hostKey{host, cfg.MaxRequestsPerMinute, cfg.BurstSize, clock}
+	k := hostKey{host, cfg.MaxRequestsPerMinute, cfg.BurstSize, cfg.Adaptive, clock}
 	buckets.Lock()
 	defer buckets.Unlock()
 	b, ok := buckets.m[k]

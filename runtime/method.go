@@ -30,6 +30,7 @@ type Method struct {
 	gate        *atomic.Bool  // the guard's active flag, or a flag never set
 	bucket      BucketState   // nil: no rate limit
 	local       *bucket       // bucket, when it lives in the process
+	conc        *concLimiter  // nil: no concurrency limit
 	stats       methodStats
 
 	// The success path's shortcuts, set once at construction.
@@ -43,38 +44,57 @@ type Method struct {
 // error and the next delay. Generated code declares one per call, as a
 // zero value on its stack, and passes it to every stage.
 type Call struct {
-	attempt   int
-	extra     int // attempts granted by recovery (credential refresh, schema adaptation)
-	permit    Permit
-	delay     time.Duration
-	last      error
-	rgen      uint64 // the generations of reconnect, credential refresh and
-	fgen      uint64 // schema adaptation when the attempt started: a recovery
-	agen      uint64 // that completed since then is used, not run again
-	refreshed bool
-	adapted   bool
-	start     int64 // when the attempt started, in Unix nanoseconds, when attempts are timed
+	attempt    int
+	extra      int // attempts granted by recovery (credential refresh, schema adaptation)
+	permit     Permit
+	delay      time.Duration
+	last       error
+	rgen       uint64 // the generations of reconnect, credential refresh and
+	fgen       uint64 // schema adaptation when the attempt started: a recovery
+	agen       uint64 // that completed since then is used, not run again
+	refreshed  bool
+	adapted    bool
+	start      int64 // when the attempt started, in Unix nanoseconds, when attempts are timed
+	sent       int64 // when the attempt took its token of an adaptive rate limit, Unix nanoseconds
+	slot       uint8 // the attempt holds a slot of the concurrency limit: 1, or 2 when it is timed
+	slotStart  int64 // when a timed slot was taken, Unix nanoseconds
+	slotFlight int64 // the attempts in flight then
 }
 
 // Attempt returns the number of the current attempt, from 1.
 func (c *Call) Attempt() int { return c.attempt }
 
 // Admit starts the next attempt of c: the circuit breaker admits it, then
-// the rate limit does. It returns ErrCircuitOpen, ErrRateLimited or
-// ErrQueueFull when the attempt may not go (wrapped in a RetryError after a
-// failed attempt), or the context's error when it ends while waiting for a
-// token.
+// adaptive throttling, the concurrency limit and the rate limit do. It
+// returns ErrCircuitOpen, ErrThrottled, a *ConcurrencyError,
+// ErrRateLimited or ErrQueueFull when the attempt may not go (wrapped in a
+// RetryError after a failed attempt), or the context's error when it ends
+// while waiting for a slot or a token.
 func (me *Method) Admit(ctx context.Context, c *Call) error {
 	c.attempt++
 	if b := me.admitClosed; b != nil {
 		if w := b.word.Load(); w&3 == uint64(StateClosed) && !me.gate.Load() {
 			c.permit = Permit(w)
-			return nil
+			return me.admitSlot(ctx, c)
 		}
 	} else if me.admitNone && !me.gate.Load() {
-		return nil
+		return me.admitSlot(ctx, c)
 	}
 	return me.admit(ctx, c)
+}
+
+// admitSlot takes a slot of the concurrency limit, if any, for an attempt
+// that has nothing else to pass.
+func (me *Method) admitSlot(ctx context.Context, c *Call) error {
+	l := me.conc
+	if l == nil {
+		return nil
+	}
+	if ok, timed := l.tryAcquire(); ok {
+		me.held(c, timed)
+		return nil
+	}
+	return me.admitConc(ctx, c)
 }
 
 func (me *Method) admit(ctx context.Context, c *Call) error {
@@ -103,11 +123,17 @@ func (me *Method) admit(ctx context.Context, c *Call) error {
 		}
 		return me.stop(c, ErrThrottled)
 	}
+	if me.conc != nil {
+		if err := me.admitSlot(ctx, c); err != nil {
+			return err
+		}
+	}
 	if me.bucket != nil {
-		if err := me.take(ctx); err != nil {
+		if err := me.take(ctx, c); err != nil {
 			if e := me.breaker; e != nil {
 				e.state.Release(c.permit)
 			}
+			me.Release(c)
 			if cerr := ctx.Err(); cerr != nil && err == cerr {
 				me.stats.failures.Add(1)
 				return err
@@ -133,12 +159,15 @@ func (me *Method) stop(c *Call, err error) error {
 }
 
 // take waits for a token of the method's rate limit, as its strategy says.
-func (me *Method) take(ctx context.Context) error {
+func (me *Method) take(ctx context.Context, c *Call) error {
 	now := me.m.clock.Now()
 	var r Reservation
 	var ok bool
 	if b := me.local; b != nil {
 		r, ok = b.Reserve(now, 0)
+		if b.adaptive != nil {
+			c.sent = now.UnixNano()
+		}
 	} else {
 		r, ok = me.bucket.Reserve(now, 0)
 	}
@@ -178,6 +207,9 @@ func (me *Method) take(ctx context.Context) error {
 	select {
 	case <-t.C():
 		me.stats.rateWait.Add(int64(r.Wait))
+		if c.sent != 0 {
+			c.sent = me.m.clock.Now().UnixNano()
+		}
 		return nil
 	case <-ctx.Done():
 		t.Stop()
@@ -207,6 +239,9 @@ func (me *Method) logRate(action string) {
 // Success records the success of c's attempt.
 func (me *Method) Success(c *Call) {
 	me.stats.successes.Add(1)
+	if c.slot != 0 {
+		me.releaseSlot(c)
+	}
 	if me.successSlow || c.attempt != 1 || c.permit&3 != 0 {
 		me.success(c)
 	} else if b := me.fastBreaker; b != nil && b.streak.Load() != 0 {
@@ -234,6 +269,9 @@ func (me *Method) success(c *Call) {
 // the caller's own context error unchanged.
 func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 	m := me.m
+	if c.slot != 0 {
+		me.releaseSlot(c)
+	}
 	class := me.classify(ctx, err)
 	c.last = err
 	me.stats.failedAttempts.Add(1)
@@ -254,7 +292,10 @@ func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 		return err
 	}
 	if class == ClassRateLimited && me.bucket != nil {
-		if ra, ok := RetryAfter(err); ok {
+		if a := me.local.adaptiveRate(); a != nil {
+			// The service's answer sets the rate: a cut, not a pause.
+			me.cutRate(a, c)
+		} else if ra, ok := RetryAfter(err); ok {
 			me.bucket.Pause(m.clock.Now().Add(ra))
 		}
 	}

@@ -17,7 +17,7 @@ import (
 // A Setting with an empty Key switches its policy: Value "off" disables it,
 // "on" enables it. Any other Setting of a policy also enables it.
 type Setting struct {
-	Policy string // retry, retry_budget, circuit_breaker, throttle, rate_limit, timeout, recovery
+	Policy string // retry, retry_budget, circuit_breaker, throttle, concurrency, rate_limit, timeout, recovery
 	Key    string // max_attempts, ...; empty to switch the policy on or off
 	Value  string
 }
@@ -36,6 +36,7 @@ const (
 	kindWord
 	kindFraction // a number in (0, 1]
 	kindPositive // a number above 0
+	kindConcurrencyStrategy
 )
 
 type keySpec struct {
@@ -73,6 +74,7 @@ var policyKeys = map[string]map[string]keySpec{
 			}
 		}},
 		"max_queue_size": {kindInt, func(c *Config, v any) { c.RateLimit.MaxQueueSize = v.(int) }},
+		"adaptive":       {kindBool, func(c *Config, v any) { c.RateLimit.Adaptive = v.(bool) }},
 	},
 	"timeout": {
 		"duration": {kindDuration, func(c *Config, v any) { c.Timeout.Duration = v.(time.Duration) }},
@@ -87,6 +89,7 @@ var policyKeys = map[string]map[string]keySpec{
 	},
 	"throttle":     throttleKeys,
 	"retry_budget": retryBudgetKeys,
+	"concurrency":  concurrencyKeys,
 }
 
 // Policies returns the names of the policies, sorted.
@@ -176,6 +179,8 @@ func (c *Config) setDisabled(policy string, off bool) {
 		c.Throttle.Disabled = off
 	case "retry_budget":
 		c.RetryBudget.Disabled = off
+	case "concurrency":
+		c.Concurrency.Disabled = off
 	}
 }
 
@@ -248,6 +253,8 @@ func parseValue(kind keyKind, s string) (any, error) {
 			s, Suggest(s, []string{"wait", "drop", "queue"}))
 	case kindClasses:
 		return ParseClasses(s)
+	case kindConcurrencyStrategy:
+		return parseConcurrencyStrategy(s)
 	case kindWord:
 		if s == "" || strings.ContainsAny(s, " \t,=") {
 			return nil, fmt.Errorf("want a single word, not %q", s)
