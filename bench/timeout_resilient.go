@@ -36,6 +36,7 @@ const (
 //	retry budget: off
 //	circuit breaker: off
 //	throttle: multiplier=2 window=1s max_rejection=0.9
+//	concurrency: adaptive=true min_in_flight=20 max_in_flight=1000 backpressure_strategy=wait
 //	rate limit: off
 //	timeout: 1m per attempt, cancelled when the attempt returns
 //	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -77,6 +78,7 @@ func (w *ResilientTimeout) Resilience() *resgen.Manager {
 func (w *ResilientTimeout) Get(ctx context.Context, id string) (r0 string, err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -145,6 +147,11 @@ var resilientTimeoutSpec = resgen.Spec{
 					Ratio:        0.3,
 					MinPerSecond: 10,
 					Window:       10 * time.Second,
+				},
+				Concurrency: resgen.ConcurrencyConfig{
+					MaxInFlight: 1000,
+					MinInFlight: 20,
+					Strategy:    resgen.StrategyWait,
 				},
 			},
 		},

@@ -30,7 +30,7 @@ type arg struct {
 }
 
 // directiveNames are the directives, with the keys they take.
-var directiveNames = []string{"circuit_breaker", "profile", "rate_limit", "recovery", "retry", "retry_budget", "skip", "throttle", "timeout"}
+var directiveNames = []string{"circuit_breaker", "concurrency", "profile", "rate_limit", "recovery", "retry", "retry_budget", "skip", "throttle", "timeout"}
 
 // parseDirectives reads the //resgen: lines of a doc comment. It checks
 // their syntax, names and keys, and adds each problem to errs.

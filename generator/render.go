@@ -741,6 +741,9 @@ func (r *renderer) guardedBody(b *jen.Group, m *method, n methodNames, inner *je
 		b.Var().Id(errName).Error()
 	}
 	b.Var().Id(n.call).Add(rt("Call"))
+	// Success and Failure give back what an attempt holds; the deferred
+	// Release does when the wrapped call panics.
+	b.Defer().Id(n.m).Dot("Release").Call(jen.Op("&").Id(n.call))
 	b.For().BlockFunc(func(l *jen.Group) {
 		ctx := jen.Id(n.ctx)
 		l.If(errID().Op("=").Id(n.m).Dot("Admit").Call(ctx.Clone(), jen.Op("&").Id(n.call)), errID().Op("!=").Nil()).BlockFunc(func(g *jen.Group) {
@@ -983,6 +986,7 @@ func (r *renderer) policyLines(m *method) []string {
 	add("circuit breaker", breaker, c.CircuitBreaker.Disabled)
 	add("throttle", fmt.Sprintf("multiplier=%v window=%s max_rejection=%v",
 		c.Throttle.Multiplier, fmtDuration(c.Throttle.Window), c.Throttle.MaxRejection), c.Throttle.Disabled)
+	add("concurrency", concurrencyDoc(c.Concurrency), c.Concurrency.Disabled)
 	add("rate limit", rateDoc(c.RateLimit), c.RateLimit.Disabled)
 	if m.ctxIndex >= 0 {
 		how := "cancelled when the attempt returns"
@@ -1076,6 +1080,21 @@ func rateDoc(rl runtime.RateLimitConfig) string {
 		rl.MaxRequestsPerMinute, rl.BurstSize, !rl.Global, rl.Strategy)
 	if rl.Strategy == runtime.StrategyQueue {
 		s += fmt.Sprintf(" max_queue_size=%d", rl.MaxQueueSize)
+	}
+	if rl.Adaptive {
+		s += " adaptive=true"
+	}
+	return s
+}
+
+func concurrencyDoc(cc runtime.ConcurrencyConfig) string {
+	s := fmt.Sprintf("adaptive=%v", !cc.Fixed)
+	if !cc.Fixed {
+		s += fmt.Sprintf(" min_in_flight=%d", cc.MinInFlight)
+	}
+	s += fmt.Sprintf(" max_in_flight=%d backpressure_strategy=%s", cc.MaxInFlight, cc.Strategy)
+	if cc.Group != "" {
+		s += " group=" + cc.Group
 	}
 	return s
 }
@@ -1200,6 +1219,9 @@ func (r *renderer) configLit(m *method) jen.Code {
 	if c.RateLimit.MaxQueueSize > 0 {
 		lf.add("MaxQueueSize", jen.Lit(c.RateLimit.MaxQueueSize))
 	}
+	if c.RateLimit.Adaptive {
+		lf.add("Adaptive", jen.True())
+	}
 	policy("RateLimit", "RateLimitConfig", c.RateLimit.Disabled, lf)
 
 	var tf fields
@@ -1235,6 +1257,18 @@ func (r *renderer) configLit(m *method) jen.Code {
 	bdf.add("MinPerSecond", jen.Lit(c.RetryBudget.MinPerSecond))
 	bdf.add("Window", durationLit(c.RetryBudget.Window))
 	policy("RetryBudget", "RetryBudgetConfig", c.RetryBudget.Disabled, bdf)
+
+	var ccf fields
+	ccf.add("MaxInFlight", jen.Lit(c.Concurrency.MaxInFlight))
+	ccf.add("MinInFlight", jen.Lit(c.Concurrency.MinInFlight))
+	if c.Concurrency.Fixed {
+		ccf.add("Fixed", jen.True())
+	}
+	ccf.add("Strategy", rt(strategyConst(c.Concurrency.Strategy)))
+	if c.Concurrency.Group != "" {
+		ccf.add("Group", jen.Lit(c.Concurrency.Group))
+	}
+	policy("Concurrency", "ConcurrencyConfig", c.Concurrency.Disabled, ccf)
 	return cf.lit(rt("Config"))
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +24,10 @@ import (
 // The limit is adaptive unless Fixed is set: it follows the attempts'
 // latency as Netflix's Gradient2 does. Over windows of at least 100ms it
 // compares the window's mean latency (short) with a slow average of past
-// windows (long): while short stays within 1.5 times long and the attempts
+// windows (long), which follows a window that queues (short more than 1.5
+// times long) 25 times more slowly than one that does not, so that a
+// standing queue does not become the norm: while short stays within 1.5
+// times long and the attempts
 // in flight reach half the limit, the limit grows by its square root each
 // window; when short is more, the limit shrinks in proportion, by half at
 // most, never below MinInFlight. So a service whose queue grows before it
@@ -33,8 +35,9 @@ import (
 // attempts beyond wait or fail in the client, and none of them is left in
 // the service's queue when capacity returns.
 //
-// Latency is sampled: one attempt in 2ⁿ is timed, n chosen so that a window
-// holds 16 to 64 samples, so that timing costs a busy method nothing.
+// Latency is sampled: one slot taken in 2ⁿ is timed, n chosen so that a window
+// holds 16 to 64 samples (a window ends early at 1024), so that timing
+// costs a busy method next to nothing.
 type ConcurrencyConfig struct {
 	// Disabled turns the concurrency limit off.
 	Disabled bool
@@ -71,11 +74,13 @@ const (
 	concMaxWindow   = time.Second            // the longest: a window ends then whatever its samples
 	concMinSamples  = 16                     // a window of fewer samples halves the sampling shift
 	concMaxSamples  = 64                     // a window of more doubles it
-	concMaxShift    = 16
-	concTolerance   = 1.5  // short latency within this many times long is no queueing
-	concSmoothing   = 0.5  // how much of the new estimate each window takes
-	concLongWeight  = 0.05 // how much of each window the long latency takes
-	concLongDecay   = 0.95 // long shrinks so while it is more than twice short
+	concFullWindow  = 1024                   // a window of this many samples ends at once
+	concMaxShift    = 20
+	concTolerance   = 1.5   // short latency within this many times long is no queueing
+	concSmoothing   = 0.5   // how much of the new estimate each window takes
+	concLongWeight  = 0.05  // how much of each window the long latency takes
+	concLongDrift   = 0.002 // and of a window that queues
+	concLongDecay   = 0.95  // long shrinks so while it is more than twice short
 	concMinGradient = 0.5
 )
 
@@ -144,9 +149,12 @@ var concurrencyKeys = map[string]keySpec{
 	"group":                 {kindWord, func(c *Config, v any) { c.Concurrency.Group = v.(string) }},
 }
 
-// concLimiter enforces one concurrency limit. Taking and giving back a
-// slot are one compare-and-swap and one add; waiting, adapting the limit
-// and everything else are off the success path.
+// concLimiter enforces one concurrency limit. Taking a slot is one atomic
+// add. The limit of one method (no group) counts the slots given back from
+// the method's own counters of successes and failed attempts, which the
+// success path adds to anyway, so giving a slot back costs it nothing; a
+// group's limit adds once more. Waiting, adapting the limit and everything
+// else are off the success path.
 type concLimiter struct {
 	name  string
 	cfg   ConcurrencyConfig // normalized
@@ -154,10 +162,17 @@ type concLimiter struct {
 	// onChange is told of a new limit, outside the locks.
 	onChange func(l *concLimiter, limit int, short, long time.Duration)
 
-	limit    atomic.Int64
-	inFlight atomic.Int64
-	waiters  atomic.Int64
-	mask     atomic.Uint32 // an attempt is timed when rand & mask == 0
+	limit atomic.Int64
+	// taken counts the slots taken: all of them for one method's limit,
+	// which subtracts those given back (inFlight); those in flight for a
+	// group's.
+	taken atomic.Int64
+	back  atomic.Int64 // one method's limit: slots given back other than by its counters
+	// One method's limit: its counters of successes and failed attempts,
+	// each of which ends an attempt. Nil for a group's.
+	succ, failed *atomic.Int64
+	waiters      atomic.Int64
+	mask         atomic.Uint32 // an attempt is timed when the slots taken & mask == 0
 
 	mu    sync.Mutex
 	stack []chan struct{} // the waiters, newest last
@@ -184,21 +199,22 @@ func newConcLimiter(name string, cfg ConcurrencyConfig, clock Clock) *concLimite
 	return l
 }
 
-// randUint32 is rand.Uint32, a seam for tests.
-var randUint32 = rand.Uint32
-
 // tryAcquire takes a slot when one is free and nobody waits. It reports
-// whether the attempt should be timed for the adaptive limit.
+// whether the attempt should be timed for the adaptive limit. Two callers
+// racing for the last slot may both miss it (each counts itself, sees one
+// too many and steps back), never both get it.
 func (l *concLimiter) tryAcquire() (ok, timed bool) {
-	for {
-		n := l.inFlight.Load()
-		if n >= l.limit.Load() || l.waiters.Load() > 0 {
-			return false, false
-		}
-		if l.inFlight.CompareAndSwap(n, n+1) {
-			return true, !l.cfg.Fixed && randUint32()&l.mask.Load() == 0
-		}
+	if l.waiters.Load() > 0 {
+		return false, false
 	}
+	n := l.taken.Add(1)
+	if l.used(n) > l.limit.Load() {
+		l.giveBack()
+		return false, false
+	}
+	// Every 2^shift-th slot taken is timed: the count is at hand, and
+	// attempts do not come in step with it.
+	return true, !l.cfg.Fixed && uint32(n)&l.mask.Load() == 0
 }
 
 // acquire takes a slot, waiting for one as the strategy says. It returns
@@ -208,9 +224,6 @@ func (l *concLimiter) acquire(ctx context.Context) (timed bool, err error) {
 		return timed, nil
 	}
 	if l.cfg.Strategy == StrategyDrop {
-		if ok, timed := l.tryAcquire(); ok {
-			return timed, nil
-		}
 		return false, &ConcurrencyError{Limiter: l.name, Limit: int(l.limit.Load())}
 	}
 	if err := ctx.Err(); err != nil {
@@ -221,11 +234,11 @@ func (l *concLimiter) acquire(ctx context.Context) (timed bool, err error) {
 	// sees the waiter and hands the slot over (release).
 	l.waiters.Add(1)
 	for {
-		n := l.inFlight.Load()
-		if n >= l.limit.Load() {
+		n := l.taken.Load()
+		if l.used(n) >= l.limit.Load() {
 			break
 		}
-		if l.inFlight.CompareAndSwap(n, n+1) {
+		if l.taken.CompareAndSwap(n, n+1) {
 			l.waiters.Add(-1)
 			l.mu.Unlock()
 			return !l.cfg.Fixed, nil
@@ -250,13 +263,41 @@ func (l *concLimiter) acquire(ctx context.Context) (timed bool, err error) {
 	}
 	l.mu.Unlock()
 	// A slot was handed over as the context ended: give it back.
-	l.release()
+	l.giveBack()
 	return false, ctx.Err()
 }
 
-// release gives a slot back, handing it to the newest waiter if any.
-func (l *concLimiter) release() {
-	l.inFlight.Add(-1)
+// used returns the slots in flight, with taken the count of slots taken.
+func (l *concLimiter) used(taken int64) int64 {
+	if l.succ != nil {
+		return taken - l.succ.Load() - l.failed.Load() - l.back.Load()
+	}
+	return taken
+}
+
+// inFlight returns the attempts in flight now.
+func (l *concLimiter) inFlight() int64 { return l.used(l.taken.Load()) }
+
+// giveBack gives back a slot whose attempt the method's counters do not
+// count as ended (one turned away after it took its slot, or one that
+// panicked), handing it to the newest waiter if any.
+func (l *concLimiter) giveBack() {
+	if l.succ != nil {
+		l.back.Add(1)
+	} else {
+		l.taken.Add(-1)
+	}
+	if l.waiters.Load() > 0 {
+		l.handOff()
+	}
+}
+
+// ended gives back the slot of an attempt that the method's counters just
+// counted as ended.
+func (l *concLimiter) ended() {
+	if l.succ == nil {
+		l.taken.Add(-1)
+	}
 	if l.waiters.Load() > 0 {
 		l.handOff()
 	}
@@ -267,11 +308,11 @@ func (l *concLimiter) handOff() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for len(l.stack) > 0 {
-		n := l.inFlight.Load()
-		if n >= l.limit.Load() {
+		n := l.taken.Load()
+		if l.used(n) >= l.limit.Load() {
 			return
 		}
-		if !l.inFlight.CompareAndSwap(n, n+1) {
+		if !l.taken.CompareAndSwap(n, n+1) {
 			continue
 		}
 		last := len(l.stack) - 1
@@ -293,7 +334,7 @@ func (l *concLimiter) observe(now int64, rtt time.Duration, inFlight int64) {
 	l.winN++
 	l.winPeak = max(l.winPeak, inFlight)
 	elapsed := now - l.winStart
-	if elapsed < int64(concWindow) || l.winN < concMinSamples && elapsed < int64(concMaxWindow) {
+	if l.winN < concFullWindow && (elapsed < int64(concWindow) || l.winN < concMinSamples && elapsed < int64(concMaxWindow)) {
 		l.amu.Unlock()
 		return
 	}
@@ -301,8 +342,12 @@ func (l *concLimiter) observe(now int64, rtt time.Duration, inFlight int64) {
 	old := int(l.limit.Load())
 	limit := l.update(shortRTT, l.winPeak)
 	switch {
-	case l.winN > concMaxSamples && l.shift < concMaxShift:
-		l.shift++
+	case l.winN > concMaxSamples:
+		// Time fewer: as many times fewer as there were too many, so that a
+		// busy method stops paying for the clock within a few windows.
+		for n := l.winN; n > concMaxSamples && l.shift < concMaxShift; n >>= 1 {
+			l.shift++
+		}
 	case l.winN < concMinSamples && l.shift > 0:
 		l.shift--
 	}
@@ -321,9 +366,16 @@ func (l *concLimiter) observe(now int64, rtt time.Duration, inFlight int64) {
 // update is one Gradient2 step with the window's mean latency and peak in
 // flight; it returns the new limit. l.amu is held.
 func (l *concLimiter) update(short float64, peak int64) int {
-	if l.long == 0 {
+	switch {
+	case l.long == 0:
 		l.long = short
-	} else {
+	case short > concTolerance*l.long:
+		// Queueing: long follows only slowly, or the queue would become
+		// the new normal and the limit grow back into it (the drift of a
+		// plain average). A service that really got slower is followed
+		// within a minute.
+		l.long += concLongDrift * (short - l.long)
+	default:
 		l.long += concLongWeight * (short - l.long)
 	}
 	if l.long > 2*short {
@@ -376,6 +428,9 @@ func (m *Manager) initConcurrency(me *Method) error {
 	if !ok {
 		l = &limiterEntry{concLimiter: newConcLimiter(name, cc, m.clock), owner: me.name}
 		l.onChange = m.concurrencyChanged
+		if cc.Group == "" {
+			l.succ, l.failed = &me.stats.successes, &me.stats.failedAttempts
+		}
 		m.limiters[name] = l
 	}
 	me.conc = l.concLimiter
@@ -423,27 +478,29 @@ func (me *Method) held(c *Call, timed bool) {
 	if timed {
 		c.slot = 2
 		c.slotStart = me.m.clock.Now().UnixNano()
-		c.slotFlight = me.conc.inFlight.Load()
+		c.slotFlight = me.conc.inFlight()
 	}
 }
 
-// releaseSlot gives back the slot that c's attempt holds.
-func (me *Method) releaseSlot(c *Call) {
+// endSlot gives back the slot of c's attempt, which the method's counters
+// just counted as ended (a success or a failed attempt).
+func (me *Method) endSlot(c *Call) {
 	l := me.conc
 	if c.slot == 2 {
 		now := me.m.clock.Now().UnixNano()
 		l.observe(now, time.Duration(now-c.slotStart), c.slotFlight)
 	}
 	c.slot = 0
-	l.release()
+	l.ended()
 }
 
 // Release gives back what the current attempt of c still holds: its slot of
-// the concurrency limit. Success and Failure release it; generated code
+// the concurrency limit. Success and Failure give it back; generated code
 // defers Release so that a panic in the wrapped call does not keep the slot
 // forever. Only generated code calls it.
 func (me *Method) Release(c *Call) {
 	if c.slot != 0 {
-		me.releaseSlot(c)
+		c.slot = 0
+		me.conc.giveBack()
 	}
 }

@@ -38,12 +38,11 @@ type Reservation struct {
 // A pause is a floor under tat, apart from it: a reservation given back
 // lowers tat, and must not lower the pause with it.
 type bucket struct {
-	interval  atomic.Int64 // nanoseconds per token
-	tolerance atomic.Int64 // (burst-1) × interval: how far tat may run ahead of now
+	interval  atomic.Int64 // nanoseconds per token; an adaptive rate changes it
+	tolerance int64        // (burst-1) × interval at max_requests_per_minute: how far tat may run ahead of now
 	epoch     time.Time    // tat's origin
 	tat       atomic.Int64
-	floor     atomic.Int64 // tat as if empty when the latest pause ends
-	burst     int64
+	floor     atomic.Int64  // tat as if empty when the latest pause ends
 	adaptive  *adaptiveRate // nil: the rate is max_requests_per_minute
 
 	refs int64 // Managers using it; guarded by buckets.mu
@@ -60,22 +59,20 @@ func newBucket(cfg RateLimitConfig, now time.Time) *bucket {
 	// more than max_requests_per_minute (one attempt too many in a window
 	// of a whole number of intervals).
 	interval := (int64(time.Minute)-1)/rpm + 1
-	b := &bucket{epoch: now, burst: int64(max(cfg.BurstSize, 1))}
-	b.setInterval(interval)
+	burst := int64(max(cfg.BurstSize, 1))
+	tolerance := int64(maxSpan)
+	if burst-1 < maxSpan/interval {
+		tolerance = (burst - 1) * interval
+	}
+	b := &bucket{tolerance: tolerance, epoch: now}
+	b.interval.Store(interval)
 	if cfg.Adaptive {
+		// The tolerance stays what it is at max: a lower rate admits a
+		// burst of the same length in time, fewer attempts. Scaling it
+		// with the interval would admit attempts at once after each cut.
 		b.adaptive = newAdaptiveRate(b, cfg)
 	}
 	return b
-}
-
-// setInterval sets the bucket's interval, and its tolerance with it.
-func (b *bucket) setInterval(interval int64) {
-	tolerance := int64(maxSpan)
-	if b.burst-1 < maxSpan/interval {
-		tolerance = (b.burst - 1) * interval
-	}
-	b.interval.Store(interval)
-	b.tolerance.Store(tolerance)
 }
 
 func (b *bucket) nanos(t time.Time) int64 {
@@ -88,7 +85,7 @@ func (b *bucket) Reserve(now time.Time, maxWait time.Duration) (Reservation, boo
 		a.adapt(t)
 	}
 	floor := b.floor.Load()
-	interval, tolerance := b.interval.Load(), b.tolerance.Load()
+	interval, tolerance := b.interval.Load(), b.tolerance
 	for {
 		tat := b.tat.Load()
 		start := max(tat, t, floor)
@@ -113,7 +110,7 @@ func (b *bucket) Cancel(r Reservation) {
 
 func (b *bucket) Pause(until time.Time) {
 	// Nothing before until: the bucket is empty then, and refills from there.
-	u := b.nanos(until) + b.tolerance.Load()
+	u := b.nanos(until) + b.tolerance
 	for {
 		f := b.floor.Load()
 		if f >= u || b.floor.CompareAndSwap(f, u) {

@@ -240,7 +240,7 @@ func (me *Method) logRate(action string) {
 func (me *Method) Success(c *Call) {
 	me.stats.successes.Add(1)
 	if c.slot != 0 {
-		me.releaseSlot(c)
+		me.endSlot(c)
 	}
 	if me.successSlow || c.attempt != 1 || c.permit&3 != 0 {
 		me.success(c)
@@ -269,12 +269,12 @@ func (me *Method) success(c *Call) {
 // the caller's own context error unchanged.
 func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 	m := me.m
+	me.stats.failedAttempts.Add(1)
 	if c.slot != 0 {
-		me.releaseSlot(c)
+		me.endSlot(c)
 	}
 	class := me.classify(ctx, err)
 	c.last = err
-	me.stats.failedAttempts.Add(1)
 	me.failedAttempt(c, class)
 
 	if me.recover&hookPartial != 0 && class != ClassCanceled && isPartial(err) {

@@ -168,7 +168,7 @@ func (me *Method) metrics(now time.Time) MethodMetrics {
 		RateCuts:            s.rateCuts.Load(),
 	}
 	if l := me.conc; l != nil {
-		mm.ConcurrencyLimit, mm.InFlight = l.limit.Load(), l.inFlight.Load()
+		mm.ConcurrencyLimit, mm.InFlight = l.limit.Load(), l.inFlight()
 	}
 	if a := me.local.adaptiveRate(); a != nil {
 		mm.AdaptiveRate = a.rate() * 60

@@ -79,11 +79,11 @@ func (a *adaptiveRate) rateAt(t int64) float64 {
 // set makes r the bucket's rate, from bucket time t.
 func (a *adaptiveRate) set(t int64, r float64) {
 	if r >= a.max {
-		a.b.setInterval(a.maxI)
+		a.b.interval.Store(a.maxI)
 		a.next.Store(maxSpan)
 		return
 	}
-	a.b.setInterval(int64(math.Ceil(1e9 / r)))
+	a.b.interval.Store(int64(math.Ceil(1e9 / r)))
 	a.next.Store(t + int64(adaptiveTick))
 }
 

@@ -149,7 +149,7 @@ func (b *bucket) tokens(now time.Time) float64 {
 	t := b.nanos(now)
 	start := max(b.tat.Load(), t, b.floor.Load())
 	interval := b.interval.Load()
-	n := float64(t+b.tolerance.Load()+interval-start) / float64(interval)
+	n := float64(t+b.tolerance+interval-start) / float64(interval)
 	return max(n, 0)
 }
 

@@ -47,6 +47,7 @@ var keyDocs = []keyDoc{
 	{policy: "rate_limit", key: "per_host", meaning: "share one bucket per host among the wrappers of the process"},
 	{policy: "rate_limit", key: "backpressure_strategy", meaning: "without a token: wait, drop (fail at once) or queue"},
 	{policy: "rate_limit", key: "max_queue_size", meaning: "waiters of the queue strategy", commentOnly: true},
+	{policy: "rate_limit", key: "adaptive", meaning: "429, Retry-After and RESOURCE_EXHAUSTED cut the rate, which climbs back to max_requests_per_minute (CUBIC)"},
 	{policy: "timeout", key: "duration", meaning: "the limit of each attempt"},
 	{policy: "recovery", key: "enable_connection_recovery", meaning: "call Reconnect(ctx) on connection errors"},
 	{policy: "recovery", key: "enable_credential_refresh", meaning: "call RefreshCredentials(ctx) on auth errors, then try again"},
@@ -60,10 +61,15 @@ var keyDocs = []keyDoc{
 	{policy: "retry_budget", key: "ratio", meaning: "retries allowed as a share of the window's calls"},
 	{policy: "retry_budget", key: "min_retries_per_second", meaning: "retries a second allowed whatever the calls"},
 	{policy: "retry_budget", key: "window", meaning: "how far back calls and retries are counted"},
+	{policy: "concurrency", key: "adaptive", meaning: "the limit follows latency (Gradient2) between min_in_flight and max_in_flight"},
+	{policy: "concurrency", key: "min_in_flight", meaning: "where an adaptive limit starts and the least it falls to"},
+	{policy: "concurrency", key: "max_in_flight", meaning: "attempts in flight at most: the limit, or the most an adaptive one grows to"},
+	{policy: "concurrency", key: "backpressure_strategy", meaning: "beyond the limit: wait (newest first, as long as the context allows) or drop (fail at once)"},
+	{policy: "concurrency", key: "group", meaning: "methods naming the same group share a limit", commentOnly: true},
 }
 
 // policyOrder is the order in which policies are printed.
-var policyOrder = []string{"retry", "retry_budget", "circuit_breaker", "throttle", "rate_limit", "timeout", "recovery"}
+var policyOrder = []string{"retry", "retry_budget", "circuit_breaker", "throttle", "concurrency", "rate_limit", "timeout", "recovery"}
 
 // resolved is a profile's configuration, with its defaults filled in, and
 // which settings the profile makes itself.
@@ -126,6 +132,8 @@ func disabled(c runtime.Config, policy string) bool {
 		return c.Throttle.Disabled
 	case "retry_budget":
 		return c.RetryBudget.Disabled
+	case "concurrency":
+		return c.Concurrency.Disabled
 	}
 	return false
 }
@@ -198,6 +206,18 @@ func value(c runtime.Config, policy, key string) string {
 		return strconv.Itoa(c.RetryBudget.MinPerSecond)
 	case "retry_budget.window":
 		return formatDuration(c.RetryBudget.Window)
+	case "rate_limit.adaptive":
+		return strconv.FormatBool(c.RateLimit.Adaptive)
+	case "concurrency.adaptive":
+		return strconv.FormatBool(!c.Concurrency.Fixed)
+	case "concurrency.min_in_flight":
+		return strconv.Itoa(c.Concurrency.MinInFlight)
+	case "concurrency.max_in_flight":
+		return strconv.Itoa(c.Concurrency.MaxInFlight)
+	case "concurrency.backpressure_strategy":
+		return string(c.Concurrency.Strategy)
+	case "concurrency.group":
+		return c.Concurrency.Group
 	}
 	panic("resgen: no printer for " + policy + "." + key)
 }

@@ -37,6 +37,7 @@ const (
 //	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
 //	circuit breaker: failure_threshold=10 initial_recovery_timeout=1s recovery_timeout=15s success_threshold=2 excluded_errors=ErrInvalidName
 //	throttle: multiplier=2 window=1s max_rejection=0.9
+//	concurrency: adaptive=true min_in_flight=20 max_in_flight=1000 backpressure_strategy=wait
 //	rate limit: off
 //	timeout: 30s per attempt, cancelled when the attempt returns
 //	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -83,6 +84,7 @@ func (w *ResilientFileStore) Close() error {
 func (w *ResilientFileStore) List(ctx context.Context) (r0 []string, err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -107,6 +109,7 @@ func (w *ResilientFileStore) List(ctx context.Context) (r0 []string, err error) 
 func (w *ResilientFileStore) Read(ctx context.Context, name string) (r0 []byte, err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -131,6 +134,7 @@ func (w *ResilientFileStore) Read(ctx context.Context, name string) (r0 []byte, 
 func (w *ResilientFileStore) ReadBatch(ctx context.Context, names []string) (r0 map[string][]byte, err error) {
 	m := w.methods[2]
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -155,6 +159,7 @@ func (w *ResilientFileStore) ReadBatch(ctx context.Context, names []string) (r0 
 func (w *ResilientFileStore) Write(ctx context.Context, name string, data []byte) (err error) {
 	m := w.methods[3]
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -198,6 +203,7 @@ var resilientFileStoreConfig0 = resgen.Config{
 		MaxRequestsPerMinute: 1000,
 		BurstSize:            100,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Duration: 30 * time.Second,
@@ -215,6 +221,11 @@ var resilientFileStoreConfig0 = resgen.Config{
 		Ratio:        0.3,
 		MinPerSecond: 10,
 		Window:       10 * time.Second,
+	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MaxInFlight: 1000,
+		MinInFlight: 20,
+		Strategy:    resgen.StrategyWait,
 	},
 }
 

@@ -36,7 +36,8 @@ const (
 //	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
 //	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=9000 burst_size=20 per_host=true backpressure_strategy=wait
+//	concurrency: adaptive=true min_in_flight=20 max_in_flight=1000 backpressure_strategy=wait
+//	rate limit: max_requests_per_minute=9000 burst_size=20 per_host=true backpressure_strategy=wait adaptive=true
 //	timeout: 5s per attempt, cancelled when the attempt returns
 //	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
 type ResilientShop struct {
@@ -82,6 +83,7 @@ func (w *ResilientShop) Close() error {
 func (w *ResilientShop) CreateOrder(ctx context.Context, o NewOrder) (r0 Order, err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -106,6 +108,7 @@ func (w *ResilientShop) CreateOrder(ctx context.Context, o NewOrder) (r0 Order, 
 func (w *ResilientShop) GetOrder(ctx context.Context, id int64) (r0 Order, err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -130,6 +133,7 @@ func (w *ResilientShop) GetOrder(ctx context.Context, id int64) (r0 Order, err e
 func (w *ResilientShop) ListOrders(ctx context.Context, since time.Time) (r0 []Order, err error) {
 	m := w.methods[2]
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -171,6 +175,7 @@ var resilientShopConfig0 = resgen.Config{
 		MaxRequestsPerMinute: 9000,
 		BurstSize:            20,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Duration: 5 * time.Second,
@@ -188,6 +193,11 @@ var resilientShopConfig0 = resgen.Config{
 		Ratio:        0.3,
 		MinPerSecond: 10,
 		Window:       10 * time.Second,
+	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MaxInFlight: 1000,
+		MinInFlight: 20,
+		Strategy:    resgen.StrategyWait,
 	},
 }
 

@@ -37,6 +37,7 @@ const (
 //	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
 //	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
+//	concurrency: adaptive=true min_in_flight=20 max_in_flight=1000 backpressure_strategy=wait
 //	rate limit: off
 //	timeout: 30s per attempt, cancelled when the attempt returns
 //	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -78,6 +79,7 @@ func (w *ProductionShopifyService) Resilience() *resgen.Manager {
 func (w *ProductionShopifyService) Get(ctx context.Context, key string) (r0 string, err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -127,6 +129,7 @@ var productionShopifyServiceSpec = resgen.Spec{
 					MaxRequestsPerMinute: 40,
 					BurstSize:            10,
 					Strategy:             resgen.StrategyWait,
+					Adaptive:             true,
 				},
 				Timeout: resgen.TimeoutConfig{
 					Duration: 30 * time.Second,
@@ -144,6 +147,11 @@ var productionShopifyServiceSpec = resgen.Spec{
 					Ratio:        0.3,
 					MinPerSecond: 10,
 					Window:       10 * time.Second,
+				},
+				Concurrency: resgen.ConcurrencyConfig{
+					MaxInFlight: 1000,
+					MinInFlight: 20,
+					Strategy:    resgen.StrategyWait,
 				},
 			},
 		},

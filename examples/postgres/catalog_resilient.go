@@ -38,7 +38,8 @@ const (
 //	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
 //	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s success_threshold=2 excluded_errors=ErrNotFound
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	rate limit: max_requests_per_minute=600000 burst_size=1000 per_host=true backpressure_strategy=wait
+//	concurrency: adaptive=true min_in_flight=20 max_in_flight=1000 backpressure_strategy=wait
+//	rate limit: max_requests_per_minute=600000 burst_size=1000 per_host=true backpressure_strategy=wait adaptive=true
 //	timeout: 5s per attempt, cancelled when the attempt returns
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
 type ResilientCatalog struct {
@@ -84,6 +85,7 @@ func (w *ResilientCatalog) Close() {
 func (w *ResilientCatalog) GetItem(ctx context.Context, id int64) (r0 Item, err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -110,6 +112,7 @@ func (w *ResilientCatalog) GetItem(ctx context.Context, id int64) (r0 Item, err 
 func (w *ResilientCatalog) ListItems(ctx context.Context, afterID int64, limit int) (r0 []Item, err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -137,6 +140,7 @@ func (w *ResilientCatalog) ListItems(ctx context.Context, afterID int64, limit i
 func (w *ResilientCatalog) StreamItems(ctx context.Context, afterID int64, limit int) (r0 pgx.Rows, err error) {
 	m := w.methods[2]
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -178,6 +182,7 @@ var resilientCatalogConfig0 = resgen.Config{
 		MaxRequestsPerMinute: 600000,
 		BurstSize:            1000,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Duration: 5 * time.Second,
@@ -196,6 +201,11 @@ var resilientCatalogConfig0 = resgen.Config{
 		Ratio:        0.3,
 		MinPerSecond: 10,
 		Window:       10 * time.Second,
+	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MaxInFlight: 1000,
+		MinInFlight: 20,
+		Strategy:    resgen.StrategyWait,
 	},
 }
 
@@ -228,6 +238,7 @@ var resilientCatalogSpec = resgen.Spec{
 					MaxRequestsPerMinute: 600000,
 					BurstSize:            1000,
 					Strategy:             resgen.StrategyWait,
+					Adaptive:             true,
 				},
 				Timeout: resgen.TimeoutConfig{
 					Duration: 5 * time.Second,
@@ -246,6 +257,11 @@ var resilientCatalogSpec = resgen.Spec{
 					Ratio:        0.3,
 					MinPerSecond: 10,
 					Window:       10 * time.Second,
+				},
+				Concurrency: resgen.ConcurrencyConfig{
+					MaxInFlight: 1000,
+					MinInFlight: 20,
+					Strategy:    resgen.StrategyWait,
 				},
 			},
 		},

@@ -39,6 +39,7 @@ const (
 //	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
 //	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	throttle: multiplier=2 window=1s max_rejection=0.9
+//	concurrency: adaptive=true min_in_flight=20 max_in_flight=1000 backpressure_strategy=wait
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -86,6 +87,7 @@ func (w *ResilientCmdable) ACLCat(ctx context.Context) (r0 *redis.StringSliceCmd
 	m := w.methods[0]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -119,6 +121,7 @@ func (w *ResilientCmdable) ACLCatArgs(ctx context.Context, options *redis.ACLCat
 	m := w.methods[1]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -152,6 +155,7 @@ func (w *ResilientCmdable) ACLDelUser(ctx context.Context, username string) (r0 
 	m := w.methods[2]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -185,6 +189,7 @@ func (w *ResilientCmdable) ACLDryRun(ctx context.Context, username string, comma
 	m := w.methods[3]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -218,6 +223,7 @@ func (w *ResilientCmdable) ACLGenPass(ctx context.Context, bit int) (r0 *redis.S
 	m := w.methods[4]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -251,6 +257,7 @@ func (w *ResilientCmdable) ACLList(ctx context.Context) (r0 *redis.StringSliceCm
 	m := w.methods[5]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -284,6 +291,7 @@ func (w *ResilientCmdable) ACLLog(ctx context.Context, count int64) (r0 *redis.A
 	m := w.methods[6]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -317,6 +325,7 @@ func (w *ResilientCmdable) ACLLogReset(ctx context.Context) (r0 *redis.StatusCmd
 	m := w.methods[7]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -350,6 +359,7 @@ func (w *ResilientCmdable) ACLSetUser(ctx context.Context, username string, rule
 	m := w.methods[8]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -383,6 +393,7 @@ func (w *ResilientCmdable) ACLUsers(ctx context.Context) (r0 *redis.StringSliceC
 	m := w.methods[9]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -416,6 +427,7 @@ func (w *ResilientCmdable) ACLWhoAmI(ctx context.Context) (r0 *redis.StringCmd) 
 	m := w.methods[10]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -449,6 +461,7 @@ func (w *ResilientCmdable) ARCount(ctx context.Context, key string) (r0 *redis.U
 	m := w.methods[11]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -482,6 +495,7 @@ func (w *ResilientCmdable) ARDel(ctx context.Context, key string, indexes ...uin
 	m := w.methods[12]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -515,6 +529,7 @@ func (w *ResilientCmdable) ARDelRange(ctx context.Context, key string, ranges ..
 	m := w.methods[13]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -548,6 +563,7 @@ func (w *ResilientCmdable) ARGet(ctx context.Context, key string, index uint64) 
 	m := w.methods[14]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -581,6 +597,7 @@ func (w *ResilientCmdable) ARGetRange(ctx context.Context, key string, start, en
 	m := w.methods[15]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -614,6 +631,7 @@ func (w *ResilientCmdable) ARGrep(ctx context.Context, key, start, end string, a
 	m := w.methods[16]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -647,6 +665,7 @@ func (w *ResilientCmdable) ARGrepWithValues(ctx context.Context, key, start, end
 	m := w.methods[17]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -680,6 +699,7 @@ func (w *ResilientCmdable) ARInfo(ctx context.Context, key string) (r0 *redis.Ma
 	m := w.methods[18]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -713,6 +733,7 @@ func (w *ResilientCmdable) ARInfoFull(ctx context.Context, key string) (r0 *redi
 	m := w.methods[19]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -746,6 +767,7 @@ func (w *ResilientCmdable) ARInsert(ctx context.Context, key string, values ...s
 	m := w.methods[20]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -779,6 +801,7 @@ func (w *ResilientCmdable) ARLastItems(ctx context.Context, key string, count ui
 	m := w.methods[21]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -812,6 +835,7 @@ func (w *ResilientCmdable) ARLen(ctx context.Context, key string) (r0 *redis.Uin
 	m := w.methods[22]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -845,6 +869,7 @@ func (w *ResilientCmdable) ARMGet(ctx context.Context, key string, indexes ...ui
 	m := w.methods[23]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -878,6 +903,7 @@ func (w *ResilientCmdable) ARMSet(ctx context.Context, key string, members ...re
 	m := w.methods[24]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -911,6 +937,7 @@ func (w *ResilientCmdable) ARNext(ctx context.Context, key string) (r0 *redis.Ui
 	m := w.methods[25]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -944,6 +971,7 @@ func (w *ResilientCmdable) AROpAnd(ctx context.Context, key string, start, end u
 	m := w.methods[26]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -977,6 +1005,7 @@ func (w *ResilientCmdable) AROpMatch(ctx context.Context, key string, start, end
 	m := w.methods[27]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1010,6 +1039,7 @@ func (w *ResilientCmdable) AROpMax(ctx context.Context, key string, start, end u
 	m := w.methods[28]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1043,6 +1073,7 @@ func (w *ResilientCmdable) AROpMin(ctx context.Context, key string, start, end u
 	m := w.methods[29]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1076,6 +1107,7 @@ func (w *ResilientCmdable) AROpOr(ctx context.Context, key string, start, end ui
 	m := w.methods[30]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1109,6 +1141,7 @@ func (w *ResilientCmdable) AROpSum(ctx context.Context, key string, start, end u
 	m := w.methods[31]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1142,6 +1175,7 @@ func (w *ResilientCmdable) AROpUsed(ctx context.Context, key string, start, end 
 	m := w.methods[32]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1175,6 +1209,7 @@ func (w *ResilientCmdable) AROpXor(ctx context.Context, key string, start, end u
 	m := w.methods[33]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1208,6 +1243,7 @@ func (w *ResilientCmdable) ARRing(ctx context.Context, key string, size uint64, 
 	m := w.methods[34]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1241,6 +1277,7 @@ func (w *ResilientCmdable) ARScan(ctx context.Context, key string, start, end ui
 	m := w.methods[35]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1274,6 +1311,7 @@ func (w *ResilientCmdable) ARSeek(ctx context.Context, key string, index uint64)
 	m := w.methods[36]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1307,6 +1345,7 @@ func (w *ResilientCmdable) ARSet(ctx context.Context, key string, index uint64, 
 	m := w.methods[37]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1340,6 +1379,7 @@ func (w *ResilientCmdable) Append(ctx context.Context, key, value string) (r0 *r
 	m := w.methods[38]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1373,6 +1413,7 @@ func (w *ResilientCmdable) BFAdd(ctx context.Context, key string, element any) (
 	m := w.methods[39]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1406,6 +1447,7 @@ func (w *ResilientCmdable) BFCard(ctx context.Context, key string) (r0 *redis.In
 	m := w.methods[40]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1439,6 +1481,7 @@ func (w *ResilientCmdable) BFExists(ctx context.Context, key string, element any
 	m := w.methods[41]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1472,6 +1515,7 @@ func (w *ResilientCmdable) BFInfo(ctx context.Context, key string) (r0 *redis.BF
 	m := w.methods[42]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1505,6 +1549,7 @@ func (w *ResilientCmdable) BFInfoArg(ctx context.Context, key, option string) (r
 	m := w.methods[43]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1538,6 +1583,7 @@ func (w *ResilientCmdable) BFInfoCapacity(ctx context.Context, key string) (r0 *
 	m := w.methods[44]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1571,6 +1617,7 @@ func (w *ResilientCmdable) BFInfoExpansion(ctx context.Context, key string) (r0 
 	m := w.methods[45]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1604,6 +1651,7 @@ func (w *ResilientCmdable) BFInfoFilters(ctx context.Context, key string) (r0 *r
 	m := w.methods[46]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1637,6 +1685,7 @@ func (w *ResilientCmdable) BFInfoItems(ctx context.Context, key string) (r0 *red
 	m := w.methods[47]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1670,6 +1719,7 @@ func (w *ResilientCmdable) BFInfoSize(ctx context.Context, key string) (r0 *redi
 	m := w.methods[48]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1703,6 +1753,7 @@ func (w *ResilientCmdable) BFInsert(ctx context.Context, key string, options *re
 	m := w.methods[49]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1736,6 +1787,7 @@ func (w *ResilientCmdable) BFLoadChunk(ctx context.Context, key string, iterator
 	m := w.methods[50]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1769,6 +1821,7 @@ func (w *ResilientCmdable) BFMAdd(ctx context.Context, key string, elements ...a
 	m := w.methods[51]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1802,6 +1855,7 @@ func (w *ResilientCmdable) BFMExists(ctx context.Context, key string, elements .
 	m := w.methods[52]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1835,6 +1889,7 @@ func (w *ResilientCmdable) BFReserve(ctx context.Context, key string, errorRate 
 	m := w.methods[53]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1868,6 +1923,7 @@ func (w *ResilientCmdable) BFReserveExpansion(ctx context.Context, key string, e
 	m := w.methods[54]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1901,6 +1957,7 @@ func (w *ResilientCmdable) BFReserveNonScaling(ctx context.Context, key string, 
 	m := w.methods[55]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1934,6 +1991,7 @@ func (w *ResilientCmdable) BFReserveWithArgs(ctx context.Context, key string, op
 	m := w.methods[56]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -1967,6 +2025,7 @@ func (w *ResilientCmdable) BFScanDump(ctx context.Context, key string, iterator 
 	m := w.methods[57]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2000,6 +2059,7 @@ func (w *ResilientCmdable) BLMPop(ctx context.Context, timeout time.Duration, di
 	m := w.methods[58]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2033,6 +2093,7 @@ func (w *ResilientCmdable) BLMove(ctx context.Context, source, destination, srcp
 	m := w.methods[59]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2066,6 +2127,7 @@ func (w *ResilientCmdable) BLMoveM(ctx context.Context, source, destination, src
 	m := w.methods[60]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2099,6 +2161,7 @@ func (w *ResilientCmdable) BLPop(ctx context.Context, timeout time.Duration, key
 	m := w.methods[61]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2132,6 +2195,7 @@ func (w *ResilientCmdable) BRPop(ctx context.Context, timeout time.Duration, key
 	m := w.methods[62]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2165,6 +2229,7 @@ func (w *ResilientCmdable) BRPopLPush(ctx context.Context, source, destination s
 	m := w.methods[63]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2198,6 +2263,7 @@ func (w *ResilientCmdable) BZMPop(ctx context.Context, timeout time.Duration, or
 	m := w.methods[64]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2231,6 +2297,7 @@ func (w *ResilientCmdable) BZPopMax(ctx context.Context, timeout time.Duration, 
 	m := w.methods[65]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2264,6 +2331,7 @@ func (w *ResilientCmdable) BZPopMin(ctx context.Context, timeout time.Duration, 
 	m := w.methods[66]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2297,6 +2365,7 @@ func (w *ResilientCmdable) BgRewriteAOF(ctx context.Context) (r0 *redis.StatusCm
 	m := w.methods[67]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2330,6 +2399,7 @@ func (w *ResilientCmdable) BgSave(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[68]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2363,6 +2433,7 @@ func (w *ResilientCmdable) BitCount(ctx context.Context, key string, bitCount *r
 	m := w.methods[69]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2396,6 +2467,7 @@ func (w *ResilientCmdable) BitField(ctx context.Context, key string, values ...a
 	m := w.methods[70]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2429,6 +2501,7 @@ func (w *ResilientCmdable) BitFieldRO(ctx context.Context, key string, values ..
 	m := w.methods[71]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2462,6 +2535,7 @@ func (w *ResilientCmdable) BitOpAnd(ctx context.Context, destKey string, keys ..
 	m := w.methods[72]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2495,6 +2569,7 @@ func (w *ResilientCmdable) BitOpAndOr(ctx context.Context, destKey string, keys 
 	m := w.methods[73]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2528,6 +2603,7 @@ func (w *ResilientCmdable) BitOpDiff(ctx context.Context, destKey string, keys .
 	m := w.methods[74]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2561,6 +2637,7 @@ func (w *ResilientCmdable) BitOpDiff1(ctx context.Context, destKey string, keys 
 	m := w.methods[75]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2594,6 +2671,7 @@ func (w *ResilientCmdable) BitOpNot(ctx context.Context, destKey, key string) (r
 	m := w.methods[76]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2627,6 +2705,7 @@ func (w *ResilientCmdable) BitOpOne(ctx context.Context, destKey string, keys ..
 	m := w.methods[77]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2660,6 +2739,7 @@ func (w *ResilientCmdable) BitOpOr(ctx context.Context, destKey string, keys ...
 	m := w.methods[78]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2693,6 +2773,7 @@ func (w *ResilientCmdable) BitOpXor(ctx context.Context, destKey string, keys ..
 	m := w.methods[79]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2726,6 +2807,7 @@ func (w *ResilientCmdable) BitPos(ctx context.Context, key string, bit int64, po
 	m := w.methods[80]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2759,6 +2841,7 @@ func (w *ResilientCmdable) BitPosSpan(ctx context.Context, key string, bit int8,
 	m := w.methods[81]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2792,6 +2875,7 @@ func (w *ResilientCmdable) CFAdd(ctx context.Context, key string, element any) (
 	m := w.methods[82]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2825,6 +2909,7 @@ func (w *ResilientCmdable) CFAddNX(ctx context.Context, key string, element any)
 	m := w.methods[83]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2858,6 +2943,7 @@ func (w *ResilientCmdable) CFCount(ctx context.Context, key string, element any)
 	m := w.methods[84]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2891,6 +2977,7 @@ func (w *ResilientCmdable) CFDel(ctx context.Context, key string, element any) (
 	m := w.methods[85]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2924,6 +3011,7 @@ func (w *ResilientCmdable) CFExists(ctx context.Context, key string, element any
 	m := w.methods[86]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2957,6 +3045,7 @@ func (w *ResilientCmdable) CFInfo(ctx context.Context, key string) (r0 *redis.CF
 	m := w.methods[87]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -2990,6 +3079,7 @@ func (w *ResilientCmdable) CFInsert(ctx context.Context, key string, options *re
 	m := w.methods[88]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3023,6 +3113,7 @@ func (w *ResilientCmdable) CFInsertNX(ctx context.Context, key string, options *
 	m := w.methods[89]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3056,6 +3147,7 @@ func (w *ResilientCmdable) CFLoadChunk(ctx context.Context, key string, iterator
 	m := w.methods[90]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3089,6 +3181,7 @@ func (w *ResilientCmdable) CFMExists(ctx context.Context, key string, elements .
 	m := w.methods[91]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3122,6 +3215,7 @@ func (w *ResilientCmdable) CFReserve(ctx context.Context, key string, capacity i
 	m := w.methods[92]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3155,6 +3249,7 @@ func (w *ResilientCmdable) CFReserveBucketSize(ctx context.Context, key string, 
 	m := w.methods[93]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3188,6 +3283,7 @@ func (w *ResilientCmdable) CFReserveExpansion(ctx context.Context, key string, c
 	m := w.methods[94]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3221,6 +3317,7 @@ func (w *ResilientCmdable) CFReserveMaxIterations(ctx context.Context, key strin
 	m := w.methods[95]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3254,6 +3351,7 @@ func (w *ResilientCmdable) CFReserveWithArgs(ctx context.Context, key string, op
 	m := w.methods[96]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3287,6 +3385,7 @@ func (w *ResilientCmdable) CFScanDump(ctx context.Context, key string, iterator 
 	m := w.methods[97]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3320,6 +3419,7 @@ func (w *ResilientCmdable) CMSIncrBy(ctx context.Context, key string, elements .
 	m := w.methods[98]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3353,6 +3453,7 @@ func (w *ResilientCmdable) CMSInfo(ctx context.Context, key string) (r0 *redis.C
 	m := w.methods[99]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3386,6 +3487,7 @@ func (w *ResilientCmdable) CMSInitByDim(ctx context.Context, key string, width, 
 	m := w.methods[100]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3419,6 +3521,7 @@ func (w *ResilientCmdable) CMSInitByProb(ctx context.Context, key string, errorR
 	m := w.methods[101]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3452,6 +3555,7 @@ func (w *ResilientCmdable) CMSMerge(ctx context.Context, destKey string, sourceK
 	m := w.methods[102]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3485,6 +3589,7 @@ func (w *ResilientCmdable) CMSMergeWithWeight(ctx context.Context, destKey strin
 	m := w.methods[103]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3518,6 +3623,7 @@ func (w *ResilientCmdable) CMSQuery(ctx context.Context, key string, elements ..
 	m := w.methods[104]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3551,6 +3657,7 @@ func (w *ResilientCmdable) ClientGetName(ctx context.Context) (r0 *redis.StringC
 	m := w.methods[105]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3584,6 +3691,7 @@ func (w *ResilientCmdable) ClientID(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[106]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3617,6 +3725,7 @@ func (w *ResilientCmdable) ClientInfo(ctx context.Context) (r0 *redis.ClientInfo
 	m := w.methods[107]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3650,6 +3759,7 @@ func (w *ResilientCmdable) ClientKill(ctx context.Context, ipPort string) (r0 *r
 	m := w.methods[108]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3683,6 +3793,7 @@ func (w *ResilientCmdable) ClientKillByFilter(ctx context.Context, keys ...strin
 	m := w.methods[109]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3716,6 +3827,7 @@ func (w *ResilientCmdable) ClientList(ctx context.Context) (r0 *redis.StringCmd)
 	m := w.methods[110]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3749,6 +3861,7 @@ func (w *ResilientCmdable) ClientMaintNotifications(ctx context.Context, enabled
 	m := w.methods[111]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3782,6 +3895,7 @@ func (w *ResilientCmdable) ClientPause(ctx context.Context, dur time.Duration) (
 	m := w.methods[112]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3815,6 +3929,7 @@ func (w *ResilientCmdable) ClientTracking(ctx context.Context, on bool, opt *red
 	m := w.methods[113]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3848,6 +3963,7 @@ func (w *ResilientCmdable) ClientTrackingOff(ctx context.Context) (r0 *redis.Sta
 	m := w.methods[114]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3881,6 +3997,7 @@ func (w *ResilientCmdable) ClientTrackingOn(ctx context.Context, opt *redis.Clie
 	m := w.methods[115]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3914,6 +4031,7 @@ func (w *ResilientCmdable) ClientUnblock(ctx context.Context, id int64) (r0 *red
 	m := w.methods[116]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3947,6 +4065,7 @@ func (w *ResilientCmdable) ClientUnblockWithError(ctx context.Context, id int64)
 	m := w.methods[117]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -3980,6 +4099,7 @@ func (w *ResilientCmdable) ClientUnpause(ctx context.Context) (r0 *redis.BoolCmd
 	m := w.methods[118]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4013,6 +4133,7 @@ func (w *ResilientCmdable) ClusterAddSlots(ctx context.Context, slots ...int) (r
 	m := w.methods[119]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4046,6 +4167,7 @@ func (w *ResilientCmdable) ClusterAddSlotsRange(ctx context.Context, min, max in
 	m := w.methods[120]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4079,6 +4201,7 @@ func (w *ResilientCmdable) ClusterCountFailureReports(ctx context.Context, nodeI
 	m := w.methods[121]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4112,6 +4235,7 @@ func (w *ResilientCmdable) ClusterCountKeysInSlot(ctx context.Context, slot int)
 	m := w.methods[122]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4145,6 +4269,7 @@ func (w *ResilientCmdable) ClusterDelSlots(ctx context.Context, slots ...int) (r
 	m := w.methods[123]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4178,6 +4303,7 @@ func (w *ResilientCmdable) ClusterDelSlotsRange(ctx context.Context, min, max in
 	m := w.methods[124]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4211,6 +4337,7 @@ func (w *ResilientCmdable) ClusterFailover(ctx context.Context) (r0 *redis.Statu
 	m := w.methods[125]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4244,6 +4371,7 @@ func (w *ResilientCmdable) ClusterForget(ctx context.Context, nodeID string) (r0
 	m := w.methods[126]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4277,6 +4405,7 @@ func (w *ResilientCmdable) ClusterGetKeysInSlot(ctx context.Context, slot, count
 	m := w.methods[127]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4310,6 +4439,7 @@ func (w *ResilientCmdable) ClusterInfo(ctx context.Context) (r0 *redis.StringCmd
 	m := w.methods[128]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4343,6 +4473,7 @@ func (w *ResilientCmdable) ClusterKeySlot(ctx context.Context, key string) (r0 *
 	m := w.methods[129]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4376,6 +4507,7 @@ func (w *ResilientCmdable) ClusterLinks(ctx context.Context) (r0 *redis.ClusterL
 	m := w.methods[130]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4409,6 +4541,7 @@ func (w *ResilientCmdable) ClusterMeet(ctx context.Context, host, port string) (
 	m := w.methods[131]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4442,6 +4575,7 @@ func (w *ResilientCmdable) ClusterMyID(ctx context.Context) (r0 *redis.StringCmd
 	m := w.methods[132]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4475,6 +4609,7 @@ func (w *ResilientCmdable) ClusterMyShardID(ctx context.Context) (r0 *redis.Stri
 	m := w.methods[133]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4508,6 +4643,7 @@ func (w *ResilientCmdable) ClusterNodes(ctx context.Context) (r0 *redis.StringCm
 	m := w.methods[134]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4541,6 +4677,7 @@ func (w *ResilientCmdable) ClusterReplicate(ctx context.Context, nodeID string) 
 	m := w.methods[135]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4574,6 +4711,7 @@ func (w *ResilientCmdable) ClusterResetHard(ctx context.Context) (r0 *redis.Stat
 	m := w.methods[136]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4607,6 +4745,7 @@ func (w *ResilientCmdable) ClusterResetSoft(ctx context.Context) (r0 *redis.Stat
 	m := w.methods[137]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4640,6 +4779,7 @@ func (w *ResilientCmdable) ClusterSaveConfig(ctx context.Context) (r0 *redis.Sta
 	m := w.methods[138]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4673,6 +4813,7 @@ func (w *ResilientCmdable) ClusterShards(ctx context.Context) (r0 *redis.Cluster
 	m := w.methods[139]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4706,6 +4847,7 @@ func (w *ResilientCmdable) ClusterSlaves(ctx context.Context, nodeID string) (r0
 	m := w.methods[140]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4739,6 +4881,7 @@ func (w *ResilientCmdable) ClusterSlots(ctx context.Context) (r0 *redis.ClusterS
 	m := w.methods[141]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4772,6 +4915,7 @@ func (w *ResilientCmdable) Command(ctx context.Context) (r0 *redis.CommandsInfoC
 	m := w.methods[142]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4805,6 +4949,7 @@ func (w *ResilientCmdable) CommandGetKeys(ctx context.Context, commands ...any) 
 	m := w.methods[143]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4838,6 +4983,7 @@ func (w *ResilientCmdable) CommandGetKeysAndFlags(ctx context.Context, commands 
 	m := w.methods[144]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4871,6 +5017,7 @@ func (w *ResilientCmdable) CommandList(ctx context.Context, filter *redis.Filter
 	m := w.methods[145]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4904,6 +5051,7 @@ func (w *ResilientCmdable) ConfigGet(ctx context.Context, parameter string) (r0 
 	m := w.methods[146]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4937,6 +5085,7 @@ func (w *ResilientCmdable) ConfigResetStat(ctx context.Context) (r0 *redis.Statu
 	m := w.methods[147]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -4970,6 +5119,7 @@ func (w *ResilientCmdable) ConfigRewrite(ctx context.Context) (r0 *redis.StatusC
 	m := w.methods[148]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5003,6 +5153,7 @@ func (w *ResilientCmdable) ConfigSet(ctx context.Context, parameter, value strin
 	m := w.methods[149]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5036,6 +5187,7 @@ func (w *ResilientCmdable) Copy(ctx context.Context, sourceKey, destKey string, 
 	m := w.methods[150]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5069,6 +5221,7 @@ func (w *ResilientCmdable) DBSize(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[151]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5102,6 +5255,7 @@ func (w *ResilientCmdable) DebugObject(ctx context.Context, key string) (r0 *red
 	m := w.methods[152]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5135,6 +5289,7 @@ func (w *ResilientCmdable) Decr(ctx context.Context, key string) (r0 *redis.IntC
 	m := w.methods[153]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5168,6 +5323,7 @@ func (w *ResilientCmdable) DecrBy(ctx context.Context, key string, decrement int
 	m := w.methods[154]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5201,6 +5357,7 @@ func (w *ResilientCmdable) Del(ctx context.Context, keys ...string) (r0 *redis.I
 	m := w.methods[155]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5234,6 +5391,7 @@ func (w *ResilientCmdable) DelExArgs(ctx context.Context, key string, a redis.De
 	m := w.methods[156]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5267,6 +5425,7 @@ func (w *ResilientCmdable) Digest(ctx context.Context, key string) (r0 *redis.Di
 	m := w.methods[157]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5300,6 +5459,7 @@ func (w *ResilientCmdable) Dump(ctx context.Context, key string) (r0 *redis.Stri
 	m := w.methods[158]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5333,6 +5493,7 @@ func (w *ResilientCmdable) Echo(ctx context.Context, message any) (r0 *redis.Str
 	m := w.methods[159]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5366,6 +5527,7 @@ func (w *ResilientCmdable) Eval(ctx context.Context, script string, keys []strin
 	m := w.methods[160]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5399,6 +5561,7 @@ func (w *ResilientCmdable) EvalRO(ctx context.Context, script string, keys []str
 	m := w.methods[161]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5432,6 +5595,7 @@ func (w *ResilientCmdable) EvalSha(ctx context.Context, sha1 string, keys []stri
 	m := w.methods[162]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5465,6 +5629,7 @@ func (w *ResilientCmdable) EvalShaRO(ctx context.Context, sha1 string, keys []st
 	m := w.methods[163]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5498,6 +5663,7 @@ func (w *ResilientCmdable) Exists(ctx context.Context, keys ...string) (r0 *redi
 	m := w.methods[164]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5531,6 +5697,7 @@ func (w *ResilientCmdable) Expire(ctx context.Context, key string, expiration ti
 	m := w.methods[165]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5564,6 +5731,7 @@ func (w *ResilientCmdable) ExpireAt(ctx context.Context, key string, tm time.Tim
 	m := w.methods[166]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5597,6 +5765,7 @@ func (w *ResilientCmdable) ExpireGT(ctx context.Context, key string, expiration 
 	m := w.methods[167]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5630,6 +5799,7 @@ func (w *ResilientCmdable) ExpireLT(ctx context.Context, key string, expiration 
 	m := w.methods[168]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5663,6 +5833,7 @@ func (w *ResilientCmdable) ExpireNX(ctx context.Context, key string, expiration 
 	m := w.methods[169]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5696,6 +5867,7 @@ func (w *ResilientCmdable) ExpireTime(ctx context.Context, key string) (r0 *redi
 	m := w.methods[170]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5729,6 +5901,7 @@ func (w *ResilientCmdable) ExpireXX(ctx context.Context, key string, expiration 
 	m := w.methods[171]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5762,6 +5935,7 @@ func (w *ResilientCmdable) FCall(ctx context.Context, function string, keys []st
 	m := w.methods[172]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5795,6 +5969,7 @@ func (w *ResilientCmdable) FCallRO(ctx context.Context, function string, keys []
 	m := w.methods[173]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5828,6 +6003,7 @@ func (w *ResilientCmdable) FCallRo(ctx context.Context, function string, keys []
 	m := w.methods[174]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5861,6 +6037,7 @@ func (w *ResilientCmdable) FTAggregate(ctx context.Context, index, query string)
 	m := w.methods[175]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5894,6 +6071,7 @@ func (w *ResilientCmdable) FTAggregateWithArgs(ctx context.Context, index, query
 	m := w.methods[176]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5927,6 +6105,7 @@ func (w *ResilientCmdable) FTAliasAdd(ctx context.Context, index, alias string) 
 	m := w.methods[177]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5960,6 +6139,7 @@ func (w *ResilientCmdable) FTAliasDel(ctx context.Context, alias string) (r0 *re
 	m := w.methods[178]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -5993,6 +6173,7 @@ func (w *ResilientCmdable) FTAliasList(ctx context.Context, index string) (r0 *r
 	m := w.methods[179]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6026,6 +6207,7 @@ func (w *ResilientCmdable) FTAliasUpdate(ctx context.Context, index, alias strin
 	m := w.methods[180]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6059,6 +6241,7 @@ func (w *ResilientCmdable) FTAlter(ctx context.Context, index string, skipInitia
 	m := w.methods[181]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6092,6 +6275,7 @@ func (w *ResilientCmdable) FTConfigGet(ctx context.Context, option string) (r0 *
 	m := w.methods[182]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6125,6 +6309,7 @@ func (w *ResilientCmdable) FTConfigSet(ctx context.Context, option string, value
 	m := w.methods[183]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6158,6 +6343,7 @@ func (w *ResilientCmdable) FTCreate(ctx context.Context, index string, options *
 	m := w.methods[184]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6191,6 +6377,7 @@ func (w *ResilientCmdable) FTCursorDel(ctx context.Context, index string, cursor
 	m := w.methods[185]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6224,6 +6411,7 @@ func (w *ResilientCmdable) FTCursorRead(ctx context.Context, index string, curso
 	m := w.methods[186]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6257,6 +6445,7 @@ func (w *ResilientCmdable) FTDictAdd(ctx context.Context, dict string, term ...a
 	m := w.methods[187]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6290,6 +6479,7 @@ func (w *ResilientCmdable) FTDictDel(ctx context.Context, dict string, term ...a
 	m := w.methods[188]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6323,6 +6513,7 @@ func (w *ResilientCmdable) FTDictDump(ctx context.Context, dict string) (r0 *red
 	m := w.methods[189]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6356,6 +6547,7 @@ func (w *ResilientCmdable) FTDropIndex(ctx context.Context, index string) (r0 *r
 	m := w.methods[190]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6389,6 +6581,7 @@ func (w *ResilientCmdable) FTDropIndexWithArgs(ctx context.Context, index string
 	m := w.methods[191]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6422,6 +6615,7 @@ func (w *ResilientCmdable) FTExplain(ctx context.Context, index, query string) (
 	m := w.methods[192]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6455,6 +6649,7 @@ func (w *ResilientCmdable) FTExplainWithArgs(ctx context.Context, index, query s
 	m := w.methods[193]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6488,6 +6683,7 @@ func (w *ResilientCmdable) FTHybrid(ctx context.Context, index, searchExpr, vect
 	m := w.methods[194]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6521,6 +6717,7 @@ func (w *ResilientCmdable) FTHybridWithArgs(ctx context.Context, index string, o
 	m := w.methods[195]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6554,6 +6751,7 @@ func (w *ResilientCmdable) FTInfo(ctx context.Context, index string) (r0 *redis.
 	m := w.methods[196]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6587,6 +6785,7 @@ func (w *ResilientCmdable) FTSearch(ctx context.Context, index, query string) (r
 	m := w.methods[197]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6620,6 +6819,7 @@ func (w *ResilientCmdable) FTSearchWithArgs(ctx context.Context, index, query st
 	m := w.methods[198]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6653,6 +6853,7 @@ func (w *ResilientCmdable) FTSpellCheck(ctx context.Context, index, query string
 	m := w.methods[199]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6686,6 +6887,7 @@ func (w *ResilientCmdable) FTSpellCheckWithArgs(ctx context.Context, index, quer
 	m := w.methods[200]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6719,6 +6921,7 @@ func (w *ResilientCmdable) FTSynDump(ctx context.Context, index string) (r0 *red
 	m := w.methods[201]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6752,6 +6955,7 @@ func (w *ResilientCmdable) FTSynUpdate(ctx context.Context, index string, synGro
 	m := w.methods[202]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6785,6 +6989,7 @@ func (w *ResilientCmdable) FTSynUpdateWithArgs(ctx context.Context, index string
 	m := w.methods[203]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6818,6 +7023,7 @@ func (w *ResilientCmdable) FTTagVals(ctx context.Context, index, field string) (
 	m := w.methods[204]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6851,6 +7057,7 @@ func (w *ResilientCmdable) FT_List(ctx context.Context) (r0 *redis.StringSliceCm
 	m := w.methods[205]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6884,6 +7091,7 @@ func (w *ResilientCmdable) FlushAll(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[206]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6917,6 +7125,7 @@ func (w *ResilientCmdable) FlushAllAsync(ctx context.Context) (r0 *redis.StatusC
 	m := w.methods[207]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6950,6 +7159,7 @@ func (w *ResilientCmdable) FlushDB(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[208]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -6983,6 +7193,7 @@ func (w *ResilientCmdable) FlushDBAsync(ctx context.Context) (r0 *redis.StatusCm
 	m := w.methods[209]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7016,6 +7227,7 @@ func (w *ResilientCmdable) FunctionDelete(ctx context.Context, libName string) (
 	m := w.methods[210]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7049,6 +7261,7 @@ func (w *ResilientCmdable) FunctionDump(ctx context.Context) (r0 *redis.StringCm
 	m := w.methods[211]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7082,6 +7295,7 @@ func (w *ResilientCmdable) FunctionFlush(ctx context.Context) (r0 *redis.StringC
 	m := w.methods[212]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7115,6 +7329,7 @@ func (w *ResilientCmdable) FunctionFlushAsync(ctx context.Context) (r0 *redis.St
 	m := w.methods[213]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7148,6 +7363,7 @@ func (w *ResilientCmdable) FunctionKill(ctx context.Context) (r0 *redis.StringCm
 	m := w.methods[214]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7181,6 +7397,7 @@ func (w *ResilientCmdable) FunctionList(ctx context.Context, q redis.FunctionLis
 	m := w.methods[215]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7214,6 +7431,7 @@ func (w *ResilientCmdable) FunctionLoad(ctx context.Context, code string) (r0 *r
 	m := w.methods[216]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7247,6 +7465,7 @@ func (w *ResilientCmdable) FunctionLoadReplace(ctx context.Context, code string)
 	m := w.methods[217]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7280,6 +7499,7 @@ func (w *ResilientCmdable) FunctionRestore(ctx context.Context, libDump string) 
 	m := w.methods[218]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7313,6 +7533,7 @@ func (w *ResilientCmdable) FunctionStats(ctx context.Context) (r0 *redis.Functio
 	m := w.methods[219]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7346,6 +7567,7 @@ func (w *ResilientCmdable) GeoAdd(ctx context.Context, key string, geoLocation .
 	m := w.methods[220]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7379,6 +7601,7 @@ func (w *ResilientCmdable) GeoDist(ctx context.Context, key, member1, member2, u
 	m := w.methods[221]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7412,6 +7635,7 @@ func (w *ResilientCmdable) GeoHash(ctx context.Context, key string, members ...s
 	m := w.methods[222]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7445,6 +7669,7 @@ func (w *ResilientCmdable) GeoPos(ctx context.Context, key string, members ...st
 	m := w.methods[223]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7478,6 +7703,7 @@ func (w *ResilientCmdable) GeoRadius(ctx context.Context, key string, longitude,
 	m := w.methods[224]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7511,6 +7737,7 @@ func (w *ResilientCmdable) GeoRadiusByMember(ctx context.Context, key, member st
 	m := w.methods[225]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7544,6 +7771,7 @@ func (w *ResilientCmdable) GeoRadiusByMemberStore(ctx context.Context, key, memb
 	m := w.methods[226]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7577,6 +7805,7 @@ func (w *ResilientCmdable) GeoRadiusStore(ctx context.Context, key string, longi
 	m := w.methods[227]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7610,6 +7839,7 @@ func (w *ResilientCmdable) GeoSearch(ctx context.Context, key string, q *redis.G
 	m := w.methods[228]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7643,6 +7873,7 @@ func (w *ResilientCmdable) GeoSearchLocation(ctx context.Context, key string, q 
 	m := w.methods[229]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7676,6 +7907,7 @@ func (w *ResilientCmdable) GeoSearchStore(ctx context.Context, key, store string
 	m := w.methods[230]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7709,6 +7941,7 @@ func (w *ResilientCmdable) Get(ctx context.Context, key string) (r0 *redis.Strin
 	m := w.methods[231]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7742,6 +7975,7 @@ func (w *ResilientCmdable) GetBit(ctx context.Context, key string, offset int64)
 	m := w.methods[232]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7775,6 +8009,7 @@ func (w *ResilientCmdable) GetDel(ctx context.Context, key string) (r0 *redis.St
 	m := w.methods[233]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7808,6 +8043,7 @@ func (w *ResilientCmdable) GetEx(ctx context.Context, key string, expiration tim
 	m := w.methods[234]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7841,6 +8077,7 @@ func (w *ResilientCmdable) GetRange(ctx context.Context, key string, start, end 
 	m := w.methods[235]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7874,6 +8111,7 @@ func (w *ResilientCmdable) GetSet(ctx context.Context, key string, value any) (r
 	m := w.methods[236]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7907,6 +8145,7 @@ func (w *ResilientCmdable) GetToBuffer(ctx context.Context, key string, buf []by
 	m := w.methods[237]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7940,6 +8179,7 @@ func (w *ResilientCmdable) HDel(ctx context.Context, key string, fields ...strin
 	m := w.methods[238]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -7973,6 +8213,7 @@ func (w *ResilientCmdable) HExists(ctx context.Context, key, field string) (r0 *
 	m := w.methods[239]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8006,6 +8247,7 @@ func (w *ResilientCmdable) HExpire(ctx context.Context, key string, expiration t
 	m := w.methods[240]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8039,6 +8281,7 @@ func (w *ResilientCmdable) HExpireAt(ctx context.Context, key string, tm time.Ti
 	m := w.methods[241]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8072,6 +8315,7 @@ func (w *ResilientCmdable) HExpireAtWithArgs(ctx context.Context, key string, tm
 	m := w.methods[242]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8105,6 +8349,7 @@ func (w *ResilientCmdable) HExpireTime(ctx context.Context, key string, fields .
 	m := w.methods[243]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8138,6 +8383,7 @@ func (w *ResilientCmdable) HExpireWithArgs(ctx context.Context, key string, expi
 	m := w.methods[244]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8171,6 +8417,7 @@ func (w *ResilientCmdable) HGet(ctx context.Context, key, field string) (r0 *red
 	m := w.methods[245]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8204,6 +8451,7 @@ func (w *ResilientCmdable) HGetAll(ctx context.Context, key string) (r0 *redis.M
 	m := w.methods[246]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8237,6 +8485,7 @@ func (w *ResilientCmdable) HGetDel(ctx context.Context, key string, fields ...st
 	m := w.methods[247]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8270,6 +8519,7 @@ func (w *ResilientCmdable) HGetEX(ctx context.Context, key string, fields ...str
 	m := w.methods[248]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8303,6 +8553,7 @@ func (w *ResilientCmdable) HGetEXWithArgs(ctx context.Context, key string, optio
 	m := w.methods[249]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8336,6 +8587,7 @@ func (w *ResilientCmdable) HImportDiscard(ctx context.Context, fieldsetName stri
 	m := w.methods[250]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8369,6 +8621,7 @@ func (w *ResilientCmdable) HImportDiscardAll(ctx context.Context) (r0 *redis.Int
 	m := w.methods[251]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8402,6 +8655,7 @@ func (w *ResilientCmdable) HImportPrepare(ctx context.Context, fieldsetName stri
 	m := w.methods[252]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8435,6 +8689,7 @@ func (w *ResilientCmdable) HImportSet(ctx context.Context, key, fieldsetName str
 	m := w.methods[253]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8468,6 +8723,7 @@ func (w *ResilientCmdable) HIncrBy(ctx context.Context, key, field string, incr 
 	m := w.methods[254]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8501,6 +8757,7 @@ func (w *ResilientCmdable) HIncrByFloat(ctx context.Context, key, field string, 
 	m := w.methods[255]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8534,6 +8791,7 @@ func (w *ResilientCmdable) HKeys(ctx context.Context, key string) (r0 *redis.Str
 	m := w.methods[256]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8567,6 +8825,7 @@ func (w *ResilientCmdable) HLen(ctx context.Context, key string) (r0 *redis.IntC
 	m := w.methods[257]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8600,6 +8859,7 @@ func (w *ResilientCmdable) HMGet(ctx context.Context, key string, fields ...stri
 	m := w.methods[258]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8633,6 +8893,7 @@ func (w *ResilientCmdable) HMSet(ctx context.Context, key string, values ...any)
 	m := w.methods[259]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8666,6 +8927,7 @@ func (w *ResilientCmdable) HPExpire(ctx context.Context, key string, expiration 
 	m := w.methods[260]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8699,6 +8961,7 @@ func (w *ResilientCmdable) HPExpireAt(ctx context.Context, key string, tm time.T
 	m := w.methods[261]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8732,6 +8995,7 @@ func (w *ResilientCmdable) HPExpireAtWithArgs(ctx context.Context, key string, t
 	m := w.methods[262]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8765,6 +9029,7 @@ func (w *ResilientCmdable) HPExpireTime(ctx context.Context, key string, fields 
 	m := w.methods[263]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8798,6 +9063,7 @@ func (w *ResilientCmdable) HPExpireWithArgs(ctx context.Context, key string, exp
 	m := w.methods[264]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8831,6 +9097,7 @@ func (w *ResilientCmdable) HPTTL(ctx context.Context, key string, fields ...stri
 	m := w.methods[265]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8864,6 +9131,7 @@ func (w *ResilientCmdable) HPersist(ctx context.Context, key string, fields ...s
 	m := w.methods[266]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8897,6 +9165,7 @@ func (w *ResilientCmdable) HRandField(ctx context.Context, key string, count int
 	m := w.methods[267]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8930,6 +9199,7 @@ func (w *ResilientCmdable) HRandFieldWithValues(ctx context.Context, key string,
 	m := w.methods[268]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8963,6 +9233,7 @@ func (w *ResilientCmdable) HScan(ctx context.Context, key string, cursor uint64,
 	m := w.methods[269]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -8996,6 +9267,7 @@ func (w *ResilientCmdable) HScanNoValues(ctx context.Context, key string, cursor
 	m := w.methods[270]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9029,6 +9301,7 @@ func (w *ResilientCmdable) HSet(ctx context.Context, key string, values ...any) 
 	m := w.methods[271]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9062,6 +9335,7 @@ func (w *ResilientCmdable) HSetEX(ctx context.Context, key string, fieldsAndValu
 	m := w.methods[272]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9095,6 +9369,7 @@ func (w *ResilientCmdable) HSetEXWithArgs(ctx context.Context, key string, optio
 	m := w.methods[273]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9128,6 +9403,7 @@ func (w *ResilientCmdable) HSetNX(ctx context.Context, key, field string, value 
 	m := w.methods[274]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9161,6 +9437,7 @@ func (w *ResilientCmdable) HStrLen(ctx context.Context, key, field string) (r0 *
 	m := w.methods[275]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9194,6 +9471,7 @@ func (w *ResilientCmdable) HTTL(ctx context.Context, key string, fields ...strin
 	m := w.methods[276]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9227,6 +9505,7 @@ func (w *ResilientCmdable) HVals(ctx context.Context, key string) (r0 *redis.Str
 	m := w.methods[277]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9260,6 +9539,7 @@ func (w *ResilientCmdable) Incr(ctx context.Context, key string) (r0 *redis.IntC
 	m := w.methods[278]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9293,6 +9573,7 @@ func (w *ResilientCmdable) IncrBy(ctx context.Context, key string, value int64) 
 	m := w.methods[279]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9326,6 +9607,7 @@ func (w *ResilientCmdable) IncrByFloat(ctx context.Context, key string, value fl
 	m := w.methods[280]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9359,6 +9641,7 @@ func (w *ResilientCmdable) IncrEXFloat(ctx context.Context, key string, args red
 	m := w.methods[281]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9392,6 +9675,7 @@ func (w *ResilientCmdable) IncrEXInt(ctx context.Context, key string, args redis
 	m := w.methods[282]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9425,6 +9709,7 @@ func (w *ResilientCmdable) Info(ctx context.Context, section ...string) (r0 *red
 	m := w.methods[283]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9458,6 +9743,7 @@ func (w *ResilientCmdable) InfoMap(ctx context.Context, section ...string) (r0 *
 	m := w.methods[284]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9491,6 +9777,7 @@ func (w *ResilientCmdable) JSONArrAppend(ctx context.Context, key, path string, 
 	m := w.methods[285]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9524,6 +9811,7 @@ func (w *ResilientCmdable) JSONArrIndex(ctx context.Context, key, path string, v
 	m := w.methods[286]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9557,6 +9845,7 @@ func (w *ResilientCmdable) JSONArrIndexWithArgs(ctx context.Context, key, path s
 	m := w.methods[287]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9590,6 +9879,7 @@ func (w *ResilientCmdable) JSONArrInsert(ctx context.Context, key, path string, 
 	m := w.methods[288]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9623,6 +9913,7 @@ func (w *ResilientCmdable) JSONArrLen(ctx context.Context, key, path string) (r0
 	m := w.methods[289]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9656,6 +9947,7 @@ func (w *ResilientCmdable) JSONArrPop(ctx context.Context, key, path string, ind
 	m := w.methods[290]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9689,6 +9981,7 @@ func (w *ResilientCmdable) JSONArrTrim(ctx context.Context, key, path string) (r
 	m := w.methods[291]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9722,6 +10015,7 @@ func (w *ResilientCmdable) JSONArrTrimWithArgs(ctx context.Context, key, path st
 	m := w.methods[292]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9755,6 +10049,7 @@ func (w *ResilientCmdable) JSONClear(ctx context.Context, key, path string) (r0 
 	m := w.methods[293]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9788,6 +10083,7 @@ func (w *ResilientCmdable) JSONDebugMemory(ctx context.Context, key, path string
 	m := w.methods[294]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9821,6 +10117,7 @@ func (w *ResilientCmdable) JSONDel(ctx context.Context, key, path string) (r0 *r
 	m := w.methods[295]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9854,6 +10151,7 @@ func (w *ResilientCmdable) JSONForget(ctx context.Context, key, path string) (r0
 	m := w.methods[296]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9887,6 +10185,7 @@ func (w *ResilientCmdable) JSONGet(ctx context.Context, key string, paths ...str
 	m := w.methods[297]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9920,6 +10219,7 @@ func (w *ResilientCmdable) JSONGetWithArgs(ctx context.Context, key string, opti
 	m := w.methods[298]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9953,6 +10253,7 @@ func (w *ResilientCmdable) JSONMGet(ctx context.Context, path string, keys ...st
 	m := w.methods[299]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -9986,6 +10287,7 @@ func (w *ResilientCmdable) JSONMSet(ctx context.Context, params ...any) (r0 *red
 	m := w.methods[300]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10019,6 +10321,7 @@ func (w *ResilientCmdable) JSONMSetArgs(ctx context.Context, docs []redis.JSONSe
 	m := w.methods[301]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10052,6 +10355,7 @@ func (w *ResilientCmdable) JSONMerge(ctx context.Context, key, path, value strin
 	m := w.methods[302]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10085,6 +10389,7 @@ func (w *ResilientCmdable) JSONNumIncrBy(ctx context.Context, key, path string, 
 	m := w.methods[303]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10118,6 +10423,7 @@ func (w *ResilientCmdable) JSONObjKeys(ctx context.Context, key, path string) (r
 	m := w.methods[304]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10151,6 +10457,7 @@ func (w *ResilientCmdable) JSONObjLen(ctx context.Context, key, path string) (r0
 	m := w.methods[305]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10184,6 +10491,7 @@ func (w *ResilientCmdable) JSONSet(ctx context.Context, key, path string, value 
 	m := w.methods[306]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10217,6 +10525,7 @@ func (w *ResilientCmdable) JSONSetMode(ctx context.Context, key, path string, va
 	m := w.methods[307]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10250,6 +10559,7 @@ func (w *ResilientCmdable) JSONSetWithArgs(ctx context.Context, key, path string
 	m := w.methods[308]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10283,6 +10593,7 @@ func (w *ResilientCmdable) JSONStrAppend(ctx context.Context, key, path, value s
 	m := w.methods[309]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10316,6 +10627,7 @@ func (w *ResilientCmdable) JSONStrLen(ctx context.Context, key, path string) (r0
 	m := w.methods[310]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10349,6 +10661,7 @@ func (w *ResilientCmdable) JSONToggle(ctx context.Context, key, path string) (r0
 	m := w.methods[311]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10382,6 +10695,7 @@ func (w *ResilientCmdable) JSONType(ctx context.Context, key, path string) (r0 *
 	m := w.methods[312]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10415,6 +10729,7 @@ func (w *ResilientCmdable) Keys(ctx context.Context, pattern string) (r0 *redis.
 	m := w.methods[313]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10448,6 +10763,7 @@ func (w *ResilientCmdable) LCS(ctx context.Context, q *redis.LCSQuery) (r0 *redi
 	m := w.methods[314]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10481,6 +10797,7 @@ func (w *ResilientCmdable) LIndex(ctx context.Context, key string, index int64) 
 	m := w.methods[315]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10514,6 +10831,7 @@ func (w *ResilientCmdable) LInsert(ctx context.Context, key, op string, pivot, v
 	m := w.methods[316]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10547,6 +10865,7 @@ func (w *ResilientCmdable) LInsertAfter(ctx context.Context, key string, pivot, 
 	m := w.methods[317]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10580,6 +10899,7 @@ func (w *ResilientCmdable) LInsertBefore(ctx context.Context, key string, pivot,
 	m := w.methods[318]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10613,6 +10933,7 @@ func (w *ResilientCmdable) LLen(ctx context.Context, key string) (r0 *redis.IntC
 	m := w.methods[319]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10646,6 +10967,7 @@ func (w *ResilientCmdable) LMPop(ctx context.Context, direction string, count in
 	m := w.methods[320]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10679,6 +11001,7 @@ func (w *ResilientCmdable) LMove(ctx context.Context, source, destination, srcpo
 	m := w.methods[321]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10712,6 +11035,7 @@ func (w *ResilientCmdable) LMoveM(ctx context.Context, source, destination, srcp
 	m := w.methods[322]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10745,6 +11069,7 @@ func (w *ResilientCmdable) LPop(ctx context.Context, key string) (r0 *redis.Stri
 	m := w.methods[323]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10778,6 +11103,7 @@ func (w *ResilientCmdable) LPopCount(ctx context.Context, key string, count int)
 	m := w.methods[324]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10811,6 +11137,7 @@ func (w *ResilientCmdable) LPos(ctx context.Context, key, value string, args red
 	m := w.methods[325]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10844,6 +11171,7 @@ func (w *ResilientCmdable) LPosCount(ctx context.Context, key, value string, cou
 	m := w.methods[326]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10877,6 +11205,7 @@ func (w *ResilientCmdable) LPush(ctx context.Context, key string, values ...any)
 	m := w.methods[327]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10910,6 +11239,7 @@ func (w *ResilientCmdable) LPushX(ctx context.Context, key string, values ...any
 	m := w.methods[328]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10943,6 +11273,7 @@ func (w *ResilientCmdable) LRange(ctx context.Context, key string, start, stop i
 	m := w.methods[329]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -10976,6 +11307,7 @@ func (w *ResilientCmdable) LRem(ctx context.Context, key string, count int64, va
 	m := w.methods[330]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11009,6 +11341,7 @@ func (w *ResilientCmdable) LSet(ctx context.Context, key string, index int64, va
 	m := w.methods[331]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11042,6 +11375,7 @@ func (w *ResilientCmdable) LTrim(ctx context.Context, key string, start, stop in
 	m := w.methods[332]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11075,6 +11409,7 @@ func (w *ResilientCmdable) LastSave(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[333]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11108,6 +11443,7 @@ func (w *ResilientCmdable) Latency(ctx context.Context) (r0 *redis.LatencyCmd) {
 	m := w.methods[334]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11141,6 +11477,7 @@ func (w *ResilientCmdable) LatencyReset(ctx context.Context, events ...any) (r0 
 	m := w.methods[335]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11174,6 +11511,7 @@ func (w *ResilientCmdable) MGet(ctx context.Context, keys ...string) (r0 *redis.
 	m := w.methods[336]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11207,6 +11545,7 @@ func (w *ResilientCmdable) MSet(ctx context.Context, values ...any) (r0 *redis.S
 	m := w.methods[337]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11240,6 +11579,7 @@ func (w *ResilientCmdable) MSetEX(ctx context.Context, args redis.MSetEXArgs, va
 	m := w.methods[338]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11273,6 +11613,7 @@ func (w *ResilientCmdable) MSetNX(ctx context.Context, values ...any) (r0 *redis
 	m := w.methods[339]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11306,6 +11647,7 @@ func (w *ResilientCmdable) MemoryUsage(ctx context.Context, key string, samples 
 	m := w.methods[340]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11339,6 +11681,7 @@ func (w *ResilientCmdable) Migrate(ctx context.Context, host, port, key string, 
 	m := w.methods[341]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11372,6 +11715,7 @@ func (w *ResilientCmdable) ModuleLoadex(ctx context.Context, conf *redis.ModuleL
 	m := w.methods[342]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11405,6 +11749,7 @@ func (w *ResilientCmdable) Move(ctx context.Context, key string, db int) (r0 *re
 	m := w.methods[343]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11438,6 +11783,7 @@ func (w *ResilientCmdable) ObjectEncoding(ctx context.Context, key string) (r0 *
 	m := w.methods[344]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11471,6 +11817,7 @@ func (w *ResilientCmdable) ObjectFreq(ctx context.Context, key string) (r0 *redi
 	m := w.methods[345]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11504,6 +11851,7 @@ func (w *ResilientCmdable) ObjectIdleTime(ctx context.Context, key string) (r0 *
 	m := w.methods[346]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11537,6 +11885,7 @@ func (w *ResilientCmdable) ObjectRefCount(ctx context.Context, key string) (r0 *
 	m := w.methods[347]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11570,6 +11919,7 @@ func (w *ResilientCmdable) PExpire(ctx context.Context, key string, expiration t
 	m := w.methods[348]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11603,6 +11953,7 @@ func (w *ResilientCmdable) PExpireAt(ctx context.Context, key string, tm time.Ti
 	m := w.methods[349]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11636,6 +11987,7 @@ func (w *ResilientCmdable) PExpireTime(ctx context.Context, key string) (r0 *red
 	m := w.methods[350]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11669,6 +12021,7 @@ func (w *ResilientCmdable) PFAdd(ctx context.Context, key string, els ...any) (r
 	m := w.methods[351]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11702,6 +12055,7 @@ func (w *ResilientCmdable) PFCount(ctx context.Context, keys ...string) (r0 *red
 	m := w.methods[352]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11735,6 +12089,7 @@ func (w *ResilientCmdable) PFMerge(ctx context.Context, dest string, keys ...str
 	m := w.methods[353]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11768,6 +12123,7 @@ func (w *ResilientCmdable) PTTL(ctx context.Context, key string) (r0 *redis.Dura
 	m := w.methods[354]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11801,6 +12157,7 @@ func (w *ResilientCmdable) Persist(ctx context.Context, key string) (r0 *redis.B
 	m := w.methods[355]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11834,6 +12191,7 @@ func (w *ResilientCmdable) Ping(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[356]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11877,6 +12235,7 @@ func (w *ResilientCmdable) Pipeline() redis.Pipeliner {
 func (w *ResilientCmdable) Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) (r0 []redis.Cmder, err error) {
 	m := w.methods[358]
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -11902,6 +12261,7 @@ func (w *ResilientCmdable) PubSubChannels(ctx context.Context, pattern string) (
 	m := w.methods[359]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11935,6 +12295,7 @@ func (w *ResilientCmdable) PubSubNumPat(ctx context.Context) (r0 *redis.IntCmd) 
 	m := w.methods[360]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -11968,6 +12329,7 @@ func (w *ResilientCmdable) PubSubNumSub(ctx context.Context, channels ...string)
 	m := w.methods[361]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12001,6 +12363,7 @@ func (w *ResilientCmdable) PubSubShardChannels(ctx context.Context, pattern stri
 	m := w.methods[362]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12034,6 +12397,7 @@ func (w *ResilientCmdable) PubSubShardNumSub(ctx context.Context, channels ...st
 	m := w.methods[363]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12067,6 +12431,7 @@ func (w *ResilientCmdable) Publish(ctx context.Context, channel string, message 
 	m := w.methods[364]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12100,6 +12465,7 @@ func (w *ResilientCmdable) Quit(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[365]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12133,6 +12499,7 @@ func (w *ResilientCmdable) RPop(ctx context.Context, key string) (r0 *redis.Stri
 	m := w.methods[366]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12166,6 +12533,7 @@ func (w *ResilientCmdable) RPopCount(ctx context.Context, key string, count int)
 	m := w.methods[367]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12199,6 +12567,7 @@ func (w *ResilientCmdable) RPopLPush(ctx context.Context, source, destination st
 	m := w.methods[368]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12232,6 +12601,7 @@ func (w *ResilientCmdable) RPush(ctx context.Context, key string, values ...any)
 	m := w.methods[369]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12265,6 +12635,7 @@ func (w *ResilientCmdable) RPushX(ctx context.Context, key string, values ...any
 	m := w.methods[370]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12298,6 +12669,7 @@ func (w *ResilientCmdable) RandomKey(ctx context.Context) (r0 *redis.StringCmd) 
 	m := w.methods[371]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12331,6 +12703,7 @@ func (w *ResilientCmdable) ReadOnly(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[372]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12364,6 +12737,7 @@ func (w *ResilientCmdable) ReadWrite(ctx context.Context) (r0 *redis.StatusCmd) 
 	m := w.methods[373]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12397,6 +12771,7 @@ func (w *ResilientCmdable) Rename(ctx context.Context, key, newkey string) (r0 *
 	m := w.methods[374]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12430,6 +12805,7 @@ func (w *ResilientCmdable) RenameNX(ctx context.Context, key, newkey string) (r0
 	m := w.methods[375]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12463,6 +12839,7 @@ func (w *ResilientCmdable) ReplicaOf(ctx context.Context, host, port string) (r0
 	m := w.methods[376]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12496,6 +12873,7 @@ func (w *ResilientCmdable) Restore(ctx context.Context, key string, ttl time.Dur
 	m := w.methods[377]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12529,6 +12907,7 @@ func (w *ResilientCmdable) RestoreReplace(ctx context.Context, key string, ttl t
 	m := w.methods[378]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12562,6 +12941,7 @@ func (w *ResilientCmdable) SAdd(ctx context.Context, key string, members ...any)
 	m := w.methods[379]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12595,6 +12975,7 @@ func (w *ResilientCmdable) SCard(ctx context.Context, key string) (r0 *redis.Int
 	m := w.methods[380]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12628,6 +13009,7 @@ func (w *ResilientCmdable) SDiff(ctx context.Context, keys ...string) (r0 *redis
 	m := w.methods[381]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12661,6 +13043,7 @@ func (w *ResilientCmdable) SDiffCard(ctx context.Context, opts *redis.SDiffCardO
 	m := w.methods[382]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12694,6 +13077,7 @@ func (w *ResilientCmdable) SDiffStore(ctx context.Context, destination string, k
 	m := w.methods[383]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12727,6 +13111,7 @@ func (w *ResilientCmdable) SInter(ctx context.Context, keys ...string) (r0 *redi
 	m := w.methods[384]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12760,6 +13145,7 @@ func (w *ResilientCmdable) SInterCard(ctx context.Context, limit int64, keys ...
 	m := w.methods[385]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12793,6 +13179,7 @@ func (w *ResilientCmdable) SInterStore(ctx context.Context, destination string, 
 	m := w.methods[386]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12826,6 +13213,7 @@ func (w *ResilientCmdable) SIsMember(ctx context.Context, key string, member any
 	m := w.methods[387]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12859,6 +13247,7 @@ func (w *ResilientCmdable) SMIsMember(ctx context.Context, key string, members .
 	m := w.methods[388]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12892,6 +13281,7 @@ func (w *ResilientCmdable) SMembers(ctx context.Context, key string) (r0 *redis.
 	m := w.methods[389]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12925,6 +13315,7 @@ func (w *ResilientCmdable) SMembersMap(ctx context.Context, key string) (r0 *red
 	m := w.methods[390]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12958,6 +13349,7 @@ func (w *ResilientCmdable) SMove(ctx context.Context, source, destination string
 	m := w.methods[391]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -12991,6 +13383,7 @@ func (w *ResilientCmdable) SPop(ctx context.Context, key string) (r0 *redis.Stri
 	m := w.methods[392]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13024,6 +13417,7 @@ func (w *ResilientCmdable) SPopN(ctx context.Context, key string, count int64) (
 	m := w.methods[393]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13057,6 +13451,7 @@ func (w *ResilientCmdable) SPublish(ctx context.Context, channel string, message
 	m := w.methods[394]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13090,6 +13485,7 @@ func (w *ResilientCmdable) SRandMember(ctx context.Context, key string) (r0 *red
 	m := w.methods[395]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13123,6 +13519,7 @@ func (w *ResilientCmdable) SRandMemberN(ctx context.Context, key string, count i
 	m := w.methods[396]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13156,6 +13553,7 @@ func (w *ResilientCmdable) SRem(ctx context.Context, key string, members ...any)
 	m := w.methods[397]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13189,6 +13587,7 @@ func (w *ResilientCmdable) SScan(ctx context.Context, key string, cursor uint64,
 	m := w.methods[398]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13222,6 +13621,7 @@ func (w *ResilientCmdable) SUnion(ctx context.Context, keys ...string) (r0 *redi
 	m := w.methods[399]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13255,6 +13655,7 @@ func (w *ResilientCmdable) SUnionCard(ctx context.Context, opts *redis.SUnionCar
 	m := w.methods[400]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13288,6 +13689,7 @@ func (w *ResilientCmdable) SUnionStore(ctx context.Context, destination string, 
 	m := w.methods[401]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13321,6 +13723,7 @@ func (w *ResilientCmdable) Save(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[402]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13354,6 +13757,7 @@ func (w *ResilientCmdable) Scan(ctx context.Context, cursor uint64, match string
 	m := w.methods[403]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13387,6 +13791,7 @@ func (w *ResilientCmdable) ScanType(ctx context.Context, cursor uint64, match st
 	m := w.methods[404]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13420,6 +13825,7 @@ func (w *ResilientCmdable) ScriptExists(ctx context.Context, hashes ...string) (
 	m := w.methods[405]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13453,6 +13859,7 @@ func (w *ResilientCmdable) ScriptFlush(ctx context.Context) (r0 *redis.StatusCmd
 	m := w.methods[406]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13486,6 +13893,7 @@ func (w *ResilientCmdable) ScriptKill(ctx context.Context) (r0 *redis.StatusCmd)
 	m := w.methods[407]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13519,6 +13927,7 @@ func (w *ResilientCmdable) ScriptLoad(ctx context.Context, script string) (r0 *r
 	m := w.methods[408]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13552,6 +13961,7 @@ func (w *ResilientCmdable) Set(ctx context.Context, key string, value any, expir
 	m := w.methods[409]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13585,6 +13995,7 @@ func (w *ResilientCmdable) SetArgs(ctx context.Context, key string, value any, a
 	m := w.methods[410]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13618,6 +14029,7 @@ func (w *ResilientCmdable) SetBit(ctx context.Context, key string, offset int64,
 	m := w.methods[411]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13651,6 +14063,7 @@ func (w *ResilientCmdable) SetEx(ctx context.Context, key string, value any, exp
 	m := w.methods[412]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13684,6 +14097,7 @@ func (w *ResilientCmdable) SetFromBuffer(ctx context.Context, key string, buf []
 	m := w.methods[413]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13717,6 +14131,7 @@ func (w *ResilientCmdable) SetIFDEQ(ctx context.Context, key string, value any, 
 	m := w.methods[414]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13750,6 +14165,7 @@ func (w *ResilientCmdable) SetIFDEQGet(ctx context.Context, key string, value an
 	m := w.methods[415]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13783,6 +14199,7 @@ func (w *ResilientCmdable) SetIFDNE(ctx context.Context, key string, value any, 
 	m := w.methods[416]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13816,6 +14233,7 @@ func (w *ResilientCmdable) SetIFDNEGet(ctx context.Context, key string, value an
 	m := w.methods[417]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13849,6 +14267,7 @@ func (w *ResilientCmdable) SetIFEQ(ctx context.Context, key string, value, match
 	m := w.methods[418]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13882,6 +14301,7 @@ func (w *ResilientCmdable) SetIFEQGet(ctx context.Context, key string, value, ma
 	m := w.methods[419]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13915,6 +14335,7 @@ func (w *ResilientCmdable) SetIFNE(ctx context.Context, key string, value, match
 	m := w.methods[420]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13948,6 +14369,7 @@ func (w *ResilientCmdable) SetIFNEGet(ctx context.Context, key string, value, ma
 	m := w.methods[421]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -13981,6 +14403,7 @@ func (w *ResilientCmdable) SetNX(ctx context.Context, key string, value any, exp
 	m := w.methods[422]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14014,6 +14437,7 @@ func (w *ResilientCmdable) SetRange(ctx context.Context, key string, offset int6
 	m := w.methods[423]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14047,6 +14471,7 @@ func (w *ResilientCmdable) SetXX(ctx context.Context, key string, value any, exp
 	m := w.methods[424]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14080,6 +14505,7 @@ func (w *ResilientCmdable) Shutdown(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[425]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14113,6 +14539,7 @@ func (w *ResilientCmdable) ShutdownNoSave(ctx context.Context) (r0 *redis.Status
 	m := w.methods[426]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14146,6 +14573,7 @@ func (w *ResilientCmdable) ShutdownSave(ctx context.Context) (r0 *redis.StatusCm
 	m := w.methods[427]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14179,6 +14607,7 @@ func (w *ResilientCmdable) SlaveOf(ctx context.Context, host, port string) (r0 *
 	m := w.methods[428]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14212,6 +14641,7 @@ func (w *ResilientCmdable) SlowLogGet(ctx context.Context, num int64) (r0 *redis
 	m := w.methods[429]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14245,6 +14675,7 @@ func (w *ResilientCmdable) SlowLogLen(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[430]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14278,6 +14709,7 @@ func (w *ResilientCmdable) SlowLogReset(ctx context.Context) (r0 *redis.StatusCm
 	m := w.methods[431]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14311,6 +14743,7 @@ func (w *ResilientCmdable) Sort(ctx context.Context, key string, sort *redis.Sor
 	m := w.methods[432]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14344,6 +14777,7 @@ func (w *ResilientCmdable) SortInterfaces(ctx context.Context, key string, sort 
 	m := w.methods[433]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14377,6 +14811,7 @@ func (w *ResilientCmdable) SortRO(ctx context.Context, key string, sort *redis.S
 	m := w.methods[434]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14410,6 +14845,7 @@ func (w *ResilientCmdable) SortStore(ctx context.Context, key, store string, sor
 	m := w.methods[435]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14443,6 +14879,7 @@ func (w *ResilientCmdable) StrLen(ctx context.Context, key string) (r0 *redis.In
 	m := w.methods[436]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14476,6 +14913,7 @@ func (w *ResilientCmdable) TDigestAdd(ctx context.Context, key string, elements 
 	m := w.methods[437]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14509,6 +14947,7 @@ func (w *ResilientCmdable) TDigestByRank(ctx context.Context, key string, rank .
 	m := w.methods[438]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14542,6 +14981,7 @@ func (w *ResilientCmdable) TDigestByRevRank(ctx context.Context, key string, ran
 	m := w.methods[439]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14575,6 +15015,7 @@ func (w *ResilientCmdable) TDigestCDF(ctx context.Context, key string, elements 
 	m := w.methods[440]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14608,6 +15049,7 @@ func (w *ResilientCmdable) TDigestCreate(ctx context.Context, key string) (r0 *r
 	m := w.methods[441]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14641,6 +15083,7 @@ func (w *ResilientCmdable) TDigestCreateWithCompression(ctx context.Context, key
 	m := w.methods[442]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14674,6 +15117,7 @@ func (w *ResilientCmdable) TDigestInfo(ctx context.Context, key string) (r0 *red
 	m := w.methods[443]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14707,6 +15151,7 @@ func (w *ResilientCmdable) TDigestMax(ctx context.Context, key string) (r0 *redi
 	m := w.methods[444]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14740,6 +15185,7 @@ func (w *ResilientCmdable) TDigestMerge(ctx context.Context, destKey string, opt
 	m := w.methods[445]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14773,6 +15219,7 @@ func (w *ResilientCmdable) TDigestMin(ctx context.Context, key string) (r0 *redi
 	m := w.methods[446]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14806,6 +15253,7 @@ func (w *ResilientCmdable) TDigestQuantile(ctx context.Context, key string, elem
 	m := w.methods[447]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14839,6 +15287,7 @@ func (w *ResilientCmdable) TDigestRank(ctx context.Context, key string, values .
 	m := w.methods[448]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14872,6 +15321,7 @@ func (w *ResilientCmdable) TDigestReset(ctx context.Context, key string) (r0 *re
 	m := w.methods[449]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14905,6 +15355,7 @@ func (w *ResilientCmdable) TDigestRevRank(ctx context.Context, key string, value
 	m := w.methods[450]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14938,6 +15389,7 @@ func (w *ResilientCmdable) TDigestTrimmedMean(ctx context.Context, key string, l
 	m := w.methods[451]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -14971,6 +15423,7 @@ func (w *ResilientCmdable) TSAdd(ctx context.Context, key string, timestamp any,
 	m := w.methods[452]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15004,6 +15457,7 @@ func (w *ResilientCmdable) TSAddWithArgs(ctx context.Context, key string, timest
 	m := w.methods[453]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15037,6 +15491,7 @@ func (w *ResilientCmdable) TSAlter(ctx context.Context, key string, options *red
 	m := w.methods[454]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15070,6 +15525,7 @@ func (w *ResilientCmdable) TSCreate(ctx context.Context, key string) (r0 *redis.
 	m := w.methods[455]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15103,6 +15559,7 @@ func (w *ResilientCmdable) TSCreateRule(ctx context.Context, sourceKey, destKey 
 	m := w.methods[456]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15136,6 +15593,7 @@ func (w *ResilientCmdable) TSCreateRuleWithArgs(ctx context.Context, sourceKey, 
 	m := w.methods[457]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15169,6 +15627,7 @@ func (w *ResilientCmdable) TSCreateWithArgs(ctx context.Context, key string, opt
 	m := w.methods[458]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15202,6 +15661,7 @@ func (w *ResilientCmdable) TSDecrBy(ctx context.Context, Key string, timestamp f
 	m := w.methods[459]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15235,6 +15695,7 @@ func (w *ResilientCmdable) TSDecrByWithArgs(ctx context.Context, key string, tim
 	m := w.methods[460]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15268,6 +15729,7 @@ func (w *ResilientCmdable) TSDel(ctx context.Context, Key string, fromTimestamp,
 	m := w.methods[461]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15301,6 +15763,7 @@ func (w *ResilientCmdable) TSDeleteRule(ctx context.Context, sourceKey, destKey 
 	m := w.methods[462]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15334,6 +15797,7 @@ func (w *ResilientCmdable) TSGet(ctx context.Context, key string) (r0 *redis.TST
 	m := w.methods[463]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15367,6 +15831,7 @@ func (w *ResilientCmdable) TSGetWithArgs(ctx context.Context, key string, option
 	m := w.methods[464]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15400,6 +15865,7 @@ func (w *ResilientCmdable) TSIncrBy(ctx context.Context, Key string, timestamp f
 	m := w.methods[465]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15433,6 +15899,7 @@ func (w *ResilientCmdable) TSIncrByWithArgs(ctx context.Context, key string, tim
 	m := w.methods[466]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15466,6 +15933,7 @@ func (w *ResilientCmdable) TSInfo(ctx context.Context, key string) (r0 *redis.Ma
 	m := w.methods[467]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15499,6 +15967,7 @@ func (w *ResilientCmdable) TSInfoWithArgs(ctx context.Context, key string, optio
 	m := w.methods[468]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15532,6 +16001,7 @@ func (w *ResilientCmdable) TSMAdd(ctx context.Context, ktvSlices [][]any) (r0 *r
 	m := w.methods[469]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15565,6 +16035,7 @@ func (w *ResilientCmdable) TSMGet(ctx context.Context, filters []string) (r0 *re
 	m := w.methods[470]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15598,6 +16069,7 @@ func (w *ResilientCmdable) TSMGetWithArgs(ctx context.Context, filters []string,
 	m := w.methods[471]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15631,6 +16103,7 @@ func (w *ResilientCmdable) TSMRange(ctx context.Context, fromTimestamp, toTimest
 	m := w.methods[472]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15664,6 +16137,7 @@ func (w *ResilientCmdable) TSMRangeWithArgs(ctx context.Context, fromTimestamp, 
 	m := w.methods[473]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15697,6 +16171,7 @@ func (w *ResilientCmdable) TSMRevRange(ctx context.Context, fromTimestamp, toTim
 	m := w.methods[474]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15730,6 +16205,7 @@ func (w *ResilientCmdable) TSMRevRangeWithArgs(ctx context.Context, fromTimestam
 	m := w.methods[475]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15763,6 +16239,7 @@ func (w *ResilientCmdable) TSNRange(ctx context.Context, keys []string, fromTime
 	m := w.methods[476]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15796,6 +16273,7 @@ func (w *ResilientCmdable) TSNRangeWithArgs(ctx context.Context, keys []string, 
 	m := w.methods[477]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15829,6 +16307,7 @@ func (w *ResilientCmdable) TSNRevRange(ctx context.Context, keys []string, fromT
 	m := w.methods[478]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15862,6 +16341,7 @@ func (w *ResilientCmdable) TSNRevRangeWithArgs(ctx context.Context, keys []strin
 	m := w.methods[479]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15895,6 +16375,7 @@ func (w *ResilientCmdable) TSQueryIndex(ctx context.Context, filterExpr []string
 	m := w.methods[480]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15928,6 +16409,7 @@ func (w *ResilientCmdable) TSQueryLabelValues(ctx context.Context, label string,
 	m := w.methods[481]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15961,6 +16443,7 @@ func (w *ResilientCmdable) TSQueryLabels(ctx context.Context, filterExpr []strin
 	m := w.methods[482]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -15994,6 +16477,7 @@ func (w *ResilientCmdable) TSRange(ctx context.Context, key string, fromTimestam
 	m := w.methods[483]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16027,6 +16511,7 @@ func (w *ResilientCmdable) TSRangeWithArgs(ctx context.Context, key string, from
 	m := w.methods[484]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16060,6 +16545,7 @@ func (w *ResilientCmdable) TSRead(ctx context.Context, key string, timestamp any
 	m := w.methods[485]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16093,6 +16579,7 @@ func (w *ResilientCmdable) TSReadWithArgs(ctx context.Context, key string, times
 	m := w.methods[486]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16126,6 +16613,7 @@ func (w *ResilientCmdable) TSRevRange(ctx context.Context, key string, fromTimes
 	m := w.methods[487]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16159,6 +16647,7 @@ func (w *ResilientCmdable) TSRevRangeWithArgs(ctx context.Context, key string, f
 	m := w.methods[488]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16192,6 +16681,7 @@ func (w *ResilientCmdable) TTL(ctx context.Context, key string) (r0 *redis.Durat
 	m := w.methods[489]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16225,6 +16715,7 @@ func (w *ResilientCmdable) Time(ctx context.Context) (r0 *redis.TimeCmd) {
 	m := w.methods[490]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16258,6 +16749,7 @@ func (w *ResilientCmdable) TopKAdd(ctx context.Context, key string, elements ...
 	m := w.methods[491]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16291,6 +16783,7 @@ func (w *ResilientCmdable) TopKCount(ctx context.Context, key string, elements .
 	m := w.methods[492]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16324,6 +16817,7 @@ func (w *ResilientCmdable) TopKIncrBy(ctx context.Context, key string, elements 
 	m := w.methods[493]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16357,6 +16851,7 @@ func (w *ResilientCmdable) TopKInfo(ctx context.Context, key string) (r0 *redis.
 	m := w.methods[494]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16390,6 +16885,7 @@ func (w *ResilientCmdable) TopKList(ctx context.Context, key string) (r0 *redis.
 	m := w.methods[495]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16423,6 +16919,7 @@ func (w *ResilientCmdable) TopKListWithCount(ctx context.Context, key string) (r
 	m := w.methods[496]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16456,6 +16953,7 @@ func (w *ResilientCmdable) TopKQuery(ctx context.Context, key string, elements .
 	m := w.methods[497]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16489,6 +16987,7 @@ func (w *ResilientCmdable) TopKReserve(ctx context.Context, key string, k int64)
 	m := w.methods[498]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16522,6 +17021,7 @@ func (w *ResilientCmdable) TopKReserveWithOptions(ctx context.Context, key strin
 	m := w.methods[499]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16555,6 +17055,7 @@ func (w *ResilientCmdable) Touch(ctx context.Context, keys ...string) (r0 *redis
 	m := w.methods[500]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16599,6 +17100,7 @@ func (w *ResilientCmdable) TxPipeline() redis.Pipeliner {
 func (w *ResilientCmdable) TxPipelined(ctx context.Context, fn func(redis.Pipeliner) error) (r0 []redis.Cmder, err error) {
 	m := w.methods[502]
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -16624,6 +17126,7 @@ func (w *ResilientCmdable) Type(ctx context.Context, key string) (r0 *redis.Stat
 	m := w.methods[503]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16657,6 +17160,7 @@ func (w *ResilientCmdable) Unlink(ctx context.Context, keys ...string) (r0 *redi
 	m := w.methods[504]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16690,6 +17194,7 @@ func (w *ResilientCmdable) VAdd(ctx context.Context, key, element string, val re
 	m := w.methods[505]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16723,6 +17228,7 @@ func (w *ResilientCmdable) VAddWithArgs(ctx context.Context, key, element string
 	m := w.methods[506]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16756,6 +17262,7 @@ func (w *ResilientCmdable) VCard(ctx context.Context, key string) (r0 *redis.Int
 	m := w.methods[507]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16789,6 +17296,7 @@ func (w *ResilientCmdable) VClearAttributes(ctx context.Context, key, element st
 	m := w.methods[508]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16822,6 +17330,7 @@ func (w *ResilientCmdable) VDim(ctx context.Context, key string) (r0 *redis.IntC
 	m := w.methods[509]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16855,6 +17364,7 @@ func (w *ResilientCmdable) VEmb(ctx context.Context, key, element string, raw bo
 	m := w.methods[510]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16888,6 +17398,7 @@ func (w *ResilientCmdable) VGetAttr(ctx context.Context, key, element string) (r
 	m := w.methods[511]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16921,6 +17432,7 @@ func (w *ResilientCmdable) VInfo(ctx context.Context, key string) (r0 *redis.Map
 	m := w.methods[512]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16954,6 +17466,7 @@ func (w *ResilientCmdable) VIsMember(ctx context.Context, key, element string) (
 	m := w.methods[513]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -16987,6 +17500,7 @@ func (w *ResilientCmdable) VLinks(ctx context.Context, key, element string) (r0 
 	m := w.methods[514]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17020,6 +17534,7 @@ func (w *ResilientCmdable) VLinksWithScores(ctx context.Context, key, element st
 	m := w.methods[515]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17053,6 +17568,7 @@ func (w *ResilientCmdable) VRandMember(ctx context.Context, key string) (r0 *red
 	m := w.methods[516]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17086,6 +17602,7 @@ func (w *ResilientCmdable) VRandMemberCount(ctx context.Context, key string, cou
 	m := w.methods[517]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17119,6 +17636,7 @@ func (w *ResilientCmdable) VRange(ctx context.Context, key, start, end string, c
 	m := w.methods[518]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17152,6 +17670,7 @@ func (w *ResilientCmdable) VRem(ctx context.Context, key, element string) (r0 *r
 	m := w.methods[519]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17185,6 +17704,7 @@ func (w *ResilientCmdable) VSetAttr(ctx context.Context, key, element string, at
 	m := w.methods[520]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17218,6 +17738,7 @@ func (w *ResilientCmdable) VSim(ctx context.Context, key string, val redis.Vecto
 	m := w.methods[521]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17251,6 +17772,7 @@ func (w *ResilientCmdable) VSimWithArgs(ctx context.Context, key string, val red
 	m := w.methods[522]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17284,6 +17806,7 @@ func (w *ResilientCmdable) VSimWithArgsWithAttribs(ctx context.Context, key stri
 	m := w.methods[523]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17317,6 +17840,7 @@ func (w *ResilientCmdable) VSimWithArgsWithScores(ctx context.Context, key strin
 	m := w.methods[524]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17350,6 +17874,7 @@ func (w *ResilientCmdable) VSimWithArgsWithScoresWithAttribs(ctx context.Context
 	m := w.methods[525]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17383,6 +17908,7 @@ func (w *ResilientCmdable) VSimWithScores(ctx context.Context, key string, val r
 	m := w.methods[526]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17416,6 +17942,7 @@ func (w *ResilientCmdable) XAck(ctx context.Context, stream, group string, ids .
 	m := w.methods[527]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17449,6 +17976,7 @@ func (w *ResilientCmdable) XAckDel(ctx context.Context, stream, group, mode stri
 	m := w.methods[528]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17482,6 +18010,7 @@ func (w *ResilientCmdable) XAdd(ctx context.Context, a *redis.XAddArgs) (r0 *red
 	m := w.methods[529]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17515,6 +18044,7 @@ func (w *ResilientCmdable) XAutoClaim(ctx context.Context, a *redis.XAutoClaimAr
 	m := w.methods[530]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17548,6 +18078,7 @@ func (w *ResilientCmdable) XAutoClaimJustID(ctx context.Context, a *redis.XAutoC
 	m := w.methods[531]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17581,6 +18112,7 @@ func (w *ResilientCmdable) XAutoClaimWithDeleted(ctx context.Context, a *redis.X
 	m := w.methods[532]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17614,6 +18146,7 @@ func (w *ResilientCmdable) XCfgSet(ctx context.Context, a *redis.XCfgSetArgs) (r
 	m := w.methods[533]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17647,6 +18180,7 @@ func (w *ResilientCmdable) XClaim(ctx context.Context, a *redis.XClaimArgs) (r0 
 	m := w.methods[534]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17680,6 +18214,7 @@ func (w *ResilientCmdable) XClaimJustID(ctx context.Context, a *redis.XClaimArgs
 	m := w.methods[535]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17713,6 +18248,7 @@ func (w *ResilientCmdable) XDel(ctx context.Context, stream string, ids ...strin
 	m := w.methods[536]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17746,6 +18282,7 @@ func (w *ResilientCmdable) XDelEx(ctx context.Context, stream, mode string, ids 
 	m := w.methods[537]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17779,6 +18316,7 @@ func (w *ResilientCmdable) XGroupCreate(ctx context.Context, stream, group, star
 	m := w.methods[538]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17812,6 +18350,7 @@ func (w *ResilientCmdable) XGroupCreateConsumer(ctx context.Context, stream, gro
 	m := w.methods[539]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17845,6 +18384,7 @@ func (w *ResilientCmdable) XGroupCreateMkStream(ctx context.Context, stream, gro
 	m := w.methods[540]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17878,6 +18418,7 @@ func (w *ResilientCmdable) XGroupDelConsumer(ctx context.Context, stream, group,
 	m := w.methods[541]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17911,6 +18452,7 @@ func (w *ResilientCmdable) XGroupDestroy(ctx context.Context, stream, group stri
 	m := w.methods[542]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17944,6 +18486,7 @@ func (w *ResilientCmdable) XGroupSetID(ctx context.Context, stream, group, start
 	m := w.methods[543]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -17977,6 +18520,7 @@ func (w *ResilientCmdable) XInfoConsumers(ctx context.Context, key, group string
 	m := w.methods[544]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18010,6 +18554,7 @@ func (w *ResilientCmdable) XInfoGroups(ctx context.Context, key string) (r0 *red
 	m := w.methods[545]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18043,6 +18588,7 @@ func (w *ResilientCmdable) XInfoStream(ctx context.Context, key string) (r0 *red
 	m := w.methods[546]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18076,6 +18622,7 @@ func (w *ResilientCmdable) XInfoStreamFull(ctx context.Context, key string, coun
 	m := w.methods[547]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18109,6 +18656,7 @@ func (w *ResilientCmdable) XLen(ctx context.Context, stream string) (r0 *redis.I
 	m := w.methods[548]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18142,6 +18690,7 @@ func (w *ResilientCmdable) XNack(ctx context.Context, a *redis.XNackArgs) (r0 *r
 	m := w.methods[549]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18175,6 +18724,7 @@ func (w *ResilientCmdable) XPending(ctx context.Context, stream, group string) (
 	m := w.methods[550]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18208,6 +18758,7 @@ func (w *ResilientCmdable) XPendingExt(ctx context.Context, a *redis.XPendingExt
 	m := w.methods[551]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18241,6 +18792,7 @@ func (w *ResilientCmdable) XRange(ctx context.Context, stream, start, stop strin
 	m := w.methods[552]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18274,6 +18826,7 @@ func (w *ResilientCmdable) XRangeN(ctx context.Context, stream, start, stop stri
 	m := w.methods[553]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18307,6 +18860,7 @@ func (w *ResilientCmdable) XRead(ctx context.Context, a *redis.XReadArgs) (r0 *r
 	m := w.methods[554]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18340,6 +18894,7 @@ func (w *ResilientCmdable) XReadGroup(ctx context.Context, a *redis.XReadGroupAr
 	m := w.methods[555]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18373,6 +18928,7 @@ func (w *ResilientCmdable) XReadStreams(ctx context.Context, streams ...string) 
 	m := w.methods[556]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18406,6 +18962,7 @@ func (w *ResilientCmdable) XRevRange(ctx context.Context, stream, start, stop st
 	m := w.methods[557]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18439,6 +18996,7 @@ func (w *ResilientCmdable) XRevRangeN(ctx context.Context, stream, start, stop s
 	m := w.methods[558]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18472,6 +19030,7 @@ func (w *ResilientCmdable) XTrimMaxLen(ctx context.Context, key string, maxLen i
 	m := w.methods[559]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18505,6 +19064,7 @@ func (w *ResilientCmdable) XTrimMaxLenApprox(ctx context.Context, key string, ma
 	m := w.methods[560]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18538,6 +19098,7 @@ func (w *ResilientCmdable) XTrimMaxLenApproxMode(ctx context.Context, key string
 	m := w.methods[561]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18571,6 +19132,7 @@ func (w *ResilientCmdable) XTrimMaxLenMode(ctx context.Context, key string, maxL
 	m := w.methods[562]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18604,6 +19166,7 @@ func (w *ResilientCmdable) XTrimMinID(ctx context.Context, key, minID string) (r
 	m := w.methods[563]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18637,6 +19200,7 @@ func (w *ResilientCmdable) XTrimMinIDApprox(ctx context.Context, key, minID stri
 	m := w.methods[564]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18670,6 +19234,7 @@ func (w *ResilientCmdable) XTrimMinIDApproxMode(ctx context.Context, key, minID 
 	m := w.methods[565]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18703,6 +19268,7 @@ func (w *ResilientCmdable) XTrimMinIDMode(ctx context.Context, key, minID, mode 
 	m := w.methods[566]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18736,6 +19302,7 @@ func (w *ResilientCmdable) ZAdd(ctx context.Context, key string, members ...redi
 	m := w.methods[567]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18769,6 +19336,7 @@ func (w *ResilientCmdable) ZAddArgs(ctx context.Context, key string, args redis.
 	m := w.methods[568]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18802,6 +19370,7 @@ func (w *ResilientCmdable) ZAddArgsIncr(ctx context.Context, key string, args re
 	m := w.methods[569]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18835,6 +19404,7 @@ func (w *ResilientCmdable) ZAddGT(ctx context.Context, key string, members ...re
 	m := w.methods[570]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18868,6 +19438,7 @@ func (w *ResilientCmdable) ZAddLT(ctx context.Context, key string, members ...re
 	m := w.methods[571]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18901,6 +19472,7 @@ func (w *ResilientCmdable) ZAddNX(ctx context.Context, key string, members ...re
 	m := w.methods[572]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18934,6 +19506,7 @@ func (w *ResilientCmdable) ZAddXX(ctx context.Context, key string, members ...re
 	m := w.methods[573]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -18967,6 +19540,7 @@ func (w *ResilientCmdable) ZCard(ctx context.Context, key string) (r0 *redis.Int
 	m := w.methods[574]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19000,6 +19574,7 @@ func (w *ResilientCmdable) ZCount(ctx context.Context, key, min, max string) (r0
 	m := w.methods[575]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19033,6 +19608,7 @@ func (w *ResilientCmdable) ZDiff(ctx context.Context, keys ...string) (r0 *redis
 	m := w.methods[576]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19066,6 +19642,7 @@ func (w *ResilientCmdable) ZDiffStore(ctx context.Context, destination string, k
 	m := w.methods[577]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19099,6 +19676,7 @@ func (w *ResilientCmdable) ZDiffWithScores(ctx context.Context, keys ...string) 
 	m := w.methods[578]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19132,6 +19710,7 @@ func (w *ResilientCmdable) ZIncrBy(ctx context.Context, key string, increment fl
 	m := w.methods[579]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19165,6 +19744,7 @@ func (w *ResilientCmdable) ZInter(ctx context.Context, store *redis.ZStore) (r0 
 	m := w.methods[580]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19198,6 +19778,7 @@ func (w *ResilientCmdable) ZInterCard(ctx context.Context, limit int64, keys ...
 	m := w.methods[581]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19231,6 +19812,7 @@ func (w *ResilientCmdable) ZInterStore(ctx context.Context, destination string, 
 	m := w.methods[582]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19264,6 +19846,7 @@ func (w *ResilientCmdable) ZInterWithScores(ctx context.Context, store *redis.ZS
 	m := w.methods[583]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19297,6 +19880,7 @@ func (w *ResilientCmdable) ZLexCount(ctx context.Context, key, min, max string) 
 	m := w.methods[584]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19330,6 +19914,7 @@ func (w *ResilientCmdable) ZMPop(ctx context.Context, order string, count int64,
 	m := w.methods[585]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19363,6 +19948,7 @@ func (w *ResilientCmdable) ZMScore(ctx context.Context, key string, members ...s
 	m := w.methods[586]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19396,6 +19982,7 @@ func (w *ResilientCmdable) ZPopMax(ctx context.Context, key string, count ...int
 	m := w.methods[587]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19429,6 +20016,7 @@ func (w *ResilientCmdable) ZPopMin(ctx context.Context, key string, count ...int
 	m := w.methods[588]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19462,6 +20050,7 @@ func (w *ResilientCmdable) ZRandMember(ctx context.Context, key string, count in
 	m := w.methods[589]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19495,6 +20084,7 @@ func (w *ResilientCmdable) ZRandMemberWithScores(ctx context.Context, key string
 	m := w.methods[590]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19528,6 +20118,7 @@ func (w *ResilientCmdable) ZRange(ctx context.Context, key string, start, stop i
 	m := w.methods[591]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19561,6 +20152,7 @@ func (w *ResilientCmdable) ZRangeArgs(ctx context.Context, z redis.ZRangeArgs) (
 	m := w.methods[592]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19594,6 +20186,7 @@ func (w *ResilientCmdable) ZRangeArgsWithScores(ctx context.Context, z redis.ZRa
 	m := w.methods[593]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19627,6 +20220,7 @@ func (w *ResilientCmdable) ZRangeByLex(ctx context.Context, key string, opt *red
 	m := w.methods[594]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19660,6 +20254,7 @@ func (w *ResilientCmdable) ZRangeByScore(ctx context.Context, key string, opt *r
 	m := w.methods[595]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19693,6 +20288,7 @@ func (w *ResilientCmdable) ZRangeByScoreWithScores(ctx context.Context, key stri
 	m := w.methods[596]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19726,6 +20322,7 @@ func (w *ResilientCmdable) ZRangeStore(ctx context.Context, dst string, z redis.
 	m := w.methods[597]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19759,6 +20356,7 @@ func (w *ResilientCmdable) ZRangeWithScores(ctx context.Context, key string, sta
 	m := w.methods[598]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19792,6 +20390,7 @@ func (w *ResilientCmdable) ZRank(ctx context.Context, key, member string) (r0 *r
 	m := w.methods[599]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19825,6 +20424,7 @@ func (w *ResilientCmdable) ZRankWithScore(ctx context.Context, key, member strin
 	m := w.methods[600]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19858,6 +20458,7 @@ func (w *ResilientCmdable) ZRem(ctx context.Context, key string, members ...any)
 	m := w.methods[601]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19891,6 +20492,7 @@ func (w *ResilientCmdable) ZRemRangeByLex(ctx context.Context, key, min, max str
 	m := w.methods[602]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19924,6 +20526,7 @@ func (w *ResilientCmdable) ZRemRangeByRank(ctx context.Context, key string, star
 	m := w.methods[603]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19957,6 +20560,7 @@ func (w *ResilientCmdable) ZRemRangeByScore(ctx context.Context, key, min, max s
 	m := w.methods[604]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -19990,6 +20594,7 @@ func (w *ResilientCmdable) ZRevRange(ctx context.Context, key string, start, sto
 	m := w.methods[605]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20023,6 +20628,7 @@ func (w *ResilientCmdable) ZRevRangeByLex(ctx context.Context, key string, opt *
 	m := w.methods[606]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20056,6 +20662,7 @@ func (w *ResilientCmdable) ZRevRangeByScore(ctx context.Context, key string, opt
 	m := w.methods[607]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20089,6 +20696,7 @@ func (w *ResilientCmdable) ZRevRangeByScoreWithScores(ctx context.Context, key s
 	m := w.methods[608]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20122,6 +20730,7 @@ func (w *ResilientCmdable) ZRevRangeWithScores(ctx context.Context, key string, 
 	m := w.methods[609]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20155,6 +20764,7 @@ func (w *ResilientCmdable) ZRevRank(ctx context.Context, key, member string) (r0
 	m := w.methods[610]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20188,6 +20798,7 @@ func (w *ResilientCmdable) ZRevRankWithScore(ctx context.Context, key, member st
 	m := w.methods[611]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20221,6 +20832,7 @@ func (w *ResilientCmdable) ZScan(ctx context.Context, key string, cursor uint64,
 	m := w.methods[612]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20254,6 +20866,7 @@ func (w *ResilientCmdable) ZScore(ctx context.Context, key, member string) (r0 *
 	m := w.methods[613]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20287,6 +20900,7 @@ func (w *ResilientCmdable) ZUnion(ctx context.Context, store redis.ZStore) (r0 *
 	m := w.methods[614]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20320,6 +20934,7 @@ func (w *ResilientCmdable) ZUnionStore(ctx context.Context, dest string, store *
 	m := w.methods[615]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20353,6 +20968,7 @@ func (w *ResilientCmdable) ZUnionWithScores(ctx context.Context, store redis.ZSt
 	m := w.methods[616]
 	var err error
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			resgen.ResultErr(&r0, err)
@@ -20407,6 +21023,7 @@ var resilientCmdableConfig0 = resgen.Config{
 		MaxRequestsPerMinute: 300,
 		BurstSize:            50,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Duration: 5 * time.Second,
@@ -20425,6 +21042,11 @@ var resilientCmdableConfig0 = resgen.Config{
 		Ratio:        0.3,
 		MinPerSecond: 10,
 		Window:       10 * time.Second,
+	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MaxInFlight: 1000,
+		MinInFlight: 20,
+		Strategy:    resgen.StrategyWait,
 	},
 }
 
@@ -20455,6 +21077,7 @@ var resilientCmdableConfig1 = resgen.Config{
 		MaxRequestsPerMinute: 300,
 		BurstSize:            50,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Disabled: true,
@@ -20474,6 +21097,11 @@ var resilientCmdableConfig1 = resgen.Config{
 		Ratio:        0.3,
 		MinPerSecond: 10,
 		Window:       10 * time.Second,
+	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MaxInFlight: 1000,
+		MinInFlight: 20,
+		Strategy:    resgen.StrategyWait,
 	},
 }
 
@@ -20504,6 +21132,7 @@ var resilientCmdableConfig2 = resgen.Config{
 		MaxRequestsPerMinute: 300,
 		BurstSize:            50,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Duration: 5 * time.Second,
@@ -20522,6 +21151,11 @@ var resilientCmdableConfig2 = resgen.Config{
 		Ratio:        0.3,
 		MinPerSecond: 10,
 		Window:       10 * time.Second,
+	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MaxInFlight: 1000,
+		MinInFlight: 20,
+		Strategy:    resgen.StrategyWait,
 	},
 }
 

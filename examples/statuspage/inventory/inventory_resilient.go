@@ -36,6 +36,7 @@ const (
 //	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
 //	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=2s success_threshold=1
 //	throttle: multiplier=2 window=1s max_rejection=0.9
+//	concurrency: adaptive=true min_in_flight=20 max_in_flight=1000 backpressure_strategy=wait
 //	rate limit: max_requests_per_minute=6000 burst_size=50 per_host=false backpressure_strategy=wait
 //	timeout: 1s per attempt, cancelled when the attempt returns
 //	recovery: off
@@ -77,6 +78,7 @@ func (w *ResilientInventory) Resilience() *resgen.Manager {
 func (w *ResilientInventory) Reserve(ctx context.Context, sku string, n int) (err error) {
 	m := w.methods[0]
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return err
@@ -101,6 +103,7 @@ func (w *ResilientInventory) Reserve(ctx context.Context, sku string, n int) (er
 func (w *ResilientInventory) Stock(ctx context.Context, sku string) (r0 int, err error) {
 	m := w.methods[1]
 	var call resgen.Call
+	defer m.Release(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
 			return r0, err
@@ -161,6 +164,11 @@ var resilientInventoryConfig0 = resgen.Config{
 		Ratio:        0.3,
 		MinPerSecond: 10,
 		Window:       10 * time.Second,
+	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MaxInFlight: 1000,
+		MinInFlight: 20,
+		Strategy:    resgen.StrategyWait,
 	},
 }
 
