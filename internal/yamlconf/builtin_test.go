@@ -43,7 +43,7 @@ func TestBuiltinProfilesMatchDocs(t *testing.T) {
 				BurstSize:            10,
 				Global:               false, // per_host: bool = True
 				Strategy:             runtime.StrategyWait,
-				MaxQueueSize:         0, // 100, used by the queue strategy only
+				MaxQueueSize:         0,    // 100, used by the queue strategy only
 				Adaptive:             true, // every built-in profile follows the service's 429s
 			},
 			Timeout: runtime.TimeoutConfig{Duration: 30 * time.Second},
