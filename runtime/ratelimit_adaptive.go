@@ -76,15 +76,33 @@ func (a *adaptiveRate) rateAt(t int64) float64 {
 	return min(max(a.wmax+adaptiveC*a.max*d*d*d, adaptiveMinRate), a.max)
 }
 
-// set makes r the bucket's rate, from bucket time t.
+// set makes r the bucket's rate, from bucket time t. The tokens already
+// promised beyond t (tat ahead of t) are rescaled to the new rate: a
+// backlog taken at a low rate must not hold the bucket shut once the rate
+// is back up.
 func (a *adaptiveRate) set(t int64, r float64) {
+	next, interval := t+int64(adaptiveTick), a.maxI
 	if r >= a.max {
-		a.b.interval.Store(a.maxI)
-		a.next.Store(maxSpan)
+		next = maxSpan
+	} else {
+		interval = int64(math.Ceil(1e9 / r))
+	}
+	old := a.b.interval.Swap(interval)
+	a.next.Store(next)
+	if old == interval {
 		return
 	}
-	a.b.interval.Store(int64(math.Ceil(1e9 / r)))
-	a.next.Store(t + int64(adaptiveTick))
+	f := float64(interval) / float64(old)
+	for {
+		tat := a.b.tat.Load()
+		if tat <= t {
+			return
+		}
+		scaled := t + int64(min(float64(tat-t)*f, maxSpan))
+		if a.b.tat.CompareAndSwap(tat, scaled) {
+			return
+		}
+	}
 }
 
 // adapt recomputes the rate at bucket time t. A caller that finds another

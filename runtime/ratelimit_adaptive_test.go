@@ -149,3 +149,28 @@ func TestAdaptiveBucketsAreNotSharedWithFixedOnes(t *testing.T) {
 	assert.Same(t, adaptive, other, "every wrapper of a host shares its adaptive rate")
 	assert.Nil(t, fixed.adaptive)
 }
+
+// TestAdaptiveRateRecoversFromTheFloor is the bug where a rate cut to one
+// a minute kept the bucket shut long after it had climbed back: the token
+// taken at the floor rate put its theoretical arrival time a minute ahead,
+// and nothing brought it back.
+func TestAdaptiveRateRecoversFromTheFloor(t *testing.T) {
+	b := adaptiveBucket(60000, 10) // 1000 a second
+	a := b.adaptive
+	now := limEpoch
+	for a.rate() > adaptiveMinRate*1.01 {
+		now = now.Add(time.Millisecond)
+		a.cut(now, now)
+	}
+	b.Reserve(now, time.Hour) // a token at one a minute
+	granted := 0
+	for end := now.Add(10 * time.Second); now.Before(end); now = now.Add(time.Millisecond) {
+		for {
+			if _, ok := b.Reserve(now, 0); !ok {
+				break
+			}
+			granted++
+		}
+	}
+	assert.Greater(t, granted, 2000, "ten seconds after the floor, the bucket admits again at hundreds a second")
+}
