@@ -166,6 +166,8 @@ func (me *Method) take(ctx context.Context, c *Call) error {
 	if b := me.local; b != nil {
 		r, ok = b.Reserve(now, 0)
 		if b.adaptive != nil {
+			// When the token was taken, at the rate of then: an attempt
+			// that waits for it is sent later, but at that rate.
 			c.sent = now.UnixNano()
 		}
 	} else {
@@ -207,9 +209,6 @@ func (me *Method) take(ctx context.Context, c *Call) error {
 	select {
 	case <-t.C():
 		me.stats.rateWait.Add(int64(r.Wait))
-		if c.sent != 0 {
-			c.sent = me.m.clock.Now().UnixNano()
-		}
 		return nil
 	case <-ctx.Done():
 		t.Stop()
