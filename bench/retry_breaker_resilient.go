@@ -37,7 +37,7 @@ const (
 //	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
 //	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=1m success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	concurrency: adaptive=true min_in_flight=20 max_in_flight=1000 backpressure_strategy=wait
+//	concurrency: adaptive=true min_in_flight=50 max_in_flight=1000 backpressure_strategy=wait
 //	rate limit: off
 //	timeout: off
 //	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -150,7 +150,7 @@ var resilientRetryBreakerSpec = resgen.Spec{
 				},
 				Concurrency: resgen.ConcurrencyConfig{
 					MaxInFlight: 1000,
-					MinInFlight: 20,
+					MinInFlight: 50,
 					Strategy:    resgen.StrategyWait,
 				},
 			},

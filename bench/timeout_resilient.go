@@ -36,7 +36,7 @@ const (
 //	retry budget: off
 //	circuit breaker: off
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	concurrency: adaptive=true min_in_flight=20 max_in_flight=1000 backpressure_strategy=wait
+//	concurrency: adaptive=true min_in_flight=50 max_in_flight=1000 backpressure_strategy=wait
 //	rate limit: off
 //	timeout: 1m per attempt, cancelled when the attempt returns
 //	recovery: connection credential_refresh schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -150,7 +150,7 @@ var resilientTimeoutSpec = resgen.Spec{
 				},
 				Concurrency: resgen.ConcurrencyConfig{
 					MaxInFlight: 1000,
-					MinInFlight: 20,
+					MinInFlight: 50,
 					Strategy:    resgen.StrategyWait,
 				},
 			},

@@ -45,7 +45,7 @@ type ConcurrencyConfig struct {
 	// limit grows to. Zero means 1000.
 	MaxInFlight int
 	// MinInFlight is where an adaptive limit starts, and the least it
-	// shrinks to. Zero means 20, or MaxInFlight when that is smaller. A
+	// shrinks to. Zero means 50, or MaxInFlight when that is smaller. A
 	// fixed limit ignores it.
 	MinInFlight int
 	// Fixed keeps the limit at MaxInFlight (adaptive=false in directives
@@ -65,10 +65,12 @@ type ConcurrencyConfig struct {
 }
 
 // The concurrency limit's defaults, which Normalize fills in for zero
-// fields.
+// fields. The floor of 50 is what a healthy service of 1,000 calls a second
+// at 50ms needs in flight: a lower one throttles a service whose latency is
+// merely noisy, while a deep queue behind 50 attempts is still short.
 const (
 	DefaultMaxInFlight = 1000
-	DefaultMinInFlight = 20
+	DefaultMinInFlight = 50
 
 	concWindow      = 100 * time.Millisecond // the shortest window of latency samples
 	concMaxWindow   = time.Second            // the longest: a window ends then whatever its samples

@@ -38,7 +38,7 @@ const (
 //	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
 //	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s success_threshold=2 excluded_errors=ErrNotFound
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	concurrency: adaptive=true min_in_flight=20 max_in_flight=1000 backpressure_strategy=wait
+//	concurrency: adaptive=true min_in_flight=50 max_in_flight=1000 backpressure_strategy=wait
 //	rate limit: max_requests_per_minute=600000 burst_size=1000 per_host=true backpressure_strategy=wait adaptive=true
 //	timeout: 5s per attempt, cancelled when the attempt returns
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -204,7 +204,7 @@ var resilientCatalogConfig0 = resgen.Config{
 	},
 	Concurrency: resgen.ConcurrencyConfig{
 		MaxInFlight: 1000,
-		MinInFlight: 20,
+		MinInFlight: 50,
 		Strategy:    resgen.StrategyWait,
 	},
 }
@@ -260,7 +260,7 @@ var resilientCatalogSpec = resgen.Spec{
 				},
 				Concurrency: resgen.ConcurrencyConfig{
 					MaxInFlight: 1000,
-					MinInFlight: 20,
+					MinInFlight: 50,
 					Strategy:    resgen.StrategyWait,
 				},
 			},

@@ -39,7 +39,7 @@ const (
 //	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
 //	circuit breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s success_threshold=2 excluded_errors=redis.Nil
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	concurrency: adaptive=true min_in_flight=20 max_in_flight=1000 backpressure_strategy=wait
+//	concurrency: adaptive=true min_in_flight=50 max_in_flight=1000 backpressure_strategy=wait
 //	rate limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: connection schema_adaptation partial_failure, max_recovery_attempts=3 recovery_check_interval=30s
@@ -21045,7 +21045,7 @@ var resilientCmdableConfig0 = resgen.Config{
 	},
 	Concurrency: resgen.ConcurrencyConfig{
 		MaxInFlight: 1000,
-		MinInFlight: 20,
+		MinInFlight: 50,
 		Strategy:    resgen.StrategyWait,
 	},
 }
@@ -21100,7 +21100,7 @@ var resilientCmdableConfig1 = resgen.Config{
 	},
 	Concurrency: resgen.ConcurrencyConfig{
 		MaxInFlight: 1000,
-		MinInFlight: 20,
+		MinInFlight: 50,
 		Strategy:    resgen.StrategyWait,
 	},
 }
@@ -21154,7 +21154,7 @@ var resilientCmdableConfig2 = resgen.Config{
 	},
 	Concurrency: resgen.ConcurrencyConfig{
 		MaxInFlight: 1000,
-		MinInFlight: 20,
+		MinInFlight: 50,
 		Strategy:    resgen.StrategyWait,
 	},
 }

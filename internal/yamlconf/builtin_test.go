@@ -58,7 +58,7 @@ func TestBuiltinProfilesMatchDocs(t *testing.T) {
 			RetryBudget: runtime.RetryBudgetConfig{
 				Ratio: 0.3, MinPerSecond: 10, Window: 10 * time.Second,
 			},
-			Concurrency: runtime.ConcurrencyConfig{MaxInFlight: 1000, MinInFlight: 20, Strategy: runtime.StrategyWait},
+			Concurrency: runtime.ConcurrencyConfig{MaxInFlight: 1000, MinInFlight: 50, Strategy: runtime.StrategyWait},
 		}
 	}
 	tests := map[string]func(c *runtime.Config){

@@ -36,7 +36,7 @@ const (
 //	retry budget: ratio=0.3 min_retries_per_second=10 window=10s
 //	circuit breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=2s success_threshold=1
 //	throttle: multiplier=2 window=1s max_rejection=0.9
-//	concurrency: adaptive=true min_in_flight=20 max_in_flight=1000 backpressure_strategy=wait
+//	concurrency: adaptive=true min_in_flight=50 max_in_flight=1000 backpressure_strategy=wait
 //	rate limit: max_requests_per_minute=6000 burst_size=50 per_host=false backpressure_strategy=wait
 //	timeout: 1s per attempt, cancelled when the attempt returns
 //	recovery: off
@@ -167,7 +167,7 @@ var resilientInventoryConfig0 = resgen.Config{
 	},
 	Concurrency: resgen.ConcurrencyConfig{
 		MaxInFlight: 1000,
-		MinInFlight: 20,
+		MinInFlight: 50,
 		Strategy:    resgen.StrategyWait,
 	},
 }
