@@ -99,7 +99,7 @@ type ConcurrencyError struct {
 }
 
 func (e *ConcurrencyError) Error() string {
-	return fmt.Sprintf("resgen: concurrency limit of %s reached: %d attempts in flight", e.Limiter, e.Limit)
+	return fmt.Sprintf("resgen: concurrency limit of %s reached: %d in flight", e.Limiter, e.Limit)
 }
 
 // Is reports whether target is ErrConcurrencyLimit.
