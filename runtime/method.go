@@ -54,11 +54,11 @@ type Call struct {
 	agen       uint64 // that completed since then is used, not run again
 	refreshed  bool
 	adapted    bool
-	start      int64 // when the attempt started, in Unix nanoseconds, when attempts are timed
-	sent       int64 // when the attempt took its token of an adaptive rate limit, Unix nanoseconds
-	slot       uint8 // the attempt holds a slot of the concurrency limit: 1, or 2 when it is timed
-	slotStart  int64 // when a timed slot was taken, Unix nanoseconds
-	slotFlight int64 // the attempts in flight then
+	start      int64  // when the attempt started, in Unix nanoseconds, when attempts are timed
+	rateGen    uint64 // the adaptive rate's count of cuts when the attempt asked for its token; 0: none
+	slot       uint8  // the attempt holds a slot of the concurrency limit: 1, or 2 when it is timed
+	slotStart  int64  // when a timed slot was taken, Unix nanoseconds
+	slotFlight int64  // the attempts in flight then
 }
 
 // Attempt returns the number of the current attempt, from 1.
@@ -90,9 +90,17 @@ func (me *Method) admitSlot(ctx context.Context, c *Call) error {
 	if l == nil {
 		return nil
 	}
-	if ok, timed := l.tryAcquire(); ok {
-		me.held(c, timed)
-		return nil
+	// tryAcquire, written out: this is the success path.
+	if l.waiters.Load() == 0 {
+		n := l.taken.Add(1)
+		if l.used(n) <= l.limit.Load() {
+			c.slot = 1
+			if uint32(n)&l.mask.Load() == 0 && !l.cfg.Fixed {
+				me.held(c, true)
+			}
+			return nil
+		}
+		l.giveBack()
 	}
 	return me.admitConc(ctx, c)
 }
@@ -165,10 +173,10 @@ func (me *Method) take(ctx context.Context, c *Call) error {
 	var ok bool
 	if b := me.local; b != nil {
 		r, ok = b.Reserve(now, 0)
-		if b.adaptive != nil {
-			// When the token was taken, at the rate of then: an attempt
-			// that waits for it is sent later, but at that rate.
-			c.sent = now.UnixNano()
+		if a := b.adaptive; a != nil {
+			// The rate of when the token was asked for: an attempt that
+			// waits for it is sent later, but at that rate.
+			c.rateGen = a.gen.Load()
 		}
 	} else {
 		r, ok = me.bucket.Reserve(now, 0)
@@ -239,7 +247,11 @@ func (me *Method) logRate(action string) {
 func (me *Method) Success(c *Call) {
 	me.stats.successes.Add(1)
 	if c.slot != 0 {
-		me.endSlot(c)
+		if l := me.conc; c.slot == 1 && l.succ != nil && l.waiters.Load() == 0 {
+			c.slot = 0 // the count of successes gave the slot back
+		} else {
+			me.endSlot(c)
+		}
 	}
 	if me.successSlow || c.attempt != 1 || c.permit&3 != 0 {
 		me.success(c)

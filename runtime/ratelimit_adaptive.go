@@ -45,6 +45,7 @@ type adaptiveRate struct {
 	max  float64 // tokens a second
 	maxI int64   // the interval at max, as configured
 	next atomic.Int64
+	gen  atomic.Uint64 // counts the cuts, from 1: an attempt notes it when it asks for a token
 
 	mu    sync.Mutex
 	cut0  bool    // a cut happened
@@ -56,6 +57,7 @@ type adaptiveRate struct {
 func newAdaptiveRate(b *bucket, cfg RateLimitConfig) *adaptiveRate {
 	a := &adaptiveRate{b: b, max: float64(max(cfg.MaxRequestsPerMinute, 1)) / 60, maxI: b.interval.Load()}
 	a.next.Store(maxSpan) // at max: nothing to recompute
+	a.gen.Store(1)
 	return a
 }
 
@@ -119,21 +121,17 @@ func (a *adaptiveRate) adapt(t int64) {
 }
 
 // cut lowers the rate after a rate_limited answer at now to an attempt
-// sent at sent (zero: unknown). It returns the new rate in tokens a second,
-// or false when the answer is to an attempt sent before the last cut.
-func (a *adaptiveRate) cut(sent, now time.Time) (float64, bool) {
+// that asked for its token when the count of cuts was gen (zero: unknown).
+// It returns the new rate in tokens a second, or false when the answer is
+// to an attempt that asked before the last cut.
+func (a *adaptiveRate) cut(gen uint64, now time.Time) (float64, bool) {
 	t := a.b.nanos(now)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.cut0 {
-		s := t
-		if !sent.IsZero() {
-			s = a.b.nanos(sent)
-		}
-		if s < a.cutAt || sent.IsZero() && t-a.cutAt < int64(adaptiveTick) {
-			return 0, false
-		}
+	if a.cut0 && (gen != 0 && gen != a.gen.Load() || gen == 0 && t-a.cutAt < int64(adaptiveTick)) {
+		return 0, false
 	}
+	a.gen.Add(1)
 	w := a.rateAt(t)
 	r := max(w*adaptiveBeta, adaptiveMinRate)
 	a.cut0, a.cutAt, a.wmax = true, t, w
@@ -152,11 +150,7 @@ func (a *adaptiveRate) rate() float64 {
 func (me *Method) cutRate(a *adaptiveRate, c *Call) {
 	m := me.m
 	now := m.clock.Now()
-	var sent time.Time
-	if c.sent != 0 {
-		sent = time.Unix(0, c.sent)
-	}
-	r, ok := a.cut(sent, now)
+	r, ok := a.cut(c.rateGen, now)
 	if !ok {
 		return
 	}

@@ -21,13 +21,14 @@ func TestAdaptiveRateCutsAndClimbsBack(t *testing.T) {
 	assert.InDelta(t, 100, a.rate(), 0.01)
 
 	at := func(d time.Duration) time.Time { return limEpoch.Add(d) }
-	r, ok := a.cut(at(time.Second), at(time.Second+5*time.Millisecond))
+	gen := a.gen.Load()
+	r, ok := a.cut(gen, at(time.Second+5*time.Millisecond))
 	require.True(t, ok)
 	assert.InDelta(t, 80, r, 0.01, "a cut takes the rate to 0.8 times what it was")
 	assert.InDelta(t, 80, a.rate(), 0.01)
 
 	// An answer to an attempt sent before the cut does not cut again.
-	_, ok = a.cut(at(time.Second), at(time.Second+6*time.Millisecond))
+	_, ok = a.cut(gen, at(time.Second+6*time.Millisecond))
 	assert.False(t, ok)
 
 	// The rate climbs back to 100 at K, stays near it, then probes beyond,
@@ -60,8 +61,8 @@ func TestAdaptiveRateBounds(t *testing.T) {
 			b.Reserve(now, 0)
 			before := a.rate()
 			if rapid.Bool().Draw(t, "cut") {
-				sent := now.Add(-time.Duration(rapid.Int64Range(0, int64(time.Second)).Draw(t, "rtt")))
-				if r, ok := a.cut(sent, now); ok {
+				gen := a.gen.Load() - uint64(rapid.IntRange(0, 1).Draw(t, "stale"))
+				if r, ok := a.cut(gen, now); ok {
 					if before > adaptiveMinRate*1.01 {
 						assert.Less(t, r, before, "step %d: a cut lowers the rate", i)
 					}
@@ -84,7 +85,8 @@ func simulateAdaptive(maxRate, limit float64, rtt, from, to time.Duration) (okPe
 	b := adaptiveBucket(int(maxRate*60), 10)
 	tokens, size := limit/10, max(limit/10, 1)
 	type answer struct {
-		at, sent time.Duration
+		at  time.Duration
+		gen uint64
 	}
 	var pending []answer
 	var ok, sent, denied int
@@ -92,11 +94,12 @@ func simulateAdaptive(maxRate, limit float64, rtt, from, to time.Duration) (okPe
 	for t := time.Duration(0); t < to; t += step {
 		now := limEpoch.Add(t)
 		for len(pending) > 0 && pending[0].at <= t {
-			b.adaptive.cut(limEpoch.Add(pending[0].sent), now)
+			b.adaptive.cut(pending[0].gen, now)
 			pending = pending[1:]
 		}
 		tokens = min(tokens+limit*step.Seconds(), size)
 		for {
+			gen := b.adaptive.gen.Load()
 			if _, got := b.Reserve(now, 0); !got {
 				break
 			}
@@ -110,7 +113,7 @@ func simulateAdaptive(maxRate, limit float64, rtt, from, to time.Duration) (okPe
 					ok++
 				}
 			} else {
-				pending = append(pending, answer{at: t + rtt, sent: t})
+				pending = append(pending, answer{at: t + rtt, gen: gen})
 				if in {
 					denied++
 				}
@@ -160,7 +163,7 @@ func TestAdaptiveRateRecoversFromTheFloor(t *testing.T) {
 	now := limEpoch
 	for a.rate() > adaptiveMinRate*1.01 {
 		now = now.Add(time.Millisecond)
-		a.cut(now, now)
+		a.cut(a.gen.Load(), now)
 	}
 	b.Reserve(now, time.Hour) // a token at one a minute
 	granted := 0
