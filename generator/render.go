@@ -221,8 +221,8 @@ func (r *renderer) file() {
 		"and is not retried; its attempt is recorded as failed (End), so that a circuit breaker's half-open probe "+
 		"that panics opens it again for one interval instead of holding its slot.", w.name, w.ifaceName, w.name)
 	if guarded > 0 {
-		doc += "\n\nEach method runs one loop: the circuit breaker, adaptive throttling and the rate limit admit " +
-			"every attempt (Admit); the attempt runs under its own timeout; a success is recorded (Success); a " +
+		doc += "\n\nEach method runs one loop: the circuit breaker, adaptive throttling, the concurrency limit and " +
+			"the rate limit admit every attempt (Admit); the attempt runs under its own timeout; a success is recorded (Success); a " +
 			"failure is classified, recorded and recovered from, and decides whether to retry, within the retry " +
 			"budget (Failure); the call then backs off, " +
 			"exponentially with jitter or for the server's Retry-After (Backoff), and tries again."

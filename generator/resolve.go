@@ -122,6 +122,23 @@ func (g *gen) checkGroups(w *wrapper) {
 				m.name, b.Group, f.name)
 		}
 	}
+	// A concurrency group is one limit: its methods must agree on it.
+	firstConc := make(map[string]*method)
+	for _, m := range w.methods {
+		c := m.cfg.Normalize().Concurrency
+		if m.skip || c.Disabled || c.Group == "" {
+			continue
+		}
+		f, ok := firstConc[c.Group]
+		if !ok {
+			firstConc[c.Group] = m
+			continue
+		}
+		if f.cfg.Normalize().Concurrency != c {
+			g.errorf(m.pos, "%s: concurrency group %q has other settings in %s: give the group's methods the same max_in_flight, min_in_flight, adaptive and backpressure_strategy",
+				m.name, c.Group, f.name)
+		}
+	}
 }
 
 // methodDocs returns the doc comments of the methods declared in t's

@@ -23,6 +23,7 @@ type Config struct {
 	Recovery       RecoveryConfig
 	Throttle       ThrottleConfig
 	RetryBudget    RetryBudgetConfig
+	Concurrency    ConcurrencyConfig
 }
 
 // RetryConfig configures retries with exponential backoff.
@@ -111,6 +112,17 @@ type RateLimitConfig struct {
 	// MaxQueueSize bounds the waiters of StrategyQueue. Zero means 100; it
 	// must stay zero with the other strategies.
 	MaxQueueSize int
+	// Adaptive makes the bucket's rate follow the service's answers: an
+	// answer of class rate_limited (429, Retry-After, RESOURCE_EXHAUSTED)
+	// cuts it to 0.8 times what it was, and it climbs back toward
+	// MaxRequestsPerMinute along a cubic curve (CUBIC, as the AWS SDKs'
+	// adaptive retry mode), levelling off where the service last said
+	// "too many". Such an answer then sets the rate instead of pausing the
+	// bucket for its Retry-After (the call's own retry still waits for it).
+	// The rate is shared as the bucket is: per host, by every wrapper of the
+	// process. A bucket that lives in a Store (WithStore) keeps its
+	// configured rate. False means the configured rate, always.
+	Adaptive bool
 }
 
 // TimeoutConfig configures the deadline of each attempt.

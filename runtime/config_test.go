@@ -122,12 +122,14 @@ func TestNormalizeKeepsEverythingSet(t *testing.T) {
 		CircuitBreaker: runtime.CircuitBreakerConfig{Disabled: true, FailureThreshold: 2, RecoveryTimeout: time.Second,
 			InitialRecoveryTimeout: time.Millisecond, SuccessThreshold: 1, Excluded: runtime.Matcher{Classes: runtime.ClassSchema}, Group: "g"},
 		RateLimit: runtime.RateLimitConfig{Disabled: true, MaxRequestsPerMinute: 1, BurstSize: 2, Global: true,
-			Strategy: runtime.StrategyQueue, MaxQueueSize: 3},
+			Strategy: runtime.StrategyQueue, MaxQueueSize: 3, Adaptive: true},
 		Timeout: runtime.TimeoutConfig{Disabled: true, Duration: time.Millisecond},
 		Recovery: runtime.RecoveryConfig{Disabled: true, DisableConnectionRecovery: true, DisableCredentialRefresh: true,
 			DisableSchemaAdaptation: true, DisablePartialFailureRecovery: true, CheckInterval: time.Hour, MaxAttempts: 1},
 		Throttle:    runtime.ThrottleConfig{Disabled: true, Multiplier: 1.5, Window: time.Minute, MaxRejection: 0.5},
 		RetryBudget: runtime.RetryBudgetConfig{Disabled: true, Ratio: 0.5, MinPerSecond: 1, Window: time.Minute},
+		Concurrency: runtime.ConcurrencyConfig{Disabled: true, MaxInFlight: 9, MinInFlight: 3, Fixed: true,
+			Strategy: runtime.StrategyDrop, Group: "g"},
 	}
 	require.NoError(t, c.Validate())
 	assert.Equal(t, c, c.Normalize())

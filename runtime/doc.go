@@ -169,6 +169,16 @@
 // same host with the same limits shares a bucket; a 429 with Retry-After
 // pauses it for all of them.
 //
+// With adaptive=true (every built-in profile) the bucket's rate follows
+// the service instead: an answer of class rate_limited (429, Retry-After,
+// RESOURCE_EXHAUSTED) to an attempt sent after the last cut cuts it to 0.8
+// times what it was, and it climbs back toward max_requests_per_minute
+// along a cubic curve (CUBIC, as the AWS SDKs' adaptive retry mode): fast
+// at first, level near the rate of the last cut for about two seconds,
+// then probing beyond it. The rate is a function of time, recomputed every
+// 10ms by the attempt that takes a token while it is below the maximum, so
+// a success does nothing for it; it is shared as the bucket is.
+//
 // # Per-attempt timeouts
 //
 // An attempt whose results do not outlive it (Method.Timeout) runs under a
@@ -187,6 +197,24 @@
 // attempt (Method.TimeoutKeep: streams, bodies, iterators) get a context
 // that stays alive, and cancellable by the caller, after a successful
 // return.
+//
+// # Concurrency limits
+//
+// A concurrency limit (a bulkhead) lets at most a limit of a method's
+// attempts, or of a group's, be in flight at once; one beyond it waits
+// for a slot, the newest waiter first, as long as its context allows
+// (backpressure_strategy wait), or fails at once with a *ConcurrencyError
+// that errors.Is ErrConcurrencyLimit (drop): never sent, never retried, not
+// a failure of the service. The limit is adaptive by default, following
+// latency as Netflix's Gradient2 does (see ConcurrencyConfig): when the
+// service's queue grows, latency grows before anything fails, and the
+// limit falls, so that the attempts beyond wait in the client, where
+// giving up costs the service nothing, and not in the service's queue,
+// where they would still be served after their caller left. Taking a slot
+// is one atomic add; giving it back costs a method of its own nothing
+// more, since it counts from the method's counters of successes and
+// failed attempts. Generated code defers End, so a panic in the wrapped
+// call gives its slot back.
 package runtime
 
 // The versions of generated code this runtime supports. Generated files

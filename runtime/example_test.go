@@ -144,3 +144,33 @@ func ExampleRetryError() {
 	// rate limited: false
 	// attempts: 3
 }
+
+// A concurrency limit that drops: the second attempt in flight is turned
+// away with an error that names the limit and errors.Is
+// ErrConcurrencyLimit. Generated code makes these calls; a test or a
+// hand-written wrapper can too.
+func ExampleConcurrencyError() {
+	m, err := runtime.NewManager(struct{}{}, &runtime.Spec{Wrapper: "ResilientStore", Methods: []runtime.MethodSpec{{
+		Name: "Get",
+		Config: runtime.Config{Concurrency: runtime.ConcurrencyConfig{
+			MaxInFlight: 1, Fixed: true, Strategy: runtime.StrategyDrop,
+		}},
+	}}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	get := m.Method(0)
+	ctx := context.Background()
+	var first, second runtime.Call
+	fmt.Println(get.Admit(ctx, &first)) // the one slot
+	err = get.Admit(ctx, &second)
+	fmt.Println(errors.Is(err, runtime.ErrConcurrencyLimit), err)
+	get.Success(&first) // gives the slot back
+	fmt.Println(get.Admit(ctx, &second))
+	get.End(&second)
+	// Output:
+	// <nil>
+	// true resgen: concurrency limit of ResilientStore.Get reached: 1 in flight
+	// <nil>
+}

@@ -38,11 +38,12 @@ type Reservation struct {
 // A pause is a floor under tat, apart from it: a reservation given back
 // lowers tat, and must not lower the pause with it.
 type bucket struct {
-	interval  int64     // nanoseconds per token
-	tolerance int64     // (burst-1) × interval: how far tat may run ahead of now
-	epoch     time.Time // tat's origin
+	interval  atomic.Int64 // nanoseconds per token; an adaptive rate changes it
+	tolerance int64        // (burst-1) × interval at max_requests_per_minute: how far tat may run ahead of now
+	epoch     time.Time    // tat's origin
 	tat       atomic.Int64
-	floor     atomic.Int64 // tat as if empty when the latest pause ends
+	floor     atomic.Int64  // tat as if empty when the latest pause ends
+	adaptive  *adaptiveRate // nil: the rate is max_requests_per_minute
 
 	refs int64 // Managers using it; guarded by buckets.mu
 }
@@ -63,11 +64,15 @@ func newBucket(cfg RateLimitConfig, now time.Time) *bucket {
 	if burst-1 < maxSpan/interval {
 		tolerance = (burst - 1) * interval
 	}
-	return &bucket{
-		interval:  interval,
-		tolerance: tolerance,
-		epoch:     now,
+	b := &bucket{tolerance: tolerance, epoch: now}
+	b.interval.Store(interval)
+	if cfg.Adaptive {
+		// The tolerance stays what it is at max: a lower rate admits a
+		// burst of the same length in time, fewer attempts. Scaling it
+		// with the interval would admit attempts at once after each cut.
+		b.adaptive = newAdaptiveRate(b, cfg)
 	}
+	return b
 }
 
 func (b *bucket) nanos(t time.Time) int64 {
@@ -76,15 +81,19 @@ func (b *bucket) nanos(t time.Time) int64 {
 
 func (b *bucket) Reserve(now time.Time, maxWait time.Duration) (Reservation, bool) {
 	t := b.nanos(now)
+	if a := b.adaptive; a != nil && t >= a.next.Load() {
+		a.adapt(t)
+	}
 	floor := b.floor.Load()
+	interval, tolerance := b.interval.Load(), b.tolerance
 	for {
 		tat := b.tat.Load()
 		start := max(tat, t, floor)
-		wait := start - b.tolerance - t
+		wait := start - tolerance - t
 		if wait > int64(maxWait) {
 			return Reservation{}, false
 		}
-		next := start + b.interval
+		next := start + interval
 		if b.tat.CompareAndSwap(tat, next) {
 			return Reservation{Wait: time.Duration(max(wait, 0)), Token: next}, true
 		}
@@ -96,7 +105,7 @@ func (b *bucket) Cancel(r Reservation) {
 	// one would let two later attempts share a slot. tat goes back to where
 	// the reservation started, which is never earlier than where it was
 	// before: as if the reservation had not been made.
-	b.tat.CompareAndSwap(r.Token, r.Token-b.interval)
+	b.tat.CompareAndSwap(r.Token, r.Token-b.interval.Load())
 }
 
 func (b *bucket) Pause(until time.Time) {
@@ -132,6 +141,7 @@ func clockKey(clock Clock) any {
 type hostKey struct {
 	host       string
 	rpm, burst int
+	adaptive   bool
 	clock      any // a bucket counts time by one clock: Managers with other clocks do not share it
 }
 
@@ -152,7 +162,7 @@ const minSweep = 1024
 // clock identifies the clock the bucket counts time by (see clockKey); now
 // is that clock's time.
 func acquireHostBucket(host string, cfg RateLimitConfig, clock any, now time.Time) *bucket {
-	k := hostKey{host, cfg.MaxRequestsPerMinute, cfg.BurstSize, clock}
+	k := hostKey{host, cfg.MaxRequestsPerMinute, cfg.BurstSize, cfg.Adaptive, clock}
 	buckets.Lock()
 	defer buckets.Unlock()
 	b, ok := buckets.m[k]

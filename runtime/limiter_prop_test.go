@@ -232,7 +232,7 @@ func TestBucketExtremeConfigDoesNotOverflow(t *testing.T) {
 		{MaxRequestsPerMinute: math.MaxInt, BurstSize: math.MaxInt},
 	} {
 		b := newBucket(cfg, limEpoch)
-		assert.Positive(t, b.interval)
+		assert.Positive(t, b.interval.Load())
 		assert.GreaterOrEqual(t, b.tolerance, int64(0))
 		for _, now := range []time.Time{limEpoch, limEpoch.Add(time.Hour), time.Unix(1<<40, 0)} {
 			r, ok := b.Reserve(now, 0)

@@ -50,12 +50,13 @@ type Manager struct {
 	methods    []Method
 	breakers   map[string]*breakerEntry
 	guards     map[string]*guard
+	limiters   map[string]*limiterEntry // concurrency limits, by name
 	// wrapperBreaker is the settings of the wrapper's own breaker.
 	wrapperBreaker CircuitBreakerConfig
 	hooks          recoveryHooks
 	recovery       recoveryState
 	shared         []*bucket // per-host buckets to give back
-	own            map[[2]int]*bucket
+	own            map[[3]int]*bucket
 	created        time.Time
 	closeOnce      sync.Once
 	closed         chan struct{}
@@ -119,7 +120,8 @@ func NewManager(inner any, spec *Spec, opts ...Option) (*Manager, error) {
 		methods:    make([]Method, len(spec.Methods)),
 		breakers:   make(map[string]*breakerEntry),
 		guards:     make(map[string]*guard),
-		own:        make(map[[2]int]*bucket),
+		limiters:   make(map[string]*limiterEntry),
+		own:        make(map[[3]int]*bucket),
 		hooks:      findHooks(inner),
 		closed:     make(chan struct{}),
 		ext:        newManagerExt(&o, spec.Wrapper),
@@ -268,7 +270,10 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 			me.bucket, me.local = b, b
 		default:
 			// The wrapper's own bucket, shared by its methods with the same limits.
-			k := [2]int{cfg.RateLimit.MaxRequestsPerMinute, cfg.RateLimit.BurstSize}
+			k := [3]int{cfg.RateLimit.MaxRequestsPerMinute, cfg.RateLimit.BurstSize}
+			if cfg.RateLimit.Adaptive {
+				k[2] = 1
+			}
 			b, ok := m.own[k]
 			if !ok {
 				b = newBucket(cfg.RateLimit, m.clock.Now())
@@ -278,6 +283,9 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 		}
 	}
 	m.initGuard(me)
+	if err := m.initConcurrency(me); err != nil {
+		return err
+	}
 	if me.breaker != nil {
 		me.fastBreaker = me.breaker.local
 	}

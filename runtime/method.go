@@ -32,6 +32,7 @@ type Method struct {
 	bucket      BucketState   // nil: no rate limit
 	local       *bucket       // bucket, when it lives in the process
 	stream      bool          // io.EOF ends the method's stream (not MethodSpec.Request)
+	conc        *concLimiter  // nil: no concurrency limit
 	stats       methodStats
 
 	// The success path's shortcuts, set once at construction.
@@ -46,18 +47,22 @@ type Method struct {
 // error and the next delay. Generated code declares one per call, as a
 // zero value on its stack, and passes it to every stage.
 type Call struct {
-	attempt   int
-	extra     int // attempts granted by recovery (credential refresh, schema adaptation)
-	permit    Permit
-	delay     time.Duration
-	last      error
-	rgen      uint64 // the generations of reconnect, credential refresh and
-	fgen      uint64 // schema adaptation when the attempt started: a recovery
-	agen      uint64 // that completed since then is used, not run again
-	refreshed bool
-	adapted   bool
-	start     int64 // when the attempt started, in Unix nanoseconds, when attempts are timed
-	live      bool  // an attempt holds its permit: admitted, not yet recorded (see End)
+	attempt    int
+	extra      int // attempts granted by recovery (credential refresh, schema adaptation)
+	permit     Permit
+	delay      time.Duration
+	last       error
+	rgen       uint64 // the generations of reconnect, credential refresh and
+	fgen       uint64 // schema adaptation when the attempt started: a recovery
+	agen       uint64 // that completed since then is used, not run again
+	refreshed  bool
+	adapted    bool
+	live       bool   // an attempt holds its permit: admitted, not yet recorded (see End)
+	slot       uint8  // the attempt holds a slot of the concurrency limit: 1, or 2 when it is timed
+	start      int64  // when the attempt started, in Unix nanoseconds, when attempts are timed
+	rateGen    uint64 // the adaptive rate's count of cuts when the attempt asked for its token; 0: none
+	slotStart  int64  // when a timed slot was taken, Unix nanoseconds
+	slotFlight int64  // the attempts in flight then
 
 	trace CallTrace       // the call's trace, when the wrapper has a Tracer (trace.go)
 	actx  context.Context // the context the trace gave the attempt
@@ -67,22 +72,45 @@ type Call struct {
 func (c *Call) Attempt() int { return c.attempt }
 
 // Admit starts the next attempt of c: the circuit breaker admits it, then
-// the rate limit does. It returns ErrCircuitOpen, ErrRateLimited or
-// ErrQueueFull when the attempt may not go (wrapped in a RetryError after a
-// failed attempt), or the context's error when it ends while waiting for a
-// token.
+// adaptive throttling, the concurrency limit and the rate limit do. It
+// returns ErrCircuitOpen, ErrThrottled, a *ConcurrencyError,
+// ErrRateLimited or ErrQueueFull when the attempt may not go (wrapped in a
+// RetryError after a failed attempt), or the context's error when it ends
+// while waiting for a slot or a token.
 func (me *Method) Admit(ctx context.Context, c *Call) error {
 	c.attempt++
 	if b := me.admitClosed; b != nil {
 		if w := b.word.Load(); w&3 == uint64(StateClosed) && !me.gate.Load() {
 			c.permit, c.live = Permit(w), true
-			return nil
+			return me.admitSlot(ctx, c)
 		}
 	} else if me.admitNone && !me.gate.Load() {
 		c.live = true
-		return nil
+		return me.admitSlot(ctx, c)
 	}
 	return me.admit(ctx, c)
+}
+
+// admitSlot takes a slot of the concurrency limit, if any, for an attempt
+// that has nothing else to pass.
+func (me *Method) admitSlot(ctx context.Context, c *Call) error {
+	l := me.conc
+	if l == nil {
+		return nil
+	}
+	// tryAcquire, written out: this is the success path.
+	if l.waiters.Load() == 0 {
+		n := l.taken.Add(1)
+		if l.used(n) <= l.limit.Load() {
+			c.slot = 1
+			if uint32(n)&l.mask.Load() == 0 && !l.cfg.Fixed {
+				me.held(c, true)
+			}
+			return nil
+		}
+		l.giveBack()
+	}
+	return me.admitConc(ctx, c)
 }
 
 func (me *Method) admit(ctx context.Context, c *Call) error {
@@ -120,12 +148,18 @@ func (me *Method) admitAttempt(ctx context.Context, c *Call) error {
 		}
 		return me.stop(c, ErrThrottled)
 	}
+	if me.conc != nil {
+		if err := me.admitSlot(ctx, c); err != nil {
+			return err
+		}
+	}
 	if me.bucket != nil {
-		if err := me.take(ctx); err != nil {
+		if err := me.take(ctx, c); err != nil {
 			if e := me.breaker; e != nil {
 				c.live = false
 				e.state.Release(c.permit)
 			}
+			me.release(c)
 			if cerr := ctx.Err(); cerr != nil && err == cerr {
 				me.stats.failures.Add(1)
 				return err
@@ -152,12 +186,17 @@ func (me *Method) stop(c *Call, err error) error {
 }
 
 // take waits for a token of the method's rate limit, as its strategy says.
-func (me *Method) take(ctx context.Context) error {
+func (me *Method) take(ctx context.Context, c *Call) error {
 	now := me.m.clock.Now()
 	var r Reservation
 	var ok bool
 	if b := me.local; b != nil {
 		r, ok = b.Reserve(now, 0)
+		if a := b.adaptive; a != nil {
+			// The rate of when the token was asked for: an attempt that
+			// waits for it is sent later, but at that rate.
+			c.rateGen = a.gen.Load()
+		}
 	} else {
 		r, ok = me.bucket.Reserve(now, 0)
 	}
@@ -236,13 +275,19 @@ func (me *Method) logRate(action string) {
 func (me *Method) End(c *Call) {
 	if c.live {
 		me.panicked(c)
+	} else if c.slot != 0 {
+		me.release(c)
 	}
 }
 
-// panicked records the attempt of c that panicked.
+// panicked records the attempt of c that panicked, and gives back its slot
+// of the concurrency limit.
 func (me *Method) panicked(c *Call) {
 	c.live = false
-	me.stats.failedAttempts.Add(1)
+	me.stats.failedAttempts.Add(1) // for a method's own limit, this gives back the slot
+	if c.slot != 0 {
+		me.endSlot(c)
+	}
 	me.stats.failures.Add(1)
 	me.endAttempt(c)
 	if e := me.breaker; e != nil {
@@ -258,6 +303,13 @@ func (me *Method) panicked(c *Call) {
 func (me *Method) Success(c *Call) {
 	c.live = false
 	me.stats.successes.Add(1)
+	if c.slot != 0 {
+		if l := me.conc; c.slot == 1 && l.succ != nil && l.waiters.Load() == 0 {
+			c.slot = 0 // the count of successes gave the slot back
+		} else {
+			me.endSlot(c)
+		}
+	}
 	if me.successSlow || c.attempt != 1 || c.permit&3 != 0 {
 		me.success(c)
 	} else if b := me.fastBreaker; b != nil && b.streak.Load() != 0 {
@@ -305,9 +357,12 @@ func (me *Method) Failure(ctx context.Context, c *Call, err error) error {
 
 func (me *Method) failure(ctx context.Context, c *Call, err error) error {
 	m := me.m
+	me.stats.failedAttempts.Add(1)
+	if c.slot != 0 {
+		me.endSlot(c)
+	}
 	class, unsent := me.classifySent(ctx, err)
 	c.last = err
-	me.stats.failedAttempts.Add(1)
 	me.failedAttempt(c, class)
 
 	if me.recover&hookPartial != 0 && class != ClassCanceled && isPartial(err) {
@@ -325,7 +380,10 @@ func (me *Method) failure(ctx context.Context, c *Call, err error) error {
 		return err
 	}
 	if class == ClassRateLimited && me.bucket != nil {
-		if ra, ok := RetryAfter(err); ok {
+		if a := me.local.adaptiveRate(); a != nil {
+			// The service's answer sets the rate: a cut, not a pause.
+			me.cutRate(a, c)
+		} else if ra, ok := RetryAfter(err); ok {
 			me.bucket.Pause(m.clock.Now().Add(ra))
 		}
 	}

@@ -28,6 +28,8 @@ type methodStats struct {
 	notAccepted     atomic.Int64 // failed attempts the service did not accept
 	throttled       atomic.Int64 // calls adaptive throttling rejected
 	budgetDenied    atomic.Int64 // retries the retry budget denied
+	concRejected    atomic.Int64 // attempts the concurrency limit turned away
+	rateCuts        atomic.Int64 // cuts of the adaptive rate this method's answers made
 
 	byClass *[numClasses]atomic.Int64 // failed attempts by class
 	latency *histogram                // nil unless attempts are timed
@@ -85,6 +87,18 @@ type MethodMetrics struct {
 	Throttle  float64
 	// BudgetDenied counts the retries that the retry budget denied.
 	BudgetDenied int64
+
+	// ConcurrencyLimit is the method's concurrency limit now (adaptive or
+	// fixed; 0 without one), InFlight the attempts of its limit in flight
+	// (its group's, with a group), and ConcurrencyRejected counts the
+	// attempts the limit turned away.
+	ConcurrencyLimit, InFlight int64
+	ConcurrencyRejected        int64
+	// AdaptiveRate is the rate of an adaptive rate limit now, in requests a
+	// minute (0 without one), and RateCuts counts the cuts of that rate
+	// this method's answers made.
+	AdaptiveRate float64
+	RateCuts     int64
 
 	// RequestsPerMinute is the method's recent attempt rate: over the last
 	// minute, measured from the newest earlier read of the metrics at least
@@ -150,6 +164,14 @@ func (me *Method) metrics(now time.Time) MethodMetrics {
 		RecoveriesSucceeded: s.recoveriesOK.Load(),
 		Throttled:           s.throttled.Load(),
 		BudgetDenied:        s.budgetDenied.Load(),
+		ConcurrencyRejected: s.concRejected.Load(),
+		RateCuts:            s.rateCuts.Load(),
+	}
+	if l := me.conc; l != nil {
+		mm.ConcurrencyLimit, mm.InFlight = l.limit.Load(), l.inFlight()
+	}
+	if a := me.local.adaptiveRate(); a != nil {
+		mm.AdaptiveRate = a.rate() * 60
 	}
 	if g := me.guard; g != nil {
 		mm.Throttle = float64(g.rejection.Load()) / overloadRejectionScale

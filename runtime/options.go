@@ -176,6 +176,15 @@ const (
 	// EventThrottle: the throttle of dependency Breaker started (Action
 	// "on") or stopped ("off") rejecting calls.
 	EventThrottle
+	// EventConcurrencyRejected: the concurrency limit Limiter turned an
+	// attempt away (Err is its *ConcurrencyError).
+	EventConcurrencyRejected
+	// EventConcurrencyLimit: the adaptive concurrency limit Limiter is now
+	// Limit.
+	EventConcurrencyLimit
+	// EventRateAdapted: a rate_limited answer to Method cut its adaptive
+	// rate limit to Limit requests a minute.
+	EventRateAdapted
 )
 
 func (k EventKind) String() string {
@@ -198,6 +207,12 @@ func (k EventKind) String() string {
 		return "budget_denied"
 	case EventThrottle:
 		return "throttle"
+	case EventConcurrencyRejected:
+		return "concurrency_rejected"
+	case EventConcurrencyLimit:
+		return "concurrency_limit"
+	case EventRateAdapted:
+		return "rate_adapted"
 	}
 	return "unknown"
 }
@@ -217,6 +232,8 @@ type Event struct {
 	OK       bool          // EventRecovery
 	Err      error
 	Class    Class
+	Limiter  string  // EventConcurrencyRejected, EventConcurrencyLimit: the limit's name
+	Limit    float64 // EventConcurrencyLimit, EventRateAdapted: the new limit or rate
 }
 
 // NewLocalStore returns a Store that keeps state in the process, counting

@@ -56,9 +56,12 @@ func (e *PartialError) Unwrap() error { return e.Err }
 // failure that err is); the caller's own cancellation counts neither way.
 // Only generated code calls it.
 func (me *Method) Progress(ctx context.Context, c *Call, err error) error {
+	me.stats.failedAttempts.Add(1)
+	if c.slot != 0 {
+		me.endSlot(c)
+	}
 	class := me.classify(ctx, err)
 	c.last = err
-	me.stats.failedAttempts.Add(1)
 	me.failedAttempt(c, class)
 	me.stats.failures.Add(1)
 	switch {

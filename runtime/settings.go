@@ -18,7 +18,7 @@ import (
 // A Setting with an empty Key switches its policy: Value "off" disables it,
 // "on" enables it. Any other Setting of a policy also enables it.
 type Setting struct {
-	Policy string // retry, retry_budget, circuit_breaker, throttle, rate_limit, timeout, recovery
+	Policy string // retry, retry_budget, circuit_breaker, throttle, concurrency, rate_limit, timeout, recovery
 	Key    string // max_attempts, ...; empty to switch the policy on or off
 	Value  string
 }
@@ -95,7 +95,7 @@ var policies = []*policyDesc{
 		{Name: "retry_on", Field: "RetryOn", kind: kindClasses,
 			Doc: "error classes retried: transient, timeout, connection, rate_limited, server, auth, schema, permanent, unknown or any"},
 		{Name: "idempotent", Field: "NonIdempotent", kind: kindBool, negated: true,
-			Doc:   "false: retry only errors that prove the request was never processed (refused, SafeToRetry, 429)",
+			Doc:   "when not, a failed call is retried only if the request was never processed (refused, SafeToRetry, 429)",
 			Unset: "true, a failed call may be sent again", Example: "false"},
 	}},
 	retryBudgetPolicy,
@@ -112,6 +112,7 @@ var policies = []*policyDesc{
 			Unset: "none, one breaker per wrapper", Example: "orders"},
 	}},
 	throttlePolicy,
+	concurrencyPolicy,
 	{Name: "rate_limit", Field: "RateLimit", Type: "RateLimitConfig", Keys: []keyDesc{
 		{Name: "max_requests_per_minute", Field: "MaxRequestsPerMinute", kind: kindInt,
 			Doc: "tokens a minute; every attempt, retries included, takes one"},
@@ -127,6 +128,8 @@ var policies = []*policyDesc{
 			}},
 		{Name: "max_queue_size", Field: "MaxQueueSize", kind: kindInt, Doc: "waiters of the queue strategy",
 			Unset: strconv.Itoa(DefaultMaxQueueSize) + " with backpressure_strategy: queue", Example: strconv.Itoa(DefaultMaxQueueSize)},
+		{Name: "adaptive", Field: "Adaptive", kind: kindBool,
+			Doc: "the rate follows the service's answers: a 429 cuts it, then it climbs back to max_requests_per_minute"},
 	}},
 	{Name: "timeout", Field: "Timeout", Type: "TimeoutConfig", Positional: "duration", Keys: []keyDesc{
 		{Name: "duration", Field: "Duration", kind: kindDuration, Doc: "the limit of each attempt"},

@@ -21,6 +21,7 @@ var policyDisabled = map[string]func(runtime.Config) bool{
 	"recovery":        func(c runtime.Config) bool { return c.Recovery.Disabled },
 	"throttle":        func(c runtime.Config) bool { return c.Throttle.Disabled },
 	"retry_budget":    func(c runtime.Config) bool { return c.RetryBudget.Disabled },
+	"concurrency":     func(c runtime.Config) bool { return c.Concurrency.Disabled },
 }
 
 // allPoliciesOff is a Config with every policy policyDisabled.
@@ -33,6 +34,7 @@ func allPoliciesOff() runtime.Config {
 	c.Recovery.Disabled = true
 	c.Throttle.Disabled = true
 	c.RetryBudget.Disabled = true
+	c.Concurrency.Disabled = true
 	return c
 }
 
@@ -127,12 +129,25 @@ var keyCases = map[string]keyCase{
 		[]applyValid{{"10s", 10 * time.Second}}, badDuration},
 	"retry.idempotent": {"retry.idempotent", func(c runtime.Config) any { return c.Retry.NonIdempotent },
 		[]applyValid{{"false", true}, {"true", false}}, badBool},
+	"rate_limit.adaptive": {"rate_limit.adaptive", func(c runtime.Config) any { return c.RateLimit.Adaptive },
+		[]applyValid{{"true", true}, {"false", false}}, badBool},
+	"concurrency.max_in_flight": {"concurrency.max_in_flight", func(c runtime.Config) any { return c.Concurrency.MaxInFlight },
+		[]applyValid{{"64", 64}, {"1", 1}}, badInt},
+	"concurrency.min_in_flight": {"concurrency.min_in_flight", func(c runtime.Config) any { return c.Concurrency.MinInFlight },
+		[]applyValid{{"8", 8}}, badInt},
+	"concurrency.adaptive": {"concurrency.adaptive", func(c runtime.Config) any { return c.Concurrency.Fixed },
+		[]applyValid{{"false", true}, {"true", false}}, badBool},
+	"concurrency.backpressure_strategy": {"concurrency.backpressure_strategy",
+		func(c runtime.Config) any { return c.Concurrency.Strategy },
+		[]applyValid{{"wait", runtime.StrategyWait}, {"drop", runtime.StrategyDrop}}, []string{"", "queue", "Wait", "dorp", "reject"}},
+	"concurrency.group": {"concurrency.group", func(c runtime.Config) any { return c.Concurrency.Group },
+		[]applyValid{{"db", "db"}}, []string{"", "a b", "a,b", "a=b"}},
 	"recovery.max_recovery_attempts": {"recovery.max_recovery_attempts",
 		func(c runtime.Config) any { return c.Recovery.MaxAttempts }, []applyValid{{"5", 5}}, badInt},
 }
 
 func TestPoliciesAndKeys(t *testing.T) {
-	assert.Equal(t, []string{"circuit_breaker", "rate_limit", "recovery", "retry", "retry_budget", "throttle", "timeout"}, runtime.Policies())
+	assert.Equal(t, []string{"circuit_breaker", "concurrency", "rate_limit", "recovery", "retry", "retry_budget", "throttle", "timeout"}, runtime.Policies())
 	for _, p := range runtime.Policies() {
 		keys := runtime.Keys(p)
 		assert.NotEmpty(t, keys, p)

@@ -148,7 +148,8 @@ func (m *Manager) Limiter(method string) (LimiterSnapshot, bool) {
 func (b *bucket) tokens(now time.Time) float64 {
 	t := b.nanos(now)
 	start := max(b.tat.Load(), t, b.floor.Load())
-	n := float64(t+b.tolerance+b.interval-start) / float64(b.interval)
+	interval := b.interval.Load()
+	n := float64(t+b.tolerance+interval-start) / float64(interval)
 	return max(n, 0)
 }
 

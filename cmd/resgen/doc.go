@@ -85,9 +85,12 @@
 //	circuit_breaker     failure_threshold initial_recovery_timeout
 //	                    recovery_timeout success_threshold excluded_errors group
 //	throttle            multiplier window max_rejection
+//	concurrency         adaptive min_in_flight max_in_flight
+//	                    backpressure_strategy (wait, drop) group
 //	timeout DURATION    the limit of each attempt, or timeout off
 //	rate_limit          max_requests_per_minute burst_size per_host
 //	                    backpressure_strategy (wait, drop, queue) max_queue_size
+//	                    adaptive
 //	recovery            enable_connection_recovery enable_credential_refresh
 //	                    enable_schema_adaptation enable_partial_failure_recovery
 //	                    recovery_check_interval max_recovery_attempts

@@ -28,12 +28,12 @@ const (
 // breaker's half-open probe that panics opens it again for one interval instead
 // of holding its slot.
 //
-// Each method runs one loop: the circuit breaker, adaptive throttling and the
-// rate limit admit every attempt (Admit); the attempt runs under its own
-// timeout; a success is recorded (Success); a failure is classified, recorded
-// and recovered from, and decides whether to retry, within the retry budget
-// (Failure); the call then backs off, exponentially with jitter or for the
-// server's Retry-After (Backoff), and tries again.
+// Each method runs one loop: the circuit breaker, adaptive throttling, the
+// concurrency limit and the rate limit admit every attempt (Admit); the attempt
+// runs under its own timeout; a success is recorded (Success); a failure is
+// classified, recorded and recovered from, and decides whether to retry, within
+// the retry budget (Failure); the call then backs off, exponentially with
+// jitter or for the server's Retry-After (Backoff), and tries again.
 //
 // Unless a method's doc says otherwise, it runs with:
 //
@@ -41,6 +41,7 @@ const (
 //	retry_budget: off
 //	circuit_breaker: off
 //	throttle: off
+//	concurrency: adaptive=true min_in_flight=50 max_in_flight=1000 backpressure_strategy=wait
 //	rate_limit: off
 //	timeout: none (CloseSend takes no context)
 //	recovery: enable_connection_recovery=true enable_credential_refresh=true
@@ -290,11 +291,17 @@ var resilientHealthWatchConfig0 = resgen.Config{
 		Window:       time.Second,
 		MaxRejection: 0.9,
 	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MinInFlight: 50,
+		MaxInFlight: 1000,
+		Strategy:    resgen.StrategyWait,
+	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
 		MaxRequestsPerMinute: 60,
 		BurstSize:            10,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Disabled: true,

@@ -27,12 +27,12 @@ const (
 // half-open probe that panics opens it again for one interval instead of
 // holding its slot.
 //
-// Each method runs one loop: the circuit breaker, adaptive throttling and the
-// rate limit admit every attempt (Admit); the attempt runs under its own
-// timeout; a success is recorded (Success); a failure is classified, recorded
-// and recovered from, and decides whether to retry, within the retry budget
-// (Failure); the call then backs off, exponentially with jitter or for the
-// server's Retry-After (Backoff), and tries again.
+// Each method runs one loop: the circuit breaker, adaptive throttling, the
+// concurrency limit and the rate limit admit every attempt (Admit); the attempt
+// runs under its own timeout; a success is recorded (Success); a failure is
+// classified, recorded and recovered from, and decides whether to retry, within
+// the retry budget (Failure); the call then backs off, exponentially with
+// jitter or for the server's Retry-After (Backoff), and tries again.
 //
 // Unless a method's doc says otherwise, it runs with:
 //
@@ -42,7 +42,9 @@ const (
 //	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
 //	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
+//	concurrency: adaptive=true min_in_flight=50 max_in_flight=1000 backpressure_strategy=wait
 //	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 //	timeout: none (RoundTrip takes no context)
 //	recovery: enable_connection_recovery=true enable_credential_refresh=true
 //	  enable_schema_adaptation=true enable_partial_failure_recovery=true
@@ -139,10 +141,16 @@ var resilientRoundTripperSpec = resgen.Spec{
 					Window:       time.Second,
 					MaxRejection: 0.9,
 				},
+				Concurrency: resgen.ConcurrencyConfig{
+					MinInFlight: 50,
+					MaxInFlight: 1000,
+					Strategy:    resgen.StrategyWait,
+				},
 				RateLimit: resgen.RateLimitConfig{
 					MaxRequestsPerMinute: 60,
 					BurstSize:            10,
 					Strategy:             resgen.StrategyWait,
+					Adaptive:             true,
 				},
 				Timeout: resgen.TimeoutConfig{
 					Disabled: true,

@@ -34,12 +34,12 @@ const (
 // is recorded as failed (End), so that a circuit breaker's half-open probe that
 // panics opens it again for one interval instead of holding its slot.
 //
-// Each method runs one loop: the circuit breaker, adaptive throttling and the
-// rate limit admit every attempt (Admit); the attempt runs under its own
-// timeout; a success is recorded (Success); a failure is classified, recorded
-// and recovered from, and decides whether to retry, within the retry budget
-// (Failure); the call then backs off, exponentially with jitter or for the
-// server's Retry-After (Backoff), and tries again.
+// Each method runs one loop: the circuit breaker, adaptive throttling, the
+// concurrency limit and the rate limit admit every attempt (Admit); the attempt
+// runs under its own timeout; a success is recorded (Success); a failure is
+// classified, recorded and recovered from, and decides whether to retry, within
+// the retry budget (Failure); the call then backs off, exponentially with
+// jitter or for the server's Retry-After (Backoff), and tries again.
 //
 // Unless a method's doc says otherwise, it runs with:
 //
@@ -49,7 +49,9 @@ const (
 //	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
 //	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
+//	concurrency: adaptive=true min_in_flight=50 max_in_flight=1000 backpressure_strategy=wait
 //	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 //	timeout: 30s per attempt, cancelled when the attempt returns
 //	recovery: enable_connection_recovery=true enable_credential_refresh=true
 //	  enable_schema_adaptation=true enable_partial_failure_recovery=true
@@ -342,6 +344,7 @@ func (w *ResilientPods) Get(ctx context.Context, name string, opts v12.GetOption
 // returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientPods) GetLogs(name string, opts *v13.PodLogOptions) *rest.Request {
 	// Rate limit: GetLogs returns no error, so it waits for its token whatever the strategy.
 	w.methods[10].Throttle(context.Background())
@@ -402,6 +405,7 @@ func (w *ResilientPods) Patch(ctx context.Context, name string, pt types.PatchTy
 // returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientPods) ProxyGet(scheme, name, port, path string, params map[string]string) rest.ResponseWrapper {
 	// Rate limit: ProxyGet returns no error, so it waits for its token whatever the strategy.
 	w.methods[13].Throttle(context.Background())
@@ -562,10 +566,16 @@ var resilientPodsConfig0 = resgen.Config{
 		Window:       time.Second,
 		MaxRejection: 0.9,
 	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MinInFlight: 50,
+		MaxInFlight: 1000,
+		Strategy:    resgen.StrategyWait,
+	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
 		BurstSize:            10,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Duration: 30 * time.Second,
@@ -603,10 +613,16 @@ var resilientPodsConfig1 = resgen.Config{
 		Window:       time.Second,
 		MaxRejection: 0.9,
 	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MinInFlight: 50,
+		MaxInFlight: 1000,
+		Strategy:    resgen.StrategyWait,
+	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
 		BurstSize:            10,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Disabled: true,

@@ -30,12 +30,12 @@ const (
 // half-open probe that panics opens it again for one interval instead of
 // holding its slot.
 //
-// Each method runs one loop: the circuit breaker, adaptive throttling and the
-// rate limit admit every attempt (Admit); the attempt runs under its own
-// timeout; a success is recorded (Success); a failure is classified, recorded
-// and recovered from, and decides whether to retry, within the retry budget
-// (Failure); the call then backs off, exponentially with jitter or for the
-// server's Retry-After (Backoff), and tries again.
+// Each method runs one loop: the circuit breaker, adaptive throttling, the
+// concurrency limit and the rate limit admit every attempt (Admit); the attempt
+// runs under its own timeout; a success is recorded (Success); a failure is
+// classified, recorded and recovered from, and decides whether to retry, within
+// the retry budget (Failure); the call then backs off, exponentially with
+// jitter or for the server's Retry-After (Backoff), and tries again.
 //
 // Unless a method's doc says otherwise, it runs with:
 //
@@ -45,7 +45,9 @@ const (
 //	circuit_breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s
 //	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
+//	concurrency: adaptive=true min_in_flight=50 max_in_flight=1000 backpressure_strategy=wait
 //	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 //	timeout: 30s per attempt, cancelled when the attempt returns
 //	recovery: enable_connection_recovery=true enable_credential_refresh=false
 //	  enable_schema_adaptation=true enable_partial_failure_recovery=true
@@ -177,6 +179,7 @@ func (w *ResilientMongoSession) AdvanceOperationTime(p0 *primitive.Timestamp) (e
 // returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientMongoSession) Client() *mongo.Client {
 	// Rate limit: Client returns no error, so it waits for its token whatever the strategy.
 	w.methods[3].Throttle(context.Background())
@@ -187,6 +190,7 @@ func (w *ResilientMongoSession) Client() *mongo.Client {
 // limit (it returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientMongoSession) ClusterTime() bson.Raw {
 	// Rate limit: ClusterTime returns no error, so it waits for its token whatever the strategy.
 	w.methods[4].Throttle(context.Background())
@@ -222,6 +226,7 @@ func (w *ResilientMongoSession) CommitTransaction(ctx context.Context) (err erro
 // (it returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientMongoSession) EndSession(ctx context.Context) {
 	// Rate limit: EndSession returns no error, so it waits for its token whatever the strategy.
 	w.methods[6].Throttle(ctx)
@@ -232,6 +237,7 @@ func (w *ResilientMongoSession) EndSession(ctx context.Context) {
 // error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientMongoSession) ID() bson.Raw {
 	// Rate limit: ID returns no error, so it waits for its token whatever the strategy.
 	w.methods[7].Throttle(context.Background())
@@ -242,6 +248,7 @@ func (w *ResilientMongoSession) ID() bson.Raw {
 // limit (it returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=300 burst_size=50 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientMongoSession) OperationTime() *primitive.Timestamp {
 	// Rate limit: OperationTime returns no error, so it waits for its token whatever the strategy.
 	w.methods[8].Throttle(context.Background())
@@ -328,10 +335,16 @@ var resilientMongoSessionConfig0 = resgen.Config{
 		Window:       time.Second,
 		MaxRejection: 0.9,
 	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MinInFlight: 50,
+		MaxInFlight: 1000,
+		Strategy:    resgen.StrategyWait,
+	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 300,
 		BurstSize:            50,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Duration: 30 * time.Second,
@@ -370,10 +383,16 @@ var resilientMongoSessionConfig1 = resgen.Config{
 		Window:       time.Second,
 		MaxRejection: 0.9,
 	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MinInFlight: 50,
+		MaxInFlight: 1000,
+		Strategy:    resgen.StrategyWait,
+	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 300,
 		BurstSize:            50,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Disabled: true,

@@ -29,12 +29,12 @@ const (
 // breaker's half-open probe that panics opens it again for one interval instead
 // of holding its slot.
 //
-// Each method runs one loop: the circuit breaker, adaptive throttling and the
-// rate limit admit every attempt (Admit); the attempt runs under its own
-// timeout; a success is recorded (Success); a failure is classified, recorded
-// and recovered from, and decides whether to retry, within the retry budget
-// (Failure); the call then backs off, exponentially with jitter or for the
-// server's Retry-After (Backoff), and tries again.
+// Each method runs one loop: the circuit breaker, adaptive throttling, the
+// concurrency limit and the rate limit admit every attempt (Admit); the attempt
+// runs under its own timeout; a success is recorded (Success); a failure is
+// classified, recorded and recovered from, and decides whether to retry, within
+// the retry budget (Failure); the call then backs off, exponentially with
+// jitter or for the server's Retry-After (Backoff), and tries again.
 //
 // Unless a method's doc says otherwise, it runs with:
 //
@@ -44,7 +44,9 @@ const (
 //	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=1m
 //	  success_threshold=2
 //	throttle: multiplier=2 window=1s max_rejection=0.9
+//	concurrency: adaptive=true min_in_flight=50 max_in_flight=1000 backpressure_strategy=wait
 //	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 //	timeout: 30s per attempt, cancelled when the attempt returns
 //	recovery: enable_connection_recovery=true enable_credential_refresh=true
 //	  enable_schema_adaptation=true enable_partial_failure_recovery=true
@@ -87,6 +89,7 @@ func (w *ResilientJetStreamPublisher) Resilience() *resgen.Manager {
 // its rate limit (it returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientJetStreamPublisher) CleanupPublisher() {
 	// Rate limit: CleanupPublisher returns no error, so it waits for its token whatever the strategy.
 	w.methods[0].Throttle(context.Background())
@@ -148,6 +151,7 @@ func (w *ResilientJetStreamPublisher) PublishAsync(subject string, payload []byt
 // token of its rate limit (it returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientJetStreamPublisher) PublishAsyncComplete() <-chan struct{} {
 	// Rate limit: PublishAsyncComplete returns no error, so it waits for its token whatever the strategy.
 	w.methods[3].Throttle(context.Background())
@@ -158,6 +162,7 @@ func (w *ResilientJetStreamPublisher) PublishAsyncComplete() <-chan struct{} {
 // of its rate limit (it returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=60 burst_size=10 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientJetStreamPublisher) PublishAsyncPending() int {
 	// Rate limit: PublishAsyncPending returns no error, so it waits for its token whatever the strategy.
 	w.methods[4].Throttle(context.Background())
@@ -245,10 +250,16 @@ var resilientJetStreamPublisherConfig0 = resgen.Config{
 		Window:       time.Second,
 		MaxRejection: 0.9,
 	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MinInFlight: 50,
+		MaxInFlight: 1000,
+		Strategy:    resgen.StrategyWait,
+	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
 		BurstSize:            10,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Disabled: true,
@@ -290,10 +301,16 @@ var resilientJetStreamPublisherConfig1 = resgen.Config{
 		Window:       time.Second,
 		MaxRejection: 0.9,
 	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MinInFlight: 50,
+		MaxInFlight: 1000,
+		Strategy:    resgen.StrategyWait,
+	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 60,
 		BurstSize:            10,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Duration: 30 * time.Second,

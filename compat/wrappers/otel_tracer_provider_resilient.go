@@ -27,12 +27,12 @@ const (
 // breaker's half-open probe that panics opens it again for one interval instead
 // of holding its slot.
 //
-// Each method runs one loop: the circuit breaker, adaptive throttling and the
-// rate limit admit every attempt (Admit); the attempt runs under its own
-// timeout; a success is recorded (Success); a failure is classified, recorded
-// and recovered from, and decides whether to retry, within the retry budget
-// (Failure); the call then backs off, exponentially with jitter or for the
-// server's Retry-After (Backoff), and tries again.
+// Each method runs one loop: the circuit breaker, adaptive throttling, the
+// concurrency limit and the rate limit admit every attempt (Admit); the attempt
+// runs under its own timeout; a success is recorded (Success); a failure is
+// classified, recorded and recovered from, and decides whether to retry, within
+// the retry budget (Failure); the call then backs off, exponentially with
+// jitter or for the server's Retry-After (Backoff), and tries again.
 //
 // ResilientTracerProvider embeds the wrapped TracerProvider, and these of its
 // methods are promoted from it: they call the wrapped value directly, without
@@ -83,6 +83,7 @@ func (w *ResilientTracerProvider) Resilience() *resgen.Manager {
 // returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientTracerProvider) Tracer(name string, options ...trace.TracerOption) trace.Tracer {
 	// Rate limit: Tracer returns no error, so it waits for its token whatever the strategy.
 	w.methods[0].Throttle(context.Background())
@@ -123,10 +124,16 @@ var resilientTracerProviderSpec = resgen.Spec{
 					Window:       time.Second,
 					MaxRejection: 0.9,
 				},
+				Concurrency: resgen.ConcurrencyConfig{
+					MinInFlight: 50,
+					MaxInFlight: 1000,
+					Strategy:    resgen.StrategyWait,
+				},
 				RateLimit: resgen.RateLimitConfig{
 					MaxRequestsPerMinute: 30,
 					BurstSize:            5,
 					Strategy:             resgen.StrategyWait,
+					Adaptive:             true,
 				},
 				Timeout: resgen.TimeoutConfig{
 					Disabled: true,

@@ -27,12 +27,12 @@ const (
 // probe that panics opens it again for one interval instead of holding its
 // slot.
 //
-// Each method runs one loop: the circuit breaker, adaptive throttling and the
-// rate limit admit every attempt (Admit); the attempt runs under its own
-// timeout; a success is recorded (Success); a failure is classified, recorded
-// and recovered from, and decides whether to retry, within the retry budget
-// (Failure); the call then backs off, exponentially with jitter or for the
-// server's Retry-After (Backoff), and tries again.
+// Each method runs one loop: the circuit breaker, adaptive throttling, the
+// concurrency limit and the rate limit admit every attempt (Admit); the attempt
+// runs under its own timeout; a success is recorded (Success); a failure is
+// classified, recorded and recovered from, and decides whether to retry, within
+// the retry budget (Failure); the call then backs off, exponentially with
+// jitter or for the server's Retry-After (Backoff), and tries again.
 //
 // ResilientTracer embeds the wrapped Tracer, and these of its methods are
 // promoted from it: they call the wrapped value directly, without retry,
@@ -82,6 +82,7 @@ func (w *ResilientTracer) Resilience() *resgen.Manager {
 // returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientTracer) Start(ctx context.Context, spanName string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
 	// Rate limit: Start returns no error, so it waits for its token whatever the strategy.
 	w.methods[0].Throttle(ctx)
@@ -122,10 +123,16 @@ var resilientTracerSpec = resgen.Spec{
 					Window:       time.Second,
 					MaxRejection: 0.9,
 				},
+				Concurrency: resgen.ConcurrencyConfig{
+					MinInFlight: 50,
+					MaxInFlight: 1000,
+					Strategy:    resgen.StrategyWait,
+				},
 				RateLimit: resgen.RateLimitConfig{
 					MaxRequestsPerMinute: 30,
 					BurstSize:            5,
 					Strategy:             resgen.StrategyWait,
+					Adaptive:             true,
 				},
 				Timeout: resgen.TimeoutConfig{
 					Duration: 30 * time.Second,

@@ -27,12 +27,12 @@ const (
 // half-open probe that panics opens it again for one interval instead of
 // holding its slot.
 //
-// Each method runs one loop: the circuit breaker, adaptive throttling and the
-// rate limit admit every attempt (Admit); the attempt runs under its own
-// timeout; a success is recorded (Success); a failure is classified, recorded
-// and recovered from, and decides whether to retry, within the retry budget
-// (Failure); the call then backs off, exponentially with jitter or for the
-// server's Retry-After (Backoff), and tries again.
+// Each method runs one loop: the circuit breaker, adaptive throttling, the
+// concurrency limit and the rate limit admit every attempt (Admit); the attempt
+// runs under its own timeout; a success is recorded (Success); a failure is
+// classified, recorded and recovered from, and decides whether to retry, within
+// the retry budget (Failure); the call then backs off, exponentially with
+// jitter or for the server's Retry-After (Backoff), and tries again.
 //
 // ResilientProtoMessage embeds the wrapped Message, and these of its methods
 // are promoted from it: they call the wrapped value directly, without retry,
@@ -83,6 +83,7 @@ func (w *ResilientProtoMessage) Resilience() *resgen.Manager {
 // returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientProtoMessage) Clear(p0 protoreflect.FieldDescriptor) {
 	// Rate limit: Clear returns no error, so it waits for its token whatever the strategy.
 	w.methods[0].Throttle(context.Background())
@@ -93,6 +94,7 @@ func (w *ResilientProtoMessage) Clear(p0 protoreflect.FieldDescriptor) {
 // (it returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientProtoMessage) Descriptor() protoreflect.MessageDescriptor {
 	// Rate limit: Descriptor returns no error, so it waits for its token whatever the strategy.
 	w.methods[1].Throttle(context.Background())
@@ -103,6 +105,7 @@ func (w *ResilientProtoMessage) Descriptor() protoreflect.MessageDescriptor {
 // no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientProtoMessage) Get(p0 protoreflect.FieldDescriptor) protoreflect.Value {
 	// Rate limit: Get returns no error, so it waits for its token whatever the strategy.
 	w.methods[2].Throttle(context.Background())
@@ -113,6 +116,7 @@ func (w *ResilientProtoMessage) Get(p0 protoreflect.FieldDescriptor) protoreflec
 // (it returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientProtoMessage) GetUnknown() protoreflect.RawFields {
 	// Rate limit: GetUnknown returns no error, so it waits for its token whatever the strategy.
 	w.methods[3].Throttle(context.Background())
@@ -123,6 +127,7 @@ func (w *ResilientProtoMessage) GetUnknown() protoreflect.RawFields {
 // no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientProtoMessage) Has(p0 protoreflect.FieldDescriptor) bool {
 	// Rate limit: Has returns no error, so it waits for its token whatever the strategy.
 	w.methods[4].Throttle(context.Background())
@@ -133,6 +138,7 @@ func (w *ResilientProtoMessage) Has(p0 protoreflect.FieldDescriptor) bool {
 // (it returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientProtoMessage) Interface() protoreflect.ProtoMessage {
 	// Rate limit: Interface returns no error, so it waits for its token whatever the strategy.
 	w.methods[5].Throttle(context.Background())
@@ -143,6 +149,7 @@ func (w *ResilientProtoMessage) Interface() protoreflect.ProtoMessage {
 // returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientProtoMessage) IsValid() bool {
 	// Rate limit: IsValid returns no error, so it waits for its token whatever the strategy.
 	w.methods[6].Throttle(context.Background())
@@ -153,6 +160,7 @@ func (w *ResilientProtoMessage) IsValid() bool {
 // returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientProtoMessage) Mutable(p0 protoreflect.FieldDescriptor) protoreflect.Value {
 	// Rate limit: Mutable returns no error, so it waits for its token whatever the strategy.
 	w.methods[7].Throttle(context.Background())
@@ -163,6 +171,7 @@ func (w *ResilientProtoMessage) Mutable(p0 protoreflect.FieldDescriptor) protore
 // no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientProtoMessage) New() protoreflect.Message {
 	// Rate limit: New returns no error, so it waits for its token whatever the strategy.
 	w.methods[8].Throttle(context.Background())
@@ -173,6 +182,7 @@ func (w *ResilientProtoMessage) New() protoreflect.Message {
 // returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientProtoMessage) NewField(p0 protoreflect.FieldDescriptor) protoreflect.Value {
 	// Rate limit: NewField returns no error, so it waits for its token whatever the strategy.
 	w.methods[9].Throttle(context.Background())
@@ -183,6 +193,7 @@ func (w *ResilientProtoMessage) NewField(p0 protoreflect.FieldDescriptor) protor
 // returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientProtoMessage) Range(f func(protoreflect.FieldDescriptor, protoreflect.Value) bool) {
 	// Rate limit: Range returns no error, so it waits for its token whatever the strategy.
 	w.methods[10].Throttle(context.Background())
@@ -193,6 +204,7 @@ func (w *ResilientProtoMessage) Range(f func(protoreflect.FieldDescriptor, proto
 // no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientProtoMessage) Set(p0 protoreflect.FieldDescriptor, p1 protoreflect.Value) {
 	// Rate limit: Set returns no error, so it waits for its token whatever the strategy.
 	w.methods[11].Throttle(context.Background())
@@ -203,6 +215,7 @@ func (w *ResilientProtoMessage) Set(p0 protoreflect.FieldDescriptor, p1 protoref
 // (it returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientProtoMessage) SetUnknown(p0 protoreflect.RawFields) {
 	// Rate limit: SetUnknown returns no error, so it waits for its token whatever the strategy.
 	w.methods[12].Throttle(context.Background())
@@ -213,6 +226,7 @@ func (w *ResilientProtoMessage) SetUnknown(p0 protoreflect.RawFields) {
 // no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientProtoMessage) Type() protoreflect.MessageType {
 	// Rate limit: Type returns no error, so it waits for its token whatever the strategy.
 	w.methods[13].Throttle(context.Background())
@@ -223,6 +237,7 @@ func (w *ResilientProtoMessage) Type() protoreflect.MessageType {
 // (it returns no error, so no other policy applies):
 //
 //	rate_limit: max_requests_per_minute=30 burst_size=5 per_host=true backpressure_strategy=wait
+//	  adaptive=true
 func (w *ResilientProtoMessage) WhichOneof(p0 protoreflect.OneofDescriptor) protoreflect.FieldDescriptor {
 	// Rate limit: WhichOneof returns no error, so it waits for its token whatever the strategy.
 	w.methods[14].Throttle(context.Background())
@@ -256,10 +271,16 @@ var resilientProtoMessageConfig0 = resgen.Config{
 		Window:       time.Second,
 		MaxRejection: 0.9,
 	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MinInFlight: 50,
+		MaxInFlight: 1000,
+		Strategy:    resgen.StrategyWait,
+	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 30,
 		BurstSize:            5,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Disabled: true,

@@ -145,12 +145,18 @@ func (p Params) scenario(name string) *Scenario {
 		limit := Fault{RateLimit: p.ServerLimit}
 		return &Scenario{
 			Name: name,
-			About: fmt.Sprintf("the server admits %.0f requests/s (%.0f%% of the offered load), 429 + Retry-After: 1 beyond, the whole run",
-				p.ServerLimit, 100*p.ServerLimit/p.Rate),
+			About: fmt.Sprintf("the server admits %.0f requests/s (%.0f%% of the offered load), 429 + Retry-After: 1 beyond, the whole run; the wrappers' rate limit on at %.0f/s, as shipped otherwise (adaptive)",
+				p.ServerLimit, 100*p.ServerLimit/p.Rate, 2*p.ServerLimit),
 			Load: p.load(p.Queue,
 				Phase{Name: "converging", Duration: p.Before + p.During, Fault: limit, Degraded: true},
 				Phase{Name: "converged", Duration: p.After, Fault: limit, Degraded: true},
 			),
+			// The client's own rate limit on, at twice the server's limit:
+			// what the profiles' adaptive rate limit must find.
+			Options: []runtime.Option{runtime.WithConfig(runtime.Settings{
+				{Policy: "rate_limit", Key: "max_requests_per_minute", Value: fmt.Sprint(int(2 * 60 * p.ServerLimit))},
+				{Policy: "rate_limit", Key: "burst_size", Value: fmt.Sprint(max(int(p.ServerLimit/10), 1))},
+			})},
 			Targets: []Target{successRateNearLimit(p.ServerLimit, 0.1), limitedShare(0.01)},
 		}
 	}

@@ -28,12 +28,12 @@ const (
 // probe that panics opens it again for one interval instead of holding its
 // slot.
 //
-// Each method runs one loop: the circuit breaker, adaptive throttling and the
-// rate limit admit every attempt (Admit); the attempt runs under its own
-// timeout; a success is recorded (Success); a failure is classified, recorded
-// and recovered from, and decides whether to retry, within the retry budget
-// (Failure); the call then backs off, exponentially with jitter or for the
-// server's Retry-After (Backoff), and tries again.
+// Each method runs one loop: the circuit breaker, adaptive throttling, the
+// concurrency limit and the rate limit admit every attempt (Admit); the attempt
+// runs under its own timeout; a success is recorded (Success); a failure is
+// classified, recorded and recovered from, and decides whether to retry, within
+// the retry budget (Failure); the call then backs off, exponentially with
+// jitter or for the server's Retry-After (Backoff), and tries again.
 //
 // Unless a method's doc says otherwise, it runs with:
 //
@@ -43,6 +43,7 @@ const (
 //	circuit_breaker: failure_threshold=5 initial_recovery_timeout=1s recovery_timeout=30s
 //	  success_threshold=2 excluded_errors=redis.Nil
 //	throttle: multiplier=2 window=1s max_rejection=0.9
+//	concurrency: adaptive=true min_in_flight=50 max_in_flight=1000 backpressure_strategy=wait
 //	rate_limit: off
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 //	recovery: enable_connection_recovery=true enable_credential_refresh=false
@@ -21252,11 +21253,17 @@ var resilientCmdableConfig0 = resgen.Config{
 		Window:       time.Second,
 		MaxRejection: 0.9,
 	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MinInFlight: 50,
+		MaxInFlight: 1000,
+		Strategy:    resgen.StrategyWait,
+	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
 		MaxRequestsPerMinute: 300,
 		BurstSize:            50,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Duration: 5 * time.Second,
@@ -21297,11 +21304,17 @@ var resilientCmdableConfig1 = resgen.Config{
 		Window:       time.Second,
 		MaxRejection: 0.9,
 	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MinInFlight: 50,
+		MaxInFlight: 1000,
+		Strategy:    resgen.StrategyWait,
+	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
 		MaxRequestsPerMinute: 300,
 		BurstSize:            50,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Duration: 5 * time.Second,
@@ -21342,11 +21355,17 @@ var resilientCmdableConfig2 = resgen.Config{
 		Window:       time.Second,
 		MaxRejection: 0.9,
 	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MinInFlight: 50,
+		MaxInFlight: 1000,
+		Strategy:    resgen.StrategyWait,
+	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
 		MaxRequestsPerMinute: 300,
 		BurstSize:            50,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Disabled: true,
@@ -21388,11 +21407,17 @@ var resilientCmdableConfig3 = resgen.Config{
 		Window:       time.Second,
 		MaxRejection: 0.9,
 	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MinInFlight: 50,
+		MaxInFlight: 1000,
+		Strategy:    resgen.StrategyWait,
+	},
 	RateLimit: resgen.RateLimitConfig{
 		Disabled:             true,
 		MaxRequestsPerMinute: 300,
 		BurstSize:            50,
 		Strategy:             resgen.StrategyWait,
+		Adaptive:             true,
 	},
 	Timeout: resgen.TimeoutConfig{
 		Duration: 5 * time.Second,

@@ -43,7 +43,8 @@ func TestBuiltinProfilesMatchDocs(t *testing.T) {
 				BurstSize:            10,
 				Global:               false, // per_host: bool = True
 				Strategy:             runtime.StrategyWait,
-				MaxQueueSize:         0, // 100, used by the queue strategy only
+				MaxQueueSize:         0,    // 100, used by the queue strategy only
+				Adaptive:             true, // every built-in profile follows the service's 429s
 			},
 			Timeout: runtime.TimeoutConfig{Duration: 30 * time.Second},
 			Recovery: runtime.RecoveryConfig{
@@ -57,6 +58,7 @@ func TestBuiltinProfilesMatchDocs(t *testing.T) {
 			RetryBudget: runtime.RetryBudgetConfig{
 				Ratio: 0.3, MinPerSecond: 10, Window: 10 * time.Second,
 			},
+			Concurrency: runtime.ConcurrencyConfig{MaxInFlight: 1000, MinInFlight: 50, Strategy: runtime.StrategyWait},
 		}
 	}
 	tests := map[string]func(c *runtime.Config){
@@ -72,6 +74,7 @@ func TestBuiltinProfilesMatchDocs(t *testing.T) {
 			c.Recovery.DisableCredentialRefresh = true   // enable_credential_refresh=False
 		},
 		"api": func(c *runtime.Config) { // API_RESILIENCE_CONFIG
+			c.RateLimit.Adaptive = true
 			c.Retry.MaxAttempts = 5
 			c.Retry.InitialDelay = 2 * time.Second
 			c.CircuitBreaker.FailureThreshold = 3
@@ -83,6 +86,7 @@ func TestBuiltinProfilesMatchDocs(t *testing.T) {
 			c.Recovery.DisableSchemaAdaptation = false
 		},
 		"file": func(c *runtime.Config) { // FILE_RESILIENCE_CONFIG
+			c.RateLimit.Adaptive = true
 			c.Retry.MaxAttempts = 4
 			c.Retry.InitialDelay = 500 * time.Millisecond
 			c.CircuitBreaker.FailureThreshold = 10
@@ -94,6 +98,7 @@ func TestBuiltinProfilesMatchDocs(t *testing.T) {
 			c.Recovery.DisablePartialFailureRecovery = false
 		},
 		"development": func(c *runtime.Config) { // DEVELOPMENT_RESILIENCE_CONFIG["default"]
+			c.RateLimit.Adaptive = true
 			c.Retry.MaxAttempts = 5
 			c.Retry.InitialDelay = 500 * time.Millisecond
 			c.CircuitBreaker.FailureThreshold = 10
@@ -109,6 +114,7 @@ func TestBuiltinProfilesMatchDocs(t *testing.T) {
 			c.Recovery.DisableConnectionRecovery = false
 		},
 		"production-shopify": func(c *runtime.Config) { // PRODUCTION_RESILIENCE_CONFIG["shopify"]
+			c.RateLimit.Adaptive = true
 			c.Retry.MaxAttempts = 5
 			c.Retry.InitialDelay = 2 * time.Second
 			c.CircuitBreaker.FailureThreshold = 3

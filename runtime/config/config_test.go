@@ -247,7 +247,7 @@ func TestOverridesOrder(t *testing.T) {
 	want := []string{
 		// production-shopify
 		"retry.max_attempts=5", "retry.initial_delay=2s", "circuit_breaker.failure_threshold=3",
-		"rate_limit.max_requests_per_minute=40", "recovery.enable_credential_refresh=true",
+		"rate_limit.max_requests_per_minute=40", "rate_limit.adaptive=true", "recovery.enable_credential_refresh=true",
 		"recovery.enable_schema_adaptation=true",
 		// the wrapper's policies
 		"timeout.duration=5s",
@@ -256,7 +256,7 @@ func TestOverridesOrder(t *testing.T) {
 		// Get: development, then its own
 		"retry.max_attempts=5", "retry.initial_delay=500ms", "circuit_breaker.failure_threshold=10",
 		"circuit_breaker.recovery_timeout=30s", "rate_limit.max_requests_per_minute=30", "rate_limit.burst_size=5",
-		"retry.max_attempts=2",
+		"rate_limit.adaptive=true", "retry.max_attempts=2",
 	}
 	if strings.Join(texts, " ") != strings.Join(want, " ") {
 		t.Errorf("Overrides:\n%s\nwant:\n%s", strings.Join(texts, "\n"), strings.Join(want, "\n"))

@@ -98,12 +98,18 @@ var (
 	throttledDesc      = desc("throttled_total", "Calls rejected by adaptive throttling before any attempt.")
 	throttleDesc       = desc("throttle_rejection_ratio", "Share of calls adaptive throttling rejects now (0 when it does not throttle).")
 	budgetDeniedDesc   = desc("retry_budget_denied_total", "Retries the retry budget denied.")
+	concLimitDesc      = desc("concurrency_limit", "The concurrency limit now (adaptive or fixed; the method's group's, with a group).")
+	inFlightDesc       = desc("in_flight", "Attempts in flight under the concurrency limit (the group's, with a group).")
+	concRejectedDesc   = desc("concurrency_rejected_total", "Attempts the concurrency limit turned away.")
+	adaptiveRateDesc   = desc("adaptive_rate_requests_per_minute", "The adaptive rate limit's rate now, in requests a minute.")
+	rateCutsDesc       = desc("adaptive_rate_cuts_total", "Cuts of the adaptive rate limit that this method's rate_limited answers made.")
 )
 
 var allDescs = []*prom.Desc{
 	callsDesc, retrySuccessDesc, retriesDesc, failedAttemptsDesc, retryDelayDesc, breakerStateDesc, rejectedDesc,
 	recoveryTimeDesc, rateDesc, queueDepthDesc, rateActionsDesc, rateWaitDesc, partialDesc, recoveriesDesc, timeToRecoveryDesc,
 	breakerInfoDesc, attemptsDesc, failedByClassDesc, latencyDesc, throttledDesc, throttleDesc, budgetDeniedDesc,
+	concLimitDesc, inFlightDesc, concRejectedDesc, adaptiveRateDesc, rateCutsDesc,
 }
 
 func bdesc(name, help string) *prom.Desc {
@@ -192,6 +198,15 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 			counter(throttledDesc, float64(mm.Throttled))
 			gauge(throttleDesc, mm.Throttle)
 			counter(budgetDeniedDesc, float64(mm.BudgetDenied))
+			if mm.ConcurrencyLimit > 0 {
+				gauge(concLimitDesc, float64(mm.ConcurrencyLimit))
+				gauge(inFlightDesc, float64(mm.InFlight))
+				counter(concRejectedDesc, float64(mm.ConcurrencyRejected))
+			}
+			if mm.AdaptiveRate > 0 {
+				gauge(adaptiveRateDesc, mm.AdaptiveRate)
+				counter(rateCutsDesc, float64(mm.RateCuts))
+			}
 		}
 	}
 }

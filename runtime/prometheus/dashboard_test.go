@@ -26,7 +26,7 @@ const dashboardPath = "../../docs/grafana/resgen.json"
 func exported(t *testing.T) map[string]map[string]bool {
 	t.Helper()
 	reg := prom.NewPedanticRegistry()
-	reg.MustRegister(resgenprom.NewCollector(manager(t, runtime.WithLatencyHistograms())))
+	reg.MustRegister(resgenprom.NewCollector(manager(t, runtime.WithLatencyHistograms()), adaptiveRateManager(t)))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +52,24 @@ func exported(t *testing.T) map[string]map[string]bool {
 		out[name] = labels
 	}
 	return out
+}
+
+// adaptiveRateManager is a wrapper whose method has an adaptive rate
+// limit, whose series the wrapper of manager does not have.
+func adaptiveRateManager(t *testing.T) *runtime.Manager {
+	t.Helper()
+	spec := &runtime.Spec{Wrapper: "ResilientFeed", Interface: "shop.Feed", Methods: []runtime.MethodSpec{{
+		Name: "List",
+		Config: runtime.Config{
+			RateLimit: runtime.RateLimitConfig{MaxRequestsPerMinute: 600, BurstSize: 10, Adaptive: true},
+		},
+	}}}
+	m, err := runtime.NewManager(nil, spec, runtime.WithLogger(nil), runtime.WithHostKey("feed.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
 }
 
 // promqlFuncs are the PromQL functions and aggregations a query may call.

@@ -26,12 +26,12 @@ const (
 // half-open probe that panics opens it again for one interval instead of
 // holding its slot.
 //
-// Each method runs one loop: the circuit breaker, adaptive throttling and the
-// rate limit admit every attempt (Admit); the attempt runs under its own
-// timeout; a success is recorded (Success); a failure is classified, recorded
-// and recovered from, and decides whether to retry, within the retry budget
-// (Failure); the call then backs off, exponentially with jitter or for the
-// server's Retry-After (Backoff), and tries again.
+// Each method runs one loop: the circuit breaker, adaptive throttling, the
+// concurrency limit and the rate limit admit every attempt (Admit); the attempt
+// runs under its own timeout; a success is recorded (Success); a failure is
+// classified, recorded and recovered from, and decides whether to retry, within
+// the retry budget (Failure); the call then backs off, exponentially with
+// jitter or for the server's Retry-After (Backoff), and tries again.
 //
 // Unless a method's doc says otherwise, it runs with:
 //
@@ -41,7 +41,9 @@ const (
 //	circuit_breaker: failure_threshold=3 initial_recovery_timeout=1s recovery_timeout=2s
 //	  success_threshold=1
 //	throttle: multiplier=2 window=1s max_rejection=0.9
+//	concurrency: adaptive=true min_in_flight=50 max_in_flight=1000 backpressure_strategy=wait
 //	rate_limit: max_requests_per_minute=6000 burst_size=50 per_host=false backpressure_strategy=wait
+//	  adaptive=false
 //	timeout: 1s per attempt, cancelled when the attempt returns
 //	recovery: off
 type ResilientInventory struct {
@@ -154,6 +156,11 @@ var resilientInventoryConfig0 = resgen.Config{
 		Multiplier:   2.0,
 		Window:       time.Second,
 		MaxRejection: 0.9,
+	},
+	Concurrency: resgen.ConcurrencyConfig{
+		MinInFlight: 50,
+		MaxInFlight: 1000,
+		Strategy:    resgen.StrategyWait,
 	},
 	RateLimit: resgen.RateLimitConfig{
 		MaxRequestsPerMinute: 6000,
