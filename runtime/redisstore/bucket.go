@@ -135,6 +135,11 @@ type bucket struct {
 	granted  atomic.Int64 // tokens leased and not expired, ever: granted - left were used
 	leasedAt atomic.Int64 // Unix ns of the latest lease
 	low      atomic.Bool  // tokens were used since the last refill: lease more
+	// missed counts the admissions asked for when the lease was empty:
+	// with the tokens used, the demand the lease is sized from, so that a
+	// process that the others' leases leave short asks for as much as it
+	// needs, not for what it got.
+	missed atomic.Int64
 
 	emptyUntil atomic.Int64 // Unix ns: the shared bucket has no token before
 	members    atomic.Int64 // processes that used the bucket, last seen (0: never seen)
@@ -143,9 +148,9 @@ type bucket struct {
 	flight *flight // the caller's lease in flight
 
 	// The background goroutine's rate estimate.
-	rate     float64 // tokens per second
+	rate     float64 // tokens asked for per second
 	lastAt   time.Time
-	lastUsed int64
+	lastUsed int64 // tokens used and asked for in vain, at lastAt
 
 	share atomic.Pointer[share]
 }
@@ -214,6 +219,7 @@ func (b *bucket) Reserve(now time.Time, maxWait time.Duration) (runtime.Reservat
 	if b.take() {
 		return runtime.Reservation{}, true
 	}
+	b.missed.Add(1)
 	if b.s.down.Load() {
 		return b.fallback(now, maxWait)
 	}
@@ -305,13 +311,14 @@ func (b *bucket) lease(n int64) (got int64, ok bool) {
 // it.
 func (b *bucket) refill(now time.Time) {
 	used := b.granted.Load() - b.left.Load()
+	asked := used + b.missed.Load() // a slow admission that got a token counts twice: an over-estimate, capped by maxLease
 	if dt := now.Sub(b.lastAt); dt >= tickEvery {
-		r := float64(used-b.lastUsed) / dt.Seconds()
+		r := float64(asked-b.lastUsed) / dt.Seconds()
 		if b.lastAt.IsZero() {
 			r = 0
 		}
 		b.rate = (b.rate + r) / 2
-		b.lastAt, b.lastUsed = now, used
+		b.lastAt, b.lastUsed = now, asked
 		want := int64(math.Ceil(b.rate * b.s.horizon.Seconds()))
 		b.want.Store(min(max(want, 1), b.maxLease))
 	}

@@ -294,7 +294,10 @@ func TestFleet(t *testing.T) {
 	at(2 * u)
 	outageAt := time.Now()
 	outage.Store(true)
-	at(2*u + u/2)
+	// Long enough for worker 0 to be admitted failure_threshold times
+	// whatever its share of the leases (at 150 calls/s against a shared
+	// 300/s, a lean share admits a few a 100ms).
+	at(3 * u)
 	outage.Store(false)
 	at(4 * u)
 	stopAt := time.Now()
