@@ -18,6 +18,9 @@ type observables struct {
 	rateWaitTime                                  metric.Float64ObservableCounter
 	throttle                                      metric.Float64ObservableGauge
 	breakerState                                  metric.Int64ObservableGauge
+	concLimit, inFlight                           metric.Int64ObservableGauge
+	adaptiveRate                                  metric.Float64ObservableGauge
+	rateCuts                                      metric.Int64ObservableCounter
 }
 
 // register creates the observable instruments and their callback.
@@ -29,7 +32,7 @@ func (in *Instrumentation) register() error {
 		metric.WithDescription("Attempts after the first of their call."))
 	err = errors.Join(err, e)
 	o.rejections, e = m.Int64ObservableCounter("resgen.client.rejections", metric.WithUnit("{attempt}"),
-		metric.WithDescription("Attempts not made: the circuit breaker, adaptive throttling or the rate limit refused them (resgen.reason)."))
+		metric.WithDescription("Attempts not made: the circuit breaker, adaptive throttling, the concurrency limit or the rate limit refused them (resgen.reason)."))
 	err = errors.Join(err, e)
 	o.budgetDenials, e = m.Int64ObservableCounter("resgen.retry_budget.denials", metric.WithUnit("{retry}"),
 		metric.WithDescription("Retries the retry budget denied."))
@@ -46,13 +49,26 @@ func (in *Instrumentation) register() error {
 	o.breakerState, e = m.Int64ObservableGauge("resgen.breaker.state", metric.WithUnit("1"),
 		metric.WithDescription("1 for the circuit breaker's current state (resgen.breaker.state), 0 for the others."))
 	err = errors.Join(err, e)
+	o.concLimit, e = m.Int64ObservableGauge("resgen.concurrency.limit", metric.WithUnit("{attempt}"),
+		metric.WithDescription("The concurrency limit now, adaptive or fixed (the group's, with a group)."))
+	err = errors.Join(err, e)
+	o.inFlight, e = m.Int64ObservableGauge("resgen.concurrency.in_flight", metric.WithUnit("{attempt}"),
+		metric.WithDescription("Attempts in flight under the concurrency limit (the group's, with a group)."))
+	err = errors.Join(err, e)
+	o.adaptiveRate, e = m.Float64ObservableGauge("resgen.ratelimit.adaptive_rate", metric.WithUnit("{request}/min"),
+		metric.WithDescription("The adaptive rate limit's rate now, in requests a minute."))
+	err = errors.Join(err, e)
+	o.rateCuts, e = m.Int64ObservableCounter("resgen.ratelimit.adaptive_cuts", metric.WithUnit("{cut}"),
+		metric.WithDescription("Cuts of the adaptive rate limit that the method's rate_limited answers made."))
+	err = errors.Join(err, e)
 	if err != nil {
 		return err
 	}
 	reg, err := m.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
 		in.collect(&o, ob)
 		return nil
-	}, o.retries, o.rejections, o.budgetDenials, o.rateWaits, o.rateWaitTime, o.throttle, o.breakerState)
+	}, o.retries, o.rejections, o.budgetDenials, o.rateWaits, o.rateWaitTime, o.throttle, o.breakerState,
+		o.concLimit, o.inFlight, o.adaptiveRate, o.rateCuts)
 	in.reg = reg
 	return err
 }
@@ -90,6 +106,15 @@ func (in *Instrumentation) collect(o *observables, ob metric.Observer) {
 			ob.ObserveInt64(o.rateWaits, mm.Queued, with(KeyRateAction.String("queued")))
 			ob.ObserveFloat64(o.rateWaitTime, mm.RateLimitWait.Seconds(), attrs)
 			ob.ObserveFloat64(o.throttle, mm.Throttle, attrs)
+			if mm.ConcurrencyLimit > 0 {
+				ob.ObserveInt64(o.concLimit, mm.ConcurrencyLimit, attrs)
+				ob.ObserveInt64(o.inFlight, mm.InFlight, attrs)
+				ob.ObserveInt64(o.rejections, mm.ConcurrencyRejected, with(KeyReason.String(OutcomeConcurrency)))
+			}
+			if mm.AdaptiveRate > 0 {
+				ob.ObserveFloat64(o.adaptiveRate, mm.AdaptiveRate, attrs)
+				ob.ObserveInt64(o.rateCuts, mm.RateCuts, attrs)
+			}
 		}
 	}
 }

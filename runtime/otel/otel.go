@@ -43,10 +43,15 @@
 //	resgen.ratelimit.wait.duration   counter, s       time spent waiting for tokens
 //	resgen.breaker.state             gauge            1 for the breaker's state (resgen.breaker.state), 0 for the others
 //	resgen.breaker.transitions       counter          changes of state, by the state entered
+//	resgen.concurrency.limit         gauge            the concurrency limit now (methods with a limit)
+//	resgen.concurrency.in_flight     gauge            attempts in flight under it
+//	resgen.ratelimit.adaptive_rate   gauge, /min      the adaptive rate limit's rate now
+//	resgen.ratelimit.adaptive_cuts   counter          cuts of the adaptive rate by rate_limited answers
 //
 // resgen.outcome is success, failure, canceled (the caller gave up),
-// circuit_open, throttled, rate_limited or retry_budget; resgen.reason (of
-// rejections) is one of the last four; error.type is the class of the
+// circuit_open, throttled, rate_limited, retry_budget or
+// concurrency_limit; resgen.reason (of rejections) is one of the last
+// five; error.type is the class of the
 // last failed attempt (runtime.Class's String), or the reason of a call
 // stopped before any attempt. The two histograms and the transitions are
 // recorded as they happen, through the hooks that Option installs; the
@@ -101,6 +106,7 @@ const (
 	OutcomeThrottled   = "throttled"
 	OutcomeRateLimited = "rate_limited"
 	OutcomeRetryBudget = "retry_budget"
+	OutcomeConcurrency = "concurrency_limit"
 )
 
 // Instrumentation reports wrappers to a TracerProvider and a MeterProvider.

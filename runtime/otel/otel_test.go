@@ -331,7 +331,7 @@ func TestMetricsHaveBoundedAttributes(t *testing.T) {
 		classes[n] = true
 	}
 	outcomes := map[string]bool{"success": true, "failure": true, "canceled": true, "circuit_open": true,
-		"throttled": true, "rate_limited": true, "retry_budget": true}
+		"throttled": true, "rate_limited": true, "retry_budget": true, "concurrency_limit": true}
 	allowed := map[attribute.Key]func(string) bool{
 		"resgen.wrapper":          func(v string) bool { return v == "ResilientInventory" },
 		"resgen.instance":         func(v string) bool { return v == w.Resilience().Instance() },
@@ -466,4 +466,37 @@ func TestUnsampledCallsStillCount(t *testing.T) {
 		}
 	}
 	t.Error("no resgen.client.call.duration")
+}
+
+// TestConcurrencyAndAdaptiveRateMetrics: a wrapper with a concurrency
+// limit and an adaptive rate limit reports the limit, the attempts in
+// flight and the rate now.
+func TestConcurrencyAndAdaptiveRateMetrics(t *testing.T) {
+	h := newHarness(t)
+	w := h.wrap(t, &scripted{tracer: h.tp.Tracer("client")},
+		runtime.WithConfig(runtime.Settings{{Policy: "rate_limit", Key: "adaptive", Value: "true"}}))
+	if _, err := w.Stock(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	m := h.metrics(t)
+	stock := map[attribute.Key]string{"resgen.method": "Stock"}
+	if got := gauge(m["resgen.concurrency.limit"], stock); got != runtime.DefaultMinInFlight {
+		t.Errorf("resgen.concurrency.limit = %d, want the adaptive limit's start, %d", got, runtime.DefaultMinInFlight)
+	}
+	if got := gauge(m["resgen.concurrency.in_flight"], stock); got != 0 {
+		t.Errorf("resgen.concurrency.in_flight = %d after the call returned, want 0", got)
+	}
+	rate, _ := m["resgen.ratelimit.adaptive_rate"].(metricdata.Gauge[float64])
+	var rpm float64
+	for _, dp := range rate.DataPoints {
+		if matches(dp.Attributes, stock) {
+			rpm = dp.Value
+		}
+	}
+	if rpm != 6000 {
+		t.Errorf("resgen.ratelimit.adaptive_rate = %v, want max_requests_per_minute, 6000", rpm)
+	}
+	if _, ok := m["resgen.ratelimit.adaptive_cuts"]; !ok {
+		t.Error("no resgen.ratelimit.adaptive_cuts")
+	}
 }

@@ -165,7 +165,7 @@ func (c *callTrace) End(err error) {
 // rejected reports whether outcome is that of a call stopped by a policy.
 func rejected(outcome string) bool {
 	switch outcome {
-	case OutcomeCircuitOpen, OutcomeThrottled, OutcomeRateLimited, OutcomeRetryBudget:
+	case OutcomeCircuitOpen, OutcomeThrottled, OutcomeRateLimited, OutcomeRetryBudget, OutcomeConcurrency:
 		return true
 	}
 	return false
@@ -192,6 +192,8 @@ func outcomeOf(err error, last runtime.Class) string {
 		return OutcomeRateLimited
 	case errors.Is(stop, runtime.ErrRetryBudget):
 		return OutcomeRetryBudget
+	case errors.Is(stop, runtime.ErrConcurrencyLimit):
+		return OutcomeConcurrency
 	}
 	if last == runtime.ClassCanceled || err == context.Canceled || err == context.DeadlineExceeded {
 		return OutcomeCanceled
