@@ -122,7 +122,10 @@ button { margin: 0 .3em .2em 0; }
       el("td", {}, m.name),
       el("td", {}, m.breaker_state ? el("span", {class: "state", "data-state": m.breaker_state}, m.breaker_state) : "–"),
       el("td", {class: "limiter"}, l ? (l.tokens === null ? "?" : l.tokens.toFixed(1)) + " / " + l.burst_size +
-        " tokens, " + l.max_requests_per_minute + "/min, " + l.strategy + (l.queue_depth ? ", " + l.queue_depth + " queued" : "") : "–"),
+        " tokens, " + l.max_requests_per_minute + "/min, " + l.strategy + (l.queue_depth ? ", " + l.queue_depth + " queued" : "") +
+        (l.adaptive_rate === null ? "" : ", adaptive: " + Math.round(l.adaptive_rate) + "/min now") : "–"),
+      el("td", {class: "concurrency"}, m.concurrency ? m.concurrency.in_flight + " / " + m.concurrency.limit + " in flight" +
+        (m.concurrency.rejected ? ", " + m.concurrency.rejected + " turned away" : "") : "–"),
       el("td", {class: "num calls"}, c.calls),
       el("td", {class: "num successes"}, c.successes),
       el("td", {class: "num failures"}, c.failures),
@@ -146,7 +149,7 @@ button { margin: 0 .3em .2em 0; }
         w.breakers.map((b) => breakerRow(w, b, st.actions))) : el("p", {class: "muted"}, "none"),
       el("h3", {}, "Methods ", el("span", {class: "muted"}, "(counts over the last " + secs(w.window_seconds) + ")")),
       el("table", {class: "methods"},
-        el("tr", {}, ["method", "breaker", "rate limit", "calls", "successes", "failures", "attempts",
+        el("tr", {}, ["method", "breaker", "rate limit", "concurrency", "calls", "successes", "failures", "attempts",
           "failed attempts by class", "retries", "rejected", "overload", "calls in all", "recent errors (UTC)"].map((h) => el("th", {}, h))),
         w.methods.map(methodRow))));
     const next = el("div", {id: "root"}, wrappers.length ? wrappers : el("p", {class: "muted"}, "No wrapper is registered."));

@@ -76,6 +76,8 @@ type Method struct {
 	BreakerState string `json:"breaker_state,omitempty"`
 	// Limiter is its rate limit; nil when it has none.
 	Limiter *Limiter `json:"limiter"`
+	// Concurrency is its concurrency limit; nil when it has none.
+	Concurrency *Concurrency `json:"concurrency"`
 	// Throttle is the share of its dependency's calls that adaptive
 	// throttling rejects now: 0 when it does not throttle.
 	Throttle float64 `json:"throttle"`
@@ -98,6 +100,20 @@ type Limiter struct {
 	// bucket lives in a Store.
 	Tokens     *float64 `json:"tokens"`
 	QueueDepth int64    `json:"queue_depth"`
+	// AdaptiveRate is an adaptive rate limit's rate now, in requests a
+	// minute; nil when the rate is fixed.
+	AdaptiveRate *float64 `json:"adaptive_rate"`
+}
+
+// Concurrency is the state of a method's concurrency limit (its group's,
+// with a group).
+type Concurrency struct {
+	// Limit is the limit now (adaptive or fixed), InFlight the attempts in
+	// flight under it, and Rejected counts the attempts it turned away
+	// over the wrapper's life.
+	Limit    int64 `json:"limit"`
+	InFlight int64 `json:"in_flight"`
+	Rejected int64 `json:"rejected"`
 }
 
 // Counts are a method's calls and attempts and how they ended.
@@ -203,7 +219,14 @@ func (h *Handler) wrapperStatus(w *wrapper, now time.Time) Wrapper {
 				t := l.Tokens
 				ls.Tokens = &t
 			}
+			if mm.AdaptiveRate > 0 {
+				r := mm.AdaptiveRate
+				ls.AdaptiveRate = &r
+			}
 			ms.Limiter = ls
+		}
+		if mm.ConcurrencyLimit > 0 {
+			ms.Concurrency = &Concurrency{Limit: mm.ConcurrencyLimit, InFlight: mm.InFlight, Rejected: mm.ConcurrencyRejected}
 		}
 		for _, e := range m.RecentErrors(mm.Method) {
 			ms.RecentErrors = append(ms.RecentErrors, Error{

@@ -140,6 +140,10 @@ func TestJSONShowsBreakersLimitersCountsAndErrors(t *testing.T) {
 	assert.Equal(t, 50, stock.Limiter.BurstSize)
 	require.NotNil(t, stock.Limiter.Tokens)
 	assert.InDelta(t, 47, *stock.Limiter.Tokens, 1e-9, "a bucket of 50 refilled after one attempt, then 3 attempts")
+	assert.Nil(t, stock.Limiter.AdaptiveRate, "a fixed rate")
+	require.NotNil(t, stock.Concurrency)
+	assert.Equal(t, statusz.Concurrency{Limit: runtime.DefaultMinInFlight}, *stock.Concurrency,
+		"an adaptive limit starts at min_in_flight; nothing in flight after the calls")
 	assert.Equal(t, int64(4), stock.LastMinute.Calls)
 	assert.Equal(t, int64(4), stock.LastMinute.Failures)
 	assert.Equal(t, map[string]int64{"permanent": 1, "server": 3}, stock.LastMinute.FailedByClass)
@@ -155,11 +159,34 @@ func TestJSONShowsBreakersLimitersCountsAndErrors(t *testing.T) {
 	assert.ElementsMatch(t, []string{"name", "state", "forced", "forceable", "methods", "failure_threshold",
 		"success_threshold", "recovery_timeout_seconds", "last_outage_seconds", "transitions"},
 		keys(rw["breakers"].([]any)[0].(map[string]any)))
-	assert.ElementsMatch(t, []string{"name", "breaker", "breaker_state", "limiter", "throttle", "last_minute", "total", "recent_errors"},
+	assert.ElementsMatch(t, []string{"name", "breaker", "breaker_state", "limiter", "concurrency", "throttle", "last_minute", "total", "recent_errors"},
 		keys(rw["methods"].([]any)[1].(map[string]any)))
 	assert.ElementsMatch(t, []string{"calls", "successes", "failures", "attempts", "failed_attempts", "failed_by_class",
 		"retries", "rejected", "dropped", "throttled", "budget_denied"},
 		keys(rw["methods"].([]any)[1].(map[string]any)["last_minute"].(map[string]any)))
+}
+
+// TestJSONShowsTheAdaptiveRate: a method whose rate limit is adaptive
+// shows its rate now.
+func TestJSONShowsTheAdaptiveRate(t *testing.T) {
+	clock := fakeclock.New(epoch)
+	client, err := inventory.NewResilientInventory(&inventory.Warehouse{},
+		runtime.WithClock(clock), runtime.WithLogger(nil),
+		runtime.WithConfig(runtime.Settings{{Policy: "rate_limit", Key: "adaptive", Value: "true"}}))
+	require.NoError(t, err)
+	t.Cleanup(client.Resilience().Close)
+	h := statusz.New(statusz.WithClock(clock))
+	require.NoError(t, h.Register(client.Resilience()))
+	_, err = client.Stock(context.Background(), "a")
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/?format=json", nil))
+	var st statusz.Status
+	require.NoError(t, json.NewDecoder(rec.Body).Decode(&st))
+	stock := method(t, st.Wrappers[0], "Stock")
+	require.NotNil(t, stock.Limiter)
+	require.NotNil(t, stock.Limiter.AdaptiveRate)
+	assert.Equal(t, 6000.0, *stock.Limiter.AdaptiveRate, "no 429 yet: the rate is max_requests_per_minute")
 }
 
 func withUTC(t statusz.Transition) statusz.Transition { t.At = t.At.UTC(); return t }
