@@ -60,6 +60,7 @@ type method struct {
 	progress progress
 	dataIdx  int  // the buffer that a resumed write goes on with, when progress is progressResume
 	stream   bool // the method reads a stream, which a bare io.EOF ends (streamShaped)
+	inStream bool // the method is one of a gRPC stream's (streamMethod)
 	skip     bool
 	index    int // in the Spec, or -1 when the method passes through
 	cfg      runtime.Config

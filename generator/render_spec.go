@@ -57,6 +57,9 @@ func (r *renderer) spec() {
 		if !m.stream {
 			f.add("Request", jen.True())
 		}
+		if m.inStream {
+			f.add("InStream", jen.True())
+		}
 		if _, ok := shared[keyOf(m)]; ok {
 			// One line a method: {Name: "Get", Config: resilientStoreConfig0}.
 			methods = append(methods, jen.Values(f...))

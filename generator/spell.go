@@ -288,17 +288,21 @@ func isStream(iface *types.Interface) bool {
 	return n == 2
 }
 
-// streamMethod turns retry, the circuit breaker, adaptive throttling and
-// the rate limit off for a method of a gRPC stream: a stream ends at its
-// first error, which every later call on it returns again, and a message
-// sent again could be received twice; a breaker opened by other calls, or
+// streamMethod turns retry, the circuit breaker, adaptive throttling, the
+// concurrency limit and the rate limit off for a method of a gRPC stream,
+// for good (MethodSpec.InStream keeps them off under run-time overrides):
+// a stream ends at its first error, which every later call on it returns
+// again, and a message sent again could be received twice; a breaker
+// opened by other calls, a concurrency limit that a blocked Recv holds, or
 // a rate limit, would fail or stall a stream that is working. They belong
 // to the call that opens the stream. What is left is the classification
-// of its errors, its metrics and events, and run-time overrides.
+// of its errors, its metrics and events.
 func streamMethod(m *method) {
+	m.inStream = true
 	m.cfg.Retry.Disabled = true
 	m.cfg.CircuitBreaker.Disabled = true
 	m.cfg.Throttle.Disabled = true
+	m.cfg.Concurrency.Disabled = true
 	m.cfg.RateLimit.Disabled = true
 }
 
@@ -307,7 +311,7 @@ func streamMethod(m *method) {
 func streamDoc(w *wrapper) string {
 	return w.ifaceName + " is a gRPC stream: it ends at its first error, which every later call on it " +
 		"returns again, and a message sent again could be received twice, so its methods are not retried; " +
-		"nor do a circuit breaker, adaptive throttling or a rate limit apply, which would fail or stall a " +
-		"stream that works. They apply to the call that opens the stream. Its errors are classified, " +
-		"counted in its metrics and observed, and run-time overrides (WithConfig) may turn policies on."
+		"nor do a circuit breaker, adaptive throttling, a concurrency limit or a rate limit apply, which " +
+		"would fail or stall a stream that works, whatever run-time overrides (WithConfig) say. They apply " +
+		"to the call that opens the stream. Its errors are classified, counted in its metrics and observed."
 }

@@ -34,6 +34,14 @@ type MethodSpec struct {
 	// read io.EOF by shape) a bare io.EOF is the end of a stream, an
 	// answer, never retried and never counted against the service.
 	Request bool
+	// InStream says that the method is one of a stream's (a gRPC stream
+	// client's Recv, SendMsg, CloseSend...): retry, the circuit breaker,
+	// adaptive throttling, the concurrency limit and the rate limit stay
+	// off, whatever run-time overrides say. A stream ends at its first
+	// error, which every later call returns again, and a message sent
+	// again could be received twice; those policies belong to the call
+	// that opens the stream.
+	InStream bool
 }
 
 // Manager holds the resilience state of one wrapper: its breakers, rate
@@ -166,6 +174,10 @@ func NewManager(inner any, spec *Spec, opts ...Option) (*Manager, error) {
 					errs = append(errs, fmt.Errorf("%s.%s: %w", spec.Wrapper, ms.Name, err))
 				}
 			}
+		}
+		if ms.InStream {
+			cfg.Retry.Disabled, cfg.CircuitBreaker.Disabled, cfg.Throttle.Disabled = true, true, true
+			cfg.Concurrency.Disabled, cfg.RateLimit.Disabled = true, true
 		}
 		if err := cfg.Validate(); err != nil {
 			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {

@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -108,5 +109,48 @@ func TestProgressIsNeverRetried(t *testing.T) {
 				t.Errorf("breaker %v, %d partial failures; want %v, %d", mm.BreakerState, mm.PartialFailures, tt.wantState, tt.wantPartial)
 			}
 		})
+	}
+}
+
+// TestStreamMethodsStayUnretriedUnderOverrides: a stream's method
+// (MethodSpec.InStream) is never retried, limited or broken, even when a
+// run-time override that applies to every method turns retry on: a message
+// sent again on a stream could be received twice.
+func TestStreamMethodsStayUnretriedUnderOverrides(t *testing.T) {
+	cfg := runtime.Config{Retry: runtime.RetryConfig{Disabled: true}, Timeout: runtime.TimeoutConfig{Disabled: true}}
+	spec := &runtime.Spec{Wrapper: "ResilientWatchClient", Interface: "x.WatchClient", Methods: []runtime.MethodSpec{
+		{Name: "SendMsg", Config: cfg, Request: true, InStream: true},
+		{Name: "Get", Config: cfg, Request: true},
+	}}
+	m, err := runtime.NewManager(struct{}{}, spec, runtime.WithLogger(nil),
+		runtime.WithConfig(runtime.Settings{{Policy: "retry", Key: "max_attempts", Value: "5"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	attempts := func(me *runtime.Method) int {
+		var c runtime.Call
+		n := 0
+		for {
+			if err := me.Admit(context.Background(), &c); err != nil {
+				t.Fatal(err)
+			}
+			n++
+			if me.Failure(context.Background(), &c, io.ErrUnexpectedEOF) != nil {
+				return n
+			}
+			if n == 5 {
+				return n
+			}
+		}
+	}
+	if n := attempts(m.Method(0)); n != 1 {
+		t.Errorf("a stream's SendMsg made %d attempts under retry.max_attempts=5, want 1", n)
+	}
+	if n := attempts(m.Method(1)); n != 5 {
+		t.Errorf("an ordinary method made %d attempts under retry.max_attempts=5, want 5 (the override applies)", n)
+	}
+	if mm, _ := m.MethodMetrics("SendMsg"); mm.ConcurrencyLimit != 0 {
+		t.Errorf("a stream's SendMsg has a concurrency limit of %d, want none", mm.ConcurrencyLimit)
 	}
 }

@@ -41,7 +41,7 @@ const (
 //	retry_budget: off
 //	circuit_breaker: off
 //	throttle: off
-//	concurrency: adaptive=true min_in_flight=50 max_in_flight=1000 backpressure_strategy=wait
+//	concurrency: off
 //	rate_limit: off
 //	timeout: none (CloseSend takes no context)
 //	recovery: enable_connection_recovery=true enable_credential_refresh=true
@@ -51,10 +51,10 @@ const (
 // Health_WatchClient is a gRPC stream: it ends at its first error, which every
 // later call on it returns again, and a message sent again could be received
 // twice, so its methods are not retried; nor do a circuit breaker, adaptive
-// throttling or a rate limit apply, which would fail or stall a stream that
-// works. They apply to the call that opens the stream. Its errors are
-// classified, counted in its metrics and observed, and run-time overrides
-// (WithConfig) may turn policies on.
+// throttling, a concurrency limit or a rate limit apply, which would fail or
+// stall a stream that works, whatever run-time overrides (WithConfig) say. They
+// apply to the call that opens the stream. Its errors are classified, counted
+// in its metrics and observed.
 type ResilientHealthWatch struct {
 	inner   grpc_health_v1.Health_WatchClient
 	manager *resgen.Manager
@@ -292,6 +292,7 @@ var resilientHealthWatchConfig0 = resgen.Config{
 		MaxRejection: 0.9,
 	},
 	Concurrency: resgen.ConcurrencyConfig{
+		Disabled:    true,
 		MinInFlight: 50,
 		MaxInFlight: 1000,
 		Strategy:    resgen.StrategyWait,
@@ -320,12 +321,12 @@ var resilientHealthWatchSpec = resgen.Spec{
 	Wrapper:   "ResilientHealthWatch",
 	Interface: "grpc_health_v1.Health_WatchClient",
 	Methods: []resgen.MethodSpec{
-		{Name: "CloseSend", Config: resilientHealthWatchConfig0, Request: true},
-		{Name: "Context", Config: resilientHealthWatchConfig0, Request: true},
-		{Name: "Header", Config: resilientHealthWatchConfig0, Request: true},
-		{Name: "Recv", Config: resilientHealthWatchConfig0},
-		{Name: "RecvMsg", Config: resilientHealthWatchConfig0},
-		{Name: "SendMsg", Config: resilientHealthWatchConfig0, Request: true},
-		{Name: "Trailer", Config: resilientHealthWatchConfig0, Request: true},
+		{Name: "CloseSend", Config: resilientHealthWatchConfig0, Request: true, InStream: true},
+		{Name: "Context", Config: resilientHealthWatchConfig0, Request: true, InStream: true},
+		{Name: "Header", Config: resilientHealthWatchConfig0, Request: true, InStream: true},
+		{Name: "Recv", Config: resilientHealthWatchConfig0, InStream: true},
+		{Name: "RecvMsg", Config: resilientHealthWatchConfig0, InStream: true},
+		{Name: "SendMsg", Config: resilientHealthWatchConfig0, Request: true, InStream: true},
+		{Name: "Trailer", Config: resilientHealthWatchConfig0, Request: true, InStream: true},
 	},
 }

@@ -42,7 +42,7 @@ const (
 //	retry_budget: off
 //	circuit_breaker: off
 //	throttle: off
-//	concurrency: adaptive=true min_in_flight=50 max_in_flight=1000 backpressure_strategy=wait
+//	concurrency: off
 //	rate_limit: off
 //	timeout: none (CloseSend takes no context)
 //	recovery: enable_connection_recovery=true enable_credential_refresh=true
@@ -52,10 +52,10 @@ const (
 // ServerReflection_ServerReflectionInfoClient is a gRPC stream: it ends at its
 // first error, which every later call on it returns again, and a message sent
 // again could be received twice, so its methods are not retried; nor do a
-// circuit breaker, adaptive throttling or a rate limit apply, which would fail
-// or stall a stream that works. They apply to the call that opens the stream.
-// Its errors are classified, counted in its metrics and observed, and run-time
-// overrides (WithConfig) may turn policies on.
+// circuit breaker, adaptive throttling, a concurrency limit or a rate limit
+// apply, which would fail or stall a stream that works, whatever run-time
+// overrides (WithConfig) say. They apply to the call that opens the stream. Its
+// errors are classified, counted in its metrics and observed.
 type ResilientReflectionStream struct {
 	inner   grpc_reflection_v1.ServerReflection_ServerReflectionInfoClient
 	manager *resgen.Manager
@@ -319,6 +319,7 @@ var resilientReflectionStreamConfig0 = resgen.Config{
 		MaxRejection: 0.9,
 	},
 	Concurrency: resgen.ConcurrencyConfig{
+		Disabled:    true,
 		MinInFlight: 50,
 		MaxInFlight: 1000,
 		Strategy:    resgen.StrategyWait,
@@ -347,13 +348,13 @@ var resilientReflectionStreamSpec = resgen.Spec{
 	Wrapper:   "ResilientReflectionStream",
 	Interface: "grpc_reflection_v1.ServerReflection_ServerReflectionInfoClient",
 	Methods: []resgen.MethodSpec{
-		{Name: "CloseSend", Config: resilientReflectionStreamConfig0, Request: true},
-		{Name: "Context", Config: resilientReflectionStreamConfig0, Request: true},
-		{Name: "Header", Config: resilientReflectionStreamConfig0, Request: true},
-		{Name: "Recv", Config: resilientReflectionStreamConfig0},
-		{Name: "RecvMsg", Config: resilientReflectionStreamConfig0},
-		{Name: "Send", Config: resilientReflectionStreamConfig0, Request: true},
-		{Name: "SendMsg", Config: resilientReflectionStreamConfig0, Request: true},
-		{Name: "Trailer", Config: resilientReflectionStreamConfig0, Request: true},
+		{Name: "CloseSend", Config: resilientReflectionStreamConfig0, Request: true, InStream: true},
+		{Name: "Context", Config: resilientReflectionStreamConfig0, Request: true, InStream: true},
+		{Name: "Header", Config: resilientReflectionStreamConfig0, Request: true, InStream: true},
+		{Name: "Recv", Config: resilientReflectionStreamConfig0, InStream: true},
+		{Name: "RecvMsg", Config: resilientReflectionStreamConfig0, InStream: true},
+		{Name: "Send", Config: resilientReflectionStreamConfig0, Request: true, InStream: true},
+		{Name: "SendMsg", Config: resilientReflectionStreamConfig0, Request: true, InStream: true},
+		{Name: "Trailer", Config: resilientReflectionStreamConfig0, Request: true, InStream: true},
 	},
 }
