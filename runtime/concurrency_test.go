@@ -227,7 +227,7 @@ func TestConcurrencyGroupMustAgree(t *testing.T) {
 	assert.Same(t, m.Method(0).conc, m.Method(1).conc, "one limit for the group")
 }
 
-// TestPanicInWrappedCallGivesBackItsSlot: generated code defers Release, so
+// TestPanicInWrappedCallGivesBackItsSlot: generated code defers End, so
 // a wrapped call that panics does not keep its slot of the concurrency
 // limit forever.
 func TestPanicInWrappedCallGivesBackItsSlot(t *testing.T) {
@@ -252,4 +252,26 @@ func TestPanicInWrappedCallGivesBackItsSlot(t *testing.T) {
 	mm, _ := m.MethodMetrics("Get")
 	assert.Zero(t, mm.InFlight)
 	assert.Equal(t, int64(1), mm.ConcurrencyLimit)
+}
+
+// TestPanickedAttemptIsNotALatencySample: a timed attempt of an adaptive
+// limit that panics gives back its slot without a latency sample (a panic
+// is no answer of the service, and End runs no observer).
+func TestPanickedAttemptIsNotALatencySample(t *testing.T) {
+	spec := &Spec{Wrapper: "W", Methods: []MethodSpec{{Name: "Get", Config: Config{
+		Concurrency: ConcurrencyConfig{MaxInFlight: 10, MinInFlight: 10},
+	}}}}
+	m, err := NewManager(struct{}{}, spec, WithLogger(nil))
+	require.NoError(t, err)
+	t.Cleanup(m.Close)
+	me := m.Method(0)
+	var c Call
+	require.NoError(t, me.Admit(context.Background(), &c))
+	require.Equal(t, uint8(2), c.slot, "the first slot of a new adaptive limit is timed")
+	me.End(&c) // as a deferred End runs when the wrapped call panicked
+	me.conc.amu.Lock()
+	samples := me.conc.winN
+	me.conc.amu.Unlock()
+	assert.Zero(t, samples, "the panicked attempt was timed as an answer")
+	assert.Zero(t, me.conc.inFlight())
 }

@@ -281,12 +281,15 @@ func (me *Method) End(c *Call) {
 }
 
 // panicked records the attempt of c that panicked, and gives back its slot
-// of the concurrency limit.
+// of the concurrency limit without timing it: a panic is no answer of the
+// service, and timing could change the limit and tell observers, user code
+// that End does not run.
 func (me *Method) panicked(c *Call) {
 	c.live = false
 	me.stats.failedAttempts.Add(1) // for a method's own limit, this gives back the slot
 	if c.slot != 0 {
-		me.endSlot(c)
+		c.slot = 0
+		me.conc.ended()
 	}
 	me.stats.failures.Add(1)
 	me.endAttempt(c)
