@@ -7,13 +7,14 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientOrders wraps an implementation of Orders with retry, a circuit
@@ -51,7 +52,7 @@ const (
 type ResilientOrders struct {
 	inner   Orders
 	manager *resgen.Manager
-	methods [1]*resgen.Method
+	methods [1]*resgenimpl.Method
 }
 
 var _ Orders = (*ResilientOrders)(nil)
@@ -60,11 +61,11 @@ var _ Orders = (*ResilientOrders)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientOrders(inner Orders, opts ...resgen.Option) (*ResilientOrders, error) {
-	mgr, err := resgen.NewManager(inner, &resilientOrdersSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientOrdersSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientOrders{inner: inner, manager: mgr}
+	w := &ResilientOrders{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -85,7 +86,7 @@ func (w *ResilientOrders) Resilience() *resgen.Manager {
 // Get calls the wrapped Get with the wrapper's policies.
 func (w *ResilientOrders) Get(ctx context.Context, id string) (r0 string, err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -110,10 +111,10 @@ func (w *ResilientOrders) Get(ctx context.Context, id string) (r0 string, err er
 // resilientOrdersSpec is the configuration of ResilientOrders's methods,
 // resolved from the built-in defaults, profiles and directives; run-time
 // overrides (WithConfig) apply on top.
-var resilientOrdersSpec = resgen.Spec{
+var resilientOrdersSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientOrders",
 	Interface: "bench.Orders",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{
 			Name: "Get",
 			Config: resgen.Config{

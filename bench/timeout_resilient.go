@@ -7,13 +7,14 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientTimeout wraps an implementation of Timeout with retry, a circuit
@@ -48,7 +49,7 @@ const (
 type ResilientTimeout struct {
 	inner   Timeout
 	manager *resgen.Manager
-	methods [1]*resgen.Method
+	methods [1]*resgenimpl.Method
 }
 
 var _ Timeout = (*ResilientTimeout)(nil)
@@ -57,11 +58,11 @@ var _ Timeout = (*ResilientTimeout)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientTimeout(inner Timeout, opts ...resgen.Option) (*ResilientTimeout, error) {
-	mgr, err := resgen.NewManager(inner, &resilientTimeoutSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientTimeoutSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientTimeout{inner: inner, manager: mgr}
+	w := &ResilientTimeout{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -82,7 +83,7 @@ func (w *ResilientTimeout) Resilience() *resgen.Manager {
 // Get calls the wrapped Get with the wrapper's policies.
 func (w *ResilientTimeout) Get(ctx context.Context, id string) (r0 string, err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -107,10 +108,10 @@ func (w *ResilientTimeout) Get(ctx context.Context, id string) (r0 string, err e
 // resilientTimeoutSpec is the configuration of ResilientTimeout's methods,
 // resolved from the built-in defaults, profiles and directives; run-time
 // overrides (WithConfig) apply on top.
-var resilientTimeoutSpec = resgen.Spec{
+var resilientTimeoutSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientTimeout",
 	Interface: "bench.Timeout",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{
 			Name: "Get",
 			Config: resgen.Config{

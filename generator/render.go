@@ -17,9 +17,13 @@ const (
 	// reads well (resgen.Call) and never clashes with the standard library's
 	// runtime package.
 	runtimeAlias = "resgen"
+	// implPath is the package only generated code calls: the loop's stages
+	// and the Spec.
+	implPath  = "github.com/resgen-dev/resgen/runtime/resgenimpl"
+	implAlias = "resgenimpl"
 	// genVersion is the version of the generated code, checked against the
 	// runtime's MinGenVersion and MaxGenVersion at compile time.
-	genVersion = 1
+	genVersion = 2
 )
 
 // renderer writes one wrapper's file.
@@ -70,6 +74,7 @@ func (g *gen) render(w *wrapper) (File, error) {
 	r.f.HeaderComment(GeneratedHeader)
 	r.imports = make(map[string]string)
 	r.importAs(runtimePath, runtimeAlias, true)
+	r.importAs(implPath, implAlias, false)
 	r.importAs("context", "context", false)
 	r.importAs("errors", "errors", false)
 	r.importAs("time", "time", false)
@@ -188,14 +193,17 @@ func wrap(text string, width int) []string {
 
 func rt(name string) *jen.Statement { return jen.Qual(runtimePath, name) }
 
+// impl names a name of resgenimpl, the package only generated code calls.
+func impl(name string) *jen.Statement { return jen.Qual(implPath, name) }
+
 // file writes the whole file.
 func (r *renderer) file() {
 	w, f := r.w, r.f
 	f.Comment("Fail to compile when the runtime no longer supports this generated code:")
 	f.Comment("regenerate it with the resgen of the runtime in go.mod.")
 	f.Const().Defs(
-		jen.Id("_").Op("=").Add(rt("EnforceVersion")).Call(jen.Lit(genVersion).Op("-").Add(rt("MinGenVersion"))),
-		jen.Id("_").Op("=").Add(rt("EnforceVersion")).Call(rt("MaxGenVersion").Op("-").Lit(genVersion)),
+		jen.Id("_").Op("=").Add(impl("EnforceVersion")).Call(jen.Lit(genVersion).Op("-").Add(impl("MinGenVersion"))),
+		jen.Id("_").Op("=").Add(impl("EnforceVersion")).Call(impl("MaxGenVersion").Op("-").Lit(genVersion)),
 	)
 	f.Line()
 
@@ -251,7 +259,7 @@ func (r *renderer) file() {
 		jen.Id(w.fieldManager).Op("*").Add(rt("Manager")),
 	}
 	if guarded > 0 {
-		fields = append(fields, jen.Id(w.fieldMethods).Index(jen.Lit(guarded)).Op("*").Add(rt("Method")))
+		fields = append(fields, jen.Id(w.fieldMethods).Index(jen.Lit(guarded)).Op("*").Add(impl("Method")))
 	}
 	f.Type().Id(w.name).Add(r.typeParamDecl()).Struct(fields...)
 	f.Line()
@@ -281,11 +289,11 @@ func (r *renderer) file() {
 		Params(jen.Id("inner").Add(ifaceRef), jen.Id("opts").Op("...").Add(rt("Option"))).
 		Params(self.Clone(), jen.Error()).
 		BlockFunc(func(b *jen.Group) {
-			b.List(jen.Id("mgr"), jen.Err()).Op(":=").Add(rt("NewManager")).Call(jen.Id("inner"), jen.Op("&").Id(w.specVar), jen.Id("opts").Op("..."))
+			b.List(jen.Id("mgr"), jen.Err()).Op(":=").Add(impl("NewManager")).Call(jen.Id("inner"), jen.Op("&").Id(w.specVar), jen.Id("opts").Op("..."))
 			b.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err()))
 			b.Id("w").Op(":=").Op("&").Id(w.name).Add(r.typeArgs()).Values(
 				jen.Id(w.fieldInner).Op(":").Id("inner"),
-				jen.Id(w.fieldManager).Op(":").Id("mgr"),
+				jen.Id(w.fieldManager).Op(":").Id("mgr").Dot("Resilience").Call(),
 			)
 			if guarded > 0 {
 				b.For(jen.Id("i").Op(":=").Range().Id("w").Dot(w.fieldMethods)).Block(

@@ -36,6 +36,7 @@ func (r *renderer) names(m *method) methodNames {
 	// parameters must not shadow them there.
 	if m.guarded() {
 		used[r.imports[runtimePath]] = true
+		used[r.imports[implPath]] = true
 	}
 	if m.ctxIndex < 0 && (m.guarded() || m.throttled()) {
 		used[r.imports["context"]] = true
@@ -216,7 +217,7 @@ func (r *renderer) guardedBody(b *jen.Group, m *method, n methodNames, inner *je
 	if m.errInRes {
 		b.Var().Id(errName).Error()
 	}
-	b.Var().Id(n.call).Add(rt("Call"))
+	b.Var().Id(n.call).Add(impl("Call"))
 	b.Defer().Id(n.m).Dot("End").Call(jen.Op("&").Id(n.call))
 	b.For().BlockFunc(func(l *jen.Group) {
 		ctx := jen.Id(n.ctx)
@@ -224,7 +225,7 @@ func (r *renderer) guardedBody(b *jen.Group, m *method, n methodNames, inner *je
 			if m.errInRes {
 				switch {
 				case m.setErr && m.newRes:
-					g.Add(rt("ResultErr")).Call(jen.Op("&").Add(r0()), errID())
+					g.Add(impl("ResultErr")).Call(jen.Op("&").Add(r0()), errID())
 				case m.setErr && nillable(m.results[0].Type()):
 					g.If(r0().Op("!=").Nil()).Block(r0().Dot("SetErr").Call(errID()))
 				case m.setErr:

@@ -76,8 +76,8 @@ func (r *renderer) spec() {
 	var f fields
 	f.add("Wrapper", jen.Lit(w.name))
 	f.add("Interface", jen.Lit(iface))
-	f.add("Methods", jen.Index().Add(rt("MethodSpec")).Custom(jen.Options{Open: "{", Close: "}", Separator: ",", Multi: true}, methods...))
-	r.f.Var().Id(w.specVar).Op("=").Add(f.lit(rt("Spec")))
+	f.add("Methods", jen.Index().Add(impl("MethodSpec")).Custom(jen.Options{Open: "{", Close: "}", Separator: ",", Multi: true}, methods...))
+	r.f.Var().Id(w.specVar).Op("=").Add(f.lit(impl("Spec")))
 	r.f.Line()
 }
 

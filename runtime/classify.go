@@ -4,9 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
-	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -815,56 +813,6 @@ func mark(err error, class Class) error {
 	return &markedError{err: err, class: class}
 }
 
-// markedError is an error that Transient or Permanent marked.
-type markedError struct {
-	err   error
-	class Class
-}
-
-func (e *markedError) Error() string { return e.err.Error() }
-
-// Unwrap returns the marked error.
-func (e *markedError) Unwrap() error { return e.err }
-
-func classifyStatus(code int) Class {
-	switch {
-	case code == 408 || code == 504:
-		return ClassTimeout
-	case code == 429:
-		return ClassRateLimited
-	case code == 401:
-		return ClassAuth
-	case code >= 400 && code < 500:
-		return ClassPermanent
-	case code >= 500 && code < 600:
-		return ClassServer
-	}
-	return 0
-}
-
-func classifySQLState(s string) Class {
-	if len(s) != 5 {
-		return 0
-	}
-	switch {
-	case s == "40001" || s == "40P01":
-		return ClassTransient
-	case s == "57P01" || s == "57P02" || s == "57P03":
-		return ClassConnection
-	case strings.HasPrefix(s, "08"):
-		return ClassConnection
-	case strings.HasPrefix(s, "28"):
-		return ClassAuth
-	case strings.HasPrefix(s, "42"):
-		return ClassSchema
-	case strings.HasPrefix(s, "22") || strings.HasPrefix(s, "23"):
-		return ClassPermanent
-	case s == "53300": // too_many_connections
-		return ClassTransient
-	}
-	return 0
-}
-
 // RetryAfter returns the server's Retry-After hint carried by err: the
 // first error in its chain with a RetryAfter() time.Duration method that
 // returns a positive duration, or else the positive RetryAfterSeconds of a
@@ -919,21 +867,52 @@ func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-// warnUnknown says once per method, at Warn, that an unknown error met a
-// retry policy that does not name it: the error is passed through, neither
-// retried nor counted against the breaker, which its user may want
-// otherwise.
-func (me *Method) warnUnknown(err error, class Class) {
-	if class != ClassUnknown || me.cfg.Retry.Disabled || me.maxAttempts <= 1 ||
-		me.cfg.Retry.RetryOn.Matches(err, class) || me.stats.unknownWarned.Load() ||
-		!me.stats.unknownWarned.CompareAndSwap(false, true) {
-		return
+// markedError is an error that Transient or Permanent marked.
+type markedError struct {
+	err   error
+	class Class
+}
+
+func (e *markedError) Error() string { return e.err.Error() }
+
+// Unwrap returns the marked error.
+func (e *markedError) Unwrap() error { return e.err }
+
+func classifyStatus(code int) Class {
+	switch {
+	case code == 408 || code == 504:
+		return ClassTimeout
+	case code == 429:
+		return ClassRateLimited
+	case code == 401:
+		return ClassAuth
+	case code >= 400 && code < 500:
+		return ClassPermanent
+	case code >= 500 && code < 600:
+		return ClassServer
 	}
-	m := me.m
-	if m.logEnabled(slog.LevelWarn) {
-		m.logger.Warn(fmt.Sprintf("Error of unknown class from %s is not retried and not counted against its circuit breaker: %v. "+
-			"Wrap it in runtime.Transient or runtime.Permanent, classify it WithClassifier, or name it in retry_on; "+
-			"this is said once for %s", me.name, err, me.name),
-			slog.String("wrapper", m.wrapper), slog.String("method", me.name), slog.Any("error", err))
+	return 0
+}
+
+func classifySQLState(s string) Class {
+	if len(s) != 5 {
+		return 0
 	}
+	switch {
+	case s == "40001" || s == "40P01":
+		return ClassTransient
+	case s == "57P01" || s == "57P02" || s == "57P03":
+		return ClassConnection
+	case strings.HasPrefix(s, "08"):
+		return ClassConnection
+	case strings.HasPrefix(s, "28"):
+		return ClassAuth
+	case strings.HasPrefix(s, "42"):
+		return ClassSchema
+	case strings.HasPrefix(s, "22") || strings.HasPrefix(s, "23"):
+		return ClassPermanent
+	case s == "53300": // too_many_connections
+		return ClassTransient
+	}
+	return 0
 }

@@ -34,4 +34,5 @@ func (systemClock) AfterFunc(d time.Duration, f func()) Timer {
 type systemTimer struct{ t *time.Timer }
 
 func (t systemTimer) C() <-chan time.Time { return t.t.C }
-func (t systemTimer) Stop() bool          { return t.t.Stop() }
+
+func (t systemTimer) Stop() bool { return t.t.Stop() }

@@ -27,6 +27,30 @@ type Config struct {
 }
 
 // RetryConfig configures retries with exponential backoff.
+//
+// # Requests that must not be applied twice
+//
+// A retry after a timeout, a reset or a connection closed under a request
+// may apply it twice: the service may have processed it and lost only the
+// answer. A method declared not idempotent (idempotent=false,
+// RetryConfig.NonIdempotent) is retried only when its error proves that the
+// request was never processed (NotSent): a refused connection or another
+// failed dial, an error whose SafeToRetry() is true (pgconn),
+// driver.ErrBadConn, a rate-limit rejection (429, AWS throttling codes,
+// Kubernetes' TooManyRequests), a gRPC Unavailable of a failed dial. A
+// timeout, a reset, io.EOF, a 5xx answer, RESOURCE_EXHAUSTED and gRPC
+// Unavailable after the call went out prove nothing. gRPC itself retries,
+// transparently, the calls that never left the client or that the server
+// refused unprocessed, and reports the rest; database/sql retries only
+// driver.ErrBadConn, which a driver may return only when the server cannot
+// have run the operation; pgx marks with SafeToRetry the errors from
+// before anything was sent; go-redis, by contrast, retries every command
+// after io.EOF or a timeout, whatever it does (turn its MaxRetries off
+// under a wrapper), and the AWS SDK retries writes relying on idempotency
+// tokens. A reconnect still runs after a connection error, for the
+// calls that follow; a credential refresh or schema adaptation is followed
+// by a retry, since a 401 or an undefined column is the service refusing
+// the request.
 type RetryConfig struct {
 	// Disabled turns retries off: every call makes exactly one attempt.
 	Disabled bool
@@ -60,11 +84,61 @@ type RetryConfig struct {
 }
 
 // CircuitBreakerConfig configures the circuit breaker.
+//
+// # The model
+//
+// The breaker must open on an outage and stay closed under noise: with
+// 20% of attempts failing independently, retries carry 99.5% of calls to
+// success only if the breaker does not open. Counting consecutive failed
+// attempts cannot tell the two apart (three failures in a row come every
+// few hundred attempts at 20%), and counting failed calls alone reacts only
+// after whole retry ladders, which under an outage with many callers keeps
+// the service hammered for tens of seconds.
+//
+// So the breaker counts consecutive failed attempts, each weighing
+// 1/max_attempts of a call, and opens when the streak reaches
+// failure_threshold calls' worth; any successful attempt resets it. One
+// caller at a time, that is exactly failure_threshold failed calls; under
+// an outage with many concurrent callers it opens as soon as their failed
+// attempts add up to that many calls, long before any of them has finished
+// its retries. Under 20% noise with the api profile (failure_threshold 3,
+// max_attempts 5) it would take 15 failed attempts in a row, which happens
+// with probability 0.2^15 ≈ 3e-11. Errors that are not the service's fault
+// do not count: the caller's cancellation, permanent client errors (4xx
+// other than 408 and 429), auth and schema errors, excluded errors, and
+// errors of unknown class unless retry_on names them.
+//
+// Overload answers — 429, 503, RESOURCE_EXHAUSTED and timeouts — count
+// too, but a streak that they complete opens the breaker only once it has
+// lasted 100ms: a service that answers 40% of calls with 503 because its
+// queue is full has lost capacity, not failed, and the runs of 503s a full
+// queue produces last milliseconds between successes; opening on them
+// would shed every call where a third needed shedding. Such a brownout is
+// adaptive throttling's to handle (below). A service that answers nothing
+// but 503s is out: the breaker opens on failure_threshold calls' worth of
+// them, or at the first after 100ms when they came faster than that. A
+// breaker in a Store is not told of the overload answers of a streak's
+// first 100ms, so it opens failure_threshold answers after that.
+//
+// An open breaker stays open initial_recovery_timeout (1s by default) the
+// first time; each time it opens again without having closed, half as long again
+// as the time before, up to recovery_timeout, less up to a fifth at random
+// so that clients that opened together do not probe together. A blip costs
+// a second, a long outage is probed every recovery_timeout. Then it becomes
+// half-open and admits up to success_threshold probes at once;
+// success_threshold successes close it, one failure opens it again. When
+// it closes, the throttle lets traffic back in over its window (half of
+// the calls at first, all of them a window later), so that a service that
+// just came back is not hit by every caller at once. Probes that have not answered within another
+// recovery_timeout are taken as failed (a hung probe cannot hold the
+// breaker half-open: resilience4j #903). When the inner value has
+// Ping(ctx) error, an open breaker is probed every recovery_check_interval
+// and goes half-open as soon as a ping succeeds.
 type CircuitBreakerConfig struct {
 	// Disabled turns the breaker off.
 	Disabled bool
 	// FailureThreshold is how many failed calls' worth of consecutive failed
-	// attempts open the breaker (see the package doc). Zero means 5.
+	// attempts open the breaker (see above). Zero means 5.
 	FailureThreshold int
 	// RecoveryTimeout is the longest the breaker stays open before it lets
 	// probes through: the first time it opens it stays open for
@@ -93,6 +167,23 @@ type CircuitBreakerConfig struct {
 }
 
 // RateLimitConfig configures the token bucket that every attempt draws from.
+//
+// A bucket of burst_size tokens refills at max_requests_per_minute (the
+// generic cell rate algorithm, one compare-and-swap per attempt): in any
+// window of length T it admits at most burst_size + rate×T attempts. With
+// per_host (the default) every wrapper of the process that talks to the
+// same host with the same limits shares a bucket; a 429 with Retry-After
+// pauses it for all of them.
+//
+// With adaptive=true (every built-in profile) the bucket's rate follows
+// the service instead: an answer of class rate_limited (429, Retry-After,
+// RESOURCE_EXHAUSTED) to an attempt sent after the last cut cuts it to 0.8
+// times what it was, and it climbs back toward max_requests_per_minute
+// along a cubic curve (CUBIC, as the AWS SDKs' adaptive retry mode): fast
+// at first, level near the rate of the last cut for about two seconds,
+// then probing beyond it. The rate is a function of time, recomputed every
+// 10ms by the attempt that takes a token while it is below the maximum, so
+// a success does nothing for it; it is shared as the bucket is.
 type RateLimitConfig struct {
 	// Disabled turns rate limiting off.
 	Disabled bool
@@ -126,6 +217,23 @@ type RateLimitConfig struct {
 }
 
 // TimeoutConfig configures the deadline of each attempt.
+//
+// An attempt whose results do not outlive it runs under a
+// context of resgen's that behaves as context.WithTimeout's would —
+// Deadline, Done, Err, Value, context.Cause, context.AfterFunc, the
+// contexts derived from it, the caller's cancellation — for one allocation
+// and no timer. Until the callee asks for its Done channel or registers
+// with it, nothing is armed: Err and Cause find out for themselves whether
+// the deadline has passed or the caller's context is done. Once it is
+// waited on, its deadline joins the method's deadline queue (a few lists in
+// deadline order, one timer each, which fires about once per timeout while
+// attempts come and go) and it registers with the caller's context through
+// context.AfterFunc. The attempt's return takes it out of both, so nothing
+// stays registered or holds it afterwards, and it stays cancelled for a
+// callee that kept it: contexts are never reused. Results that outlive the
+// attempt (streams, bodies, iterators) get a context
+// that stays alive, and cancellable by the caller, after a successful
+// return.
 type TimeoutConfig struct {
 	// Disabled turns the per-attempt timeout off.
 	Disabled bool
@@ -134,8 +242,16 @@ type TimeoutConfig struct {
 	Duration time.Duration
 }
 
-// RecoveryConfig configures automatic recovery. Recovery runs only when the
-// inner value has the matching method (see the package doc).
+// RecoveryConfig configures automatic recovery. Each procedure runs only
+// when the wrapped value has its method: Reconnect(ctx) error after a
+// connection error, RefreshCredentials(ctx) error after an auth error (the
+// call is then retried), AdaptSchema(ctx, err) error after a schema error
+// (retried too), and Ping(ctx) error, which probes an open breaker every
+// CheckInterval so that it goes half-open as soon as the service answers.
+// An error with Partial() bool true (PartialError) resumes the part of the
+// request that was not done. Recoveries of one wrapper run one at a time,
+// at most MaxAttempts an outage; a hook that panics is that hook's error
+// (HookPanicError).
 type RecoveryConfig struct {
 	// Disabled turns every recovery procedure off.
 	Disabled bool

@@ -22,7 +22,8 @@ var ErrQueueFull error = queueFullError{}
 
 type queueFullError struct{}
 
-func (queueFullError) Error() string        { return "resgen: rate limit queue is full" }
+func (queueFullError) Error() string { return "resgen: rate limit queue is full" }
+
 func (queueFullError) Is(target error) bool { return target == ErrRateLimited }
 
 // RetryError is returned when a method gives up after more than one

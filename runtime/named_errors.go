@@ -9,14 +9,11 @@ type CircuitOpenError struct {
 	// Breaker is the breaker's name: the wrapper's type name, a group's
 	// name, or Wrapper.Method for a method with a breaker of its own.
 	Breaker string
-	msg     string
 }
 
-func newCircuitOpenError(breaker string) *CircuitOpenError {
-	return &CircuitOpenError{Breaker: breaker, msg: "resgen: circuit breaker " + strconv.Quote(breaker) + " is open"}
+func (e *CircuitOpenError) Error() string {
+	return "resgen: circuit breaker " + strconv.Quote(e.Breaker) + " is open"
 }
-
-func (e *CircuitOpenError) Error() string { return e.msg }
 
 // Is reports whether target is ErrCircuitOpen.
 func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOpen }
@@ -31,42 +28,17 @@ type RateLimitError struct {
 	Limiter string
 	// QueueFull says that StrategyQueue's queue was full.
 	QueueFull bool
-	msg       string
 }
 
-func newRateLimitError(limiter string, queueFull bool) *RateLimitError {
-	msg := "resgen: rate limited by " + strconv.Quote(limiter)
-	if queueFull {
-		msg = "resgen: rate limit queue of " + strconv.Quote(limiter) + " is full"
+func (e *RateLimitError) Error() string {
+	if e.QueueFull {
+		return "resgen: rate limit queue of " + strconv.Quote(e.Limiter) + " is full"
 	}
-	return &RateLimitError{Limiter: limiter, QueueFull: queueFull, msg: msg}
+	return "resgen: rate limited by " + strconv.Quote(e.Limiter)
 }
-
-func (e *RateLimitError) Error() string { return e.msg }
 
 // Is reports whether target is ErrRateLimited, or ErrQueueFull when the
 // queue was full.
 func (e *RateLimitError) Is(target error) bool {
 	return target == ErrRateLimited || (e.QueueFull && target == ErrQueueFull)
-}
-
-// named returns the named form of a sentinel rejection: the breaker's own
-// CircuitOpenError or the method's RateLimitError; any other error
-// unchanged.
-func (me *Method) named(err error) error {
-	switch err {
-	case ErrCircuitOpen:
-		if e := me.breaker; e != nil && e.openErr != nil {
-			return e.openErr
-		}
-	case ErrRateLimited:
-		if me.stats.limitedErr != nil {
-			return me.stats.limitedErr
-		}
-	case ErrQueueFull:
-		if me.stats.queueFullErr != nil {
-			return me.stats.queueFullErr
-		}
-	}
-	return err
 }

@@ -3,23 +3,15 @@ package runtime
 import (
 	"log/slog"
 	"time"
+
+	"github.com/resgen-dev/resgen/runtime/internal/link"
 )
 
 // Option configures a Manager: pass options to a generated NewResilientT.
 type Option func(*options)
 
-type options struct {
-	sources    []ConfigSource
-	logger     *slog.Logger
-	observers  []Observer
-	clock      Clock
-	classifier Classifier
-	hostKey    string
-	store      Store
-	instance   string
-	latency    bool
-	tracer     Tracer // WithTracer (trace.go)
-}
+// options are what the options set; the engine reads them.
+type options = link.Options
 
 // ConfigSource supplies run-time overrides: runtime/config's File is one.
 // Settings are applied in order, field by field, over the configuration the
@@ -56,7 +48,7 @@ func JoinOptions(opts ...Option) Option {
 func WithConfig(src ConfigSource) Option {
 	return func(o *options) {
 		if src != nil {
-			o.sources = append(o.sources, src)
+			o.Sources = append(o.Sources, src)
 		}
 	}
 }
@@ -68,7 +60,7 @@ func WithLogger(l *slog.Logger) Option {
 		if l == nil {
 			l = slog.New(slog.DiscardHandler)
 		}
-		o.logger = l
+		o.Logger = l
 	}
 }
 
@@ -78,7 +70,7 @@ func WithLogger(l *slog.Logger) Option {
 func WithObserver(obs Observer) Option {
 	return func(o *options) {
 		if obs != nil {
-			o.observers = append(o.observers, obs)
+			o.Observers = append(o.Observers, obs)
 		}
 	}
 }
@@ -92,26 +84,26 @@ func WithObserver(obs Observer) Option {
 func WithClock(c Clock) Option {
 	return func(o *options) {
 		if c != nil {
-			o.clock = c
+			o.Clock = c
 		}
 	}
 }
 
 // WithClassifier consults c before the built-in rules of Classify.
 func WithClassifier(c Classifier) Option {
-	return func(o *options) { o.classifier = c }
+	return func(o *options) { o.Classifier = c }
 }
 
 // WithHostKey names the host whose per-host rate limit the wrapper shares,
 // instead of the inner value's Host() string.
 func WithHostKey(host string) Option {
-	return func(o *options) { o.hostKey = host }
+	return func(o *options) { o.HostKey = host }
 }
 
 // WithStore keeps breaker and rate-limit state in s instead of in the
 // process, to share it between processes.
 func WithStore(s Store) Option {
-	return func(o *options) { o.store = s }
+	return func(o *options) { o.Store = s }
 }
 
 // WithInstance names this wrapper among the wrappers of its type (one per
@@ -119,7 +111,7 @@ func WithStore(s Store) Option {
 // one collector can export several wrappers of one type. Without it, the
 // wrappers of a type are numbered in the order the process builds them.
 func WithInstance(name string) Option {
-	return func(o *options) { o.instance = name }
+	return func(o *options) { o.Instance = name }
 }
 
 // WithLatencyHistograms times every attempt into a histogram of fixed
@@ -127,7 +119,7 @@ func WithInstance(name string) Option {
 // allocation-free, but two clock reads an attempt, which is why it is off
 // unless asked for.
 func WithLatencyHistograms() Option {
-	return func(o *options) { o.latency = true }
+	return func(o *options) { o.Latency = true }
 }
 
 // Store holds breaker and rate-limit state. The default keeps it in the
@@ -234,32 +226,4 @@ type Event struct {
 	Class    Class
 	Limiter  string  // EventConcurrencyRejected, EventConcurrencyLimit: the limit's name
 	Limit    float64 // EventConcurrencyLimit, EventRateAdapted: the new limit or rate
-}
-
-// NewLocalStore returns a Store that keeps state in the process, counting
-// time by clock (nil: the system clock): what wrappers use without
-// WithStore, offered to Stores that keep state elsewhere and fall back on
-// the process when they cannot reach it. Each call of Breaker or Bucket
-// returns a new state; the Store keeps none itself.
-func NewLocalStore(clock Clock) Store {
-	if clock == nil {
-		clock = systemClock{}
-	}
-	return localStore{clock}
-}
-
-type localStore struct{ clock Clock }
-
-func (s localStore) Breaker(name string, cfg CircuitBreakerConfig) (BreakerState, error) {
-	if err := (Config{CircuitBreaker: cfg}).Validate(); err != nil {
-		return nil, err
-	}
-	return newBreaker(name, (Config{CircuitBreaker: cfg}).Normalize().CircuitBreaker, s.clock, nil), nil
-}
-
-func (s localStore) Bucket(key string, cfg RateLimitConfig) (BucketState, error) {
-	if err := (Config{RateLimit: cfg}).Validate(); err != nil {
-		return nil, err
-	}
-	return newBucket((Config{RateLimit: cfg}).Normalize().RateLimit, s.clock.Now()), nil
 }

@@ -148,33 +148,6 @@ var policies = []*policyDesc{
 	}},
 }
 
-// init finds every descriptor's field in Config, once. A Field that
-// Config lacks is a mistake of resgen's that every test catches.
-func init() {
-	ct := reflect.TypeOf(Config{})
-	for _, p := range policies {
-		pf, ok := ct.FieldByName(p.Field)
-		if !ok {
-			panic("resgen: Config has no field " + p.Field)
-		}
-		p.index = pf.Index[0]
-		if d, ok := pf.Type.FieldByName("Disabled"); !ok || d.Type.Kind() != reflect.Bool {
-			panic("resgen: " + p.Type + " has no Disabled bool")
-		}
-		for i := range p.Keys {
-			k := &p.Keys[i]
-			kf, ok := pf.Type.FieldByName(k.Field)
-			if !ok {
-				panic("resgen: " + p.Type + " has no field " + k.Field)
-			}
-			k.index = append([]int{p.index}, kf.Index...)
-			if kf.Type == reflect.TypeOf(Matcher{}) {
-				k.index = append(k.index, 0) // its Classes
-			}
-		}
-	}
-}
-
 // Descriptors returns the descriptions of every policy and key, in the
 // order resgen prints them. It is for resgen's own tools (the generator,
 // resgen init and resgen profiles), not for users: its types are
@@ -510,4 +483,31 @@ func editDistance(a, b string) int {
 		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(b)]
+}
+
+// init finds every descriptor's field in Config, once. A Field that
+// Config lacks is a mistake of resgen's that every test catches.
+func init() {
+	ct := reflect.TypeOf(Config{})
+	for _, p := range policies {
+		pf, ok := ct.FieldByName(p.Field)
+		if !ok {
+			panic("resgen: Config has no field " + p.Field)
+		}
+		p.index = pf.Index[0]
+		if d, ok := pf.Type.FieldByName("Disabled"); !ok || d.Type.Kind() != reflect.Bool {
+			panic("resgen: " + p.Type + " has no Disabled bool")
+		}
+		for i := range p.Keys {
+			k := &p.Keys[i]
+			kf, ok := pf.Type.FieldByName(k.Field)
+			if !ok {
+				panic("resgen: " + p.Type + " has no field " + k.Field)
+			}
+			k.index = append([]int{p.index}, kf.Index...)
+			if kf.Type == reflect.TypeOf(Matcher{}) {
+				k.index = append(k.index, 0) // its Classes
+			}
+		}
+	}
 }

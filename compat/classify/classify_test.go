@@ -22,6 +22,7 @@ import (
 
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/fakeclock"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 var pods = schema.GroupResource{Resource: "pods"}
@@ -149,18 +150,18 @@ func TestKubernetesRetryAfterIsHonoured(t *testing.T) {
 // policy (three attempts) whose every attempt fails with err.
 func failingCall(t *testing.T, err error) (int, error) {
 	t.Helper()
-	spec := &runtime.Spec{Wrapper: "W", Methods: []runtime.MethodSpec{{Name: "Get", Config: runtime.Config{
+	spec := &resgenimpl.Spec{Wrapper: "W", Methods: []resgenimpl.MethodSpec{{Name: "Get", Config: runtime.Config{
 		Retry:     runtime.RetryConfig{InitialDelay: time.Nanosecond, MaxDelay: time.Nanosecond, Jitter: runtime.JitterNone},
 		RateLimit: runtime.RateLimitConfig{Disabled: true},
 	}}}}
 	clock := fakeclock.New(time.Unix(1_000_000, 0)) // a Retry-After of Kubernetes' passes at once
-	m, merr := runtime.NewManager(nil, spec, runtime.WithLogger(nil), runtime.WithClock(clock))
+	m, merr := resgenimpl.NewManager(nil, spec, runtime.WithLogger(nil), runtime.WithClock(clock))
 	if merr != nil {
 		t.Fatal(merr)
 	}
 	me := m.Method(0)
 	ctx := context.Background()
-	var c runtime.Call
+	var c resgenimpl.Call
 	for attempts := 1; ; attempts++ {
 		if aerr := me.Admit(ctx, &c); aerr != nil {
 			return attempts - 1, aerr

@@ -9,13 +9,14 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientClickHouse wraps an implementation of Conn with retry, a circuit
@@ -53,7 +54,7 @@ const (
 type ResilientClickHouse struct {
 	inner   driver.Conn
 	manager *resgen.Manager
-	methods [13]*resgen.Method
+	methods [13]*resgenimpl.Method
 }
 
 var _ driver.Conn = (*ResilientClickHouse)(nil)
@@ -62,11 +63,11 @@ var _ driver.Conn = (*ResilientClickHouse)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientClickHouse(inner driver.Conn, opts ...resgen.Option) (*ResilientClickHouse, error) {
-	mgr, err := resgen.NewManager(inner, &resilientClickHouseSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientClickHouseSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientClickHouse{inner: inner, manager: mgr}
+	w := &ResilientClickHouse{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -87,7 +88,7 @@ func (w *ResilientClickHouse) Resilience() *resgen.Manager {
 // AsyncInsert calls the wrapped AsyncInsert with the wrapper's policies.
 func (w *ResilientClickHouse) AsyncInsert(ctx context.Context, query string, wait bool, args ...any) (err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -115,7 +116,7 @@ func (w *ResilientClickHouse) AsyncInsert(ctx context.Context, query string, wai
 func (w *ResilientClickHouse) Close() (err error) {
 	m := w.methods[1]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -149,7 +150,7 @@ func (w *ResilientClickHouse) Contributors() []string {
 // Exec calls the wrapped Exec with the wrapper's policies.
 func (w *ResilientClickHouse) Exec(ctx context.Context, query string, args ...any) (err error) {
 	m := w.methods[3]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -174,7 +175,7 @@ func (w *ResilientClickHouse) Exec(ctx context.Context, query string, args ...an
 // InsertFormat calls the wrapped InsertFormat with the wrapper's policies.
 func (w *ResilientClickHouse) InsertFormat(ctx context.Context, format, query string, data io.Reader) (err error) {
 	m := w.methods[4]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -199,7 +200,7 @@ func (w *ResilientClickHouse) InsertFormat(ctx context.Context, format, query st
 // Ping calls the wrapped Ping with the wrapper's policies.
 func (w *ResilientClickHouse) Ping(ctx context.Context) (err error) {
 	m := w.methods[5]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -226,7 +227,7 @@ func (w *ResilientClickHouse) Ping(ctx context.Context) (err error) {
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientClickHouse) PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (r0 driver.Batch, err error) {
 	m := w.methods[6]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -253,7 +254,7 @@ func (w *ResilientClickHouse) PrepareBatch(ctx context.Context, query string, op
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientClickHouse) Query(ctx context.Context, query string, args ...any) (r0 driver.Rows, err error) {
 	m := w.methods[7]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -280,7 +281,7 @@ func (w *ResilientClickHouse) Query(ctx context.Context, query string, args ...a
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientClickHouse) QueryFormat(ctx context.Context, format, query string, args ...any) (r0 io.ReadCloser, err error) {
 	m := w.methods[8]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -313,7 +314,7 @@ func (w *ResilientClickHouse) QueryFormat(ctx context.Context, format, query str
 func (w *ResilientClickHouse) QueryRow(ctx context.Context, query string, args ...any) (r0 driver.Row) {
 	m := w.methods[9]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -342,7 +343,7 @@ func (w *ResilientClickHouse) QueryRow(ctx context.Context, query string, args .
 // Select calls the wrapped Select with the wrapper's policies.
 func (w *ResilientClickHouse) Select(ctx context.Context, dest any, query string, args ...any) (err error) {
 	m := w.methods[10]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -370,7 +371,7 @@ func (w *ResilientClickHouse) Select(ctx context.Context, dest any, query string
 func (w *ResilientClickHouse) ServerVersion() (r0 *driver.ServerVersion, err error) {
 	m := w.methods[11]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -501,10 +502,10 @@ var resilientClickHouseConfig1 = resgen.Config{
 // resilientClickHouseSpec is the configuration of ResilientClickHouse's
 // methods, resolved from the built-in defaults, profiles and directives;
 // run-time overrides (WithConfig) apply on top.
-var resilientClickHouseSpec = resgen.Spec{
+var resilientClickHouseSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientClickHouse",
 	Interface: "driver.Conn",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "AsyncInsert", Config: resilientClickHouseConfig0, Request: true},
 		{Name: "Close", Config: resilientClickHouseConfig1, Request: true},
 		{Name: "Contributors", Config: resilientClickHouseConfig1, Request: true},

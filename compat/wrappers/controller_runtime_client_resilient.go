@@ -7,6 +7,7 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -16,8 +17,8 @@ import (
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientControllerClient wraps an implementation of Client with retry, a
@@ -55,7 +56,7 @@ const (
 type ResilientControllerClient struct {
 	inner   client.Client
 	manager *resgen.Manager
-	methods [14]*resgen.Method
+	methods [14]*resgenimpl.Method
 }
 
 var _ client.Client = (*ResilientControllerClient)(nil)
@@ -64,11 +65,11 @@ var _ client.Client = (*ResilientControllerClient)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientControllerClient(inner client.Client, opts ...resgen.Option) (*ResilientControllerClient, error) {
-	mgr, err := resgen.NewManager(inner, &resilientControllerClientSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientControllerClientSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientControllerClient{inner: inner, manager: mgr}
+	w := &ResilientControllerClient{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -89,7 +90,7 @@ func (w *ResilientControllerClient) Resilience() *resgen.Manager {
 // Apply calls the wrapped Apply with the wrapper's policies.
 func (w *ResilientControllerClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) (err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -114,7 +115,7 @@ func (w *ResilientControllerClient) Apply(ctx context.Context, obj runtime.Apply
 // Create calls the wrapped Create with the wrapper's policies.
 func (w *ResilientControllerClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) (err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -139,7 +140,7 @@ func (w *ResilientControllerClient) Create(ctx context.Context, obj client.Objec
 // Delete calls the wrapped Delete with the wrapper's policies.
 func (w *ResilientControllerClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) (err error) {
 	m := w.methods[2]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -164,7 +165,7 @@ func (w *ResilientControllerClient) Delete(ctx context.Context, obj client.Objec
 // DeleteAllOf calls the wrapped DeleteAllOf with the wrapper's policies.
 func (w *ResilientControllerClient) DeleteAllOf(ctx context.Context, obj client.Object, opts ...client.DeleteAllOfOption) (err error) {
 	m := w.methods[3]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -189,7 +190,7 @@ func (w *ResilientControllerClient) DeleteAllOf(ctx context.Context, obj client.
 // Get calls the wrapped Get with the wrapper's policies.
 func (w *ResilientControllerClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) (err error) {
 	m := w.methods[4]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -217,7 +218,7 @@ func (w *ResilientControllerClient) Get(ctx context.Context, key client.ObjectKe
 func (w *ResilientControllerClient) GroupVersionKindFor(obj runtime.Object) (r0 schema.GroupVersionKind, err error) {
 	m := w.methods[5]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -243,7 +244,7 @@ func (w *ResilientControllerClient) GroupVersionKindFor(obj runtime.Object) (r0 
 func (w *ResilientControllerClient) IsObjectNamespaced(obj runtime.Object) (r0 bool, err error) {
 	m := w.methods[6]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -266,7 +267,7 @@ func (w *ResilientControllerClient) IsObjectNamespaced(obj runtime.Object) (r0 b
 // List calls the wrapped List with the wrapper's policies.
 func (w *ResilientControllerClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) (err error) {
 	m := w.methods[7]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -291,7 +292,7 @@ func (w *ResilientControllerClient) List(ctx context.Context, list client.Object
 // Patch calls the wrapped Patch with the wrapper's policies.
 func (w *ResilientControllerClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) (err error) {
 	m := w.methods[8]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -360,7 +361,7 @@ func (w *ResilientControllerClient) SubResource(subResource string) client.SubRe
 // Update calls the wrapped Update with the wrapper's policies.
 func (w *ResilientControllerClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) (err error) {
 	m := w.methods[13]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -480,10 +481,10 @@ var resilientControllerClientConfig1 = resgen.Config{
 // resilientControllerClientSpec is the configuration of
 // ResilientControllerClient's methods, resolved from the built-in defaults,
 // profiles and directives; run-time overrides (WithConfig) apply on top.
-var resilientControllerClientSpec = resgen.Spec{
+var resilientControllerClientSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientControllerClient",
 	Interface: "client.Client",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "Apply", Config: resilientControllerClientConfig0, Request: true},
 		{Name: "Create", Config: resilientControllerClientConfig0, Request: true},
 		{Name: "Delete", Config: resilientControllerClientConfig0, Request: true},

@@ -14,13 +14,14 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/opencontainers/image-spec/specs-go/v1"
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientDockerContainers wraps an implementation of ContainerAPIClient with
@@ -58,7 +59,7 @@ const (
 type ResilientDockerContainers struct {
 	inner   client.ContainerAPIClient
 	manager *resgen.Manager
-	methods [32]*resgen.Method
+	methods [32]*resgenimpl.Method
 }
 
 var _ client.ContainerAPIClient = (*ResilientDockerContainers)(nil)
@@ -67,11 +68,11 @@ var _ client.ContainerAPIClient = (*ResilientDockerContainers)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientDockerContainers(inner client.ContainerAPIClient, opts ...resgen.Option) (*ResilientDockerContainers, error) {
-	mgr, err := resgen.NewManager(inner, &resilientDockerContainersSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientDockerContainersSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientDockerContainers{inner: inner, manager: mgr}
+	w := &ResilientDockerContainers{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -94,7 +95,7 @@ func (w *ResilientDockerContainers) Resilience() *resgen.Manager {
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientDockerContainers) ContainerAttach(ctx context.Context, container string, options container.AttachOptions) (r0 types.HijackedResponse, err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -119,7 +120,7 @@ func (w *ResilientDockerContainers) ContainerAttach(ctx context.Context, contain
 // ContainerCommit calls the wrapped ContainerCommit with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerCommit(ctx context.Context, container string, options container.CommitOptions) (r0 container.CommitResponse, err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -144,7 +145,7 @@ func (w *ResilientDockerContainers) ContainerCommit(ctx context.Context, contain
 // ContainerCreate calls the wrapped ContainerCreate with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig, platform *v1.Platform, containerName string) (r0 container.CreateResponse, err error) {
 	m := w.methods[2]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -169,7 +170,7 @@ func (w *ResilientDockerContainers) ContainerCreate(ctx context.Context, config 
 // ContainerDiff calls the wrapped ContainerDiff with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerDiff(ctx context.Context, container string) (r0 []container.FilesystemChange, err error) {
 	m := w.methods[3]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -196,7 +197,7 @@ func (w *ResilientDockerContainers) ContainerDiff(ctx context.Context, container
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientDockerContainers) ContainerExecAttach(ctx context.Context, execID string, options container.ExecAttachOptions) (r0 types.HijackedResponse, err error) {
 	m := w.methods[4]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -221,7 +222,7 @@ func (w *ResilientDockerContainers) ContainerExecAttach(ctx context.Context, exe
 // ContainerExecCreate calls the wrapped ContainerExecCreate with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerExecCreate(ctx context.Context, container string, options container.ExecOptions) (r0 container.ExecCreateResponse, err error) {
 	m := w.methods[5]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -246,7 +247,7 @@ func (w *ResilientDockerContainers) ContainerExecCreate(ctx context.Context, con
 // ContainerExecInspect calls the wrapped ContainerExecInspect with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerExecInspect(ctx context.Context, execID string) (r0 container.ExecInspect, err error) {
 	m := w.methods[6]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -271,7 +272,7 @@ func (w *ResilientDockerContainers) ContainerExecInspect(ctx context.Context, ex
 // ContainerExecResize calls the wrapped ContainerExecResize with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerExecResize(ctx context.Context, execID string, options container.ResizeOptions) (err error) {
 	m := w.methods[7]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -296,7 +297,7 @@ func (w *ResilientDockerContainers) ContainerExecResize(ctx context.Context, exe
 // ContainerExecStart calls the wrapped ContainerExecStart with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerExecStart(ctx context.Context, execID string, options container.ExecStartOptions) (err error) {
 	m := w.methods[8]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -323,7 +324,7 @@ func (w *ResilientDockerContainers) ContainerExecStart(ctx context.Context, exec
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientDockerContainers) ContainerExport(ctx context.Context, container string) (r0 io.ReadCloser, err error) {
 	m := w.methods[9]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -348,7 +349,7 @@ func (w *ResilientDockerContainers) ContainerExport(ctx context.Context, contain
 // ContainerInspect calls the wrapped ContainerInspect with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerInspect(ctx context.Context, container string) (r0 container.InspectResponse, err error) {
 	m := w.methods[10]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -373,7 +374,7 @@ func (w *ResilientDockerContainers) ContainerInspect(ctx context.Context, contai
 // ContainerInspectWithRaw calls the wrapped ContainerInspectWithRaw with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerInspectWithRaw(ctx context.Context, container string, getSize bool) (r0 container.InspectResponse, r1 []byte, err error) {
 	m := w.methods[11]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -398,7 +399,7 @@ func (w *ResilientDockerContainers) ContainerInspectWithRaw(ctx context.Context,
 // ContainerKill calls the wrapped ContainerKill with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerKill(ctx context.Context, container, signal string) (err error) {
 	m := w.methods[12]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -423,7 +424,7 @@ func (w *ResilientDockerContainers) ContainerKill(ctx context.Context, container
 // ContainerList calls the wrapped ContainerList with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerList(ctx context.Context, options container.ListOptions) (r0 []container.Summary, err error) {
 	m := w.methods[13]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -450,7 +451,7 @@ func (w *ResilientDockerContainers) ContainerList(ctx context.Context, options c
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientDockerContainers) ContainerLogs(ctx context.Context, container string, options container.LogsOptions) (r0 io.ReadCloser, err error) {
 	m := w.methods[14]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -475,7 +476,7 @@ func (w *ResilientDockerContainers) ContainerLogs(ctx context.Context, container
 // ContainerPause calls the wrapped ContainerPause with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerPause(ctx context.Context, container string) (err error) {
 	m := w.methods[15]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -500,7 +501,7 @@ func (w *ResilientDockerContainers) ContainerPause(ctx context.Context, containe
 // ContainerRemove calls the wrapped ContainerRemove with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerRemove(ctx context.Context, container string, options container.RemoveOptions) (err error) {
 	m := w.methods[16]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -525,7 +526,7 @@ func (w *ResilientDockerContainers) ContainerRemove(ctx context.Context, contain
 // ContainerRename calls the wrapped ContainerRename with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerRename(ctx context.Context, container, newContainerName string) (err error) {
 	m := w.methods[17]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -550,7 +551,7 @@ func (w *ResilientDockerContainers) ContainerRename(ctx context.Context, contain
 // ContainerResize calls the wrapped ContainerResize with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerResize(ctx context.Context, container string, options container.ResizeOptions) (err error) {
 	m := w.methods[18]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -575,7 +576,7 @@ func (w *ResilientDockerContainers) ContainerResize(ctx context.Context, contain
 // ContainerRestart calls the wrapped ContainerRestart with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerRestart(ctx context.Context, container string, options container.StopOptions) (err error) {
 	m := w.methods[19]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -600,7 +601,7 @@ func (w *ResilientDockerContainers) ContainerRestart(ctx context.Context, contai
 // ContainerStart calls the wrapped ContainerStart with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerStart(ctx context.Context, container string, options container.StartOptions) (err error) {
 	m := w.methods[20]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -625,7 +626,7 @@ func (w *ResilientDockerContainers) ContainerStart(ctx context.Context, containe
 // ContainerStatPath calls the wrapped ContainerStatPath with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerStatPath(ctx context.Context, container, path string) (r0 container.PathStat, err error) {
 	m := w.methods[21]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -652,7 +653,7 @@ func (w *ResilientDockerContainers) ContainerStatPath(ctx context.Context, conta
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientDockerContainers) ContainerStats(ctx context.Context, container string, stream bool) (r0 container.StatsResponseReader, err error) {
 	m := w.methods[22]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -679,7 +680,7 @@ func (w *ResilientDockerContainers) ContainerStats(ctx context.Context, containe
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientDockerContainers) ContainerStatsOneShot(ctx context.Context, container string) (r0 container.StatsResponseReader, err error) {
 	m := w.methods[23]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -704,7 +705,7 @@ func (w *ResilientDockerContainers) ContainerStatsOneShot(ctx context.Context, c
 // ContainerStop calls the wrapped ContainerStop with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerStop(ctx context.Context, container string, options container.StopOptions) (err error) {
 	m := w.methods[24]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -729,7 +730,7 @@ func (w *ResilientDockerContainers) ContainerStop(ctx context.Context, container
 // ContainerTop calls the wrapped ContainerTop with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerTop(ctx context.Context, container string, arguments []string) (r0 container.TopResponse, err error) {
 	m := w.methods[25]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -754,7 +755,7 @@ func (w *ResilientDockerContainers) ContainerTop(ctx context.Context, container 
 // ContainerUnpause calls the wrapped ContainerUnpause with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerUnpause(ctx context.Context, container string) (err error) {
 	m := w.methods[26]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -779,7 +780,7 @@ func (w *ResilientDockerContainers) ContainerUnpause(ctx context.Context, contai
 // ContainerUpdate calls the wrapped ContainerUpdate with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainerUpdate(ctx context.Context, container string, updateConfig container.UpdateConfig) (r0 container.UpdateResponse, err error) {
 	m := w.methods[27]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -815,7 +816,7 @@ func (w *ResilientDockerContainers) ContainerWait(ctx context.Context, container
 // ContainersPrune calls the wrapped ContainersPrune with the wrapper's policies.
 func (w *ResilientDockerContainers) ContainersPrune(ctx context.Context, pruneFilters filters.Args) (r0 container.PruneReport, err error) {
 	m := w.methods[29]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -842,7 +843,7 @@ func (w *ResilientDockerContainers) ContainersPrune(ctx context.Context, pruneFi
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientDockerContainers) CopyFromContainer(ctx context.Context, container, srcPath string) (r0 io.ReadCloser, r1 container.PathStat, err error) {
 	m := w.methods[30]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -867,7 +868,7 @@ func (w *ResilientDockerContainers) CopyFromContainer(ctx context.Context, conta
 // CopyToContainer calls the wrapped CopyToContainer with the wrapper's policies.
 func (w *ResilientDockerContainers) CopyToContainer(ctx context.Context, container, path string, content io.Reader, options container.CopyToContainerOptions) (err error) {
 	m := w.methods[31]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -939,10 +940,10 @@ var resilientDockerContainersConfig0 = resgen.Config{
 // resilientDockerContainersSpec is the configuration of
 // ResilientDockerContainers's methods, resolved from the built-in defaults,
 // profiles and directives; run-time overrides (WithConfig) apply on top.
-var resilientDockerContainersSpec = resgen.Spec{
+var resilientDockerContainersSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientDockerContainers",
 	Interface: "client.ContainerAPIClient",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "ContainerAttach", Config: resilientDockerContainersConfig0, Request: true},
 		{Name: "ContainerCommit", Config: resilientDockerContainersConfig0, Request: true},
 		{Name: "ContainerCreate", Config: resilientDockerContainersConfig0, Request: true},

@@ -13,13 +13,14 @@ import (
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientDockerImages wraps an implementation of ImageAPIClient with retry, a
@@ -57,7 +58,7 @@ const (
 type ResilientDockerImages struct {
 	inner   client.ImageAPIClient
 	manager *resgen.Manager
-	methods [17]*resgen.Method
+	methods [17]*resgenimpl.Method
 }
 
 var _ client.ImageAPIClient = (*ResilientDockerImages)(nil)
@@ -66,11 +67,11 @@ var _ client.ImageAPIClient = (*ResilientDockerImages)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientDockerImages(inner client.ImageAPIClient, opts ...resgen.Option) (*ResilientDockerImages, error) {
-	mgr, err := resgen.NewManager(inner, &resilientDockerImagesSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientDockerImagesSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientDockerImages{inner: inner, manager: mgr}
+	w := &ResilientDockerImages{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -91,7 +92,7 @@ func (w *ResilientDockerImages) Resilience() *resgen.Manager {
 // BuildCachePrune calls the wrapped BuildCachePrune with the wrapper's policies.
 func (w *ResilientDockerImages) BuildCachePrune(ctx context.Context, opts build.CachePruneOptions) (r0 *build.CachePruneReport, err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -116,7 +117,7 @@ func (w *ResilientDockerImages) BuildCachePrune(ctx context.Context, opts build.
 // BuildCancel calls the wrapped BuildCancel with the wrapper's policies.
 func (w *ResilientDockerImages) BuildCancel(ctx context.Context, id string) (err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -143,7 +144,7 @@ func (w *ResilientDockerImages) BuildCancel(ctx context.Context, id string) (err
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientDockerImages) ImageBuild(ctx context.Context, context io.Reader, options build.ImageBuildOptions) (r0 build.ImageBuildResponse, err error) {
 	m := w.methods[2]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -170,7 +171,7 @@ func (w *ResilientDockerImages) ImageBuild(ctx context.Context, context io.Reade
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientDockerImages) ImageCreate(ctx context.Context, parentReference string, options image.CreateOptions) (r0 io.ReadCloser, err error) {
 	m := w.methods[3]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -195,7 +196,7 @@ func (w *ResilientDockerImages) ImageCreate(ctx context.Context, parentReference
 // ImageHistory calls the wrapped ImageHistory with the wrapper's policies.
 func (w *ResilientDockerImages) ImageHistory(ctx context.Context, image string, p2 ...client.ImageHistoryOption) (r0 []image.HistoryResponseItem, err error) {
 	m := w.methods[4]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -222,7 +223,7 @@ func (w *ResilientDockerImages) ImageHistory(ctx context.Context, image string, 
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientDockerImages) ImageImport(ctx context.Context, source image.ImportSource, ref string, options image.ImportOptions) (r0 io.ReadCloser, err error) {
 	m := w.methods[5]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -247,7 +248,7 @@ func (w *ResilientDockerImages) ImageImport(ctx context.Context, source image.Im
 // ImageInspect calls the wrapped ImageInspect with the wrapper's policies.
 func (w *ResilientDockerImages) ImageInspect(ctx context.Context, image string, p2 ...client.ImageInspectOption) (r0 image.InspectResponse, err error) {
 	m := w.methods[6]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -272,7 +273,7 @@ func (w *ResilientDockerImages) ImageInspect(ctx context.Context, image string, 
 // ImageInspectWithRaw calls the wrapped ImageInspectWithRaw with the wrapper's policies.
 func (w *ResilientDockerImages) ImageInspectWithRaw(ctx context.Context, image string) (r0 image.InspectResponse, r1 []byte, err error) {
 	m := w.methods[7]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -297,7 +298,7 @@ func (w *ResilientDockerImages) ImageInspectWithRaw(ctx context.Context, image s
 // ImageList calls the wrapped ImageList with the wrapper's policies.
 func (w *ResilientDockerImages) ImageList(ctx context.Context, options image.ListOptions) (r0 []image.Summary, err error) {
 	m := w.methods[8]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -324,7 +325,7 @@ func (w *ResilientDockerImages) ImageList(ctx context.Context, options image.Lis
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientDockerImages) ImageLoad(ctx context.Context, input io.Reader, p2 ...client.ImageLoadOption) (r0 image.LoadResponse, err error) {
 	m := w.methods[9]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -351,7 +352,7 @@ func (w *ResilientDockerImages) ImageLoad(ctx context.Context, input io.Reader, 
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientDockerImages) ImagePull(ctx context.Context, ref string, options image.PullOptions) (r0 io.ReadCloser, err error) {
 	m := w.methods[10]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -378,7 +379,7 @@ func (w *ResilientDockerImages) ImagePull(ctx context.Context, ref string, optio
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientDockerImages) ImagePush(ctx context.Context, ref string, options image.PushOptions) (r0 io.ReadCloser, err error) {
 	m := w.methods[11]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -403,7 +404,7 @@ func (w *ResilientDockerImages) ImagePush(ctx context.Context, ref string, optio
 // ImageRemove calls the wrapped ImageRemove with the wrapper's policies.
 func (w *ResilientDockerImages) ImageRemove(ctx context.Context, image string, options image.RemoveOptions) (r0 []image.DeleteResponse, err error) {
 	m := w.methods[12]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -430,7 +431,7 @@ func (w *ResilientDockerImages) ImageRemove(ctx context.Context, image string, o
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientDockerImages) ImageSave(ctx context.Context, images []string, p2 ...client.ImageSaveOption) (r0 io.ReadCloser, err error) {
 	m := w.methods[13]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -455,7 +456,7 @@ func (w *ResilientDockerImages) ImageSave(ctx context.Context, images []string, 
 // ImageSearch calls the wrapped ImageSearch with the wrapper's policies.
 func (w *ResilientDockerImages) ImageSearch(ctx context.Context, term string, options registry.SearchOptions) (r0 []registry.SearchResult, err error) {
 	m := w.methods[14]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -480,7 +481,7 @@ func (w *ResilientDockerImages) ImageSearch(ctx context.Context, term string, op
 // ImageTag calls the wrapped ImageTag with the wrapper's policies.
 func (w *ResilientDockerImages) ImageTag(ctx context.Context, image, ref string) (err error) {
 	m := w.methods[15]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -505,7 +506,7 @@ func (w *ResilientDockerImages) ImageTag(ctx context.Context, image, ref string)
 // ImagesPrune calls the wrapped ImagesPrune with the wrapper's policies.
 func (w *ResilientDockerImages) ImagesPrune(ctx context.Context, pruneFilter filters.Args) (r0 image.PruneReport, err error) {
 	m := w.methods[16]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -577,10 +578,10 @@ var resilientDockerImagesConfig0 = resgen.Config{
 // resilientDockerImagesSpec is the configuration of ResilientDockerImages's
 // methods, resolved from the built-in defaults, profiles and directives;
 // run-time overrides (WithConfig) apply on top.
-var resilientDockerImagesSpec = resgen.Spec{
+var resilientDockerImagesSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientDockerImages",
 	Interface: "client.ImageAPIClient",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "BuildCachePrune", Config: resilientDockerImagesConfig0, Request: true},
 		{Name: "BuildCancel", Config: resilientDockerImagesConfig0, Request: true},
 		{Name: "ImageBuild", Config: resilientDockerImagesConfig0, Request: true},

@@ -9,13 +9,14 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientESTransport wraps an implementation of Transport with retry, a
@@ -53,7 +54,7 @@ const (
 type ResilientESTransport struct {
 	inner   esapi.Transport
 	manager *resgen.Manager
-	methods [1]*resgen.Method
+	methods [1]*resgenimpl.Method
 }
 
 var _ esapi.Transport = (*ResilientESTransport)(nil)
@@ -62,11 +63,11 @@ var _ esapi.Transport = (*ResilientESTransport)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientESTransport(inner esapi.Transport, opts ...resgen.Option) (*ResilientESTransport, error) {
-	mgr, err := resgen.NewManager(inner, &resilientESTransportSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientESTransportSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientESTransport{inner: inner, manager: mgr}
+	w := &ResilientESTransport{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -88,7 +89,7 @@ func (w *ResilientESTransport) Resilience() *resgen.Manager {
 func (w *ResilientESTransport) Perform(p0 *http.Request) (r0 *http.Response, err error) {
 	m := w.methods[0]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -111,10 +112,10 @@ func (w *ResilientESTransport) Perform(p0 *http.Request) (r0 *http.Response, err
 // resilientESTransportSpec is the configuration of ResilientESTransport's
 // methods, resolved from the built-in defaults, profiles and directives;
 // run-time overrides (WithConfig) apply on top.
-var resilientESTransportSpec = resgen.Spec{
+var resilientESTransportSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientESTransport",
 	Interface: "esapi.Transport",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{
 			Name: "Perform",
 			Config: resgen.Config{

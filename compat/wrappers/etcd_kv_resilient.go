@@ -7,14 +7,15 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	"go.etcd.io/etcd/client/v3"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientEtcdKV wraps an implementation of KV with retry, a circuit breaker,
@@ -51,7 +52,7 @@ const (
 type ResilientEtcdKV struct {
 	inner   clientv3.KV
 	manager *resgen.Manager
-	methods [7]*resgen.Method
+	methods [7]*resgenimpl.Method
 }
 
 var _ clientv3.KV = (*ResilientEtcdKV)(nil)
@@ -60,11 +61,11 @@ var _ clientv3.KV = (*ResilientEtcdKV)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientEtcdKV(inner clientv3.KV, opts ...resgen.Option) (*ResilientEtcdKV, error) {
-	mgr, err := resgen.NewManager(inner, &resilientEtcdKVSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientEtcdKVSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientEtcdKV{inner: inner, manager: mgr}
+	w := &ResilientEtcdKV{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -85,7 +86,7 @@ func (w *ResilientEtcdKV) Resilience() *resgen.Manager {
 // Compact calls the wrapped Compact with the wrapper's policies.
 func (w *ResilientEtcdKV) Compact(ctx context.Context, rev int64, opts ...clientv3.CompactOption) (r0 *clientv3.CompactResponse, err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -110,7 +111,7 @@ func (w *ResilientEtcdKV) Compact(ctx context.Context, rev int64, opts ...client
 // Delete calls the wrapped Delete with the wrapper's policies.
 func (w *ResilientEtcdKV) Delete(ctx context.Context, key string, opts ...clientv3.OpOption) (r0 *clientv3.DeleteResponse, err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -135,7 +136,7 @@ func (w *ResilientEtcdKV) Delete(ctx context.Context, key string, opts ...client
 // Do calls the wrapped Do with the wrapper's policies.
 func (w *ResilientEtcdKV) Do(ctx context.Context, op clientv3.Op) (r0 clientv3.OpResponse, err error) {
 	m := w.methods[2]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -160,7 +161,7 @@ func (w *ResilientEtcdKV) Do(ctx context.Context, op clientv3.Op) (r0 clientv3.O
 // Get calls the wrapped Get with the wrapper's policies.
 func (w *ResilientEtcdKV) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (r0 *clientv3.GetResponse, err error) {
 	m := w.methods[3]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -185,7 +186,7 @@ func (w *ResilientEtcdKV) Get(ctx context.Context, key string, opts ...clientv3.
 // GetStream calls the wrapped GetStream with the wrapper's policies.
 func (w *ResilientEtcdKV) GetStream(ctx context.Context, key string, opts ...clientv3.OpOption) (r0 clientv3.GetStreamChan, err error) {
 	m := w.methods[4]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -210,7 +211,7 @@ func (w *ResilientEtcdKV) GetStream(ctx context.Context, key string, opts ...cli
 // Put calls the wrapped Put with the wrapper's policies.
 func (w *ResilientEtcdKV) Put(ctx context.Context, key, val string, opts ...clientv3.OpOption) (r0 *clientv3.PutResponse, err error) {
 	m := w.methods[5]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -294,10 +295,10 @@ var resilientEtcdKVConfig0 = resgen.Config{
 // resilientEtcdKVSpec is the configuration of ResilientEtcdKV's methods,
 // resolved from the built-in defaults, profiles and directives; run-time
 // overrides (WithConfig) apply on top.
-var resilientEtcdKVSpec = resgen.Spec{
+var resilientEtcdKVSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientEtcdKV",
 	Interface: "clientv3.KV",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "Compact", Config: resilientEtcdKVConfig0, Request: true},
 		{Name: "Delete", Config: resilientEtcdKVConfig0, Request: true},
 		{Name: "Do", Config: resilientEtcdKVConfig0, Request: true},

@@ -7,14 +7,15 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	"go.etcd.io/etcd/client/v3"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientEtcdLease wraps an implementation of Lease with retry, a circuit
@@ -52,7 +53,7 @@ const (
 type ResilientEtcdLease struct {
 	inner   clientv3.Lease
 	manager *resgen.Manager
-	methods [7]*resgen.Method
+	methods [7]*resgenimpl.Method
 }
 
 var _ clientv3.Lease = (*ResilientEtcdLease)(nil)
@@ -61,11 +62,11 @@ var _ clientv3.Lease = (*ResilientEtcdLease)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientEtcdLease(inner clientv3.Lease, opts ...resgen.Option) (*ResilientEtcdLease, error) {
-	mgr, err := resgen.NewManager(inner, &resilientEtcdLeaseSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientEtcdLeaseSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientEtcdLease{inner: inner, manager: mgr}
+	w := &ResilientEtcdLease{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -89,7 +90,7 @@ func (w *ResilientEtcdLease) Resilience() *resgen.Manager {
 func (w *ResilientEtcdLease) Close() (err error) {
 	m := w.methods[0]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -112,7 +113,7 @@ func (w *ResilientEtcdLease) Close() (err error) {
 // Grant calls the wrapped Grant with the wrapper's policies.
 func (w *ResilientEtcdLease) Grant(ctx context.Context, ttl int64) (r0 *clientv3.LeaseGrantResponse, err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -137,7 +138,7 @@ func (w *ResilientEtcdLease) Grant(ctx context.Context, ttl int64) (r0 *clientv3
 // KeepAlive calls the wrapped KeepAlive with the wrapper's policies.
 func (w *ResilientEtcdLease) KeepAlive(ctx context.Context, id clientv3.LeaseID) (r0 <-chan *clientv3.LeaseKeepAliveResponse, err error) {
 	m := w.methods[2]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -162,7 +163,7 @@ func (w *ResilientEtcdLease) KeepAlive(ctx context.Context, id clientv3.LeaseID)
 // KeepAliveOnce calls the wrapped KeepAliveOnce with the wrapper's policies.
 func (w *ResilientEtcdLease) KeepAliveOnce(ctx context.Context, id clientv3.LeaseID) (r0 *clientv3.LeaseKeepAliveResponse, err error) {
 	m := w.methods[3]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -187,7 +188,7 @@ func (w *ResilientEtcdLease) KeepAliveOnce(ctx context.Context, id clientv3.Leas
 // Leases calls the wrapped Leases with the wrapper's policies.
 func (w *ResilientEtcdLease) Leases(ctx context.Context) (r0 *clientv3.LeaseLeasesResponse, err error) {
 	m := w.methods[4]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -212,7 +213,7 @@ func (w *ResilientEtcdLease) Leases(ctx context.Context) (r0 *clientv3.LeaseLeas
 // Revoke calls the wrapped Revoke with the wrapper's policies.
 func (w *ResilientEtcdLease) Revoke(ctx context.Context, id clientv3.LeaseID) (r0 *clientv3.LeaseRevokeResponse, err error) {
 	m := w.methods[5]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -237,7 +238,7 @@ func (w *ResilientEtcdLease) Revoke(ctx context.Context, id clientv3.LeaseID) (r
 // TimeToLive calls the wrapped TimeToLive with the wrapper's policies.
 func (w *ResilientEtcdLease) TimeToLive(ctx context.Context, id clientv3.LeaseID, opts ...clientv3.LeaseOption) (r0 *clientv3.LeaseTimeToLiveResponse, err error) {
 	m := w.methods[6]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -310,10 +311,10 @@ var resilientEtcdLeaseConfig0 = resgen.Config{
 // resilientEtcdLeaseSpec is the configuration of ResilientEtcdLease's methods,
 // resolved from the built-in defaults, profiles and directives; run-time
 // overrides (WithConfig) apply on top.
-var resilientEtcdLeaseSpec = resgen.Spec{
+var resilientEtcdLeaseSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientEtcdLease",
 	Interface: "clientv3.Lease",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{
 			Name: "Close",
 			Config: resgen.Config{

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientReadDirFS wraps an implementation of ReadDirFS with retry, a circuit
@@ -52,7 +53,7 @@ const (
 type ResilientReadDirFS struct {
 	inner   fs.ReadDirFS
 	manager *resgen.Manager
-	methods [2]*resgen.Method
+	methods [2]*resgenimpl.Method
 }
 
 var _ fs.ReadDirFS = (*ResilientReadDirFS)(nil)
@@ -61,11 +62,11 @@ var _ fs.ReadDirFS = (*ResilientReadDirFS)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientReadDirFS(inner fs.ReadDirFS, opts ...resgen.Option) (*ResilientReadDirFS, error) {
-	mgr, err := resgen.NewManager(inner, &resilientReadDirFSSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientReadDirFSSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientReadDirFS{inner: inner, manager: mgr}
+	w := &ResilientReadDirFS{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -87,7 +88,7 @@ func (w *ResilientReadDirFS) Resilience() *resgen.Manager {
 func (w *ResilientReadDirFS) Open(name string) (r0 fs.File, err error) {
 	m := w.methods[0]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -113,7 +114,7 @@ func (w *ResilientReadDirFS) Open(name string) (r0 fs.File, err error) {
 func (w *ResilientReadDirFS) ReadDir(name string) (r0 []fs.DirEntry, err error) {
 	m := w.methods[1]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -184,10 +185,10 @@ var resilientReadDirFSConfig0 = resgen.Config{
 // resilientReadDirFSSpec is the configuration of ResilientReadDirFS's methods,
 // resolved from the built-in defaults, profiles and directives; run-time
 // overrides (WithConfig) apply on top.
-var resilientReadDirFSSpec = resgen.Spec{
+var resilientReadDirFSSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientReadDirFS",
 	Interface: "fs.ReadDirFS",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "Open", Config: resilientReadDirFSConfig0, Request: true},
 		{Name: "ReadDir", Config: resilientReadDirFSConfig0},
 	},

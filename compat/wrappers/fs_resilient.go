@@ -8,13 +8,14 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientFS wraps an implementation of FS with retry, a circuit breaker, a
@@ -51,7 +52,7 @@ const (
 type ResilientFS struct {
 	inner   fs.FS
 	manager *resgen.Manager
-	methods [1]*resgen.Method
+	methods [1]*resgenimpl.Method
 }
 
 var _ fs.FS = (*ResilientFS)(nil)
@@ -60,11 +61,11 @@ var _ fs.FS = (*ResilientFS)(nil)
 // a logger, observers, a clock; it returns every problem of the resulting
 // configuration at once.
 func NewResilientFS(inner fs.FS, opts ...resgen.Option) (*ResilientFS, error) {
-	mgr, err := resgen.NewManager(inner, &resilientFSSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientFSSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientFS{inner: inner, manager: mgr}
+	w := &ResilientFS{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -86,7 +87,7 @@ func (w *ResilientFS) Resilience() *resgen.Manager {
 func (w *ResilientFS) Open(name string) (r0 fs.File, err error) {
 	m := w.methods[0]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -109,10 +110,10 @@ func (w *ResilientFS) Open(name string) (r0 fs.File, err error) {
 // resilientFSSpec is the configuration of ResilientFS's methods, resolved from
 // the built-in defaults, profiles and directives; run-time overrides
 // (WithConfig) apply on top.
-var resilientFSSpec = resgen.Spec{
+var resilientFSSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientFS",
 	Interface: "fs.FS",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{
 			Name: "Open",
 			Config: resgen.Config{

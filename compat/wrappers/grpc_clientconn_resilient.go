@@ -7,14 +7,15 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	"google.golang.org/grpc"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientClientConn wraps an implementation of ClientConnInterface with
@@ -52,7 +53,7 @@ const (
 type ResilientClientConn struct {
 	inner   grpc.ClientConnInterface
 	manager *resgen.Manager
-	methods [2]*resgen.Method
+	methods [2]*resgenimpl.Method
 }
 
 var _ grpc.ClientConnInterface = (*ResilientClientConn)(nil)
@@ -61,11 +62,11 @@ var _ grpc.ClientConnInterface = (*ResilientClientConn)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientClientConn(inner grpc.ClientConnInterface, opts ...resgen.Option) (*ResilientClientConn, error) {
-	mgr, err := resgen.NewManager(inner, &resilientClientConnSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientClientConnSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientClientConn{inner: inner, manager: mgr}
+	w := &ResilientClientConn{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -86,7 +87,7 @@ func (w *ResilientClientConn) Resilience() *resgen.Manager {
 // Invoke calls the wrapped Invoke with the wrapper's policies.
 func (w *ResilientClientConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) (err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -113,7 +114,7 @@ func (w *ResilientClientConn) Invoke(ctx context.Context, method string, args, r
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientClientConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (r0 grpc.ClientStream, err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -185,10 +186,10 @@ var resilientClientConnConfig0 = resgen.Config{
 // resilientClientConnSpec is the configuration of ResilientClientConn's
 // methods, resolved from the built-in defaults, profiles and directives;
 // run-time overrides (WithConfig) apply on top.
-var resilientClientConnSpec = resgen.Spec{
+var resilientClientConnSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientClientConn",
 	Interface: "grpc.ClientConnInterface",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "Invoke", Config: resilientClientConnConfig0, Request: true},
 		{Name: "NewStream", Config: resilientClientConnConfig0, Request: true},
 	},

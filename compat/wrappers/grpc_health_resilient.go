@@ -7,6 +7,7 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -14,8 +15,8 @@ import (
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientHealthClient wraps an implementation of HealthClient with retry, a
@@ -53,7 +54,7 @@ const (
 type ResilientHealthClient struct {
 	inner   grpc_health_v1.HealthClient
 	manager *resgen.Manager
-	methods [3]*resgen.Method
+	methods [3]*resgenimpl.Method
 }
 
 var _ grpc_health_v1.HealthClient = (*ResilientHealthClient)(nil)
@@ -62,11 +63,11 @@ var _ grpc_health_v1.HealthClient = (*ResilientHealthClient)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientHealthClient(inner grpc_health_v1.HealthClient, opts ...resgen.Option) (*ResilientHealthClient, error) {
-	mgr, err := resgen.NewManager(inner, &resilientHealthClientSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientHealthClientSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientHealthClient{inner: inner, manager: mgr}
+	w := &ResilientHealthClient{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -87,7 +88,7 @@ func (w *ResilientHealthClient) Resilience() *resgen.Manager {
 // Check calls the wrapped Check with the wrapper's policies.
 func (w *ResilientHealthClient) Check(ctx context.Context, in *grpc_health_v1.HealthCheckRequest, opts ...grpc.CallOption) (r0 *grpc_health_v1.HealthCheckResponse, err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -112,7 +113,7 @@ func (w *ResilientHealthClient) Check(ctx context.Context, in *grpc_health_v1.He
 // List calls the wrapped List with the wrapper's policies.
 func (w *ResilientHealthClient) List(ctx context.Context, in *grpc_health_v1.HealthListRequest, opts ...grpc.CallOption) (r0 *grpc_health_v1.HealthListResponse, err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -137,7 +138,7 @@ func (w *ResilientHealthClient) List(ctx context.Context, in *grpc_health_v1.Hea
 // Watch calls the wrapped Watch with the wrapper's policies.
 func (w *ResilientHealthClient) Watch(ctx context.Context, in *grpc_health_v1.HealthCheckRequest, opts ...grpc.CallOption) (r0 grpc.ServerStreamingClient[grpc_health_v1.HealthCheckResponse], err error) {
 	m := w.methods[2]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -209,10 +210,10 @@ var resilientHealthClientConfig0 = resgen.Config{
 // resilientHealthClientSpec is the configuration of ResilientHealthClient's
 // methods, resolved from the built-in defaults, profiles and directives;
 // run-time overrides (WithConfig) apply on top.
-var resilientHealthClientSpec = resgen.Spec{
+var resilientHealthClientSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientHealthClient",
 	Interface: "grpc_health_v1.HealthClient",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "Check", Config: resilientHealthClientConfig0, Request: true},
 		{Name: "List", Config: resilientHealthClientConfig0, Request: true},
 		{Name: "Watch", Config: resilientHealthClientConfig0, Request: true},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 )
@@ -14,8 +15,8 @@ import (
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientHealthWatch wraps an implementation of Health_WatchClient with
@@ -58,7 +59,7 @@ const (
 type ResilientHealthWatch struct {
 	inner   grpc_health_v1.Health_WatchClient
 	manager *resgen.Manager
-	methods [7]*resgen.Method
+	methods [7]*resgenimpl.Method
 }
 
 var _ grpc_health_v1.Health_WatchClient = (*ResilientHealthWatch)(nil)
@@ -67,11 +68,11 @@ var _ grpc_health_v1.Health_WatchClient = (*ResilientHealthWatch)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientHealthWatch(inner grpc_health_v1.Health_WatchClient, opts ...resgen.Option) (*ResilientHealthWatch, error) {
-	mgr, err := resgen.NewManager(inner, &resilientHealthWatchSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientHealthWatchSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientHealthWatch{inner: inner, manager: mgr}
+	w := &ResilientHealthWatch{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -93,7 +94,7 @@ func (w *ResilientHealthWatch) Resilience() *resgen.Manager {
 func (w *ResilientHealthWatch) CloseSend() (err error) {
 	m := w.methods[0]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -125,7 +126,7 @@ func (w *ResilientHealthWatch) Context() (r0 context.Context) {
 	m := w.methods[1]
 	ctx := context.Background()
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -155,7 +156,7 @@ func (w *ResilientHealthWatch) Context() (r0 context.Context) {
 func (w *ResilientHealthWatch) Header() (r0 metadata.MD, err error) {
 	m := w.methods[2]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -181,7 +182,7 @@ func (w *ResilientHealthWatch) Header() (r0 metadata.MD, err error) {
 func (w *ResilientHealthWatch) Recv() (r0 *grpc_health_v1.HealthCheckResponse, err error) {
 	m := w.methods[3]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -207,7 +208,7 @@ func (w *ResilientHealthWatch) Recv() (r0 *grpc_health_v1.HealthCheckResponse, e
 func (w *ResilientHealthWatch) RecvMsg(m any) (err error) {
 	m1 := w.methods[4]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m1.End(&call)
 	for {
 		if err = m1.Admit(ctx, &call); err != nil {
@@ -233,7 +234,7 @@ func (w *ResilientHealthWatch) RecvMsg(m any) (err error) {
 func (w *ResilientHealthWatch) SendMsg(m any) (err error) {
 	m1 := w.methods[5]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m1.End(&call)
 	for {
 		if err = m1.Admit(ctx, &call); err != nil {
@@ -317,10 +318,10 @@ var resilientHealthWatchConfig0 = resgen.Config{
 // resilientHealthWatchSpec is the configuration of ResilientHealthWatch's
 // methods, resolved from the built-in defaults, profiles and directives;
 // run-time overrides (WithConfig) apply on top.
-var resilientHealthWatchSpec = resgen.Spec{
+var resilientHealthWatchSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientHealthWatch",
 	Interface: "grpc_health_v1.Health_WatchClient",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "CloseSend", Config: resilientHealthWatchConfig0, Request: true, InStream: true},
 		{Name: "Context", Config: resilientHealthWatchConfig0, Request: true, InStream: true},
 		{Name: "Header", Config: resilientHealthWatchConfig0, Request: true, InStream: true},

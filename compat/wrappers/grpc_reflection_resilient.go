@@ -7,6 +7,7 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/reflection/grpc_reflection_v1"
 )
@@ -14,8 +15,8 @@ import (
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientReflectionClient wraps an implementation of ServerReflectionClient
@@ -53,7 +54,7 @@ const (
 type ResilientReflectionClient struct {
 	inner   grpc_reflection_v1.ServerReflectionClient
 	manager *resgen.Manager
-	methods [1]*resgen.Method
+	methods [1]*resgenimpl.Method
 }
 
 var _ grpc_reflection_v1.ServerReflectionClient = (*ResilientReflectionClient)(nil)
@@ -62,11 +63,11 @@ var _ grpc_reflection_v1.ServerReflectionClient = (*ResilientReflectionClient)(n
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientReflectionClient(inner grpc_reflection_v1.ServerReflectionClient, opts ...resgen.Option) (*ResilientReflectionClient, error) {
-	mgr, err := resgen.NewManager(inner, &resilientReflectionClientSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientReflectionClientSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientReflectionClient{inner: inner, manager: mgr}
+	w := &ResilientReflectionClient{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -87,7 +88,7 @@ func (w *ResilientReflectionClient) Resilience() *resgen.Manager {
 // ServerReflectionInfo calls the wrapped ServerReflectionInfo with the wrapper's policies.
 func (w *ResilientReflectionClient) ServerReflectionInfo(ctx context.Context, opts ...grpc.CallOption) (r0 grpc.BidiStreamingClient[grpc_reflection_v1.ServerReflectionRequest, grpc_reflection_v1.ServerReflectionResponse], err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -112,10 +113,10 @@ func (w *ResilientReflectionClient) ServerReflectionInfo(ctx context.Context, op
 // resilientReflectionClientSpec is the configuration of
 // ResilientReflectionClient's methods, resolved from the built-in defaults,
 // profiles and directives; run-time overrides (WithConfig) apply on top.
-var resilientReflectionClientSpec = resgen.Spec{
+var resilientReflectionClientSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientReflectionClient",
 	Interface: "grpc_reflection_v1.ServerReflectionClient",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{
 			Name: "ServerReflectionInfo",
 			Config: resgen.Config{

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection/grpc_reflection_v1"
 )
@@ -14,8 +15,8 @@ import (
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientReflectionStream wraps an implementation of
@@ -59,7 +60,7 @@ const (
 type ResilientReflectionStream struct {
 	inner   grpc_reflection_v1.ServerReflection_ServerReflectionInfoClient
 	manager *resgen.Manager
-	methods [8]*resgen.Method
+	methods [8]*resgenimpl.Method
 }
 
 var _ grpc_reflection_v1.ServerReflection_ServerReflectionInfoClient = (*ResilientReflectionStream)(nil)
@@ -68,11 +69,11 @@ var _ grpc_reflection_v1.ServerReflection_ServerReflectionInfoClient = (*Resilie
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientReflectionStream(inner grpc_reflection_v1.ServerReflection_ServerReflectionInfoClient, opts ...resgen.Option) (*ResilientReflectionStream, error) {
-	mgr, err := resgen.NewManager(inner, &resilientReflectionStreamSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientReflectionStreamSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientReflectionStream{inner: inner, manager: mgr}
+	w := &ResilientReflectionStream{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -94,7 +95,7 @@ func (w *ResilientReflectionStream) Resilience() *resgen.Manager {
 func (w *ResilientReflectionStream) CloseSend() (err error) {
 	m := w.methods[0]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -126,7 +127,7 @@ func (w *ResilientReflectionStream) Context() (r0 context.Context) {
 	m := w.methods[1]
 	ctx := context.Background()
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -156,7 +157,7 @@ func (w *ResilientReflectionStream) Context() (r0 context.Context) {
 func (w *ResilientReflectionStream) Header() (r0 metadata.MD, err error) {
 	m := w.methods[2]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -182,7 +183,7 @@ func (w *ResilientReflectionStream) Header() (r0 metadata.MD, err error) {
 func (w *ResilientReflectionStream) Recv() (r0 *grpc_reflection_v1.ServerReflectionResponse, err error) {
 	m := w.methods[3]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -208,7 +209,7 @@ func (w *ResilientReflectionStream) Recv() (r0 *grpc_reflection_v1.ServerReflect
 func (w *ResilientReflectionStream) RecvMsg(m any) (err error) {
 	m1 := w.methods[4]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m1.End(&call)
 	for {
 		if err = m1.Admit(ctx, &call); err != nil {
@@ -234,7 +235,7 @@ func (w *ResilientReflectionStream) RecvMsg(m any) (err error) {
 func (w *ResilientReflectionStream) Send(p0 *grpc_reflection_v1.ServerReflectionRequest) (err error) {
 	m := w.methods[5]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -260,7 +261,7 @@ func (w *ResilientReflectionStream) Send(p0 *grpc_reflection_v1.ServerReflection
 func (w *ResilientReflectionStream) SendMsg(m any) (err error) {
 	m1 := w.methods[6]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m1.End(&call)
 	for {
 		if err = m1.Admit(ctx, &call); err != nil {
@@ -344,10 +345,10 @@ var resilientReflectionStreamConfig0 = resgen.Config{
 // resilientReflectionStreamSpec is the configuration of
 // ResilientReflectionStream's methods, resolved from the built-in defaults,
 // profiles and directives; run-time overrides (WithConfig) apply on top.
-var resilientReflectionStreamSpec = resgen.Spec{
+var resilientReflectionStreamSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientReflectionStream",
 	Interface: "grpc_reflection_v1.ServerReflection_ServerReflectionInfoClient",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "CloseSend", Config: resilientReflectionStreamConfig0, Request: true, InStream: true},
 		{Name: "Context", Config: resilientReflectionStreamConfig0, Request: true, InStream: true},
 		{Name: "Header", Config: resilientReflectionStreamConfig0, Request: true, InStream: true},

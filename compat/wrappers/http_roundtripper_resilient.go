@@ -8,13 +8,14 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientRoundTripper wraps an implementation of RoundTripper with retry, a
@@ -52,7 +53,7 @@ const (
 type ResilientRoundTripper struct {
 	inner   http.RoundTripper
 	manager *resgen.Manager
-	methods [1]*resgen.Method
+	methods [1]*resgenimpl.Method
 }
 
 var _ http.RoundTripper = (*ResilientRoundTripper)(nil)
@@ -61,11 +62,11 @@ var _ http.RoundTripper = (*ResilientRoundTripper)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientRoundTripper(inner http.RoundTripper, opts ...resgen.Option) (*ResilientRoundTripper, error) {
-	mgr, err := resgen.NewManager(inner, &resilientRoundTripperSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientRoundTripperSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientRoundTripper{inner: inner, manager: mgr}
+	w := &ResilientRoundTripper{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -87,7 +88,7 @@ func (w *ResilientRoundTripper) Resilience() *resgen.Manager {
 func (w *ResilientRoundTripper) RoundTrip(p0 *http.Request) (r0 *http.Response, err error) {
 	m := w.methods[0]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -110,10 +111,10 @@ func (w *ResilientRoundTripper) RoundTrip(p0 *http.Request) (r0 *http.Response, 
 // resilientRoundTripperSpec is the configuration of ResilientRoundTripper's
 // methods, resolved from the built-in defaults, profiles and directives;
 // run-time overrides (WithConfig) apply on top.
-var resilientRoundTripperSpec = resgen.Spec{
+var resilientRoundTripperSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientRoundTripper",
 	Interface: "http.RoundTripper",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{
 			Name: "RoundTrip",
 			Config: resgen.Config{

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientReadWriteCloser wraps an implementation of ReadWriteCloser with
@@ -52,7 +53,7 @@ const (
 type ResilientReadWriteCloser struct {
 	inner   io.ReadWriteCloser
 	manager *resgen.Manager
-	methods [3]*resgen.Method
+	methods [3]*resgenimpl.Method
 }
 
 var _ io.ReadWriteCloser = (*ResilientReadWriteCloser)(nil)
@@ -61,11 +62,11 @@ var _ io.ReadWriteCloser = (*ResilientReadWriteCloser)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientReadWriteCloser(inner io.ReadWriteCloser, opts ...resgen.Option) (*ResilientReadWriteCloser, error) {
-	mgr, err := resgen.NewManager(inner, &resilientReadWriteCloserSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientReadWriteCloserSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientReadWriteCloser{inner: inner, manager: mgr}
+	w := &ResilientReadWriteCloser{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -87,7 +88,7 @@ func (w *ResilientReadWriteCloser) Resilience() *resgen.Manager {
 func (w *ResilientReadWriteCloser) Close() (err error) {
 	m := w.methods[0]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -117,7 +118,7 @@ func (w *ResilientReadWriteCloser) Close() (err error) {
 func (w *ResilientReadWriteCloser) Read(p []byte) (n int, err error) {
 	m := w.methods[1]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -150,7 +151,7 @@ func (w *ResilientReadWriteCloser) Read(p []byte) (n int, err error) {
 func (w *ResilientReadWriteCloser) Write(p []byte) (n int, err error) {
 	m := w.methods[2]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -223,10 +224,10 @@ var resilientReadWriteCloserConfig0 = resgen.Config{
 // resilientReadWriteCloserSpec is the configuration of
 // ResilientReadWriteCloser's methods, resolved from the built-in defaults,
 // profiles and directives; run-time overrides (WithConfig) apply on top.
-var resilientReadWriteCloserSpec = resgen.Spec{
+var resilientReadWriteCloserSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientReadWriteCloser",
 	Interface: "io.ReadWriteCloser",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "Close", Config: resilientReadWriteCloserConfig0, Request: true},
 		{Name: "Read", Config: resilientReadWriteCloserConfig0},
 		{Name: "Write", Config: resilientReadWriteCloserConfig0, Request: true},

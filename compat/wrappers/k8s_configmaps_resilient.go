@@ -7,6 +7,7 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	v13 "k8s.io/api/core/v1"
 	v12 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -18,8 +19,8 @@ import (
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientConfigMaps wraps an implementation of ConfigMapInterface with retry,
@@ -57,7 +58,7 @@ const (
 type ResilientConfigMaps struct {
 	inner   v1.ConfigMapInterface
 	manager *resgen.Manager
-	methods [9]*resgen.Method
+	methods [9]*resgenimpl.Method
 }
 
 var _ v1.ConfigMapInterface = (*ResilientConfigMaps)(nil)
@@ -66,11 +67,11 @@ var _ v1.ConfigMapInterface = (*ResilientConfigMaps)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientConfigMaps(inner v1.ConfigMapInterface, opts ...resgen.Option) (*ResilientConfigMaps, error) {
-	mgr, err := resgen.NewManager(inner, &resilientConfigMapsSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientConfigMapsSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientConfigMaps{inner: inner, manager: mgr}
+	w := &ResilientConfigMaps{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -91,7 +92,7 @@ func (w *ResilientConfigMaps) Resilience() *resgen.Manager {
 // Apply calls the wrapped Apply with the wrapper's policies.
 func (w *ResilientConfigMaps) Apply(ctx context.Context, configMap *v11.ConfigMapApplyConfiguration, opts v12.ApplyOptions) (result *v13.ConfigMap, err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -116,7 +117,7 @@ func (w *ResilientConfigMaps) Apply(ctx context.Context, configMap *v11.ConfigMa
 // Create calls the wrapped Create with the wrapper's policies.
 func (w *ResilientConfigMaps) Create(ctx context.Context, configMap *v13.ConfigMap, opts v12.CreateOptions) (r0 *v13.ConfigMap, err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -141,7 +142,7 @@ func (w *ResilientConfigMaps) Create(ctx context.Context, configMap *v13.ConfigM
 // Delete calls the wrapped Delete with the wrapper's policies.
 func (w *ResilientConfigMaps) Delete(ctx context.Context, name string, opts v12.DeleteOptions) (err error) {
 	m := w.methods[2]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -166,7 +167,7 @@ func (w *ResilientConfigMaps) Delete(ctx context.Context, name string, opts v12.
 // DeleteCollection calls the wrapped DeleteCollection with the wrapper's policies.
 func (w *ResilientConfigMaps) DeleteCollection(ctx context.Context, opts v12.DeleteOptions, listOpts v12.ListOptions) (err error) {
 	m := w.methods[3]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -191,7 +192,7 @@ func (w *ResilientConfigMaps) DeleteCollection(ctx context.Context, opts v12.Del
 // Get calls the wrapped Get with the wrapper's policies.
 func (w *ResilientConfigMaps) Get(ctx context.Context, name string, opts v12.GetOptions) (r0 *v13.ConfigMap, err error) {
 	m := w.methods[4]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -216,7 +217,7 @@ func (w *ResilientConfigMaps) Get(ctx context.Context, name string, opts v12.Get
 // List calls the wrapped List with the wrapper's policies.
 func (w *ResilientConfigMaps) List(ctx context.Context, opts v12.ListOptions) (r0 *v13.ConfigMapList, err error) {
 	m := w.methods[5]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -241,7 +242,7 @@ func (w *ResilientConfigMaps) List(ctx context.Context, opts v12.ListOptions) (r
 // Patch calls the wrapped Patch with the wrapper's policies.
 func (w *ResilientConfigMaps) Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v12.PatchOptions, subresources ...string) (result *v13.ConfigMap, err error) {
 	m := w.methods[6]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -266,7 +267,7 @@ func (w *ResilientConfigMaps) Patch(ctx context.Context, name string, pt types.P
 // Update calls the wrapped Update with the wrapper's policies.
 func (w *ResilientConfigMaps) Update(ctx context.Context, configMap *v13.ConfigMap, opts v12.UpdateOptions) (r0 *v13.ConfigMap, err error) {
 	m := w.methods[7]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -293,7 +294,7 @@ func (w *ResilientConfigMaps) Update(ctx context.Context, configMap *v13.ConfigM
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientConfigMaps) Watch(ctx context.Context, opts v12.ListOptions) (r0 watch.Interface, err error) {
 	m := w.methods[8]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -365,10 +366,10 @@ var resilientConfigMapsConfig0 = resgen.Config{
 // resilientConfigMapsSpec is the configuration of ResilientConfigMaps's
 // methods, resolved from the built-in defaults, profiles and directives;
 // run-time overrides (WithConfig) apply on top.
-var resilientConfigMapsSpec = resgen.Spec{
+var resilientConfigMapsSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientConfigMaps",
 	Interface: "v1.ConfigMapInterface",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "Apply", Config: resilientConfigMapsConfig0, Request: true},
 		{Name: "Create", Config: resilientConfigMapsConfig0, Request: true},
 		{Name: "Delete", Config: resilientConfigMapsConfig0, Request: true},

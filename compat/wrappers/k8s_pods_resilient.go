@@ -7,6 +7,7 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	v13 "k8s.io/api/core/v1"
 	v14 "k8s.io/api/policy/v1"
 	"k8s.io/api/policy/v1beta1"
@@ -21,8 +22,8 @@ import (
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientPods wraps an implementation of PodInterface with retry, a circuit
@@ -59,7 +60,7 @@ const (
 type ResilientPods struct {
 	inner   v1.PodInterface
 	manager *resgen.Manager
-	methods [19]*resgen.Method
+	methods [19]*resgenimpl.Method
 }
 
 var _ v1.PodInterface = (*ResilientPods)(nil)
@@ -68,11 +69,11 @@ var _ v1.PodInterface = (*ResilientPods)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientPods(inner v1.PodInterface, opts ...resgen.Option) (*ResilientPods, error) {
-	mgr, err := resgen.NewManager(inner, &resilientPodsSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientPodsSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientPods{inner: inner, manager: mgr}
+	w := &ResilientPods{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -93,7 +94,7 @@ func (w *ResilientPods) Resilience() *resgen.Manager {
 // Apply calls the wrapped Apply with the wrapper's policies.
 func (w *ResilientPods) Apply(ctx context.Context, pod *v11.PodApplyConfiguration, opts v12.ApplyOptions) (result *v13.Pod, err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -118,7 +119,7 @@ func (w *ResilientPods) Apply(ctx context.Context, pod *v11.PodApplyConfiguratio
 // ApplyStatus calls the wrapped ApplyStatus with the wrapper's policies.
 func (w *ResilientPods) ApplyStatus(ctx context.Context, pod *v11.PodApplyConfiguration, opts v12.ApplyOptions) (result *v13.Pod, err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -143,7 +144,7 @@ func (w *ResilientPods) ApplyStatus(ctx context.Context, pod *v11.PodApplyConfig
 // Bind calls the wrapped Bind with the wrapper's policies.
 func (w *ResilientPods) Bind(ctx context.Context, binding *v13.Binding, opts v12.CreateOptions) (err error) {
 	m := w.methods[2]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -168,7 +169,7 @@ func (w *ResilientPods) Bind(ctx context.Context, binding *v13.Binding, opts v12
 // Create calls the wrapped Create with the wrapper's policies.
 func (w *ResilientPods) Create(ctx context.Context, pod *v13.Pod, opts v12.CreateOptions) (r0 *v13.Pod, err error) {
 	m := w.methods[3]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -193,7 +194,7 @@ func (w *ResilientPods) Create(ctx context.Context, pod *v13.Pod, opts v12.Creat
 // Delete calls the wrapped Delete with the wrapper's policies.
 func (w *ResilientPods) Delete(ctx context.Context, name string, opts v12.DeleteOptions) (err error) {
 	m := w.methods[4]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -218,7 +219,7 @@ func (w *ResilientPods) Delete(ctx context.Context, name string, opts v12.Delete
 // DeleteCollection calls the wrapped DeleteCollection with the wrapper's policies.
 func (w *ResilientPods) DeleteCollection(ctx context.Context, opts v12.DeleteOptions, listOpts v12.ListOptions) (err error) {
 	m := w.methods[5]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -243,7 +244,7 @@ func (w *ResilientPods) DeleteCollection(ctx context.Context, opts v12.DeleteOpt
 // Evict calls the wrapped Evict with the wrapper's policies.
 func (w *ResilientPods) Evict(ctx context.Context, eviction *v1beta1.Eviction) (err error) {
 	m := w.methods[6]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -268,7 +269,7 @@ func (w *ResilientPods) Evict(ctx context.Context, eviction *v1beta1.Eviction) (
 // EvictV1 calls the wrapped EvictV1 with the wrapper's policies.
 func (w *ResilientPods) EvictV1(ctx context.Context, eviction *v14.Eviction) (err error) {
 	m := w.methods[7]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -293,7 +294,7 @@ func (w *ResilientPods) EvictV1(ctx context.Context, eviction *v14.Eviction) (er
 // EvictV1beta1 calls the wrapped EvictV1beta1 with the wrapper's policies.
 func (w *ResilientPods) EvictV1beta1(ctx context.Context, eviction *v1beta1.Eviction) (err error) {
 	m := w.methods[8]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -318,7 +319,7 @@ func (w *ResilientPods) EvictV1beta1(ctx context.Context, eviction *v1beta1.Evic
 // Get calls the wrapped Get with the wrapper's policies.
 func (w *ResilientPods) Get(ctx context.Context, name string, opts v12.GetOptions) (r0 *v13.Pod, err error) {
 	m := w.methods[9]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -354,7 +355,7 @@ func (w *ResilientPods) GetLogs(name string, opts *v13.PodLogOptions) *rest.Requ
 // List calls the wrapped List with the wrapper's policies.
 func (w *ResilientPods) List(ctx context.Context, opts v12.ListOptions) (r0 *v13.PodList, err error) {
 	m := w.methods[11]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -379,7 +380,7 @@ func (w *ResilientPods) List(ctx context.Context, opts v12.ListOptions) (r0 *v13
 // Patch calls the wrapped Patch with the wrapper's policies.
 func (w *ResilientPods) Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v12.PatchOptions, subresources ...string) (result *v13.Pod, err error) {
 	m := w.methods[12]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -415,7 +416,7 @@ func (w *ResilientPods) ProxyGet(scheme, name, port, path string, params map[str
 // Update calls the wrapped Update with the wrapper's policies.
 func (w *ResilientPods) Update(ctx context.Context, pod *v13.Pod, opts v12.UpdateOptions) (r0 *v13.Pod, err error) {
 	m := w.methods[14]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -440,7 +441,7 @@ func (w *ResilientPods) Update(ctx context.Context, pod *v13.Pod, opts v12.Updat
 // UpdateEphemeralContainers calls the wrapped UpdateEphemeralContainers with the wrapper's policies.
 func (w *ResilientPods) UpdateEphemeralContainers(ctx context.Context, podName string, pod *v13.Pod, opts v12.UpdateOptions) (r0 *v13.Pod, err error) {
 	m := w.methods[15]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -465,7 +466,7 @@ func (w *ResilientPods) UpdateEphemeralContainers(ctx context.Context, podName s
 // UpdateResize calls the wrapped UpdateResize with the wrapper's policies.
 func (w *ResilientPods) UpdateResize(ctx context.Context, podName string, pod *v13.Pod, opts v12.UpdateOptions) (r0 *v13.Pod, err error) {
 	m := w.methods[16]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -490,7 +491,7 @@ func (w *ResilientPods) UpdateResize(ctx context.Context, podName string, pod *v
 // UpdateStatus calls the wrapped UpdateStatus with the wrapper's policies.
 func (w *ResilientPods) UpdateStatus(ctx context.Context, pod *v13.Pod, opts v12.UpdateOptions) (r0 *v13.Pod, err error) {
 	m := w.methods[17]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -517,7 +518,7 @@ func (w *ResilientPods) UpdateStatus(ctx context.Context, pod *v13.Pod, opts v12
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientPods) Watch(ctx context.Context, opts v12.ListOptions) (r0 watch.Interface, err error) {
 	m := w.methods[18]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -637,10 +638,10 @@ var resilientPodsConfig1 = resgen.Config{
 // resilientPodsSpec is the configuration of ResilientPods's methods, resolved
 // from the built-in defaults, profiles and directives; run-time overrides
 // (WithConfig) apply on top.
-var resilientPodsSpec = resgen.Spec{
+var resilientPodsSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientPods",
 	Interface: "v1.PodInterface",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "Apply", Config: resilientPodsConfig0, Request: true},
 		{Name: "ApplyStatus", Config: resilientPodsConfig0, Request: true},
 		{Name: "Bind", Config: resilientPodsConfig0, Request: true},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -16,8 +17,8 @@ import (
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientMongoSession wraps an implementation of Session with retry, a
@@ -62,7 +63,7 @@ const (
 type ResilientMongoSession struct {
 	resilientMongoSessionInner
 	manager *resgen.Manager
-	methods [11]*resgen.Method
+	methods [11]*resgenimpl.Method
 }
 
 // resilientMongoSessionInner is Session under a name of this file:
@@ -76,11 +77,11 @@ var _ mongo.Session = (*ResilientMongoSession)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientMongoSession(inner mongo.Session, opts ...resgen.Option) (*ResilientMongoSession, error) {
-	mgr, err := resgen.NewManager(inner, &resilientMongoSessionSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientMongoSessionSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientMongoSession{resilientMongoSessionInner: inner, manager: mgr}
+	w := &ResilientMongoSession{resilientMongoSessionInner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -101,7 +102,7 @@ func (w *ResilientMongoSession) Resilience() *resgen.Manager {
 // AbortTransaction calls the wrapped AbortTransaction with the wrapper's policies.
 func (w *ResilientMongoSession) AbortTransaction(ctx context.Context) (err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -129,7 +130,7 @@ func (w *ResilientMongoSession) AbortTransaction(ctx context.Context) (err error
 func (w *ResilientMongoSession) AdvanceClusterTime(p0 bson.Raw) (err error) {
 	m := w.methods[1]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -155,7 +156,7 @@ func (w *ResilientMongoSession) AdvanceClusterTime(p0 bson.Raw) (err error) {
 func (w *ResilientMongoSession) AdvanceOperationTime(p0 *primitive.Timestamp) (err error) {
 	m := w.methods[2]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -200,7 +201,7 @@ func (w *ResilientMongoSession) ClusterTime() bson.Raw {
 // CommitTransaction calls the wrapped CommitTransaction with the wrapper's policies.
 func (w *ResilientMongoSession) CommitTransaction(ctx context.Context) (err error) {
 	m := w.methods[5]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -261,7 +262,7 @@ func (w *ResilientMongoSession) OperationTime() *primitive.Timestamp {
 func (w *ResilientMongoSession) StartTransaction(p0 ...*options.TransactionOptions) (err error) {
 	m := w.methods[9]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -286,7 +287,7 @@ func (w *ResilientMongoSession) StartTransaction(p0 ...*options.TransactionOptio
 //	timeout: 30s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientMongoSession) WithTransaction(ctx context.Context, fn func(ctx mongo.SessionContext) (any, error), opts ...*options.TransactionOptions) (r0 any, err error) {
 	m := w.methods[10]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -408,10 +409,10 @@ var resilientMongoSessionConfig1 = resgen.Config{
 // resilientMongoSessionSpec is the configuration of ResilientMongoSession's
 // methods, resolved from the built-in defaults, profiles and directives;
 // run-time overrides (WithConfig) apply on top.
-var resilientMongoSessionSpec = resgen.Spec{
+var resilientMongoSessionSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientMongoSession",
 	Interface: "mongo.Session",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "AbortTransaction", Config: resilientMongoSessionConfig0, Request: true},
 		{Name: "AdvanceClusterTime", Config: resilientMongoSessionConfig1, Request: true},
 		{Name: "AdvanceOperationTime", Config: resilientMongoSessionConfig1, Request: true},

@@ -8,13 +8,14 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientNATSKeyValue wraps an implementation of KeyValue with retry, a
@@ -52,7 +53,7 @@ const (
 type ResilientNATSKeyValue struct {
 	inner   jetstream.KeyValue
 	manager *resgen.Manager
-	methods [18]*resgen.Method
+	methods [18]*resgenimpl.Method
 }
 
 var _ jetstream.KeyValue = (*ResilientNATSKeyValue)(nil)
@@ -61,11 +62,11 @@ var _ jetstream.KeyValue = (*ResilientNATSKeyValue)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientNATSKeyValue(inner jetstream.KeyValue, opts ...resgen.Option) (*ResilientNATSKeyValue, error) {
-	mgr, err := resgen.NewManager(inner, &resilientNATSKeyValueSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientNATSKeyValueSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientNATSKeyValue{inner: inner, manager: mgr}
+	w := &ResilientNATSKeyValue{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -103,7 +104,7 @@ func (w *ResilientNATSKeyValue) Bucket() string {
 // attempt would repeat that part.
 func (w *ResilientNATSKeyValue) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (r0 uint64, err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -134,7 +135,7 @@ func (w *ResilientNATSKeyValue) Create(ctx context.Context, key string, value []
 //	timeout: 30s per attempt, cancelled when the attempt returns
 func (w *ResilientNATSKeyValue) Delete(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) (err error) {
 	m := w.methods[2]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -159,7 +160,7 @@ func (w *ResilientNATSKeyValue) Delete(ctx context.Context, key string, opts ...
 // Get calls the wrapped Get with the wrapper's policies.
 func (w *ResilientNATSKeyValue) Get(ctx context.Context, key string) (r0 jetstream.KeyValueEntry, err error) {
 	m := w.methods[3]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -184,7 +185,7 @@ func (w *ResilientNATSKeyValue) Get(ctx context.Context, key string) (r0 jetstre
 // GetRevision calls the wrapped GetRevision with the wrapper's policies.
 func (w *ResilientNATSKeyValue) GetRevision(ctx context.Context, key string, revision uint64) (r0 jetstream.KeyValueEntry, err error) {
 	m := w.methods[4]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -209,7 +210,7 @@ func (w *ResilientNATSKeyValue) GetRevision(ctx context.Context, key string, rev
 // History calls the wrapped History with the wrapper's policies.
 func (w *ResilientNATSKeyValue) History(ctx context.Context, key string, opts ...jetstream.WatchOpt) (r0 []jetstream.KeyValueEntry, err error) {
 	m := w.methods[5]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -236,7 +237,7 @@ func (w *ResilientNATSKeyValue) History(ctx context.Context, key string, opts ..
 //	timeout: 30s per attempt, cancelled when the attempt returns
 func (w *ResilientNATSKeyValue) Keys(ctx context.Context, opts ...jetstream.WatchOpt) (r0 []string, err error) {
 	m := w.methods[6]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -261,7 +262,7 @@ func (w *ResilientNATSKeyValue) Keys(ctx context.Context, opts ...jetstream.Watc
 // ListKeys calls the wrapped ListKeys with the wrapper's policies.
 func (w *ResilientNATSKeyValue) ListKeys(ctx context.Context, opts ...jetstream.WatchOpt) (r0 jetstream.KeyLister, err error) {
 	m := w.methods[7]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -286,7 +287,7 @@ func (w *ResilientNATSKeyValue) ListKeys(ctx context.Context, opts ...jetstream.
 // ListKeysFiltered calls the wrapped ListKeysFiltered with the wrapper's policies.
 func (w *ResilientNATSKeyValue) ListKeysFiltered(ctx context.Context, filters ...string) (r0 jetstream.KeyLister, err error) {
 	m := w.methods[8]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -313,7 +314,7 @@ func (w *ResilientNATSKeyValue) ListKeysFiltered(ctx context.Context, filters ..
 //	timeout: 30s per attempt, cancelled when the attempt returns
 func (w *ResilientNATSKeyValue) Purge(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) (err error) {
 	m := w.methods[9]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -340,7 +341,7 @@ func (w *ResilientNATSKeyValue) Purge(ctx context.Context, key string, opts ...j
 //	timeout: 30s per attempt, cancelled when the attempt returns
 func (w *ResilientNATSKeyValue) PurgeDeletes(ctx context.Context, opts ...jetstream.KVPurgeOpt) (err error) {
 	m := w.methods[10]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -371,7 +372,7 @@ func (w *ResilientNATSKeyValue) PurgeDeletes(ctx context.Context, opts ...jetstr
 // attempt would repeat that part.
 func (w *ResilientNATSKeyValue) Put(ctx context.Context, key string, value []byte) (r0 uint64, err error) {
 	m := w.methods[11]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -402,7 +403,7 @@ func (w *ResilientNATSKeyValue) Put(ctx context.Context, key string, value []byt
 //	timeout: 30s per attempt, cancelled when the attempt returns
 func (w *ResilientNATSKeyValue) PutString(ctx context.Context, key, value string) (r0 uint64, err error) {
 	m := w.methods[12]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -427,7 +428,7 @@ func (w *ResilientNATSKeyValue) PutString(ctx context.Context, key, value string
 // Status calls the wrapped Status with the wrapper's policies.
 func (w *ResilientNATSKeyValue) Status(ctx context.Context) (r0 jetstream.KeyValueStatus, err error) {
 	m := w.methods[13]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -458,7 +459,7 @@ func (w *ResilientNATSKeyValue) Status(ctx context.Context) (r0 jetstream.KeyVal
 // attempt would repeat that part.
 func (w *ResilientNATSKeyValue) Update(ctx context.Context, key string, value []byte, revision uint64) (r0 uint64, err error) {
 	m := w.methods[14]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -487,7 +488,7 @@ func (w *ResilientNATSKeyValue) Update(ctx context.Context, key string, value []
 // Watch calls the wrapped Watch with the wrapper's policies.
 func (w *ResilientNATSKeyValue) Watch(ctx context.Context, keys string, opts ...jetstream.WatchOpt) (r0 jetstream.KeyWatcher, err error) {
 	m := w.methods[15]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -512,7 +513,7 @@ func (w *ResilientNATSKeyValue) Watch(ctx context.Context, keys string, opts ...
 // WatchAll calls the wrapped WatchAll with the wrapper's policies.
 func (w *ResilientNATSKeyValue) WatchAll(ctx context.Context, opts ...jetstream.WatchOpt) (r0 jetstream.KeyWatcher, err error) {
 	m := w.methods[16]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -537,7 +538,7 @@ func (w *ResilientNATSKeyValue) WatchAll(ctx context.Context, opts ...jetstream.
 // WatchFiltered calls the wrapped WatchFiltered with the wrapper's policies.
 func (w *ResilientNATSKeyValue) WatchFiltered(ctx context.Context, keys []string, opts ...jetstream.WatchOpt) (r0 jetstream.KeyWatcher, err error) {
 	m := w.methods[17]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -609,10 +610,10 @@ var resilientNATSKeyValueConfig0 = resgen.Config{
 // resilientNATSKeyValueSpec is the configuration of ResilientNATSKeyValue's
 // methods, resolved from the built-in defaults, profiles and directives;
 // run-time overrides (WithConfig) apply on top.
-var resilientNATSKeyValueSpec = resgen.Spec{
+var resilientNATSKeyValueSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientNATSKeyValue",
 	Interface: "jetstream.KeyValue",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{
 			Name: "Bucket",
 			Config: resgen.Config{

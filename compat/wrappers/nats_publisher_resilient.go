@@ -10,13 +10,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientJetStreamPublisher wraps an implementation of Publisher with retry,
@@ -54,7 +55,7 @@ const (
 type ResilientJetStreamPublisher struct {
 	inner   jetstream.Publisher
 	manager *resgen.Manager
-	methods [7]*resgen.Method
+	methods [7]*resgenimpl.Method
 }
 
 var _ jetstream.Publisher = (*ResilientJetStreamPublisher)(nil)
@@ -63,11 +64,11 @@ var _ jetstream.Publisher = (*ResilientJetStreamPublisher)(nil)
 // overrides (WithConfig), a logger, observers, a clock; it returns every
 // problem of the resulting configuration at once.
 func NewResilientJetStreamPublisher(inner jetstream.Publisher, opts ...resgen.Option) (*ResilientJetStreamPublisher, error) {
-	mgr, err := resgen.NewManager(inner, &resilientJetStreamPublisherSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientJetStreamPublisherSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientJetStreamPublisher{inner: inner, manager: mgr}
+	w := &ResilientJetStreamPublisher{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -99,7 +100,7 @@ func (w *ResilientJetStreamPublisher) CleanupPublisher() {
 // Publish calls the wrapped Publish with the wrapper's policies.
 func (w *ResilientJetStreamPublisher) Publish(ctx context.Context, subject string, payload []byte, opts ...jetstream.PublishOpt) (r0 *jetstream.PubAck, err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -127,7 +128,7 @@ func (w *ResilientJetStreamPublisher) Publish(ctx context.Context, subject strin
 func (w *ResilientJetStreamPublisher) PublishAsync(subject string, payload []byte, opts ...jetstream.PublishOpt) (r0 jetstream.PubAckFuture, err error) {
 	m := w.methods[2]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -172,7 +173,7 @@ func (w *ResilientJetStreamPublisher) PublishAsyncPending() int {
 // PublishMsg calls the wrapped PublishMsg with the wrapper's policies.
 func (w *ResilientJetStreamPublisher) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (r0 *jetstream.PubAck, err error) {
 	m := w.methods[5]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -200,7 +201,7 @@ func (w *ResilientJetStreamPublisher) PublishMsg(ctx context.Context, msg *nats.
 func (w *ResilientJetStreamPublisher) PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (r0 jetstream.PubAckFuture, err error) {
 	m := w.methods[6]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -324,10 +325,10 @@ var resilientJetStreamPublisherConfig1 = resgen.Config{
 // resilientJetStreamPublisherSpec is the configuration of
 // ResilientJetStreamPublisher's methods, resolved from the built-in defaults,
 // profiles and directives; run-time overrides (WithConfig) apply on top.
-var resilientJetStreamPublisherSpec = resgen.Spec{
+var resilientJetStreamPublisherSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientJetStreamPublisher",
 	Interface: "jetstream.Publisher",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "CleanupPublisher", Config: resilientJetStreamPublisherConfig0, Request: true},
 		{Name: "Publish", Config: resilientJetStreamPublisherConfig1, Request: true},
 		{Name: "PublishAsync", Config: resilientJetStreamPublisherConfig0, Request: true},

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientNetConn wraps an implementation of Conn with retry, a circuit
@@ -52,7 +53,7 @@ const (
 type ResilientNetConn struct {
 	inner   net.Conn
 	manager *resgen.Manager
-	methods [8]*resgen.Method
+	methods [8]*resgenimpl.Method
 }
 
 var _ net.Conn = (*ResilientNetConn)(nil)
@@ -61,11 +62,11 @@ var _ net.Conn = (*ResilientNetConn)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientNetConn(inner net.Conn, opts ...resgen.Option) (*ResilientNetConn, error) {
-	mgr, err := resgen.NewManager(inner, &resilientNetConnSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientNetConnSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientNetConn{inner: inner, manager: mgr}
+	w := &ResilientNetConn{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -87,7 +88,7 @@ func (w *ResilientNetConn) Resilience() *resgen.Manager {
 func (w *ResilientNetConn) Close() (err error) {
 	m := w.methods[0]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -128,7 +129,7 @@ func (w *ResilientNetConn) LocalAddr() net.Addr {
 func (w *ResilientNetConn) Read(b []byte) (n int, err error) {
 	m := w.methods[2]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -169,7 +170,7 @@ func (w *ResilientNetConn) RemoteAddr() net.Addr {
 func (w *ResilientNetConn) SetDeadline(t time.Time) (err error) {
 	m := w.methods[4]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -195,7 +196,7 @@ func (w *ResilientNetConn) SetDeadline(t time.Time) (err error) {
 func (w *ResilientNetConn) SetReadDeadline(t time.Time) (err error) {
 	m := w.methods[5]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -221,7 +222,7 @@ func (w *ResilientNetConn) SetReadDeadline(t time.Time) (err error) {
 func (w *ResilientNetConn) SetWriteDeadline(t time.Time) (err error) {
 	m := w.methods[6]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -250,7 +251,7 @@ func (w *ResilientNetConn) SetWriteDeadline(t time.Time) (err error) {
 func (w *ResilientNetConn) Write(b []byte) (n int, err error) {
 	m := w.methods[7]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -323,10 +324,10 @@ var resilientNetConnConfig0 = resgen.Config{
 // resilientNetConnSpec is the configuration of ResilientNetConn's methods,
 // resolved from the built-in defaults, profiles and directives; run-time
 // overrides (WithConfig) apply on top.
-var resilientNetConnSpec = resgen.Spec{
+var resilientNetConnSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientNetConn",
 	Interface: "net.Conn",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "Close", Config: resilientNetConnConfig0, Request: true},
 		{Name: "LocalAddr", Config: resilientNetConnConfig0, Request: true},
 		{Name: "Read", Config: resilientNetConnConfig0},

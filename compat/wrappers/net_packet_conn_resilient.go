@@ -8,13 +8,14 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientPacketConn wraps an implementation of PacketConn with retry, a
@@ -52,7 +53,7 @@ const (
 type ResilientPacketConn struct {
 	inner   net.PacketConn
 	manager *resgen.Manager
-	methods [7]*resgen.Method
+	methods [7]*resgenimpl.Method
 }
 
 var _ net.PacketConn = (*ResilientPacketConn)(nil)
@@ -61,11 +62,11 @@ var _ net.PacketConn = (*ResilientPacketConn)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientPacketConn(inner net.PacketConn, opts ...resgen.Option) (*ResilientPacketConn, error) {
-	mgr, err := resgen.NewManager(inner, &resilientPacketConnSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientPacketConnSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientPacketConn{inner: inner, manager: mgr}
+	w := &ResilientPacketConn{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -87,7 +88,7 @@ func (w *ResilientPacketConn) Resilience() *resgen.Manager {
 func (w *ResilientPacketConn) Close() (err error) {
 	m := w.methods[0]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -128,7 +129,7 @@ func (w *ResilientPacketConn) LocalAddr() net.Addr {
 func (w *ResilientPacketConn) ReadFrom(p []byte) (n int, addr net.Addr, err error) {
 	m := w.methods[2]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -158,7 +159,7 @@ func (w *ResilientPacketConn) ReadFrom(p []byte) (n int, addr net.Addr, err erro
 func (w *ResilientPacketConn) SetDeadline(t time.Time) (err error) {
 	m := w.methods[3]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -184,7 +185,7 @@ func (w *ResilientPacketConn) SetDeadline(t time.Time) (err error) {
 func (w *ResilientPacketConn) SetReadDeadline(t time.Time) (err error) {
 	m := w.methods[4]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -210,7 +211,7 @@ func (w *ResilientPacketConn) SetReadDeadline(t time.Time) (err error) {
 func (w *ResilientPacketConn) SetWriteDeadline(t time.Time) (err error) {
 	m := w.methods[5]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -240,7 +241,7 @@ func (w *ResilientPacketConn) SetWriteDeadline(t time.Time) (err error) {
 func (w *ResilientPacketConn) WriteTo(p []byte, addr net.Addr) (n int, err error) {
 	m := w.methods[6]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -315,10 +316,10 @@ var resilientPacketConnConfig0 = resgen.Config{
 // resilientPacketConnSpec is the configuration of ResilientPacketConn's
 // methods, resolved from the built-in defaults, profiles and directives;
 // run-time overrides (WithConfig) apply on top.
-var resilientPacketConnSpec = resgen.Spec{
+var resilientPacketConnSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientPacketConn",
 	Interface: "net.PacketConn",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "Close", Config: resilientPacketConnConfig0, Request: true},
 		{Name: "LocalAddr", Config: resilientPacketConnConfig0, Request: true},
 		{Name: "ReadFrom", Config: resilientPacketConnConfig0},

@@ -7,14 +7,15 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	"go.opentelemetry.io/otel/trace"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientTracerProvider wraps an implementation of TracerProvider with retry,
@@ -43,7 +44,7 @@ const (
 type ResilientTracerProvider struct {
 	resilientTracerProviderInner
 	manager *resgen.Manager
-	methods [1]*resgen.Method
+	methods [1]*resgenimpl.Method
 }
 
 // resilientTracerProviderInner is TracerProvider under a name of this file:
@@ -57,11 +58,11 @@ var _ trace.TracerProvider = (*ResilientTracerProvider)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientTracerProvider(inner trace.TracerProvider, opts ...resgen.Option) (*ResilientTracerProvider, error) {
-	mgr, err := resgen.NewManager(inner, &resilientTracerProviderSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientTracerProviderSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientTracerProvider{resilientTracerProviderInner: inner, manager: mgr}
+	w := &ResilientTracerProvider{resilientTracerProviderInner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -93,10 +94,10 @@ func (w *ResilientTracerProvider) Tracer(name string, options ...trace.TracerOpt
 // resilientTracerProviderSpec is the configuration of ResilientTracerProvider's
 // methods, resolved from the built-in defaults, profiles and directives;
 // run-time overrides (WithConfig) apply on top.
-var resilientTracerProviderSpec = resgen.Spec{
+var resilientTracerProviderSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientTracerProvider",
 	Interface: "trace.TracerProvider",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{
 			Name: "Tracer",
 			Config: resgen.Config{

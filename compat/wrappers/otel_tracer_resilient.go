@@ -7,14 +7,15 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	"go.opentelemetry.io/otel/trace"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientTracer wraps an implementation of Tracer with retry, a circuit
@@ -43,7 +44,7 @@ const (
 type ResilientTracer struct {
 	resilientTracerInner
 	manager *resgen.Manager
-	methods [1]*resgen.Method
+	methods [1]*resgenimpl.Method
 }
 
 // resilientTracerInner is Tracer under a name of this file: ResilientTracer
@@ -56,11 +57,11 @@ var _ trace.Tracer = (*ResilientTracer)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientTracer(inner trace.Tracer, opts ...resgen.Option) (*ResilientTracer, error) {
-	mgr, err := resgen.NewManager(inner, &resilientTracerSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientTracerSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientTracer{resilientTracerInner: inner, manager: mgr}
+	w := &ResilientTracer{resilientTracerInner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -92,10 +93,10 @@ func (w *ResilientTracer) Start(ctx context.Context, spanName string, opts ...tr
 // resilientTracerSpec is the configuration of ResilientTracer's methods,
 // resolved from the built-in defaults, profiles and directives; run-time
 // overrides (WithConfig) apply on top.
-var resilientTracerSpec = resgen.Spec{
+var resilientTracerSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientTracer",
 	Interface: "trace.Tracer",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{
 			Name: "Start",
 			Config: resgen.Config{

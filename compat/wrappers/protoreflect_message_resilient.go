@@ -7,14 +7,15 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientProtoMessage wraps an implementation of Message with retry, a
@@ -43,7 +44,7 @@ const (
 type ResilientProtoMessage struct {
 	resilientProtoMessageInner
 	manager *resgen.Manager
-	methods [15]*resgen.Method
+	methods [15]*resgenimpl.Method
 }
 
 // resilientProtoMessageInner is Message under a name of this file:
@@ -57,11 +58,11 @@ var _ protoreflect.Message = (*ResilientProtoMessage)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientProtoMessage(inner protoreflect.Message, opts ...resgen.Option) (*ResilientProtoMessage, error) {
-	mgr, err := resgen.NewManager(inner, &resilientProtoMessageSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientProtoMessageSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientProtoMessage{resilientProtoMessageInner: inner, manager: mgr}
+	w := &ResilientProtoMessage{resilientProtoMessageInner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -295,10 +296,10 @@ var resilientProtoMessageConfig0 = resgen.Config{
 // resilientProtoMessageSpec is the configuration of ResilientProtoMessage's
 // methods, resolved from the built-in defaults, profiles and directives;
 // run-time overrides (WithConfig) apply on top.
-var resilientProtoMessageSpec = resgen.Spec{
+var resilientProtoMessageSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientProtoMessage",
 	Interface: "protoreflect.Message",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "Clear", Config: resilientProtoMessageConfig0, Request: true},
 		{Name: "Descriptor", Config: resilientProtoMessageConfig0, Request: true},
 		{Name: "Get", Config: resilientProtoMessageConfig0, Request: true},

@@ -8,13 +8,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientS3 wraps an implementation of S3API with retry, a circuit breaker, a
@@ -51,7 +52,7 @@ const (
 type ResilientS3 struct {
 	inner   S3API
 	manager *resgen.Manager
-	methods [5]*resgen.Method
+	methods [5]*resgenimpl.Method
 }
 
 var _ S3API = (*ResilientS3)(nil)
@@ -60,11 +61,11 @@ var _ S3API = (*ResilientS3)(nil)
 // a logger, observers, a clock; it returns every problem of the resulting
 // configuration at once.
 func NewResilientS3(inner S3API, opts ...resgen.Option) (*ResilientS3, error) {
-	mgr, err := resgen.NewManager(inner, &resilientS3Spec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientS3Spec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientS3{inner: inner, manager: mgr}
+	w := &ResilientS3{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -85,7 +86,7 @@ func (w *ResilientS3) Resilience() *resgen.Manager {
 // DeleteObject calls the wrapped DeleteObject with the wrapper's policies.
 func (w *ResilientS3) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (r0 *s3.DeleteObjectOutput, err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -110,7 +111,7 @@ func (w *ResilientS3) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput
 // GetObject calls the wrapped GetObject with the wrapper's policies.
 func (w *ResilientS3) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (r0 *s3.GetObjectOutput, err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -135,7 +136,7 @@ func (w *ResilientS3) GetObject(ctx context.Context, in *s3.GetObjectInput, optF
 // HeadObject calls the wrapped HeadObject with the wrapper's policies.
 func (w *ResilientS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (r0 *s3.HeadObjectOutput, err error) {
 	m := w.methods[2]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -160,7 +161,7 @@ func (w *ResilientS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, op
 // ListObjectsV2 calls the wrapped ListObjectsV2 with the wrapper's policies.
 func (w *ResilientS3) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (r0 *s3.ListObjectsV2Output, err error) {
 	m := w.methods[3]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -185,7 +186,7 @@ func (w *ResilientS3) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Inp
 // PutObject calls the wrapped PutObject with the wrapper's policies.
 func (w *ResilientS3) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (r0 *s3.PutObjectOutput, err error) {
 	m := w.methods[4]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -257,10 +258,10 @@ var resilientS3Config0 = resgen.Config{
 // resilientS3Spec is the configuration of ResilientS3's methods, resolved from
 // the built-in defaults, profiles and directives; run-time overrides
 // (WithConfig) apply on top.
-var resilientS3Spec = resgen.Spec{
+var resilientS3Spec = resgenimpl.Spec{
 	Wrapper:   "ResilientS3",
 	Interface: "wrappers.S3API",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "DeleteObject", Config: resilientS3Config0, Request: true},
 		{Name: "GetObject", Config: resilientS3Config0, Request: true},
 		{Name: "HeadObject", Config: resilientS3Config0, Request: true},

@@ -8,13 +8,14 @@ import (
 
 	"github.com/IBM/sarama"
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientConsumerGroup wraps an implementation of ConsumerGroup with retry, a
@@ -52,7 +53,7 @@ const (
 type ResilientConsumerGroup struct {
 	inner   sarama.ConsumerGroup
 	manager *resgen.Manager
-	methods [7]*resgen.Method
+	methods [7]*resgenimpl.Method
 }
 
 var _ sarama.ConsumerGroup = (*ResilientConsumerGroup)(nil)
@@ -61,11 +62,11 @@ var _ sarama.ConsumerGroup = (*ResilientConsumerGroup)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientConsumerGroup(inner sarama.ConsumerGroup, opts ...resgen.Option) (*ResilientConsumerGroup, error) {
-	mgr, err := resgen.NewManager(inner, &resilientConsumerGroupSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientConsumerGroupSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientConsumerGroup{inner: inner, manager: mgr}
+	w := &ResilientConsumerGroup{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -87,7 +88,7 @@ func (w *ResilientConsumerGroup) Resilience() *resgen.Manager {
 func (w *ResilientConsumerGroup) Close() (err error) {
 	m := w.methods[0]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -112,7 +113,7 @@ func (w *ResilientConsumerGroup) Close() (err error) {
 //	timeout: 30s per attempt, cancelled when the attempt returns
 func (w *ResilientConsumerGroup) Consume(ctx context.Context, topics []string, handler sarama.ConsumerGroupHandler) (err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -240,10 +241,10 @@ var resilientConsumerGroupConfig0 = resgen.Config{
 // resilientConsumerGroupSpec is the configuration of ResilientConsumerGroup's
 // methods, resolved from the built-in defaults, profiles and directives;
 // run-time overrides (WithConfig) apply on top.
-var resilientConsumerGroupSpec = resgen.Spec{
+var resilientConsumerGroupSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientConsumerGroup",
 	Interface: "sarama.ConsumerGroup",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "Close", Config: resilientConsumerGroupConfig0, Request: true},
 		{
 			Name: "Consume",

@@ -9,13 +9,14 @@ import (
 
 	"github.com/IBM/sarama"
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientSyncProducer wraps an implementation of SyncProducer with retry, a
@@ -53,7 +54,7 @@ const (
 type ResilientSyncProducer struct {
 	inner   sarama.SyncProducer
 	manager *resgen.Manager
-	methods [12]*resgen.Method
+	methods [12]*resgenimpl.Method
 }
 
 var _ sarama.SyncProducer = (*ResilientSyncProducer)(nil)
@@ -62,11 +63,11 @@ var _ sarama.SyncProducer = (*ResilientSyncProducer)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientSyncProducer(inner sarama.SyncProducer, opts ...resgen.Option) (*ResilientSyncProducer, error) {
-	mgr, err := resgen.NewManager(inner, &resilientSyncProducerSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientSyncProducerSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientSyncProducer{inner: inner, manager: mgr}
+	w := &ResilientSyncProducer{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -88,7 +89,7 @@ func (w *ResilientSyncProducer) Resilience() *resgen.Manager {
 func (w *ResilientSyncProducer) AbortTxn() (err error) {
 	m := w.methods[0]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -114,7 +115,7 @@ func (w *ResilientSyncProducer) AbortTxn() (err error) {
 func (w *ResilientSyncProducer) AddMessageToTxn(msg *sarama.ConsumerMessage, groupId string, metadata *string) (err error) {
 	m := w.methods[1]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -140,7 +141,7 @@ func (w *ResilientSyncProducer) AddMessageToTxn(msg *sarama.ConsumerMessage, gro
 func (w *ResilientSyncProducer) AddMessageToTxnWithGroupMetadata(msg *sarama.ConsumerMessage, groupMetadata *sarama.ConsumerGroupMetadata, metadata *string) (err error) {
 	m := w.methods[2]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -166,7 +167,7 @@ func (w *ResilientSyncProducer) AddMessageToTxnWithGroupMetadata(msg *sarama.Con
 func (w *ResilientSyncProducer) AddOffsetsToTxn(offsets map[string][]*sarama.PartitionOffsetMetadata, groupId string) (err error) {
 	m := w.methods[3]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -192,7 +193,7 @@ func (w *ResilientSyncProducer) AddOffsetsToTxn(offsets map[string][]*sarama.Par
 func (w *ResilientSyncProducer) AddOffsetsToTxnWithGroupMetadata(offsets map[string][]*sarama.PartitionOffsetMetadata, groupMetadata *sarama.ConsumerGroupMetadata) (err error) {
 	m := w.methods[4]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -218,7 +219,7 @@ func (w *ResilientSyncProducer) AddOffsetsToTxnWithGroupMetadata(offsets map[str
 func (w *ResilientSyncProducer) BeginTxn() (err error) {
 	m := w.methods[5]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -244,7 +245,7 @@ func (w *ResilientSyncProducer) BeginTxn() (err error) {
 func (w *ResilientSyncProducer) Close() (err error) {
 	m := w.methods[6]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -270,7 +271,7 @@ func (w *ResilientSyncProducer) Close() (err error) {
 func (w *ResilientSyncProducer) CommitTxn() (err error) {
 	m := w.methods[7]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -311,7 +312,7 @@ func (w *ResilientSyncProducer) IsTransactional() bool {
 func (w *ResilientSyncProducer) SendMessage(msg *sarama.ProducerMessage) (partition int32, offset int64, err error) {
 	m := w.methods[9]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -341,7 +342,7 @@ func (w *ResilientSyncProducer) SendMessage(msg *sarama.ProducerMessage) (partit
 func (w *ResilientSyncProducer) SendMessages(msgs []*sarama.ProducerMessage) (err error) {
 	m := w.methods[10]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -426,10 +427,10 @@ var resilientSyncProducerConfig0 = resgen.Config{
 // resilientSyncProducerSpec is the configuration of ResilientSyncProducer's
 // methods, resolved from the built-in defaults, profiles and directives;
 // run-time overrides (WithConfig) apply on top.
-var resilientSyncProducerSpec = resgen.Spec{
+var resilientSyncProducerSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientSyncProducer",
 	Interface: "sarama.SyncProducer",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "AbortTxn", Config: resilientSyncProducerConfig0, Request: true},
 		{Name: "AddMessageToTxn", Config: resilientSyncProducerConfig0, Request: true},
 		{Name: "AddMessageToTxnWithGroupMetadata", Config: resilientSyncProducerConfig0, Request: true},

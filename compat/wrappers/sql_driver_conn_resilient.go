@@ -8,13 +8,14 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientDriverConn wraps an implementation of Conn with retry, a circuit
@@ -52,7 +53,7 @@ const (
 type ResilientDriverConn struct {
 	inner   driver.Conn
 	manager *resgen.Manager
-	methods [3]*resgen.Method
+	methods [3]*resgenimpl.Method
 }
 
 var _ driver.Conn = (*ResilientDriverConn)(nil)
@@ -61,11 +62,11 @@ var _ driver.Conn = (*ResilientDriverConn)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientDriverConn(inner driver.Conn, opts ...resgen.Option) (*ResilientDriverConn, error) {
-	mgr, err := resgen.NewManager(inner, &resilientDriverConnSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientDriverConnSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientDriverConn{inner: inner, manager: mgr}
+	w := &ResilientDriverConn{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -87,7 +88,7 @@ func (w *ResilientDriverConn) Resilience() *resgen.Manager {
 func (w *ResilientDriverConn) Begin() (r0 driver.Tx, err error) {
 	m := w.methods[0]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -113,7 +114,7 @@ func (w *ResilientDriverConn) Begin() (r0 driver.Tx, err error) {
 func (w *ResilientDriverConn) Close() (err error) {
 	m := w.methods[1]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -139,7 +140,7 @@ func (w *ResilientDriverConn) Close() (err error) {
 func (w *ResilientDriverConn) Prepare(query string) (r0 driver.Stmt, err error) {
 	m := w.methods[2]
 	ctx := context.Background()
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -211,10 +212,10 @@ var resilientDriverConnConfig0 = resgen.Config{
 // resilientDriverConnSpec is the configuration of ResilientDriverConn's
 // methods, resolved from the built-in defaults, profiles and directives;
 // run-time overrides (WithConfig) apply on top.
-var resilientDriverConnSpec = resgen.Spec{
+var resilientDriverConnSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientDriverConn",
 	Interface: "driver.Conn",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "Begin", Config: resilientDriverConnConfig0, Request: true},
 		{Name: "Close", Config: resilientDriverConnConfig0, Request: true},
 		{Name: "Prepare", Config: resilientDriverConnConfig0, Request: true},

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientFileStore wraps an implementation of FileStore with retry, a circuit
@@ -51,7 +52,7 @@ const (
 type ResilientFileStore struct {
 	inner   FileStore
 	manager *resgen.Manager
-	methods [4]*resgen.Method
+	methods [4]*resgenimpl.Method
 }
 
 var _ FileStore = (*ResilientFileStore)(nil)
@@ -60,11 +61,11 @@ var _ FileStore = (*ResilientFileStore)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientFileStore(inner FileStore, opts ...resgen.Option) (*ResilientFileStore, error) {
-	mgr, err := resgen.NewManager(inner, &resilientFileStoreSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientFileStoreSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientFileStore{inner: inner, manager: mgr}
+	w := &ResilientFileStore{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -90,7 +91,7 @@ func (w *ResilientFileStore) Close() error {
 // List calls the wrapped List with the wrapper's policies.
 func (w *ResilientFileStore) List(ctx context.Context) (r0 []string, err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -115,7 +116,7 @@ func (w *ResilientFileStore) List(ctx context.Context) (r0 []string, err error) 
 // Read calls the wrapped Read with the wrapper's policies.
 func (w *ResilientFileStore) Read(ctx context.Context, name string) (r0 []byte, err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -140,7 +141,7 @@ func (w *ResilientFileStore) Read(ctx context.Context, name string) (r0 []byte, 
 // ReadBatch calls the wrapped ReadBatch with the wrapper's policies.
 func (w *ResilientFileStore) ReadBatch(ctx context.Context, names []string) (r0 map[string][]byte, err error) {
 	m := w.methods[2]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -165,7 +166,7 @@ func (w *ResilientFileStore) ReadBatch(ctx context.Context, names []string) (r0 
 // Write calls the wrapped Write with the wrapper's policies.
 func (w *ResilientFileStore) Write(ctx context.Context, name string, data []byte) (err error) {
 	m := w.methods[3]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -239,10 +240,10 @@ var resilientFileStoreConfig0 = resgen.Config{
 // resilientFileStoreSpec is the configuration of ResilientFileStore's methods,
 // resolved from the built-in defaults, profiles and directives; run-time
 // overrides (WithConfig) apply on top.
-var resilientFileStoreSpec = resgen.Spec{
+var resilientFileStoreSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientFileStore",
 	Interface: "main.FileStore",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "List", Config: resilientFileStoreConfig0, Request: true},
 		{Name: "Read", Config: resilientFileStoreConfig0},
 		{Name: "ReadBatch", Config: resilientFileStoreConfig0},

@@ -7,13 +7,14 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientShop wraps an implementation of Shop with retry, a circuit breaker,
@@ -50,7 +51,7 @@ const (
 type ResilientShop struct {
 	inner   Shop
 	manager *resgen.Manager
-	methods [3]*resgen.Method
+	methods [3]*resgenimpl.Method
 }
 
 var _ Shop = (*ResilientShop)(nil)
@@ -59,11 +60,11 @@ var _ Shop = (*ResilientShop)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientShop(inner Shop, opts ...resgen.Option) (*ResilientShop, error) {
-	mgr, err := resgen.NewManager(inner, &resilientShopSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientShopSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientShop{inner: inner, manager: mgr}
+	w := &ResilientShop{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -89,7 +90,7 @@ func (w *ResilientShop) Close() error {
 // CreateOrder calls the wrapped CreateOrder with the wrapper's policies.
 func (w *ResilientShop) CreateOrder(ctx context.Context, o NewOrder) (r0 Order, err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -114,7 +115,7 @@ func (w *ResilientShop) CreateOrder(ctx context.Context, o NewOrder) (r0 Order, 
 // GetOrder calls the wrapped GetOrder with the wrapper's policies.
 func (w *ResilientShop) GetOrder(ctx context.Context, id int64) (r0 Order, err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -139,7 +140,7 @@ func (w *ResilientShop) GetOrder(ctx context.Context, id int64) (r0 Order, err e
 // ListOrders calls the wrapped ListOrders with the wrapper's policies.
 func (w *ResilientShop) ListOrders(ctx context.Context, since time.Time) (r0 []Order, err error) {
 	m := w.methods[2]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -211,10 +212,10 @@ var resilientShopConfig0 = resgen.Config{
 // resilientShopSpec is the configuration of ResilientShop's methods, resolved
 // from the built-in defaults, profiles and directives; run-time overrides
 // (WithConfig) apply on top.
-var resilientShopSpec = resgen.Spec{
+var resilientShopSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientShop",
 	Interface: "main.Shop",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "CreateOrder", Config: resilientShopConfig0, Request: true},
 		{Name: "GetOrder", Config: resilientShopConfig0, Request: true},
 		{Name: "ListOrders", Config: resilientShopConfig0, Request: true},

@@ -7,13 +7,14 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // APIService wraps an implementation of Service with retry, a circuit breaker,
@@ -49,7 +50,7 @@ const (
 type APIService struct {
 	inner   Service
 	manager *resgen.Manager
-	methods [1]*resgen.Method
+	methods [1]*resgenimpl.Method
 }
 
 var _ Service = (*APIService)(nil)
@@ -58,11 +59,11 @@ var _ Service = (*APIService)(nil)
 // logger, observers, a clock; it returns every problem of the resulting
 // configuration at once.
 func NewAPIService(inner Service, opts ...resgen.Option) (*APIService, error) {
-	mgr, err := resgen.NewManager(inner, &apiServiceSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &apiServiceSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &APIService{inner: inner, manager: mgr}
+	w := &APIService{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -83,7 +84,7 @@ func (w *APIService) Resilience() *resgen.Manager {
 // Get calls the wrapped Get with the wrapper's policies.
 func (w *APIService) Get(ctx context.Context, key string) (r0 string, err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -108,10 +109,10 @@ func (w *APIService) Get(ctx context.Context, key string) (r0 string, err error)
 // apiServiceSpec is the configuration of APIService's methods, resolved from
 // the built-in defaults, profiles and directives; run-time overrides
 // (WithConfig) apply on top.
-var apiServiceSpec = resgen.Spec{
+var apiServiceSpec = resgenimpl.Spec{
 	Wrapper:   "APIService",
 	Interface: "main.Service",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{
 			Name: "Get",
 			Config: resgen.Config{

@@ -7,13 +7,14 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // DefaultService wraps an implementation of Service with retry, a circuit
@@ -50,7 +51,7 @@ const (
 type DefaultService struct {
 	inner   Service
 	manager *resgen.Manager
-	methods [1]*resgen.Method
+	methods [1]*resgenimpl.Method
 }
 
 var _ Service = (*DefaultService)(nil)
@@ -59,11 +60,11 @@ var _ Service = (*DefaultService)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewDefaultService(inner Service, opts ...resgen.Option) (*DefaultService, error) {
-	mgr, err := resgen.NewManager(inner, &defaultServiceSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &defaultServiceSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &DefaultService{inner: inner, manager: mgr}
+	w := &DefaultService{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -84,7 +85,7 @@ func (w *DefaultService) Resilience() *resgen.Manager {
 // Get calls the wrapped Get with the wrapper's policies.
 func (w *DefaultService) Get(ctx context.Context, key string) (r0 string, err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -109,10 +110,10 @@ func (w *DefaultService) Get(ctx context.Context, key string) (r0 string, err er
 // defaultServiceSpec is the configuration of DefaultService's methods, resolved
 // from the built-in defaults, profiles and directives; run-time overrides
 // (WithConfig) apply on top.
-var defaultServiceSpec = resgen.Spec{
+var defaultServiceSpec = resgenimpl.Spec{
 	Wrapper:   "DefaultService",
 	Interface: "main.Service",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{
 			Name: "Get",
 			Config: resgen.Config{

@@ -7,13 +7,14 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // FileService wraps an implementation of Service with retry, a circuit breaker,
@@ -49,7 +50,7 @@ const (
 type FileService struct {
 	inner   Service
 	manager *resgen.Manager
-	methods [1]*resgen.Method
+	methods [1]*resgenimpl.Method
 }
 
 var _ Service = (*FileService)(nil)
@@ -58,11 +59,11 @@ var _ Service = (*FileService)(nil)
 // a logger, observers, a clock; it returns every problem of the resulting
 // configuration at once.
 func NewFileService(inner Service, opts ...resgen.Option) (*FileService, error) {
-	mgr, err := resgen.NewManager(inner, &fileServiceSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &fileServiceSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &FileService{inner: inner, manager: mgr}
+	w := &FileService{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -83,7 +84,7 @@ func (w *FileService) Resilience() *resgen.Manager {
 // Get calls the wrapped Get with the wrapper's policies.
 func (w *FileService) Get(ctx context.Context, key string) (r0 string, err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -108,10 +109,10 @@ func (w *FileService) Get(ctx context.Context, key string) (r0 string, err error
 // fileServiceSpec is the configuration of FileService's methods, resolved from
 // the built-in defaults, profiles and directives; run-time overrides
 // (WithConfig) apply on top.
-var fileServiceSpec = resgen.Spec{
+var fileServiceSpec = resgenimpl.Spec{
 	Wrapper:   "FileService",
 	Interface: "main.Service",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{
 			Name: "Get",
 			Config: resgen.Config{

@@ -9,13 +9,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientCatalog wraps an implementation of Catalog with retry, a circuit
@@ -53,7 +54,7 @@ const (
 type ResilientCatalog struct {
 	inner   Catalog
 	manager *resgen.Manager
-	methods [3]*resgen.Method
+	methods [3]*resgenimpl.Method
 }
 
 var _ Catalog = (*ResilientCatalog)(nil)
@@ -62,11 +63,11 @@ var _ Catalog = (*ResilientCatalog)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientCatalog(inner Catalog, opts ...resgen.Option) (*ResilientCatalog, error) {
-	mgr, err := resgen.NewManager(inner, &resilientCatalogSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientCatalogSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientCatalog{inner: inner, manager: mgr}
+	w := &ResilientCatalog{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -92,7 +93,7 @@ func (w *ResilientCatalog) Close() {
 // GetItem calls the wrapped GetItem with the wrapper's policies.
 func (w *ResilientCatalog) GetItem(ctx context.Context, id int64) (r0 Item, err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -120,7 +121,7 @@ func (w *ResilientCatalog) GetItem(ctx context.Context, id int64) (r0 Item, err 
 //	  success_threshold=2
 func (w *ResilientCatalog) ListItems(ctx context.Context, afterID int64, limit int) (r0 []Item, err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -149,7 +150,7 @@ func (w *ResilientCatalog) ListItems(ctx context.Context, afterID int64, limit i
 //	timeout: 5s per attempt, lifted when the attempt succeeds, so that its results stay usable
 func (w *ResilientCatalog) StreamItems(ctx context.Context, afterID int64, limit int) (r0 pgx.Rows, err error) {
 	m := w.methods[2]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -222,10 +223,10 @@ var resilientCatalogConfig0 = resgen.Config{
 // resilientCatalogSpec is the configuration of ResilientCatalog's methods,
 // resolved from the built-in defaults, profiles and directives; run-time
 // overrides (WithConfig) apply on top.
-var resilientCatalogSpec = resgen.Spec{
+var resilientCatalogSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientCatalog",
 	Interface: "main.Catalog",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{
 			Name: "GetItem",
 			Config: resgen.Config{

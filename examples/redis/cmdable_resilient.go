@@ -9,13 +9,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientCmdable wraps an implementation of Cmdable with retry, a circuit
@@ -57,7 +58,7 @@ const (
 type ResilientCmdable struct {
 	inner   redis.Cmdable
 	manager *resgen.Manager
-	methods [617]*resgen.Method
+	methods [617]*resgenimpl.Method
 }
 
 var _ redis.Cmdable = (*ResilientCmdable)(nil)
@@ -66,11 +67,11 @@ var _ redis.Cmdable = (*ResilientCmdable)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientCmdable(inner redis.Cmdable, opts ...resgen.Option) (*ResilientCmdable, error) {
-	mgr, err := resgen.NewManager(inner, &resilientCmdableSpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientCmdableSpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientCmdable{inner: inner, manager: mgr}
+	w := &ResilientCmdable{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -92,11 +93,11 @@ func (w *ResilientCmdable) Resilience() *resgen.Manager {
 func (w *ResilientCmdable) ACLCat(ctx context.Context) (r0 *redis.StringSliceCmd) {
 	m := w.methods[0]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -126,11 +127,11 @@ func (w *ResilientCmdable) ACLCat(ctx context.Context) (r0 *redis.StringSliceCmd
 func (w *ResilientCmdable) ACLCatArgs(ctx context.Context, options *redis.ACLCatArgs) (r0 *redis.StringSliceCmd) {
 	m := w.methods[1]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -160,11 +161,11 @@ func (w *ResilientCmdable) ACLCatArgs(ctx context.Context, options *redis.ACLCat
 func (w *ResilientCmdable) ACLDelUser(ctx context.Context, username string) (r0 *redis.IntCmd) {
 	m := w.methods[2]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -194,11 +195,11 @@ func (w *ResilientCmdable) ACLDelUser(ctx context.Context, username string) (r0 
 func (w *ResilientCmdable) ACLDryRun(ctx context.Context, username string, command ...any) (r0 *redis.StringCmd) {
 	m := w.methods[3]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -228,11 +229,11 @@ func (w *ResilientCmdable) ACLDryRun(ctx context.Context, username string, comma
 func (w *ResilientCmdable) ACLGenPass(ctx context.Context, bit int) (r0 *redis.StringCmd) {
 	m := w.methods[4]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -262,11 +263,11 @@ func (w *ResilientCmdable) ACLGenPass(ctx context.Context, bit int) (r0 *redis.S
 func (w *ResilientCmdable) ACLList(ctx context.Context) (r0 *redis.StringSliceCmd) {
 	m := w.methods[5]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -296,11 +297,11 @@ func (w *ResilientCmdable) ACLList(ctx context.Context) (r0 *redis.StringSliceCm
 func (w *ResilientCmdable) ACLLog(ctx context.Context, count int64) (r0 *redis.ACLLogCmd) {
 	m := w.methods[6]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -330,11 +331,11 @@ func (w *ResilientCmdable) ACLLog(ctx context.Context, count int64) (r0 *redis.A
 func (w *ResilientCmdable) ACLLogReset(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[7]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -364,11 +365,11 @@ func (w *ResilientCmdable) ACLLogReset(ctx context.Context) (r0 *redis.StatusCmd
 func (w *ResilientCmdable) ACLSetUser(ctx context.Context, username string, rules ...string) (r0 *redis.StatusCmd) {
 	m := w.methods[8]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -398,11 +399,11 @@ func (w *ResilientCmdable) ACLSetUser(ctx context.Context, username string, rule
 func (w *ResilientCmdable) ACLUsers(ctx context.Context) (r0 *redis.StringSliceCmd) {
 	m := w.methods[9]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -432,11 +433,11 @@ func (w *ResilientCmdable) ACLUsers(ctx context.Context) (r0 *redis.StringSliceC
 func (w *ResilientCmdable) ACLWhoAmI(ctx context.Context) (r0 *redis.StringCmd) {
 	m := w.methods[10]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -466,11 +467,11 @@ func (w *ResilientCmdable) ACLWhoAmI(ctx context.Context) (r0 *redis.StringCmd) 
 func (w *ResilientCmdable) ARCount(ctx context.Context, key string) (r0 *redis.UintCmd) {
 	m := w.methods[11]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -500,11 +501,11 @@ func (w *ResilientCmdable) ARCount(ctx context.Context, key string) (r0 *redis.U
 func (w *ResilientCmdable) ARDel(ctx context.Context, key string, indexes ...uint64) (r0 *redis.IntCmd) {
 	m := w.methods[12]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -534,11 +535,11 @@ func (w *ResilientCmdable) ARDel(ctx context.Context, key string, indexes ...uin
 func (w *ResilientCmdable) ARDelRange(ctx context.Context, key string, ranges ...redis.ARRange) (r0 *redis.UintCmd) {
 	m := w.methods[13]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -568,11 +569,11 @@ func (w *ResilientCmdable) ARDelRange(ctx context.Context, key string, ranges ..
 func (w *ResilientCmdable) ARGet(ctx context.Context, key string, index uint64) (r0 *redis.StringCmd) {
 	m := w.methods[14]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -602,11 +603,11 @@ func (w *ResilientCmdable) ARGet(ctx context.Context, key string, index uint64) 
 func (w *ResilientCmdable) ARGetRange(ctx context.Context, key string, start, end uint64) (r0 *redis.SliceCmd) {
 	m := w.methods[15]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -636,11 +637,11 @@ func (w *ResilientCmdable) ARGetRange(ctx context.Context, key string, start, en
 func (w *ResilientCmdable) ARGrep(ctx context.Context, key, start, end string, args *redis.ARGrepArgs) (r0 *redis.UintSliceCmd) {
 	m := w.methods[16]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -670,11 +671,11 @@ func (w *ResilientCmdable) ARGrep(ctx context.Context, key, start, end string, a
 func (w *ResilientCmdable) ARGrepWithValues(ctx context.Context, key, start, end string, args *redis.ARGrepArgs) (r0 *redis.AREntrySliceCmd) {
 	m := w.methods[17]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -704,11 +705,11 @@ func (w *ResilientCmdable) ARGrepWithValues(ctx context.Context, key, start, end
 func (w *ResilientCmdable) ARInfo(ctx context.Context, key string) (r0 *redis.MapStringInterfaceCmd) {
 	m := w.methods[18]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -738,11 +739,11 @@ func (w *ResilientCmdable) ARInfo(ctx context.Context, key string) (r0 *redis.Ma
 func (w *ResilientCmdable) ARInfoFull(ctx context.Context, key string) (r0 *redis.MapStringInterfaceCmd) {
 	m := w.methods[19]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -772,11 +773,11 @@ func (w *ResilientCmdable) ARInfoFull(ctx context.Context, key string) (r0 *redi
 func (w *ResilientCmdable) ARInsert(ctx context.Context, key string, values ...string) (r0 *redis.UintCmd) {
 	m := w.methods[20]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -806,11 +807,11 @@ func (w *ResilientCmdable) ARInsert(ctx context.Context, key string, values ...s
 func (w *ResilientCmdable) ARLastItems(ctx context.Context, key string, count uint64, rev bool) (r0 *redis.SliceCmd) {
 	m := w.methods[21]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -840,11 +841,11 @@ func (w *ResilientCmdable) ARLastItems(ctx context.Context, key string, count ui
 func (w *ResilientCmdable) ARLen(ctx context.Context, key string) (r0 *redis.UintCmd) {
 	m := w.methods[22]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -874,11 +875,11 @@ func (w *ResilientCmdable) ARLen(ctx context.Context, key string) (r0 *redis.Uin
 func (w *ResilientCmdable) ARMGet(ctx context.Context, key string, indexes ...uint64) (r0 *redis.SliceCmd) {
 	m := w.methods[23]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -908,11 +909,11 @@ func (w *ResilientCmdable) ARMGet(ctx context.Context, key string, indexes ...ui
 func (w *ResilientCmdable) ARMSet(ctx context.Context, key string, members ...redis.AREntry) (r0 *redis.IntCmd) {
 	m := w.methods[24]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -942,11 +943,11 @@ func (w *ResilientCmdable) ARMSet(ctx context.Context, key string, members ...re
 func (w *ResilientCmdable) ARNext(ctx context.Context, key string) (r0 *redis.UintCmd) {
 	m := w.methods[25]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -976,11 +977,11 @@ func (w *ResilientCmdable) ARNext(ctx context.Context, key string) (r0 *redis.Ui
 func (w *ResilientCmdable) AROpAnd(ctx context.Context, key string, start, end uint64) (r0 *redis.IntCmd) {
 	m := w.methods[26]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1010,11 +1011,11 @@ func (w *ResilientCmdable) AROpAnd(ctx context.Context, key string, start, end u
 func (w *ResilientCmdable) AROpMatch(ctx context.Context, key string, start, end uint64, value string) (r0 *redis.IntCmd) {
 	m := w.methods[27]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1044,11 +1045,11 @@ func (w *ResilientCmdable) AROpMatch(ctx context.Context, key string, start, end
 func (w *ResilientCmdable) AROpMax(ctx context.Context, key string, start, end uint64) (r0 *redis.StringCmd) {
 	m := w.methods[28]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1078,11 +1079,11 @@ func (w *ResilientCmdable) AROpMax(ctx context.Context, key string, start, end u
 func (w *ResilientCmdable) AROpMin(ctx context.Context, key string, start, end uint64) (r0 *redis.StringCmd) {
 	m := w.methods[29]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1112,11 +1113,11 @@ func (w *ResilientCmdable) AROpMin(ctx context.Context, key string, start, end u
 func (w *ResilientCmdable) AROpOr(ctx context.Context, key string, start, end uint64) (r0 *redis.IntCmd) {
 	m := w.methods[30]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1146,11 +1147,11 @@ func (w *ResilientCmdable) AROpOr(ctx context.Context, key string, start, end ui
 func (w *ResilientCmdable) AROpSum(ctx context.Context, key string, start, end uint64) (r0 *redis.StringCmd) {
 	m := w.methods[31]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1180,11 +1181,11 @@ func (w *ResilientCmdable) AROpSum(ctx context.Context, key string, start, end u
 func (w *ResilientCmdable) AROpUsed(ctx context.Context, key string, start, end uint64) (r0 *redis.IntCmd) {
 	m := w.methods[32]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1214,11 +1215,11 @@ func (w *ResilientCmdable) AROpUsed(ctx context.Context, key string, start, end 
 func (w *ResilientCmdable) AROpXor(ctx context.Context, key string, start, end uint64) (r0 *redis.IntCmd) {
 	m := w.methods[33]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1248,11 +1249,11 @@ func (w *ResilientCmdable) AROpXor(ctx context.Context, key string, start, end u
 func (w *ResilientCmdable) ARRing(ctx context.Context, key string, size uint64, values ...string) (r0 *redis.UintCmd) {
 	m := w.methods[34]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1282,11 +1283,11 @@ func (w *ResilientCmdable) ARRing(ctx context.Context, key string, size uint64, 
 func (w *ResilientCmdable) ARScan(ctx context.Context, key string, start, end uint64, args *redis.ARScanArgs) (r0 *redis.AREntrySliceCmd) {
 	m := w.methods[35]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1316,11 +1317,11 @@ func (w *ResilientCmdable) ARScan(ctx context.Context, key string, start, end ui
 func (w *ResilientCmdable) ARSeek(ctx context.Context, key string, index uint64) (r0 *redis.IntCmd) {
 	m := w.methods[36]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1350,11 +1351,11 @@ func (w *ResilientCmdable) ARSeek(ctx context.Context, key string, index uint64)
 func (w *ResilientCmdable) ARSet(ctx context.Context, key string, index uint64, values ...string) (r0 *redis.IntCmd) {
 	m := w.methods[37]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1387,11 +1388,11 @@ func (w *ResilientCmdable) ARSet(ctx context.Context, key string, index uint64, 
 func (w *ResilientCmdable) Append(ctx context.Context, key, value string) (r0 *redis.IntCmd) {
 	m := w.methods[38]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1421,11 +1422,11 @@ func (w *ResilientCmdable) Append(ctx context.Context, key, value string) (r0 *r
 func (w *ResilientCmdable) BFAdd(ctx context.Context, key string, element any) (r0 *redis.BoolCmd) {
 	m := w.methods[39]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1455,11 +1456,11 @@ func (w *ResilientCmdable) BFAdd(ctx context.Context, key string, element any) (
 func (w *ResilientCmdable) BFCard(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[40]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1489,11 +1490,11 @@ func (w *ResilientCmdable) BFCard(ctx context.Context, key string) (r0 *redis.In
 func (w *ResilientCmdable) BFExists(ctx context.Context, key string, element any) (r0 *redis.BoolCmd) {
 	m := w.methods[41]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1523,11 +1524,11 @@ func (w *ResilientCmdable) BFExists(ctx context.Context, key string, element any
 func (w *ResilientCmdable) BFInfo(ctx context.Context, key string) (r0 *redis.BFInfoCmd) {
 	m := w.methods[42]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1557,11 +1558,11 @@ func (w *ResilientCmdable) BFInfo(ctx context.Context, key string) (r0 *redis.BF
 func (w *ResilientCmdable) BFInfoArg(ctx context.Context, key, option string) (r0 *redis.BFInfoCmd) {
 	m := w.methods[43]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1591,11 +1592,11 @@ func (w *ResilientCmdable) BFInfoArg(ctx context.Context, key, option string) (r
 func (w *ResilientCmdable) BFInfoCapacity(ctx context.Context, key string) (r0 *redis.BFInfoCmd) {
 	m := w.methods[44]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1625,11 +1626,11 @@ func (w *ResilientCmdable) BFInfoCapacity(ctx context.Context, key string) (r0 *
 func (w *ResilientCmdable) BFInfoExpansion(ctx context.Context, key string) (r0 *redis.BFInfoCmd) {
 	m := w.methods[45]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1659,11 +1660,11 @@ func (w *ResilientCmdable) BFInfoExpansion(ctx context.Context, key string) (r0 
 func (w *ResilientCmdable) BFInfoFilters(ctx context.Context, key string) (r0 *redis.BFInfoCmd) {
 	m := w.methods[46]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1693,11 +1694,11 @@ func (w *ResilientCmdable) BFInfoFilters(ctx context.Context, key string) (r0 *r
 func (w *ResilientCmdable) BFInfoItems(ctx context.Context, key string) (r0 *redis.BFInfoCmd) {
 	m := w.methods[47]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1727,11 +1728,11 @@ func (w *ResilientCmdable) BFInfoItems(ctx context.Context, key string) (r0 *red
 func (w *ResilientCmdable) BFInfoSize(ctx context.Context, key string) (r0 *redis.BFInfoCmd) {
 	m := w.methods[48]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1761,11 +1762,11 @@ func (w *ResilientCmdable) BFInfoSize(ctx context.Context, key string) (r0 *redi
 func (w *ResilientCmdable) BFInsert(ctx context.Context, key string, options *redis.BFInsertOptions, elements ...any) (r0 *redis.BoolSliceCmd) {
 	m := w.methods[49]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1795,11 +1796,11 @@ func (w *ResilientCmdable) BFInsert(ctx context.Context, key string, options *re
 func (w *ResilientCmdable) BFLoadChunk(ctx context.Context, key string, iterator int64, data any) (r0 *redis.StatusCmd) {
 	m := w.methods[50]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1829,11 +1830,11 @@ func (w *ResilientCmdable) BFLoadChunk(ctx context.Context, key string, iterator
 func (w *ResilientCmdable) BFMAdd(ctx context.Context, key string, elements ...any) (r0 *redis.BoolSliceCmd) {
 	m := w.methods[51]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1863,11 +1864,11 @@ func (w *ResilientCmdable) BFMAdd(ctx context.Context, key string, elements ...a
 func (w *ResilientCmdable) BFMExists(ctx context.Context, key string, elements ...any) (r0 *redis.BoolSliceCmd) {
 	m := w.methods[52]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1897,11 +1898,11 @@ func (w *ResilientCmdable) BFMExists(ctx context.Context, key string, elements .
 func (w *ResilientCmdable) BFReserve(ctx context.Context, key string, errorRate float64, capacity int64) (r0 *redis.StatusCmd) {
 	m := w.methods[53]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1931,11 +1932,11 @@ func (w *ResilientCmdable) BFReserve(ctx context.Context, key string, errorRate 
 func (w *ResilientCmdable) BFReserveExpansion(ctx context.Context, key string, errorRate float64, capacity, expansion int64) (r0 *redis.StatusCmd) {
 	m := w.methods[54]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1965,11 +1966,11 @@ func (w *ResilientCmdable) BFReserveExpansion(ctx context.Context, key string, e
 func (w *ResilientCmdable) BFReserveNonScaling(ctx context.Context, key string, errorRate float64, capacity int64) (r0 *redis.StatusCmd) {
 	m := w.methods[55]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -1999,11 +2000,11 @@ func (w *ResilientCmdable) BFReserveNonScaling(ctx context.Context, key string, 
 func (w *ResilientCmdable) BFReserveWithArgs(ctx context.Context, key string, options *redis.BFReserveOptions) (r0 *redis.StatusCmd) {
 	m := w.methods[56]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2033,11 +2034,11 @@ func (w *ResilientCmdable) BFReserveWithArgs(ctx context.Context, key string, op
 func (w *ResilientCmdable) BFScanDump(ctx context.Context, key string, iterator int64) (r0 *redis.ScanDumpCmd) {
 	m := w.methods[57]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2070,11 +2071,11 @@ func (w *ResilientCmdable) BFScanDump(ctx context.Context, key string, iterator 
 func (w *ResilientCmdable) BLMPop(ctx context.Context, timeout time.Duration, direction string, count int64, keys ...string) (r0 *redis.KeyValuesCmd) {
 	m := w.methods[58]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2107,11 +2108,11 @@ func (w *ResilientCmdable) BLMPop(ctx context.Context, timeout time.Duration, di
 func (w *ResilientCmdable) BLMove(ctx context.Context, source, destination, srcpos, destpos string, timeout time.Duration) (r0 *redis.StringCmd) {
 	m := w.methods[59]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2144,11 +2145,11 @@ func (w *ResilientCmdable) BLMove(ctx context.Context, source, destination, srcp
 func (w *ResilientCmdable) BLMoveM(ctx context.Context, source, destination, srcpos, destpos string, timeout time.Duration, args redis.LMoveMArgs) (r0 *redis.StringSliceCmd) {
 	m := w.methods[60]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2181,11 +2182,11 @@ func (w *ResilientCmdable) BLMoveM(ctx context.Context, source, destination, src
 func (w *ResilientCmdable) BLPop(ctx context.Context, timeout time.Duration, keys ...string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[61]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2218,11 +2219,11 @@ func (w *ResilientCmdable) BLPop(ctx context.Context, timeout time.Duration, key
 func (w *ResilientCmdable) BRPop(ctx context.Context, timeout time.Duration, keys ...string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[62]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2255,11 +2256,11 @@ func (w *ResilientCmdable) BRPop(ctx context.Context, timeout time.Duration, key
 func (w *ResilientCmdable) BRPopLPush(ctx context.Context, source, destination string, timeout time.Duration) (r0 *redis.StringCmd) {
 	m := w.methods[63]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2292,11 +2293,11 @@ func (w *ResilientCmdable) BRPopLPush(ctx context.Context, source, destination s
 func (w *ResilientCmdable) BZMPop(ctx context.Context, timeout time.Duration, order string, count int64, keys ...string) (r0 *redis.ZSliceWithKeyCmd) {
 	m := w.methods[64]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2329,11 +2330,11 @@ func (w *ResilientCmdable) BZMPop(ctx context.Context, timeout time.Duration, or
 func (w *ResilientCmdable) BZPopMax(ctx context.Context, timeout time.Duration, keys ...string) (r0 *redis.ZWithKeyCmd) {
 	m := w.methods[65]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2366,11 +2367,11 @@ func (w *ResilientCmdable) BZPopMax(ctx context.Context, timeout time.Duration, 
 func (w *ResilientCmdable) BZPopMin(ctx context.Context, timeout time.Duration, keys ...string) (r0 *redis.ZWithKeyCmd) {
 	m := w.methods[66]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2400,11 +2401,11 @@ func (w *ResilientCmdable) BZPopMin(ctx context.Context, timeout time.Duration, 
 func (w *ResilientCmdable) BgRewriteAOF(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[67]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2434,11 +2435,11 @@ func (w *ResilientCmdable) BgRewriteAOF(ctx context.Context) (r0 *redis.StatusCm
 func (w *ResilientCmdable) BgSave(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[68]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2468,11 +2469,11 @@ func (w *ResilientCmdable) BgSave(ctx context.Context) (r0 *redis.StatusCmd) {
 func (w *ResilientCmdable) BitCount(ctx context.Context, key string, bitCount *redis.BitCount) (r0 *redis.IntCmd) {
 	m := w.methods[69]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2505,11 +2506,11 @@ func (w *ResilientCmdable) BitCount(ctx context.Context, key string, bitCount *r
 func (w *ResilientCmdable) BitField(ctx context.Context, key string, values ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[70]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2539,11 +2540,11 @@ func (w *ResilientCmdable) BitField(ctx context.Context, key string, values ...a
 func (w *ResilientCmdable) BitFieldRO(ctx context.Context, key string, values ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[71]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2573,11 +2574,11 @@ func (w *ResilientCmdable) BitFieldRO(ctx context.Context, key string, values ..
 func (w *ResilientCmdable) BitOpAnd(ctx context.Context, destKey string, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[72]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2607,11 +2608,11 @@ func (w *ResilientCmdable) BitOpAnd(ctx context.Context, destKey string, keys ..
 func (w *ResilientCmdable) BitOpAndOr(ctx context.Context, destKey string, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[73]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2641,11 +2642,11 @@ func (w *ResilientCmdable) BitOpAndOr(ctx context.Context, destKey string, keys 
 func (w *ResilientCmdable) BitOpDiff(ctx context.Context, destKey string, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[74]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2675,11 +2676,11 @@ func (w *ResilientCmdable) BitOpDiff(ctx context.Context, destKey string, keys .
 func (w *ResilientCmdable) BitOpDiff1(ctx context.Context, destKey string, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[75]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2709,11 +2710,11 @@ func (w *ResilientCmdable) BitOpDiff1(ctx context.Context, destKey string, keys 
 func (w *ResilientCmdable) BitOpNot(ctx context.Context, destKey, key string) (r0 *redis.IntCmd) {
 	m := w.methods[76]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2743,11 +2744,11 @@ func (w *ResilientCmdable) BitOpNot(ctx context.Context, destKey, key string) (r
 func (w *ResilientCmdable) BitOpOne(ctx context.Context, destKey string, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[77]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2777,11 +2778,11 @@ func (w *ResilientCmdable) BitOpOne(ctx context.Context, destKey string, keys ..
 func (w *ResilientCmdable) BitOpOr(ctx context.Context, destKey string, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[78]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2811,11 +2812,11 @@ func (w *ResilientCmdable) BitOpOr(ctx context.Context, destKey string, keys ...
 func (w *ResilientCmdable) BitOpXor(ctx context.Context, destKey string, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[79]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2845,11 +2846,11 @@ func (w *ResilientCmdable) BitOpXor(ctx context.Context, destKey string, keys ..
 func (w *ResilientCmdable) BitPos(ctx context.Context, key string, bit int64, pos ...int64) (r0 *redis.IntCmd) {
 	m := w.methods[80]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2879,11 +2880,11 @@ func (w *ResilientCmdable) BitPos(ctx context.Context, key string, bit int64, po
 func (w *ResilientCmdable) BitPosSpan(ctx context.Context, key string, bit int8, start, end int64, span string) (r0 *redis.IntCmd) {
 	m := w.methods[81]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2916,11 +2917,11 @@ func (w *ResilientCmdable) BitPosSpan(ctx context.Context, key string, bit int8,
 func (w *ResilientCmdable) CFAdd(ctx context.Context, key string, element any) (r0 *redis.BoolCmd) {
 	m := w.methods[82]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2950,11 +2951,11 @@ func (w *ResilientCmdable) CFAdd(ctx context.Context, key string, element any) (
 func (w *ResilientCmdable) CFAddNX(ctx context.Context, key string, element any) (r0 *redis.BoolCmd) {
 	m := w.methods[83]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -2984,11 +2985,11 @@ func (w *ResilientCmdable) CFAddNX(ctx context.Context, key string, element any)
 func (w *ResilientCmdable) CFCount(ctx context.Context, key string, element any) (r0 *redis.IntCmd) {
 	m := w.methods[84]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3021,11 +3022,11 @@ func (w *ResilientCmdable) CFCount(ctx context.Context, key string, element any)
 func (w *ResilientCmdable) CFDel(ctx context.Context, key string, element any) (r0 *redis.BoolCmd) {
 	m := w.methods[85]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3055,11 +3056,11 @@ func (w *ResilientCmdable) CFDel(ctx context.Context, key string, element any) (
 func (w *ResilientCmdable) CFExists(ctx context.Context, key string, element any) (r0 *redis.BoolCmd) {
 	m := w.methods[86]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3089,11 +3090,11 @@ func (w *ResilientCmdable) CFExists(ctx context.Context, key string, element any
 func (w *ResilientCmdable) CFInfo(ctx context.Context, key string) (r0 *redis.CFInfoCmd) {
 	m := w.methods[87]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3126,11 +3127,11 @@ func (w *ResilientCmdable) CFInfo(ctx context.Context, key string) (r0 *redis.CF
 func (w *ResilientCmdable) CFInsert(ctx context.Context, key string, options *redis.CFInsertOptions, elements ...any) (r0 *redis.BoolSliceCmd) {
 	m := w.methods[88]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3160,11 +3161,11 @@ func (w *ResilientCmdable) CFInsert(ctx context.Context, key string, options *re
 func (w *ResilientCmdable) CFInsertNX(ctx context.Context, key string, options *redis.CFInsertOptions, elements ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[89]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3194,11 +3195,11 @@ func (w *ResilientCmdable) CFInsertNX(ctx context.Context, key string, options *
 func (w *ResilientCmdable) CFLoadChunk(ctx context.Context, key string, iterator int64, data any) (r0 *redis.StatusCmd) {
 	m := w.methods[90]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3228,11 +3229,11 @@ func (w *ResilientCmdable) CFLoadChunk(ctx context.Context, key string, iterator
 func (w *ResilientCmdable) CFMExists(ctx context.Context, key string, elements ...any) (r0 *redis.BoolSliceCmd) {
 	m := w.methods[91]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3262,11 +3263,11 @@ func (w *ResilientCmdable) CFMExists(ctx context.Context, key string, elements .
 func (w *ResilientCmdable) CFReserve(ctx context.Context, key string, capacity int64) (r0 *redis.StatusCmd) {
 	m := w.methods[92]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3296,11 +3297,11 @@ func (w *ResilientCmdable) CFReserve(ctx context.Context, key string, capacity i
 func (w *ResilientCmdable) CFReserveBucketSize(ctx context.Context, key string, capacity, bucketsize int64) (r0 *redis.StatusCmd) {
 	m := w.methods[93]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3330,11 +3331,11 @@ func (w *ResilientCmdable) CFReserveBucketSize(ctx context.Context, key string, 
 func (w *ResilientCmdable) CFReserveExpansion(ctx context.Context, key string, capacity, expansion int64) (r0 *redis.StatusCmd) {
 	m := w.methods[94]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3364,11 +3365,11 @@ func (w *ResilientCmdable) CFReserveExpansion(ctx context.Context, key string, c
 func (w *ResilientCmdable) CFReserveMaxIterations(ctx context.Context, key string, capacity, maxiterations int64) (r0 *redis.StatusCmd) {
 	m := w.methods[95]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3398,11 +3399,11 @@ func (w *ResilientCmdable) CFReserveMaxIterations(ctx context.Context, key strin
 func (w *ResilientCmdable) CFReserveWithArgs(ctx context.Context, key string, options *redis.CFReserveOptions) (r0 *redis.StatusCmd) {
 	m := w.methods[96]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3432,11 +3433,11 @@ func (w *ResilientCmdable) CFReserveWithArgs(ctx context.Context, key string, op
 func (w *ResilientCmdable) CFScanDump(ctx context.Context, key string, iterator int64) (r0 *redis.ScanDumpCmd) {
 	m := w.methods[97]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3469,11 +3470,11 @@ func (w *ResilientCmdable) CFScanDump(ctx context.Context, key string, iterator 
 func (w *ResilientCmdable) CMSIncrBy(ctx context.Context, key string, elements ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[98]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3503,11 +3504,11 @@ func (w *ResilientCmdable) CMSIncrBy(ctx context.Context, key string, elements .
 func (w *ResilientCmdable) CMSInfo(ctx context.Context, key string) (r0 *redis.CMSInfoCmd) {
 	m := w.methods[99]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3537,11 +3538,11 @@ func (w *ResilientCmdable) CMSInfo(ctx context.Context, key string) (r0 *redis.C
 func (w *ResilientCmdable) CMSInitByDim(ctx context.Context, key string, width, height int64) (r0 *redis.StatusCmd) {
 	m := w.methods[100]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3571,11 +3572,11 @@ func (w *ResilientCmdable) CMSInitByDim(ctx context.Context, key string, width, 
 func (w *ResilientCmdable) CMSInitByProb(ctx context.Context, key string, errorRate, probability float64) (r0 *redis.StatusCmd) {
 	m := w.methods[101]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3605,11 +3606,11 @@ func (w *ResilientCmdable) CMSInitByProb(ctx context.Context, key string, errorR
 func (w *ResilientCmdable) CMSMerge(ctx context.Context, destKey string, sourceKeys ...string) (r0 *redis.StatusCmd) {
 	m := w.methods[102]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3639,11 +3640,11 @@ func (w *ResilientCmdable) CMSMerge(ctx context.Context, destKey string, sourceK
 func (w *ResilientCmdable) CMSMergeWithWeight(ctx context.Context, destKey string, sourceKeys map[string]int64) (r0 *redis.StatusCmd) {
 	m := w.methods[103]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3673,11 +3674,11 @@ func (w *ResilientCmdable) CMSMergeWithWeight(ctx context.Context, destKey strin
 func (w *ResilientCmdable) CMSQuery(ctx context.Context, key string, elements ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[104]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3707,11 +3708,11 @@ func (w *ResilientCmdable) CMSQuery(ctx context.Context, key string, elements ..
 func (w *ResilientCmdable) ClientGetName(ctx context.Context) (r0 *redis.StringCmd) {
 	m := w.methods[105]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3741,11 +3742,11 @@ func (w *ResilientCmdable) ClientGetName(ctx context.Context) (r0 *redis.StringC
 func (w *ResilientCmdable) ClientID(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[106]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3775,11 +3776,11 @@ func (w *ResilientCmdable) ClientID(ctx context.Context) (r0 *redis.IntCmd) {
 func (w *ResilientCmdable) ClientInfo(ctx context.Context) (r0 *redis.ClientInfoCmd) {
 	m := w.methods[107]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3809,11 +3810,11 @@ func (w *ResilientCmdable) ClientInfo(ctx context.Context) (r0 *redis.ClientInfo
 func (w *ResilientCmdable) ClientKill(ctx context.Context, ipPort string) (r0 *redis.StatusCmd) {
 	m := w.methods[108]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3843,11 +3844,11 @@ func (w *ResilientCmdable) ClientKill(ctx context.Context, ipPort string) (r0 *r
 func (w *ResilientCmdable) ClientKillByFilter(ctx context.Context, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[109]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3877,11 +3878,11 @@ func (w *ResilientCmdable) ClientKillByFilter(ctx context.Context, keys ...strin
 func (w *ResilientCmdable) ClientList(ctx context.Context) (r0 *redis.StringCmd) {
 	m := w.methods[110]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3911,11 +3912,11 @@ func (w *ResilientCmdable) ClientList(ctx context.Context) (r0 *redis.StringCmd)
 func (w *ResilientCmdable) ClientMaintNotifications(ctx context.Context, enabled bool, endpointType string) (r0 *redis.StatusCmd) {
 	m := w.methods[111]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3945,11 +3946,11 @@ func (w *ResilientCmdable) ClientMaintNotifications(ctx context.Context, enabled
 func (w *ResilientCmdable) ClientPause(ctx context.Context, dur time.Duration) (r0 *redis.BoolCmd) {
 	m := w.methods[112]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -3979,11 +3980,11 @@ func (w *ResilientCmdable) ClientPause(ctx context.Context, dur time.Duration) (
 func (w *ResilientCmdable) ClientTracking(ctx context.Context, on bool, opt *redis.ClientTrackingOptions) (r0 *redis.StatusCmd) {
 	m := w.methods[113]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4013,11 +4014,11 @@ func (w *ResilientCmdable) ClientTracking(ctx context.Context, on bool, opt *red
 func (w *ResilientCmdable) ClientTrackingOff(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[114]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4047,11 +4048,11 @@ func (w *ResilientCmdable) ClientTrackingOff(ctx context.Context) (r0 *redis.Sta
 func (w *ResilientCmdable) ClientTrackingOn(ctx context.Context, opt *redis.ClientTrackingOptions) (r0 *redis.StatusCmd) {
 	m := w.methods[115]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4081,11 +4082,11 @@ func (w *ResilientCmdable) ClientTrackingOn(ctx context.Context, opt *redis.Clie
 func (w *ResilientCmdable) ClientUnblock(ctx context.Context, id int64) (r0 *redis.IntCmd) {
 	m := w.methods[116]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4115,11 +4116,11 @@ func (w *ResilientCmdable) ClientUnblock(ctx context.Context, id int64) (r0 *red
 func (w *ResilientCmdable) ClientUnblockWithError(ctx context.Context, id int64) (r0 *redis.IntCmd) {
 	m := w.methods[117]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4149,11 +4150,11 @@ func (w *ResilientCmdable) ClientUnblockWithError(ctx context.Context, id int64)
 func (w *ResilientCmdable) ClientUnpause(ctx context.Context) (r0 *redis.BoolCmd) {
 	m := w.methods[118]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4183,11 +4184,11 @@ func (w *ResilientCmdable) ClientUnpause(ctx context.Context) (r0 *redis.BoolCmd
 func (w *ResilientCmdable) ClusterAddSlots(ctx context.Context, slots ...int) (r0 *redis.StatusCmd) {
 	m := w.methods[119]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4217,11 +4218,11 @@ func (w *ResilientCmdable) ClusterAddSlots(ctx context.Context, slots ...int) (r
 func (w *ResilientCmdable) ClusterAddSlotsRange(ctx context.Context, min, max int) (r0 *redis.StatusCmd) {
 	m := w.methods[120]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4251,11 +4252,11 @@ func (w *ResilientCmdable) ClusterAddSlotsRange(ctx context.Context, min, max in
 func (w *ResilientCmdable) ClusterCountFailureReports(ctx context.Context, nodeID string) (r0 *redis.IntCmd) {
 	m := w.methods[121]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4285,11 +4286,11 @@ func (w *ResilientCmdable) ClusterCountFailureReports(ctx context.Context, nodeI
 func (w *ResilientCmdable) ClusterCountKeysInSlot(ctx context.Context, slot int) (r0 *redis.IntCmd) {
 	m := w.methods[122]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4319,11 +4320,11 @@ func (w *ResilientCmdable) ClusterCountKeysInSlot(ctx context.Context, slot int)
 func (w *ResilientCmdable) ClusterDelSlots(ctx context.Context, slots ...int) (r0 *redis.StatusCmd) {
 	m := w.methods[123]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4353,11 +4354,11 @@ func (w *ResilientCmdable) ClusterDelSlots(ctx context.Context, slots ...int) (r
 func (w *ResilientCmdable) ClusterDelSlotsRange(ctx context.Context, min, max int) (r0 *redis.StatusCmd) {
 	m := w.methods[124]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4387,11 +4388,11 @@ func (w *ResilientCmdable) ClusterDelSlotsRange(ctx context.Context, min, max in
 func (w *ResilientCmdable) ClusterFailover(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[125]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4421,11 +4422,11 @@ func (w *ResilientCmdable) ClusterFailover(ctx context.Context) (r0 *redis.Statu
 func (w *ResilientCmdable) ClusterForget(ctx context.Context, nodeID string) (r0 *redis.StatusCmd) {
 	m := w.methods[126]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4455,11 +4456,11 @@ func (w *ResilientCmdable) ClusterForget(ctx context.Context, nodeID string) (r0
 func (w *ResilientCmdable) ClusterGetKeysInSlot(ctx context.Context, slot, count int) (r0 *redis.StringSliceCmd) {
 	m := w.methods[127]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4489,11 +4490,11 @@ func (w *ResilientCmdable) ClusterGetKeysInSlot(ctx context.Context, slot, count
 func (w *ResilientCmdable) ClusterInfo(ctx context.Context) (r0 *redis.StringCmd) {
 	m := w.methods[128]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4523,11 +4524,11 @@ func (w *ResilientCmdable) ClusterInfo(ctx context.Context) (r0 *redis.StringCmd
 func (w *ResilientCmdable) ClusterKeySlot(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[129]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4557,11 +4558,11 @@ func (w *ResilientCmdable) ClusterKeySlot(ctx context.Context, key string) (r0 *
 func (w *ResilientCmdable) ClusterLinks(ctx context.Context) (r0 *redis.ClusterLinksCmd) {
 	m := w.methods[130]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4591,11 +4592,11 @@ func (w *ResilientCmdable) ClusterLinks(ctx context.Context) (r0 *redis.ClusterL
 func (w *ResilientCmdable) ClusterMeet(ctx context.Context, host, port string) (r0 *redis.StatusCmd) {
 	m := w.methods[131]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4625,11 +4626,11 @@ func (w *ResilientCmdable) ClusterMeet(ctx context.Context, host, port string) (
 func (w *ResilientCmdable) ClusterMyID(ctx context.Context) (r0 *redis.StringCmd) {
 	m := w.methods[132]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4659,11 +4660,11 @@ func (w *ResilientCmdable) ClusterMyID(ctx context.Context) (r0 *redis.StringCmd
 func (w *ResilientCmdable) ClusterMyShardID(ctx context.Context) (r0 *redis.StringCmd) {
 	m := w.methods[133]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4693,11 +4694,11 @@ func (w *ResilientCmdable) ClusterMyShardID(ctx context.Context) (r0 *redis.Stri
 func (w *ResilientCmdable) ClusterNodes(ctx context.Context) (r0 *redis.StringCmd) {
 	m := w.methods[134]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4727,11 +4728,11 @@ func (w *ResilientCmdable) ClusterNodes(ctx context.Context) (r0 *redis.StringCm
 func (w *ResilientCmdable) ClusterReplicate(ctx context.Context, nodeID string) (r0 *redis.StatusCmd) {
 	m := w.methods[135]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4761,11 +4762,11 @@ func (w *ResilientCmdable) ClusterReplicate(ctx context.Context, nodeID string) 
 func (w *ResilientCmdable) ClusterResetHard(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[136]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4795,11 +4796,11 @@ func (w *ResilientCmdable) ClusterResetHard(ctx context.Context) (r0 *redis.Stat
 func (w *ResilientCmdable) ClusterResetSoft(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[137]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4829,11 +4830,11 @@ func (w *ResilientCmdable) ClusterResetSoft(ctx context.Context) (r0 *redis.Stat
 func (w *ResilientCmdable) ClusterSaveConfig(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[138]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4863,11 +4864,11 @@ func (w *ResilientCmdable) ClusterSaveConfig(ctx context.Context) (r0 *redis.Sta
 func (w *ResilientCmdable) ClusterShards(ctx context.Context) (r0 *redis.ClusterShardsCmd) {
 	m := w.methods[139]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4897,11 +4898,11 @@ func (w *ResilientCmdable) ClusterShards(ctx context.Context) (r0 *redis.Cluster
 func (w *ResilientCmdable) ClusterSlaves(ctx context.Context, nodeID string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[140]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4931,11 +4932,11 @@ func (w *ResilientCmdable) ClusterSlaves(ctx context.Context, nodeID string) (r0
 func (w *ResilientCmdable) ClusterSlots(ctx context.Context) (r0 *redis.ClusterSlotsCmd) {
 	m := w.methods[141]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4965,11 +4966,11 @@ func (w *ResilientCmdable) ClusterSlots(ctx context.Context) (r0 *redis.ClusterS
 func (w *ResilientCmdable) Command(ctx context.Context) (r0 *redis.CommandsInfoCmd) {
 	m := w.methods[142]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -4999,11 +5000,11 @@ func (w *ResilientCmdable) Command(ctx context.Context) (r0 *redis.CommandsInfoC
 func (w *ResilientCmdable) CommandGetKeys(ctx context.Context, commands ...any) (r0 *redis.StringSliceCmd) {
 	m := w.methods[143]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5033,11 +5034,11 @@ func (w *ResilientCmdable) CommandGetKeys(ctx context.Context, commands ...any) 
 func (w *ResilientCmdable) CommandGetKeysAndFlags(ctx context.Context, commands ...any) (r0 *redis.KeyFlagsCmd) {
 	m := w.methods[144]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5067,11 +5068,11 @@ func (w *ResilientCmdable) CommandGetKeysAndFlags(ctx context.Context, commands 
 func (w *ResilientCmdable) CommandList(ctx context.Context, filter *redis.FilterBy) (r0 *redis.StringSliceCmd) {
 	m := w.methods[145]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5101,11 +5102,11 @@ func (w *ResilientCmdable) CommandList(ctx context.Context, filter *redis.Filter
 func (w *ResilientCmdable) ConfigGet(ctx context.Context, parameter string) (r0 *redis.MapStringStringCmd) {
 	m := w.methods[146]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5135,11 +5136,11 @@ func (w *ResilientCmdable) ConfigGet(ctx context.Context, parameter string) (r0 
 func (w *ResilientCmdable) ConfigResetStat(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[147]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5169,11 +5170,11 @@ func (w *ResilientCmdable) ConfigResetStat(ctx context.Context) (r0 *redis.Statu
 func (w *ResilientCmdable) ConfigRewrite(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[148]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5203,11 +5204,11 @@ func (w *ResilientCmdable) ConfigRewrite(ctx context.Context) (r0 *redis.StatusC
 func (w *ResilientCmdable) ConfigSet(ctx context.Context, parameter, value string) (r0 *redis.StatusCmd) {
 	m := w.methods[149]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5237,11 +5238,11 @@ func (w *ResilientCmdable) ConfigSet(ctx context.Context, parameter, value strin
 func (w *ResilientCmdable) Copy(ctx context.Context, sourceKey, destKey string, db int, replace bool) (r0 *redis.IntCmd) {
 	m := w.methods[150]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5271,11 +5272,11 @@ func (w *ResilientCmdable) Copy(ctx context.Context, sourceKey, destKey string, 
 func (w *ResilientCmdable) DBSize(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[151]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5305,11 +5306,11 @@ func (w *ResilientCmdable) DBSize(ctx context.Context) (r0 *redis.IntCmd) {
 func (w *ResilientCmdable) DebugObject(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[152]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5342,11 +5343,11 @@ func (w *ResilientCmdable) DebugObject(ctx context.Context, key string) (r0 *red
 func (w *ResilientCmdable) Decr(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[153]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5379,11 +5380,11 @@ func (w *ResilientCmdable) Decr(ctx context.Context, key string) (r0 *redis.IntC
 func (w *ResilientCmdable) DecrBy(ctx context.Context, key string, decrement int64) (r0 *redis.IntCmd) {
 	m := w.methods[154]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5413,11 +5414,11 @@ func (w *ResilientCmdable) DecrBy(ctx context.Context, key string, decrement int
 func (w *ResilientCmdable) Del(ctx context.Context, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[155]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5447,11 +5448,11 @@ func (w *ResilientCmdable) Del(ctx context.Context, keys ...string) (r0 *redis.I
 func (w *ResilientCmdable) DelExArgs(ctx context.Context, key string, a redis.DelExArgs) (r0 *redis.IntCmd) {
 	m := w.methods[156]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5481,11 +5482,11 @@ func (w *ResilientCmdable) DelExArgs(ctx context.Context, key string, a redis.De
 func (w *ResilientCmdable) Digest(ctx context.Context, key string) (r0 *redis.DigestCmd) {
 	m := w.methods[157]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5515,11 +5516,11 @@ func (w *ResilientCmdable) Digest(ctx context.Context, key string) (r0 *redis.Di
 func (w *ResilientCmdable) Dump(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[158]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5549,11 +5550,11 @@ func (w *ResilientCmdable) Dump(ctx context.Context, key string) (r0 *redis.Stri
 func (w *ResilientCmdable) Echo(ctx context.Context, message any) (r0 *redis.StringCmd) {
 	m := w.methods[159]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5586,11 +5587,11 @@ func (w *ResilientCmdable) Echo(ctx context.Context, message any) (r0 *redis.Str
 func (w *ResilientCmdable) Eval(ctx context.Context, script string, keys []string, args ...any) (r0 *redis.Cmd) {
 	m := w.methods[160]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5620,11 +5621,11 @@ func (w *ResilientCmdable) Eval(ctx context.Context, script string, keys []strin
 func (w *ResilientCmdable) EvalRO(ctx context.Context, script string, keys []string, args ...any) (r0 *redis.Cmd) {
 	m := w.methods[161]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5657,11 +5658,11 @@ func (w *ResilientCmdable) EvalRO(ctx context.Context, script string, keys []str
 func (w *ResilientCmdable) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) (r0 *redis.Cmd) {
 	m := w.methods[162]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5691,11 +5692,11 @@ func (w *ResilientCmdable) EvalSha(ctx context.Context, sha1 string, keys []stri
 func (w *ResilientCmdable) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) (r0 *redis.Cmd) {
 	m := w.methods[163]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5725,11 +5726,11 @@ func (w *ResilientCmdable) EvalShaRO(ctx context.Context, sha1 string, keys []st
 func (w *ResilientCmdable) Exists(ctx context.Context, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[164]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5759,11 +5760,11 @@ func (w *ResilientCmdable) Exists(ctx context.Context, keys ...string) (r0 *redi
 func (w *ResilientCmdable) Expire(ctx context.Context, key string, expiration time.Duration) (r0 *redis.BoolCmd) {
 	m := w.methods[165]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5793,11 +5794,11 @@ func (w *ResilientCmdable) Expire(ctx context.Context, key string, expiration ti
 func (w *ResilientCmdable) ExpireAt(ctx context.Context, key string, tm time.Time) (r0 *redis.BoolCmd) {
 	m := w.methods[166]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5827,11 +5828,11 @@ func (w *ResilientCmdable) ExpireAt(ctx context.Context, key string, tm time.Tim
 func (w *ResilientCmdable) ExpireGT(ctx context.Context, key string, expiration time.Duration) (r0 *redis.BoolCmd) {
 	m := w.methods[167]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5861,11 +5862,11 @@ func (w *ResilientCmdable) ExpireGT(ctx context.Context, key string, expiration 
 func (w *ResilientCmdable) ExpireLT(ctx context.Context, key string, expiration time.Duration) (r0 *redis.BoolCmd) {
 	m := w.methods[168]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5895,11 +5896,11 @@ func (w *ResilientCmdable) ExpireLT(ctx context.Context, key string, expiration 
 func (w *ResilientCmdable) ExpireNX(ctx context.Context, key string, expiration time.Duration) (r0 *redis.BoolCmd) {
 	m := w.methods[169]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5929,11 +5930,11 @@ func (w *ResilientCmdable) ExpireNX(ctx context.Context, key string, expiration 
 func (w *ResilientCmdable) ExpireTime(ctx context.Context, key string) (r0 *redis.DurationCmd) {
 	m := w.methods[170]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -5963,11 +5964,11 @@ func (w *ResilientCmdable) ExpireTime(ctx context.Context, key string) (r0 *redi
 func (w *ResilientCmdable) ExpireXX(ctx context.Context, key string, expiration time.Duration) (r0 *redis.BoolCmd) {
 	m := w.methods[171]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6000,11 +6001,11 @@ func (w *ResilientCmdable) ExpireXX(ctx context.Context, key string, expiration 
 func (w *ResilientCmdable) FCall(ctx context.Context, function string, keys []string, args ...any) (r0 *redis.Cmd) {
 	m := w.methods[172]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6034,11 +6035,11 @@ func (w *ResilientCmdable) FCall(ctx context.Context, function string, keys []st
 func (w *ResilientCmdable) FCallRO(ctx context.Context, function string, keys []string, args ...any) (r0 *redis.Cmd) {
 	m := w.methods[173]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6068,11 +6069,11 @@ func (w *ResilientCmdable) FCallRO(ctx context.Context, function string, keys []
 func (w *ResilientCmdable) FCallRo(ctx context.Context, function string, keys []string, args ...any) (r0 *redis.Cmd) {
 	m := w.methods[174]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6102,11 +6103,11 @@ func (w *ResilientCmdable) FCallRo(ctx context.Context, function string, keys []
 func (w *ResilientCmdable) FTAggregate(ctx context.Context, index, query string) (r0 *redis.MapStringInterfaceCmd) {
 	m := w.methods[175]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6136,11 +6137,11 @@ func (w *ResilientCmdable) FTAggregate(ctx context.Context, index, query string)
 func (w *ResilientCmdable) FTAggregateWithArgs(ctx context.Context, index, query string, options *redis.FTAggregateOptions) (r0 *redis.AggregateCmd) {
 	m := w.methods[176]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6170,11 +6171,11 @@ func (w *ResilientCmdable) FTAggregateWithArgs(ctx context.Context, index, query
 func (w *ResilientCmdable) FTAliasAdd(ctx context.Context, index, alias string) (r0 *redis.StatusCmd) {
 	m := w.methods[177]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6204,11 +6205,11 @@ func (w *ResilientCmdable) FTAliasAdd(ctx context.Context, index, alias string) 
 func (w *ResilientCmdable) FTAliasDel(ctx context.Context, alias string) (r0 *redis.StatusCmd) {
 	m := w.methods[178]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6238,11 +6239,11 @@ func (w *ResilientCmdable) FTAliasDel(ctx context.Context, alias string) (r0 *re
 func (w *ResilientCmdable) FTAliasList(ctx context.Context, index string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[179]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6272,11 +6273,11 @@ func (w *ResilientCmdable) FTAliasList(ctx context.Context, index string) (r0 *r
 func (w *ResilientCmdable) FTAliasUpdate(ctx context.Context, index, alias string) (r0 *redis.StatusCmd) {
 	m := w.methods[180]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6306,11 +6307,11 @@ func (w *ResilientCmdable) FTAliasUpdate(ctx context.Context, index, alias strin
 func (w *ResilientCmdable) FTAlter(ctx context.Context, index string, skipInitialScan bool, definition []any) (r0 *redis.StatusCmd) {
 	m := w.methods[181]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6340,11 +6341,11 @@ func (w *ResilientCmdable) FTAlter(ctx context.Context, index string, skipInitia
 func (w *ResilientCmdable) FTConfigGet(ctx context.Context, option string) (r0 *redis.MapMapStringInterfaceCmd) {
 	m := w.methods[182]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6374,11 +6375,11 @@ func (w *ResilientCmdable) FTConfigGet(ctx context.Context, option string) (r0 *
 func (w *ResilientCmdable) FTConfigSet(ctx context.Context, option string, value any) (r0 *redis.StatusCmd) {
 	m := w.methods[183]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6408,11 +6409,11 @@ func (w *ResilientCmdable) FTConfigSet(ctx context.Context, option string, value
 func (w *ResilientCmdable) FTCreate(ctx context.Context, index string, options *redis.FTCreateOptions, schema ...*redis.FieldSchema) (r0 *redis.StatusCmd) {
 	m := w.methods[184]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6442,11 +6443,11 @@ func (w *ResilientCmdable) FTCreate(ctx context.Context, index string, options *
 func (w *ResilientCmdable) FTCursorDel(ctx context.Context, index string, cursorId int) (r0 *redis.StatusCmd) {
 	m := w.methods[185]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6476,11 +6477,11 @@ func (w *ResilientCmdable) FTCursorDel(ctx context.Context, index string, cursor
 func (w *ResilientCmdable) FTCursorRead(ctx context.Context, index string, cursorId, count int) (r0 *redis.MapStringInterfaceCmd) {
 	m := w.methods[186]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6510,11 +6511,11 @@ func (w *ResilientCmdable) FTCursorRead(ctx context.Context, index string, curso
 func (w *ResilientCmdable) FTDictAdd(ctx context.Context, dict string, term ...any) (r0 *redis.IntCmd) {
 	m := w.methods[187]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6544,11 +6545,11 @@ func (w *ResilientCmdable) FTDictAdd(ctx context.Context, dict string, term ...a
 func (w *ResilientCmdable) FTDictDel(ctx context.Context, dict string, term ...any) (r0 *redis.IntCmd) {
 	m := w.methods[188]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6578,11 +6579,11 @@ func (w *ResilientCmdable) FTDictDel(ctx context.Context, dict string, term ...a
 func (w *ResilientCmdable) FTDictDump(ctx context.Context, dict string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[189]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6612,11 +6613,11 @@ func (w *ResilientCmdable) FTDictDump(ctx context.Context, dict string) (r0 *red
 func (w *ResilientCmdable) FTDropIndex(ctx context.Context, index string) (r0 *redis.StatusCmd) {
 	m := w.methods[190]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6646,11 +6647,11 @@ func (w *ResilientCmdable) FTDropIndex(ctx context.Context, index string) (r0 *r
 func (w *ResilientCmdable) FTDropIndexWithArgs(ctx context.Context, index string, options *redis.FTDropIndexOptions) (r0 *redis.StatusCmd) {
 	m := w.methods[191]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6680,11 +6681,11 @@ func (w *ResilientCmdable) FTDropIndexWithArgs(ctx context.Context, index string
 func (w *ResilientCmdable) FTExplain(ctx context.Context, index, query string) (r0 *redis.StringCmd) {
 	m := w.methods[192]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6714,11 +6715,11 @@ func (w *ResilientCmdable) FTExplain(ctx context.Context, index, query string) (
 func (w *ResilientCmdable) FTExplainWithArgs(ctx context.Context, index, query string, options *redis.FTExplainOptions) (r0 *redis.StringCmd) {
 	m := w.methods[193]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6748,11 +6749,11 @@ func (w *ResilientCmdable) FTExplainWithArgs(ctx context.Context, index, query s
 func (w *ResilientCmdable) FTHybrid(ctx context.Context, index, searchExpr, vectorField string, vectorData redis.Vector) (r0 *redis.FTHybridCmd) {
 	m := w.methods[194]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6782,11 +6783,11 @@ func (w *ResilientCmdable) FTHybrid(ctx context.Context, index, searchExpr, vect
 func (w *ResilientCmdable) FTHybridWithArgs(ctx context.Context, index string, options *redis.FTHybridOptions) (r0 *redis.FTHybridCmd) {
 	m := w.methods[195]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6816,11 +6817,11 @@ func (w *ResilientCmdable) FTHybridWithArgs(ctx context.Context, index string, o
 func (w *ResilientCmdable) FTInfo(ctx context.Context, index string) (r0 *redis.FTInfoCmd) {
 	m := w.methods[196]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6850,11 +6851,11 @@ func (w *ResilientCmdable) FTInfo(ctx context.Context, index string) (r0 *redis.
 func (w *ResilientCmdable) FTSearch(ctx context.Context, index, query string) (r0 *redis.FTSearchCmd) {
 	m := w.methods[197]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6884,11 +6885,11 @@ func (w *ResilientCmdable) FTSearch(ctx context.Context, index, query string) (r
 func (w *ResilientCmdable) FTSearchWithArgs(ctx context.Context, index, query string, options *redis.FTSearchOptions) (r0 *redis.FTSearchCmd) {
 	m := w.methods[198]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6918,11 +6919,11 @@ func (w *ResilientCmdable) FTSearchWithArgs(ctx context.Context, index, query st
 func (w *ResilientCmdable) FTSpellCheck(ctx context.Context, index, query string) (r0 *redis.FTSpellCheckCmd) {
 	m := w.methods[199]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6952,11 +6953,11 @@ func (w *ResilientCmdable) FTSpellCheck(ctx context.Context, index, query string
 func (w *ResilientCmdable) FTSpellCheckWithArgs(ctx context.Context, index, query string, options *redis.FTSpellCheckOptions) (r0 *redis.FTSpellCheckCmd) {
 	m := w.methods[200]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -6986,11 +6987,11 @@ func (w *ResilientCmdable) FTSpellCheckWithArgs(ctx context.Context, index, quer
 func (w *ResilientCmdable) FTSynDump(ctx context.Context, index string) (r0 *redis.FTSynDumpCmd) {
 	m := w.methods[201]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7020,11 +7021,11 @@ func (w *ResilientCmdable) FTSynDump(ctx context.Context, index string) (r0 *red
 func (w *ResilientCmdable) FTSynUpdate(ctx context.Context, index string, synGroupId any, terms []any) (r0 *redis.StatusCmd) {
 	m := w.methods[202]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7054,11 +7055,11 @@ func (w *ResilientCmdable) FTSynUpdate(ctx context.Context, index string, synGro
 func (w *ResilientCmdable) FTSynUpdateWithArgs(ctx context.Context, index string, synGroupId any, options *redis.FTSynUpdateOptions, terms []any) (r0 *redis.StatusCmd) {
 	m := w.methods[203]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7088,11 +7089,11 @@ func (w *ResilientCmdable) FTSynUpdateWithArgs(ctx context.Context, index string
 func (w *ResilientCmdable) FTTagVals(ctx context.Context, index, field string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[204]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7122,11 +7123,11 @@ func (w *ResilientCmdable) FTTagVals(ctx context.Context, index, field string) (
 func (w *ResilientCmdable) FT_List(ctx context.Context) (r0 *redis.StringSliceCmd) {
 	m := w.methods[205]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7156,11 +7157,11 @@ func (w *ResilientCmdable) FT_List(ctx context.Context) (r0 *redis.StringSliceCm
 func (w *ResilientCmdable) FlushAll(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[206]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7190,11 +7191,11 @@ func (w *ResilientCmdable) FlushAll(ctx context.Context) (r0 *redis.StatusCmd) {
 func (w *ResilientCmdable) FlushAllAsync(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[207]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7224,11 +7225,11 @@ func (w *ResilientCmdable) FlushAllAsync(ctx context.Context) (r0 *redis.StatusC
 func (w *ResilientCmdable) FlushDB(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[208]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7258,11 +7259,11 @@ func (w *ResilientCmdable) FlushDB(ctx context.Context) (r0 *redis.StatusCmd) {
 func (w *ResilientCmdable) FlushDBAsync(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[209]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7292,11 +7293,11 @@ func (w *ResilientCmdable) FlushDBAsync(ctx context.Context) (r0 *redis.StatusCm
 func (w *ResilientCmdable) FunctionDelete(ctx context.Context, libName string) (r0 *redis.StringCmd) {
 	m := w.methods[210]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7326,11 +7327,11 @@ func (w *ResilientCmdable) FunctionDelete(ctx context.Context, libName string) (
 func (w *ResilientCmdable) FunctionDump(ctx context.Context) (r0 *redis.StringCmd) {
 	m := w.methods[211]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7360,11 +7361,11 @@ func (w *ResilientCmdable) FunctionDump(ctx context.Context) (r0 *redis.StringCm
 func (w *ResilientCmdable) FunctionFlush(ctx context.Context) (r0 *redis.StringCmd) {
 	m := w.methods[212]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7394,11 +7395,11 @@ func (w *ResilientCmdable) FunctionFlush(ctx context.Context) (r0 *redis.StringC
 func (w *ResilientCmdable) FunctionFlushAsync(ctx context.Context) (r0 *redis.StringCmd) {
 	m := w.methods[213]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7428,11 +7429,11 @@ func (w *ResilientCmdable) FunctionFlushAsync(ctx context.Context) (r0 *redis.St
 func (w *ResilientCmdable) FunctionKill(ctx context.Context) (r0 *redis.StringCmd) {
 	m := w.methods[214]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7462,11 +7463,11 @@ func (w *ResilientCmdable) FunctionKill(ctx context.Context) (r0 *redis.StringCm
 func (w *ResilientCmdable) FunctionList(ctx context.Context, q redis.FunctionListQuery) (r0 *redis.FunctionListCmd) {
 	m := w.methods[215]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7496,11 +7497,11 @@ func (w *ResilientCmdable) FunctionList(ctx context.Context, q redis.FunctionLis
 func (w *ResilientCmdable) FunctionLoad(ctx context.Context, code string) (r0 *redis.StringCmd) {
 	m := w.methods[216]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7530,11 +7531,11 @@ func (w *ResilientCmdable) FunctionLoad(ctx context.Context, code string) (r0 *r
 func (w *ResilientCmdable) FunctionLoadReplace(ctx context.Context, code string) (r0 *redis.StringCmd) {
 	m := w.methods[217]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7564,11 +7565,11 @@ func (w *ResilientCmdable) FunctionLoadReplace(ctx context.Context, code string)
 func (w *ResilientCmdable) FunctionRestore(ctx context.Context, libDump string) (r0 *redis.StringCmd) {
 	m := w.methods[218]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7598,11 +7599,11 @@ func (w *ResilientCmdable) FunctionRestore(ctx context.Context, libDump string) 
 func (w *ResilientCmdable) FunctionStats(ctx context.Context) (r0 *redis.FunctionStatsCmd) {
 	m := w.methods[219]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7632,11 +7633,11 @@ func (w *ResilientCmdable) FunctionStats(ctx context.Context) (r0 *redis.Functio
 func (w *ResilientCmdable) GeoAdd(ctx context.Context, key string, geoLocation ...*redis.GeoLocation) (r0 *redis.IntCmd) {
 	m := w.methods[220]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7666,11 +7667,11 @@ func (w *ResilientCmdable) GeoAdd(ctx context.Context, key string, geoLocation .
 func (w *ResilientCmdable) GeoDist(ctx context.Context, key, member1, member2, unit string) (r0 *redis.FloatCmd) {
 	m := w.methods[221]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7700,11 +7701,11 @@ func (w *ResilientCmdable) GeoDist(ctx context.Context, key, member1, member2, u
 func (w *ResilientCmdable) GeoHash(ctx context.Context, key string, members ...string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[222]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7734,11 +7735,11 @@ func (w *ResilientCmdable) GeoHash(ctx context.Context, key string, members ...s
 func (w *ResilientCmdable) GeoPos(ctx context.Context, key string, members ...string) (r0 *redis.GeoPosCmd) {
 	m := w.methods[223]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7768,11 +7769,11 @@ func (w *ResilientCmdable) GeoPos(ctx context.Context, key string, members ...st
 func (w *ResilientCmdable) GeoRadius(ctx context.Context, key string, longitude, latitude float64, query *redis.GeoRadiusQuery) (r0 *redis.GeoLocationCmd) {
 	m := w.methods[224]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7802,11 +7803,11 @@ func (w *ResilientCmdable) GeoRadius(ctx context.Context, key string, longitude,
 func (w *ResilientCmdable) GeoRadiusByMember(ctx context.Context, key, member string, query *redis.GeoRadiusQuery) (r0 *redis.GeoLocationCmd) {
 	m := w.methods[225]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7836,11 +7837,11 @@ func (w *ResilientCmdable) GeoRadiusByMember(ctx context.Context, key, member st
 func (w *ResilientCmdable) GeoRadiusByMemberStore(ctx context.Context, key, member string, query *redis.GeoRadiusQuery) (r0 *redis.IntCmd) {
 	m := w.methods[226]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7870,11 +7871,11 @@ func (w *ResilientCmdable) GeoRadiusByMemberStore(ctx context.Context, key, memb
 func (w *ResilientCmdable) GeoRadiusStore(ctx context.Context, key string, longitude, latitude float64, query *redis.GeoRadiusQuery) (r0 *redis.IntCmd) {
 	m := w.methods[227]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7904,11 +7905,11 @@ func (w *ResilientCmdable) GeoRadiusStore(ctx context.Context, key string, longi
 func (w *ResilientCmdable) GeoSearch(ctx context.Context, key string, q *redis.GeoSearchQuery) (r0 *redis.StringSliceCmd) {
 	m := w.methods[228]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7938,11 +7939,11 @@ func (w *ResilientCmdable) GeoSearch(ctx context.Context, key string, q *redis.G
 func (w *ResilientCmdable) GeoSearchLocation(ctx context.Context, key string, q *redis.GeoSearchLocationQuery) (r0 *redis.GeoSearchLocationCmd) {
 	m := w.methods[229]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -7972,11 +7973,11 @@ func (w *ResilientCmdable) GeoSearchLocation(ctx context.Context, key string, q 
 func (w *ResilientCmdable) GeoSearchStore(ctx context.Context, key, store string, q *redis.GeoSearchStoreQuery) (r0 *redis.IntCmd) {
 	m := w.methods[230]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8006,11 +8007,11 @@ func (w *ResilientCmdable) GeoSearchStore(ctx context.Context, key, store string
 func (w *ResilientCmdable) Get(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[231]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8040,11 +8041,11 @@ func (w *ResilientCmdable) Get(ctx context.Context, key string) (r0 *redis.Strin
 func (w *ResilientCmdable) GetBit(ctx context.Context, key string, offset int64) (r0 *redis.IntCmd) {
 	m := w.methods[232]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8077,11 +8078,11 @@ func (w *ResilientCmdable) GetBit(ctx context.Context, key string, offset int64)
 func (w *ResilientCmdable) GetDel(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[233]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8111,11 +8112,11 @@ func (w *ResilientCmdable) GetDel(ctx context.Context, key string) (r0 *redis.St
 func (w *ResilientCmdable) GetEx(ctx context.Context, key string, expiration time.Duration) (r0 *redis.StringCmd) {
 	m := w.methods[234]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8145,11 +8146,11 @@ func (w *ResilientCmdable) GetEx(ctx context.Context, key string, expiration tim
 func (w *ResilientCmdable) GetRange(ctx context.Context, key string, start, end int64) (r0 *redis.StringCmd) {
 	m := w.methods[235]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8182,11 +8183,11 @@ func (w *ResilientCmdable) GetRange(ctx context.Context, key string, start, end 
 func (w *ResilientCmdable) GetSet(ctx context.Context, key string, value any) (r0 *redis.StringCmd) {
 	m := w.methods[236]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8216,11 +8217,11 @@ func (w *ResilientCmdable) GetSet(ctx context.Context, key string, value any) (r
 func (w *ResilientCmdable) GetToBuffer(ctx context.Context, key string, buf []byte) (r0 *redis.ZeroCopyStringCmd) {
 	m := w.methods[237]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8250,11 +8251,11 @@ func (w *ResilientCmdable) GetToBuffer(ctx context.Context, key string, buf []by
 func (w *ResilientCmdable) HDel(ctx context.Context, key string, fields ...string) (r0 *redis.IntCmd) {
 	m := w.methods[238]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8284,11 +8285,11 @@ func (w *ResilientCmdable) HDel(ctx context.Context, key string, fields ...strin
 func (w *ResilientCmdable) HExists(ctx context.Context, key, field string) (r0 *redis.BoolCmd) {
 	m := w.methods[239]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8318,11 +8319,11 @@ func (w *ResilientCmdable) HExists(ctx context.Context, key, field string) (r0 *
 func (w *ResilientCmdable) HExpire(ctx context.Context, key string, expiration time.Duration, fields ...string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[240]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8352,11 +8353,11 @@ func (w *ResilientCmdable) HExpire(ctx context.Context, key string, expiration t
 func (w *ResilientCmdable) HExpireAt(ctx context.Context, key string, tm time.Time, fields ...string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[241]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8386,11 +8387,11 @@ func (w *ResilientCmdable) HExpireAt(ctx context.Context, key string, tm time.Ti
 func (w *ResilientCmdable) HExpireAtWithArgs(ctx context.Context, key string, tm time.Time, expirationArgs redis.HExpireArgs, fields ...string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[242]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8420,11 +8421,11 @@ func (w *ResilientCmdable) HExpireAtWithArgs(ctx context.Context, key string, tm
 func (w *ResilientCmdable) HExpireTime(ctx context.Context, key string, fields ...string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[243]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8454,11 +8455,11 @@ func (w *ResilientCmdable) HExpireTime(ctx context.Context, key string, fields .
 func (w *ResilientCmdable) HExpireWithArgs(ctx context.Context, key string, expiration time.Duration, expirationArgs redis.HExpireArgs, fields ...string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[244]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8488,11 +8489,11 @@ func (w *ResilientCmdable) HExpireWithArgs(ctx context.Context, key string, expi
 func (w *ResilientCmdable) HGet(ctx context.Context, key, field string) (r0 *redis.StringCmd) {
 	m := w.methods[245]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8522,11 +8523,11 @@ func (w *ResilientCmdable) HGet(ctx context.Context, key, field string) (r0 *red
 func (w *ResilientCmdable) HGetAll(ctx context.Context, key string) (r0 *redis.MapStringStringCmd) {
 	m := w.methods[246]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8559,11 +8560,11 @@ func (w *ResilientCmdable) HGetAll(ctx context.Context, key string) (r0 *redis.M
 func (w *ResilientCmdable) HGetDel(ctx context.Context, key string, fields ...string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[247]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8593,11 +8594,11 @@ func (w *ResilientCmdable) HGetDel(ctx context.Context, key string, fields ...st
 func (w *ResilientCmdable) HGetEX(ctx context.Context, key string, fields ...string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[248]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8627,11 +8628,11 @@ func (w *ResilientCmdable) HGetEX(ctx context.Context, key string, fields ...str
 func (w *ResilientCmdable) HGetEXWithArgs(ctx context.Context, key string, options *redis.HGetEXOptions, fields ...string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[249]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8661,11 +8662,11 @@ func (w *ResilientCmdable) HGetEXWithArgs(ctx context.Context, key string, optio
 func (w *ResilientCmdable) HImportDiscard(ctx context.Context, fieldsetName string) (r0 *redis.IntCmd) {
 	m := w.methods[250]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8695,11 +8696,11 @@ func (w *ResilientCmdable) HImportDiscard(ctx context.Context, fieldsetName stri
 func (w *ResilientCmdable) HImportDiscardAll(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[251]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8729,11 +8730,11 @@ func (w *ResilientCmdable) HImportDiscardAll(ctx context.Context) (r0 *redis.Int
 func (w *ResilientCmdable) HImportPrepare(ctx context.Context, fieldsetName string, fields ...string) (r0 *redis.StatusCmd) {
 	m := w.methods[252]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8763,11 +8764,11 @@ func (w *ResilientCmdable) HImportPrepare(ctx context.Context, fieldsetName stri
 func (w *ResilientCmdable) HImportSet(ctx context.Context, key, fieldsetName string, values ...any) (r0 *redis.StatusCmd) {
 	m := w.methods[253]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8800,11 +8801,11 @@ func (w *ResilientCmdable) HImportSet(ctx context.Context, key, fieldsetName str
 func (w *ResilientCmdable) HIncrBy(ctx context.Context, key, field string, incr int64) (r0 *redis.IntCmd) {
 	m := w.methods[254]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8837,11 +8838,11 @@ func (w *ResilientCmdable) HIncrBy(ctx context.Context, key, field string, incr 
 func (w *ResilientCmdable) HIncrByFloat(ctx context.Context, key, field string, incr float64) (r0 *redis.FloatCmd) {
 	m := w.methods[255]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8871,11 +8872,11 @@ func (w *ResilientCmdable) HIncrByFloat(ctx context.Context, key, field string, 
 func (w *ResilientCmdable) HKeys(ctx context.Context, key string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[256]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8905,11 +8906,11 @@ func (w *ResilientCmdable) HKeys(ctx context.Context, key string) (r0 *redis.Str
 func (w *ResilientCmdable) HLen(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[257]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8939,11 +8940,11 @@ func (w *ResilientCmdable) HLen(ctx context.Context, key string) (r0 *redis.IntC
 func (w *ResilientCmdable) HMGet(ctx context.Context, key string, fields ...string) (r0 *redis.SliceCmd) {
 	m := w.methods[258]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -8973,11 +8974,11 @@ func (w *ResilientCmdable) HMGet(ctx context.Context, key string, fields ...stri
 func (w *ResilientCmdable) HMSet(ctx context.Context, key string, values ...any) (r0 *redis.BoolCmd) {
 	m := w.methods[259]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9007,11 +9008,11 @@ func (w *ResilientCmdable) HMSet(ctx context.Context, key string, values ...any)
 func (w *ResilientCmdable) HPExpire(ctx context.Context, key string, expiration time.Duration, fields ...string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[260]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9041,11 +9042,11 @@ func (w *ResilientCmdable) HPExpire(ctx context.Context, key string, expiration 
 func (w *ResilientCmdable) HPExpireAt(ctx context.Context, key string, tm time.Time, fields ...string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[261]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9075,11 +9076,11 @@ func (w *ResilientCmdable) HPExpireAt(ctx context.Context, key string, tm time.T
 func (w *ResilientCmdable) HPExpireAtWithArgs(ctx context.Context, key string, tm time.Time, expirationArgs redis.HExpireArgs, fields ...string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[262]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9109,11 +9110,11 @@ func (w *ResilientCmdable) HPExpireAtWithArgs(ctx context.Context, key string, t
 func (w *ResilientCmdable) HPExpireTime(ctx context.Context, key string, fields ...string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[263]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9143,11 +9144,11 @@ func (w *ResilientCmdable) HPExpireTime(ctx context.Context, key string, fields 
 func (w *ResilientCmdable) HPExpireWithArgs(ctx context.Context, key string, expiration time.Duration, expirationArgs redis.HExpireArgs, fields ...string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[264]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9177,11 +9178,11 @@ func (w *ResilientCmdable) HPExpireWithArgs(ctx context.Context, key string, exp
 func (w *ResilientCmdable) HPTTL(ctx context.Context, key string, fields ...string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[265]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9211,11 +9212,11 @@ func (w *ResilientCmdable) HPTTL(ctx context.Context, key string, fields ...stri
 func (w *ResilientCmdable) HPersist(ctx context.Context, key string, fields ...string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[266]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9245,11 +9246,11 @@ func (w *ResilientCmdable) HPersist(ctx context.Context, key string, fields ...s
 func (w *ResilientCmdable) HRandField(ctx context.Context, key string, count int) (r0 *redis.StringSliceCmd) {
 	m := w.methods[267]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9279,11 +9280,11 @@ func (w *ResilientCmdable) HRandField(ctx context.Context, key string, count int
 func (w *ResilientCmdable) HRandFieldWithValues(ctx context.Context, key string, count int) (r0 *redis.KeyValueSliceCmd) {
 	m := w.methods[268]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9313,11 +9314,11 @@ func (w *ResilientCmdable) HRandFieldWithValues(ctx context.Context, key string,
 func (w *ResilientCmdable) HScan(ctx context.Context, key string, cursor uint64, match string, count int64) (r0 *redis.ScanCmd) {
 	m := w.methods[269]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9347,11 +9348,11 @@ func (w *ResilientCmdable) HScan(ctx context.Context, key string, cursor uint64,
 func (w *ResilientCmdable) HScanNoValues(ctx context.Context, key string, cursor uint64, match string, count int64) (r0 *redis.ScanCmd) {
 	m := w.methods[270]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9381,11 +9382,11 @@ func (w *ResilientCmdable) HScanNoValues(ctx context.Context, key string, cursor
 func (w *ResilientCmdable) HSet(ctx context.Context, key string, values ...any) (r0 *redis.IntCmd) {
 	m := w.methods[271]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9415,11 +9416,11 @@ func (w *ResilientCmdable) HSet(ctx context.Context, key string, values ...any) 
 func (w *ResilientCmdable) HSetEX(ctx context.Context, key string, fieldsAndValues ...string) (r0 *redis.IntCmd) {
 	m := w.methods[272]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9449,11 +9450,11 @@ func (w *ResilientCmdable) HSetEX(ctx context.Context, key string, fieldsAndValu
 func (w *ResilientCmdable) HSetEXWithArgs(ctx context.Context, key string, options *redis.HSetEXOptions, fieldsAndValues ...string) (r0 *redis.IntCmd) {
 	m := w.methods[273]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9483,11 +9484,11 @@ func (w *ResilientCmdable) HSetEXWithArgs(ctx context.Context, key string, optio
 func (w *ResilientCmdable) HSetNX(ctx context.Context, key, field string, value any) (r0 *redis.BoolCmd) {
 	m := w.methods[274]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9517,11 +9518,11 @@ func (w *ResilientCmdable) HSetNX(ctx context.Context, key, field string, value 
 func (w *ResilientCmdable) HStrLen(ctx context.Context, key, field string) (r0 *redis.IntCmd) {
 	m := w.methods[275]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9551,11 +9552,11 @@ func (w *ResilientCmdable) HStrLen(ctx context.Context, key, field string) (r0 *
 func (w *ResilientCmdable) HTTL(ctx context.Context, key string, fields ...string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[276]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9585,11 +9586,11 @@ func (w *ResilientCmdable) HTTL(ctx context.Context, key string, fields ...strin
 func (w *ResilientCmdable) HVals(ctx context.Context, key string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[277]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9622,11 +9623,11 @@ func (w *ResilientCmdable) HVals(ctx context.Context, key string) (r0 *redis.Str
 func (w *ResilientCmdable) Incr(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[278]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9659,11 +9660,11 @@ func (w *ResilientCmdable) Incr(ctx context.Context, key string) (r0 *redis.IntC
 func (w *ResilientCmdable) IncrBy(ctx context.Context, key string, value int64) (r0 *redis.IntCmd) {
 	m := w.methods[279]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9696,11 +9697,11 @@ func (w *ResilientCmdable) IncrBy(ctx context.Context, key string, value int64) 
 func (w *ResilientCmdable) IncrByFloat(ctx context.Context, key string, value float64) (r0 *redis.FloatCmd) {
 	m := w.methods[280]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9733,11 +9734,11 @@ func (w *ResilientCmdable) IncrByFloat(ctx context.Context, key string, value fl
 func (w *ResilientCmdable) IncrEXFloat(ctx context.Context, key string, args redis.IncrEXFloatArgs) (r0 *redis.IncrEXFloatCmd) {
 	m := w.methods[281]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9770,11 +9771,11 @@ func (w *ResilientCmdable) IncrEXFloat(ctx context.Context, key string, args red
 func (w *ResilientCmdable) IncrEXInt(ctx context.Context, key string, args redis.IncrEXIntArgs) (r0 *redis.IncrEXIntCmd) {
 	m := w.methods[282]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9804,11 +9805,11 @@ func (w *ResilientCmdable) IncrEXInt(ctx context.Context, key string, args redis
 func (w *ResilientCmdable) Info(ctx context.Context, section ...string) (r0 *redis.StringCmd) {
 	m := w.methods[283]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9838,11 +9839,11 @@ func (w *ResilientCmdable) Info(ctx context.Context, section ...string) (r0 *red
 func (w *ResilientCmdable) InfoMap(ctx context.Context, section ...string) (r0 *redis.InfoCmd) {
 	m := w.methods[284]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9875,11 +9876,11 @@ func (w *ResilientCmdable) InfoMap(ctx context.Context, section ...string) (r0 *
 func (w *ResilientCmdable) JSONArrAppend(ctx context.Context, key, path string, values ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[285]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9909,11 +9910,11 @@ func (w *ResilientCmdable) JSONArrAppend(ctx context.Context, key, path string, 
 func (w *ResilientCmdable) JSONArrIndex(ctx context.Context, key, path string, value ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[286]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9943,11 +9944,11 @@ func (w *ResilientCmdable) JSONArrIndex(ctx context.Context, key, path string, v
 func (w *ResilientCmdable) JSONArrIndexWithArgs(ctx context.Context, key, path string, options *redis.JSONArrIndexArgs, value ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[287]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -9980,11 +9981,11 @@ func (w *ResilientCmdable) JSONArrIndexWithArgs(ctx context.Context, key, path s
 func (w *ResilientCmdable) JSONArrInsert(ctx context.Context, key, path string, index int64, values ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[288]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10014,11 +10015,11 @@ func (w *ResilientCmdable) JSONArrInsert(ctx context.Context, key, path string, 
 func (w *ResilientCmdable) JSONArrLen(ctx context.Context, key, path string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[289]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10051,11 +10052,11 @@ func (w *ResilientCmdable) JSONArrLen(ctx context.Context, key, path string) (r0
 func (w *ResilientCmdable) JSONArrPop(ctx context.Context, key, path string, index int) (r0 *redis.StringSliceCmd) {
 	m := w.methods[290]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10085,11 +10086,11 @@ func (w *ResilientCmdable) JSONArrPop(ctx context.Context, key, path string, ind
 func (w *ResilientCmdable) JSONArrTrim(ctx context.Context, key, path string) (r0 *redis.IntSliceCmd) {
 	m := w.methods[291]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10119,11 +10120,11 @@ func (w *ResilientCmdable) JSONArrTrim(ctx context.Context, key, path string) (r
 func (w *ResilientCmdable) JSONArrTrimWithArgs(ctx context.Context, key, path string, options *redis.JSONArrTrimArgs) (r0 *redis.IntSliceCmd) {
 	m := w.methods[292]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10153,11 +10154,11 @@ func (w *ResilientCmdable) JSONArrTrimWithArgs(ctx context.Context, key, path st
 func (w *ResilientCmdable) JSONClear(ctx context.Context, key, path string) (r0 *redis.IntCmd) {
 	m := w.methods[293]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10187,11 +10188,11 @@ func (w *ResilientCmdable) JSONClear(ctx context.Context, key, path string) (r0 
 func (w *ResilientCmdable) JSONDebugMemory(ctx context.Context, key, path string) (r0 *redis.IntCmd) {
 	m := w.methods[294]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10221,11 +10222,11 @@ func (w *ResilientCmdable) JSONDebugMemory(ctx context.Context, key, path string
 func (w *ResilientCmdable) JSONDel(ctx context.Context, key, path string) (r0 *redis.IntCmd) {
 	m := w.methods[295]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10255,11 +10256,11 @@ func (w *ResilientCmdable) JSONDel(ctx context.Context, key, path string) (r0 *r
 func (w *ResilientCmdable) JSONForget(ctx context.Context, key, path string) (r0 *redis.IntCmd) {
 	m := w.methods[296]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10289,11 +10290,11 @@ func (w *ResilientCmdable) JSONForget(ctx context.Context, key, path string) (r0
 func (w *ResilientCmdable) JSONGet(ctx context.Context, key string, paths ...string) (r0 *redis.JSONCmd) {
 	m := w.methods[297]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10323,11 +10324,11 @@ func (w *ResilientCmdable) JSONGet(ctx context.Context, key string, paths ...str
 func (w *ResilientCmdable) JSONGetWithArgs(ctx context.Context, key string, options *redis.JSONGetArgs, paths ...string) (r0 *redis.JSONCmd) {
 	m := w.methods[298]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10357,11 +10358,11 @@ func (w *ResilientCmdable) JSONGetWithArgs(ctx context.Context, key string, opti
 func (w *ResilientCmdable) JSONMGet(ctx context.Context, path string, keys ...string) (r0 *redis.JSONSliceCmd) {
 	m := w.methods[299]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10391,11 +10392,11 @@ func (w *ResilientCmdable) JSONMGet(ctx context.Context, path string, keys ...st
 func (w *ResilientCmdable) JSONMSet(ctx context.Context, params ...any) (r0 *redis.StatusCmd) {
 	m := w.methods[300]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10425,11 +10426,11 @@ func (w *ResilientCmdable) JSONMSet(ctx context.Context, params ...any) (r0 *red
 func (w *ResilientCmdable) JSONMSetArgs(ctx context.Context, docs []redis.JSONSetArgs) (r0 *redis.StatusCmd) {
 	m := w.methods[301]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10459,11 +10460,11 @@ func (w *ResilientCmdable) JSONMSetArgs(ctx context.Context, docs []redis.JSONSe
 func (w *ResilientCmdable) JSONMerge(ctx context.Context, key, path, value string) (r0 *redis.StatusCmd) {
 	m := w.methods[302]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10496,11 +10497,11 @@ func (w *ResilientCmdable) JSONMerge(ctx context.Context, key, path, value strin
 func (w *ResilientCmdable) JSONNumIncrBy(ctx context.Context, key, path string, value float64) (r0 *redis.JSONCmd) {
 	m := w.methods[303]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10530,11 +10531,11 @@ func (w *ResilientCmdable) JSONNumIncrBy(ctx context.Context, key, path string, 
 func (w *ResilientCmdable) JSONObjKeys(ctx context.Context, key, path string) (r0 *redis.SliceCmd) {
 	m := w.methods[304]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10564,11 +10565,11 @@ func (w *ResilientCmdable) JSONObjKeys(ctx context.Context, key, path string) (r
 func (w *ResilientCmdable) JSONObjLen(ctx context.Context, key, path string) (r0 *redis.IntPointerSliceCmd) {
 	m := w.methods[305]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10598,11 +10599,11 @@ func (w *ResilientCmdable) JSONObjLen(ctx context.Context, key, path string) (r0
 func (w *ResilientCmdable) JSONSet(ctx context.Context, key, path string, value any) (r0 *redis.StatusCmd) {
 	m := w.methods[306]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10632,11 +10633,11 @@ func (w *ResilientCmdable) JSONSet(ctx context.Context, key, path string, value 
 func (w *ResilientCmdable) JSONSetMode(ctx context.Context, key, path string, value any, mode string) (r0 *redis.StatusCmd) {
 	m := w.methods[307]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10666,11 +10667,11 @@ func (w *ResilientCmdable) JSONSetMode(ctx context.Context, key, path string, va
 func (w *ResilientCmdable) JSONSetWithArgs(ctx context.Context, key, path string, value any, options *redis.JSONSetArgsOptions) (r0 *redis.StatusCmd) {
 	m := w.methods[308]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10703,11 +10704,11 @@ func (w *ResilientCmdable) JSONSetWithArgs(ctx context.Context, key, path string
 func (w *ResilientCmdable) JSONStrAppend(ctx context.Context, key, path, value string) (r0 *redis.IntPointerSliceCmd) {
 	m := w.methods[309]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10737,11 +10738,11 @@ func (w *ResilientCmdable) JSONStrAppend(ctx context.Context, key, path, value s
 func (w *ResilientCmdable) JSONStrLen(ctx context.Context, key, path string) (r0 *redis.IntPointerSliceCmd) {
 	m := w.methods[310]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10774,11 +10775,11 @@ func (w *ResilientCmdable) JSONStrLen(ctx context.Context, key, path string) (r0
 func (w *ResilientCmdable) JSONToggle(ctx context.Context, key, path string) (r0 *redis.IntPointerSliceCmd) {
 	m := w.methods[311]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10808,11 +10809,11 @@ func (w *ResilientCmdable) JSONToggle(ctx context.Context, key, path string) (r0
 func (w *ResilientCmdable) JSONType(ctx context.Context, key, path string) (r0 *redis.JSONSliceCmd) {
 	m := w.methods[312]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10842,11 +10843,11 @@ func (w *ResilientCmdable) JSONType(ctx context.Context, key, path string) (r0 *
 func (w *ResilientCmdable) Keys(ctx context.Context, pattern string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[313]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10876,11 +10877,11 @@ func (w *ResilientCmdable) Keys(ctx context.Context, pattern string) (r0 *redis.
 func (w *ResilientCmdable) LCS(ctx context.Context, q *redis.LCSQuery) (r0 *redis.LCSCmd) {
 	m := w.methods[314]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10910,11 +10911,11 @@ func (w *ResilientCmdable) LCS(ctx context.Context, q *redis.LCSQuery) (r0 *redi
 func (w *ResilientCmdable) LIndex(ctx context.Context, key string, index int64) (r0 *redis.StringCmd) {
 	m := w.methods[315]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10947,11 +10948,11 @@ func (w *ResilientCmdable) LIndex(ctx context.Context, key string, index int64) 
 func (w *ResilientCmdable) LInsert(ctx context.Context, key, op string, pivot, value any) (r0 *redis.IntCmd) {
 	m := w.methods[316]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -10984,11 +10985,11 @@ func (w *ResilientCmdable) LInsert(ctx context.Context, key, op string, pivot, v
 func (w *ResilientCmdable) LInsertAfter(ctx context.Context, key string, pivot, value any) (r0 *redis.IntCmd) {
 	m := w.methods[317]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11021,11 +11022,11 @@ func (w *ResilientCmdable) LInsertAfter(ctx context.Context, key string, pivot, 
 func (w *ResilientCmdable) LInsertBefore(ctx context.Context, key string, pivot, value any) (r0 *redis.IntCmd) {
 	m := w.methods[318]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11055,11 +11056,11 @@ func (w *ResilientCmdable) LInsertBefore(ctx context.Context, key string, pivot,
 func (w *ResilientCmdable) LLen(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[319]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11092,11 +11093,11 @@ func (w *ResilientCmdable) LLen(ctx context.Context, key string) (r0 *redis.IntC
 func (w *ResilientCmdable) LMPop(ctx context.Context, direction string, count int64, keys ...string) (r0 *redis.KeyValuesCmd) {
 	m := w.methods[320]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11129,11 +11130,11 @@ func (w *ResilientCmdable) LMPop(ctx context.Context, direction string, count in
 func (w *ResilientCmdable) LMove(ctx context.Context, source, destination, srcpos, destpos string) (r0 *redis.StringCmd) {
 	m := w.methods[321]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11166,11 +11167,11 @@ func (w *ResilientCmdable) LMove(ctx context.Context, source, destination, srcpo
 func (w *ResilientCmdable) LMoveM(ctx context.Context, source, destination, srcpos, destpos string, args redis.LMoveMArgs) (r0 *redis.StringSliceCmd) {
 	m := w.methods[322]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11203,11 +11204,11 @@ func (w *ResilientCmdable) LMoveM(ctx context.Context, source, destination, srcp
 func (w *ResilientCmdable) LPop(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[323]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11240,11 +11241,11 @@ func (w *ResilientCmdable) LPop(ctx context.Context, key string) (r0 *redis.Stri
 func (w *ResilientCmdable) LPopCount(ctx context.Context, key string, count int) (r0 *redis.StringSliceCmd) {
 	m := w.methods[324]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11274,11 +11275,11 @@ func (w *ResilientCmdable) LPopCount(ctx context.Context, key string, count int)
 func (w *ResilientCmdable) LPos(ctx context.Context, key, value string, args redis.LPosArgs) (r0 *redis.IntCmd) {
 	m := w.methods[325]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11308,11 +11309,11 @@ func (w *ResilientCmdable) LPos(ctx context.Context, key, value string, args red
 func (w *ResilientCmdable) LPosCount(ctx context.Context, key, value string, count int64, args redis.LPosArgs) (r0 *redis.IntSliceCmd) {
 	m := w.methods[326]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11345,11 +11346,11 @@ func (w *ResilientCmdable) LPosCount(ctx context.Context, key, value string, cou
 func (w *ResilientCmdable) LPush(ctx context.Context, key string, values ...any) (r0 *redis.IntCmd) {
 	m := w.methods[327]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11382,11 +11383,11 @@ func (w *ResilientCmdable) LPush(ctx context.Context, key string, values ...any)
 func (w *ResilientCmdable) LPushX(ctx context.Context, key string, values ...any) (r0 *redis.IntCmd) {
 	m := w.methods[328]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11416,11 +11417,11 @@ func (w *ResilientCmdable) LPushX(ctx context.Context, key string, values ...any
 func (w *ResilientCmdable) LRange(ctx context.Context, key string, start, stop int64) (r0 *redis.StringSliceCmd) {
 	m := w.methods[329]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11453,11 +11454,11 @@ func (w *ResilientCmdable) LRange(ctx context.Context, key string, start, stop i
 func (w *ResilientCmdable) LRem(ctx context.Context, key string, count int64, value any) (r0 *redis.IntCmd) {
 	m := w.methods[330]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11487,11 +11488,11 @@ func (w *ResilientCmdable) LRem(ctx context.Context, key string, count int64, va
 func (w *ResilientCmdable) LSet(ctx context.Context, key string, index int64, value any) (r0 *redis.StatusCmd) {
 	m := w.methods[331]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11521,11 +11522,11 @@ func (w *ResilientCmdable) LSet(ctx context.Context, key string, index int64, va
 func (w *ResilientCmdable) LTrim(ctx context.Context, key string, start, stop int64) (r0 *redis.StatusCmd) {
 	m := w.methods[332]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11555,11 +11556,11 @@ func (w *ResilientCmdable) LTrim(ctx context.Context, key string, start, stop in
 func (w *ResilientCmdable) LastSave(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[333]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11589,11 +11590,11 @@ func (w *ResilientCmdable) LastSave(ctx context.Context) (r0 *redis.IntCmd) {
 func (w *ResilientCmdable) Latency(ctx context.Context) (r0 *redis.LatencyCmd) {
 	m := w.methods[334]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11623,11 +11624,11 @@ func (w *ResilientCmdable) Latency(ctx context.Context) (r0 *redis.LatencyCmd) {
 func (w *ResilientCmdable) LatencyReset(ctx context.Context, events ...any) (r0 *redis.StatusCmd) {
 	m := w.methods[335]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11657,11 +11658,11 @@ func (w *ResilientCmdable) LatencyReset(ctx context.Context, events ...any) (r0 
 func (w *ResilientCmdable) MGet(ctx context.Context, keys ...string) (r0 *redis.SliceCmd) {
 	m := w.methods[336]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11691,11 +11692,11 @@ func (w *ResilientCmdable) MGet(ctx context.Context, keys ...string) (r0 *redis.
 func (w *ResilientCmdable) MSet(ctx context.Context, values ...any) (r0 *redis.StatusCmd) {
 	m := w.methods[337]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11725,11 +11726,11 @@ func (w *ResilientCmdable) MSet(ctx context.Context, values ...any) (r0 *redis.S
 func (w *ResilientCmdable) MSetEX(ctx context.Context, args redis.MSetEXArgs, values ...any) (r0 *redis.IntCmd) {
 	m := w.methods[338]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11759,11 +11760,11 @@ func (w *ResilientCmdable) MSetEX(ctx context.Context, args redis.MSetEXArgs, va
 func (w *ResilientCmdable) MSetNX(ctx context.Context, values ...any) (r0 *redis.BoolCmd) {
 	m := w.methods[339]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11793,11 +11794,11 @@ func (w *ResilientCmdable) MSetNX(ctx context.Context, values ...any) (r0 *redis
 func (w *ResilientCmdable) MemoryUsage(ctx context.Context, key string, samples ...int) (r0 *redis.IntCmd) {
 	m := w.methods[340]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11827,11 +11828,11 @@ func (w *ResilientCmdable) MemoryUsage(ctx context.Context, key string, samples 
 func (w *ResilientCmdable) Migrate(ctx context.Context, host, port, key string, db int, timeout time.Duration) (r0 *redis.StatusCmd) {
 	m := w.methods[341]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11861,11 +11862,11 @@ func (w *ResilientCmdable) Migrate(ctx context.Context, host, port, key string, 
 func (w *ResilientCmdable) ModuleLoadex(ctx context.Context, conf *redis.ModuleLoadexConfig) (r0 *redis.StringCmd) {
 	m := w.methods[342]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11895,11 +11896,11 @@ func (w *ResilientCmdable) ModuleLoadex(ctx context.Context, conf *redis.ModuleL
 func (w *ResilientCmdable) Move(ctx context.Context, key string, db int) (r0 *redis.BoolCmd) {
 	m := w.methods[343]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11929,11 +11930,11 @@ func (w *ResilientCmdable) Move(ctx context.Context, key string, db int) (r0 *re
 func (w *ResilientCmdable) ObjectEncoding(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[344]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11963,11 +11964,11 @@ func (w *ResilientCmdable) ObjectEncoding(ctx context.Context, key string) (r0 *
 func (w *ResilientCmdable) ObjectFreq(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[345]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -11997,11 +11998,11 @@ func (w *ResilientCmdable) ObjectFreq(ctx context.Context, key string) (r0 *redi
 func (w *ResilientCmdable) ObjectIdleTime(ctx context.Context, key string) (r0 *redis.DurationCmd) {
 	m := w.methods[346]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12031,11 +12032,11 @@ func (w *ResilientCmdable) ObjectIdleTime(ctx context.Context, key string) (r0 *
 func (w *ResilientCmdable) ObjectRefCount(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[347]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12065,11 +12066,11 @@ func (w *ResilientCmdable) ObjectRefCount(ctx context.Context, key string) (r0 *
 func (w *ResilientCmdable) PExpire(ctx context.Context, key string, expiration time.Duration) (r0 *redis.BoolCmd) {
 	m := w.methods[348]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12099,11 +12100,11 @@ func (w *ResilientCmdable) PExpire(ctx context.Context, key string, expiration t
 func (w *ResilientCmdable) PExpireAt(ctx context.Context, key string, tm time.Time) (r0 *redis.BoolCmd) {
 	m := w.methods[349]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12133,11 +12134,11 @@ func (w *ResilientCmdable) PExpireAt(ctx context.Context, key string, tm time.Ti
 func (w *ResilientCmdable) PExpireTime(ctx context.Context, key string) (r0 *redis.DurationCmd) {
 	m := w.methods[350]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12167,11 +12168,11 @@ func (w *ResilientCmdable) PExpireTime(ctx context.Context, key string) (r0 *red
 func (w *ResilientCmdable) PFAdd(ctx context.Context, key string, els ...any) (r0 *redis.IntCmd) {
 	m := w.methods[351]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12201,11 +12202,11 @@ func (w *ResilientCmdable) PFAdd(ctx context.Context, key string, els ...any) (r
 func (w *ResilientCmdable) PFCount(ctx context.Context, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[352]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12235,11 +12236,11 @@ func (w *ResilientCmdable) PFCount(ctx context.Context, keys ...string) (r0 *red
 func (w *ResilientCmdable) PFMerge(ctx context.Context, dest string, keys ...string) (r0 *redis.StatusCmd) {
 	m := w.methods[353]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12269,11 +12270,11 @@ func (w *ResilientCmdable) PFMerge(ctx context.Context, dest string, keys ...str
 func (w *ResilientCmdable) PTTL(ctx context.Context, key string) (r0 *redis.DurationCmd) {
 	m := w.methods[354]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12303,11 +12304,11 @@ func (w *ResilientCmdable) PTTL(ctx context.Context, key string) (r0 *redis.Dura
 func (w *ResilientCmdable) Persist(ctx context.Context, key string) (r0 *redis.BoolCmd) {
 	m := w.methods[355]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12337,11 +12338,11 @@ func (w *ResilientCmdable) Persist(ctx context.Context, key string) (r0 *redis.B
 func (w *ResilientCmdable) Ping(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[356]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12381,7 +12382,7 @@ func (w *ResilientCmdable) Pipeline() redis.Pipeliner {
 //	retry_budget: off
 func (w *ResilientCmdable) Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) (r0 []redis.Cmder, err error) {
 	m := w.methods[358]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -12407,11 +12408,11 @@ func (w *ResilientCmdable) Pipelined(ctx context.Context, fn func(redis.Pipeline
 func (w *ResilientCmdable) PubSubChannels(ctx context.Context, pattern string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[359]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12441,11 +12442,11 @@ func (w *ResilientCmdable) PubSubChannels(ctx context.Context, pattern string) (
 func (w *ResilientCmdable) PubSubNumPat(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[360]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12475,11 +12476,11 @@ func (w *ResilientCmdable) PubSubNumPat(ctx context.Context) (r0 *redis.IntCmd) 
 func (w *ResilientCmdable) PubSubNumSub(ctx context.Context, channels ...string) (r0 *redis.MapStringIntCmd) {
 	m := w.methods[361]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12509,11 +12510,11 @@ func (w *ResilientCmdable) PubSubNumSub(ctx context.Context, channels ...string)
 func (w *ResilientCmdable) PubSubShardChannels(ctx context.Context, pattern string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[362]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12543,11 +12544,11 @@ func (w *ResilientCmdable) PubSubShardChannels(ctx context.Context, pattern stri
 func (w *ResilientCmdable) PubSubShardNumSub(ctx context.Context, channels ...string) (r0 *redis.MapStringIntCmd) {
 	m := w.methods[363]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12580,11 +12581,11 @@ func (w *ResilientCmdable) PubSubShardNumSub(ctx context.Context, channels ...st
 func (w *ResilientCmdable) Publish(ctx context.Context, channel string, message any) (r0 *redis.IntCmd) {
 	m := w.methods[364]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12614,11 +12615,11 @@ func (w *ResilientCmdable) Publish(ctx context.Context, channel string, message 
 func (w *ResilientCmdable) Quit(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[365]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12651,11 +12652,11 @@ func (w *ResilientCmdable) Quit(ctx context.Context) (r0 *redis.StatusCmd) {
 func (w *ResilientCmdable) RPop(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[366]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12688,11 +12689,11 @@ func (w *ResilientCmdable) RPop(ctx context.Context, key string) (r0 *redis.Stri
 func (w *ResilientCmdable) RPopCount(ctx context.Context, key string, count int) (r0 *redis.StringSliceCmd) {
 	m := w.methods[367]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12725,11 +12726,11 @@ func (w *ResilientCmdable) RPopCount(ctx context.Context, key string, count int)
 func (w *ResilientCmdable) RPopLPush(ctx context.Context, source, destination string) (r0 *redis.StringCmd) {
 	m := w.methods[368]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12762,11 +12763,11 @@ func (w *ResilientCmdable) RPopLPush(ctx context.Context, source, destination st
 func (w *ResilientCmdable) RPush(ctx context.Context, key string, values ...any) (r0 *redis.IntCmd) {
 	m := w.methods[369]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12799,11 +12800,11 @@ func (w *ResilientCmdable) RPush(ctx context.Context, key string, values ...any)
 func (w *ResilientCmdable) RPushX(ctx context.Context, key string, values ...any) (r0 *redis.IntCmd) {
 	m := w.methods[370]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12833,11 +12834,11 @@ func (w *ResilientCmdable) RPushX(ctx context.Context, key string, values ...any
 func (w *ResilientCmdable) RandomKey(ctx context.Context) (r0 *redis.StringCmd) {
 	m := w.methods[371]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12867,11 +12868,11 @@ func (w *ResilientCmdable) RandomKey(ctx context.Context) (r0 *redis.StringCmd) 
 func (w *ResilientCmdable) ReadOnly(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[372]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12901,11 +12902,11 @@ func (w *ResilientCmdable) ReadOnly(ctx context.Context) (r0 *redis.StatusCmd) {
 func (w *ResilientCmdable) ReadWrite(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[373]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12935,11 +12936,11 @@ func (w *ResilientCmdable) ReadWrite(ctx context.Context) (r0 *redis.StatusCmd) 
 func (w *ResilientCmdable) Rename(ctx context.Context, key, newkey string) (r0 *redis.StatusCmd) {
 	m := w.methods[374]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -12969,11 +12970,11 @@ func (w *ResilientCmdable) Rename(ctx context.Context, key, newkey string) (r0 *
 func (w *ResilientCmdable) RenameNX(ctx context.Context, key, newkey string) (r0 *redis.BoolCmd) {
 	m := w.methods[375]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13003,11 +13004,11 @@ func (w *ResilientCmdable) RenameNX(ctx context.Context, key, newkey string) (r0
 func (w *ResilientCmdable) ReplicaOf(ctx context.Context, host, port string) (r0 *redis.StatusCmd) {
 	m := w.methods[376]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13037,11 +13038,11 @@ func (w *ResilientCmdable) ReplicaOf(ctx context.Context, host, port string) (r0
 func (w *ResilientCmdable) Restore(ctx context.Context, key string, ttl time.Duration, value string) (r0 *redis.StatusCmd) {
 	m := w.methods[377]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13071,11 +13072,11 @@ func (w *ResilientCmdable) Restore(ctx context.Context, key string, ttl time.Dur
 func (w *ResilientCmdable) RestoreReplace(ctx context.Context, key string, ttl time.Duration, value string) (r0 *redis.StatusCmd) {
 	m := w.methods[378]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13105,11 +13106,11 @@ func (w *ResilientCmdable) RestoreReplace(ctx context.Context, key string, ttl t
 func (w *ResilientCmdable) SAdd(ctx context.Context, key string, members ...any) (r0 *redis.IntCmd) {
 	m := w.methods[379]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13139,11 +13140,11 @@ func (w *ResilientCmdable) SAdd(ctx context.Context, key string, members ...any)
 func (w *ResilientCmdable) SCard(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[380]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13173,11 +13174,11 @@ func (w *ResilientCmdable) SCard(ctx context.Context, key string) (r0 *redis.Int
 func (w *ResilientCmdable) SDiff(ctx context.Context, keys ...string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[381]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13207,11 +13208,11 @@ func (w *ResilientCmdable) SDiff(ctx context.Context, keys ...string) (r0 *redis
 func (w *ResilientCmdable) SDiffCard(ctx context.Context, opts *redis.SDiffCardOptions, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[382]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13241,11 +13242,11 @@ func (w *ResilientCmdable) SDiffCard(ctx context.Context, opts *redis.SDiffCardO
 func (w *ResilientCmdable) SDiffStore(ctx context.Context, destination string, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[383]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13275,11 +13276,11 @@ func (w *ResilientCmdable) SDiffStore(ctx context.Context, destination string, k
 func (w *ResilientCmdable) SInter(ctx context.Context, keys ...string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[384]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13309,11 +13310,11 @@ func (w *ResilientCmdable) SInter(ctx context.Context, keys ...string) (r0 *redi
 func (w *ResilientCmdable) SInterCard(ctx context.Context, limit int64, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[385]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13343,11 +13344,11 @@ func (w *ResilientCmdable) SInterCard(ctx context.Context, limit int64, keys ...
 func (w *ResilientCmdable) SInterStore(ctx context.Context, destination string, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[386]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13377,11 +13378,11 @@ func (w *ResilientCmdable) SInterStore(ctx context.Context, destination string, 
 func (w *ResilientCmdable) SIsMember(ctx context.Context, key string, member any) (r0 *redis.BoolCmd) {
 	m := w.methods[387]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13411,11 +13412,11 @@ func (w *ResilientCmdable) SIsMember(ctx context.Context, key string, member any
 func (w *ResilientCmdable) SMIsMember(ctx context.Context, key string, members ...any) (r0 *redis.BoolSliceCmd) {
 	m := w.methods[388]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13445,11 +13446,11 @@ func (w *ResilientCmdable) SMIsMember(ctx context.Context, key string, members .
 func (w *ResilientCmdable) SMembers(ctx context.Context, key string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[389]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13479,11 +13480,11 @@ func (w *ResilientCmdable) SMembers(ctx context.Context, key string) (r0 *redis.
 func (w *ResilientCmdable) SMembersMap(ctx context.Context, key string) (r0 *redis.StringStructMapCmd) {
 	m := w.methods[390]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13513,11 +13514,11 @@ func (w *ResilientCmdable) SMembersMap(ctx context.Context, key string) (r0 *red
 func (w *ResilientCmdable) SMove(ctx context.Context, source, destination string, member any) (r0 *redis.BoolCmd) {
 	m := w.methods[391]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13550,11 +13551,11 @@ func (w *ResilientCmdable) SMove(ctx context.Context, source, destination string
 func (w *ResilientCmdable) SPop(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[392]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13587,11 +13588,11 @@ func (w *ResilientCmdable) SPop(ctx context.Context, key string) (r0 *redis.Stri
 func (w *ResilientCmdable) SPopN(ctx context.Context, key string, count int64) (r0 *redis.StringSliceCmd) {
 	m := w.methods[393]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13624,11 +13625,11 @@ func (w *ResilientCmdable) SPopN(ctx context.Context, key string, count int64) (
 func (w *ResilientCmdable) SPublish(ctx context.Context, channel string, message any) (r0 *redis.IntCmd) {
 	m := w.methods[394]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13658,11 +13659,11 @@ func (w *ResilientCmdable) SPublish(ctx context.Context, channel string, message
 func (w *ResilientCmdable) SRandMember(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[395]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13692,11 +13693,11 @@ func (w *ResilientCmdable) SRandMember(ctx context.Context, key string) (r0 *red
 func (w *ResilientCmdable) SRandMemberN(ctx context.Context, key string, count int64) (r0 *redis.StringSliceCmd) {
 	m := w.methods[396]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13726,11 +13727,11 @@ func (w *ResilientCmdable) SRandMemberN(ctx context.Context, key string, count i
 func (w *ResilientCmdable) SRem(ctx context.Context, key string, members ...any) (r0 *redis.IntCmd) {
 	m := w.methods[397]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13760,11 +13761,11 @@ func (w *ResilientCmdable) SRem(ctx context.Context, key string, members ...any)
 func (w *ResilientCmdable) SScan(ctx context.Context, key string, cursor uint64, match string, count int64) (r0 *redis.ScanCmd) {
 	m := w.methods[398]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13794,11 +13795,11 @@ func (w *ResilientCmdable) SScan(ctx context.Context, key string, cursor uint64,
 func (w *ResilientCmdable) SUnion(ctx context.Context, keys ...string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[399]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13828,11 +13829,11 @@ func (w *ResilientCmdable) SUnion(ctx context.Context, keys ...string) (r0 *redi
 func (w *ResilientCmdable) SUnionCard(ctx context.Context, opts *redis.SUnionCardOptions, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[400]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13862,11 +13863,11 @@ func (w *ResilientCmdable) SUnionCard(ctx context.Context, opts *redis.SUnionCar
 func (w *ResilientCmdable) SUnionStore(ctx context.Context, destination string, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[401]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13896,11 +13897,11 @@ func (w *ResilientCmdable) SUnionStore(ctx context.Context, destination string, 
 func (w *ResilientCmdable) Save(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[402]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13930,11 +13931,11 @@ func (w *ResilientCmdable) Save(ctx context.Context) (r0 *redis.StatusCmd) {
 func (w *ResilientCmdable) Scan(ctx context.Context, cursor uint64, match string, count int64) (r0 *redis.ScanCmd) {
 	m := w.methods[403]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13964,11 +13965,11 @@ func (w *ResilientCmdable) Scan(ctx context.Context, cursor uint64, match string
 func (w *ResilientCmdable) ScanType(ctx context.Context, cursor uint64, match string, count int64, keyType string) (r0 *redis.ScanCmd) {
 	m := w.methods[404]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -13998,11 +13999,11 @@ func (w *ResilientCmdable) ScanType(ctx context.Context, cursor uint64, match st
 func (w *ResilientCmdable) ScriptExists(ctx context.Context, hashes ...string) (r0 *redis.BoolSliceCmd) {
 	m := w.methods[405]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14032,11 +14033,11 @@ func (w *ResilientCmdable) ScriptExists(ctx context.Context, hashes ...string) (
 func (w *ResilientCmdable) ScriptFlush(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[406]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14066,11 +14067,11 @@ func (w *ResilientCmdable) ScriptFlush(ctx context.Context) (r0 *redis.StatusCmd
 func (w *ResilientCmdable) ScriptKill(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[407]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14100,11 +14101,11 @@ func (w *ResilientCmdable) ScriptKill(ctx context.Context) (r0 *redis.StatusCmd)
 func (w *ResilientCmdable) ScriptLoad(ctx context.Context, script string) (r0 *redis.StringCmd) {
 	m := w.methods[408]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14134,11 +14135,11 @@ func (w *ResilientCmdable) ScriptLoad(ctx context.Context, script string) (r0 *r
 func (w *ResilientCmdable) Set(ctx context.Context, key string, value any, expiration time.Duration) (r0 *redis.StatusCmd) {
 	m := w.methods[409]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14168,11 +14169,11 @@ func (w *ResilientCmdable) Set(ctx context.Context, key string, value any, expir
 func (w *ResilientCmdable) SetArgs(ctx context.Context, key string, value any, a redis.SetArgs) (r0 *redis.StatusCmd) {
 	m := w.methods[410]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14202,11 +14203,11 @@ func (w *ResilientCmdable) SetArgs(ctx context.Context, key string, value any, a
 func (w *ResilientCmdable) SetBit(ctx context.Context, key string, offset int64, value int) (r0 *redis.IntCmd) {
 	m := w.methods[411]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14236,11 +14237,11 @@ func (w *ResilientCmdable) SetBit(ctx context.Context, key string, offset int64,
 func (w *ResilientCmdable) SetEx(ctx context.Context, key string, value any, expiration time.Duration) (r0 *redis.StatusCmd) {
 	m := w.methods[412]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14270,11 +14271,11 @@ func (w *ResilientCmdable) SetEx(ctx context.Context, key string, value any, exp
 func (w *ResilientCmdable) SetFromBuffer(ctx context.Context, key string, buf []byte) (r0 *redis.StatusCmd) {
 	m := w.methods[413]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14304,11 +14305,11 @@ func (w *ResilientCmdable) SetFromBuffer(ctx context.Context, key string, buf []
 func (w *ResilientCmdable) SetIFDEQ(ctx context.Context, key string, value any, matchDigest uint64, expiration time.Duration) (r0 *redis.StatusCmd) {
 	m := w.methods[414]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14338,11 +14339,11 @@ func (w *ResilientCmdable) SetIFDEQ(ctx context.Context, key string, value any, 
 func (w *ResilientCmdable) SetIFDEQGet(ctx context.Context, key string, value any, matchDigest uint64, expiration time.Duration) (r0 *redis.StringCmd) {
 	m := w.methods[415]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14372,11 +14373,11 @@ func (w *ResilientCmdable) SetIFDEQGet(ctx context.Context, key string, value an
 func (w *ResilientCmdable) SetIFDNE(ctx context.Context, key string, value any, matchDigest uint64, expiration time.Duration) (r0 *redis.StatusCmd) {
 	m := w.methods[416]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14406,11 +14407,11 @@ func (w *ResilientCmdable) SetIFDNE(ctx context.Context, key string, value any, 
 func (w *ResilientCmdable) SetIFDNEGet(ctx context.Context, key string, value any, matchDigest uint64, expiration time.Duration) (r0 *redis.StringCmd) {
 	m := w.methods[417]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14440,11 +14441,11 @@ func (w *ResilientCmdable) SetIFDNEGet(ctx context.Context, key string, value an
 func (w *ResilientCmdable) SetIFEQ(ctx context.Context, key string, value, matchValue any, expiration time.Duration) (r0 *redis.StatusCmd) {
 	m := w.methods[418]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14474,11 +14475,11 @@ func (w *ResilientCmdable) SetIFEQ(ctx context.Context, key string, value, match
 func (w *ResilientCmdable) SetIFEQGet(ctx context.Context, key string, value, matchValue any, expiration time.Duration) (r0 *redis.StringCmd) {
 	m := w.methods[419]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14508,11 +14509,11 @@ func (w *ResilientCmdable) SetIFEQGet(ctx context.Context, key string, value, ma
 func (w *ResilientCmdable) SetIFNE(ctx context.Context, key string, value, matchValue any, expiration time.Duration) (r0 *redis.StatusCmd) {
 	m := w.methods[420]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14542,11 +14543,11 @@ func (w *ResilientCmdable) SetIFNE(ctx context.Context, key string, value, match
 func (w *ResilientCmdable) SetIFNEGet(ctx context.Context, key string, value, matchValue any, expiration time.Duration) (r0 *redis.StringCmd) {
 	m := w.methods[421]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14576,11 +14577,11 @@ func (w *ResilientCmdable) SetIFNEGet(ctx context.Context, key string, value, ma
 func (w *ResilientCmdable) SetNX(ctx context.Context, key string, value any, expiration time.Duration) (r0 *redis.BoolCmd) {
 	m := w.methods[422]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14610,11 +14611,11 @@ func (w *ResilientCmdable) SetNX(ctx context.Context, key string, value any, exp
 func (w *ResilientCmdable) SetRange(ctx context.Context, key string, offset int64, value string) (r0 *redis.IntCmd) {
 	m := w.methods[423]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14644,11 +14645,11 @@ func (w *ResilientCmdable) SetRange(ctx context.Context, key string, offset int6
 func (w *ResilientCmdable) SetXX(ctx context.Context, key string, value any, expiration time.Duration) (r0 *redis.BoolCmd) {
 	m := w.methods[424]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14678,11 +14679,11 @@ func (w *ResilientCmdable) SetXX(ctx context.Context, key string, value any, exp
 func (w *ResilientCmdable) Shutdown(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[425]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14712,11 +14713,11 @@ func (w *ResilientCmdable) Shutdown(ctx context.Context) (r0 *redis.StatusCmd) {
 func (w *ResilientCmdable) ShutdownNoSave(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[426]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14746,11 +14747,11 @@ func (w *ResilientCmdable) ShutdownNoSave(ctx context.Context) (r0 *redis.Status
 func (w *ResilientCmdable) ShutdownSave(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[427]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14780,11 +14781,11 @@ func (w *ResilientCmdable) ShutdownSave(ctx context.Context) (r0 *redis.StatusCm
 func (w *ResilientCmdable) SlaveOf(ctx context.Context, host, port string) (r0 *redis.StatusCmd) {
 	m := w.methods[428]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14814,11 +14815,11 @@ func (w *ResilientCmdable) SlaveOf(ctx context.Context, host, port string) (r0 *
 func (w *ResilientCmdable) SlowLogGet(ctx context.Context, num int64) (r0 *redis.SlowLogCmd) {
 	m := w.methods[429]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14848,11 +14849,11 @@ func (w *ResilientCmdable) SlowLogGet(ctx context.Context, num int64) (r0 *redis
 func (w *ResilientCmdable) SlowLogLen(ctx context.Context) (r0 *redis.IntCmd) {
 	m := w.methods[430]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14882,11 +14883,11 @@ func (w *ResilientCmdable) SlowLogLen(ctx context.Context) (r0 *redis.IntCmd) {
 func (w *ResilientCmdable) SlowLogReset(ctx context.Context) (r0 *redis.StatusCmd) {
 	m := w.methods[431]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14916,11 +14917,11 @@ func (w *ResilientCmdable) SlowLogReset(ctx context.Context) (r0 *redis.StatusCm
 func (w *ResilientCmdable) Sort(ctx context.Context, key string, sort *redis.Sort) (r0 *redis.StringSliceCmd) {
 	m := w.methods[432]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14950,11 +14951,11 @@ func (w *ResilientCmdable) Sort(ctx context.Context, key string, sort *redis.Sor
 func (w *ResilientCmdable) SortInterfaces(ctx context.Context, key string, sort *redis.Sort) (r0 *redis.SliceCmd) {
 	m := w.methods[433]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -14984,11 +14985,11 @@ func (w *ResilientCmdable) SortInterfaces(ctx context.Context, key string, sort 
 func (w *ResilientCmdable) SortRO(ctx context.Context, key string, sort *redis.Sort) (r0 *redis.StringSliceCmd) {
 	m := w.methods[434]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15018,11 +15019,11 @@ func (w *ResilientCmdable) SortRO(ctx context.Context, key string, sort *redis.S
 func (w *ResilientCmdable) SortStore(ctx context.Context, key, store string, sort *redis.Sort) (r0 *redis.IntCmd) {
 	m := w.methods[435]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15052,11 +15053,11 @@ func (w *ResilientCmdable) SortStore(ctx context.Context, key, store string, sor
 func (w *ResilientCmdable) StrLen(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[436]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15086,11 +15087,11 @@ func (w *ResilientCmdable) StrLen(ctx context.Context, key string) (r0 *redis.In
 func (w *ResilientCmdable) TDigestAdd(ctx context.Context, key string, elements ...float64) (r0 *redis.StatusCmd) {
 	m := w.methods[437]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15120,11 +15121,11 @@ func (w *ResilientCmdable) TDigestAdd(ctx context.Context, key string, elements 
 func (w *ResilientCmdable) TDigestByRank(ctx context.Context, key string, rank ...uint64) (r0 *redis.FloatSliceCmd) {
 	m := w.methods[438]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15154,11 +15155,11 @@ func (w *ResilientCmdable) TDigestByRank(ctx context.Context, key string, rank .
 func (w *ResilientCmdable) TDigestByRevRank(ctx context.Context, key string, rank ...uint64) (r0 *redis.FloatSliceCmd) {
 	m := w.methods[439]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15188,11 +15189,11 @@ func (w *ResilientCmdable) TDigestByRevRank(ctx context.Context, key string, ran
 func (w *ResilientCmdable) TDigestCDF(ctx context.Context, key string, elements ...float64) (r0 *redis.FloatSliceCmd) {
 	m := w.methods[440]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15222,11 +15223,11 @@ func (w *ResilientCmdable) TDigestCDF(ctx context.Context, key string, elements 
 func (w *ResilientCmdable) TDigestCreate(ctx context.Context, key string) (r0 *redis.StatusCmd) {
 	m := w.methods[441]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15256,11 +15257,11 @@ func (w *ResilientCmdable) TDigestCreate(ctx context.Context, key string) (r0 *r
 func (w *ResilientCmdable) TDigestCreateWithCompression(ctx context.Context, key string, compression int64) (r0 *redis.StatusCmd) {
 	m := w.methods[442]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15290,11 +15291,11 @@ func (w *ResilientCmdable) TDigestCreateWithCompression(ctx context.Context, key
 func (w *ResilientCmdable) TDigestInfo(ctx context.Context, key string) (r0 *redis.TDigestInfoCmd) {
 	m := w.methods[443]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15324,11 +15325,11 @@ func (w *ResilientCmdable) TDigestInfo(ctx context.Context, key string) (r0 *red
 func (w *ResilientCmdable) TDigestMax(ctx context.Context, key string) (r0 *redis.FloatCmd) {
 	m := w.methods[444]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15358,11 +15359,11 @@ func (w *ResilientCmdable) TDigestMax(ctx context.Context, key string) (r0 *redi
 func (w *ResilientCmdable) TDigestMerge(ctx context.Context, destKey string, options *redis.TDigestMergeOptions, sourceKeys ...string) (r0 *redis.StatusCmd) {
 	m := w.methods[445]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15392,11 +15393,11 @@ func (w *ResilientCmdable) TDigestMerge(ctx context.Context, destKey string, opt
 func (w *ResilientCmdable) TDigestMin(ctx context.Context, key string) (r0 *redis.FloatCmd) {
 	m := w.methods[446]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15426,11 +15427,11 @@ func (w *ResilientCmdable) TDigestMin(ctx context.Context, key string) (r0 *redi
 func (w *ResilientCmdable) TDigestQuantile(ctx context.Context, key string, elements ...float64) (r0 *redis.FloatSliceCmd) {
 	m := w.methods[447]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15460,11 +15461,11 @@ func (w *ResilientCmdable) TDigestQuantile(ctx context.Context, key string, elem
 func (w *ResilientCmdable) TDigestRank(ctx context.Context, key string, values ...float64) (r0 *redis.IntSliceCmd) {
 	m := w.methods[448]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15494,11 +15495,11 @@ func (w *ResilientCmdable) TDigestRank(ctx context.Context, key string, values .
 func (w *ResilientCmdable) TDigestReset(ctx context.Context, key string) (r0 *redis.StatusCmd) {
 	m := w.methods[449]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15528,11 +15529,11 @@ func (w *ResilientCmdable) TDigestReset(ctx context.Context, key string) (r0 *re
 func (w *ResilientCmdable) TDigestRevRank(ctx context.Context, key string, values ...float64) (r0 *redis.IntSliceCmd) {
 	m := w.methods[450]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15562,11 +15563,11 @@ func (w *ResilientCmdable) TDigestRevRank(ctx context.Context, key string, value
 func (w *ResilientCmdable) TDigestTrimmedMean(ctx context.Context, key string, lowCutQuantile, highCutQuantile float64) (r0 *redis.FloatCmd) {
 	m := w.methods[451]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15596,11 +15597,11 @@ func (w *ResilientCmdable) TDigestTrimmedMean(ctx context.Context, key string, l
 func (w *ResilientCmdable) TSAdd(ctx context.Context, key string, timestamp any, value float64) (r0 *redis.IntCmd) {
 	m := w.methods[452]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15630,11 +15631,11 @@ func (w *ResilientCmdable) TSAdd(ctx context.Context, key string, timestamp any,
 func (w *ResilientCmdable) TSAddWithArgs(ctx context.Context, key string, timestamp any, value float64, options *redis.TSOptions) (r0 *redis.IntCmd) {
 	m := w.methods[453]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15664,11 +15665,11 @@ func (w *ResilientCmdable) TSAddWithArgs(ctx context.Context, key string, timest
 func (w *ResilientCmdable) TSAlter(ctx context.Context, key string, options *redis.TSAlterOptions) (r0 *redis.StatusCmd) {
 	m := w.methods[454]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15698,11 +15699,11 @@ func (w *ResilientCmdable) TSAlter(ctx context.Context, key string, options *red
 func (w *ResilientCmdable) TSCreate(ctx context.Context, key string) (r0 *redis.StatusCmd) {
 	m := w.methods[455]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15732,11 +15733,11 @@ func (w *ResilientCmdable) TSCreate(ctx context.Context, key string) (r0 *redis.
 func (w *ResilientCmdable) TSCreateRule(ctx context.Context, sourceKey, destKey string, aggregator redis.Aggregator, bucketDuration int) (r0 *redis.StatusCmd) {
 	m := w.methods[456]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15766,11 +15767,11 @@ func (w *ResilientCmdable) TSCreateRule(ctx context.Context, sourceKey, destKey 
 func (w *ResilientCmdable) TSCreateRuleWithArgs(ctx context.Context, sourceKey, destKey string, aggregator redis.Aggregator, bucketDuration int, options *redis.TSCreateRuleOptions) (r0 *redis.StatusCmd) {
 	m := w.methods[457]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15800,11 +15801,11 @@ func (w *ResilientCmdable) TSCreateRuleWithArgs(ctx context.Context, sourceKey, 
 func (w *ResilientCmdable) TSCreateWithArgs(ctx context.Context, key string, options *redis.TSOptions) (r0 *redis.StatusCmd) {
 	m := w.methods[458]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15837,11 +15838,11 @@ func (w *ResilientCmdable) TSCreateWithArgs(ctx context.Context, key string, opt
 func (w *ResilientCmdable) TSDecrBy(ctx context.Context, Key string, timestamp float64) (r0 *redis.IntCmd) {
 	m := w.methods[459]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15874,11 +15875,11 @@ func (w *ResilientCmdable) TSDecrBy(ctx context.Context, Key string, timestamp f
 func (w *ResilientCmdable) TSDecrByWithArgs(ctx context.Context, key string, timestamp float64, options *redis.TSIncrDecrOptions) (r0 *redis.IntCmd) {
 	m := w.methods[460]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15908,11 +15909,11 @@ func (w *ResilientCmdable) TSDecrByWithArgs(ctx context.Context, key string, tim
 func (w *ResilientCmdable) TSDel(ctx context.Context, Key string, fromTimestamp, toTimestamp int) (r0 *redis.IntCmd) {
 	m := w.methods[461]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15942,11 +15943,11 @@ func (w *ResilientCmdable) TSDel(ctx context.Context, Key string, fromTimestamp,
 func (w *ResilientCmdable) TSDeleteRule(ctx context.Context, sourceKey, destKey string) (r0 *redis.StatusCmd) {
 	m := w.methods[462]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -15976,11 +15977,11 @@ func (w *ResilientCmdable) TSDeleteRule(ctx context.Context, sourceKey, destKey 
 func (w *ResilientCmdable) TSGet(ctx context.Context, key string) (r0 *redis.TSTimestampValueCmd) {
 	m := w.methods[463]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16010,11 +16011,11 @@ func (w *ResilientCmdable) TSGet(ctx context.Context, key string) (r0 *redis.TST
 func (w *ResilientCmdable) TSGetWithArgs(ctx context.Context, key string, options *redis.TSGetOptions) (r0 *redis.TSTimestampValueCmd) {
 	m := w.methods[464]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16047,11 +16048,11 @@ func (w *ResilientCmdable) TSGetWithArgs(ctx context.Context, key string, option
 func (w *ResilientCmdable) TSIncrBy(ctx context.Context, Key string, timestamp float64) (r0 *redis.IntCmd) {
 	m := w.methods[465]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16084,11 +16085,11 @@ func (w *ResilientCmdable) TSIncrBy(ctx context.Context, Key string, timestamp f
 func (w *ResilientCmdable) TSIncrByWithArgs(ctx context.Context, key string, timestamp float64, options *redis.TSIncrDecrOptions) (r0 *redis.IntCmd) {
 	m := w.methods[466]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16118,11 +16119,11 @@ func (w *ResilientCmdable) TSIncrByWithArgs(ctx context.Context, key string, tim
 func (w *ResilientCmdable) TSInfo(ctx context.Context, key string) (r0 *redis.MapStringInterfaceCmd) {
 	m := w.methods[467]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16152,11 +16153,11 @@ func (w *ResilientCmdable) TSInfo(ctx context.Context, key string) (r0 *redis.Ma
 func (w *ResilientCmdable) TSInfoWithArgs(ctx context.Context, key string, options *redis.TSInfoOptions) (r0 *redis.MapStringInterfaceCmd) {
 	m := w.methods[468]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16186,11 +16187,11 @@ func (w *ResilientCmdable) TSInfoWithArgs(ctx context.Context, key string, optio
 func (w *ResilientCmdable) TSMAdd(ctx context.Context, ktvSlices [][]any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[469]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16220,11 +16221,11 @@ func (w *ResilientCmdable) TSMAdd(ctx context.Context, ktvSlices [][]any) (r0 *r
 func (w *ResilientCmdable) TSMGet(ctx context.Context, filters []string) (r0 *redis.MapStringSliceInterfaceCmd) {
 	m := w.methods[470]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16254,11 +16255,11 @@ func (w *ResilientCmdable) TSMGet(ctx context.Context, filters []string) (r0 *re
 func (w *ResilientCmdable) TSMGetWithArgs(ctx context.Context, filters []string, options *redis.TSMGetOptions) (r0 *redis.MapStringSliceInterfaceCmd) {
 	m := w.methods[471]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16288,11 +16289,11 @@ func (w *ResilientCmdable) TSMGetWithArgs(ctx context.Context, filters []string,
 func (w *ResilientCmdable) TSMRange(ctx context.Context, fromTimestamp, toTimestamp int, filterExpr []string) (r0 *redis.MapStringSliceInterfaceCmd) {
 	m := w.methods[472]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16322,11 +16323,11 @@ func (w *ResilientCmdable) TSMRange(ctx context.Context, fromTimestamp, toTimest
 func (w *ResilientCmdable) TSMRangeWithArgs(ctx context.Context, fromTimestamp, toTimestamp int, filterExpr []string, options *redis.TSMRangeOptions) (r0 *redis.MapStringSliceInterfaceCmd) {
 	m := w.methods[473]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16356,11 +16357,11 @@ func (w *ResilientCmdable) TSMRangeWithArgs(ctx context.Context, fromTimestamp, 
 func (w *ResilientCmdable) TSMRevRange(ctx context.Context, fromTimestamp, toTimestamp int, filterExpr []string) (r0 *redis.MapStringSliceInterfaceCmd) {
 	m := w.methods[474]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16390,11 +16391,11 @@ func (w *ResilientCmdable) TSMRevRange(ctx context.Context, fromTimestamp, toTim
 func (w *ResilientCmdable) TSMRevRangeWithArgs(ctx context.Context, fromTimestamp, toTimestamp int, filterExpr []string, options *redis.TSMRevRangeOptions) (r0 *redis.MapStringSliceInterfaceCmd) {
 	m := w.methods[475]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16424,11 +16425,11 @@ func (w *ResilientCmdable) TSMRevRangeWithArgs(ctx context.Context, fromTimestam
 func (w *ResilientCmdable) TSNRange(ctx context.Context, keys []string, fromTimestamp, toTimestamp any) (r0 *redis.TSNRangePivotRowSliceCmd) {
 	m := w.methods[476]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16458,11 +16459,11 @@ func (w *ResilientCmdable) TSNRange(ctx context.Context, keys []string, fromTime
 func (w *ResilientCmdable) TSNRangeWithArgs(ctx context.Context, keys []string, fromTimestamp, toTimestamp any, options *redis.TSNRangeOptions) (r0 *redis.TSNRangePivotRowSliceCmd) {
 	m := w.methods[477]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16492,11 +16493,11 @@ func (w *ResilientCmdable) TSNRangeWithArgs(ctx context.Context, keys []string, 
 func (w *ResilientCmdable) TSNRevRange(ctx context.Context, keys []string, fromTimestamp, toTimestamp any) (r0 *redis.TSNRangePivotRowSliceCmd) {
 	m := w.methods[478]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16526,11 +16527,11 @@ func (w *ResilientCmdable) TSNRevRange(ctx context.Context, keys []string, fromT
 func (w *ResilientCmdable) TSNRevRangeWithArgs(ctx context.Context, keys []string, fromTimestamp, toTimestamp any, options *redis.TSNRevRangeOptions) (r0 *redis.TSNRangePivotRowSliceCmd) {
 	m := w.methods[479]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16560,11 +16561,11 @@ func (w *ResilientCmdable) TSNRevRangeWithArgs(ctx context.Context, keys []strin
 func (w *ResilientCmdable) TSQueryIndex(ctx context.Context, filterExpr []string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[480]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16594,11 +16595,11 @@ func (w *ResilientCmdable) TSQueryIndex(ctx context.Context, filterExpr []string
 func (w *ResilientCmdable) TSQueryLabelValues(ctx context.Context, label string, filterExpr []string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[481]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16628,11 +16629,11 @@ func (w *ResilientCmdable) TSQueryLabelValues(ctx context.Context, label string,
 func (w *ResilientCmdable) TSQueryLabels(ctx context.Context, filterExpr []string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[482]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16662,11 +16663,11 @@ func (w *ResilientCmdable) TSQueryLabels(ctx context.Context, filterExpr []strin
 func (w *ResilientCmdable) TSRange(ctx context.Context, key string, fromTimestamp, toTimestamp int) (r0 *redis.TSTimestampValueSliceCmd) {
 	m := w.methods[483]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16696,11 +16697,11 @@ func (w *ResilientCmdable) TSRange(ctx context.Context, key string, fromTimestam
 func (w *ResilientCmdable) TSRangeWithArgs(ctx context.Context, key string, fromTimestamp, toTimestamp int, options *redis.TSRangeOptions) (r0 *redis.TSTimestampValueSliceCmd) {
 	m := w.methods[484]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16730,11 +16731,11 @@ func (w *ResilientCmdable) TSRangeWithArgs(ctx context.Context, key string, from
 func (w *ResilientCmdable) TSRead(ctx context.Context, key string, timestamp any) (r0 *redis.TSTimestampValueSliceCmd) {
 	m := w.methods[485]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16764,11 +16765,11 @@ func (w *ResilientCmdable) TSRead(ctx context.Context, key string, timestamp any
 func (w *ResilientCmdable) TSReadWithArgs(ctx context.Context, key string, timestamp any, options *redis.TSReadOptions) (r0 *redis.TSTimestampValueSliceCmd) {
 	m := w.methods[486]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16798,11 +16799,11 @@ func (w *ResilientCmdable) TSReadWithArgs(ctx context.Context, key string, times
 func (w *ResilientCmdable) TSRevRange(ctx context.Context, key string, fromTimestamp, toTimestamp int) (r0 *redis.TSTimestampValueSliceCmd) {
 	m := w.methods[487]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16832,11 +16833,11 @@ func (w *ResilientCmdable) TSRevRange(ctx context.Context, key string, fromTimes
 func (w *ResilientCmdable) TSRevRangeWithArgs(ctx context.Context, key string, fromTimestamp, toTimestamp int, options *redis.TSRevRangeOptions) (r0 *redis.TSTimestampValueSliceCmd) {
 	m := w.methods[488]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16866,11 +16867,11 @@ func (w *ResilientCmdable) TSRevRangeWithArgs(ctx context.Context, key string, f
 func (w *ResilientCmdable) TTL(ctx context.Context, key string) (r0 *redis.DurationCmd) {
 	m := w.methods[489]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16900,11 +16901,11 @@ func (w *ResilientCmdable) TTL(ctx context.Context, key string) (r0 *redis.Durat
 func (w *ResilientCmdable) Time(ctx context.Context) (r0 *redis.TimeCmd) {
 	m := w.methods[490]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16937,11 +16938,11 @@ func (w *ResilientCmdable) Time(ctx context.Context) (r0 *redis.TimeCmd) {
 func (w *ResilientCmdable) TopKAdd(ctx context.Context, key string, elements ...any) (r0 *redis.StringSliceCmd) {
 	m := w.methods[491]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -16971,11 +16972,11 @@ func (w *ResilientCmdable) TopKAdd(ctx context.Context, key string, elements ...
 func (w *ResilientCmdable) TopKCount(ctx context.Context, key string, elements ...any) (r0 *redis.IntSliceCmd) {
 	m := w.methods[492]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17008,11 +17009,11 @@ func (w *ResilientCmdable) TopKCount(ctx context.Context, key string, elements .
 func (w *ResilientCmdable) TopKIncrBy(ctx context.Context, key string, elements ...any) (r0 *redis.StringSliceCmd) {
 	m := w.methods[493]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17042,11 +17043,11 @@ func (w *ResilientCmdable) TopKIncrBy(ctx context.Context, key string, elements 
 func (w *ResilientCmdable) TopKInfo(ctx context.Context, key string) (r0 *redis.TopKInfoCmd) {
 	m := w.methods[494]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17076,11 +17077,11 @@ func (w *ResilientCmdable) TopKInfo(ctx context.Context, key string) (r0 *redis.
 func (w *ResilientCmdable) TopKList(ctx context.Context, key string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[495]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17110,11 +17111,11 @@ func (w *ResilientCmdable) TopKList(ctx context.Context, key string) (r0 *redis.
 func (w *ResilientCmdable) TopKListWithCount(ctx context.Context, key string) (r0 *redis.MapStringIntCmd) {
 	m := w.methods[496]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17144,11 +17145,11 @@ func (w *ResilientCmdable) TopKListWithCount(ctx context.Context, key string) (r
 func (w *ResilientCmdable) TopKQuery(ctx context.Context, key string, elements ...any) (r0 *redis.BoolSliceCmd) {
 	m := w.methods[497]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17178,11 +17179,11 @@ func (w *ResilientCmdable) TopKQuery(ctx context.Context, key string, elements .
 func (w *ResilientCmdable) TopKReserve(ctx context.Context, key string, k int64) (r0 *redis.StatusCmd) {
 	m := w.methods[498]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17212,11 +17213,11 @@ func (w *ResilientCmdable) TopKReserve(ctx context.Context, key string, k int64)
 func (w *ResilientCmdable) TopKReserveWithOptions(ctx context.Context, key string, k, width, depth int64, decay float64) (r0 *redis.StatusCmd) {
 	m := w.methods[499]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17246,11 +17247,11 @@ func (w *ResilientCmdable) TopKReserveWithOptions(ctx context.Context, key strin
 func (w *ResilientCmdable) Touch(ctx context.Context, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[500]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17291,7 +17292,7 @@ func (w *ResilientCmdable) TxPipeline() redis.Pipeliner {
 //	retry_budget: off
 func (w *ResilientCmdable) TxPipelined(ctx context.Context, fn func(redis.Pipeliner) error) (r0 []redis.Cmder, err error) {
 	m := w.methods[502]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -17317,11 +17318,11 @@ func (w *ResilientCmdable) TxPipelined(ctx context.Context, fn func(redis.Pipeli
 func (w *ResilientCmdable) Type(ctx context.Context, key string) (r0 *redis.StatusCmd) {
 	m := w.methods[503]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17351,11 +17352,11 @@ func (w *ResilientCmdable) Type(ctx context.Context, key string) (r0 *redis.Stat
 func (w *ResilientCmdable) Unlink(ctx context.Context, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[504]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17385,11 +17386,11 @@ func (w *ResilientCmdable) Unlink(ctx context.Context, keys ...string) (r0 *redi
 func (w *ResilientCmdable) VAdd(ctx context.Context, key, element string, val redis.Vector) (r0 *redis.BoolCmd) {
 	m := w.methods[505]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17419,11 +17420,11 @@ func (w *ResilientCmdable) VAdd(ctx context.Context, key, element string, val re
 func (w *ResilientCmdable) VAddWithArgs(ctx context.Context, key, element string, val redis.Vector, addArgs *redis.VAddArgs) (r0 *redis.BoolCmd) {
 	m := w.methods[506]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17453,11 +17454,11 @@ func (w *ResilientCmdable) VAddWithArgs(ctx context.Context, key, element string
 func (w *ResilientCmdable) VCard(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[507]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17487,11 +17488,11 @@ func (w *ResilientCmdable) VCard(ctx context.Context, key string) (r0 *redis.Int
 func (w *ResilientCmdable) VClearAttributes(ctx context.Context, key, element string) (r0 *redis.BoolCmd) {
 	m := w.methods[508]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17521,11 +17522,11 @@ func (w *ResilientCmdable) VClearAttributes(ctx context.Context, key, element st
 func (w *ResilientCmdable) VDim(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[509]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17555,11 +17556,11 @@ func (w *ResilientCmdable) VDim(ctx context.Context, key string) (r0 *redis.IntC
 func (w *ResilientCmdable) VEmb(ctx context.Context, key, element string, raw bool) (r0 *redis.SliceCmd) {
 	m := w.methods[510]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17589,11 +17590,11 @@ func (w *ResilientCmdable) VEmb(ctx context.Context, key, element string, raw bo
 func (w *ResilientCmdable) VGetAttr(ctx context.Context, key, element string) (r0 *redis.StringCmd) {
 	m := w.methods[511]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17623,11 +17624,11 @@ func (w *ResilientCmdable) VGetAttr(ctx context.Context, key, element string) (r
 func (w *ResilientCmdable) VInfo(ctx context.Context, key string) (r0 *redis.MapStringInterfaceCmd) {
 	m := w.methods[512]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17657,11 +17658,11 @@ func (w *ResilientCmdable) VInfo(ctx context.Context, key string) (r0 *redis.Map
 func (w *ResilientCmdable) VIsMember(ctx context.Context, key, element string) (r0 *redis.BoolCmd) {
 	m := w.methods[513]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17691,11 +17692,11 @@ func (w *ResilientCmdable) VIsMember(ctx context.Context, key, element string) (
 func (w *ResilientCmdable) VLinks(ctx context.Context, key, element string) (r0 *redis.StringSliceSliceCmd) {
 	m := w.methods[514]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17725,11 +17726,11 @@ func (w *ResilientCmdable) VLinks(ctx context.Context, key, element string) (r0 
 func (w *ResilientCmdable) VLinksWithScores(ctx context.Context, key, element string) (r0 *redis.VectorScoreSliceSliceCmd) {
 	m := w.methods[515]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17759,11 +17760,11 @@ func (w *ResilientCmdable) VLinksWithScores(ctx context.Context, key, element st
 func (w *ResilientCmdable) VRandMember(ctx context.Context, key string) (r0 *redis.StringCmd) {
 	m := w.methods[516]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17793,11 +17794,11 @@ func (w *ResilientCmdable) VRandMember(ctx context.Context, key string) (r0 *red
 func (w *ResilientCmdable) VRandMemberCount(ctx context.Context, key string, count int) (r0 *redis.StringSliceCmd) {
 	m := w.methods[517]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17827,11 +17828,11 @@ func (w *ResilientCmdable) VRandMemberCount(ctx context.Context, key string, cou
 func (w *ResilientCmdable) VRange(ctx context.Context, key, start, end string, count int64) (r0 *redis.StringSliceCmd) {
 	m := w.methods[518]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17861,11 +17862,11 @@ func (w *ResilientCmdable) VRange(ctx context.Context, key, start, end string, c
 func (w *ResilientCmdable) VRem(ctx context.Context, key, element string) (r0 *redis.BoolCmd) {
 	m := w.methods[519]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17895,11 +17896,11 @@ func (w *ResilientCmdable) VRem(ctx context.Context, key, element string) (r0 *r
 func (w *ResilientCmdable) VSetAttr(ctx context.Context, key, element string, attr any) (r0 *redis.BoolCmd) {
 	m := w.methods[520]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17929,11 +17930,11 @@ func (w *ResilientCmdable) VSetAttr(ctx context.Context, key, element string, at
 func (w *ResilientCmdable) VSim(ctx context.Context, key string, val redis.Vector) (r0 *redis.StringSliceCmd) {
 	m := w.methods[521]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17963,11 +17964,11 @@ func (w *ResilientCmdable) VSim(ctx context.Context, key string, val redis.Vecto
 func (w *ResilientCmdable) VSimWithArgs(ctx context.Context, key string, val redis.Vector, args *redis.VSimArgs) (r0 *redis.StringSliceCmd) {
 	m := w.methods[522]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -17997,11 +17998,11 @@ func (w *ResilientCmdable) VSimWithArgs(ctx context.Context, key string, val red
 func (w *ResilientCmdable) VSimWithArgsWithAttribs(ctx context.Context, key string, val redis.Vector, args *redis.VSimArgs) (r0 *redis.VectorAttribSliceCmd) {
 	m := w.methods[523]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18031,11 +18032,11 @@ func (w *ResilientCmdable) VSimWithArgsWithAttribs(ctx context.Context, key stri
 func (w *ResilientCmdable) VSimWithArgsWithScores(ctx context.Context, key string, val redis.Vector, args *redis.VSimArgs) (r0 *redis.VectorScoreSliceCmd) {
 	m := w.methods[524]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18065,11 +18066,11 @@ func (w *ResilientCmdable) VSimWithArgsWithScores(ctx context.Context, key strin
 func (w *ResilientCmdable) VSimWithArgsWithScoresWithAttribs(ctx context.Context, key string, val redis.Vector, args *redis.VSimArgs) (r0 *redis.VectorScoreAttribSliceCmd) {
 	m := w.methods[525]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18099,11 +18100,11 @@ func (w *ResilientCmdable) VSimWithArgsWithScoresWithAttribs(ctx context.Context
 func (w *ResilientCmdable) VSimWithScores(ctx context.Context, key string, val redis.Vector) (r0 *redis.VectorScoreSliceCmd) {
 	m := w.methods[526]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18133,11 +18134,11 @@ func (w *ResilientCmdable) VSimWithScores(ctx context.Context, key string, val r
 func (w *ResilientCmdable) XAck(ctx context.Context, stream, group string, ids ...string) (r0 *redis.IntCmd) {
 	m := w.methods[527]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18167,11 +18168,11 @@ func (w *ResilientCmdable) XAck(ctx context.Context, stream, group string, ids .
 func (w *ResilientCmdable) XAckDel(ctx context.Context, stream, group, mode string, ids ...string) (r0 *redis.SliceCmd) {
 	m := w.methods[528]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18204,11 +18205,11 @@ func (w *ResilientCmdable) XAckDel(ctx context.Context, stream, group, mode stri
 func (w *ResilientCmdable) XAdd(ctx context.Context, a *redis.XAddArgs) (r0 *redis.StringCmd) {
 	m := w.methods[529]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18241,11 +18242,11 @@ func (w *ResilientCmdable) XAdd(ctx context.Context, a *redis.XAddArgs) (r0 *red
 func (w *ResilientCmdable) XAutoClaim(ctx context.Context, a *redis.XAutoClaimArgs) (r0 *redis.XAutoClaimCmd) {
 	m := w.methods[530]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18278,11 +18279,11 @@ func (w *ResilientCmdable) XAutoClaim(ctx context.Context, a *redis.XAutoClaimAr
 func (w *ResilientCmdable) XAutoClaimJustID(ctx context.Context, a *redis.XAutoClaimArgs) (r0 *redis.XAutoClaimJustIDCmd) {
 	m := w.methods[531]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18315,11 +18316,11 @@ func (w *ResilientCmdable) XAutoClaimJustID(ctx context.Context, a *redis.XAutoC
 func (w *ResilientCmdable) XAutoClaimWithDeleted(ctx context.Context, a *redis.XAutoClaimArgs) (r0 *redis.XAutoClaimWithDeletedCmd) {
 	m := w.methods[532]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18349,11 +18350,11 @@ func (w *ResilientCmdable) XAutoClaimWithDeleted(ctx context.Context, a *redis.X
 func (w *ResilientCmdable) XCfgSet(ctx context.Context, a *redis.XCfgSetArgs) (r0 *redis.StatusCmd) {
 	m := w.methods[533]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18386,11 +18387,11 @@ func (w *ResilientCmdable) XCfgSet(ctx context.Context, a *redis.XCfgSetArgs) (r
 func (w *ResilientCmdable) XClaim(ctx context.Context, a *redis.XClaimArgs) (r0 *redis.XMessageSliceCmd) {
 	m := w.methods[534]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18423,11 +18424,11 @@ func (w *ResilientCmdable) XClaim(ctx context.Context, a *redis.XClaimArgs) (r0 
 func (w *ResilientCmdable) XClaimJustID(ctx context.Context, a *redis.XClaimArgs) (r0 *redis.StringSliceCmd) {
 	m := w.methods[535]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18457,11 +18458,11 @@ func (w *ResilientCmdable) XClaimJustID(ctx context.Context, a *redis.XClaimArgs
 func (w *ResilientCmdable) XDel(ctx context.Context, stream string, ids ...string) (r0 *redis.IntCmd) {
 	m := w.methods[536]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18491,11 +18492,11 @@ func (w *ResilientCmdable) XDel(ctx context.Context, stream string, ids ...strin
 func (w *ResilientCmdable) XDelEx(ctx context.Context, stream, mode string, ids ...string) (r0 *redis.SliceCmd) {
 	m := w.methods[537]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18525,11 +18526,11 @@ func (w *ResilientCmdable) XDelEx(ctx context.Context, stream, mode string, ids 
 func (w *ResilientCmdable) XGroupCreate(ctx context.Context, stream, group, start string) (r0 *redis.StatusCmd) {
 	m := w.methods[538]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18559,11 +18560,11 @@ func (w *ResilientCmdable) XGroupCreate(ctx context.Context, stream, group, star
 func (w *ResilientCmdable) XGroupCreateConsumer(ctx context.Context, stream, group, consumer string) (r0 *redis.IntCmd) {
 	m := w.methods[539]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18593,11 +18594,11 @@ func (w *ResilientCmdable) XGroupCreateConsumer(ctx context.Context, stream, gro
 func (w *ResilientCmdable) XGroupCreateMkStream(ctx context.Context, stream, group, start string) (r0 *redis.StatusCmd) {
 	m := w.methods[540]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18627,11 +18628,11 @@ func (w *ResilientCmdable) XGroupCreateMkStream(ctx context.Context, stream, gro
 func (w *ResilientCmdable) XGroupDelConsumer(ctx context.Context, stream, group, consumer string) (r0 *redis.IntCmd) {
 	m := w.methods[541]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18661,11 +18662,11 @@ func (w *ResilientCmdable) XGroupDelConsumer(ctx context.Context, stream, group,
 func (w *ResilientCmdable) XGroupDestroy(ctx context.Context, stream, group string) (r0 *redis.IntCmd) {
 	m := w.methods[542]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18695,11 +18696,11 @@ func (w *ResilientCmdable) XGroupDestroy(ctx context.Context, stream, group stri
 func (w *ResilientCmdable) XGroupSetID(ctx context.Context, stream, group, start string) (r0 *redis.StatusCmd) {
 	m := w.methods[543]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18729,11 +18730,11 @@ func (w *ResilientCmdable) XGroupSetID(ctx context.Context, stream, group, start
 func (w *ResilientCmdable) XInfoConsumers(ctx context.Context, key, group string) (r0 *redis.XInfoConsumersCmd) {
 	m := w.methods[544]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18763,11 +18764,11 @@ func (w *ResilientCmdable) XInfoConsumers(ctx context.Context, key, group string
 func (w *ResilientCmdable) XInfoGroups(ctx context.Context, key string) (r0 *redis.XInfoGroupsCmd) {
 	m := w.methods[545]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18797,11 +18798,11 @@ func (w *ResilientCmdable) XInfoGroups(ctx context.Context, key string) (r0 *red
 func (w *ResilientCmdable) XInfoStream(ctx context.Context, key string) (r0 *redis.XInfoStreamCmd) {
 	m := w.methods[546]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18831,11 +18832,11 @@ func (w *ResilientCmdable) XInfoStream(ctx context.Context, key string) (r0 *red
 func (w *ResilientCmdable) XInfoStreamFull(ctx context.Context, key string, count int) (r0 *redis.XInfoStreamFullCmd) {
 	m := w.methods[547]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18865,11 +18866,11 @@ func (w *ResilientCmdable) XInfoStreamFull(ctx context.Context, key string, coun
 func (w *ResilientCmdable) XLen(ctx context.Context, stream string) (r0 *redis.IntCmd) {
 	m := w.methods[548]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18899,11 +18900,11 @@ func (w *ResilientCmdable) XLen(ctx context.Context, stream string) (r0 *redis.I
 func (w *ResilientCmdable) XNack(ctx context.Context, a *redis.XNackArgs) (r0 *redis.IntCmd) {
 	m := w.methods[549]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18933,11 +18934,11 @@ func (w *ResilientCmdable) XNack(ctx context.Context, a *redis.XNackArgs) (r0 *r
 func (w *ResilientCmdable) XPending(ctx context.Context, stream, group string) (r0 *redis.XPendingCmd) {
 	m := w.methods[550]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -18967,11 +18968,11 @@ func (w *ResilientCmdable) XPending(ctx context.Context, stream, group string) (
 func (w *ResilientCmdable) XPendingExt(ctx context.Context, a *redis.XPendingExtArgs) (r0 *redis.XPendingExtCmd) {
 	m := w.methods[551]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19001,11 +19002,11 @@ func (w *ResilientCmdable) XPendingExt(ctx context.Context, a *redis.XPendingExt
 func (w *ResilientCmdable) XRange(ctx context.Context, stream, start, stop string) (r0 *redis.XMessageSliceCmd) {
 	m := w.methods[552]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19035,11 +19036,11 @@ func (w *ResilientCmdable) XRange(ctx context.Context, stream, start, stop strin
 func (w *ResilientCmdable) XRangeN(ctx context.Context, stream, start, stop string, count int64) (r0 *redis.XMessageSliceCmd) {
 	m := w.methods[553]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19069,11 +19070,11 @@ func (w *ResilientCmdable) XRangeN(ctx context.Context, stream, start, stop stri
 func (w *ResilientCmdable) XRead(ctx context.Context, a *redis.XReadArgs) (r0 *redis.XStreamSliceCmd) {
 	m := w.methods[554]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19106,11 +19107,11 @@ func (w *ResilientCmdable) XRead(ctx context.Context, a *redis.XReadArgs) (r0 *r
 func (w *ResilientCmdable) XReadGroup(ctx context.Context, a *redis.XReadGroupArgs) (r0 *redis.XStreamSliceCmd) {
 	m := w.methods[555]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19140,11 +19141,11 @@ func (w *ResilientCmdable) XReadGroup(ctx context.Context, a *redis.XReadGroupAr
 func (w *ResilientCmdable) XReadStreams(ctx context.Context, streams ...string) (r0 *redis.XStreamSliceCmd) {
 	m := w.methods[556]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19174,11 +19175,11 @@ func (w *ResilientCmdable) XReadStreams(ctx context.Context, streams ...string) 
 func (w *ResilientCmdable) XRevRange(ctx context.Context, stream, start, stop string) (r0 *redis.XMessageSliceCmd) {
 	m := w.methods[557]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19208,11 +19209,11 @@ func (w *ResilientCmdable) XRevRange(ctx context.Context, stream, start, stop st
 func (w *ResilientCmdable) XRevRangeN(ctx context.Context, stream, start, stop string, count int64) (r0 *redis.XMessageSliceCmd) {
 	m := w.methods[558]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19242,11 +19243,11 @@ func (w *ResilientCmdable) XRevRangeN(ctx context.Context, stream, start, stop s
 func (w *ResilientCmdable) XTrimMaxLen(ctx context.Context, key string, maxLen int64) (r0 *redis.IntCmd) {
 	m := w.methods[559]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19276,11 +19277,11 @@ func (w *ResilientCmdable) XTrimMaxLen(ctx context.Context, key string, maxLen i
 func (w *ResilientCmdable) XTrimMaxLenApprox(ctx context.Context, key string, maxLen, limit int64) (r0 *redis.IntCmd) {
 	m := w.methods[560]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19310,11 +19311,11 @@ func (w *ResilientCmdable) XTrimMaxLenApprox(ctx context.Context, key string, ma
 func (w *ResilientCmdable) XTrimMaxLenApproxMode(ctx context.Context, key string, maxLen, limit int64, mode string) (r0 *redis.IntCmd) {
 	m := w.methods[561]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19344,11 +19345,11 @@ func (w *ResilientCmdable) XTrimMaxLenApproxMode(ctx context.Context, key string
 func (w *ResilientCmdable) XTrimMaxLenMode(ctx context.Context, key string, maxLen int64, mode string) (r0 *redis.IntCmd) {
 	m := w.methods[562]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19378,11 +19379,11 @@ func (w *ResilientCmdable) XTrimMaxLenMode(ctx context.Context, key string, maxL
 func (w *ResilientCmdable) XTrimMinID(ctx context.Context, key, minID string) (r0 *redis.IntCmd) {
 	m := w.methods[563]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19412,11 +19413,11 @@ func (w *ResilientCmdable) XTrimMinID(ctx context.Context, key, minID string) (r
 func (w *ResilientCmdable) XTrimMinIDApprox(ctx context.Context, key, minID string, limit int64) (r0 *redis.IntCmd) {
 	m := w.methods[564]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19446,11 +19447,11 @@ func (w *ResilientCmdable) XTrimMinIDApprox(ctx context.Context, key, minID stri
 func (w *ResilientCmdable) XTrimMinIDApproxMode(ctx context.Context, key, minID string, limit int64, mode string) (r0 *redis.IntCmd) {
 	m := w.methods[565]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19480,11 +19481,11 @@ func (w *ResilientCmdable) XTrimMinIDApproxMode(ctx context.Context, key, minID 
 func (w *ResilientCmdable) XTrimMinIDMode(ctx context.Context, key, minID, mode string) (r0 *redis.IntCmd) {
 	m := w.methods[566]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19514,11 +19515,11 @@ func (w *ResilientCmdable) XTrimMinIDMode(ctx context.Context, key, minID, mode 
 func (w *ResilientCmdable) ZAdd(ctx context.Context, key string, members ...redis.Z) (r0 *redis.IntCmd) {
 	m := w.methods[567]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19548,11 +19549,11 @@ func (w *ResilientCmdable) ZAdd(ctx context.Context, key string, members ...redi
 func (w *ResilientCmdable) ZAddArgs(ctx context.Context, key string, args redis.ZAddArgs) (r0 *redis.IntCmd) {
 	m := w.methods[568]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19585,11 +19586,11 @@ func (w *ResilientCmdable) ZAddArgs(ctx context.Context, key string, args redis.
 func (w *ResilientCmdable) ZAddArgsIncr(ctx context.Context, key string, args redis.ZAddArgs) (r0 *redis.FloatCmd) {
 	m := w.methods[569]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19619,11 +19620,11 @@ func (w *ResilientCmdable) ZAddArgsIncr(ctx context.Context, key string, args re
 func (w *ResilientCmdable) ZAddGT(ctx context.Context, key string, members ...redis.Z) (r0 *redis.IntCmd) {
 	m := w.methods[570]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19653,11 +19654,11 @@ func (w *ResilientCmdable) ZAddGT(ctx context.Context, key string, members ...re
 func (w *ResilientCmdable) ZAddLT(ctx context.Context, key string, members ...redis.Z) (r0 *redis.IntCmd) {
 	m := w.methods[571]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19687,11 +19688,11 @@ func (w *ResilientCmdable) ZAddLT(ctx context.Context, key string, members ...re
 func (w *ResilientCmdable) ZAddNX(ctx context.Context, key string, members ...redis.Z) (r0 *redis.IntCmd) {
 	m := w.methods[572]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19721,11 +19722,11 @@ func (w *ResilientCmdable) ZAddNX(ctx context.Context, key string, members ...re
 func (w *ResilientCmdable) ZAddXX(ctx context.Context, key string, members ...redis.Z) (r0 *redis.IntCmd) {
 	m := w.methods[573]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19755,11 +19756,11 @@ func (w *ResilientCmdable) ZAddXX(ctx context.Context, key string, members ...re
 func (w *ResilientCmdable) ZCard(ctx context.Context, key string) (r0 *redis.IntCmd) {
 	m := w.methods[574]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19789,11 +19790,11 @@ func (w *ResilientCmdable) ZCard(ctx context.Context, key string) (r0 *redis.Int
 func (w *ResilientCmdable) ZCount(ctx context.Context, key, min, max string) (r0 *redis.IntCmd) {
 	m := w.methods[575]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19823,11 +19824,11 @@ func (w *ResilientCmdable) ZCount(ctx context.Context, key, min, max string) (r0
 func (w *ResilientCmdable) ZDiff(ctx context.Context, keys ...string) (r0 *redis.StringSliceCmd) {
 	m := w.methods[576]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19857,11 +19858,11 @@ func (w *ResilientCmdable) ZDiff(ctx context.Context, keys ...string) (r0 *redis
 func (w *ResilientCmdable) ZDiffStore(ctx context.Context, destination string, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[577]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19891,11 +19892,11 @@ func (w *ResilientCmdable) ZDiffStore(ctx context.Context, destination string, k
 func (w *ResilientCmdable) ZDiffWithScores(ctx context.Context, keys ...string) (r0 *redis.ZSliceCmd) {
 	m := w.methods[578]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19928,11 +19929,11 @@ func (w *ResilientCmdable) ZDiffWithScores(ctx context.Context, keys ...string) 
 func (w *ResilientCmdable) ZIncrBy(ctx context.Context, key string, increment float64, member string) (r0 *redis.FloatCmd) {
 	m := w.methods[579]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19962,11 +19963,11 @@ func (w *ResilientCmdable) ZIncrBy(ctx context.Context, key string, increment fl
 func (w *ResilientCmdable) ZInter(ctx context.Context, store *redis.ZStore) (r0 *redis.StringSliceCmd) {
 	m := w.methods[580]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -19996,11 +19997,11 @@ func (w *ResilientCmdable) ZInter(ctx context.Context, store *redis.ZStore) (r0 
 func (w *ResilientCmdable) ZInterCard(ctx context.Context, limit int64, keys ...string) (r0 *redis.IntCmd) {
 	m := w.methods[581]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20030,11 +20031,11 @@ func (w *ResilientCmdable) ZInterCard(ctx context.Context, limit int64, keys ...
 func (w *ResilientCmdable) ZInterStore(ctx context.Context, destination string, store *redis.ZStore) (r0 *redis.IntCmd) {
 	m := w.methods[582]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20064,11 +20065,11 @@ func (w *ResilientCmdable) ZInterStore(ctx context.Context, destination string, 
 func (w *ResilientCmdable) ZInterWithScores(ctx context.Context, store *redis.ZStore) (r0 *redis.ZSliceCmd) {
 	m := w.methods[583]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20098,11 +20099,11 @@ func (w *ResilientCmdable) ZInterWithScores(ctx context.Context, store *redis.ZS
 func (w *ResilientCmdable) ZLexCount(ctx context.Context, key, min, max string) (r0 *redis.IntCmd) {
 	m := w.methods[584]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20135,11 +20136,11 @@ func (w *ResilientCmdable) ZLexCount(ctx context.Context, key, min, max string) 
 func (w *ResilientCmdable) ZMPop(ctx context.Context, order string, count int64, keys ...string) (r0 *redis.ZSliceWithKeyCmd) {
 	m := w.methods[585]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20169,11 +20170,11 @@ func (w *ResilientCmdable) ZMPop(ctx context.Context, order string, count int64,
 func (w *ResilientCmdable) ZMScore(ctx context.Context, key string, members ...string) (r0 *redis.FloatSliceCmd) {
 	m := w.methods[586]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20206,11 +20207,11 @@ func (w *ResilientCmdable) ZMScore(ctx context.Context, key string, members ...s
 func (w *ResilientCmdable) ZPopMax(ctx context.Context, key string, count ...int64) (r0 *redis.ZSliceCmd) {
 	m := w.methods[587]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20243,11 +20244,11 @@ func (w *ResilientCmdable) ZPopMax(ctx context.Context, key string, count ...int
 func (w *ResilientCmdable) ZPopMin(ctx context.Context, key string, count ...int64) (r0 *redis.ZSliceCmd) {
 	m := w.methods[588]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20277,11 +20278,11 @@ func (w *ResilientCmdable) ZPopMin(ctx context.Context, key string, count ...int
 func (w *ResilientCmdable) ZRandMember(ctx context.Context, key string, count int) (r0 *redis.StringSliceCmd) {
 	m := w.methods[589]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20311,11 +20312,11 @@ func (w *ResilientCmdable) ZRandMember(ctx context.Context, key string, count in
 func (w *ResilientCmdable) ZRandMemberWithScores(ctx context.Context, key string, count int) (r0 *redis.ZSliceCmd) {
 	m := w.methods[590]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20345,11 +20346,11 @@ func (w *ResilientCmdable) ZRandMemberWithScores(ctx context.Context, key string
 func (w *ResilientCmdable) ZRange(ctx context.Context, key string, start, stop int64) (r0 *redis.StringSliceCmd) {
 	m := w.methods[591]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20379,11 +20380,11 @@ func (w *ResilientCmdable) ZRange(ctx context.Context, key string, start, stop i
 func (w *ResilientCmdable) ZRangeArgs(ctx context.Context, z redis.ZRangeArgs) (r0 *redis.StringSliceCmd) {
 	m := w.methods[592]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20413,11 +20414,11 @@ func (w *ResilientCmdable) ZRangeArgs(ctx context.Context, z redis.ZRangeArgs) (
 func (w *ResilientCmdable) ZRangeArgsWithScores(ctx context.Context, z redis.ZRangeArgs) (r0 *redis.ZSliceCmd) {
 	m := w.methods[593]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20447,11 +20448,11 @@ func (w *ResilientCmdable) ZRangeArgsWithScores(ctx context.Context, z redis.ZRa
 func (w *ResilientCmdable) ZRangeByLex(ctx context.Context, key string, opt *redis.ZRangeBy) (r0 *redis.StringSliceCmd) {
 	m := w.methods[594]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20481,11 +20482,11 @@ func (w *ResilientCmdable) ZRangeByLex(ctx context.Context, key string, opt *red
 func (w *ResilientCmdable) ZRangeByScore(ctx context.Context, key string, opt *redis.ZRangeBy) (r0 *redis.StringSliceCmd) {
 	m := w.methods[595]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20515,11 +20516,11 @@ func (w *ResilientCmdable) ZRangeByScore(ctx context.Context, key string, opt *r
 func (w *ResilientCmdable) ZRangeByScoreWithScores(ctx context.Context, key string, opt *redis.ZRangeBy) (r0 *redis.ZSliceCmd) {
 	m := w.methods[596]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20549,11 +20550,11 @@ func (w *ResilientCmdable) ZRangeByScoreWithScores(ctx context.Context, key stri
 func (w *ResilientCmdable) ZRangeStore(ctx context.Context, dst string, z redis.ZRangeArgs) (r0 *redis.IntCmd) {
 	m := w.methods[597]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20583,11 +20584,11 @@ func (w *ResilientCmdable) ZRangeStore(ctx context.Context, dst string, z redis.
 func (w *ResilientCmdable) ZRangeWithScores(ctx context.Context, key string, start, stop int64) (r0 *redis.ZSliceCmd) {
 	m := w.methods[598]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20617,11 +20618,11 @@ func (w *ResilientCmdable) ZRangeWithScores(ctx context.Context, key string, sta
 func (w *ResilientCmdable) ZRank(ctx context.Context, key, member string) (r0 *redis.IntCmd) {
 	m := w.methods[599]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20651,11 +20652,11 @@ func (w *ResilientCmdable) ZRank(ctx context.Context, key, member string) (r0 *r
 func (w *ResilientCmdable) ZRankWithScore(ctx context.Context, key, member string) (r0 *redis.RankWithScoreCmd) {
 	m := w.methods[600]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20685,11 +20686,11 @@ func (w *ResilientCmdable) ZRankWithScore(ctx context.Context, key, member strin
 func (w *ResilientCmdable) ZRem(ctx context.Context, key string, members ...any) (r0 *redis.IntCmd) {
 	m := w.methods[601]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20719,11 +20720,11 @@ func (w *ResilientCmdable) ZRem(ctx context.Context, key string, members ...any)
 func (w *ResilientCmdable) ZRemRangeByLex(ctx context.Context, key, min, max string) (r0 *redis.IntCmd) {
 	m := w.methods[602]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20753,11 +20754,11 @@ func (w *ResilientCmdable) ZRemRangeByLex(ctx context.Context, key, min, max str
 func (w *ResilientCmdable) ZRemRangeByRank(ctx context.Context, key string, start, stop int64) (r0 *redis.IntCmd) {
 	m := w.methods[603]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20787,11 +20788,11 @@ func (w *ResilientCmdable) ZRemRangeByRank(ctx context.Context, key string, star
 func (w *ResilientCmdable) ZRemRangeByScore(ctx context.Context, key, min, max string) (r0 *redis.IntCmd) {
 	m := w.methods[604]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20821,11 +20822,11 @@ func (w *ResilientCmdable) ZRemRangeByScore(ctx context.Context, key, min, max s
 func (w *ResilientCmdable) ZRevRange(ctx context.Context, key string, start, stop int64) (r0 *redis.StringSliceCmd) {
 	m := w.methods[605]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20855,11 +20856,11 @@ func (w *ResilientCmdable) ZRevRange(ctx context.Context, key string, start, sto
 func (w *ResilientCmdable) ZRevRangeByLex(ctx context.Context, key string, opt *redis.ZRangeBy) (r0 *redis.StringSliceCmd) {
 	m := w.methods[606]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20889,11 +20890,11 @@ func (w *ResilientCmdable) ZRevRangeByLex(ctx context.Context, key string, opt *
 func (w *ResilientCmdable) ZRevRangeByScore(ctx context.Context, key string, opt *redis.ZRangeBy) (r0 *redis.StringSliceCmd) {
 	m := w.methods[607]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20923,11 +20924,11 @@ func (w *ResilientCmdable) ZRevRangeByScore(ctx context.Context, key string, opt
 func (w *ResilientCmdable) ZRevRangeByScoreWithScores(ctx context.Context, key string, opt *redis.ZRangeBy) (r0 *redis.ZSliceCmd) {
 	m := w.methods[608]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20957,11 +20958,11 @@ func (w *ResilientCmdable) ZRevRangeByScoreWithScores(ctx context.Context, key s
 func (w *ResilientCmdable) ZRevRangeWithScores(ctx context.Context, key string, start, stop int64) (r0 *redis.ZSliceCmd) {
 	m := w.methods[609]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -20991,11 +20992,11 @@ func (w *ResilientCmdable) ZRevRangeWithScores(ctx context.Context, key string, 
 func (w *ResilientCmdable) ZRevRank(ctx context.Context, key, member string) (r0 *redis.IntCmd) {
 	m := w.methods[610]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -21025,11 +21026,11 @@ func (w *ResilientCmdable) ZRevRank(ctx context.Context, key, member string) (r0
 func (w *ResilientCmdable) ZRevRankWithScore(ctx context.Context, key, member string) (r0 *redis.RankWithScoreCmd) {
 	m := w.methods[611]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -21059,11 +21060,11 @@ func (w *ResilientCmdable) ZRevRankWithScore(ctx context.Context, key, member st
 func (w *ResilientCmdable) ZScan(ctx context.Context, key string, cursor uint64, match string, count int64) (r0 *redis.ScanCmd) {
 	m := w.methods[612]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -21093,11 +21094,11 @@ func (w *ResilientCmdable) ZScan(ctx context.Context, key string, cursor uint64,
 func (w *ResilientCmdable) ZScore(ctx context.Context, key, member string) (r0 *redis.FloatCmd) {
 	m := w.methods[613]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -21127,11 +21128,11 @@ func (w *ResilientCmdable) ZScore(ctx context.Context, key, member string) (r0 *
 func (w *ResilientCmdable) ZUnion(ctx context.Context, store redis.ZStore) (r0 *redis.StringSliceCmd) {
 	m := w.methods[614]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -21161,11 +21162,11 @@ func (w *ResilientCmdable) ZUnion(ctx context.Context, store redis.ZStore) (r0 *
 func (w *ResilientCmdable) ZUnionStore(ctx context.Context, dest string, store *redis.ZStore) (r0 *redis.IntCmd) {
 	m := w.methods[615]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -21195,11 +21196,11 @@ func (w *ResilientCmdable) ZUnionStore(ctx context.Context, dest string, store *
 func (w *ResilientCmdable) ZUnionWithScores(ctx context.Context, store redis.ZStore) (r0 *redis.ZSliceCmd) {
 	m := w.methods[616]
 	var err error
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
-			resgen.ResultErr(&r0, err)
+			resgenimpl.ResultErr(&r0, err)
 			return r0
 		}
 		actx, release := m.AttemptContextKeep(ctx, &call)
@@ -21432,10 +21433,10 @@ var resilientCmdableConfig3 = resgen.Config{
 // resilientCmdableSpec is the configuration of ResilientCmdable's methods,
 // resolved from the built-in defaults, profiles and directives; run-time
 // overrides (WithConfig) apply on top.
-var resilientCmdableSpec = resgen.Spec{
+var resilientCmdableSpec = resgenimpl.Spec{
 	Wrapper:   "ResilientCmdable",
 	Interface: "redis.Cmdable",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "ACLCat", Config: resilientCmdableConfig0, Request: true},
 		{Name: "ACLCatArgs", Config: resilientCmdableConfig0, Request: true},
 		{Name: "ACLDelUser", Config: resilientCmdableConfig0, Request: true},

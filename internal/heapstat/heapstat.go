@@ -8,6 +8,7 @@ import (
 	rt "runtime"
 
 	"github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Figures is the heap the resilience state of one wrapper takes.
@@ -42,7 +43,7 @@ func Per(n int, build func() any) (per float64, before uint64) {
 // Measure builds n wrappers with newWrapper, and n Managers of inner with
 // one and with nine methods of the configuration cfg, to tell the
 // per-method state from the rest. spec is the wrapper's generated Spec.
-func Measure(n int, inner any, spec runtime.Spec, cfg runtime.Config, newWrapper func() (any, error)) Figures {
+func Measure(n int, inner any, spec resgenimpl.Spec, cfg runtime.Config, newWrapper func() (any, error)) Figures {
 	var h Figures
 	h.PerWrapper, h.ProcessHeap = Per(n, func() any {
 		w, err := newWrapper()
@@ -51,17 +52,17 @@ func Measure(n int, inner any, spec runtime.Spec, cfg runtime.Config, newWrapper
 		}
 		return w
 	})
-	specOf := func(methods int) *runtime.Spec {
+	specOf := func(methods int) *resgenimpl.Spec {
 		s := spec
 		s.Methods = nil
 		for i := range methods {
-			s.Methods = append(s.Methods, runtime.MethodSpec{Name: fmt.Sprint("M", i), Config: cfg})
+			s.Methods = append(s.Methods, resgenimpl.MethodSpec{Name: fmt.Sprint("M", i), Config: cfg})
 		}
 		return &s
 	}
-	manager := func(s *runtime.Spec) func() any {
+	manager := func(s *resgenimpl.Spec) func() any {
 		return func() any {
-			m, err := runtime.NewManager(inner, s, runtime.WithLogger(nil))
+			m, err := resgenimpl.NewManager(inner, s, runtime.WithLogger(nil))
 			if err != nil {
 				panic(err)
 			}

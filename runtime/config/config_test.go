@@ -13,6 +13,7 @@ import (
 
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/config"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // dedent removes a leading newline and the indentation of the first line
@@ -35,15 +36,16 @@ func manager(t *testing.T, gen runtime.Config, src string) (*runtime.Manager, er
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	m, err := runtime.NewManager(struct{}{}, &runtime.Spec{
+	m, err := resgenimpl.NewManager(struct{}{}, &resgenimpl.Spec{
 		Wrapper:   "ResilientOrders",
 		Interface: "config_test.Orders",
-		Methods:   []runtime.MethodSpec{{Name: "Get", Config: gen}, {Name: "List", Config: gen}},
+		Methods:   []resgenimpl.MethodSpec{{Name: "Get", Config: gen}, {Name: "List", Config: gen}},
 	}, runtime.WithConfig(file), runtime.WithLogger(nil))
-	if err == nil {
-		t.Cleanup(m.Close)
+	if err != nil {
+		return nil, err
 	}
-	return m, err
+	t.Cleanup(m.Close)
+	return m.Resilience(), nil
 }
 
 // TestPrecedence checks, for every kind of field, that run-time overrides
@@ -446,9 +448,9 @@ func TestConcurrentUse(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m, err := runtime.NewManager(struct{}{}, &runtime.Spec{
+			m, err := resgenimpl.NewManager(struct{}{}, &resgenimpl.Spec{
 				Wrapper: "ResilientOrders",
-				Methods: []runtime.MethodSpec{{Name: "Get"}, {Name: "List"}},
+				Methods: []resgenimpl.MethodSpec{{Name: "Get"}, {Name: "List"}},
 			}, runtime.WithConfig(file), runtime.WithLogger(nil))
 			if err != nil {
 				t.Error(err)
@@ -501,9 +503,9 @@ func FuzzParseRuntime(f *testing.F) {
 		if file == nil {
 			t.Fatal("no File and no error")
 		}
-		m, err := runtime.NewManager(struct{}{}, &runtime.Spec{
+		m, err := resgenimpl.NewManager(struct{}{}, &resgenimpl.Spec{
 			Wrapper: "ResilientOrders",
-			Methods: []runtime.MethodSpec{{Name: "Get"}, {Name: "List"}},
+			Methods: []resgenimpl.MethodSpec{{Name: "Get"}, {Name: "List"}},
 		}, runtime.WithConfig(file), runtime.WithLogger(nil))
 		if err == nil {
 			m.Close()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/config"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Retune a wrapper at run time, without regenerating it: config.Load reads
@@ -31,9 +32,9 @@ wrappers:
 	// runtime.WithConfig(overrides)), builds its Manager like this, from the
 	// configuration that resgen resolved for each method; here, the
 	// defaults. The wrapper's Resilience method returns the Manager.
-	m, err := runtime.NewManager(nil, &runtime.Spec{
+	m, err := resgenimpl.NewManager(nil, &resgenimpl.Spec{
 		Wrapper: "ResilientStore",
-		Methods: []runtime.MethodSpec{{Name: "ListOrders"}, {Name: "CreateOrder"}, {Name: "Close"}},
+		Methods: []resgenimpl.MethodSpec{{Name: "ListOrders"}, {Name: "CreateOrder"}, {Name: "Close"}},
 	}, runtime.WithConfig(overrides))
 	if err != nil {
 		log.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/config"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // TestOverrideOfNoWrapperIsWarned: an entry keyed by a name that no
@@ -62,10 +63,10 @@ func TestOverrideOfNoWrapperIsWarned(t *testing.T) {
 						return a
 					},
 				}))
-				m, err := runtime.NewManager(struct{}{}, &runtime.Spec{
+				m, err := resgenimpl.NewManager(struct{}{}, &resgenimpl.Spec{
 					Wrapper:   "ResilientOrders",
 					Interface: "config_test.Orders",
-					Methods:   []runtime.MethodSpec{{Name: "Get"}},
+					Methods:   []resgenimpl.MethodSpec{{Name: "Get"}},
 				}, runtime.WithConfig(file), runtime.WithLogger(logger))
 				if err != nil {
 					t.Fatal(err)

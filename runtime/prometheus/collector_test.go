@@ -9,6 +9,7 @@ import (
 
 	"github.com/resgen-dev/resgen/runtime"
 	resgenprom "github.com/resgen-dev/resgen/runtime/prometheus"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 type unavailable struct{}
@@ -21,21 +22,21 @@ func (unavailable) StatusCode() int { return 503 }
 // permanent error.
 func manager(t *testing.T, opts ...runtime.Option) *runtime.Manager {
 	t.Helper()
-	spec := &runtime.Spec{Wrapper: "ResilientStore", Interface: "shop.Store", Methods: []runtime.MethodSpec{{
+	spec := &resgenimpl.Spec{Wrapper: "ResilientStore", Interface: "shop.Store", Methods: []resgenimpl.MethodSpec{{
 		Name: "Get",
 		Config: runtime.Config{
 			Retry:     runtime.RetryConfig{InitialDelay: 1, MaxDelay: 1, Jitter: runtime.JitterNone},
 			RateLimit: runtime.RateLimitConfig{Disabled: true},
 		},
 	}}}
-	m, err := runtime.NewManager(nil, spec, append([]runtime.Option{runtime.WithLogger(nil)}, opts...)...)
+	m, err := resgenimpl.NewManager(nil, spec, append([]runtime.Option{runtime.WithLogger(nil)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	me := m.Method(0)
 	ctx := context.Background()
 	call := func(errs ...error) {
-		var c runtime.Call
+		var c resgenimpl.Call
 		for i := 0; ; i++ {
 			if err := me.Admit(ctx, &c); err != nil {
 				t.Fatal(err)
@@ -54,7 +55,7 @@ func manager(t *testing.T, opts ...runtime.Option) *runtime.Manager {
 	}
 	call(unavailable{})
 	call(errors.New("boom"))
-	return m
+	return m.Resilience()
 }
 
 func TestCollectorAdd(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/resgen-dev/resgen/runtime"
 	resgenprom "github.com/resgen-dev/resgen/runtime/prometheus"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // dashboardPath is the Grafana dashboard of the collector's series.
@@ -58,18 +59,18 @@ func exported(t *testing.T) map[string]map[string]bool {
 // limit, whose series the wrapper of manager does not have.
 func adaptiveRateManager(t *testing.T) *runtime.Manager {
 	t.Helper()
-	spec := &runtime.Spec{Wrapper: "ResilientFeed", Interface: "shop.Feed", Methods: []runtime.MethodSpec{{
+	spec := &resgenimpl.Spec{Wrapper: "ResilientFeed", Interface: "shop.Feed", Methods: []resgenimpl.MethodSpec{{
 		Name: "List",
 		Config: runtime.Config{
 			RateLimit: runtime.RateLimitConfig{MaxRequestsPerMinute: 600, BurstSize: 10, Adaptive: true},
 		},
 	}}}
-	m, err := runtime.NewManager(nil, spec, runtime.WithLogger(nil), runtime.WithHostKey("feed.example.com"))
+	m, err := resgenimpl.NewManager(nil, spec, runtime.WithLogger(nil), runtime.WithHostKey("feed.example.com"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Close)
-	return m
+	return m.Resilience()
 }
 
 // promqlFuncs are the PromQL functions and aggregations a query may call.

@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/internal/engine"
 	"github.com/resgen-dev/resgen/runtime/redisstore"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // fastCfg is a method with a breaker and a rate limit that a benchmark
@@ -15,10 +17,10 @@ var fastCfg = runtime.Config{
 	RateLimit: runtime.RateLimitConfig{MaxRequestsPerMinute: 60_000_000, BurstSize: 1_000_000_000, Strategy: runtime.StrategyDrop, Global: true},
 }
 
-func method(tb testing.TB, store runtime.Store, cfg runtime.Config) *runtime.Method {
+func method(tb testing.TB, store runtime.Store, cfg runtime.Config) *resgenimpl.Method {
 	tb.Helper()
-	spec := &runtime.Spec{Wrapper: "W", Interface: "x.I", Methods: []runtime.MethodSpec{{Name: "Get", Config: cfg}}}
-	m, err := runtime.NewManager(struct{}{}, spec, runtime.WithLogger(nil), runtime.WithStore(store))
+	spec := &resgenimpl.Spec{Wrapper: "W", Interface: "x.I", Methods: []resgenimpl.MethodSpec{{Name: "Get", Config: cfg}}}
+	m, err := resgenimpl.NewManager(struct{}{}, spec, runtime.WithLogger(nil), runtime.WithStore(store))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -27,14 +29,14 @@ func method(tb testing.TB, store runtime.Store, cfg runtime.Config) *runtime.Met
 }
 
 // BenchmarkSuccessPath compares a successful call's resilience work with
-// state in the process (runtime.NewLocalStore) and in Redis: the Redis
+// state in the process (engine.NewLocalStore) and in Redis: the Redis
 // Store's success path is local too.
 func BenchmarkSuccessPath(b *testing.B) {
 	ctx := context.Background()
-	run := func(b *testing.B, me *runtime.Method) {
+	run := func(b *testing.B, me *resgenimpl.Method) {
 		b.ReportAllocs()
 		for b.Loop() {
-			var c runtime.Call
+			var c resgenimpl.Call
 			if err := me.Admit(ctx, &c); err != nil {
 				b.Fatal(err)
 			}
@@ -42,7 +44,7 @@ func BenchmarkSuccessPath(b *testing.B) {
 		}
 	}
 	b.Run("store=local", func(b *testing.B) {
-		run(b, method(b, runtime.NewLocalStore(nil), fastCfg))
+		run(b, method(b, engine.NewLocalStore(nil), fastCfg))
 	})
 	b.Run("store=redis", func(b *testing.B) {
 		// A generous timeout: a saturated machine must not make this a
@@ -51,7 +53,7 @@ func BenchmarkSuccessPath(b *testing.B) {
 		me := method(b, s, fastCfg)
 		// Warm up: the lease grows with the rate.
 		for range 100_000 {
-			var c runtime.Call
+			var c resgenimpl.Call
 			me.Admit(ctx, &c)
 			me.Success(&c)
 		}
@@ -80,7 +82,7 @@ func TestRoundTripsPerCall(t *testing.T) {
 	// A second to find the rate, then two measured; calls catch up with
 	// the schedule, so that the rate holds on a busy machine.
 	call := func() {
-		var c runtime.Call
+		var c resgenimpl.Call
 		if err := me.Admit(ctx, &c); err != nil {
 			t.Fatal(err)
 		}

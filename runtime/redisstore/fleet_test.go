@@ -27,6 +27,7 @@ import (
 	"github.com/resgen-dev/resgen/internal/testenv"
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/redisstore"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // The fleet: real processes (this test binary, run again as workers)
@@ -99,14 +100,14 @@ func fleetWorker(raw string) (code int) {
 			mu.Unlock()
 		}
 	})
-	spec := &runtime.Spec{Wrapper: "Fleet", Interface: "x.Service", Methods: []runtime.MethodSpec{{Name: "Get", Config: runtime.Config{
+	spec := &resgenimpl.Spec{Wrapper: "Fleet", Interface: "x.Service", Methods: []resgenimpl.MethodSpec{{Name: "Get", Config: runtime.Config{
 		Retry:          runtime.RetryConfig{Disabled: true},
 		CircuitBreaker: runtime.CircuitBreakerConfig{FailureThreshold: cfg.Failures, RecoveryTimeout: cfg.Recovery, SuccessThreshold: 2},
 		RateLimit:      runtime.RateLimitConfig{MaxRequestsPerMinute: cfg.RPM, BurstSize: cfg.Burst, Strategy: runtime.StrategyDrop, Global: true},
 		Throttle:       runtime.ThrottleConfig{Disabled: true},
 		RetryBudget:    runtime.RetryBudgetConfig{Disabled: true},
 	}}}}
-	m, err := runtime.NewManager(struct{}{}, spec, runtime.WithStore(store), runtime.WithObserver(obs), runtime.WithLogger(nil))
+	m, err := resgenimpl.NewManager(struct{}{}, spec, runtime.WithStore(store), runtime.WithObserver(obs), runtime.WithLogger(nil))
 	if err != nil {
 		panic(err)
 	}
@@ -118,7 +119,7 @@ func fleetWorker(raw string) (code int) {
 		<-tick.C
 		rep.Calls++
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		var c runtime.Call
+		var c resgenimpl.Call
 		t0 := time.Now()
 		err := me.Admit(ctx, &c)
 		spent := time.Since(t0)

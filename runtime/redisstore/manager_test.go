@@ -11,6 +11,7 @@ import (
 
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/redisstore"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // These tests drive Methods of two Managers, two processes with their own
@@ -24,8 +25,8 @@ func (internalError) Error() string   { return "500 Internal Server Error" }
 func (internalError) StatusCode() int { return 500 }
 
 // call makes one call of me whose attempts run fn, as generated code does.
-func call(ctx context.Context, me *runtime.Method, fn func() error) error {
-	var c runtime.Call
+func call(ctx context.Context, me *resgenimpl.Method, fn func() error) error {
+	var c resgenimpl.Call
 	for {
 		if err := me.Admit(ctx, &c); err != nil {
 			return err
@@ -44,13 +45,13 @@ func call(ctx context.Context, me *runtime.Method, fn func() error) error {
 	}
 }
 
-func twoManagers(t *testing.T, cfg runtime.Config) (*runtime.Method, *runtime.Method) {
+func twoManagers(t *testing.T, cfg runtime.Config) (*resgenimpl.Method, *resgenimpl.Method) {
 	t.Helper()
 	a, b := twoStores(t)
-	spec := &runtime.Spec{Wrapper: "W", Interface: "x.I", Methods: []runtime.MethodSpec{{Name: "Get", Config: cfg}}}
-	var ms []*runtime.Method
+	spec := &resgenimpl.Spec{Wrapper: "W", Interface: "x.I", Methods: []resgenimpl.MethodSpec{{Name: "Get", Config: cfg}}}
+	var ms []*resgenimpl.Method
 	for _, s := range []*redisstore.Store{a, b} {
-		m, err := runtime.NewManager(struct{}{}, spec, runtime.WithLogger(nil), runtime.WithStore(s))
+		m, err := resgenimpl.NewManager(struct{}{}, spec, runtime.WithLogger(nil), runtime.WithStore(s))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,12 +70,12 @@ func TestManagersShareRateLimit(t *testing.T) {
 	ctx := context.Background()
 	calls := 0
 	ok := func() error { calls++; return nil }
-	for i, me := range []*runtime.Method{ma, mb, ma} {
+	for i, me := range []*resgenimpl.Method{ma, mb, ma} {
 		if err := call(ctx, me, ok); err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
 	}
-	for i, me := range []*runtime.Method{mb, ma} {
+	for i, me := range []*resgenimpl.Method{mb, ma} {
 		if err := call(ctx, me, ok); !errors.Is(err, runtime.ErrRateLimited) {
 			t.Fatalf("call %d beyond the shared burst: %v, want ErrRateLimited", i+4, err)
 		}
@@ -112,7 +113,7 @@ func TestManagersShareBreaker(t *testing.T) {
 	if err := call(ctx, mb, ok); err != nil { // the probe closes it
 		t.Fatalf("probe: %v", err)
 	}
-	for _, me := range []*runtime.Method{ma, mb} {
+	for _, me := range []*resgenimpl.Method{ma, mb} {
 		if err := call(ctx, me, ok); err != nil {
 			t.Fatalf("call after closing: %v", err)
 		}

@@ -92,6 +92,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/internal/engine"
 )
 
 // Option configures a Store.
@@ -216,7 +217,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 		timeout:  DefaultTimeout,
 		horizon:  DefaultLeaseHorizon,
 		logger:   slog.Default(),
-		local:    runtime.NewLocalStore(nil),
+		local:    engine.NewLocalStore(nil),
 		breakers: make(map[breakerKey]*breaker),
 		buckets:  make(map[string]*bucket),
 		wake:     make(chan struct{}, 1),

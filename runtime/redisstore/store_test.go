@@ -20,6 +20,7 @@ import (
 	"github.com/resgen-dev/resgen/internal/testenv"
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/redisstore"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 const callWeight = runtime.CallWeight
@@ -676,7 +677,7 @@ func TestRemoteChangesReachObservers(t *testing.T) {
 		RateLimit:      runtime.RateLimitConfig{Disabled: true},
 		Throttle:       runtime.ThrottleConfig{Disabled: true},
 	}
-	spec := &runtime.Spec{Wrapper: "W", Interface: "x.I", Methods: []runtime.MethodSpec{{Name: "Get", Config: cfg}}}
+	spec := &resgenimpl.Spec{Wrapper: "W", Interface: "x.I", Methods: []resgenimpl.MethodSpec{{Name: "Get", Config: cfg}}}
 	var mu sync.Mutex
 	var seen []string
 	var logs syncBuffer
@@ -687,12 +688,12 @@ func TestRemoteChangesReachObservers(t *testing.T) {
 			mu.Unlock()
 		}
 	})
-	ma, err := runtime.NewManager(struct{}{}, spec, runtime.WithLogger(nil), runtime.WithStore(a))
+	ma, err := resgenimpl.NewManager(struct{}{}, spec, runtime.WithLogger(nil), runtime.WithStore(a))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ma.Close()
-	mb, err := runtime.NewManager(struct{}{}, spec, runtime.WithStore(b), runtime.WithObserver(obs),
+	mb, err := resgenimpl.NewManager(struct{}{}, spec, runtime.WithStore(b), runtime.WithObserver(obs),
 		runtime.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/resgen-dev/resgen/examples/statuspage/inventory"
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/fakeclock"
+	"github.com/resgen-dev/resgen/runtime/internal/engine"
 	"github.com/resgen-dev/resgen/runtime/statusz"
 )
 
@@ -429,7 +430,7 @@ func TestActionsAreGuarded(t *testing.T) {
 func TestActionOnAStoredBreakerIsAConflict(t *testing.T) {
 	clock := fakeclock.New(epoch)
 	client, err := inventory.NewResilientInventory(&inventory.Warehouse{}, runtime.WithClock(clock), runtime.WithLogger(nil),
-		runtime.WithInstance("eu"), runtime.WithStore(runtime.NewLocalStore(clock)))
+		runtime.WithInstance("eu"), runtime.WithStore(engine.NewLocalStore(clock)))
 	require.NoError(t, err)
 	h := statusz.New(statusz.WithActions(), statusz.WithClock(clock))
 	require.NoError(t, h.Register(client.Resilience()))
@@ -478,7 +479,8 @@ func TestImportsOnlyTheStandardLibrary(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
 	require.NoError(t, err)
 	for _, p := range strings.Fields(string(out)) {
-		if p != "github.com/resgen-dev/resgen/runtime" && p != "github.com/resgen-dev/resgen/runtime/statusz" {
+		if p != "github.com/resgen-dev/resgen/runtime" && p != "github.com/resgen-dev/resgen/runtime/statusz" &&
+			p != "github.com/resgen-dev/resgen/runtime/internal/link" {
 			t.Errorf("statusz depends on %s", p)
 		}
 	}

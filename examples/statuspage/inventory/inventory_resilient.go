@@ -7,13 +7,14 @@ import (
 	"time"
 
 	resgen "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
 
 // Fail to compile when the runtime no longer supports this generated code:
 // regenerate it with the resgen of the runtime in go.mod.
 const (
-	_ = resgen.EnforceVersion(1 - resgen.MinGenVersion)
-	_ = resgen.EnforceVersion(resgen.MaxGenVersion - 1)
+	_ = resgenimpl.EnforceVersion(2 - resgenimpl.MinGenVersion)
+	_ = resgenimpl.EnforceVersion(resgenimpl.MaxGenVersion - 2)
 )
 
 // ResilientInventory wraps an implementation of Inventory with retry, a circuit
@@ -49,7 +50,7 @@ const (
 type ResilientInventory struct {
 	inner   Inventory
 	manager *resgen.Manager
-	methods [2]*resgen.Method
+	methods [2]*resgenimpl.Method
 }
 
 var _ Inventory = (*ResilientInventory)(nil)
@@ -58,11 +59,11 @@ var _ Inventory = (*ResilientInventory)(nil)
 // (WithConfig), a logger, observers, a clock; it returns every problem of the
 // resulting configuration at once.
 func NewResilientInventory(inner Inventory, opts ...resgen.Option) (*ResilientInventory, error) {
-	mgr, err := resgen.NewManager(inner, &resilientInventorySpec, opts...)
+	mgr, err := resgenimpl.NewManager(inner, &resilientInventorySpec, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w := &ResilientInventory{inner: inner, manager: mgr}
+	w := &ResilientInventory{inner: inner, manager: mgr.Resilience()}
 	for i := range w.methods {
 		w.methods[i] = mgr.Method(i)
 	}
@@ -83,7 +84,7 @@ func (w *ResilientInventory) Resilience() *resgen.Manager {
 // Reserve calls the wrapped Reserve with the wrapper's policies.
 func (w *ResilientInventory) Reserve(ctx context.Context, sku string, n int) (err error) {
 	m := w.methods[0]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -108,7 +109,7 @@ func (w *ResilientInventory) Reserve(ctx context.Context, sku string, n int) (er
 // Stock calls the wrapped Stock with the wrapper's policies.
 func (w *ResilientInventory) Stock(ctx context.Context, sku string) (r0 int, err error) {
 	m := w.methods[1]
-	var call resgen.Call
+	var call resgenimpl.Call
 	defer m.End(&call)
 	for {
 		if err = m.Admit(ctx, &call); err != nil {
@@ -181,10 +182,10 @@ var resilientInventoryConfig0 = resgen.Config{
 // resilientInventorySpec is the configuration of ResilientInventory's methods,
 // resolved from the built-in defaults, profiles and directives; run-time
 // overrides (WithConfig) apply on top.
-var resilientInventorySpec = resgen.Spec{
+var resilientInventorySpec = resgenimpl.Spec{
 	Wrapper:   "ResilientInventory",
 	Interface: "inventory.Inventory",
-	Methods: []resgen.MethodSpec{
+	Methods: []resgenimpl.MethodSpec{
 		{Name: "Reserve", Config: resilientInventoryConfig0, Request: true},
 		{Name: "Stock", Config: resilientInventoryConfig0, Request: true},
 	},
