@@ -8,8 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/resgen-dev/resgen/internal/tooling"
 	"github.com/resgen-dev/resgen/internal/yamlconf"
-	"github.com/resgen-dev/resgen/runtime"
 )
 
 // directivePrefix starts every resgen directive.
@@ -33,7 +33,7 @@ type arg struct {
 // directiveNames are the directives: one per policy, and profile and
 // skip, sorted.
 var directiveNames = func() []string {
-	names := append([]string{"profile", "skip"}, runtime.Policies()...)
+	names := append([]string{"profile", "skip"}, tooling.PolicyNames()...)
 	sort.Strings(names)
 	return names
 }()
@@ -158,7 +158,7 @@ func parseDirective(text string, pos token.Position, errs *scanner.ErrorList) (d
 			errs.Add(d.args[0].pos, fmt.Sprintf("//resgen:%s off takes no keys", d.name))
 			ok = false
 		}
-		valid := runtime.Keys(d.name)
+		valid := tooling.Keys(d.name)
 		for _, a := range d.args {
 			if !contains(valid, a.key) {
 				errs.Add(a.pos, fmt.Sprintf("unknown key %q for //resgen:%s%s", a.key, d.name, yamlconf.Suggest(a.key, valid)))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/resgen-dev/resgen/internal/tooling"
 	"github.com/resgen-dev/resgen/internal/yamlconf"
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/templates"
@@ -108,7 +109,7 @@ func writeProfile(b *strings.Builder, p *profile) {
 		}
 		return "default"
 	}
-	for _, d := range runtime.Descriptors() {
+	for _, d := range tooling.Policies {
 		if d.Disabled(&p.cfg) {
 			ls.add(1, d.Name+": off", "", false)
 			continue
@@ -125,7 +126,7 @@ func writeProfile(b *strings.Builder, p *profile) {
 				ls.add(2, "# "+k.Name+": "+k.Unset, "", false)
 				continue
 			}
-			ls.add(2, k.Name+": "+yamlValue(v, k.List()), mark(p.own[d.Name+"."+k.Name]), false)
+			ls.add(2, k.Name+": "+yamlValue(v, k.List), mark(p.own[d.Name+"."+k.Name]), false)
 		}
 	}
 	ls.write(b)
@@ -222,7 +223,7 @@ func InitFile(base string) (content []byte, custom string, err error) {
 	ls.add(2, "extends: "+base, "", false)
 	var def runtime.Config
 	def = def.Normalize()
-	for _, d := range runtime.Descriptors() {
+	for _, d := range tooling.Policies {
 		if d.Positional != "" {
 			k := &d.Keys[0]
 			head(2, fmt.Sprintf("%s. Default: %s.", capitalize(k.Doc), k.Text(&def)))
@@ -241,8 +242,8 @@ func InitFile(base string) (content []byte, custom string, err error) {
 				ls.comment(3, k.Name+": "+k.Example)
 				continue
 			}
-			head(3, capitalize(k.Doc)+". Default: "+yamlValue(k.Text(&def), k.List())+".")
-			ls.add(3, k.Name+": "+yamlValue(k.Text(&p.cfg), k.List()), "", true)
+			head(3, capitalize(k.Doc)+". Default: "+yamlValue(k.Text(&def), k.List)+".")
+			ls.add(3, k.Name+": "+yamlValue(k.Text(&p.cfg), k.List), "", true)
 		}
 	}
 	ls.blank()

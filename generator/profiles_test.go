@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/resgen-dev/resgen/internal/tooling"
 	"github.com/resgen-dev/resgen/internal/yamlconf"
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/templates"
@@ -50,7 +51,7 @@ var commentedYAML = regexp.MustCompile(`^(\s*)# ( *)([a-z_]+|- source|Commit|"Qu
 // group), which would change the profile.
 func uncomment(src []byte) []byte {
 	examples := make(map[string]bool)
-	for _, p := range runtime.Descriptors() {
+	for _, p := range tooling.Policies {
 		for _, k := range p.Keys {
 			if k.Example != "" {
 				examples[k.Name] = true
@@ -100,7 +101,7 @@ func TestInitFile(t *testing.T) {
 			if len(f.Wrappers) != 1 || f.Wrappers[0].Type != "Tx" || len(f.Wrappers[0].Methods) != 2 {
 				t.Errorf("uncommented, the example wrapper is %+v", f.Wrappers)
 			}
-			for _, p := range runtime.Descriptors() {
+			for _, p := range tooling.Policies {
 				for _, k := range p.Keys {
 					key := k.Name
 					if key == p.Positional {
@@ -162,7 +163,7 @@ func TestProfilesPrintsEveryValue(t *testing.T) {
 		if got = got.Normalize(); !reflect.DeepEqual(got, want.cfg) {
 			t.Errorf("%s: printed values resolve to %+v, want %+v", name, got, want.cfg)
 		}
-		for _, p := range runtime.Descriptors() {
+		for _, p := range tooling.Policies {
 			for _, k := range p.Keys {
 				if !seen[p.Name+"."+k.Name] && !p.Disabled(&want.cfg) && !strings.Contains(out, "# "+k.Name+": ") {
 					t.Errorf("%s: %s.%s is not printed", name, p.Name, k.Name)
@@ -197,7 +198,7 @@ func TestYAMLValue(t *testing.T) {
 		{"none", "none"},
 		{"permanent,unknown,schema", "[schema, permanent, unknown]"},
 	} {
-		c, err := runtime.ParseClasses(tt.list)
+		c, err := parseClasses(tt.list)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,7 +206,7 @@ func TestYAMLValue(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("yamlValue(%s) = %s, want %s", tt.list, got, tt.want)
 		}
-		back, err := runtime.ParseClasses(strings.NewReplacer("[", "", "]", "", " ", "").Replace(got))
+		back, err := parseClasses(strings.NewReplacer("[", "", "]", "", " ", "").Replace(got))
 		if err != nil || back != c {
 			t.Errorf("%s does not parse back: %v, %v", got, back, err)
 		}
@@ -250,7 +251,7 @@ func TestREADMEListsEveryKey(t *testing.T) {
 			rows[name] = line
 		}
 	}
-	for _, p := range runtime.Descriptors() {
+	for _, p := range tooling.Policies {
 		row, ok := rows[p.Name]
 		if !ok {
 			t.Errorf("README has no row for the directive %s", p.Name)
@@ -262,4 +263,17 @@ func TestREADMEListsEveryKey(t *testing.T) {
 			}
 		}
 	}
+}
+
+// parseClasses reads a list of class names as Class.UnmarshalText does.
+func parseClasses(list string) (runtime.Class, error) {
+	var c runtime.Class
+	err := c.UnmarshalText([]byte(list))
+	return c, err
+}
+
+// parseClass reads one class name.
+func parseClass(name string) (runtime.Class, bool) {
+	c, err := parseClasses(name)
+	return c, err == nil && name != "" && !strings.Contains(name, ",")
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/resgen-dev/resgen/internal/tooling"
 	"github.com/resgen-dev/resgen/runtime"
 )
 
@@ -136,7 +137,7 @@ func (r *renderer) policyLines(m *method) []string {
 	}
 	c := m.cfg.Normalize()
 	var lines []string
-	for _, p := range runtime.Descriptors() {
+	for _, p := range tooling.Policies {
 		lines = append(lines, r.policyLine(m, c, p.Name))
 	}
 	r.lines[m] = lines
@@ -147,7 +148,7 @@ func (r *renderer) policyLines(m *method) []string {
 // configuration is c, as its directive would: "  retry: max_attempts=3
 // ...", or "  retry: off".
 func (r *renderer) policyLine(m *method, c runtime.Config, name string) string {
-	for _, p := range runtime.Descriptors() {
+	for _, p := range tooling.Policies {
 		if p.Name != name {
 			continue
 		}
@@ -167,7 +168,7 @@ func (r *renderer) policyLine(m *method, c runtime.Config, name string) string {
 		for i := range p.Keys {
 			k := &p.Keys[i]
 			text := k.Text(&c)
-			if k.List() {
+			if k.List {
 				text = r.matcherText(m.matcherClasses(k.Name, c), m.matcherFor(k.Name))
 			}
 			switch {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dave/jennifer/jen"
 
+	"github.com/resgen-dev/resgen/internal/tooling"
 	"github.com/resgen-dev/resgen/runtime"
 )
 
@@ -88,14 +89,14 @@ func (r *renderer) spec() {
 func (r *renderer) configLit(m *method) jen.Code {
 	c := m.cfg.Normalize()
 	var cf fields
-	for _, p := range runtime.Descriptors() {
+	for _, p := range tooling.Policies {
 		var f fields
 		if p.Disabled(&c) || (p.Name == "timeout" && m.ctxIndex < 0) {
 			f.add("Disabled", jen.True())
 		}
 		for i := range p.Keys {
 			k := &p.Keys[i]
-			if k.List() {
+			if k.List {
 				classes, mm := m.matcherClasses(k.Name, c), m.matcherFor(k.Name)
 				if classes != 0 || mm != nil {
 					f.add(k.Field, r.matcherLit(classes, mm))

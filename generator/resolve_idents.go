@@ -9,6 +9,7 @@ import (
 	"go/types"
 	"strings"
 
+	"github.com/resgen-dev/resgen/internal/tooling"
 	"github.com/resgen-dev/resgen/internal/yamlconf"
 	"github.com/resgen-dev/resgen/runtime"
 )
@@ -23,7 +24,8 @@ func (g *gen) parseIdents(a arg, w *wrapper) *idents {
 			g.errorf(a.pos, "empty item in %s", a.key)
 			continue
 		}
-		if c, ok := runtime.ParseClass(item); ok {
+		var c runtime.Class
+		if c.UnmarshalText([]byte(item)) == nil {
 			// The class's checks are Apply's, as for every other key.
 			var scratch runtime.Config
 			if err := scratch.Apply(runtime.Setting{Policy: matcherPolicy(a.key), Key: a.key, Value: item}); err != nil {
@@ -68,7 +70,7 @@ func (g *gen) resolveIdent(item string, pos token.Position) (matchItem, string) 
 		}
 		if pkg == nil {
 			return matchItem{}, fmt.Sprintf("unknown error class or identifier %q: package %s is not imported by %s%s",
-				item, yamlconf.Clip(pkgName), relPath(g.cfg.Dir, pos.Filename), yamlconf.Suggest(item, runtime.ClassNames()))
+				item, yamlconf.Clip(pkgName), relPath(g.cfg.Dir, pos.Filename), yamlconf.Suggest(item, tooling.ClassNames()))
 		}
 		obj = pkg.Scope().Lookup(sel)
 		if obj == nil || !obj.Exported() {
@@ -80,7 +82,7 @@ func (g *gen) resolveIdent(item string, pos token.Position) (matchItem, string) 
 			obj = types.Universe.Lookup(name)
 		}
 		if obj == nil {
-			return matchItem{}, fmt.Sprintf("unknown error class or identifier %q%s", item, yamlconf.Suggest(item, runtime.ClassNames()))
+			return matchItem{}, fmt.Sprintf("unknown error class or identifier %q%s", item, yamlconf.Suggest(item, tooling.ClassNames()))
 		}
 	}
 	errType := types.Universe.Lookup("error").Type().Underlying().(*types.Interface)

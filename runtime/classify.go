@@ -55,10 +55,9 @@ const (
 	// ClassCanceled is the caller's own cancellation. It is never retried
 	// and never counts against the service.
 	ClassCanceled
-)
 
-// Class sets for RetryOn and Excluded.
-const (
+	// The class sets that RetryOn and Excluded name with one word.
+
 	// ClassesTransient is what "transient" names: every class that a later
 	// attempt may get past.
 	ClassesTransient = ClassTimeout | ClassConnection | ClassRateLimited | ClassServer | ClassTransient
@@ -83,9 +82,9 @@ var classNames = []struct {
 	{ClassCanceled, "canceled"},
 }
 
-// ParseClass returns the class set of one name: "transient" is
+// parseClass returns the class set of one name: "transient" is
 // ClassesTransient, "any" ClassesAll, "none" the empty set.
-func ParseClass(name string) (Class, bool) {
+func parseClass(name string) (Class, bool) {
 	switch name {
 	case "transient":
 		return ClassesTransient, true
@@ -105,7 +104,7 @@ func ParseClass(name string) (Class, bool) {
 }
 
 // String returns the class's name, or the names of a set as a directive
-// writes them, joined by commas, so that ParseClasses reads it back:
+// writes them, joined by commas, so that UnmarshalText reads it back:
 // "transient,auth".
 func (c Class) String() string {
 	if c == 0 {
@@ -130,6 +129,23 @@ func (c Class) String() string {
 		parts = append(parts, "Class("+strconv.Itoa(int(rest))+")")
 	}
 	return strings.Join(parts, ",")
+}
+
+// MarshalText returns c.String(), so that a Class reads and writes as
+// text in flags and encodings.
+func (c Class) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText sets c to the class set of a comma-separated list of
+// class names, as retry_on and excluded_errors take them: transient,
+// timeout, connection, rate_limited, server, auth, schema, permanent,
+// unknown, any or none; spaces around a name are ignored.
+func (c *Class) UnmarshalText(text []byte) error {
+	set, err := parseClasses(string(text))
+	if err != nil {
+		return err
+	}
+	*c = set
+	return nil
 }
 
 // Matcher selects errors: by class, or by Match, which resgen generates from

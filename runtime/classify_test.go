@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/resgen-dev/resgen/internal/tooling"
 	"github.com/resgen-dev/resgen/runtime"
 )
 
@@ -368,7 +369,7 @@ func TestClassString(t *testing.T) {
 		runtime.ClassTimeout | runtime.ClassAuth, runtime.ClassesTransient | runtime.ClassSchema,
 		runtime.ClassesAll, runtime.ClassPermanent | runtime.ClassUnknown,
 	} {
-		got, err := runtime.ParseClasses(c.String())
+		got, err := parseClasses(c.String())
 		assert.NoError(t, err)
 		assert.Equal(t, c, got, "ParseClasses(%q)", c.String())
 	}
@@ -396,7 +397,7 @@ func TestParseClass(t *testing.T) {
 		{"", 0, false},
 	}
 	for _, tt := range tests {
-		c, ok := runtime.ParseClass(tt.name)
+		c, ok := parseClass(tt.name)
 		assert.Equal(t, tt.wantOK, ok, "ParseClass(%q)", tt.name)
 		assert.Equal(t, tt.want, c, "ParseClass(%q)", tt.name)
 	}
@@ -404,10 +405,10 @@ func TestParseClass(t *testing.T) {
 }
 
 func TestClassNamesAllParse(t *testing.T) {
-	names := runtime.ClassNames()
+	names := tooling.ClassNames()
 	require.NotEmpty(t, names)
 	for _, n := range names {
-		_, ok := runtime.ParseClass(n)
+		_, ok := parseClass(n)
 		assert.True(t, ok, "ClassNames lists %q, which ParseClass rejects", n)
 	}
 	assert.NotContains(t, names, "canceled")
@@ -437,7 +438,7 @@ func TestParseClasses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.list, func(t *testing.T) {
-			c, err := runtime.ParseClasses(tt.list)
+			c, err := parseClasses(tt.list)
 			if tt.wantErr == "" {
 				require.NoError(t, err)
 				assert.Equal(t, tt.want, c)
@@ -454,7 +455,7 @@ func TestParseClasses(t *testing.T) {
 // "cancelled" was answered with (did you mean "canceled"?), a name that is
 // itself rejected.
 func TestParseClassesSuggestsOnlyAcceptedNames(t *testing.T) {
-	_, err := runtime.ParseClasses("cancelled")
+	_, err := parseClasses("cancelled")
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "did you mean")
 }
@@ -575,4 +576,17 @@ func TestPartialError(t *testing.T) {
 	empty := &runtime.PartialError{Succeeded: []string{"a"}}
 	assert.Equal(t, "partial failure: 0 of 1 items failed", empty.Error())
 	assert.Nil(t, empty.Unwrap())
+}
+
+// parseClasses reads a list of class names as Class.UnmarshalText does.
+func parseClasses(list string) (runtime.Class, error) {
+	var c runtime.Class
+	err := c.UnmarshalText([]byte(list))
+	return c, err
+}
+
+// parseClass reads one class name.
+func parseClass(name string) (runtime.Class, bool) {
+	c, err := parseClasses(name)
+	return c, err == nil && name != "" && !strings.Contains(name, ",")
 }

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
 )
 
@@ -60,13 +59,9 @@ type ConcurrencyConfig struct {
 // at 50ms needs in flight: a lower one throttles a service whose latency is
 // merely noisy, while a deep queue behind 50 attempts is still short.
 const (
-	DefaultMaxInFlight = 1000
-	DefaultMinInFlight = 50
+	defaultMaxInFlight = 1000
+	defaultMinInFlight = 50
 )
-
-// ErrConcurrencyLimit is what errors.Is finds in the error of an attempt
-// that a concurrency limit turned away: a *ConcurrencyError.
-var ErrConcurrencyLimit = errors.New("resgen: concurrency limit reached")
 
 // ConcurrencyError is the error of an attempt that a concurrency limit
 // turned away (StrategyDrop). It names the limit: a group, or
@@ -85,10 +80,10 @@ func (e *ConcurrencyError) Is(target error) bool { return target == ErrConcurren
 
 func (c *ConcurrencyConfig) normalize() {
 	if c.MaxInFlight == 0 {
-		c.MaxInFlight = DefaultMaxInFlight
+		c.MaxInFlight = defaultMaxInFlight
 	}
 	if c.MinInFlight == 0 {
-		c.MinInFlight = min(DefaultMinInFlight, c.MaxInFlight)
+		c.MinInFlight = min(defaultMinInFlight, c.MaxInFlight)
 	}
 	if c.Strategy == "" {
 		c.Strategy = StrategyWait

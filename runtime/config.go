@@ -307,20 +307,20 @@ const (
 
 // resgen's defaults, which Normalize fills in for zero fields.
 const (
-	DefaultMaxAttempts          = 3
-	DefaultInitialDelay         = time.Second
-	DefaultMaxDelay             = 60 * time.Second
-	DefaultBackoffMultiplier    = 2.0
-	DefaultFailureThreshold     = 5
-	DefaultRecoveryTimeout      = 60 * time.Second
-	DefaultInitialRecovery      = time.Second
-	DefaultSuccessThreshold     = 2
-	DefaultMaxRequestsPerMinute = 60
-	DefaultBurstSize            = 10
-	DefaultMaxQueueSize         = 100
-	DefaultTimeout              = 30 * time.Second
-	DefaultCheckInterval        = 30 * time.Second
-	DefaultMaxRecoveryAttempts  = 3
+	defaultMaxAttempts          = 3
+	defaultInitialDelay         = time.Second
+	defaultMaxDelay             = 60 * time.Second
+	defaultBackoffMultiplier    = 2.0
+	defaultFailureThreshold     = 5
+	defaultRecoveryTimeout      = 60 * time.Second
+	defaultInitialRecovery      = time.Second
+	defaultSuccessThreshold     = 2
+	defaultMaxRequestsPerMinute = 60
+	defaultBurstSize            = 10
+	defaultMaxQueueSize         = 100
+	defaultTimeout              = 30 * time.Second
+	defaultCheckInterval        = 30 * time.Second
+	defaultMaxRecoveryAttempts  = 3
 )
 
 // Normalize returns c with every zero field replaced by its default. It
@@ -331,19 +331,19 @@ const (
 func (c Config) Normalize() Config {
 	r := &c.Retry
 	if r.MaxAttempts == 0 {
-		r.MaxAttempts = DefaultMaxAttempts
+		r.MaxAttempts = defaultMaxAttempts
 	}
 	if r.InitialDelay == 0 {
-		r.InitialDelay = DefaultInitialDelay
+		r.InitialDelay = defaultInitialDelay
 		if r.MaxDelay > 0 {
 			r.InitialDelay = min(r.InitialDelay, r.MaxDelay)
 		}
 	}
 	if r.MaxDelay == 0 {
-		r.MaxDelay = max(DefaultMaxDelay, r.InitialDelay)
+		r.MaxDelay = max(defaultMaxDelay, r.InitialDelay)
 	}
 	if r.BackoffMultiplier == 0 {
-		r.BackoffMultiplier = DefaultBackoffMultiplier
+		r.BackoffMultiplier = defaultBackoffMultiplier
 	}
 	if r.Jitter == "" {
 		r.Jitter = JitterFull
@@ -353,39 +353,39 @@ func (c Config) Normalize() Config {
 	}
 	b := &c.CircuitBreaker
 	if b.FailureThreshold == 0 {
-		b.FailureThreshold = DefaultFailureThreshold
+		b.FailureThreshold = defaultFailureThreshold
 	}
 	if b.RecoveryTimeout == 0 {
-		b.RecoveryTimeout = max(DefaultRecoveryTimeout, b.InitialRecoveryTimeout)
+		b.RecoveryTimeout = max(defaultRecoveryTimeout, b.InitialRecoveryTimeout)
 	}
 	if b.InitialRecoveryTimeout == 0 {
-		b.InitialRecoveryTimeout = min(DefaultInitialRecovery, b.RecoveryTimeout)
+		b.InitialRecoveryTimeout = min(defaultInitialRecovery, b.RecoveryTimeout)
 	}
 	if b.SuccessThreshold == 0 {
-		b.SuccessThreshold = DefaultSuccessThreshold
+		b.SuccessThreshold = defaultSuccessThreshold
 	}
 	l := &c.RateLimit
 	if l.MaxRequestsPerMinute == 0 {
-		l.MaxRequestsPerMinute = DefaultMaxRequestsPerMinute
+		l.MaxRequestsPerMinute = defaultMaxRequestsPerMinute
 	}
 	if l.BurstSize == 0 {
-		l.BurstSize = DefaultBurstSize
+		l.BurstSize = defaultBurstSize
 	}
 	if l.Strategy == "" {
 		l.Strategy = StrategyWait
 	}
 	if l.Strategy == StrategyQueue && l.MaxQueueSize == 0 {
-		l.MaxQueueSize = DefaultMaxQueueSize
+		l.MaxQueueSize = defaultMaxQueueSize
 	}
 	if c.Timeout.Duration == 0 {
-		c.Timeout.Duration = DefaultTimeout
+		c.Timeout.Duration = defaultTimeout
 	}
 	v := &c.Recovery
 	if v.CheckInterval == 0 {
-		v.CheckInterval = DefaultCheckInterval
+		v.CheckInterval = defaultCheckInterval
 	}
 	if v.MaxAttempts == 0 {
-		v.MaxAttempts = DefaultMaxRecoveryAttempts
+		v.MaxAttempts = defaultMaxRecoveryAttempts
 	}
 	for _, p := range policies {
 		if p.normalize != nil {

@@ -70,18 +70,18 @@ func TestNormalizeFillsDefaults(t *testing.T) {
 		assert.Equal(t, f.def, f.get(n), "%s of a normalized zero Config", f.name)
 	}
 	// The exported constants are resgen's documented defaults.
-	assert.Equal(t, runtime.DefaultMaxAttempts, n.Retry.MaxAttempts)
-	assert.Equal(t, runtime.DefaultInitialDelay, n.Retry.InitialDelay)
-	assert.Equal(t, runtime.DefaultMaxDelay, n.Retry.MaxDelay)
-	assert.Equal(t, runtime.DefaultBackoffMultiplier, n.Retry.BackoffMultiplier)
-	assert.Equal(t, runtime.DefaultFailureThreshold, n.CircuitBreaker.FailureThreshold)
-	assert.Equal(t, runtime.DefaultRecoveryTimeout, n.CircuitBreaker.RecoveryTimeout)
-	assert.Equal(t, runtime.DefaultSuccessThreshold, n.CircuitBreaker.SuccessThreshold)
-	assert.Equal(t, runtime.DefaultMaxRequestsPerMinute, n.RateLimit.MaxRequestsPerMinute)
-	assert.Equal(t, runtime.DefaultBurstSize, n.RateLimit.BurstSize)
-	assert.Equal(t, runtime.DefaultTimeout, n.Timeout.Duration)
-	assert.Equal(t, runtime.DefaultCheckInterval, n.Recovery.CheckInterval)
-	assert.Equal(t, runtime.DefaultMaxRecoveryAttempts, n.Recovery.MaxAttempts)
+	assert.Equal(t, 3, n.Retry.MaxAttempts)
+	assert.Equal(t, time.Second, n.Retry.InitialDelay)
+	assert.Equal(t, time.Minute, n.Retry.MaxDelay)
+	assert.Equal(t, 2.0, n.Retry.BackoffMultiplier)
+	assert.Equal(t, 5, n.CircuitBreaker.FailureThreshold)
+	assert.Equal(t, time.Minute, n.CircuitBreaker.RecoveryTimeout)
+	assert.Equal(t, 2, n.CircuitBreaker.SuccessThreshold)
+	assert.Equal(t, 60, n.RateLimit.MaxRequestsPerMinute)
+	assert.Equal(t, 10, n.RateLimit.BurstSize)
+	assert.Equal(t, 30*time.Second, n.Timeout.Duration)
+	assert.Equal(t, 30*time.Second, n.Recovery.CheckInterval)
+	assert.Equal(t, 3, n.Recovery.MaxAttempts)
 	// No policy is disabled by default, every recovery is on.
 	assert.False(t, n.Retry.Disabled || n.CircuitBreaker.Disabled || n.RateLimit.Disabled || n.Timeout.Disabled || n.Recovery.Disabled)
 	assert.False(t, n.Recovery.DisableConnectionRecovery || n.Recovery.DisableCredentialRefresh ||
@@ -149,7 +149,7 @@ func TestNormalizeMaxQueueSize(t *testing.T) {
 		assert.Zero(t, n.RateLimit.MaxQueueSize, "strategy %q", s)
 	}
 	n := runtime.Config{RateLimit: runtime.RateLimitConfig{Strategy: runtime.StrategyQueue}}.Normalize()
-	assert.Equal(t, runtime.DefaultMaxQueueSize, n.RateLimit.MaxQueueSize)
+	assert.Equal(t, 100, n.RateLimit.MaxQueueSize)
 	n = runtime.Config{RateLimit: runtime.RateLimitConfig{Strategy: runtime.StrategyQueue, MaxQueueSize: 7}}.Normalize()
 	assert.Equal(t, 7, n.RateLimit.MaxQueueSize)
 }

@@ -14,6 +14,7 @@ func TestImportsOnlyTheStandardLibrary(t *testing.T) {
 	own := map[string]bool{
 		"github.com/resgen-dev/resgen/runtime":                 true,
 		"github.com/resgen-dev/resgen/runtime/internal/link":   true,
+		"github.com/resgen-dev/resgen/internal/tooling":        true,
 		"github.com/resgen-dev/resgen/runtime/internal/engine": true,
 		"github.com/resgen-dev/resgen/runtime/resgenimpl":      true,
 	}

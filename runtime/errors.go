@@ -5,20 +5,42 @@ import (
 	"strconv"
 )
 
-// ErrCircuitOpen is returned, without calling the inner value, by a method
-// whose circuit breaker is open, or half-open with all its probes taken.
-// It is never retried.
-var ErrCircuitOpen = errors.New("resgen: circuit breaker is open")
+// The errors of calls that resgen's policies turn away or end. Each
+// policy's own error type (CircuitOpenError, RateLimitError,
+// ConcurrencyError, RetryError) errors.Is its sentinel.
+var (
+	// ErrCircuitOpen is returned, without calling the inner value, by a method
+	// whose circuit breaker is open, or half-open with all its probes taken.
+	// It is never retried.
+	ErrCircuitOpen = errors.New("resgen: circuit breaker is open")
 
-// ErrRateLimited is returned by a method whose rate limit has no token for
-// an attempt: at once with StrategyDrop, and with StrategyWait and
-// StrategyQueue when the context ends, or would end, before the token comes.
-// It is never retried.
-var ErrRateLimited = errors.New("resgen: rate limited")
+	// ErrRateLimited is returned by a method whose rate limit has no token for
+	// an attempt: at once with StrategyDrop, and with StrategyWait and
+	// StrategyQueue when the context ends, or would end, before the token comes.
+	// It is never retried.
+	ErrRateLimited = errors.New("resgen: rate limited")
 
-// ErrQueueFull is returned when StrategyQueue's queue is full.
-// errors.Is(ErrQueueFull, ErrRateLimited) is true.
-var ErrQueueFull error = queueFullError{}
+	// ErrQueueFull is returned when StrategyQueue's queue is full.
+	// errors.Is(ErrQueueFull, ErrRateLimited) is true.
+	ErrQueueFull error = queueFullError{}
+
+	// ErrThrottled is returned, without calling the inner value, when adaptive
+	// throttling rejects a call (ThrottleConfig).
+	ErrThrottled = errors.New("resgen: throttled: the service is accepting fewer calls than are sent")
+
+	// ErrRetryBudget is the Stop of a RetryError when the dependency's retry
+	// budget denied the next attempt (RetryBudgetConfig).
+	ErrRetryBudget = errors.New("resgen: retry budget exhausted")
+
+	// ErrConcurrencyLimit is what errors.Is finds in the error of an attempt
+	// that a concurrency limit turned away: a *ConcurrencyError.
+	ErrConcurrencyLimit = errors.New("resgen: concurrency limit reached")
+
+	// ErrNotForceable is returned by ForceBreaker for a breaker that keeps its
+	// state in a Store (WithStore): only breakers that live in the process can
+	// be forced.
+	ErrNotForceable = errors.New("resgen: breaker lives in a store and cannot be forced")
+)
 
 type queueFullError struct{}
 

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
 )
 
@@ -35,21 +34,21 @@ func (f ForceMode) String() string {
 	return fmt.Sprintf("ForceMode(%d)", uint8(f))
 }
 
-// ParseForceMode returns the ForceMode that String names: "normal" (or
-// ""), "open" or "closed".
-func ParseForceMode(s string) (ForceMode, error) {
-	switch s {
-	case "normal", "":
-		return ForceNone, nil
-	case "open":
-		return ForceOpen, nil
-	case "closed":
-		return ForceClosed, nil
-	}
-	return 0, fmt.Errorf("resgen: unknown force mode %q (want open, closed or normal)", s)
-}
+// MarshalText returns f.String().
+func (f ForceMode) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
 
-// ErrNotForceable is returned by ForceBreaker for a breaker that keeps its
-// state in a Store (WithStore): only breakers that live in the process can
-// be forced.
-var ErrNotForceable = errors.New("resgen: breaker lives in a store and cannot be forced")
+// UnmarshalText sets f to the mode that String names: "normal" (or ""),
+// "open" or "closed".
+func (f *ForceMode) UnmarshalText(text []byte) error {
+	switch string(text) {
+	case "normal", "":
+		*f = ForceNone
+	case "open":
+		*f = ForceOpen
+	case "closed":
+		*f = ForceClosed
+	default:
+		return fmt.Errorf("resgen: unknown force mode %q (want open, closed or normal)", text)
+	}
+	return nil
+}

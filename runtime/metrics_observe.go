@@ -4,17 +4,9 @@ import (
 	"time"
 )
 
-// LatencyBounds are the upper bounds of the attempt-latency histogram's
-// buckets (WithLatencyHistograms); a last bucket takes what is longer.
-var LatencyBounds = [...]time.Duration{
-	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
-	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
-	500 * time.Millisecond, time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
-}
-
 // Latency is a snapshot of a method's attempt-latency histogram.
 type Latency struct {
-	// Bounds are LatencyBounds; Counts[i] counts the attempts that took at
+	// Bounds are the buckets' upper bounds, from 1ms to 10s; Counts[i] counts the attempts that took at
 	// most Bounds[i] and more than Bounds[i-1], and the last Counts those
 	// longer than every bound (len(Counts) == len(Bounds)+1).
 	Bounds []time.Duration

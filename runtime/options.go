@@ -115,7 +115,7 @@ func WithInstance(name string) Option {
 }
 
 // WithLatencyHistograms times every attempt into a histogram of fixed
-// buckets (LatencyBounds) with atomic counters: lock-free and
+// buckets (Latency) with atomic counters: lock-free and
 // allocation-free, but two clock reads an attempt, which is why it is off
 // unless asked for.
 func WithLatencyHistograms() Option {

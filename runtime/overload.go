@@ -71,32 +71,24 @@ type RetryBudgetConfig struct {
 // The overload policies' defaults, which Normalize fills in for zero
 // fields.
 const (
-	DefaultThrottleMultiplier   = 2.0
-	DefaultThrottleWindow       = time.Second
-	DefaultThrottleMaxRejection = 0.9
-	DefaultRetryBudgetRatio     = 0.3
-	DefaultRetryBudgetMinPerSec = 10
-	DefaultRetryBudgetWindow    = 10 * time.Second
+	defaultThrottleMultiplier   = 2.0
+	defaultThrottleWindow       = time.Second
+	defaultThrottleMaxRejection = 0.9
+	defaultRetryBudgetRatio     = 0.3
+	defaultRetryBudgetMinPerSec = 10
+	defaultRetryBudgetWindow    = 10 * time.Second
 	maxOverloadWindow           = time.Hour
 )
 
-// ErrThrottled is returned, without calling the inner value, when adaptive
-// throttling rejects a call (ThrottleConfig).
-var ErrThrottled = errors.New("resgen: throttled: the service is accepting fewer calls than are sent")
-
-// ErrRetryBudget is the Stop of a RetryError when the dependency's retry
-// budget denied the next attempt (RetryBudgetConfig).
-var ErrRetryBudget = errors.New("resgen: retry budget exhausted")
-
 func (t *ThrottleConfig) normalize() {
 	if t.Multiplier == 0 {
-		t.Multiplier = DefaultThrottleMultiplier
+		t.Multiplier = defaultThrottleMultiplier
 	}
 	if t.Window == 0 {
-		t.Window = DefaultThrottleWindow
+		t.Window = defaultThrottleWindow
 	}
 	if t.MaxRejection == 0 {
-		t.MaxRejection = DefaultThrottleMaxRejection
+		t.MaxRejection = defaultThrottleMaxRejection
 	}
 }
 
@@ -114,13 +106,13 @@ func (t ThrottleConfig) validate(bad func(field, format string, args ...any)) {
 
 func (b *RetryBudgetConfig) normalize() {
 	if b.Ratio == 0 {
-		b.Ratio = DefaultRetryBudgetRatio
+		b.Ratio = defaultRetryBudgetRatio
 	}
 	if b.MinPerSecond == 0 {
-		b.MinPerSecond = DefaultRetryBudgetMinPerSec
+		b.MinPerSecond = defaultRetryBudgetMinPerSec
 	}
 	if b.Window == 0 {
-		b.Window = DefaultRetryBudgetWindow
+		b.Window = defaultRetryBudgetWindow
 	}
 }
 

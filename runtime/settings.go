@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/resgen-dev/resgen/internal/tooling"
 )
 
 // Setting is one policy value written as text, by its directive name: a
@@ -127,7 +129,7 @@ var policies = []*policyDesc{
 				}
 			}},
 		{Name: "max_queue_size", Field: "MaxQueueSize", kind: kindInt, Doc: "waiters of the queue strategy",
-			Unset: strconv.Itoa(DefaultMaxQueueSize) + " with backpressure_strategy: queue", Example: strconv.Itoa(DefaultMaxQueueSize)},
+			Unset: strconv.Itoa(defaultMaxQueueSize) + " with backpressure_strategy: queue", Example: strconv.Itoa(defaultMaxQueueSize)},
 		{Name: "adaptive", Field: "Adaptive", kind: kindBool,
 			Doc: "the rate follows the service's answers: a 429 cuts it, then it climbs back to max_requests_per_minute"},
 	}},
@@ -147,13 +149,6 @@ var policies = []*policyDesc{
 		{Name: "max_recovery_attempts", Field: "MaxAttempts", kind: kindInt, Doc: "recoveries tried per outage"},
 	}},
 }
-
-// Descriptors returns the descriptions of every policy and key, in the
-// order resgen prints them. It is for resgen's own tools (the generator,
-// resgen init and resgen profiles), not for users: its types are
-// unexported, read through their exported fields and methods, and its
-// results must not be changed.
-func Descriptors() []*policyDesc { return policies }
 
 // policyNamed returns the descriptor of the policy called name, or nil.
 func policyNamed(name string) *policyDesc {
@@ -256,8 +251,8 @@ func formatValue(v any, omitZero bool) string {
 	return fmt.Sprint(v)
 }
 
-// Policies returns the names of the policies, sorted.
-func Policies() []string {
+// policyNames returns the names of the policies, sorted.
+func policyNames() []string {
 	names := make([]string, len(policies))
 	for i, p := range policies {
 		names[i] = p.Name
@@ -266,8 +261,8 @@ func Policies() []string {
 	return names
 }
 
-// Keys returns the keys of a policy, sorted, or nil for an unknown policy.
-func Keys(policy string) []string {
+// keyNames returns the keys of a policy, sorted, or nil for an unknown policy.
+func keyNames(policy string) []string {
 	p := policyNamed(policy)
 	if p == nil {
 		return nil
@@ -280,11 +275,11 @@ func Keys(policy string) []string {
 	return names
 }
 
-// ClassNames returns the names accepted in retry_on and excluded_errors.
-func ClassNames() []string {
+// classWords returns the names accepted in retry_on and excluded_errors.
+func classWords() []string {
 	names := make([]string, 0, len(classNames)+2)
 	for _, n := range classNames {
-		if _, ok := ParseClass(n.name); ok { // not "canceled"
+		if _, ok := parseClass(n.name); ok { // not "canceled"
 			names = append(names, n.name)
 		}
 	}
@@ -297,7 +292,7 @@ func ClassNames() []string {
 func (c *Config) Apply(s Setting) error {
 	p := policyNamed(s.Policy)
 	if p == nil {
-		return fmt.Errorf("unknown policy %q%s", s.Policy, Suggest(s.Policy, Policies()))
+		return fmt.Errorf("unknown policy %q%s", s.Policy, suggest(s.Policy, policyNames()))
 	}
 	if s.Key == "" {
 		switch s.Value {
@@ -312,7 +307,7 @@ func (c *Config) Apply(s Setting) error {
 	}
 	k := p.key(s.Key)
 	if k == nil {
-		return fmt.Errorf("unknown key %q for %s%s", s.Key, s.Policy, Suggest(s.Key, Keys(s.Policy)))
+		return fmt.Errorf("unknown key %q for %s%s", s.Key, s.Policy, suggest(s.Key, keyNames(s.Policy)))
 	}
 	v, err := k.parse(s.Value)
 	if err != nil {
@@ -406,9 +401,9 @@ func (k *keyDesc) parse(s string) (any, error) {
 		if noun == "" {
 			noun = k.Name
 		}
-		return nil, fmt.Errorf("unknown %s %q (want %s)%s", noun, s, orList(k.Values), Suggest(s, k.Values))
+		return nil, fmt.Errorf("unknown %s %q (want %s)%s", noun, s, orList(k.Values), suggest(s, k.Values))
 	case kindClasses:
-		return ParseClasses(s)
+		return parseClasses(s)
 	case kindWord:
 		if s == "" || strings.ContainsAny(s, " \t,=") {
 			return nil, fmt.Errorf("want a single word, not %q", s)
@@ -426,25 +421,25 @@ func orList(words []string) string {
 	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
-// ParseClasses parses a comma-separated list of error class names
+// parseClasses parses a comma-separated list of error class names
 // (transient, timeout, connection, rate_limited, server, auth, schema,
 // permanent, unknown, any, none); spaces around a name are ignored.
-func ParseClasses(list string) (Class, error) {
+func parseClasses(list string) (Class, error) {
 	var set Class
 	for _, name := range strings.Split(list, ",") {
 		name = strings.TrimSpace(name)
-		c, ok := ParseClass(name)
+		c, ok := parseClass(name)
 		if !ok {
-			return 0, fmt.Errorf("unknown error class %q%s", name, Suggest(name, ClassNames()))
+			return 0, fmt.Errorf("unknown error class %q%s", name, suggest(name, classWords()))
 		}
 		set |= c
 	}
 	return set, nil
 }
 
-// Suggest returns ` (did you mean "x"?)` when one of candidates is close to
+// suggest returns ` (did you mean "x"?)` when one of candidates is close to
 // word, and "" otherwise.
-func Suggest(word string, candidates []string) string {
+func suggest(word string, candidates []string) string {
 	best, bestDist := "", 0
 	for _, c := range candidates {
 		d := editDistance(word, c)
@@ -510,4 +505,23 @@ func init() {
 			}
 		}
 	}
+	publishTooling()
+
+}
+
+// publishTooling hands resgen's tools the descriptors (internal/tooling).
+func publishTooling() {
+	for _, p := range policies {
+		tp := &tooling.Policy{Name: p.Name, Field: p.Field, Type: p.Type, Positional: p.Positional,
+			Disabled: func(c any) bool { return p.Disabled(c.(*Config)) }}
+		for i := range p.Keys {
+			k := &p.Keys[i]
+			tp.Keys = append(tp.Keys, tooling.Key{Name: k.Name, Field: k.Field, Doc: k.Doc,
+				Unset: k.Unset, Example: k.Example, List: k.List(),
+				Text:    func(c any) string { return k.Text(c.(*Config)) },
+				GoValue: func(c any) any { return k.GoValue(c.(*Config)) }})
+		}
+		tooling.Policies = append(tooling.Policies, tp)
+	}
+	tooling.PolicyNames, tooling.Keys, tooling.ClassNames, tooling.Suggest = policyNames, keyNames, classWords, suggest
 }

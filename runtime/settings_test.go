@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/resgen-dev/resgen/internal/tooling"
 	"github.com/resgen-dev/resgen/runtime"
 )
 
@@ -147,21 +148,21 @@ var keyCases = map[string]keyCase{
 }
 
 func TestPoliciesAndKeys(t *testing.T) {
-	assert.Equal(t, []string{"circuit_breaker", "concurrency", "rate_limit", "recovery", "retry", "retry_budget", "throttle", "timeout"}, runtime.Policies())
-	for _, p := range runtime.Policies() {
-		keys := runtime.Keys(p)
+	assert.Equal(t, []string{"circuit_breaker", "concurrency", "rate_limit", "recovery", "retry", "retry_budget", "throttle", "timeout"}, tooling.PolicyNames())
+	for _, p := range tooling.PolicyNames() {
+		keys := tooling.Keys(p)
 		assert.NotEmpty(t, keys, p)
 		assert.True(t, slices.IsSorted(keys), "Keys(%q) is sorted", p)
 	}
-	assert.Nil(t, runtime.Keys("retries"))
+	assert.Nil(t, tooling.Keys("retries"))
 }
 
 // TestApplyEveryKey iterates over every key of every policy, so that a key
 // added without a test fails here.
 func TestApplyEveryKey(t *testing.T) {
 	seen := map[string]bool{}
-	for _, p := range runtime.Policies() {
-		for _, k := range runtime.Keys(p) {
+	for _, p := range tooling.PolicyNames() {
+		for _, k := range tooling.Keys(p) {
 			id := p + "." + k
 			seen[id] = true
 			kc, ok := keyCases[id]
@@ -212,7 +213,7 @@ func TestApplyRetryOnNoneRejected(t *testing.T) {
 }
 
 func TestApplyOnOff(t *testing.T) {
-	for _, p := range runtime.Policies() {
+	for _, p := range tooling.PolicyNames() {
 		t.Run(p, func(t *testing.T) {
 			isOff, ok := policyDisabled[p]
 			require.True(t, ok, "no Disabled field known for policy %s", p)
@@ -318,16 +319,16 @@ func TestSuggest(t *testing.T) {
 		{"jitetr", ` (did you mean "jitter"?)`},                     // a swap is one edit
 	}
 	for _, tt := range tests {
-		assert.Equal(t, tt.want, runtime.Suggest(tt.word, candidates), "Suggest(%q)", tt.word)
+		assert.Equal(t, tt.want, tooling.Suggest(tt.word, candidates), "Suggest(%q)", tt.word)
 	}
-	assert.Equal(t, "", runtime.Suggest("anything", nil))
+	assert.Equal(t, "", tooling.Suggest("anything", nil))
 	// Ties go to the first candidate.
-	assert.Equal(t, ` (did you mean "cat"?)`, runtime.Suggest("bat", []string{"cat", "hat"}))
-	assert.Equal(t, ` (did you mean "hat"?)`, runtime.Suggest("bat", []string{"hat", "cat"}))
+	assert.Equal(t, ` (did you mean "cat"?)`, tooling.Suggest("bat", []string{"cat", "hat"}))
+	assert.Equal(t, ` (did you mean "hat"?)`, tooling.Suggest("bat", []string{"hat", "cat"}))
 	// Short words get one edit, a swap included.
-	assert.Equal(t, ` (did you mean "retry"?)`, runtime.Suggest("retyr", []string{"retry", "timeout"}))
-	assert.Equal(t, "", runtime.Suggest("ertyr", []string{"retry"}), "two swaps are two edits")
+	assert.Equal(t, ` (did you mean "retry"?)`, tooling.Suggest("retyr", []string{"retry", "timeout"}))
+	assert.Equal(t, "", tooling.Suggest("ertyr", []string{"retry"}), "two swaps are two edits")
 	// A one-letter word: threshold 1.
-	assert.Equal(t, ` (did you mean "a"?)`, runtime.Suggest("b", []string{"a"}))
-	assert.Equal(t, "", runtime.Suggest("b", []string{"abc"}))
+	assert.Equal(t, ` (did you mean "a"?)`, tooling.Suggest("b", []string{"a"}))
+	assert.Equal(t, "", tooling.Suggest("b", []string{"abc"}))
 }

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/resgen-dev/resgen/internal/tooling"
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/templates"
 )
@@ -322,7 +323,7 @@ func parseBlock(n *yaml.Node, b *Block, extra func(k, v *yaml.Node) ([]error, bo
 		return []error{Errorf(n, "want a mapping of policies")}
 	}
 	var errs []error
-	known := append(append([]string{"profile"}, runtime.Policies()...), extraKeys...)
+	known := append(append([]string{"profile"}, tooling.PolicyNames()...), extraKeys...)
 	for _, kv := range pairs(n, &errs) {
 		k, v := kv[0], kv[1]
 		switch {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/internal/tooling"
 )
 
 // MaxQuoted is how many bytes of a value error messages quote: a longer
@@ -50,7 +50,7 @@ func Suggest(word string, candidates []string) string {
 	if len(word) > maxSuggested {
 		return ""
 	}
-	return runtime.Suggest(word, candidates)
+	return tooling.Suggest(word, candidates)
 }
 
 // BoundQuoted returns msg with every quoted string in it (as %q writes

@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/resgen-dev/resgen/internal/tooling"
 	"github.com/resgen-dev/resgen/runtime"
 )
 
@@ -25,9 +26,9 @@ type Setting struct {
 
 // IsMatcherKey reports whether key takes error classes and Go identifiers.
 func IsMatcherKey(key string) bool {
-	for _, p := range runtime.Descriptors() {
+	for _, p := range tooling.Policies {
 		for _, k := range p.Keys {
-			if k.Name == key && k.List() {
+			if k.Name == key && k.List {
 				return true
 			}
 		}
@@ -55,7 +56,7 @@ func Errorf(n *yaml.Node, format string, args ...any) Error {
 
 // IsPolicy reports whether key names a policy block.
 func IsPolicy(key string) bool {
-	for _, p := range runtime.Policies() {
+	for _, p := range tooling.PolicyNames() {
 		if p == key {
 			return true
 		}
@@ -76,13 +77,14 @@ func Policy(policy string, value *yaml.Node) ([]Setting, []error) {
 			var classes []string
 			for _, item := range strings.Split(v, ",") {
 				item = strings.TrimSpace(item)
-				if _, ok := runtime.ParseClass(item); ok {
+				var c runtime.Class
+				if c.UnmarshalText([]byte(item)) == nil {
 					classes = append(classes, item)
 				} else if strings.Contains(item, ".") && identRE.MatchString(item) {
 					s.Idents = append(s.Idents, item)
 				} else {
 					errs = append(errs, Errorf(n, "%s.%s: unknown error class %q%s", policy, key, item,
-						Suggest(item, runtime.ClassNames())))
+						Suggest(item, tooling.ClassNames())))
 					return
 				}
 			}
@@ -127,7 +129,7 @@ func Policy(policy string, value *yaml.Node) ([]Setting, []error) {
 				continue
 			}
 			seen[k.Value] = true
-			keys := runtime.Keys(policy)
+			keys := tooling.Keys(policy)
 			found := false
 			for _, key := range keys {
 				found = found || key == k.Value

@@ -313,8 +313,8 @@ func (h *Handler) serveAction(rw http.ResponseWriter, r *http.Request) {
 		httpError(rw, http.StatusBadRequest, "statusz: bad action: more than one JSON value")
 		return
 	}
-	mode, err := runtime.ParseForceMode(a.Mode)
-	if err != nil || a.Mode == "" {
+	var mode runtime.ForceMode
+	if err := mode.UnmarshalText([]byte(a.Mode)); err != nil || a.Mode == "" {
 		httpError(rw, http.StatusBadRequest, "statusz: bad action: mode %q (want open, closed or normal)", a.Mode)
 		return
 	}

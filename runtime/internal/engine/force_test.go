@@ -130,14 +130,16 @@ func TestForceBreakerRefusesWhatItCannotForce(t *testing.T) {
 	assert.False(t, snap[0].Forceable)
 }
 
-func TestParseForceMode(t *testing.T) {
+func TestForceModeTextRoundTrips(t *testing.T) {
 	for _, mode := range []runtime.ForceMode{runtime.ForceNone, runtime.ForceOpen, runtime.ForceClosed} {
-		got, err := runtime.ParseForceMode(mode.String())
+		text, err := mode.MarshalText()
 		require.NoError(t, err)
+		var got runtime.ForceMode
+		require.NoError(t, got.UnmarshalText(text))
 		assert.Equal(t, mode, got)
 	}
-	_, err := runtime.ParseForceMode("ajar")
-	assert.Error(t, err)
+	var m runtime.ForceMode
+	assert.Error(t, m.UnmarshalText([]byte("ajar")))
 }
 
 // TestBreakerSnapshotsKeepTheLastTransitions: a breaker's snapshot holds

@@ -9,16 +9,24 @@ import (
 	"time"
 )
 
+// latencyBounds are the upper bounds of the attempt-latency histogram's
+// buckets (WithLatencyHistograms); a last bucket takes what is longer.
+var latencyBounds = [...]time.Duration{
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
+	500 * time.Millisecond, time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
+}
+
 // histogram counts attempt durations in fixed buckets, with atomic adds:
 // lock-free and allocation-free.
 type histogram struct {
-	counts [len(LatencyBounds) + 1]atomic.Uint64
+	counts [len(latencyBounds) + 1]atomic.Uint64
 	sum    atomic.Int64 // nanoseconds
 }
 
 func (h *histogram) observe(d time.Duration) {
 	i := 0
-	for i < len(LatencyBounds) && d > LatencyBounds[i] {
+	for i < len(latencyBounds) && d > latencyBounds[i] {
 		i++
 	}
 	h.counts[i].Add(1)
@@ -26,7 +34,7 @@ func (h *histogram) observe(d time.Duration) {
 }
 
 func (h *histogram) snapshot() *Latency {
-	l := &Latency{Bounds: LatencyBounds[:], Counts: make([]uint64, len(h.counts))}
+	l := &Latency{Bounds: latencyBounds[:], Counts: make([]uint64, len(h.counts))}
 	for i := range h.counts {
 		l.Counts[i] = h.counts[i].Load()
 		l.Count += l.Counts[i]

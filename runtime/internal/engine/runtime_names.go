@@ -67,66 +67,44 @@ type (
 )
 
 const (
-	CallWeight                  = runtime.CallWeight
-	ClassAuth                   = runtime.ClassAuth
-	ClassCanceled               = runtime.ClassCanceled
-	ClassConnection             = runtime.ClassConnection
-	ClassPermanent              = runtime.ClassPermanent
-	ClassRateLimited            = runtime.ClassRateLimited
-	ClassSchema                 = runtime.ClassSchema
-	ClassServer                 = runtime.ClassServer
-	ClassTimeout                = runtime.ClassTimeout
-	ClassTransient              = runtime.ClassTransient
-	ClassUnknown                = runtime.ClassUnknown
-	ClassesAll                  = runtime.ClassesAll
-	ClassesTransient            = runtime.ClassesTransient
-	DefaultBackoffMultiplier    = runtime.DefaultBackoffMultiplier
-	DefaultBurstSize            = runtime.DefaultBurstSize
-	DefaultCheckInterval        = runtime.DefaultCheckInterval
-	DefaultFailureThreshold     = runtime.DefaultFailureThreshold
-	DefaultInitialDelay         = runtime.DefaultInitialDelay
-	DefaultInitialRecovery      = runtime.DefaultInitialRecovery
-	DefaultMaxAttempts          = runtime.DefaultMaxAttempts
-	DefaultMaxDelay             = runtime.DefaultMaxDelay
-	DefaultMaxInFlight          = runtime.DefaultMaxInFlight
-	DefaultMaxQueueSize         = runtime.DefaultMaxQueueSize
-	DefaultMaxRecoveryAttempts  = runtime.DefaultMaxRecoveryAttempts
-	DefaultMaxRequestsPerMinute = runtime.DefaultMaxRequestsPerMinute
-	DefaultMinInFlight          = runtime.DefaultMinInFlight
-	DefaultRecoveryTimeout      = runtime.DefaultRecoveryTimeout
-	DefaultRetryBudgetMinPerSec = runtime.DefaultRetryBudgetMinPerSec
-	DefaultRetryBudgetRatio     = runtime.DefaultRetryBudgetRatio
-	DefaultRetryBudgetWindow    = runtime.DefaultRetryBudgetWindow
-	DefaultSuccessThreshold     = runtime.DefaultSuccessThreshold
-	DefaultThrottleMaxRejection = runtime.DefaultThrottleMaxRejection
-	DefaultThrottleMultiplier   = runtime.DefaultThrottleMultiplier
-	DefaultThrottleWindow       = runtime.DefaultThrottleWindow
-	DefaultTimeout              = runtime.DefaultTimeout
-	EventBudgetDenied           = runtime.EventBudgetDenied
-	EventConcurrencyLimit       = runtime.EventConcurrencyLimit
-	EventConcurrencyRejected    = runtime.EventConcurrencyRejected
-	EventGiveUp                 = runtime.EventGiveUp
-	EventRateAdapted            = runtime.EventRateAdapted
-	EventRateLimit              = runtime.EventRateLimit
-	EventRecovery               = runtime.EventRecovery
-	EventRejected               = runtime.EventRejected
-	EventRetry                  = runtime.EventRetry
-	EventStateChange            = runtime.EventStateChange
-	EventThrottle               = runtime.EventThrottle
-	EventThrottled              = runtime.EventThrottled
-	ForceClosed                 = runtime.ForceClosed
-	ForceNone                   = runtime.ForceNone
-	ForceOpen                   = runtime.ForceOpen
-	JitterDecorrelated          = runtime.JitterDecorrelated
-	JitterEqual                 = runtime.JitterEqual
-	JitterFull                  = runtime.JitterFull
-	JitterNone                  = runtime.JitterNone
-	StateClosed                 = runtime.StateClosed
-	StateHalfOpen               = runtime.StateHalfOpen
-	StateOpen                   = runtime.StateOpen
-	StrategyDrop                = runtime.StrategyDrop
-	StrategyQueue               = runtime.StrategyQueue
-	StrategyWait                = runtime.StrategyWait
+	CallWeight               = runtime.CallWeight
+	ClassAuth                = runtime.ClassAuth
+	ClassCanceled            = runtime.ClassCanceled
+	ClassConnection          = runtime.ClassConnection
+	ClassPermanent           = runtime.ClassPermanent
+	ClassRateLimited         = runtime.ClassRateLimited
+	ClassSchema              = runtime.ClassSchema
+	ClassServer              = runtime.ClassServer
+	ClassTimeout             = runtime.ClassTimeout
+	ClassTransient           = runtime.ClassTransient
+	ClassUnknown             = runtime.ClassUnknown
+	ClassesAll               = runtime.ClassesAll
+	ClassesTransient         = runtime.ClassesTransient
+	EventBudgetDenied        = runtime.EventBudgetDenied
+	EventConcurrencyLimit    = runtime.EventConcurrencyLimit
+	EventConcurrencyRejected = runtime.EventConcurrencyRejected
+	EventGiveUp              = runtime.EventGiveUp
+	EventRateAdapted         = runtime.EventRateAdapted
+	EventRateLimit           = runtime.EventRateLimit
+	EventRecovery            = runtime.EventRecovery
+	EventRejected            = runtime.EventRejected
+	EventRetry               = runtime.EventRetry
+	EventStateChange         = runtime.EventStateChange
+	EventThrottle            = runtime.EventThrottle
+	EventThrottled           = runtime.EventThrottled
+	ForceClosed              = runtime.ForceClosed
+	ForceNone                = runtime.ForceNone
+	ForceOpen                = runtime.ForceOpen
+	JitterDecorrelated       = runtime.JitterDecorrelated
+	JitterEqual              = runtime.JitterEqual
+	JitterFull               = runtime.JitterFull
+	JitterNone               = runtime.JitterNone
+	StateClosed              = runtime.StateClosed
+	StateHalfOpen            = runtime.StateHalfOpen
+	StateOpen                = runtime.StateOpen
+	StrategyDrop             = runtime.StrategyDrop
+	StrategyQueue            = runtime.StrategyQueue
+	StrategyWait             = runtime.StrategyWait
 )
 
 var (
@@ -137,33 +115,25 @@ var (
 	ErrRateLimited      = runtime.ErrRateLimited
 	ErrRetryBudget      = runtime.ErrRetryBudget
 	ErrThrottled        = runtime.ErrThrottled
-	LatencyBounds       = runtime.LatencyBounds
 )
 
-func ClassNames() []string                       { return runtime.ClassNames() }
-func Classify(err error) Class                   { return runtime.Classify(err) }
-func JoinOptions(opts ...Option) Option          { return runtime.JoinOptions(opts...) }
-func Keys(policy string) []string                { return runtime.Keys(policy) }
-func NewPermit(gen uint64, s State) Permit       { return runtime.NewPermit(gen, s) }
-func NotSent(err error) bool                     { return runtime.NotSent(err) }
-func ParseClass(name string) (Class, bool)       { return runtime.ParseClass(name) }
-func ParseClasses(list string) (Class, error)    { return runtime.ParseClasses(list) }
-func ParseForceMode(s string) (ForceMode, error) { return runtime.ParseForceMode(s) }
+func Classify(err error) Class             { return runtime.Classify(err) }
+func JoinOptions(opts ...Option) Option    { return runtime.JoinOptions(opts...) }
+func NewPermit(gen uint64, s State) Permit { return runtime.NewPermit(gen, s) }
+func NotSent(err error) bool               { return runtime.NotSent(err) }
 func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 	return runtime.ParseRetryAfter(value, now)
 }
-func Permanent(err error) error                       { return runtime.Permanent(err) }
-func Policies() []string                              { return runtime.Policies() }
-func RetryAfter(err error) (time.Duration, bool)      { return runtime.RetryAfter(err) }
-func Suggest(word string, candidates []string) string { return runtime.Suggest(word, candidates) }
-func Transient(err error) error                       { return runtime.Transient(err) }
-func WithClassifier(c Classifier) Option              { return runtime.WithClassifier(c) }
-func WithClock(c Clock) Option                        { return runtime.WithClock(c) }
-func WithConfig(src ConfigSource) Option              { return runtime.WithConfig(src) }
-func WithHostKey(host string) Option                  { return runtime.WithHostKey(host) }
-func WithInstance(name string) Option                 { return runtime.WithInstance(name) }
-func WithLatencyHistograms() Option                   { return runtime.WithLatencyHistograms() }
-func WithLogger(l *slog.Logger) Option                { return runtime.WithLogger(l) }
-func WithObserver(obs Observer) Option                { return runtime.WithObserver(obs) }
-func WithStore(s Store) Option                        { return runtime.WithStore(s) }
-func WithTracer(t Tracer) Option                      { return runtime.WithTracer(t) }
+func Permanent(err error) error                  { return runtime.Permanent(err) }
+func RetryAfter(err error) (time.Duration, bool) { return runtime.RetryAfter(err) }
+func Transient(err error) error                  { return runtime.Transient(err) }
+func WithClassifier(c Classifier) Option         { return runtime.WithClassifier(c) }
+func WithClock(c Clock) Option                   { return runtime.WithClock(c) }
+func WithConfig(src ConfigSource) Option         { return runtime.WithConfig(src) }
+func WithHostKey(host string) Option             { return runtime.WithHostKey(host) }
+func WithInstance(name string) Option            { return runtime.WithInstance(name) }
+func WithLatencyHistograms() Option              { return runtime.WithLatencyHistograms() }
+func WithLogger(l *slog.Logger) Option           { return runtime.WithLogger(l) }
+func WithObserver(obs Observer) Option           { return runtime.WithObserver(obs) }
+func WithStore(s Store) Option                   { return runtime.WithStore(s) }
+func WithTracer(t Tracer) Option                 { return runtime.WithTracer(t) }
