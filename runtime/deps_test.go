@@ -17,6 +17,7 @@ func TestImportsOnlyTheStandardLibrary(t *testing.T) {
 		"github.com/resgen-dev/resgen/internal/tooling":        true,
 		"github.com/resgen-dev/resgen/runtime/internal/engine": true,
 		"github.com/resgen-dev/resgen/runtime/resgenimpl":      true,
+		"github.com/resgen-dev/resgen/runtime/store":           true,
 	}
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".", "./resgenimpl").Output()
 	if err != nil {

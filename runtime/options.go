@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/resgen-dev/resgen/runtime/internal/link"
+	"github.com/resgen-dev/resgen/runtime/store"
 )
 
 // Option configures a Manager: pass options to a generated NewResilientT.
@@ -122,13 +123,15 @@ func WithLatencyHistograms() Option {
 	return func(o *options) { o.Latency = true }
 }
 
-// Store holds breaker and rate-limit state. The default keeps it in the
-// process; per-host buckets are shared by every wrapper of the process.
+// Store holds breaker and rate-limit state, to share it between
+// processes: runtime/redisstore is one, and package store has what an
+// implementation needs. The default keeps it in the process; per-host
+// buckets are shared by every wrapper of the process.
 type Store interface {
 	// Breaker returns the breaker called name, creating it with cfg.
-	Breaker(name string, cfg CircuitBreakerConfig) (BreakerState, error)
+	Breaker(name string, cfg CircuitBreakerConfig) (store.Breaker, error)
 	// Bucket returns the bucket called key, creating it with cfg.
-	Bucket(key string, cfg RateLimitConfig) (BucketState, error)
+	Bucket(key string, cfg RateLimitConfig) (store.Bucket, error)
 }
 
 // Observer receives the wrapper's events (WithObserver).

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/store"
 )
 
 // The breaker is runtime's in-process breaker in a hash, times in
@@ -23,7 +24,7 @@ import (
 //	u  when the open state's recovery timeout has passed
 //	l  when the last probe was admitted, or it went half-open
 //
-// A permit is runtime.NewPermit(g, s), compared with the hash's: results of
+// A permit is store.NewPermit(g, s), compared with the hash's: results of
 // attempts admitted in an earlier generation are ignored.
 //
 // Every script takes the state its caller last knew (ARGV 1-3: g, s, and
@@ -171,7 +172,7 @@ type breaker struct {
 	ttl       int64 // ms the hash outlives its last write
 
 	// The fleet state last known, read without a lock.
-	word      atomic.Uint64 // runtime.NewPermit(g, s)
+	word      atomic.Uint64 // store.NewPermit(g, s)
 	zero      atomic.Bool   // closed, no failure streak known and no outcome to send
 	openUntil atomic.Int64  // Unix ns: when the known open state's recovery timeout passes
 
@@ -182,7 +183,7 @@ type breaker struct {
 	reset  bool   // a success came first
 	weight int64  // failures since (weights)
 
-	watchers map[int]func(runtime.BreakerChange)
+	watchers map[int]func(store.Change)
 	nextID   int
 	told     runtime.State // the state watchers were last told of
 
@@ -193,7 +194,7 @@ type breaker struct {
 // started from the fleet state last known.
 type offline struct {
 	outage uint64
-	state  runtime.BreakerState
+	state  store.Breaker
 	last   atomic.Uint32 // the state watchers were told of
 }
 
@@ -207,7 +208,7 @@ func newBreaker(s *Store, name string, cfg runtime.CircuitBreakerConfig) *breake
 		rt:   rt,
 		st:   cfg.SuccessThreshold,
 		// Doubles hold the streak exactly below 2^53.
-		threshold: min(int64(cfg.FailureThreshold), 1<<33) * runtime.CallWeight,
+		threshold: min(int64(cfg.FailureThreshold), 1<<33) * store.CallWeight,
 		ttl:       max(int64(24*time.Hour/time.Millisecond), 2*rt/1000),
 	}
 	b.zero.Store(true)
@@ -217,7 +218,7 @@ func newBreaker(s *Store, name string, cfg runtime.CircuitBreakerConfig) *breake
 // args returns a script's arguments: the state this process knows, the
 // settings, then extra.
 func (b *breaker) args(extra ...any) []any {
-	w := runtime.Permit(b.word.Load())
+	w := store.Permit(b.word.Load())
 	left := max(b.openUntil.Load()-time.Now().UnixNano(), 0) / int64(time.Microsecond)
 	a := []any{strconv.FormatUint(w.Generation(), 10), int(w.State()), left, b.rt, b.st, b.ttl, b.s.channel, b.s.id}
 	return append(a, extra...)
@@ -248,7 +249,7 @@ func (b *breaker) apply(v []int64, remote bool) {
 	}
 	g, st, k, left := uint64(v[1]), runtime.State(v[2]), v[3], v[4]
 	b.mu.Lock()
-	old := runtime.Permit(b.word.Load())
+	old := store.Permit(b.word.Load())
 	if g < old.Generation() {
 		b.mu.Unlock()
 		return // an earlier state, overtaken
@@ -256,7 +257,7 @@ func (b *breaker) apply(v []int64, remote bool) {
 	if st == runtime.StateOpen {
 		b.openUntil.Store(time.Now().UnixNano() + left*int64(time.Microsecond))
 	}
-	b.word.Store(uint64(runtime.NewPermit(g, st)))
+	b.word.Store(uint64(store.NewPermit(g, st)))
 	b.streak = k
 	if b.gen != g {
 		// Outcomes of an earlier generation say nothing of this one.
@@ -264,18 +265,18 @@ func (b *breaker) apply(v []int64, remote bool) {
 	}
 	b.zero.Store(st == runtime.StateClosed && k == 0 && !b.dirty)
 	if st != b.told {
-		b.tell(runtime.BreakerChange{From: b.told, To: st, Remote: remote})
+		b.tell(store.Change{From: b.told, To: st, Remote: remote})
 	}
 	b.mu.Unlock()
 }
 
 // tell queues a change for the watchers; b.mu is held.
-func (b *breaker) tell(c runtime.BreakerChange) {
+func (b *breaker) tell(c store.Change) {
 	b.told = c.To
 	if len(b.watchers) == 0 {
 		return
 	}
-	fs := make([]func(runtime.BreakerChange), 0, len(b.watchers))
+	fs := make([]func(store.Change), 0, len(b.watchers))
 	for _, f := range b.watchers {
 		fs = append(fs, f)
 	}
@@ -286,14 +287,14 @@ func (b *breaker) tell(c runtime.BreakerChange) {
 	})
 }
 
-// Watch implements runtime.BreakerWatcher: f learns of every change of
+// Watch implements store.Watcher: f learns of every change of
 // state this Store sees, made by this process or another, from Redis or
 // from local state during an outage.
-func (b *breaker) Watch(f func(runtime.BreakerChange)) (stop func()) {
+func (b *breaker) Watch(f func(store.Change)) (stop func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.watchers == nil {
-		b.watchers = make(map[int]func(runtime.BreakerChange))
+		b.watchers = make(map[int]func(store.Change))
 	}
 	id := b.nextID
 	b.nextID++
@@ -335,11 +336,11 @@ func (b *breaker) flush() {
 	b.mu.Unlock()
 }
 
-func (b *breaker) Allow(clock runtime.Clock) (runtime.Permit, error) {
+func (b *breaker) Allow(clock store.Clock) (store.Permit, error) {
 	if b.s.down.Load() {
 		return b.offAllow(clock)
 	}
-	w := runtime.Permit(b.word.Load())
+	w := store.Permit(b.word.Load())
 	switch w.State() {
 	case runtime.StateClosed:
 		return w, nil
@@ -356,12 +357,12 @@ func (b *breaker) Allow(clock runtime.Clock) (runtime.Permit, error) {
 	if !admitted {
 		return 0, runtime.ErrCircuitOpen
 	}
-	return runtime.Permit(b.word.Load()), nil
+	return store.Permit(b.word.Load()), nil
 }
 
-func (b *breaker) Success(p runtime.Permit, clock runtime.Clock) {
+func (b *breaker) Success(p store.Permit, clock store.Clock) {
 	if p&localPermit != 0 {
-		b.offDo(clock, func(l runtime.BreakerState) { l.Success(p&^localPermit, clock) })
+		b.offDo(clock, func(l store.Breaker) { l.Success(p&^localPermit, clock) })
 		return
 	}
 	switch p.State() {
@@ -380,17 +381,17 @@ func (b *breaker) Success(p runtime.Permit, clock runtime.Clock) {
 	}
 }
 
-func (b *breaker) Failure(p runtime.Permit, weight int64, clock runtime.Clock) {
+func (b *breaker) Failure(p store.Permit, weight int64, clock store.Clock) {
 	if p&localPermit != 0 {
-		b.offDo(clock, func(l runtime.BreakerState) { l.Failure(p&^localPermit, weight, clock) })
+		b.offDo(clock, func(l store.Breaker) { l.Failure(p&^localPermit, weight, clock) })
 		return
 	}
 	switch p.State() {
 	case runtime.StateClosed:
 		b.mu.Lock()
-		if p.Generation() == b.gen && runtime.Permit(b.word.Load()) == p {
+		if p.Generation() == b.gen && store.Permit(b.word.Load()) == p {
 			b.dirty = true
-			b.weight += min(max(weight, 0), runtime.CallWeight)
+			b.weight += min(max(weight, 0), store.CallWeight)
 			b.zero.Store(false)
 		}
 		b.mu.Unlock()
@@ -400,7 +401,7 @@ func (b *breaker) Failure(p runtime.Permit, weight int64, clock runtime.Clock) {
 	}
 }
 
-func (b *breaker) Release(p runtime.Permit) {
+func (b *breaker) Release(p store.Permit) {
 	if p&localPermit != 0 {
 		if o := b.off.Load(); o != nil {
 			o.state.Release(p &^ localPermit)
@@ -419,13 +420,13 @@ func (b *breaker) State() runtime.State {
 			return o.state.State()
 		}
 	}
-	return runtime.Permit(b.word.Load()).State()
+	return store.Permit(b.word.Load()).State()
 }
 
 // offline returns the breaker's local state for the current outage,
 // starting it from the fleet state last known: open stays open, and a
 // failure streak is kept.
-func (b *breaker) offline(clock runtime.Clock) *offline {
+func (b *breaker) offline(clock store.Clock) *offline {
 	n := b.s.outages.Load()
 	if o := b.off.Load(); o != nil && o.outage == n {
 		return o
@@ -439,7 +440,7 @@ func (b *breaker) offline(clock runtime.Clock) *offline {
 	if err != nil { // cannot happen: cfg was validated
 		l = nopBreaker{}
 	}
-	w := runtime.Permit(b.word.Load())
+	w := store.Permit(b.word.Load())
 	seed := b.streak
 	if b.dirty {
 		if b.reset {
@@ -458,7 +459,7 @@ func (b *breaker) offline(clock runtime.Clock) *offline {
 	o := &offline{outage: n, state: l}
 	o.last.Store(uint32(l.State()))
 	if st := l.State(); st != b.told {
-		b.tell(runtime.BreakerChange{From: b.told, To: st})
+		b.tell(store.Change{From: b.told, To: st})
 	}
 	b.off.Store(o)
 	return o
@@ -466,7 +467,7 @@ func (b *breaker) offline(clock runtime.Clock) *offline {
 
 // offDo runs op on the outage's local state and tells the watchers of the
 // change it made, if any.
-func (b *breaker) offDo(clock runtime.Clock, op func(runtime.BreakerState)) {
+func (b *breaker) offDo(clock store.Clock, op func(store.Breaker)) {
 	o := b.off.Load()
 	if o == nil {
 		o = b.offline(clock)
@@ -484,13 +485,13 @@ func (b *breaker) offCheck(o *offline) {
 	if runtime.State(o.last.Load()) != st {
 		o.last.Store(uint32(st))
 		if st != b.told {
-			b.tell(runtime.BreakerChange{From: b.told, To: st})
+			b.tell(store.Change{From: b.told, To: st})
 		}
 	}
 	b.mu.Unlock()
 }
 
-func (b *breaker) offAllow(clock runtime.Clock) (runtime.Permit, error) {
+func (b *breaker) offAllow(clock store.Clock) (store.Permit, error) {
 	o := b.offline(clock)
 	p, err := o.state.Allow(clock)
 	b.offCheck(o)
@@ -502,8 +503,8 @@ func (b *breaker) offAllow(clock runtime.Clock) (runtime.Permit, error) {
 
 type nopBreaker struct{}
 
-func (nopBreaker) Allow(runtime.Clock) (runtime.Permit, error)  { return 0, nil }
-func (nopBreaker) Success(runtime.Permit, runtime.Clock)        {}
-func (nopBreaker) Failure(runtime.Permit, int64, runtime.Clock) {}
-func (nopBreaker) Release(runtime.Permit)                       {}
-func (nopBreaker) State() runtime.State                         { return runtime.StateClosed }
+func (nopBreaker) Allow(store.Clock) (store.Permit, error)  { return 0, nil }
+func (nopBreaker) Success(store.Permit, store.Clock)        {}
+func (nopBreaker) Failure(store.Permit, int64, store.Clock) {}
+func (nopBreaker) Release(store.Permit)                       {}
+func (nopBreaker) State() runtime.State                       { return runtime.StateClosed }

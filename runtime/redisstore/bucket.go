@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/store"
 )
 
 // The bucket is GCRA, as runtime's in-process bucket, in a hash of two
@@ -166,7 +167,7 @@ type flight struct {
 // the limit.
 type share struct {
 	outage uint64
-	state  runtime.BucketState
+	state  store.Bucket
 }
 
 func newBucket(s *Store, name string, cfg runtime.RateLimitConfig) *bucket {
@@ -215,9 +216,9 @@ func (b *bucket) take() bool {
 	}
 }
 
-func (b *bucket) Reserve(now time.Time, maxWait time.Duration) (runtime.Reservation, bool) {
+func (b *bucket) Reserve(now time.Time, maxWait time.Duration) (store.Reservation, bool) {
 	if b.take() {
-		return runtime.Reservation{}, true
+		return store.Reservation{}, true
 	}
 	b.missed.Add(1)
 	if b.s.down.Load() {
@@ -226,28 +227,28 @@ func (b *bucket) Reserve(now time.Time, maxWait time.Duration) (runtime.Reservat
 	return b.slow(now, maxWait)
 }
 
-func (b *bucket) slow(now time.Time, maxWait time.Duration) (runtime.Reservation, bool) {
+func (b *bucket) slow(now time.Time, maxWait time.Duration) (store.Reservation, bool) {
 	if maxWait <= 0 && time.Now().UnixNano() < b.emptyUntil.Load() {
-		return runtime.Reservation{}, false // the shared bucket said so
+		return store.Reservation{}, false // the shared bucket said so
 	}
 	ok, got := b.fetch()
 	if !ok {
 		return b.fallback(now, maxWait)
 	}
 	if got {
-		return runtime.Reservation{}, true
+		return store.Reservation{}, true
 	}
 	if maxWait <= 0 {
-		return runtime.Reservation{}, false
+		return store.Reservation{}, false
 	}
 	v, ok := b.s.eval(reserveScript, b.key, b.interval, b.tolerance, micros(maxWait))
 	if !ok || len(v) < 1 {
 		return b.fallback(now, maxWait)
 	}
 	if v[0] == 0 || len(v) != 3 {
-		return runtime.Reservation{}, false
+		return store.Reservation{}, false
 	}
-	return runtime.Reservation{Wait: time.Duration(v[1]) * time.Microsecond, Token: v[2]}, true
+	return store.Reservation{Wait: time.Duration(v[1]) * time.Microsecond, Token: v[2]}, true
 }
 
 // fetch leases tokens for the caller, which takes one of them, or waits
@@ -344,7 +345,7 @@ func (b *bucket) drop() {
 
 // fallback serves from the bucket's share of the limit while Redis is
 // down (see the package doc).
-func (b *bucket) fallback(now time.Time, maxWait time.Duration) (runtime.Reservation, bool) {
+func (b *bucket) fallback(now time.Time, maxWait time.Duration) (store.Reservation, bool) {
 	r, ok := b.local().Reserve(now, maxWait)
 	if ok {
 		r.Token |= localToken // local tokens are positive: the tag tells them apart
@@ -355,7 +356,7 @@ func (b *bucket) fallback(now time.Time, maxWait time.Duration) (runtime.Reserva
 // local returns the share of the current outage: the rate and burst
 // divided by the number of processes last seen, starting empty when the
 // bucket was in use (full when Redis was never reached).
-func (b *bucket) local() runtime.BucketState {
+func (b *bucket) local() store.Bucket {
 	n := b.s.outages.Load()
 	if sh := b.share.Load(); sh != nil && sh.outage == n {
 		return sh.state
@@ -381,9 +382,9 @@ func (b *bucket) local() runtime.BucketState {
 	return l
 }
 
-func (b *bucket) Cancel(r runtime.Reservation) {
+func (b *bucket) Cancel(r store.Reservation) {
 	if r.Token < 0 {
-		b.local().Cancel(runtime.Reservation{Wait: r.Wait, Token: r.Token &^ localToken})
+		b.local().Cancel(store.Reservation{Wait: r.Wait, Token: r.Token &^ localToken})
 		return
 	}
 	if r.Token == 0 {
@@ -417,8 +418,8 @@ func (b *bucket) paused(until time.Time) {
 
 type nopBucket struct{}
 
-func (nopBucket) Reserve(time.Time, time.Duration) (runtime.Reservation, bool) {
-	return runtime.Reservation{}, true
+func (nopBucket) Reserve(time.Time, time.Duration) (store.Reservation, bool) {
+	return store.Reservation{}, true
 }
-func (nopBucket) Cancel(runtime.Reservation) {}
-func (nopBucket) Pause(time.Time)            {}
+func (nopBucket) Cancel(store.Reservation) {}
+func (nopBucket) Pause(time.Time)          {}

@@ -40,7 +40,7 @@
 // process is thus open in all within a round trip or two. Probes of a
 // half-open breaker and their results go to Redis synchronously: they are
 // few. The Manager reports changes made by other processes as its own
-// (runtime.BreakerWatcher).
+// (store.Watcher).
 //
 // # Faults
 //
@@ -93,6 +93,7 @@ import (
 
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/internal/engine"
+	"github.com/resgen-dev/resgen/runtime/store"
 )
 
 // Option configures a Store.
@@ -296,7 +297,7 @@ func (s *Store) kick() {
 // Breaker returns the breaker called name, shared through Redis by every
 // Store with the same prefix. Its settings are cfg's: processes that share
 // a breaker should agree on them.
-func (s *Store) Breaker(name string, cfg runtime.CircuitBreakerConfig) (runtime.BreakerState, error) {
+func (s *Store) Breaker(name string, cfg runtime.CircuitBreakerConfig) (store.Breaker, error) {
 	if err := (runtime.Config{CircuitBreaker: cfg}).Validate(); err != nil {
 		return nil, err
 	}
@@ -319,7 +320,7 @@ func (s *Store) Breaker(name string, cfg runtime.CircuitBreakerConfig) (runtime.
 
 // Bucket returns the token bucket called key, shared through Redis by every
 // Store with the same prefix.
-func (s *Store) Bucket(key string, cfg runtime.RateLimitConfig) (runtime.BucketState, error) {
+func (s *Store) Bucket(key string, cfg runtime.RateLimitConfig) (store.Bucket, error) {
 	if err := (runtime.Config{RateLimit: cfg}).Validate(); err != nil {
 		return nil, err
 	}
@@ -585,8 +586,8 @@ func (s *Store) notify(f func()) {
 // localPermit and localToken mark the permits and tokens issued by local
 // state, so that their results go back to it.
 const (
-	localPermit runtime.Permit = 1 << 63
-	localToken  int64          = math.MinInt64
+	localPermit store.Permit = 1 << 63
+	localToken  int64        = math.MinInt64
 )
 
 // received applies a message of the Store's channel: a breaker's change of

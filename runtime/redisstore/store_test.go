@@ -21,9 +21,10 @@ import (
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/redisstore"
 	"github.com/resgen-dev/resgen/runtime/resgenimpl"
+	"github.com/resgen-dev/resgen/runtime/store"
 )
 
-const callWeight = runtime.CallWeight
+const callWeight = store.CallWeight
 
 var sys = systemClock{}
 
@@ -184,7 +185,7 @@ func TestBucketKeyExpires(t *testing.T) {
 
 var breakerCfg = runtime.CircuitBreakerConfig{FailureThreshold: 2, RecoveryTimeout: 300 * time.Millisecond, SuccessThreshold: 2}
 
-func open(t *testing.T, br runtime.BreakerState) {
+func open(t *testing.T, br store.Breaker) {
 	t.Helper()
 	for i := 0; i < 2; i++ {
 		p, err := br.Allow(sys)
@@ -240,8 +241,8 @@ func TestBreakerHalfOpenProbesBounded(t *testing.T) {
 
 	var mu sync.Mutex
 	type probe struct {
-		br runtime.BreakerState
-		p  runtime.Permit
+		br store.Breaker
+		p  store.Permit
 	}
 	var probes []probe
 	var wg sync.WaitGroup
@@ -612,7 +613,7 @@ func settle(stores ...*redisstore.Store) {
 func TestOutageFallsBackToShare(t *testing.T) {
 	rs := startRedis(t, 0)
 	cfg := runtime.RateLimitConfig{MaxRequestsPerMinute: 600, BurstSize: 5} // 10/s
-	var buckets []runtime.BucketState
+	var buckets []store.Bucket
 	var stores []*redisstore.Store
 	for range 2 {
 		c := redis.NewClient(&redis.Options{Addr: rs.addr(), MaxRetries: -1, DialTimeout: 50 * time.Millisecond})

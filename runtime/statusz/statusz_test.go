@@ -480,7 +480,8 @@ func TestImportsOnlyTheStandardLibrary(t *testing.T) {
 	require.NoError(t, err)
 	for _, p := range strings.Fields(string(out)) {
 		if p != "github.com/resgen-dev/resgen/runtime" && p != "github.com/resgen-dev/resgen/runtime/statusz" &&
-			p != "github.com/resgen-dev/resgen/runtime/internal/link" && p != "github.com/resgen-dev/resgen/internal/tooling" {
+			p != "github.com/resgen-dev/resgen/runtime/internal/link" && p != "github.com/resgen-dev/resgen/internal/tooling" &&
+			p != "github.com/resgen-dev/resgen/runtime/store" {
 			t.Errorf("statusz depends on %s", p)
 		}
 	}

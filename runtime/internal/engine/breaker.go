@@ -6,11 +6,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	runtime "github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/store"
 )
 
 // callWeight is the weight of one failed call's worth of failed attempts.
-const callWeight = runtime.CallWeight
+const callWeight = store.CallWeight
 
 // attemptWeight is what one failed attempt of a method with maxAttempts
 // attempts adds to the breaker's failure streak: callWeight/maxAttempts,
@@ -80,7 +80,7 @@ func newBreaker(name string, cfg CircuitBreakerConfig, clock Clock, onChange fun
 
 func (b *breaker) State() State { return State(b.word.Load() & 3) }
 
-func (b *breaker) Allow(clock Clock) (Permit, error) {
+func (b *breaker) Allow(clock store.Clock) (Permit, error) {
 	w := b.word.Load()
 	switch State(w & 3) {
 	case StateClosed:
@@ -95,7 +95,7 @@ func (b *breaker) Allow(clock Clock) (Permit, error) {
 	return b.allowSlow(clock)
 }
 
-func (b *breaker) allowSlow(clock Clock) (Permit, error) {
+func (b *breaker) allowSlow(clock store.Clock) (Permit, error) {
 	now := clock.Now()
 	b.mu.Lock()
 	defer b.unlock()
@@ -251,7 +251,7 @@ func (b *breaker) whileOpen() <-chan struct{} {
 	return b.left
 }
 
-func (b *breaker) Success(p Permit, clock Clock) {
+func (b *breaker) Success(p Permit, clock store.Clock) {
 	if p.State() == StateClosed {
 		if b.streak.Load() != 0 {
 			b.mu.Lock()
@@ -277,7 +277,7 @@ func (b *breaker) Success(p Permit, clock Clock) {
 	}
 }
 
-func (b *breaker) Failure(p Permit, weight int64, clock Clock) {
+func (b *breaker) Failure(p Permit, weight int64, clock store.Clock) {
 	b.failure(p, weight, clock, false)
 }
 
@@ -287,7 +287,7 @@ func (b *breaker) Failure(p Permit, weight int64, clock Clock) {
 // a full queue answers runs of 503s between successes, a service that is
 // down answers nothing else for longer. Only overload answers and opening
 // read the clock.
-func (b *breaker) failure(p Permit, weight int64, clock Clock, overload bool) {
+func (b *breaker) failure(p Permit, weight int64, clock store.Clock, overload bool) {
 	b.mu.Lock()
 	defer b.unlock()
 	if uint64(p) == b.word.Load() {

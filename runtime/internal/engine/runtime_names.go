@@ -12,12 +12,8 @@ import (
 // The names of package runtime, under which the engine was written.
 type (
 	AttemptInfo          = runtime.AttemptInfo
-	BreakerChange        = runtime.BreakerChange
 	BreakerMetrics       = runtime.BreakerMetrics
 	BreakerSnapshot      = runtime.BreakerSnapshot
-	BreakerState         = runtime.BreakerState
-	BreakerWatcher       = runtime.BreakerWatcher
-	BucketState          = runtime.BucketState
 	CallInfo             = runtime.CallInfo
 	CallTrace            = runtime.CallTrace
 	CircuitBreakerConfig = runtime.CircuitBreakerConfig
@@ -46,11 +42,9 @@ type (
 	ObserverFunc         = runtime.ObserverFunc
 	Option               = runtime.Option
 	PartialError         = runtime.PartialError
-	Permit               = runtime.Permit
 	RateLimitConfig      = runtime.RateLimitConfig
 	RateLimitError       = runtime.RateLimitError
 	RecoveryConfig       = runtime.RecoveryConfig
-	Reservation          = runtime.Reservation
 	RetryBudgetConfig    = runtime.RetryBudgetConfig
 	RetryConfig          = runtime.RetryConfig
 	RetryError           = runtime.RetryError
@@ -67,7 +61,6 @@ type (
 )
 
 const (
-	CallWeight               = runtime.CallWeight
 	ClassAuth                = runtime.ClassAuth
 	ClassCanceled            = runtime.ClassCanceled
 	ClassConnection          = runtime.ClassConnection
@@ -117,10 +110,9 @@ var (
 	ErrThrottled        = runtime.ErrThrottled
 )
 
-func Classify(err error) Class             { return runtime.Classify(err) }
-func JoinOptions(opts ...Option) Option    { return runtime.JoinOptions(opts...) }
-func NewPermit(gen uint64, s State) Permit { return runtime.NewPermit(gen, s) }
-func NotSent(err error) bool               { return runtime.NotSent(err) }
+func Classify(err error) Class          { return runtime.Classify(err) }
+func JoinOptions(opts ...Option) Option { return runtime.JoinOptions(opts...) }
+func NotSent(err error) bool            { return runtime.NotSent(err) }
 func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 	return runtime.ParseRetryAfter(value, now)
 }

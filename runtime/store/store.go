@@ -1,0 +1,126 @@
+// Package store is what an implementation of runtime.Store needs: the
+// state it keeps for a wrapper's circuit breakers and rate limits (Breaker,
+// Bucket), with the breaker's states, permits and weights typed, so that a
+// Store copies none of resgen's constants or encodings. runtime/redisstore
+// is one; without a Store, wrappers keep this state in the process.
+//
+// Generated code never calls a Breaker or a Bucket: a wrapper's methods do,
+// once per attempt. Allow, Success and Reserve are on every call's path, so
+// a Store that answers them from a remote service on every call makes every
+// call wait for it; runtime/redisstore decides locally and synchronizes in
+// batches.
+package store
+
+import (
+	"strconv"
+	"time"
+)
+
+// State is a circuit breaker's state. runtime.State is the same type.
+type State uint8
+
+// The breaker states.
+const (
+	Closed   State = iota // calls pass; failures are counted
+	Open                  // calls fail fast with runtime.ErrCircuitOpen
+	HalfOpen              // a bounded number of probes pass
+)
+
+// String returns "CLOSED", "OPEN" or "HALF_OPEN".
+func (s State) String() string {
+	switch s {
+	case Closed:
+		return "CLOSED"
+	case Open:
+		return "OPEN"
+	case HalfOpen:
+		return "HALF_OPEN"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// CallWeight is what one failed call's worth of failed attempts weighs in a
+// breaker's failure streak: a breaker opens when the weights its Failure
+// was given since the last success reach FailureThreshold × CallWeight.
+// A wrapper passes each failed attempt's share (CallWeight / max_attempts,
+// rounded up).
+const CallWeight = 1 << 20
+
+// Permit is a breaker's admission of one attempt: the breaker's generation
+// and state when it was admitted. Results of attempts admitted in an
+// earlier generation do not move the breaker.
+type Permit uint64
+
+// NewPermit returns the permit of an attempt admitted by a breaker in
+// state s during its generation gen (every change of state starts a new
+// generation). gen is kept modulo 2^62.
+func NewPermit(gen uint64, s State) Permit { return Permit(gen<<2 | uint64(s&3)) }
+
+// State returns the breaker state that admitted the attempt.
+func (p Permit) State() State { return State(p & 3) }
+
+// Generation returns the breaker generation that admitted the attempt.
+func (p Permit) Generation() uint64 { return uint64(p) >> 2 }
+
+// Clock tells the time: the wrapper's (runtime.WithClock), so that a test's
+// fake clock drives a Store's breakers too.
+type Clock interface {
+	Now() time.Time
+}
+
+// Breaker is the state of one circuit breaker.
+type Breaker interface {
+	// Allow admits an attempt, or returns runtime.ErrCircuitOpen. It reads
+	// the clock only when the breaker is not closed.
+	Allow(clock Clock) (Permit, error)
+	// Success records a successful attempt admitted by p.
+	Success(p Permit, clock Clock)
+	// Failure records a failed attempt admitted by p, weighing weight
+	// (see CallWeight).
+	Failure(p Permit, weight int64, clock Clock)
+	// Release returns p's probe slot without counting its attempt either
+	// way (the attempt was not made, or its error does not count).
+	Release(p Permit)
+	// State returns the current state.
+	State() State
+}
+
+// Watcher is implemented by a Breaker kept outside the process that can
+// tell when its state changes, whoever changed it: the wrapper then logs
+// and reports those changes as it does its own breakers' (the state-change
+// event, the snapshot's transitions, the ramp-up of adaptive throttling
+// when it closes).
+type Watcher interface {
+	// Watch calls f for every change of state the Breaker learns of, one
+	// at a time, in order, until stop is called. f must not block.
+	Watch(f func(Change)) (stop func())
+}
+
+// Change is a change of state of a breaker kept outside the process, as the
+// process learned of it.
+type Change struct {
+	From, To State
+	// Remote says that another process made the change; this process
+	// learned of it from the Store.
+	Remote bool
+}
+
+// Bucket is the state of one token bucket of a rate limit.
+type Bucket interface {
+	// Reserve takes the next token at now. It returns how long the caller
+	// must wait before using it, or ok=false, taking nothing, when that wait
+	// would exceed maxWait.
+	Reserve(now time.Time, maxWait time.Duration) (r Reservation, ok bool)
+	// Cancel gives back the token of a reservation that will not be used,
+	// when no later reservation depends on it.
+	Cancel(r Reservation)
+	// Pause admits nothing before until (a server's Retry-After), for
+	// everyone who shares the bucket.
+	Pause(until time.Time)
+}
+
+// Reservation is a token taken from a bucket.
+type Reservation struct {
+	Wait  time.Duration // how long to wait before the attempt
+	Token int64         // the bucket's identification of the token
+}
