@@ -2,18 +2,6 @@ package runtime
 
 import "github.com/resgen-dev/resgen/runtime/internal/link"
 
-// ConfigWarner is implemented by a ConfigSource that can tell a wrapper
-// being built of problems that are not errors: runtime/config's File warns
-// of an entry whose key no wrapper has but that is close to the wrapper's
-// name, or is its interface's name. NewManager logs each warning at Warn
-// level.
-type ConfigWarner interface {
-	// Warnings returns the source's warnings for a wrapper (its type name,
-	// "ResilientStore") of an interface ("shop.Store"). A source returns
-	// each warning once, however many wrappers are built from it.
-	Warnings(wrapper, iface string) []string
-}
-
 // Manager holds the resilience state of one wrapper: its breakers, rate
 // limits, recovery hooks and metrics. A wrapper's Resilience method
 // returns it. It is safe for concurrent use.
@@ -31,8 +19,7 @@ type engine interface {
 	BreakerState(name string) (State, bool)
 	Metrics() []MethodMetrics
 	MethodMetrics(name string) (MethodMetrics, bool)
-	Breakers() []BreakerMetrics
-	BreakerSnapshots() []BreakerSnapshot
+	Breakers() []BreakerSnapshot
 	Limiter(method string) (LimiterSnapshot, bool)
 	RecentErrors(method string) []ErrorRecord
 	ForceBreaker(name string, mode ForceMode) error
@@ -80,13 +67,9 @@ func (m *Manager) Metrics() []MethodMetrics { return m.e.Metrics() }
 // name, and whether the wrapper has it.
 func (m *Manager) MethodMetrics(name string) (MethodMetrics, bool) { return m.e.MethodMetrics(name) }
 
-// Breakers returns a snapshot of every breaker of the wrapper, sorted by
-// name.
-func (m *Manager) Breakers() []BreakerMetrics { return m.e.Breakers() }
-
-// BreakerSnapshots returns the state and recent transitions of every
+// Breakers returns the state, settings and recent transitions of every
 // breaker of the wrapper, sorted by name.
-func (m *Manager) BreakerSnapshots() []BreakerSnapshot { return m.e.BreakerSnapshots() }
+func (m *Manager) Breakers() []BreakerSnapshot { return m.e.Breakers() }
 
 // Limiter returns the state of the rate limit of the method called
 // method, and false when the wrapper has no such method or the method has
@@ -109,7 +92,7 @@ func (m *Manager) RecentErrors(method string) []ErrorRecord { return m.e.RecentE
 //     stays closed, counting failures again from none.
 //
 // Each change of state is logged and observed as any other transition, and
-// the breaker's snapshot (BreakerSnapshots) shows the mode. The success path
+// the breaker's snapshot (Breakers) shows the mode. The success path
 // of a breaker that is not forced costs what it costs without this.
 func (m *Manager) ForceBreaker(name string, mode ForceMode) error {
 	return m.e.ForceBreaker(name, mode)

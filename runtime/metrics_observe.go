@@ -21,15 +21,3 @@ type ClassCount struct {
 	Class Class
 	Count int64
 }
-
-// BreakerMetrics is a snapshot of one circuit breaker.
-type BreakerMetrics struct {
-	// Name is the breaker's name, and State its state.
-	Name  string
-	State State
-	// RecoveryTime is how long its last outage lasted, from opening to
-	// closing again.
-	RecoveryTime time.Duration
-	// Methods are the methods it guards, in the interface's order.
-	Methods []string
-}

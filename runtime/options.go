@@ -25,6 +25,17 @@ type ConfigSource interface {
 	Overrides(wrapper, method string, methods []string) ([]Setting, error)
 }
 
+// A ConfigSource may also tell a wrapper being built of problems that are
+// not errors, with a method
+//
+//	Warnings(wrapper, iface string) []string
+//
+// returning its warnings for a wrapper (its type name, "ResilientStore")
+// of an interface ("shop.Store"), each once however many wrappers are
+// built from it: runtime/config's File warns so of an entry whose key no
+// wrapper has but that is close to the wrapper's name. The wrapper's
+// constructor logs each at Warn level.
+
 // Settings is a ConfigSource that applies the same settings to every method
 // of every wrapper.
 type Settings []Setting

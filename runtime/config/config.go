@@ -30,8 +30,8 @@ import (
 	"github.com/resgen-dev/resgen/runtime"
 )
 
-// File is a parsed override file. It is a runtime.ConfigSource and a
-// runtime.ConfigWarner, and is safe for concurrent use: nothing changes it
+// File is a parsed override file. It is a runtime.ConfigSource that warns
+// (Warnings), and is safe for concurrent use: nothing changes it
 // after Parse but which warnings it gave.
 type File struct {
 	name   string
@@ -156,8 +156,8 @@ func (f *File) Overrides(wrapper, method string, methods []string) ([]runtime.Se
 // iface: a misspelt key applies to no wrapper, silently otherwise. Each
 // entry is reported once, by the first wrapper built from the file that
 // it is close to; a key far from every wrapper's name is not reported,
-// since the file may configure wrappers of other programs. It makes File
-// a runtime.ConfigWarner.
+// since the file may configure wrappers of other programs. The wrapper's
+// constructor logs them.
 func (f *File) Warnings(wrapper, iface string) []string {
 	for _, w := range f.f.Wrappers {
 		if w.Key == wrapper {
@@ -184,7 +184,10 @@ func (f *File) Warnings(wrapper, iface string) []string {
 	return out
 }
 
-var _ runtime.ConfigWarner = (*File)(nil)
+var _ interface {
+	runtime.ConfigSource
+	Warnings(wrapper, iface string) []string
+} = (*File)(nil)
 
 func (f *File) block(b yamlconf.Block) []runtime.Setting {
 	var out []runtime.Setting

@@ -506,5 +506,5 @@ type nopBreaker struct{}
 func (nopBreaker) Allow(store.Clock) (store.Permit, error)  { return 0, nil }
 func (nopBreaker) Success(store.Permit, store.Clock)        {}
 func (nopBreaker) Failure(store.Permit, int64, store.Clock) {}
-func (nopBreaker) Release(store.Permit)                       {}
-func (nopBreaker) State() runtime.State                       { return runtime.StateClosed }
+func (nopBreaker) Release(store.Permit)                     {}
+func (nopBreaker) State() runtime.State                     { return runtime.StateClosed }

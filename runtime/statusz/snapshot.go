@@ -175,7 +175,7 @@ func (h *Handler) wrapperStatus(w *wrapper, now time.Time) Wrapper {
 		Breakers:      []Breaker{},
 		Methods:       []Method{},
 	}
-	for _, b := range m.BreakerSnapshots() {
+	for _, b := range m.Breakers() {
 		bs := Breaker{
 			Name:                   b.Name,
 			State:                  b.State.String(),

@@ -421,7 +421,7 @@ func TestActionsAreGuarded(t *testing.T) {
 	assert.Equal(t, runtime.StateClosed, f.state(t))
 	res = f.post(t, strings.Replace(forceOpen, `"open"`, `"normal"`, 1), statusz.ActionHeader, "force")
 	require.Equal(t, http.StatusOK, res.StatusCode)
-	snap := f.client.Resilience().BreakerSnapshots()
+	snap := f.client.Resilience().Breakers()
 	assert.Equal(t, runtime.ForceNone, snap[0].Forced)
 }
 

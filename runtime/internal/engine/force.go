@@ -16,7 +16,7 @@ import (
 //     stays closed, counting failures again from none.
 //
 // Each change of state is logged and observed as any other transition, and
-// the breaker's snapshot (BreakerSnapshots) shows the mode. The success path
+// the breaker's snapshot (Breakers) shows the mode. The success path
 // of a breaker that is not forced costs what it costs without this.
 func (m *Manager) ForceBreaker(name string, mode ForceMode) error {
 	if mode > ForceClosed {

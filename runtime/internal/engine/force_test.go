@@ -47,7 +47,7 @@ func TestForceOpenFailsFastUntilReleased(t *testing.T) {
 	}
 	assert.Zero(t, inner.calls.Load(), "a call reached the service while the breaker was forced open")
 	assert.Empty(t, inner.pingTimes())
-	snap := m.BreakerSnapshots()
+	snap := m.Breakers()
 	require.Len(t, snap, 1)
 	assert.Equal(t, runtime.ForceOpen, snap[0].Forced)
 
@@ -125,7 +125,7 @@ func TestForceBreakerRefusesWhatItCannotForce(t *testing.T) {
 	stored, _ := newForceWrapper(t, &pingable{clock: clock}, runtime.WithStore(runtime.NewLocalStore(clock)))
 	err := stored.Resilience().ForceBreaker(ordersBreaker, runtime.ForceOpen)
 	require.ErrorIs(t, err, runtime.ErrNotForceable)
-	snap := stored.Resilience().BreakerSnapshots()
+	snap := stored.Resilience().Breakers()
 	require.Len(t, snap, 1)
 	assert.False(t, snap[0].Forceable)
 }
@@ -142,10 +142,10 @@ func TestForceModeTextRoundTrips(t *testing.T) {
 	assert.Error(t, m.UnmarshalText([]byte("ajar")))
 }
 
-// TestBreakerSnapshotsKeepTheLastTransitions: a breaker's snapshot holds
+// TestBreakersKeepTheLastTransitions: a breaker's snapshot holds
 // its last 16 transitions, oldest first, with their times, what opened it
 // and whether they were forced.
-func TestBreakerSnapshotsKeepTheLastTransitions(t *testing.T) {
+func TestBreakersKeepTheLastTransitions(t *testing.T) {
 	clock := fakeclock.New(epoch)
 	inner := &pingable{clock: clock}
 	w, _ := newForceWrapper(t, inner)
@@ -160,7 +160,7 @@ func TestBreakerSnapshotsKeepTheLastTransitions(t *testing.T) {
 		}
 	}
 	require.NoError(t, m.ForceBreaker(ordersBreaker, runtime.ForceOpen))
-	snap := m.BreakerSnapshots()
+	snap := m.Breakers()
 	require.Len(t, snap, 1)
 	s := snap[0]
 	assert.Equal(t, ordersBreaker, s.Name)

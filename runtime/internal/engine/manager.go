@@ -97,6 +97,11 @@ type breakerEntry struct {
 	history   ring[Transition]  // its last transitions (snapshot.go)
 }
 
+// configWarner is a ConfigSource with warnings (see runtime.ConfigSource).
+type configWarner interface {
+	Warnings(wrapper, iface string) []string
+}
+
 // noGate is the gate of a method without a guard: never set.
 var noGate atomic.Bool
 
@@ -131,7 +136,7 @@ func NewManager(inner any, spec *Spec, opts ...Option) (*Manager, error) {
 	m.created = m.clock.Now()
 	m.user = userManager(m)
 	for _, src := range o.sources {
-		if w, ok := src.(ConfigWarner); ok {
+		if w, ok := src.(configWarner); ok {
 			for _, msg := range w.Warnings(spec.Wrapper, spec.Interface) {
 				m.logger.Warn(msg, "wrapper", spec.Wrapper)
 			}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"math/bits"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -176,28 +175,4 @@ func (me *Method) failedAttempt(c *Call, class Class) {
 	me.endAttempt(c)
 	c.endAttemptTrace(c.last, class)
 	me.stats.errors.add(ErrorRecord{At: me.m.clock.Now(), Attempt: c.attempt, Class: class, Err: c.last}, keptErrors)
-}
-
-// Breakers returns a snapshot of every breaker of the wrapper, sorted by
-// name.
-func (m *Manager) Breakers() []BreakerMetrics {
-	out := make([]BreakerMetrics, 0, len(m.breakers))
-	for _, e := range m.breakers {
-		bm := BreakerMetrics{Name: e.name, State: e.state.State(), RecoveryTime: time.Duration(e.recover.Load())}
-		for i := range m.methods {
-			if m.methods[i].breaker == e {
-				bm.Methods = append(bm.Methods, m.methods[i].name)
-			}
-		}
-		out = append(out, bm)
-	}
-	slices.SortFunc(out, func(a, b BreakerMetrics) int {
-		if a.Name < b.Name {
-			return -1
-		} else if a.Name > b.Name {
-			return 1
-		}
-		return 0
-	})
-	return out
 }

@@ -12,7 +12,6 @@ import (
 // The names of package runtime, under which the engine was written.
 type (
 	AttemptInfo          = runtime.AttemptInfo
-	BreakerMetrics       = runtime.BreakerMetrics
 	BreakerSnapshot      = runtime.BreakerSnapshot
 	CallInfo             = runtime.CallInfo
 	CallTrace            = runtime.CallTrace
@@ -26,7 +25,6 @@ type (
 	ConcurrencyError     = runtime.ConcurrencyError
 	Config               = runtime.Config
 	ConfigSource         = runtime.ConfigSource
-	ConfigWarner         = runtime.ConfigWarner
 	ErrorRecord          = runtime.ErrorRecord
 	Event                = runtime.Event
 	EventKind            = runtime.EventKind

@@ -46,9 +46,9 @@ func (r *ring[T]) items() []T {
 	return append(slices.Clone(r.buf[r.next:]), r.buf[:r.next]...)
 }
 
-// BreakerSnapshots returns the state and recent transitions of every
-// breaker of the wrapper, sorted by name.
-func (m *Manager) BreakerSnapshots() []BreakerSnapshot {
+// Breakers returns the state and recent transitions of every breaker of
+// the wrapper, sorted by name.
+func (m *Manager) Breakers() []BreakerSnapshot {
 	out := make([]BreakerSnapshot, 0, len(m.breakers))
 	for _, e := range m.breakers {
 		s := BreakerSnapshot{

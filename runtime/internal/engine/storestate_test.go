@@ -121,7 +121,7 @@ func TestStoreChangesReachTheManager(t *testing.T) {
 			t.Errorf("logs lack %q:\n%s", want, out)
 		}
 	}
-	snap := m.BreakerSnapshots()
+	snap := m.Breakers()
 	if len(snap) != 1 || len(snap[0].Transitions) != 3 || snap[0].Forceable {
 		t.Fatalf("snapshot %+v, want three transitions of a breaker that cannot be forced", snap)
 	}
