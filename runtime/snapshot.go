@@ -27,7 +27,7 @@ type BreakerSnapshot struct {
 	Forced ForceMode
 	// Forceable says that the breaker lives in the process: ForceBreaker
 	// can force it. A breaker kept in a Store cannot be forced, and keeps
-	// Transitions only when the Store reports them (BreakerWatcher).
+	// Transitions only when the Store reports them (store.Watcher).
 	Forceable bool
 	// Config is its settings.
 	Config CircuitBreakerConfig

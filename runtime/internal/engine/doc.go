@@ -9,6 +9,8 @@
 // CONTRIBUTING.md says where a new policy goes.
 package engine
 
+//go:generate go run ./internal/gennames -src ../.. -out runtime_names.go -skip Manager
+
 // The versions of generated code this runtime supports. Generated files
 // refer to them in constant expressions that overflow, and so fail to
 // compile, when the generator and the runtime have drifted apart.
