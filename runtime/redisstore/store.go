@@ -64,8 +64,37 @@
 // the breakers' state is written back from what the processes knew, and
 // the buckets start full.
 //
-// Keys: each state's keys share a hash tag, so the Store works with Redis
-// Cluster (redis.NewClusterClient, or any redis.UniversalClient).
+// # Redis Cluster
+//
+// New takes any redis.UniversalClient: a *redis.Client (one server, or a
+// Sentinel failover client), or a *redis.ClusterClient for Redis Cluster
+// (redis.NewClusterClient, or redis.NewUniversalClient with several
+// addresses):
+//
+//	client := redis.NewClusterClient(&redis.ClusterOptions{
+//		Addrs:                 []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"},
+//		ContextTimeoutEnabled: true,
+//	})
+//	store := redisstore.New(client)
+//
+// Each state's keys share a hash tag, the braces around the state's kind
+// and name, so that they live in one slot and a script that touches
+// several of them never fails with CROSSSLOT; states of different names
+// spread over the cluster's nodes:
+//
+//	resgen:{bucket:NAME}           the bucket
+//	resgen:{bucket:NAME}:members   the processes that use it
+//	resgen:{breaker:NAME}          the breaker
+//
+// A prefix may hold braces of its own: its first {...} is then the hash
+// tag of every key, and every state lives in that one slot (still no
+// CROSSSLOT); a prefix must not hold an empty {} before any other brace,
+// which would make Redis hash each key whole. Changes of state are
+// published on one channel (PREFIX + "events"): Redis Cluster forwards
+// every PUBLISH to every node, so a Store subscribed through any node
+// hears the changes of states on all of them. A *redis.Ring is not
+// supported: it shards pub/sub by channel and keys by key, so changes
+// would reach the other processes only by the once-a-second poll.
 //
 // Set ContextTimeoutEnabled in the client's options so that go-redis itself
 // honours the per-operation timeout; otherwise the Store runs each Redis
@@ -99,7 +128,8 @@ type Option func(*Store)
 
 // WithPrefix sets the prefix of the Store's Redis keys and of its pub/sub
 // channel (default "resgen:"). Stores that share state must use the same
-// prefix.
+// prefix. On Redis Cluster, braces in the prefix change how keys are
+// hashed (see the package doc).
 func WithPrefix(prefix string) Option {
 	return func(s *Store) { s.prefix = prefix }
 }
@@ -233,6 +263,8 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	case *redis.Client:
 		s.direct = c.Options().ContextTimeoutEnabled
 	case *redis.ClusterClient:
+		s.direct = c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
 		s.direct = c.Options().ContextTimeoutEnabled
 	}
 	return s
