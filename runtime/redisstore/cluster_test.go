@@ -212,6 +212,21 @@ func TestCluster(t *testing.T) {
 			return ss[0], ss[1]
 		})
 	})
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T, fleetOf)
+	}{
+		{"LeasesReturnedAtClose", testLeasesReturnedAtClose},
+		{"LeaseNotReturnedAfterRefill", testLeaseNotReturnedAfterRefill},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.test(t, fleetOf{
+				prefix: fmt.Sprintf("cluster:%s:", t.Name()),
+				admin:  rc.client(t, true),
+				client: func(t *testing.T) redis.UniversalClient { return rc.client(t, true) },
+			})
+		})
+	}
 	t.Run("KeysOfOneStateInOneSlot", func(t *testing.T) { testKeysOfOneStateInOneSlot(t, rc) })
 	t.Run("PubSubAcrossNodes", func(t *testing.T) { testPubSubAcrossNodes(t, rc) })
 }

@@ -19,7 +19,8 @@
 // 200ms by default, at most the burst and at most the limit's rate over
 // the horizon) and hands them out with one atomic operation each; a
 // background goroutine leases the next batch when half of the current one
-// is used, and tokens left unused for a second expire. The shared bucket
+// is used; tokens left unused for a second expire, and those left at
+// Close are given back (see "Close" below). The shared bucket
 // counts leased tokens when they are leased, so in any window of length T,
 // admissions across N processes stay within
 //
@@ -101,7 +102,19 @@
 // operation in its own goroutine to return in time, and a hung connection
 // holds that goroutine until the client's own read timeout.
 //
-// Close the Store when done with it: it stops its goroutines.
+// # Close
+//
+// Close the Store when done with it: it stops its goroutines, takes the
+// process out of the buckets' membership, and gives the tokens it leased
+// and did not hand out back to the shared buckets, in one round trip
+// within the Store's timeout, so that a rolling restart of a fleet does
+// not take each process's lease out of the limit until the bucket
+// refills. Tokens are given back only while the bucket still counts them:
+// once it has filled up again (or been paused) after they were leased,
+// it has already let them go, and giving them back would admit them
+// twice. A Manager does not close the Store it was given (a Store may
+// serve many): close the Store after the Managers that use it, before
+// the process exits.
 package redisstore
 
 import (
@@ -270,9 +283,11 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	return s
 }
 
-// Close stops the Store's goroutines and takes this process out of the
-// buckets' membership. States it handed out keep working from local state
-// afterwards, without Redis. Close does not close the client.
+// Close stops the Store's goroutines, takes this process out of the
+// buckets' membership and gives the buckets the leased tokens it did not
+// hand out (see the package doc), within the Store's timeout. States it
+// handed out keep working from local state afterwards, without Redis.
+// Close does not close the client.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
@@ -292,6 +307,7 @@ func (s *Store) Close() error {
 			pipe := s.client.Pipeline()
 			for _, b := range ks {
 				pipe.ZRem(ctx, b.mkey, s.id)
+				b.giveBack(ctx, pipe)
 			}
 			pipe.Exec(ctx)
 		}
