@@ -97,7 +97,9 @@ func testLeasesReturnedAtClose(t *testing.T, f fleetOf) {
 	}
 }
 
-func TestLeaseNotReturnedAfterRefill(t *testing.T) { testLeaseNotReturnedAfterRefill(t, singleFleet(t)) }
+func TestLeaseNotReturnedAfterRefill(t *testing.T) {
+	testLeaseNotReturnedAfterRefill(t, singleFleet(t))
+}
 
 // testLeaseNotReturnedAfterRefill: tokens leased before the bucket filled
 // up again no longer weigh on it; giving them back at Close would admit
