@@ -270,7 +270,7 @@ func (b *bucket) Reserve(now time.Time, maxWait time.Duration) (runtime.Reservat
 }
 
 func (b *bucket) slow(now time.Time, maxWait time.Duration) (runtime.Reservation, bool) {
-	if maxWait <= 0 && time.Now().UnixNano() < b.emptyUntil.Load() {
+	if maxWait <= 0 && b.s.now().UnixNano() < b.emptyUntil.Load() {
 		return runtime.Reservation{}, false // the shared bucket said so
 	}
 	ok, got := b.fetch()
@@ -339,11 +339,11 @@ func (b *bucket) lease(n, use int64) (got int64, ok bool) {
 		b.members.Store(v[2])
 	}
 	if v[0] <= 0 {
-		b.emptyUntil.Store(time.Now().UnixNano() + v[1]*int64(time.Microsecond))
+		b.emptyUntil.Store(b.s.now().UnixNano() + v[1]*int64(time.Microsecond))
 		return 0, true
 	}
 	b.granted.Add(v[0])
-	b.leasedAt.Store(time.Now().UnixNano())
+	b.leasedAt.Store(b.s.now().UnixNano())
 	if keep := v[0] - min(use, v[0]); keep > 0 {
 		b.lmu.Lock()
 		if b.left.Add(keep) == keep { // the lease was empty: these are all there is

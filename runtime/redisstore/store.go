@@ -15,14 +15,17 @@
 // # The local fast path
 //
 // Rate limits: a process leases tokens from the shared bucket in batches
-// sized from its own recent rate (what it used over the lease horizon,
-// 200ms by default, at most the burst and at most the limit's rate over
-// the horizon) and hands them out with one atomic operation each; a
-// background goroutine leases the next batch when half of the current one
-// is used; tokens left unused for a second expire, and those left at
-// Close are given back (see "Close" below). The shared bucket
-// counts leased tokens when they are leased, so in any window of length T,
-// admissions across N processes stay within
+// sized from its own recent demand (what it asked for over the lease
+// horizon, 200ms by default, admitted or not; at most the burst and at
+// most the limit's rate over the horizon) and hands them out with one
+// atomic operation each; a background goroutine leases the next batch
+// when half of the current one is used; tokens left unused for a second
+// expire, and those left at Close are given back (see "Close" below).
+// Since leases follow demand, not what a process got, processes that
+// together ask for more than the limit split its tokens in proportion to
+// their demands, each within one lease of its share. The shared bucket
+// counts leased tokens when they are leased, so in any window of length
+// T, admissions across N processes stay within
 //
 //	burst + rate·T + N·lease
 //
@@ -178,6 +181,12 @@ func WithLeaseHorizon(d time.Duration) Option {
 	return func(s *Store) { s.horizon = max(d, 0) }
 }
 
+// withClock is a test hook: the leases' bookkeeping reads now instead of
+// the time, and the test runs the background rounds itself (Store.round).
+func withClock(now func() time.Time) Option {
+	return func(s *Store) { s.now, s.manual = now, true }
+}
+
 // DefaultPrefix is the prefix of the Store's keys unless WithPrefix says
 // otherwise.
 const DefaultPrefix = "resgen:"
@@ -240,6 +249,11 @@ type Store struct {
 	events []func()      // state changes for the watchers, in order
 	queued chan struct{} // buffered: events are waiting
 	rtrips atomic.Int64
+
+	// Test hooks: the clock of the leases' bookkeeping, and whether the
+	// test runs the background rounds itself (no loop goroutine).
+	now    func() time.Time
+	manual bool
 }
 
 type breakerKey struct {
@@ -266,6 +280,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 		stop:     make(chan struct{}),
 		queued:   make(chan struct{}, 1),
 		id:       fmt.Sprintf("%x", id),
+		now:      time.Now,
 	}
 	for _, o := range opts {
 		o(s)
@@ -325,8 +340,11 @@ func (s *Store) start() {
 			return // closed before any state was asked for
 		default:
 		}
-		s.wg.Add(3)
-		go s.loop()
+		s.wg.Add(2)
+		if !s.manual {
+			s.wg.Add(1)
+			go s.loop()
+		}
 		go s.subscribe()
 		go s.deliver()
 	})
@@ -501,21 +519,27 @@ func (s *Store) loop() {
 		case <-s.wake:
 		case <-tick.C:
 		}
-		s.mu.Lock()
-		bs, ks := s.blist, s.klist
-		s.mu.Unlock()
-		for _, b := range bs {
-			b.flush()
-		}
-		now := time.Now()
-		for _, b := range ks {
-			b.refill(now)
-		}
-		if now.Sub(beat) >= heartbeatEvery || s.resynced.Load() {
-			if s.heartbeat(bs, ks) {
-				beat = now
-				s.resynced.Store(false)
-			}
+		s.round(&beat)
+	}
+}
+
+// round is one round of the background goroutine; beat is when the last
+// heartbeat went through.
+func (s *Store) round(beat *time.Time) {
+	s.mu.Lock()
+	bs, ks := s.blist, s.klist
+	s.mu.Unlock()
+	for _, b := range bs {
+		b.flush()
+	}
+	now := s.now()
+	for _, b := range ks {
+		b.refill(now)
+	}
+	if now.Sub(*beat) >= heartbeatEvery || s.resynced.Load() {
+		if s.heartbeat(bs, ks) {
+			*beat = now
+			s.resynced.Store(false)
 		}
 	}
 }
