@@ -84,10 +84,11 @@ func clusterPort(t *testing.T) int {
 	return 0
 }
 
-// startCluster starts n masters (no replicas) and waits until the cluster
-// serves every slot.
-func startCluster(t *testing.T, n int) *redisCluster {
+// startCluster starts masters with replicas each and waits until the
+// cluster serves every slot and every replica is in sync.
+func startCluster(t *testing.T, masters, replicas int) *redisCluster {
 	t.Helper()
+	n := masters * (1 + replicas)
 	server, cli := lookCluster(t)
 	rc := &redisCluster{t: t}
 	t.Cleanup(rc.kill)
@@ -100,7 +101,7 @@ func startCluster(t *testing.T, n int) *redisCluster {
 		}
 		cmd := exec.Command(server, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 			"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(nodeDir, "nodes.conf"),
-			"--cluster-node-timeout", "2000", "--dir", nodeDir,
+			"--cluster-node-timeout", "1000", "--dir", nodeDir,
 			"--save", "", "--appendonly", "no")
 		dieWithTest(cmd)
 		if err := cmd.Start(); err != nil {
@@ -121,7 +122,7 @@ func startCluster(t *testing.T, n int) *redisCluster {
 		c.Close()
 	}
 	args := append([]string{"--cluster", "create"}, rc.addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -134,7 +135,10 @@ func startCluster(t *testing.T, n int) *redisCluster {
 			info, err := c.ClusterInfo(context.Background()).Result()
 			if err == nil && strings.Contains(info, "cluster_state:ok") &&
 				strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n)+"\r") {
-				break
+				repl, _ := c.Info(context.Background(), "replication").Result()
+				if strings.Contains(repl, "role:master") || strings.Contains(repl, "master_link_status:up") {
+					break
+				}
 			}
 			if time.Now().After(deadline) {
 				c.Close()
@@ -179,7 +183,7 @@ func (rc *redisCluster) twoStores(t *testing.T) (*redisstore.Store, *redisstore.
 // one slot, and state changes published on one node reach subscribers on
 // another.
 func TestCluster(t *testing.T) {
-	rc := startCluster(t, 3)
+	rc := startCluster(t, 3, 0)
 	for _, tc := range []struct {
 		name string
 		test func(*testing.T, func(*testing.T) (*redisstore.Store, *redisstore.Store))

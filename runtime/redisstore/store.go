@@ -54,7 +54,8 @@
 // is down it is tried again at most once a second (by one caller, or by
 // the background goroutine), so no call waits longer than the timeout, and
 // at most once a second. Local state carries on from the last fleet state
-// known: an open breaker stays open, a failure streak is kept; each
+// known: an open breaker stays open (the process's breaker opens anew, for
+// InitialRecoveryTimeout first as any breaker), a failure streak is kept; each
 // bucket falls back to its share of the limit, the rate and burst divided
 // by the number of processes that used it in the last few seconds (a
 // heartbeat in Redis counts them), starting empty. During an outage the
@@ -99,6 +100,15 @@
 // hears the changes of states on all of them. A *redis.Ring is not
 // supported: it shards pub/sub by channel and keys by key, so changes
 // would reach the other processes only by the once-a-second poll.
+//
+// When a master fails, the operations on its slots fail until a replica
+// takes over; the Store serves from local state meanwhile (see "Faults"),
+// and each failed operation has the cluster client reload the slot map, so
+// that the Store is back on shared state within about a second of the
+// promotion, not at the client's periodic reload
+// (ClusterStateReloadInterval, a minute by default). The breakers' state
+// the replica received carries on; a subscription on the lost node is made
+// again on another.
 //
 // Set ContextTimeoutEnabled in the client's options so that go-redis itself
 // honours the per-operation timeout; otherwise the Store runs each Redis
@@ -418,6 +428,12 @@ func (s *Store) available() bool {
 
 func (s *Store) failed(err error) {
 	s.retryAt.Store(time.Now().Add(retryEvery).UnixNano())
+	if c, ok := s.client.(interface{ ReloadState(context.Context) }); ok {
+		// A cluster client learns of a failover from a MOVED reply or its
+		// periodic reload (a minute by default); a master that is gone
+		// answers nothing: ask the cluster for its slots now.
+		c.ReloadState(context.Background())
+	}
 	if s.down.Load() {
 		return
 	}
