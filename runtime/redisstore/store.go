@@ -120,7 +120,8 @@
 // Close the Store when done with it: it stops its goroutines, takes the
 // process out of the buckets' membership, and gives the tokens it leased
 // and did not hand out back to the shared buckets, in one round trip
-// within the Store's timeout, so that a rolling restart of a fleet does
+// within the Store's timeout (while Redis is down they are left to
+// expire), so that a rolling restart of a fleet does
 // not take each process's lease out of the limit until the bucket
 // refills. Tokens are given back only while the bucket still counts them:
 // once it has filled up again (or been paused) after they were leased,
