@@ -255,7 +255,14 @@ func (b *breaker) apply(v []int64, remote bool) {
 		return // an earlier state, overtaken
 	}
 	if st == runtime.StateOpen {
-		b.openUntil.Store(time.Now().UnixNano() + left*int64(time.Microsecond))
+		// The time left was measured when Redis replied or published: each
+		// reading of one open state is late by its delivery, so the
+		// earliest end is the truest (a message delayed by a cluster's bus
+		// must not hold the breaker open past the recovery timeout).
+		until := time.Now().UnixNano() + left*int64(time.Microsecond)
+		if g != old.Generation() || old.State() != runtime.StateOpen || until < b.openUntil.Load() {
+			b.openUntil.Store(until)
+		}
 	}
 	b.word.Store(uint64(store.NewPermit(g, st)))
 	b.streak = k

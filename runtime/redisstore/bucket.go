@@ -20,6 +20,9 @@ import (
 //
 //	tat    the theoretical arrival time of the next token
 //	floor  tat as if empty when the latest pause ends
+//	c      when tat last caught up with the time or the floor: the bucket
+//	       was full, or paused, and reservations made before then no
+//	       longer weigh on it
 //
 // The key expires when the bucket is full again: a fresh bucket would
 // behave the same. A lease of n tokens is n reservations at once, counted
@@ -36,6 +39,13 @@ local function expire(tat, floor)
 	local ms = math.ceil((math.max(tat, floor) - now) / 1000) + 1000
 	redis.call('PEXPIRE', KEYS[1], string.format('%.0f', ms))
 end
+local function start()
+	local st = math.max(tat, now, floor)
+	if st > tat then
+		redis.call('HSET', KEYS[1], 'c', string.format('%.0f', now))
+	end
+	return st
+end
 `
 
 // ARGV: interval, tolerance, maxWait (µs). Reply: {1, wait, token} or {0}.
@@ -43,12 +53,13 @@ var reserveScript = redis.NewScript(bucketPrelude + `
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local maxWait = tonumber(ARGV[3])
-local start = math.max(tat, now, floor)
-local wait = start - tolerance - now
+local st = math.max(tat, now, floor)
+local wait = st - tolerance - now
 if wait > maxWait then
 	return {0}
 end
-local nxt = start + interval
+st = start()
+local nxt = st + interval
 redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', nxt))
 expire(nxt, floor)
 return {1, math.max(wait, 0), nxt}
@@ -56,8 +67,8 @@ return {1, math.max(wait, 0), nxt}
 
 // KEYS: the bucket, its members set. ARGV: interval, tolerance, n, this
 // process's name, a member's lifetime (µs). Leases up to n tokens that are
-// there now, and renews the membership. Reply: {leased, 0, members}, or
-// {0, µs until the next token, members}.
+// there now, and renews the membership. Reply: {leased, 0, members, the
+// server's time (µs)}, or {0, µs until the next token, members, time}.
 var leaseScript = redis.NewScript(bucketPrelude + `
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
@@ -66,16 +77,40 @@ redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now - ttl))
 redis.call('PEXPIRE', KEYS[2], string.format('%.0f', math.ceil(ttl / 1000) * 2))
 local members = redis.call('ZCARD', KEYS[2])
-local start = math.max(tat, now, floor)
-local avail = math.floor((now + tolerance - start) / interval) + 1
+local st = math.max(tat, now, floor)
+local avail = math.floor((now + tolerance - st) / interval) + 1
 if avail < 1 then
-	return {0, start - tolerance - now, members}
+	return {0, st - tolerance - now, members, now}
 end
+st = start()
 local n = math.min(tonumber(ARGV[3]), avail)
-local nxt = start + n * interval
+local nxt = st + n * interval
 redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', nxt))
 expire(nxt, floor)
-return {n, 0, members}
+return {n, 0, members, now}
+`)
+
+// ARGV: interval, n, since, latest, latestN: n unused leased tokens, from
+// leases taken at or after since (server µs), the latest of them at
+// latest with latestN of them. Gives the tokens back unless the bucket
+// caught up since (then its reservations were absorbed: only those of
+// the latest lease, if after, are given back). Reply: {tokens given back}.
+var giveBackScript = redis.NewScript(bucketPrelude + `
+if not v[1] then
+	return {0} -- gone: full
+end
+local c = tonumber(redis.call('HGET', KEYS[1], 'c')) or 0
+local n = tonumber(ARGV[2])
+if c > tonumber(ARGV[3]) then
+	if c > tonumber(ARGV[4]) then
+		return {0}
+	end
+	n = math.min(n, tonumber(ARGV[5]))
+end
+tat = tat - n * tonumber(ARGV[1])
+redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', tat))
+expire(tat, floor)
+return {n}
 `)
 
 // ARGV: token, interval. Gives the token back when it is still the newest.
@@ -147,6 +182,14 @@ type bucket struct {
 
 	fmu    sync.Mutex
 	flight *flight // the caller's lease in flight
+
+	// The leases the tokens left come from, for giving them back at
+	// Close: server µs of the earliest and the latest, and how many the
+	// latest added.
+	lmu     sync.Mutex
+	since   int64
+	latest  int64
+	latestN int64
 
 	// The background goroutine's rate estimate.
 	rate     float64 // tokens asked for per second
@@ -228,7 +271,7 @@ func (b *bucket) Reserve(now time.Time, maxWait time.Duration) (store.Reservatio
 }
 
 func (b *bucket) slow(now time.Time, maxWait time.Duration) (store.Reservation, bool) {
-	if maxWait <= 0 && time.Now().UnixNano() < b.emptyUntil.Load() {
+	if maxWait <= 0 && b.s.now().UnixNano() < b.emptyUntil.Load() {
 		return store.Reservation{}, false // the shared bucket said so
 	}
 	ok, got := b.fetch()
@@ -277,34 +320,59 @@ func (b *bucket) fetch() (ok, got bool) {
 		close(f.done)
 	}()
 	b.low.Store(true)
-	n, ok := b.lease(max(b.want.Load()-b.left.Load(), 1))
+	n, ok := b.lease(max(b.want.Load()-b.left.Load(), 1), 1)
 	f.ok, f.got = ok, n > 0
-	if n > 1 {
-		b.left.Add(n - 1)
-	}
 	return ok, n > 0
 }
 
-// lease takes up to n tokens from the shared bucket; ok=false: Redis is
+// lease takes up to n tokens from the shared bucket and adds them to the
+// lease, but for the first use of them, taken at once; ok=false: Redis is
 // down.
-func (b *bucket) lease(n int64) (got int64, ok bool) {
+func (b *bucket) lease(n, use int64) (got int64, ok bool) {
 	v, ok := do(b.s, func(ctx context.Context) ([]int64, error) {
 		return leaseScript.Run(ctx, b.s.client, []string{b.key, b.mkey},
 			b.interval, b.tolerance, n, b.s.id, micros(memberTTL)).Int64Slice()
 	})
-	if !ok || len(v) != 3 {
+	if !ok || len(v) != 4 {
 		return 0, false
 	}
 	if v[2] > 0 {
 		b.members.Store(v[2])
 	}
 	if v[0] <= 0 {
-		b.emptyUntil.Store(time.Now().UnixNano() + v[1]*int64(time.Microsecond))
+		b.emptyUntil.Store(b.s.now().UnixNano() + v[1]*int64(time.Microsecond))
 		return 0, true
 	}
 	b.granted.Add(v[0])
-	b.leasedAt.Store(time.Now().UnixNano())
+	b.leasedAt.Store(b.s.now().UnixNano())
+	if keep := v[0] - min(use, v[0]); keep > 0 {
+		b.lmu.Lock()
+		if b.left.Add(keep) == keep { // the lease was empty: these are all there is
+			b.since = v[3]
+		} else {
+			b.since = min(b.since, v[3])
+		}
+		b.latest = max(b.latest, v[3])
+		if b.latest == v[3] {
+			b.latestN = keep
+		}
+		b.lmu.Unlock()
+	}
 	return v[0], true
+}
+
+// giveBack returns the lease's tokens not handed out to the shared bucket,
+// in pipe; the Store's Close calls it.
+func (b *bucket) giveBack(ctx context.Context, pipe redis.Pipeliner) {
+	n := b.left.Swap(0)
+	if n <= 0 {
+		return
+	}
+	b.granted.Add(-n)
+	b.lmu.Lock()
+	since, latest, latestN := b.since, b.latest, b.latestN
+	b.lmu.Unlock()
+	giveBackScript.Eval(ctx, pipe, []string{b.key}, b.interval, n, since, latest, latestN)
 }
 
 // refill sizes the lease from the recent rate, expires old tokens and
@@ -331,9 +399,7 @@ func (b *bucket) refill(now time.Time) {
 		return
 	}
 	b.low.Store(false)
-	if n, _ := b.lease(want - left); n > 0 {
-		b.left.Add(n)
-	}
+	b.lease(want-left, 0)
 }
 
 // drop gives up the lease's tokens (they expire).

@@ -45,7 +45,7 @@ func call(ctx context.Context, me *resgenimpl.Method, fn func() error) error {
 	}
 }
 
-func twoManagers(t *testing.T, cfg runtime.Config) (*resgenimpl.Method, *resgenimpl.Method) {
+func twoManagers(t *testing.T, twoStores func(*testing.T) (*redisstore.Store, *redisstore.Store), cfg runtime.Config) (*resgenimpl.Method, *resgenimpl.Method) {
 	t.Helper()
 	a, b := twoStores(t)
 	spec := &resgenimpl.Spec{Wrapper: "W", Interface: "x.I", Methods: []resgenimpl.MethodSpec{{Name: "Get", Config: cfg}}}
@@ -61,8 +61,10 @@ func twoManagers(t *testing.T, cfg runtime.Config) (*resgenimpl.Method, *resgeni
 	return ms[0], ms[1]
 }
 
-func TestManagersShareRateLimit(t *testing.T) {
-	ma, mb := twoManagers(t, runtime.Config{
+func TestManagersShareRateLimit(t *testing.T) { testManagersShareRateLimit(t, twoStores) }
+
+func testManagersShareRateLimit(t *testing.T, twoStores func(*testing.T) (*redisstore.Store, *redisstore.Store)) {
+	ma, mb := twoManagers(t, twoStores, runtime.Config{
 		Retry:          runtime.RetryConfig{Disabled: true},
 		CircuitBreaker: runtime.CircuitBreakerConfig{Disabled: true},
 		RateLimit:      runtime.RateLimitConfig{MaxRequestsPerMinute: 60, BurstSize: 3, Strategy: runtime.StrategyDrop, Global: true},
@@ -85,8 +87,10 @@ func TestManagersShareRateLimit(t *testing.T) {
 	}
 }
 
-func TestManagersShareBreaker(t *testing.T) {
-	ma, mb := twoManagers(t, runtime.Config{
+func TestManagersShareBreaker(t *testing.T) { testManagersShareBreaker(t, twoStores) }
+
+func testManagersShareBreaker(t *testing.T, twoStores func(*testing.T) (*redisstore.Store, *redisstore.Store)) {
+	ma, mb := twoManagers(t, twoStores, runtime.Config{
 		Retry:          runtime.RetryConfig{Disabled: true},
 		CircuitBreaker: runtime.CircuitBreakerConfig{FailureThreshold: 2, RecoveryTimeout: 300 * time.Millisecond, SuccessThreshold: 1},
 		RateLimit:      runtime.RateLimitConfig{Disabled: true},

@@ -15,13 +15,17 @@
 // # The local fast path
 //
 // Rate limits: a process leases tokens from the shared bucket in batches
-// sized from its own recent rate (what it used over the lease horizon,
-// 200ms by default, at most the burst and at most the limit's rate over
-// the horizon) and hands them out with one atomic operation each; a
-// background goroutine leases the next batch when half of the current one
-// is used, and tokens left unused for a second expire. The shared bucket
-// counts leased tokens when they are leased, so in any window of length T,
-// admissions across N processes stay within
+// sized from its own recent demand (what it asked for over the lease
+// horizon, 200ms by default, admitted or not; at most the burst and at
+// most the limit's rate over the horizon) and hands them out with one
+// atomic operation each; a background goroutine leases the next batch
+// when half of the current one is used; tokens left unused for a second
+// expire, and those left at Close are given back (see "Close" below).
+// Since leases follow demand, not what a process got, processes that
+// together ask for more than the limit split its tokens in proportion to
+// their demands, each within one lease of its share. The shared bucket
+// counts leased tokens when they are leased, so in any window of length
+// T, admissions across N processes stay within
 //
 //	burst + rate·T + N·lease
 //
@@ -50,7 +54,8 @@
 // is down it is tried again at most once a second (by one caller, or by
 // the background goroutine), so no call waits longer than the timeout, and
 // at most once a second. Local state carries on from the last fleet state
-// known: an open breaker stays open, a failure streak is kept; each
+// known: an open breaker stays open (the process's breaker opens anew, for
+// InitialRecoveryTimeout first as any breaker), a failure streak is kept; each
 // bucket falls back to its share of the limit, the rate and burst divided
 // by the number of processes that used it in the last few seconds (a
 // heartbeat in Redis counts them), starting empty. During an outage the
@@ -64,15 +69,66 @@
 // the breakers' state is written back from what the processes knew, and
 // the buckets start full.
 //
-// Keys: each state's keys share a hash tag, so the Store works with Redis
-// Cluster (redis.NewClusterClient, or any redis.UniversalClient).
+// # Redis Cluster
+//
+// New takes any redis.UniversalClient: a *redis.Client (one server, or a
+// Sentinel failover client), or a *redis.ClusterClient for Redis Cluster
+// (redis.NewClusterClient, or redis.NewUniversalClient with several
+// addresses):
+//
+//	client := redis.NewClusterClient(&redis.ClusterOptions{
+//		Addrs:                 []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"},
+//		ContextTimeoutEnabled: true,
+//	})
+//	store := redisstore.New(client)
+//
+// Each state's keys share a hash tag, the braces around the state's kind
+// and name, so that they live in one slot and a script that touches
+// several of them never fails with CROSSSLOT; states of different names
+// spread over the cluster's nodes:
+//
+//	resgen:{bucket:NAME}           the bucket
+//	resgen:{bucket:NAME}:members   the processes that use it
+//	resgen:{breaker:NAME}          the breaker
+//
+// A prefix may hold braces of its own: its first {...} is then the hash
+// tag of every key, and every state lives in that one slot (still no
+// CROSSSLOT); a prefix must not hold an empty {} before any other brace,
+// which would make Redis hash each key whole. Changes of state are
+// published on one channel (PREFIX + "events"): Redis Cluster forwards
+// every PUBLISH to every node, so a Store subscribed through any node
+// hears the changes of states on all of them. A *redis.Ring is not
+// supported: it shards pub/sub by channel and keys by key, so changes
+// would reach the other processes only by the once-a-second poll.
+//
+// When a master fails, the operations on its slots fail until a replica
+// takes over; the Store serves from local state meanwhile (see "Faults"),
+// and each failed operation has the cluster client reload the slot map, so
+// that the Store is back on shared state within about a second of the
+// promotion, not at the client's periodic reload
+// (ClusterStateReloadInterval, a minute by default). The breakers' state
+// the replica received carries on; a subscription on the lost node is made
+// again on another.
 //
 // Set ContextTimeoutEnabled in the client's options so that go-redis itself
 // honours the per-operation timeout; otherwise the Store runs each Redis
 // operation in its own goroutine to return in time, and a hung connection
 // holds that goroutine until the client's own read timeout.
 //
-// Close the Store when done with it: it stops its goroutines.
+// # Close
+//
+// Close the Store when done with it: it stops its goroutines, takes the
+// process out of the buckets' membership, and gives the tokens it leased
+// and did not hand out back to the shared buckets, in one round trip
+// within the Store's timeout (while Redis is down they are left to
+// expire), so that a rolling restart of a fleet does
+// not take each process's lease out of the limit until the bucket
+// refills. Tokens are given back only while the bucket still counts them:
+// once it has filled up again (or been paused) after they were leased,
+// it has already let them go, and giving them back would admit them
+// twice. A Manager does not close the Store it was given (a Store may
+// serve many): close the Store after the Managers that use it, before
+// the process exits.
 package redisstore
 
 import (
@@ -101,7 +157,8 @@ type Option func(*Store)
 
 // WithPrefix sets the prefix of the Store's Redis keys and of its pub/sub
 // channel (default "resgen:"). Stores that share state must use the same
-// prefix.
+// prefix. On Redis Cluster, braces in the prefix change how keys are
+// hashed (see the package doc).
 func WithPrefix(prefix string) Option {
 	return func(s *Store) { s.prefix = prefix }
 }
@@ -135,6 +192,12 @@ func WithLogger(l *slog.Logger) Option {
 // trip.
 func WithLeaseHorizon(d time.Duration) Option {
 	return func(s *Store) { s.horizon = max(d, 0) }
+}
+
+// withClock is a test hook: the leases' bookkeeping reads now instead of
+// the time, and the test runs the background rounds itself (Store.round).
+func withClock(now func() time.Time) Option {
+	return func(s *Store) { s.now, s.manual = now, true }
 }
 
 // DefaultPrefix is the prefix of the Store's keys unless WithPrefix says
@@ -199,6 +262,11 @@ type Store struct {
 	events []func()      // state changes for the watchers, in order
 	queued chan struct{} // buffered: events are waiting
 	rtrips atomic.Int64
+
+	// Test hooks: the clock of the leases' bookkeeping, and whether the
+	// test runs the background rounds itself (no loop goroutine).
+	now    func() time.Time
+	manual bool
 }
 
 type breakerKey struct {
@@ -225,6 +293,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 		stop:     make(chan struct{}),
 		queued:   make(chan struct{}, 1),
 		id:       fmt.Sprintf("%x", id),
+		now:      time.Now,
 	}
 	for _, o := range opts {
 		o(s)
@@ -236,13 +305,17 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 		s.direct = c.Options().ContextTimeoutEnabled
 	case *redis.ClusterClient:
 		s.direct = c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		s.direct = c.Options().ContextTimeoutEnabled
 	}
 	return s
 }
 
-// Close stops the Store's goroutines and takes this process out of the
-// buckets' membership. States it handed out keep working from local state
-// afterwards, without Redis. Close does not close the client.
+// Close stops the Store's goroutines, takes this process out of the
+// buckets' membership and gives the buckets the leased tokens it did not
+// hand out (see the package doc), within the Store's timeout. States it
+// handed out keep working from local state afterwards, without Redis.
+// Close does not close the client.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
@@ -262,6 +335,7 @@ func (s *Store) Close() error {
 			pipe := s.client.Pipeline()
 			for _, b := range ks {
 				pipe.ZRem(ctx, b.mkey, s.id)
+				b.giveBack(ctx, pipe)
 			}
 			pipe.Exec(ctx)
 		}
@@ -279,8 +353,11 @@ func (s *Store) start() {
 			return // closed before any state was asked for
 		default:
 		}
-		s.wg.Add(3)
-		go s.loop()
+		s.wg.Add(2)
+		if !s.manual {
+			s.wg.Add(1)
+			go s.loop()
+		}
 		go s.subscribe()
 		go s.deliver()
 	})
@@ -354,6 +431,12 @@ func (s *Store) available() bool {
 
 func (s *Store) failed(err error) {
 	s.retryAt.Store(time.Now().Add(retryEvery).UnixNano())
+	if c, ok := s.client.(interface{ ReloadState(context.Context) }); ok {
+		// A cluster client learns of a failover from a MOVED reply or its
+		// periodic reload (a minute by default); a master that is gone
+		// answers nothing: ask the cluster for its slots now.
+		c.ReloadState(context.Background())
+	}
 	if s.down.Load() {
 		return
 	}
@@ -455,21 +538,27 @@ func (s *Store) loop() {
 		case <-s.wake:
 		case <-tick.C:
 		}
-		s.mu.Lock()
-		bs, ks := s.blist, s.klist
-		s.mu.Unlock()
-		for _, b := range bs {
-			b.flush()
-		}
-		now := time.Now()
-		for _, b := range ks {
-			b.refill(now)
-		}
-		if now.Sub(beat) >= heartbeatEvery || s.resynced.Load() {
-			if s.heartbeat(bs, ks) {
-				beat = now
-				s.resynced.Store(false)
-			}
+		s.round(&beat)
+	}
+}
+
+// round is one round of the background goroutine; beat is when the last
+// heartbeat went through.
+func (s *Store) round(beat *time.Time) {
+	s.mu.Lock()
+	bs, ks := s.blist, s.klist
+	s.mu.Unlock()
+	for _, b := range bs {
+		b.flush()
+	}
+	now := s.now()
+	for _, b := range ks {
+		b.refill(now)
+	}
+	if now.Sub(*beat) >= heartbeatEvery || s.resynced.Load() {
+		if s.heartbeat(bs, ks) {
+			*beat = now
+			s.resynced.Store(false)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"slices"
@@ -80,7 +81,9 @@ func checkUp(t *testing.T, stores ...*redisstore.Store) {
 	}
 }
 
-func TestSharedBucketBoundsAdmissions(t *testing.T) {
+func TestSharedBucketBoundsAdmissions(t *testing.T) { testSharedBucketBoundsAdmissions(t, twoStores) }
+
+func testSharedBucketBoundsAdmissions(t *testing.T, twoStores func(*testing.T) (*redisstore.Store, *redisstore.Store)) {
 	a, b := twoStores(t)
 	cfg := runtime.RateLimitConfig{MaxRequestsPerMinute: 600, BurstSize: 5} // a token per 100ms
 	ba, err := a.Bucket("host", cfg)
@@ -125,7 +128,9 @@ func TestSharedBucketBoundsAdmissions(t *testing.T) {
 	}
 }
 
-func TestBucketWaitCancelPause(t *testing.T) {
+func TestBucketWaitCancelPause(t *testing.T) { testBucketWaitCancelPause(t, twoStores) }
+
+func testBucketWaitCancelPause(t *testing.T, twoStores func(*testing.T) (*redisstore.Store, *redisstore.Store)) {
 	a, b := twoStores(t)
 	cfg := runtime.RateLimitConfig{MaxRequestsPerMinute: 60, BurstSize: 1}
 	ba, _ := a.Bucket("k", cfg)
@@ -196,7 +201,9 @@ func open(t *testing.T, br store.Breaker) {
 	}
 }
 
-func TestBreakerSharedAcrossStores(t *testing.T) {
+func TestBreakerSharedAcrossStores(t *testing.T) { testBreakerSharedAcrossStores(t, twoStores) }
+
+func testBreakerSharedAcrossStores(t *testing.T, twoStores func(*testing.T) (*redisstore.Store, *redisstore.Store)) {
 	a, b := twoStores(t)
 	ba, _ := a.Breaker("W", breakerCfg)
 	bb, _ := b.Breaker("W", breakerCfg)
@@ -232,7 +239,9 @@ func TestBreakerSharedAcrossStores(t *testing.T) {
 	checkUp(t, a, b)
 }
 
-func TestBreakerHalfOpenProbesBounded(t *testing.T) {
+func TestBreakerHalfOpenProbesBounded(t *testing.T) { testBreakerHalfOpenProbesBounded(t, twoStores) }
+
+func testBreakerHalfOpenProbesBounded(t *testing.T, twoStores func(*testing.T) (*redisstore.Store, *redisstore.Store)) {
 	a, b := twoStores(t)
 	ba, _ := a.Breaker("W", breakerCfg)
 	bb, _ := b.Breaker("W", breakerCfg)
@@ -670,7 +679,9 @@ func TestOutageFallsBackToShare(t *testing.T) {
 
 // TestRemoteChangesReachObservers: a breaker that another process opens
 // and closes is reported by this process's Manager as its own changes.
-func TestRemoteChangesReachObservers(t *testing.T) {
+func TestRemoteChangesReachObservers(t *testing.T) { testRemoteChangesReachObservers(t, twoStores) }
+
+func testRemoteChangesReachObservers(t *testing.T, twoStores func(*testing.T) (*redisstore.Store, *redisstore.Store)) {
 	a, b := twoStores(t)
 	cfg := runtime.Config{
 		Retry:          runtime.RetryConfig{Disabled: true},
@@ -736,4 +747,36 @@ func TestRemoteChangesReachObservers(t *testing.T) {
 		!strings.Contains(out, "Circuit breaker CLOSED for W") {
 		t.Fatalf("logs:\n%s", out)
 	}
+}
+
+// TestLateOpenMessageDoesNotExtendOpen: a breaker's change published on
+// Redis and delivered late (a cluster's bus delayed one by 34ms) tells
+// the time left open when it was sent; taken as the time left when it
+// arrived, it held the breaker open past the recovery timeout, and the
+// process that opened it admitted no probe when it was due.
+func TestLateOpenMessageDoesNotExtendOpen(t *testing.T) {
+	p := testPrefix(t)
+	c := newClient(t, true)
+	s := newStore(t, c, redisstore.WithPrefix(p), redisstore.WithTimeout(time.Second))
+	br, _ := s.Breaker("W", breakerCfg)
+	open(t, br)
+	settle(s)
+	if st := br.State(); st != runtime.StateOpen {
+		t.Fatalf("state %v, want OPEN", st)
+	}
+	opened := time.Now()
+	time.Sleep(100 * time.Millisecond)
+	// The change again, as if its delivery had taken 100ms: the whole
+	// recovery timeout left, generation 1, from this Store.
+	msg := fmt.Sprintf("b %s{breaker:W} 1 1 0 %d other", p, breakerCfg.RecoveryTimeout.Microseconds())
+	if err := c.Publish(context.Background(), p+"events", msg).Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // delivered
+	time.Sleep(time.Until(opened.Add(breakerCfg.RecoveryTimeout + 20*time.Millisecond)))
+	if _, err := br.Allow(sys); err != nil {
+		t.Fatalf("Allow %v after opening (recovery timeout %v), after a late message: %v, want a probe",
+			time.Since(opened).Round(time.Millisecond), breakerCfg.RecoveryTimeout, err)
+	}
+	checkUp(t, s)
 }
