@@ -10,7 +10,7 @@ type Manager struct {
 }
 
 // engine is what a Manager reads: the state that generated code runs on
-// (runtime/internal/engine).
+// (runtime/resgenimpl).
 type engine interface {
 	Close()
 	Wrapper() string

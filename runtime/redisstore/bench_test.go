@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/resgen-dev/resgen/runtime"
-	"github.com/resgen-dev/resgen/runtime/internal/engine"
 	"github.com/resgen-dev/resgen/runtime/redisstore"
 	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
@@ -29,7 +28,7 @@ func method(tb testing.TB, store runtime.Store, cfg runtime.Config) *resgenimpl.
 }
 
 // BenchmarkSuccessPath compares a successful call's resilience work with
-// state in the process (engine.NewLocalStore) and in Redis: the Redis
+// state in the process (resgenimpl.NewLocalStore) and in Redis: the Redis
 // Store's success path is local too.
 func BenchmarkSuccessPath(b *testing.B) {
 	ctx := context.Background()
@@ -44,7 +43,7 @@ func BenchmarkSuccessPath(b *testing.B) {
 		}
 	}
 	b.Run("store=local", func(b *testing.B) {
-		run(b, method(b, engine.NewLocalStore(nil), fastCfg))
+		run(b, method(b, resgenimpl.NewLocalStore(nil), fastCfg))
 	})
 	b.Run("store=redis", func(b *testing.B) {
 		// A generous timeout: a saturated machine must not make this a

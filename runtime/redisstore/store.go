@@ -148,7 +148,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/resgen-dev/resgen/runtime"
-	"github.com/resgen-dev/resgen/runtime/internal/engine"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	"github.com/resgen-dev/resgen/runtime/store"
 )
 
@@ -286,7 +286,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 		timeout:  DefaultTimeout,
 		horizon:  DefaultLeaseHorizon,
 		logger:   slog.Default(),
-		local:    engine.NewLocalStore(nil),
+		local:    resgenimpl.NewLocalStore(nil),
 		breakers: make(map[breakerKey]*breaker),
 		buckets:  make(map[string]*bucket),
 		wake:     make(chan struct{}, 1),

@@ -19,7 +19,7 @@ import (
 	"github.com/resgen-dev/resgen/examples/statuspage/inventory"
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/fakeclock"
-	"github.com/resgen-dev/resgen/runtime/internal/engine"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	"github.com/resgen-dev/resgen/runtime/statusz"
 )
 
@@ -430,7 +430,7 @@ func TestActionsAreGuarded(t *testing.T) {
 func TestActionOnAStoredBreakerIsAConflict(t *testing.T) {
 	clock := fakeclock.New(epoch)
 	client, err := inventory.NewResilientInventory(&inventory.Warehouse{}, runtime.WithClock(clock), runtime.WithLogger(nil),
-		runtime.WithInstance("eu"), runtime.WithStore(engine.NewLocalStore(clock)))
+		runtime.WithInstance("eu"), runtime.WithStore(resgenimpl.NewLocalStore(clock)))
 	require.NoError(t, err)
 	h := statusz.New(statusz.WithActions(), statusz.WithClock(clock))
 	require.NoError(t, h.Register(client.Resilience()))

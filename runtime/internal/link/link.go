@@ -1,5 +1,5 @@
 // Package link joins package runtime, which holds what users of resgen
-// call, to the engine that generated code runs (runtime/internal/engine),
+// call, to the engine that generated code runs (runtime/resgenimpl),
 // which builds on runtime: runtime sets these at init, and the engine
 // reads them. It imports nothing of resgen, so that both can import it;
 // values of runtime's types travel as any.

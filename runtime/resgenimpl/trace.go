@@ -1,0 +1,89 @@
+package resgenimpl
+
+import (
+	"context"
+	"time"
+
+	"github.com/resgen-dev/resgen/runtime"
+)
+
+// AttemptContext returns the context of c's attempt, as Timeout does: the
+// context the call's Tracer gave the attempt, when there is one, under the
+// method's per-attempt deadline. Only generated code calls it.
+func (me *Method) AttemptContext(ctx context.Context, c *Call) (context.Context, context.CancelFunc) {
+	if !me.ctxSlow {
+		return ctx, noCancel
+	}
+	return me.attemptContext(ctx, c)
+}
+
+func (me *Method) attemptContext(ctx context.Context, c *Call) (context.Context, context.CancelFunc) {
+	if c.actx != nil {
+		ctx = c.actx
+	}
+	return me.Timeout(ctx)
+}
+
+// AttemptContextKeep is TimeoutKeep with the context the call's Tracer gave
+// the attempt, when there is one. Only generated code calls it.
+func (me *Method) AttemptContextKeep(ctx context.Context, c *Call) (context.Context, func(error)) {
+	if !me.ctxSlow {
+		return ctx, noRelease
+	}
+	return me.attemptContextKeep(ctx, c)
+}
+
+func (me *Method) attemptContextKeep(ctx context.Context, c *Call) (context.Context, func(error)) {
+	if c.actx != nil {
+		ctx = c.actx
+	}
+	return me.TimeoutKeep(ctx)
+}
+
+// admitTraced is admit for a wrapper with a Tracer: it starts the call's
+// trace at its first attempt, times the wait for a token, and tells the
+// trace how the admission went.
+func (me *Method) admitTraced(ctx context.Context, c *Call, t runtime.Tracer) error {
+	if c.attempt == 1 && c.trace == nil {
+		c.trace = t.StartCall(ctx, runtime.CallInfo{Wrapper: me.m.wrapper, Instance: me.m.ext.instance, Method: me.name})
+	}
+	if c.trace == nil {
+		return me.admitAttempt(ctx, c)
+	}
+	var start time.Time
+	if me.bucket != nil {
+		start = me.m.clock.Now()
+	}
+	if err := me.admitAttempt(ctx, c); err != nil {
+		me.endCall(c, err)
+		return err
+	}
+	a := runtime.AttemptInfo{Attempt: c.attempt}
+	if c.attempt > 1 {
+		a.Delay = c.delay
+	}
+	if me.bucket != nil {
+		a.RateLimitWait = me.m.clock.Now().Sub(start)
+	}
+	if e := me.breaker; e != nil {
+		a.Breaker, a.BreakerState = e.name, c.permit.State()
+	}
+	c.actx = c.trace.StartAttempt(ctx, a)
+	return nil
+}
+
+// endAttemptTrace tells c's trace that its attempt returned err.
+func (c *Call) endAttemptTrace(err error, class runtime.Class) {
+	if c.trace != nil {
+		c.actx = nil
+		c.trace.EndAttempt(err, class)
+	}
+}
+
+// endCall tells c's trace, if any, that the call returns err.
+func (me *Method) endCall(c *Call, err error) {
+	if t := c.trace; t != nil {
+		c.trace, c.actx = nil, nil
+		t.End(err)
+	}
+}
