@@ -14,7 +14,7 @@ import (
 const (
 	runtimePath = "github.com/resgen-dev/resgen/runtime"
 	// runtimeAlias is the name generated files import the runtime under: it
-	// reads well (resgen.Call) and never clashes with the standard library's
+	// reads well (resgen.Config) and never clashes with the standard library's
 	// runtime package.
 	runtimeAlias = "resgen"
 	// implPath is the package only generated code calls: the loop's stages

@@ -78,7 +78,10 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithObserver reports every retry, breaker state change, rate-limit delay
 // or rejection and recovery to obs, synchronously: obs must be quick and
-// safe for concurrent use. Several observers are called in order.
+// safe for concurrent use. Several observers are called in order. A panic
+// in obs is recovered wherever the event happened (the caller's goroutine,
+// a Ping prober's, a Store's), the event is dropped for obs, and the
+// wrapper logs the first such panic.
 func WithObserver(obs Observer) Option {
 	return func(o *options) {
 		if obs != nil {
@@ -101,7 +104,9 @@ func WithClock(c Clock) Option {
 	}
 }
 
-// WithClassifier consults c before the built-in rules of Classify.
+// WithClassifier consults c before the built-in rules of Classify. A panic
+// in c leaves the error to the built-in rules, and the wrapper logs the
+// first such panic.
 func WithClassifier(c Classifier) Option {
 	return func(o *options) { o.Classifier = c }
 }

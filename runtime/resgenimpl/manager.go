@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	rt "runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -57,14 +58,17 @@ type Manager struct {
 	clock   runtime.Clock
 	// sclock is clock as a store.Clock, converted once: a breaker's methods
 	// take one, and converting on every attempt would cost an itab lookup.
-	sclock     store.Clock
-	logger     *slog.Logger
-	observers  []runtime.Observer
-	classifier runtime.Classifier
-	methods    []Method
-	breakers   map[string]*breakerEntry
-	guards     map[string]*guard
-	limiters   map[string]*limiterEntry // concurrency limits, by name
+	sclock store.Clock
+	// userPanicked says that an observer or the Classifier panicked once
+	// already: the first panic is logged, not the following ones.
+	userPanicked atomic.Bool
+	logger       *slog.Logger
+	observers    []runtime.Observer
+	classifier   runtime.Classifier
+	methods      []Method
+	breakers     map[string]*breakerEntry
+	guards       map[string]*guard
+	limiters     map[string]*limiterEntry // concurrency limits, by name
 	// wrapperBreaker is the settings of the wrapper's own breaker.
 	wrapperBreaker runtime.CircuitBreakerConfig
 	hooks          recoveryHooks
@@ -439,8 +443,42 @@ func (m *Manager) BreakerState(name string) (runtime.State, bool) {
 func (m *Manager) observe(e runtime.Event) {
 	e.Wrapper, e.Instance = m.wrapper, m.ext.instance
 	for _, o := range m.observers {
-		o.Observe(e)
+		m.observeOne(o, e)
 	}
+}
+
+// observeOne gives e to o. An observer is the user's code, called where the
+// event happens: on the caller's goroutine, a Ping prober's, or a timer's
+// that ends an open interval. A panic in it must neither crash the process
+// from a goroutine no one can recover in nor leave a breaker's transition
+// half done, so it is recovered, the event is dropped for that observer,
+// and the first such panic of the Manager is logged.
+func (m *Manager) observeOne(o runtime.Observer, e runtime.Event) {
+	defer func() {
+		if v := recover(); v != nil && m.userPanicked.CompareAndSwap(false, true) {
+			m.logger.Error(fmt.Sprintf("resgen: an observer of %s panicked on a %s event: %v; the event is dropped for it, and later panics are not logged", m.wrapper, e.Kind, v),
+				slog.String("wrapper", m.wrapper), slog.String("event", e.Kind.String()), slog.String("stack", string(debug.Stack())))
+		}
+	}()
+	o.Observe(e)
+}
+
+// classifyByUser returns the class the user's Classifier gives err, or 0 to
+// leave err to the built-in rules. A Classifier that panics leaves err to
+// them too, and the first such panic of the Manager is logged: a failure
+// that the user's code cannot classify is still a failure to classify, not
+// a reason to crash the caller.
+func (m *Manager) classifyByUser(err error) (c runtime.Class) {
+	defer func() {
+		if v := recover(); v != nil {
+			c = 0
+			if m.userPanicked.CompareAndSwap(false, true) {
+				m.logger.Error(fmt.Sprintf("resgen: the Classifier of %s panicked on %q: %v; its errors are classified by resgen's rules, and later panics are not logged", m.wrapper, err.Error(), v),
+					slog.String("wrapper", m.wrapper), slog.String("stack", string(debug.Stack())))
+			}
+		}
+	}()
+	return m.classifier(err)
 }
 
 func (m *Manager) logEnabled(level slog.Level) bool {

@@ -500,7 +500,7 @@ func (me *Method) classifySent(ctx context.Context, err error) (runtime.Class, b
 		return runtime.ClassCanceled, false // the caller gave up; whatever failed, it was not the service
 	}
 	if me.m.classifier != nil {
-		if c := me.m.classifier(err); c != 0 {
+		if c := me.m.classifyByUser(err); c != 0 {
 			return c, runtime.NotSent(err)
 		}
 	}
