@@ -1,6 +1,7 @@
 package resgenimpl_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -15,35 +16,7 @@ import (
 
 	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/fakeclock"
-	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 )
-
-// callOnce runs the generated loop of me around get, as a wrapper's method
-// does, and returns the call's error and its number of attempts.
-func callOnce(ctx context.Context, me *resgenimpl.Method, get func() error) (err error, attempts int) {
-	var c resgenimpl.Call
-	defer me.End(&c)
-	for {
-		if err = me.Admit(ctx, &c); err != nil {
-			return err, attempts
-		}
-		attempts++
-		actx, cancel := me.AttemptContext(ctx, &c)
-		_ = actx
-		err = get()
-		cancel()
-		if err == nil {
-			me.Success(&c)
-			return nil, attempts
-		}
-		if err = me.Failure(ctx, &c, err); err != nil {
-			return err, attempts
-		}
-		if err = me.Backoff(ctx, &c); err != nil {
-			return err, attempts
-		}
-	}
-}
 
 // TestPanickingObserverNeitherCrashesNorWedges: an observer that panicked
 // on a breaker's state change crashed the process when the change came
@@ -66,41 +39,34 @@ func TestPanickingObserverNeitherCrashesNorWedges(t *testing.T) {
 		CircuitBreaker: runtime.CircuitBreakerConfig{FailureThreshold: 1, InitialRecoveryTimeout: time.Hour, RecoveryTimeout: time.Hour, SuccessThreshold: 1},
 		Recovery:       runtime.RecoveryConfig{CheckInterval: 100 * time.Millisecond},
 	}
-	spec := &resgenimpl.Spec{Wrapper: "W", Methods: []resgenimpl.MethodSpec{{Name: "Get", Config: cfg}}}
-	m, err := resgenimpl.NewManager(pinger{}, spec, runtime.WithLogger(logger), runtime.WithClock(clock),
+	inner := &downable{}
+	inner.down.Store(true)
+	w, err := NewResilientOrders(inner, cfg, runtime.WithLogger(logger), runtime.WithClock(clock),
 		runtime.WithObserver(runtime.ObserverFunc(func(runtime.Event) { panics.Add(1); panic("observer bug") })))
 	require.NoError(t, err)
+	m := w.Resilience()
 	t.Cleanup(m.Close)
-	me := m.Method(0)
-	var down atomic.Bool
-	down.Store(true)
-	get := func() error {
-		if down.Load() {
-			return httpStatusErr{500}
-		}
-		return nil
-	}
 	ctx := context.Background()
 
 	assert.NotPanics(t, func() {
-		err, _ := callOnce(ctx, me, get)
+		_, err := w.Get(ctx, "a")
 		assert.Error(t, err)
 	})
-	require.Equal(t, runtime.StateOpen, m.Resilience().Breakers()[0].State, "the failure opened the breaker")
+	require.Equal(t, runtime.StateOpen, m.Breakers()[0].State, "the failure opened the breaker")
 
 	// Ping succeeds: the prober, on a goroutine of its own, lets the breaker
 	// go half-open, and the observer panics there.
 	require.Eventually(t, func() bool {
 		clock.Advance(100 * time.Millisecond)
-		return m.Resilience().Breakers()[0].State == runtime.StateHalfOpen
+		return m.Breakers()[0].State == runtime.StateHalfOpen
 	}, 5*time.Second, time.Millisecond, "the breaker went half-open though its observer panicked")
 
-	down.Store(false)
+	inner.down.Store(false)
 	assert.NotPanics(t, func() {
-		err, _ := callOnce(ctx, me, get)
+		_, err := w.Get(ctx, "a")
 		assert.NoError(t, err)
 	})
-	assert.Equal(t, runtime.StateClosed, m.Resilience().Breakers()[0].State, "the probe closed the breaker")
+	assert.Equal(t, runtime.StateClosed, m.Breakers()[0].State, "the probe closed the breaker")
 	assert.GreaterOrEqual(t, panics.Load(), int64(3), "the observer was called at every change")
 	mu.Lock()
 	defer mu.Unlock()
@@ -125,18 +91,16 @@ func TestPanickingClassifierFallsBackToTheRules(t *testing.T) {
 		RateLimit:      runtime.RateLimitConfig{Disabled: true},
 		CircuitBreaker: runtime.CircuitBreakerConfig{Disabled: true},
 	}
-	spec := &resgenimpl.Spec{Wrapper: "W", Methods: []resgenimpl.MethodSpec{{Name: "Get", Config: cfg}}}
-	m, err := resgenimpl.NewManager(nil, spec, runtime.WithLogger(logger),
+	inner := &downable{code: 503}
+	inner.down.Store(true)
+	w, err := NewResilientOrders(inner, cfg, runtime.WithLogger(logger),
 		runtime.WithClassifier(func(error) runtime.Class { panic("classifier bug") }))
 	require.NoError(t, err)
-	t.Cleanup(m.Close)
-	var attempts int
-	assert.NotPanics(t, func() {
-		err, attempts = callOnce(context.Background(), m.Method(0), func() error { return httpStatusErr{503} })
-	})
+	t.Cleanup(w.Resilience().Close)
+	assert.NotPanics(t, func() { _, err = w.Get(context.Background(), "a") })
 	var re *runtime.RetryError
 	assert.True(t, errors.As(err, &re), "the call gave up after its retries: %v", err)
-	assert.Equal(t, 3, attempts, "a 503 is retried by resgen's rules")
+	assert.Equal(t, int64(3), inner.calls.Load(), "a 503 is retried by resgen's rules")
 	var panicLogs []string
 	for _, msg := range logged {
 		if strings.Contains(msg, "panicked") {
@@ -144,13 +108,26 @@ func TestPanickingClassifierFallsBackToTheRules(t *testing.T) {
 		}
 	}
 	require.Len(t, panicLogs, 1, "the first panic is logged, once: %q", logged)
-	assert.Contains(t, panicLogs[0], "Classifier of W panicked")
+	assert.Contains(t, panicLogs[0], "Classifier of ResilientOrders panicked")
 }
 
-// pinger answers Ping: the service is up.
-type pinger struct{}
+// downable is an Orders whose Get fails with HTTP code (500 when zero) while
+// down, and whose Ping says the service is up.
+type downable struct {
+	down  atomic.Bool
+	code  int
+	calls atomic.Int64
+}
 
-func (pinger) Ping(context.Context) error { return nil }
+func (f *downable) Get(context.Context, string) (string, error) {
+	f.calls.Add(1)
+	if f.down.Load() {
+		return "", httpStatusErr{cmp.Or(f.code, 500)}
+	}
+	return "ok", nil
+}
+
+func (f *downable) Ping(context.Context) error { return nil }
 
 // recordHandler is a slog.Handler that gives every record, at every level,
 // to f, which must be safe for concurrent use when the Manager logs from
