@@ -80,7 +80,19 @@ func (b *bucket) nanos(t time.Time) int64 {
 }
 
 func (b *bucket) Reserve(now time.Time, maxWait time.Duration) (Reservation, bool) {
-	t := b.nanos(now)
+	return b.reserveAt(b.nanos(now), maxWait)
+}
+
+// sinceEpoch returns the system clock's now in bucket time, as
+// b.nanos(time.Now()) does: time.Since reads only the monotonic clock,
+// about half of what time.Now costs. Only a Method whose clock is the
+// system clock calls it.
+func (b *bucket) sinceEpoch() int64 {
+	return min(max(int64(time.Since(b.epoch)), -maxSpan), maxSpan)
+}
+
+// reserveAt is Reserve at bucket time t.
+func (b *bucket) reserveAt(t int64, maxWait time.Duration) (Reservation, bool) {
 	if a := b.adaptive; a != nil && t >= a.next.Load() {
 		a.adapt(t)
 	}

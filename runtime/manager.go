@@ -294,6 +294,7 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 			me.bucket, me.local = b, b
 		}
 	}
+	_, me.sysClock = m.clock.(systemClock)
 	m.initGuard(me)
 	if err := m.initConcurrency(me); err != nil {
 		return err

@@ -31,6 +31,7 @@ type Method struct {
 	gate        *atomic.Bool  // the guard's active flag, or a flag never set
 	bucket      BucketState   // nil: no rate limit
 	local       *bucket       // bucket, when it lives in the process
+	sysClock    bool          // the Manager's clock is the system clock: local reads it by time.Since
 	stream      bool          // io.EOF ends the method's stream (not MethodSpec.Request)
 	conc        *concLimiter  // nil: no concurrency limit
 	stats       methodStats
@@ -187,21 +188,30 @@ func (me *Method) stop(c *Call, err error) error {
 
 // take waits for a token of the method's rate limit, as its strategy says.
 func (me *Method) take(ctx context.Context, c *Call) error {
-	now := me.m.clock.Now()
+	var now time.Time
 	var r Reservation
 	var ok bool
 	if b := me.local; b != nil {
-		r, ok = b.Reserve(now, 0)
+		if me.sysClock {
+			r, ok = b.reserveAt(b.sinceEpoch(), 0)
+		} else {
+			now = me.m.clock.Now()
+			r, ok = b.Reserve(now, 0)
+		}
 		if a := b.adaptive; a != nil {
 			// The rate of when the token was asked for: an attempt that
 			// waits for it is sent later, but at that rate.
 			c.rateGen = a.gen.Load()
 		}
 	} else {
+		now = me.m.clock.Now()
 		r, ok = me.bucket.Reserve(now, 0)
 	}
 	if ok {
 		return nil // a token was there
+	}
+	if now.IsZero() {
+		now = me.m.clock.Now()
 	}
 	rl := &me.cfg.RateLimit
 	if rl.Strategy == StrategyDrop {
