@@ -283,9 +283,15 @@ func (me *Method) logRate(action string) {
 // reaches the caller, and the call makes no other attempt. After a call
 // that returned, End has nothing to do.
 func (me *Method) End(c *Call) {
+	if c.live || c.slot != 0 { // inlined: after a call that returned, neither is set
+		me.end(c)
+	}
+}
+
+func (me *Method) end(c *Call) {
 	if c.live {
 		me.panicked(c)
-	} else if c.slot != 0 {
+	} else {
 		me.release(c)
 	}
 }
