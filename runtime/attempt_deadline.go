@@ -310,10 +310,17 @@ func (c *timeoutCtx) finish(kind int32, err error, p context.Context) {
 		}
 		c.pend.CompareAndSwap(nil, &parentEnd{err: err, pcc: causeCarrier(p)})
 	}
-	if c.state.CompareAndSwap(ctxLive, kind) {
-		return // nothing watched it: nothing to undo
-	}
-	if c.state.Load() >= ctxCanceled {
+	switch c.state.Load() {
+	case ctxLive:
+		if c.state.CompareAndSwap(ctxLive, kind) {
+			return // nothing watched it: nothing to undo
+		}
+		if c.state.Load() >= ctxCanceled {
+			return
+		}
+	case ctxArming, ctxWatched:
+		// Not live, and never again: no compare-and-swap to try.
+	default:
 		return
 	}
 	w := c.lockWatch()
