@@ -510,6 +510,19 @@ func now() time.Time {
 	return t
 }
 
+// nowFrom returns the time at, in nanoseconds since clockBase by the
+// monotonic clock, as now would have returned it then: read through
+// clockAnchor, without reading the clock, when at is within anchorAge
+// after it; else now's time, later than at.
+func nowFrom(at int64) time.Time {
+	if a := clockAnchor.Load(); a != nil {
+		if el := time.Duration(at) - a.Sub(clockBase); el >= 0 && el < anchorAge {
+			return a.Add(el)
+		}
+	}
+	return now()
+}
+
 // deadlineQueue holds the deadlines of a Method's watched attempts, in
 // shards, each a list in deadline order with one timer armed for its
 // earliest. Its attempts all have the method's timeout, so each new

@@ -41,6 +41,7 @@ type bucket struct {
 	interval  atomic.Int64 // nanoseconds per token; an adaptive rate changes it
 	tolerance int64        // (burst-1) × interval at max_requests_per_minute: how far tat may run ahead of now
 	epoch     time.Time    // tat's origin
+	base      int64        // epoch in nanoseconds since clockBase, by the monotonic clock
 	tat       atomic.Int64
 	floor     atomic.Int64  // tat as if empty when the latest pause ends
 	adaptive  *adaptiveRate // nil: the rate is max_requests_per_minute
@@ -64,7 +65,7 @@ func newBucket(cfg RateLimitConfig, now time.Time) *bucket {
 	if burst-1 < maxSpan/interval {
 		tolerance = (burst - 1) * interval
 	}
-	b := &bucket{tolerance: tolerance, epoch: now}
+	b := &bucket{tolerance: tolerance, epoch: now, base: int64(now.Sub(clockBase))}
 	b.interval.Store(interval)
 	if cfg.Adaptive {
 		// The tolerance stays what it is at max: a lower rate admits a

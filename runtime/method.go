@@ -64,6 +64,7 @@ type Call struct {
 	rateGen    uint64 // the adaptive rate's count of cuts when the attempt asked for its token; 0: none
 	slotStart  int64  // when a timed slot was taken, Unix nanoseconds
 	slotFlight int64  // the attempts in flight then
+	admitted   int64  // when the rate limit gave the attempt its token at once, in nanoseconds since clockBase; 0: unknown
 
 	trace CallTrace       // the call's trace, when the wrapper has a Tracer (trace.go)
 	actx  context.Context // the context the trace gave the attempt
@@ -193,7 +194,11 @@ func (me *Method) take(ctx context.Context, c *Call) error {
 	var ok bool
 	if b := me.local; b != nil {
 		if me.sysClock {
-			r, ok = b.reserveAt(b.sinceEpoch(), 0)
+			t := b.sinceEpoch()
+			r, ok = b.reserveAt(t, 0)
+			// The attempt's deadline counts from this reading (Timeout): a
+			// clock read less.
+			c.admitted = t + b.base
 		} else {
 			now = me.m.clock.Now()
 			r, ok = b.Reserve(now, 0)
@@ -210,6 +215,7 @@ func (me *Method) take(ctx context.Context, c *Call) error {
 	if ok {
 		return nil // a token was there
 	}
+	c.admitted = 0 // the attempt may wait for its token
 	if now.IsZero() {
 		now = me.m.clock.Now()
 	}
