@@ -82,15 +82,32 @@ func (c *Call) Attempt() int { return c.attempt }
 func (me *Method) Admit(ctx context.Context, c *Call) error {
 	c.attempt++
 	if b := me.admitClosed; b != nil {
-		if w := b.word.Load(); w&3 == uint64(StateClosed) && !me.gate.Load() {
-			c.permit, c.live = Permit(w), true
-			return me.admitSlot(ctx, c)
+		w := b.word.Load()
+		if w&3 != uint64(StateClosed) || me.gate.Load() {
+			return me.admit(ctx, c)
 		}
-	} else if me.admitNone && !me.gate.Load() {
-		c.live = true
-		return me.admitSlot(ctx, c)
+		c.permit = Permit(w)
+	} else if !me.admitNone || me.gate.Load() {
+		return me.admit(ctx, c)
 	}
-	return me.admit(ctx, c)
+	c.live = true
+	// admitSlot, written out: this is the success path.
+	l := me.conc
+	if l == nil {
+		return nil
+	}
+	if l.waiters.Load() == 0 {
+		n := l.taken.Add(1)
+		if l.used(n) <= l.limit.Load() {
+			c.slot = 1
+			if uint32(n)&l.mask.Load() == 0 && !l.cfg.Fixed {
+				me.held(c, true)
+			}
+			return nil
+		}
+		l.giveBack()
+	}
+	return me.admitConc(ctx, c)
 }
 
 // admitSlot takes a slot of the concurrency limit, if any, for an attempt
