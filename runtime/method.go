@@ -110,12 +110,13 @@ func (me *Method) Admit(ctx context.Context, c *Call) error {
 	return me.admitConc(ctx, c)
 }
 
-// admitSlot takes a slot of the concurrency limit, if any, for an attempt
-// that has nothing else to pass.
-func (me *Method) admitSlot(ctx context.Context, c *Call) error {
+// admitSlot takes a slot of the concurrency limit, if any, for c's
+// attempt. It reports whether it took the slow way (admitConc), which may
+// have waited.
+func (me *Method) admitSlot(ctx context.Context, c *Call) (slow bool, err error) {
 	l := me.conc
 	if l == nil {
-		return nil
+		return false, nil
 	}
 	// tryAcquire, written out: this is the success path.
 	if l.waiters.Load() == 0 {
@@ -125,11 +126,11 @@ func (me *Method) admitSlot(ctx context.Context, c *Call) error {
 			if uint32(n)&l.mask.Load() == 0 && !l.cfg.Fixed {
 				me.held(c, true)
 			}
-			return nil
+			return false, nil
 		}
 		l.giveBack()
 	}
-	return me.admitConc(ctx, c)
+	return true, me.admitConc(ctx, c)
 }
 
 func (me *Method) admit(ctx context.Context, c *Call) error {
@@ -167,13 +168,24 @@ func (me *Method) admitAttempt(ctx context.Context, c *Call) error {
 		}
 		return me.stop(c, ErrThrottled)
 	}
+	// A local rate limit on the system clock reads the clock before the
+	// concurrency slot is taken: read right after the slot's atomic add,
+	// it would wait for the add to complete. A slot taken the slow way,
+	// which may have waited, has the clock read again.
+	var t int64
+	haveT := me.sysClock && me.local != nil
+	if haveT {
+		t = me.local.sinceEpoch()
+	}
 	if me.conc != nil {
-		if err := me.admitSlot(ctx, c); err != nil {
+		slow, err := me.admitSlot(ctx, c)
+		if err != nil {
 			return err
 		}
+		haveT = haveT && !slow
 	}
 	if me.bucket != nil {
-		if err := me.take(ctx, c); err != nil {
+		if err := me.take(ctx, c, t, haveT); err != nil {
 			if e := me.breaker; e != nil {
 				c.live = false
 				e.state.Release(c.permit)
@@ -205,13 +217,16 @@ func (me *Method) stop(c *Call, err error) error {
 }
 
 // take waits for a token of the method's rate limit, as its strategy says.
-func (me *Method) take(ctx context.Context, c *Call) error {
+// When haveT is set, t is the local bucket's time now (sinceEpoch).
+func (me *Method) take(ctx context.Context, c *Call, t int64, haveT bool) error {
 	var now time.Time
 	var r Reservation
 	var ok bool
 	if b := me.local; b != nil {
 		if me.sysClock {
-			t := b.sinceEpoch()
+			if !haveT {
+				t = b.sinceEpoch()
+			}
 			r, ok = b.reserveAt(t, 0)
 			// The attempt's deadline counts from this reading (Timeout): a
 			// clock read less.
@@ -265,13 +280,13 @@ func (me *Method) take(ctx context.Context, c *Call) error {
 		me.stats.delayed.Add(1)
 	}
 	me.logRate(action)
-	t := me.m.clock.NewTimer(r.Wait)
+	timer := me.m.clock.NewTimer(r.Wait)
 	select {
-	case <-t.C():
+	case <-timer.C():
 		me.stats.rateWait.Add(int64(r.Wait))
 		return nil
 	case <-ctx.Done():
-		t.Stop()
+		timer.Stop()
 		me.bucket.Cancel(r)
 		return ctx.Err()
 	}

@@ -292,6 +292,62 @@ func TestTimeoutAttemptDeadlineWithRateLimit(t *testing.T) {
 	}
 }
 
+// toBlockedGetter blocks its first call until release is closed, and
+// records each attempt's deadline.
+type toBlockedGetter struct {
+	release chan struct{}
+	mu      sync.Mutex
+	calls   int
+	dls     []time.Time
+}
+
+func (g *toBlockedGetter) Get(ctx context.Context, _ string) (string, error) {
+	dl, _ := ctx.Deadline()
+	g.mu.Lock()
+	g.calls++
+	first := g.calls == 1
+	g.dls = append(g.dls, dl)
+	g.mu.Unlock()
+	if first {
+		<-g.release
+	}
+	return "ok", nil
+}
+
+// An attempt that waited for a concurrency slot reads the clock again for
+// its token and its deadline: the reading taken before the slot is stale.
+func TestRateLimitReadsTheClockAfterAConcurrencyWait(t *testing.T) {
+	inner := &toBlockedGetter{release: make(chan struct{})}
+	cfg := toConfig(5*time.Second, 1)
+	cfg.RateLimit = RateLimitConfig{MaxRequestsPerMinute: 1e9, BurstSize: 1e9}
+	cfg.Concurrency = ConcurrencyConfig{MaxInFlight: 1, Fixed: true}
+	w := newToGetterWrapper(t, inner, cfg)
+	now() // start clockAnchor, so that deadlines come from the limiter's reading
+	done := make(chan error, 2)
+	go func() { _, err := w.Get(context.Background(), "a"); done <- err }()
+	for inner.attempts() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	go func() { _, err := w.Get(context.Background(), "b"); done <- err }()
+	for w.m.conc.waiters.Load() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	released := time.Now()
+	close(inner.release)
+	require.NoError(t, <-done)
+	require.NoError(t, <-done)
+	require.Len(t, inner.dls, 2)
+	assert.False(t, inner.dls[1].Before(released.Add(5*time.Second)),
+		"deadline %v counts from before the wait for the slot, which ended at %v", inner.dls[1], released)
+}
+
+func (g *toBlockedGetter) attempts() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.calls
+}
+
 func TestNowFrom(t *testing.T) {
 	before := now()
 	at := int64(time.Since(clockBase))
