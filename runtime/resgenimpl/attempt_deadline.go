@@ -310,10 +310,17 @@ func (c *timeoutCtx) finish(kind int32, err error, p context.Context) {
 		}
 		c.pend.CompareAndSwap(nil, &parentEnd{err: err, pcc: causeCarrier(p)})
 	}
-	if c.state.CompareAndSwap(ctxLive, kind) {
-		return // nothing watched it: nothing to undo
-	}
-	if c.state.Load() >= ctxCanceled {
+	switch c.state.Load() {
+	case ctxLive:
+		if c.state.CompareAndSwap(ctxLive, kind) {
+			return // nothing watched it: nothing to undo
+		}
+		if c.state.Load() >= ctxCanceled {
+			return
+		}
+	case ctxArming, ctxWatched:
+		// Not live, and never again: no compare-and-swap to try.
+	default:
 		return
 	}
 	w := c.lockWatch()
@@ -501,6 +508,19 @@ func now() time.Time {
 	t := time.Now()
 	clockAnchor.Store(&t)
 	return t
+}
+
+// nowFrom returns the time at, in nanoseconds since clockBase by the
+// monotonic clock, as now would have returned it then: read through
+// clockAnchor, without reading the clock, when at is within anchorAge
+// after it; else now's time, later than at.
+func nowFrom(at int64) time.Time {
+	if a := clockAnchor.Load(); a != nil {
+		if el := time.Duration(at) - a.Sub(clockBase); el >= 0 && el < anchorAge {
+			return a.Add(el)
+		}
+	}
+	return now()
 }
 
 // deadlineQueue holds the deadlines of a Method's watched attempts, in

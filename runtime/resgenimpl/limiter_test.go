@@ -253,6 +253,45 @@ func TestRateLimitDropFailsAtOnce(t *testing.T) {
 	assert.Equal(t, int64(2), m.Failures)
 }
 
+// The system clock's bucket time is read by time.Since, not time.Now: the
+// same bound, and a wait that would outlast the deadline still fails at once.
+func TestRateLimitSystemClock(t *testing.T) {
+	inner := &rlOrders{}
+	drop, err := NewResilientOrders(inner, rlConfig(runtime.RateLimitConfig{
+		MaxRequestsPerMinute: 1, BurstSize: 2, Strategy: runtime.StrategyDrop,
+	}), runtime.WithLogger(nil))
+	require.NoError(t, err)
+	ctx := context.Background()
+	for _, id := range []string{"1", "2"} {
+		_, err := drop.Get(ctx, id)
+		require.NoError(t, err)
+	}
+	_, err = drop.Get(ctx, "3")
+	assert.ErrorIs(t, err, runtime.ErrRateLimited)
+
+	// One token a millisecond: the second call waits for its own.
+	fast, err := NewResilientOrders(inner, rlConfig(runtime.RateLimitConfig{
+		MaxRequestsPerMinute: 60_000, BurstSize: 1, Strategy: runtime.StrategyWait,
+	}), runtime.WithLogger(nil))
+	require.NoError(t, err)
+	for _, id := range []string{"4", "5"} {
+		_, err := fast.Get(ctx, id)
+		require.NoError(t, err)
+	}
+
+	slow, err := NewResilientOrders(inner, rlConfig(runtime.RateLimitConfig{
+		MaxRequestsPerMinute: 1, BurstSize: 1, Strategy: runtime.StrategyWait,
+	}), runtime.WithLogger(nil))
+	require.NoError(t, err)
+	_, err = slow.Get(ctx, "6")
+	require.NoError(t, err)
+	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err = slow.Get(dctx, "7")
+	assert.ErrorIs(t, err, runtime.ErrRateLimited, "the next token is due a minute later, after the deadline")
+	assert.Equal(t, []string{"1", "2", "4", "5", "6"}, inner.calls())
+}
+
 func TestRateLimitQueueFIFOAndFull(t *testing.T) {
 	clock := fakeclock.New(time.Unix(1_000_000, 0))
 	inner := &rlOrders{}

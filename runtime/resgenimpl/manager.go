@@ -297,6 +297,7 @@ func (m *Manager) initMethod(me *Method, name string, cfg runtime.Config, host s
 			me.bucket, me.local = b, b
 		}
 	}
+	me.sysClock = m.clock == systemClock
 	m.initGuard(me)
 	if err := m.initConcurrency(me); err != nil {
 		return err

@@ -34,6 +34,7 @@ type Method struct {
 	gate        *atomic.Bool  // the guard's active flag, or a flag never set
 	bucket      store.Bucket  // nil: no rate limit
 	local       *bucket       // bucket, when it lives in the process
+	sysClock    bool          // the Manager's clock is the system clock: local reads it by time.Since
 	stream      bool          // io.EOF ends the method's stream (not MethodSpec.Request)
 	conc        *concLimiter  // nil: no concurrency limit
 	stats       methodStats
@@ -66,6 +67,7 @@ type Call struct {
 	rateGen    uint64 // the adaptive rate's count of cuts when the attempt asked for its token; 0: none
 	slotStart  int64  // when a timed slot was taken, Unix nanoseconds
 	slotFlight int64  // the attempts in flight then
+	admitted   int64  // when the rate limit gave the attempt its token at once, in nanoseconds since clockBase; 0: unknown
 
 	trace runtime.CallTrace // the call's trace, when the wrapper has a Tracer (trace.go)
 	actx  context.Context   // the context the trace gave the attempt
@@ -83,25 +85,20 @@ func (c *Call) Attempt() int { return c.attempt }
 func (me *Method) Admit(ctx context.Context, c *Call) error {
 	c.attempt++
 	if b := me.admitClosed; b != nil {
-		if w := b.word.Load(); w&3 == uint64(runtime.StateClosed) && !me.gate.Load() {
-			c.permit, c.live = store.Permit(w), true
-			return me.admitSlot(ctx, c)
+		w := b.word.Load()
+		if w&3 != uint64(runtime.StateClosed) || me.gate.Load() {
+			return me.admit(ctx, c)
 		}
-	} else if me.admitNone && !me.gate.Load() {
-		c.live = true
-		return me.admitSlot(ctx, c)
+		c.permit = store.Permit(w)
+	} else if !me.admitNone || me.gate.Load() {
+		return me.admit(ctx, c)
 	}
-	return me.admit(ctx, c)
-}
-
-// admitSlot takes a slot of the concurrency limit, if any, for an attempt
-// that has nothing else to pass.
-func (me *Method) admitSlot(ctx context.Context, c *Call) error {
+	c.live = true
+	// admitSlot, written out: this is the success path.
 	l := me.conc
 	if l == nil {
 		return nil
 	}
-	// tryAcquire, written out: this is the success path.
 	if l.waiters.Load() == 0 {
 		n := l.taken.Add(1)
 		if l.used(n) <= l.limit.Load() {
@@ -114,6 +111,29 @@ func (me *Method) admitSlot(ctx context.Context, c *Call) error {
 		l.giveBack()
 	}
 	return me.admitConc(ctx, c)
+}
+
+// admitSlot takes a slot of the concurrency limit, if any, for c's
+// attempt. It reports whether it took the slow way (admitConc), which may
+// have waited.
+func (me *Method) admitSlot(ctx context.Context, c *Call) (slow bool, err error) {
+	l := me.conc
+	if l == nil {
+		return false, nil
+	}
+	// tryAcquire, written out: this is the success path.
+	if l.waiters.Load() == 0 {
+		n := l.taken.Add(1)
+		if l.used(n) <= l.limit.Load() {
+			c.slot = 1
+			if uint32(n)&l.mask.Load() == 0 && !l.cfg.Fixed {
+				me.held(c, true)
+			}
+			return false, nil
+		}
+		l.giveBack()
+	}
+	return true, me.admitConc(ctx, c)
 }
 
 func (me *Method) admit(ctx context.Context, c *Call) error {
@@ -151,13 +171,24 @@ func (me *Method) admitAttempt(ctx context.Context, c *Call) error {
 		}
 		return me.stop(c, runtime.ErrThrottled)
 	}
+	// A local rate limit on the system clock reads the clock before the
+	// concurrency slot is taken: read right after the slot's atomic add,
+	// it would wait for the add to complete. A slot taken the slow way,
+	// which may have waited, has the clock read again.
+	var t int64
+	haveT := me.sysClock && me.local != nil
+	if haveT {
+		t = me.local.sinceEpoch()
+	}
 	if me.conc != nil {
-		if err := me.admitSlot(ctx, c); err != nil {
+		slow, err := me.admitSlot(ctx, c)
+		if err != nil {
 			return err
 		}
+		haveT = haveT && !slow
 	}
 	if me.bucket != nil {
-		if err := me.take(ctx, c); err != nil {
+		if err := me.take(ctx, c, t, haveT); err != nil {
 			if e := me.breaker; e != nil {
 				c.live = false
 				e.state.Release(c.permit)
@@ -189,22 +220,39 @@ func (me *Method) stop(c *Call, err error) error {
 }
 
 // take waits for a token of the method's rate limit, as its strategy says.
-func (me *Method) take(ctx context.Context, c *Call) error {
-	now := me.m.clock.Now()
+// When haveT is set, t is the local bucket's time now (sinceEpoch).
+func (me *Method) take(ctx context.Context, c *Call, t int64, haveT bool) error {
+	var now time.Time
 	var r store.Reservation
 	var ok bool
 	if b := me.local; b != nil {
-		r, ok = b.Reserve(now, 0)
+		if me.sysClock {
+			if !haveT {
+				t = b.sinceEpoch()
+			}
+			r, ok = b.reserveAt(t, 0)
+			// The attempt's deadline counts from this reading (Timeout): a
+			// clock read less.
+			c.admitted = t + b.base
+		} else {
+			now = me.m.clock.Now()
+			r, ok = b.Reserve(now, 0)
+		}
 		if a := b.adaptive; a != nil {
 			// The rate of when the token was asked for: an attempt that
 			// waits for it is sent later, but at that rate.
 			c.rateGen = a.gen.Load()
 		}
 	} else {
+		now = me.m.clock.Now()
 		r, ok = me.bucket.Reserve(now, 0)
 	}
 	if ok {
 		return nil // a token was there
+	}
+	c.admitted = 0 // the attempt may wait for its token
+	if now.IsZero() {
+		now = me.m.clock.Now()
 	}
 	rl := &me.cfg.RateLimit
 	if rl.Strategy == runtime.StrategyDrop {
@@ -235,13 +283,13 @@ func (me *Method) take(ctx context.Context, c *Call) error {
 		me.stats.delayed.Add(1)
 	}
 	me.logRate(action)
-	t := me.m.clock.NewTimer(r.Wait)
+	timer := me.m.clock.NewTimer(r.Wait)
 	select {
-	case <-t.C():
+	case <-timer.C():
 		me.stats.rateWait.Add(int64(r.Wait))
 		return nil
 	case <-ctx.Done():
-		t.Stop()
+		timer.Stop()
 		me.bucket.Cancel(r)
 		return ctx.Err()
 	}
@@ -276,9 +324,15 @@ func (me *Method) logRate(action string) {
 // reaches the caller, and the call makes no other attempt. After a call
 // that returned, End has nothing to do.
 func (me *Method) End(c *Call) {
+	if c.live || c.slot != 0 { // inlined: after a call that returned, neither is set
+		me.end(c)
+	}
+}
+
+func (me *Method) end(c *Call) {
 	if c.live {
 		me.panicked(c)
-	} else if c.slot != 0 {
+	} else {
 		me.release(c)
 	}
 }

@@ -35,7 +35,11 @@ func (me *Method) Timeout(ctx context.Context) (context.Context, context.CancelF
 }
 
 func (me *Method) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	t := now()
+	return me.timeoutFrom(ctx, now())
+}
+
+// timeoutFrom is Timeout for an attempt that started at t.
+func (me *Method) timeoutFrom(ctx context.Context, t time.Time) (context.Context, context.CancelFunc) {
 	if dl, ok := ctx.Deadline(); ok && dl.Sub(t) <= me.timeout {
 		return ctx, noCancel
 	}

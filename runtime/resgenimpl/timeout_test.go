@@ -264,6 +264,102 @@ func TestTimeoutAttemptDeadline(t *testing.T) {
 	assert.WithinDuration(t, time.Now().Add(5*time.Second), dl, time.Second)
 }
 
+// With a rate limit, the attempt's deadline counts from the limiter's
+// reading of the clock when its token was there, and from after the wait
+// when it waited for one.
+func TestTimeoutAttemptDeadlineWithRateLimit(t *testing.T) {
+	inner := &toCtxGetter{}
+	cfg := toConfig(5*time.Second, 1)
+	cfg.RateLimit = runtime.RateLimitConfig{MaxRequestsPerMinute: 60_000, BurstSize: 2} // a token a millisecond
+	w := newToGetterWrapper(t, inner, cfg)
+	before := time.Now()
+	for _, id := range []string{"1", "2", "3"} { // the third waits for its token
+		_, err := w.Get(context.Background(), id)
+		require.NoError(t, err)
+	}
+	after := time.Now()
+	ctxs := inner.attempts()[1:] // the first may have read the clock to start clockAnchor
+	require.Len(t, ctxs, 2)
+	dl1, ok1 := ctxs[0].Deadline()
+	dl2, ok2 := ctxs[1].Deadline()
+	require.True(t, ok1 && ok2, "the attempts have deadlines")
+	for _, dl := range []time.Time{dl1, dl2} {
+		assert.False(t, dl.Before(before.Add(5*time.Second)), "deadline %v", dl)
+		assert.False(t, dl.After(after.Add(5*time.Second)), "deadline %v", dl)
+	}
+	assert.GreaterOrEqual(t, dl2.Sub(dl1), time.Millisecond, "the second attempt started after its wait")
+	for _, c := range ctxs {
+		assert.ErrorIs(t, c.Err(), context.Canceled, "cancelled as soon as the attempt returned")
+	}
+}
+
+// toBlockedGetter blocks its first call until release is closed, and
+// records each attempt's deadline.
+type toBlockedGetter struct {
+	release chan struct{}
+	mu      sync.Mutex
+	calls   int
+	dls     []time.Time
+}
+
+func (g *toBlockedGetter) Get(ctx context.Context, _ string) (string, error) {
+	dl, _ := ctx.Deadline()
+	g.mu.Lock()
+	g.calls++
+	first := g.calls == 1
+	g.dls = append(g.dls, dl)
+	g.mu.Unlock()
+	if first {
+		<-g.release
+	}
+	return "ok", nil
+}
+
+// An attempt that waited for a concurrency slot reads the clock again for
+// its token and its deadline: the reading taken before the slot is stale.
+func TestRateLimitReadsTheClockAfterAConcurrencyWait(t *testing.T) {
+	inner := &toBlockedGetter{release: make(chan struct{})}
+	cfg := toConfig(5*time.Second, 1)
+	cfg.RateLimit = runtime.RateLimitConfig{MaxRequestsPerMinute: 1e9, BurstSize: 1e9}
+	cfg.Concurrency = runtime.ConcurrencyConfig{MaxInFlight: 1, Fixed: true}
+	w := newToGetterWrapper(t, inner, cfg)
+	now() // start clockAnchor, so that deadlines come from the limiter's reading
+	done := make(chan error, 2)
+	go func() { _, err := w.Get(context.Background(), "a"); done <- err }()
+	for inner.attempts() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	go func() { _, err := w.Get(context.Background(), "b"); done <- err }()
+	for w.m.conc.waiters.Load() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	released := time.Now()
+	close(inner.release)
+	require.NoError(t, <-done)
+	require.NoError(t, <-done)
+	require.Len(t, inner.dls, 2)
+	assert.False(t, inner.dls[1].Before(released.Add(5*time.Second)),
+		"deadline %v counts from before the wait for the slot, which ended at %v", inner.dls[1], released)
+}
+
+func (g *toBlockedGetter) attempts() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.calls
+}
+
+func TestNowFrom(t *testing.T) {
+	before := now()
+	at := int64(time.Since(clockBase))
+	got := nowFrom(at)
+	after := now()
+	assert.False(t, got.Before(before) || got.After(after), "%v not within [%v, %v]", got, before, after)
+	assert.Equal(t, at, int64(got.Sub(clockBase)), "the same instant by the monotonic clock")
+	late := nowFrom(at - int64(time.Hour)) // before clockAnchor: read now
+	assert.False(t, late.Before(after), "%v before %v", late, after)
+}
+
 func TestTimeoutCallerDeadlineSoonerKeepsSameContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()

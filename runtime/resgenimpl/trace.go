@@ -21,6 +21,9 @@ func (me *Method) attemptContext(ctx context.Context, c *Call) (context.Context,
 	if c.actx != nil {
 		ctx = c.actx
 	}
+	if me.timeout > 0 && c.admitted != 0 {
+		return me.timeoutFrom(ctx, nowFrom(c.admitted))
+	}
 	return me.Timeout(ctx)
 }
 
