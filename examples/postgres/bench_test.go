@@ -74,6 +74,19 @@ func BenchmarkOverhead(b *testing.B) {
 			return reads["GetItem"](ctx, c, id)
 		})
 	})
+	// Callers under a request's context, cancellable but without a
+	// deadline, as a server's handlers are: both calls pay for pgx's
+	// watching it, and the wrapper adds its 5s per-attempt timeout, whose
+	// context registers with the caller's.
+	b.Run("GetItem/request-context", func(b *testing.B) {
+		f := newFixture(b, items)
+		w := f.wrap(b, unthrottled)
+		benchmarkOverhead(b, f.conn, w, items, func(ctx context.Context, c Catalog, id int64) error {
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			return reads["GetItem"](ctx, c, id)
+		})
+	})
 	// No wrapper on either side: what pgx itself does with a context that
 	// may be cancelled (a Done channel and a context.AfterFunc per query),
 	// which the per-attempt timeout's context is, against
