@@ -246,6 +246,8 @@ type Store struct {
 	buckets  map[string]*bucket
 	blist    []*breaker // the same, for the background goroutine
 	klist    []*bucket
+	shares   map[string]*overloadShare // overload counts, by dependency
+	slist    []*overloadShare          // the same, for the background goroutine
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -289,6 +291,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 		local:    engine.NewLocalStore(nil),
 		breakers: make(map[breakerKey]*breaker),
 		buckets:  make(map[string]*bucket),
+		shares:   make(map[string]*overloadShare),
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		queued:   make(chan struct{}, 1),
@@ -327,15 +330,18 @@ func (s *Store) Close() error {
 		s.psMu.Unlock()
 		s.wg.Wait()
 		s.mu.Lock()
-		ks := s.klist
+		ks, shs := s.klist, s.slist
 		s.mu.Unlock()
-		if len(ks) > 0 && !s.down.Load() {
+		if len(ks)+len(shs) > 0 && !s.down.Load() {
 			ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 			defer cancel()
 			pipe := s.client.Pipeline()
 			for _, b := range ks {
 				pipe.ZRem(ctx, b.mkey, s.id)
 				b.giveBack(ctx, pipe)
+			}
+			for _, sh := range shs {
+				pipe.HDel(ctx, sh.key, s.id) // out of the fleet's counts at once
 			}
 			pipe.Exec(ctx)
 		}
@@ -546,7 +552,7 @@ func (s *Store) loop() {
 // heartbeat went through.
 func (s *Store) round(beat *time.Time) {
 	s.mu.Lock()
-	bs, ks := s.blist, s.klist
+	bs, ks, shs := s.blist, s.klist, s.slist
 	s.mu.Unlock()
 	for _, b := range bs {
 		b.flush()
@@ -556,20 +562,23 @@ func (s *Store) round(beat *time.Time) {
 		b.refill(now)
 	}
 	if now.Sub(*beat) >= heartbeatEvery || s.resynced.Load() {
-		if s.heartbeat(bs, ks) {
+		if s.heartbeat(bs, ks, overloadReports(shs, true)) {
 			*beat = now
 			s.resynced.Store(false)
 		}
+	} else {
+		s.reportOverload(overloadReports(shs, false))
 	}
 }
 
-// heartbeat renews this process's membership of every bucket and reads
-// every breaker's state, in one round trip.
-func (s *Store) heartbeat(bs []*breaker, ks []*bucket) bool {
-	if len(bs)+len(ks) == 0 {
+// heartbeat renews this process's membership of every bucket, reads
+// every breaker's state and sends the overload reports rs, in one round
+// trip.
+func (s *Store) heartbeat(bs []*breaker, ks []*bucket, rs []overloadReport) bool {
+	if len(bs)+len(ks)+len(rs) == 0 {
 		return true
 	}
-	type cmds struct{ members, states []*redis.Cmd }
+	type cmds struct{ members, states, overload []*redis.Cmd }
 	c, ok := do(s, func(ctx context.Context) (c cmds, err error) {
 		pipe := s.client.Pipeline()
 		for _, b := range ks {
@@ -577,6 +586,9 @@ func (s *Store) heartbeat(bs []*breaker, ks []*bucket) bool {
 		}
 		for _, b := range bs {
 			c.states = append(c.states, b.pollCmd(ctx, pipe))
+		}
+		for _, r := range rs {
+			c.overload = append(c.overload, r.cmd(ctx, pipe, s.id))
 		}
 		_, err = pipe.Exec(ctx)
 		return c, err
@@ -594,6 +606,10 @@ func (s *Store) heartbeat(bs []*breaker, ks []*bucket) bool {
 		if v, err := states[i].Int64Slice(); err == nil {
 			b.apply(v, true)
 		}
+	}
+	now := s.now()
+	for i, r := range rs {
+		r.applied(c.overload[i], now)
 	}
 	return true
 }

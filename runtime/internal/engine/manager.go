@@ -288,7 +288,7 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 			me.bucket, me.local = b, b
 		}
 	}
-	m.initGuard(me)
+	m.initGuard(me, store)
 	if err := m.initConcurrency(me); err != nil {
 		return err
 	}
@@ -307,7 +307,11 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 // initGuard gives me the guard of its dependency: its breaker's, or the
 // wrapper's when it has no breaker. A method whose overload settings differ
 // from those of the guard's first method gets a guard of its own.
-func (m *Manager) initGuard(me *Method) {
+//
+// With a Store that shares the overload counts (OverloadSharer), a new
+// guard shares them under its name, held weakly: a dropped wrapper stops
+// sharing when it is collected.
+func (m *Manager) initGuard(me *Method, store Store) {
 	me.gate = &noGate
 	cfg := me.cfg
 	if cfg.CircuitBreaker.Disabled && cfg.Throttle.Disabled && cfg.RetryBudget.Disabled {
@@ -326,11 +330,39 @@ func (m *Manager) initGuard(me *Method) {
 		g = newGuard(name, cfg, m.clock)
 		g.onChange = m.throttleChanged
 		m.guards[name] = g
+		if sh, ok := store.(OverloadSharer); ok && !(cfg.Throttle.Disabled && cfg.RetryBudget.Disabled) {
+			m.shareOverload(g, sh)
+		}
 	}
 	g.methods = append(g.methods, me)
 	me.guard, me.gate = g, &g.active
 	if e := me.breaker; e != nil && !slices.Contains(e.guards, g) {
 		e.guards = append(e.guards, g)
+	}
+}
+
+// shareOverload has sh share g's counts with the rest of the fleet.
+func (m *Manager) shareOverload(g *guard, sh OverloadSharer) {
+	wg := weak.Make(g)
+	others, stop := sh.ShareOverload(g.name, func() OverloadCounts {
+		if g := wg.Value(); g != nil {
+			return g.shared()
+		}
+		return OverloadCounts{}
+	})
+	g.others, g.onFleet = others, m.fleetChanged
+	rt.AddCleanup(m, func(stop func()) { stop() }, stop)
+}
+
+// fleetChanged logs that a dependency's guard lost the fleet's counts, or
+// has them again.
+func (m *Manager) fleetChanged(g *guard, ok bool) {
+	if !ok && m.logEnabled(slog.LevelWarn) {
+		m.logger.Warn(fmt.Sprintf("Fleet counts lost for %s: adaptive throttling and the retry budget count this process's calls only", g.name),
+			slog.String("dependency", g.name), slog.String("wrapper", m.wrapper))
+	} else if ok && m.logEnabled(slog.LevelInfo) {
+		m.logger.Info(fmt.Sprintf("Fleet counts back for %s: adaptive throttling and the retry budget count the fleet's calls", g.name),
+			slog.String("dependency", g.name), slog.String("wrapper", m.wrapper))
 	}
 }
 

@@ -17,3 +17,9 @@ const CallWeight = store.CallWeight
 
 // NewPermit is store.NewPermit.
 func NewPermit(gen uint64, s State) Permit { return store.NewPermit(gen, s) }
+
+// The names of package store that the overload policies use.
+type (
+	OverloadCounts = store.OverloadCounts
+	OverloadSharer = store.OverloadSharer
+)

@@ -1,0 +1,134 @@
+package redisstore_test
+
+import (
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/resgen-dev/resgen/runtime/redisstore"
+	"github.com/resgen-dev/resgen/runtime/store"
+)
+
+// counter is a source of overload counts whose value a test sets.
+type counter struct{ v atomic.Pointer[store.OverloadCounts] }
+
+func (c *counter) set(v store.OverloadCounts) { c.v.Store(&v) }
+
+func (c *counter) local() store.OverloadCounts {
+	if v := c.v.Load(); v != nil {
+		return *v
+	}
+	return store.OverloadCounts{}
+}
+
+// waitOthers waits until others returns want, and returns how long that
+// took.
+func waitOthers(t *testing.T, what string, others func() (store.OverloadCounts, bool), want store.OverloadCounts, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		got, ok := others()
+		if ok && got == want {
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("%s: others = %+v, %v after %v; want %+v", what, got, ok, within, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestOverloadCountsShared: three processes share a dependency's overload
+// counts; each reads the sum of the two others' within a round or two
+// while the fleet sees failures (rounds of 100ms), and a process that
+// stops reporting drops out of the others' counts once its field expires
+// (3s), one that closes its Store at once.
+func TestOverloadCountsShared(t *testing.T) {
+	p := testPrefix(t)
+	log := slog.New(slog.DiscardHandler)
+	var stores []*redisstore.Store
+	var counters []*counter
+	var others []func() (store.OverloadCounts, bool)
+	var stops []func()
+	for i := range 3 {
+		s := newStore(t, newClient(t, i%2 == 0), redisstore.WithPrefix(p), redisstore.WithLogger(log))
+		c := &counter{}
+		// A brownout: fewer accepts than requests, and retries.
+		c.set(store.OverloadCounts{Guards: 1, Requests: float64(100 * (i + 1)), Accepts: float64(30 * (i + 1)), Calls: float64(50 * (i + 1)), Retries: float64(i + 1)})
+		o, stop := s.ShareOverload("dep", c.local)
+		stores, counters, others, stops = append(stores, s), append(counters, c), append(others, o), append(stops, stop)
+	}
+	sum := func(except ...int) store.OverloadCounts {
+		var c store.OverloadCounts
+	next:
+		for i, k := range counters {
+			for _, e := range except {
+				if e == i {
+					continue next
+				}
+			}
+			c = c.Add(k.local())
+		}
+		return c
+	}
+	for i := range stores {
+		waitOthers(t, "first read", others[i], sum(i), 3*time.Second)
+	}
+	checkUp(t, stores...)
+
+	// A change of one process's counts reaches the others within a round
+	// or two of the hot schedule.
+	counters[0].set(store.OverloadCounts{Guards: 1, Requests: 1000, Accepts: 200, Calls: 400, Retries: 40})
+	for _, i := range []int{1, 2} {
+		d := waitOthers(t, "change", others[i], sum(i), time.Second)
+		t.Logf("process %d saw the change after %v", i, d)
+		if d > 400*time.Millisecond {
+			t.Errorf("process %d saw the change after %v, want within two rounds (200ms) and a round trip", i, d)
+		}
+	}
+
+	// Process 2 stops reporting without closing: it drops out once its
+	// field is 3s old.
+	stops[2]()
+	start := time.Now()
+	d := waitOthers(t, "expiry", others[0], sum(0, 2), 5*time.Second)
+	t.Logf("a process that stopped reporting dropped out after %v", d)
+	if d < 2*time.Second {
+		t.Errorf("dropped out after %v, before its field expired", time.Since(start))
+	}
+
+	// Process 1 closes its Store: it drops out at once (the next read).
+	stores[1].Close()
+	d = waitOthers(t, "close", others[0], sum(0, 1, 2), time.Second)
+	t.Logf("a process that closed its Store dropped out after %v", d)
+}
+
+// TestOverloadCountsSameProcess: two wrappers of one process that share a
+// dependency through one Store each count the other among the others.
+func TestOverloadCountsSameProcess(t *testing.T) {
+	a, b := twoStores(t)
+	ca, cb, cc := &counter{}, &counter{}, &counter{}
+	ca.set(store.OverloadCounts{Guards: 1, Requests: 10, Accepts: 5})
+	cb.set(store.OverloadCounts{Guards: 1, Requests: 20, Accepts: 5})
+	cc.set(store.OverloadCounts{Guards: 1, Requests: 40, Accepts: 5})
+	oa, _ := a.ShareOverload("dep", ca.local)
+	ob, _ := a.ShareOverload("dep", cb.local)
+	oc, _ := b.ShareOverload("dep", cc.local)
+	waitOthers(t, "a", oa, cb.local().Add(cc.local()), 3*time.Second)
+	waitOthers(t, "b", ob, ca.local().Add(cc.local()), 3*time.Second)
+	waitOthers(t, "c", oc, ca.local().Add(cb.local()), 3*time.Second)
+}
+
+// TestOverloadCountsLost: while Redis is lost, others reports no counts,
+// so that the wrappers count their own.
+func TestOverloadCountsLost(t *testing.T) {
+	s, _ := fallbackStore(t, closedAddr(t))
+	c := &counter{}
+	c.set(store.OverloadCounts{Guards: 1, Requests: 10})
+	others, _ := s.ShareOverload("dep", c.local)
+	time.Sleep(300 * time.Millisecond)
+	if got, ok := others(); ok {
+		t.Fatalf("others = %+v, true without Redis", got)
+	}
+}
