@@ -11,7 +11,9 @@ import (
 )
 
 // counter is a source of overload counts whose value a test sets.
-type counter struct{ v atomic.Pointer[store.OverloadCounts] }
+type counter struct {
+	v atomic.Pointer[store.OverloadCounts]
+}
 
 func (c *counter) set(v store.OverloadCounts) { c.v.Store(&v) }
 
