@@ -21,9 +21,14 @@ import (
 // same script, deleting the fields not renewed for memberTTL: a process
 // that stops reporting drops out.
 //
-// Each background round reports the dependencies that are hot (a failed
-// attempt or a retry in the windows, here or in the rest of the fleet), in
-// one pipeline; the others are reported with the heartbeat, once a second.
+// Each background round asks the process's wrappers for their counts, and
+// reports those of the dependencies that are hot (a failed attempt or a
+// retry in the windows, here or in the rest of the fleet) in one pipeline;
+// the others are reported with the heartbeat, once a second. A dependency
+// that turns hot here is published on the Store's channel, so that every
+// process that shares it reports and reads it each round from then on:
+// a process that sends little learns of a brownout within a round trip
+// and a round, not at its next heartbeat.
 
 // overloadScale turns counts into the integers the script adds up.
 const overloadScale = 1000
@@ -146,8 +151,9 @@ func (sh *overloadShare) remove(src *overloadSource) {
 
 // overloadReport is one share's counts, collected for a round trip.
 type overloadReport struct {
-	sh  *overloadShare
-	sum store.OverloadCounts
+	sh      *overloadShare
+	sum     store.OverloadCounts
+	publish bool // the share turned hot here: tell the other processes
 }
 
 // collect asks every source of sh for its counts, outside every lock of
@@ -178,10 +184,34 @@ func (sh *overloadShare) isHot() bool {
 }
 
 // cmd adds r's report to pipe.
-func (r overloadReport) cmd(ctx context.Context, pipe redis.Pipeliner, id string) *redis.Cmd {
+func (r overloadReport) cmd(ctx context.Context, pipe redis.Pipeliner, s *Store) *redis.Cmd {
 	c := r.sum
 	v := fmt.Sprintf("%d %d %d %d %d", c.Guards, scaled(c.Requests), scaled(c.Accepts), scaled(c.Calls), scaled(c.Retries))
-	return overloadScript.Eval(ctx, pipe, []string{r.sh.key}, id, v, memberTTL.Milliseconds())
+	cmd := overloadScript.Eval(ctx, pipe, []string{r.sh.key}, s.id, v, memberTTL.Milliseconds())
+	if r.publish {
+		pipe.Publish(ctx, s.channel, "o "+r.sh.key+" "+s.id)
+	}
+	return cmd
+}
+
+// hotCounts reports whether c shows a failed attempt or a retry.
+func hotCounts(c store.OverloadCounts) bool {
+	return c.Requests-c.Accepts >= 1 || c.Retries >= 1
+}
+
+// heated marks the share of key hot, as another process said it is.
+func (s *Store) heated(key string) {
+	s.mu.Lock()
+	shs := s.slist
+	s.mu.Unlock()
+	for _, sh := range shs {
+		if sh.key == key {
+			sh.mu.Lock()
+			sh.hot = true
+			sh.mu.Unlock()
+			s.kick()
+		}
+	}
 }
 
 // applied records the others' counts that the report's round trip read.
@@ -195,11 +225,10 @@ func (r overloadReport) applied(cmd *redis.Cmd, now time.Time) {
 		Requests: float64(v[1]) / overloadScale, Accepts: float64(v[2]) / overloadScale,
 		Calls: float64(v[3]) / overloadScale, Retries: float64(v[4]) / overloadScale,
 	}
-	all := o.Add(r.sum)
 	sh := r.sh
 	sh.mu.Lock()
 	sh.remote, sh.readAt = o, now
-	sh.hot = all.Requests-all.Accepts >= 1 || all.Retries >= 1
+	sh.hot = hotCounts(o.Add(r.sum))
 	sh.mu.Unlock()
 }
 
@@ -218,7 +247,7 @@ func (s *Store) reportOverload(rs []overloadReport) {
 		pipe := s.client.Pipeline()
 		cmds := make([]*redis.Cmd, len(rs))
 		for i, r := range rs {
-			cmds[i] = r.cmd(ctx, pipe, s.id)
+			cmds[i] = r.cmd(ctx, pipe, s)
 		}
 		_, err := pipe.Exec(ctx)
 		return cmds, err
@@ -232,13 +261,17 @@ func (s *Store) reportOverload(rs []overloadReport) {
 	}
 }
 
-// overloadReports collects the reports due this round: every share's at a
-// heartbeat, the hot ones' otherwise.
+// overloadReports collects every share's counts and returns the reports
+// due this round: every share's at a heartbeat, the hot ones' otherwise.
 func overloadReports(shs []*overloadShare, beat bool) []overloadReport {
 	var rs []overloadReport
 	for _, sh := range shs {
-		if beat || sh.isHot() {
-			rs = append(rs, sh.collect())
+		was := sh.isHot()
+		r := sh.collect()
+		hot := hotCounts(r.sum)
+		if beat || was || hot {
+			r.publish = hot && !was
+			rs = append(rs, r)
 		}
 	}
 	return rs

@@ -1,12 +1,16 @@
 package redisstore_test
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/resgen-dev/resgen/runtime"
 	"github.com/resgen-dev/resgen/runtime/redisstore"
+	"github.com/resgen-dev/resgen/runtime/resgenimpl"
 	"github.com/resgen-dev/resgen/runtime/store"
 )
 
@@ -132,5 +136,71 @@ func TestOverloadCountsLost(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if got, ok := others(); ok {
 		t.Fatalf("others = %+v, true without Redis", got)
+	}
+}
+
+// status503 is an overload answer.
+type status503 struct{}
+
+func (status503) Error() string   { return "503 Service Unavailable" }
+func (status503) StatusCode() int { return 503 }
+
+// TestQuietProcessThrottlesInFleetBrownout: a process that sends too few
+// requests to throttle by itself (none here) throttles as soon as the
+// process it shares the dependency with sees a brownout, from the counts
+// shared through Redis; a process with its own Store alone does not.
+func TestQuietProcessThrottlesInFleetBrownout(t *testing.T) {
+	a, b := twoStores(t)
+	spec := &resgenimpl.Spec{Wrapper: "W", Interface: "x.I", Methods: []resgenimpl.MethodSpec{{Name: "Get", Config: runtime.Config{
+		Retry:          runtime.RetryConfig{Disabled: true},
+		CircuitBreaker: runtime.CircuitBreakerConfig{Disabled: true},
+		RateLimit:      runtime.RateLimitConfig{Disabled: true},
+	}}}}
+	alone := newStore(t, newClient(t, true), redisstore.WithPrefix(testPrefix(t)), redisstore.WithLogger(slog.New(slog.DiscardHandler)))
+	var ms []*resgenimpl.Manager
+	for _, s := range []*redisstore.Store{a, b, alone} {
+		m, err := resgenimpl.NewManager(struct{}{}, spec, runtime.WithLogger(nil), runtime.WithStore(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.Close)
+		ms = append(ms, m)
+	}
+	busy, quiet, lone := ms[0], ms[1], ms[2]
+	time.Sleep(150 * time.Millisecond) // past the first heartbeats
+	// A brownout seen by the busy process: 4 of 5 attempts fail.
+	start := time.Now()
+	ctx := context.Background()
+	for i := range 200 {
+		call(ctx, busy.Method(0), func() error {
+			if i%5 == 0 {
+				return nil
+			}
+			return status503{}
+		})
+	}
+	throttle := func(m *resgenimpl.Manager) float64 {
+		mm, _ := m.Resilience().MethodMetrics("Get")
+		return mm.Throttle
+	}
+	for throttle(quiet) == 0 {
+		if time.Since(start) > time.Second {
+			t.Fatalf("the quiet process does not throttle a second into the fleet's brownout (busy: %.2f)", throttle(busy))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("the quiet process throttles %.0f%% of calls %v after the brownout began (busy: %.0f%%)",
+		100*throttle(quiet), time.Since(start), 100*throttle(busy))
+	var throttled int
+	for range 100 {
+		if err := call(ctx, quiet.Method(0), func() error { return nil }); errors.Is(err, runtime.ErrThrottled) {
+			throttled++
+		}
+	}
+	if throttled == 0 {
+		t.Error("the quiet process throttled none of 100 calls")
+	}
+	if p := throttle(lone); p != 0 {
+		t.Errorf("a process of another fleet throttles %v", p)
 	}
 }

@@ -588,7 +588,7 @@ func (s *Store) heartbeat(bs []*breaker, ks []*bucket, rs []overloadReport) bool
 			c.states = append(c.states, b.pollCmd(ctx, pipe))
 		}
 		for _, r := range rs {
-			c.overload = append(c.overload, r.cmd(ctx, pipe, s.id))
+			c.overload = append(c.overload, r.cmd(ctx, pipe, s))
 		}
 		_, err = pipe.Exec(ctx)
 		return c, err
@@ -696,7 +696,7 @@ const (
 )
 
 // received applies a message of the Store's channel: a breaker's change of
-// state, or a bucket's pause.
+// state, a bucket's pause, or a dependency's overload counts turning hot.
 func (s *Store) received(msg string) {
 	f := strings.Fields(msg)
 	if len(f) < 3 {
@@ -722,6 +722,10 @@ func (s *Store) received(msg string) {
 			if b.key == f[1] {
 				b.apply(v, f[6] != s.id)
 			}
+		}
+	case "o":
+		if f[2] != s.id {
+			s.heated(f[1])
 		}
 	case "p":
 		d, err := strconv.ParseInt(f[2], 10, 64)

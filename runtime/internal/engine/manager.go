@@ -198,6 +198,15 @@ func NewManager(inner any, spec *Spec, opts ...Option) (*Manager, error) {
 		m.Close()
 		return nil, err
 	}
+	if sh, ok := o.store.(OverloadSharer); ok {
+		// Once every method has its guard: the Store reads them from its
+		// own goroutine.
+		for _, g := range m.guards {
+			if !(g.throttle.Disabled && g.budget.Disabled) {
+				m.shareOverload(g, sh)
+			}
+		}
+	}
 	return m, nil
 }
 
@@ -288,7 +297,7 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 			me.bucket, me.local = b, b
 		}
 	}
-	m.initGuard(me, store)
+	m.initGuard(me)
 	if err := m.initConcurrency(me); err != nil {
 		return err
 	}
@@ -307,11 +316,7 @@ func (m *Manager) initMethod(me *Method, name string, cfg Config, host string, s
 // initGuard gives me the guard of its dependency: its breaker's, or the
 // wrapper's when it has no breaker. A method whose overload settings differ
 // from those of the guard's first method gets a guard of its own.
-//
-// With a Store that shares the overload counts (OverloadSharer), a new
-// guard shares them under its name, held weakly: a dropped wrapper stops
-// sharing when it is collected.
-func (m *Manager) initGuard(me *Method, store Store) {
+func (m *Manager) initGuard(me *Method) {
 	me.gate = &noGate
 	cfg := me.cfg
 	if cfg.CircuitBreaker.Disabled && cfg.Throttle.Disabled && cfg.RetryBudget.Disabled {
@@ -330,9 +335,6 @@ func (m *Manager) initGuard(me *Method, store Store) {
 		g = newGuard(name, cfg, m.clock)
 		g.onChange = m.throttleChanged
 		m.guards[name] = g
-		if sh, ok := store.(OverloadSharer); ok && !(cfg.Throttle.Disabled && cfg.RetryBudget.Disabled) {
-			m.shareOverload(g, sh)
-		}
 	}
 	g.methods = append(g.methods, me)
 	me.guard, me.gate = g, &g.active
@@ -341,16 +343,21 @@ func (m *Manager) initGuard(me *Method, store Store) {
 	}
 }
 
-// shareOverload has sh share g's counts with the rest of the fleet.
+// shareOverload has sh share g's counts with the rest of the fleet (a
+// Store that implements OverloadSharer), under the guard's name, held
+// weakly: a dropped wrapper stops sharing when it is collected.
 func (m *Manager) shareOverload(g *guard, sh OverloadSharer) {
 	wg := weak.Make(g)
+	g.onFleet = m.fleetChanged
 	others, stop := sh.ShareOverload(g.name, func() OverloadCounts {
 		if g := wg.Value(); g != nil {
 			return g.shared()
 		}
 		return OverloadCounts{}
 	})
-	g.others, g.onFleet = others, m.fleetChanged
+	g.mu.Lock() // the Store may call already
+	g.others = others
+	g.mu.Unlock()
 	rt.AddCleanup(m, func(stop func()) { stop() }, stop)
 }
 
