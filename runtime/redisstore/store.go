@@ -46,6 +46,28 @@
 // few. The Manager reports changes made by other processes as its own
 // (store.Watcher).
 //
+// Adaptive throttling and the retry budget (store.OverloadSharer): each
+// process's wrappers count a dependency's requests, accepts, calls and
+// retries over their windows in the process; every background round
+// (100ms) the Store asks them for those counts, and sends those of the
+// dependencies that are hot (a failed attempt or a retry in the windows,
+// in any process) in one pipeline, one script per dependency; the others
+// go with the once-a-second heartbeat. The script writes this process's
+// field of the dependency's hash, stamped by the server's clock, and
+// returns the sums of the other fields, deleting those not renewed for
+// 3s: a process that stops reporting drops out of the fleet's counts
+// then, one that closes its Store at once. A dependency that turns hot in
+// one process is published on the Store's channel, so that every process
+// that shares it reads the fleet's counts each round from then on. Each
+// wrapper then decides from its own counts plus the others' last read: a
+// process that sends little throttles as soon as the fleet sees a
+// brownout, and the retry budget's floor is split among the processes,
+// so that the fleet's retries stay within its ratio of the fleet's calls
+// plus one floor (see runtime.ThrottleConfig and
+// runtime.RetryBudgetConfig). No call waits for this, and a success pays
+// nothing more for it: the counts are the methods' own counters, read in
+// the background.
+//
 // # Faults
 //
 // When Redis cannot be reached, or does not answer within the timeout
@@ -55,7 +77,10 @@
 // the background goroutine), so no call waits longer than the timeout, and
 // at most once a second. Local state carries on from the last fleet state
 // known: an open breaker stays open (the process's breaker opens anew, for
-// InitialRecoveryTimeout first as any breaker), a failure streak is kept; each
+// InitialRecoveryTimeout first as any breaker), a failure streak is kept;
+// throttling and the retry budget count the process's own calls (each
+// wrapper says so once in its log, and once when the fleet's counts are
+// back); each
 // bucket falls back to its share of the limit, the rate and burst divided
 // by the number of processes that used it in the last few seconds (a
 // heartbeat in Redis counts them), starting empty. During an outage the
@@ -90,6 +115,7 @@
 //	resgen:{bucket:NAME}           the bucket
 //	resgen:{bucket:NAME}:members   the processes that use it
 //	resgen:{breaker:NAME}          the breaker
+//	resgen:{overload:NAME}         a dependency's overload counts, a field per process
 //
 // A prefix may hold braces of its own: its first {...} is then the hash
 // tag of every key, and every state lives in that one slot (still no
