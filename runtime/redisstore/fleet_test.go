@@ -65,7 +65,7 @@ type fleetReport struct {
 	DownAtEnd   bool
 	Panic       string
 	Leak        string
-	Warnings    int // "Redis unreachable" logged
+	Warnings    int     // "Redis unreachable" logged
 	Throttled   []int64 // Unix ns of each throttled call (Overload)
 	Sent        []int64 // Unix ns of each call sent (Overload)
 }
