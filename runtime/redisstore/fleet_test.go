@@ -421,10 +421,10 @@ func TestFleet(t *testing.T) {
 // TestFleetBrownout: four real processes share a dependency through Redis,
 // three busy (150 calls/s each) and one quiet (5 calls/s, too few to
 // throttle by itself: the throttle needs ten requests in its 1s window).
-// For a while the service answers 503 to 70% of the requests of all of
-// them (a brownout): the quiet process throttles from the fleet's counts,
-// soon after the busy ones, about as much as they do, and stops when the
-// brownout ends.
+// For a while the service can serve only a quarter of what they send, 11
+// requests each 100ms, and answers 503 to the others (a brownout): the
+// quiet process throttles from the fleet's counts, soon after the busy
+// ones, about as much as they do, and stops when the brownout ends.
 func TestFleetBrownout(t *testing.T) {
 	u := time.Second
 	if os.Getenv("RESGEN_FLEET_LONG") != "" {
@@ -432,11 +432,22 @@ func TestFleetBrownout(t *testing.T) {
 	}
 	rs := startRedis(t, 0)
 	var brownout atomic.Bool
-	var n atomic.Int64
+	var mu sync.Mutex
+	var slot time.Time // the service's current 100ms
+	var served int
 	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if brownout.Load() && n.Add(1)%10 < 7 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
+		if brownout.Load() {
+			mu.Lock()
+			if now := time.Now(); now.Sub(slot) >= 100*time.Millisecond {
+				slot, served = now, 0
+			}
+			served++
+			full := served > 11
+			mu.Unlock()
+			if full {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
 		}
 		w.WriteHeader(http.StatusOK)
 	}))
@@ -448,7 +459,7 @@ func TestFleetBrownout(t *testing.T) {
 	}
 	procs := make([]*proc, workers)
 	start := time.Now()
-	duration := 4 * u
+	duration := 5 * u
 	for i := range procs {
 		rate := 150
 		if i == quiet {
@@ -506,8 +517,8 @@ func TestFleetBrownout(t *testing.T) {
 		if i := slices.IndexFunc(r.Throttled, func(x int64) bool { return x >= from.UnixNano() }); i >= 0 {
 			first = time.Duration(r.Throttled[i] - from.UnixNano())
 		}
-		t.Logf("worker %d: %d calls; throttled %.0f%% before the brownout, %.0f%% during it (first %v into it), %.0f%% from 1s after it",
-			r.ID, r.Calls, 100*share(r, start, from), 100*share(r, from, to), first, 100*share(r, to.Add(time.Second), start.Add(duration)))
+		t.Logf("worker %d: %d calls; throttled %.0f%% before the brownout, %.0f%% during it (first %v into it), %.0f%% from 1.5s after it",
+			r.ID, r.Calls, 100*share(r, start, from), 100*share(r, from, to), first, 100*share(r, to.Add(1500*time.Millisecond), start.Add(duration)))
 	}
 	q := reps[quiet]
 	if s := share(q, from.Add(u/2), to); s < 0.15 {
@@ -517,8 +528,8 @@ func TestFleetBrownout(t *testing.T) {
 		if s := share(r, start, from); s > 0 {
 			t.Errorf("worker %d throttled %.0f%% before the brownout", r.ID, 100*s)
 		}
-		if s := share(r, to.Add(time.Second), start.Add(duration)); s > 0 {
-			t.Errorf("worker %d throttled %.0f%% a second after the brownout ended", r.ID, 100*s)
+		if s := share(r, to.Add(1500*time.Millisecond), start.Add(duration)); s > 0 {
+			t.Errorf("worker %d throttled %.0f%% from 1.5s after the brownout ended", r.ID, 100*s)
 		}
 	}
 }
