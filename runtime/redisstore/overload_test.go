@@ -94,6 +94,16 @@ func TestOverloadCountsShared(t *testing.T) {
 		}
 	}
 
+	// While hot, a Store reports and reads every round: one round trip a
+	// round for all its dependencies.
+	before := stores[0].RoundTrips()
+	time.Sleep(time.Second)
+	rt := stores[0].RoundTrips() - before
+	t.Logf("%d round trips in a second while the fleet's counts are hot", rt)
+	if rt > 15 {
+		t.Errorf("%d round trips in a second while hot, want about one a round (10)", rt)
+	}
+
 	// Process 2 stops reporting without closing: it drops out once its
 	// field is 3s old.
 	stops[2]()
