@@ -70,6 +70,7 @@ type Manager struct {
 	created        time.Time
 	closeOnce      sync.Once
 	closed         chan struct{}
+	unshare        []func() // stop sharing the guards' counts (shareOverload)
 	ext            managerExt // instance name, timing (metrics_observe.go)
 	user           *runtime.Manager
 }
@@ -358,6 +359,12 @@ func (m *Manager) shareOverload(g *guard, sh OverloadSharer) {
 	g.mu.Lock() // the Store may call already
 	g.others = others
 	g.mu.Unlock()
+	m.unshare = append(m.unshare, func() {
+		stop()
+		g.mu.Lock()
+		g.others, g.fleet, g.fleetOK = nil, OverloadCounts{}, false
+		g.mu.Unlock()
+	})
 	rt.AddCleanup(m, func(stop func()) { stop() }, stop)
 }
 
@@ -432,11 +439,18 @@ func breakerSettings(c CircuitBreakerConfig) string {
 }
 
 // Close stops the goroutines of the wrapper's recovery (Ping probes of an
-// open breaker). They also stop when the wrapper is garbage collected, so
-// calling Close is needed only to stop them at a known time. The wrapper
-// keeps working after Close, without Ping probes.
+// open breaker), and the sharing of its overload counts through the Store.
+// They also stop when the wrapper is garbage collected, so calling Close
+// is needed only to stop them at a known time. The wrapper keeps working
+// after Close, without Ping probes, its throttle and retry budget counting
+// its own calls.
 func (m *Manager) Close() {
-	m.closeOnce.Do(func() { close(m.closed) })
+	m.closeOnce.Do(func() {
+		close(m.closed)
+		for _, stop := range m.unshare {
+			stop() // a closed wrapper's counts no longer share the fleet's budget
+		}
+	})
 }
 
 // Wrapper returns the wrapper's type name.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -54,7 +55,11 @@ func (s fleetStore) ShareOverload(name string, local func() OverloadCounts) (fun
 		}
 		return src.others, src.ok
 	}
-	return others, func() {}
+	return others, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.sources = slices.DeleteFunc(f.sources, func(s *fakeSource) bool { return s == src })
+	}
 }
 
 // round has every process report its counts and read the others'.
@@ -244,4 +249,29 @@ func TestFleetRetryBudgetBound(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestFleetCountsStopAtClose: a closed Manager stops sharing its counts,
+// and its throttle counts its own again, without a log line.
+func TestFleetCountsStopAtClose(t *testing.T) {
+	clock := newTestClock()
+	fleet := &fakeFleet{}
+	var logs bytes.Buffer
+	busy := overloadManager(t, onlyOverload(false), clock, WithStore(fleet.store(clock))).Method(0)
+	qm := overloadManager(t, onlyOverload(false), clock, WithStore(fleet.store(clock)), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	quiet := qm.Method(0)
+	fleet.round()
+	clock.Advance(time.Second / 2)
+	busy.stats.successes.Store(100)
+	busy.stats.notAccepted.Store(900)
+	fleet.round()
+	fleet.round()
+	require.True(t, quiet.guard.active.Load())
+	qm.Close()
+	clock.Advance(quiet.guard.tick)
+	quiet.guard.refresh(clock.Now().UnixNano())
+	assert.False(t, quiet.guard.active.Load(), "closed: its own counts, which throttle nothing")
+	assert.NotContains(t, logs.String(), "Fleet counts")
+	fleet.round()
+	assert.Len(t, fleet.sources, 1, "the closed Manager's counts are no longer shared")
 }
