@@ -70,7 +70,7 @@ type Manager struct {
 	created        time.Time
 	closeOnce      sync.Once
 	closed         chan struct{}
-	unshare        []func() // stop sharing the guards' counts (shareOverload)
+	unshare        []func()   // stop sharing the guards' counts (shareOverload)
 	ext            managerExt // instance name, timing (metrics_observe.go)
 	user           *runtime.Manager
 }
