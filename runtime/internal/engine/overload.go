@@ -17,6 +17,13 @@ import (
 // client error) and those it did not (overload answers, server errors,
 // broken connections, timeouts), and the calls and retries. It reads the
 // methods' own counters, so a successful call pays nothing for it.
+//
+// With a Store that shares these counts (OverloadSharer), the Store asks
+// the guard for its window's counts from its own goroutine (shared), and
+// the guard adds the rest of the fleet's, as last received, to its own
+// whenever it updates (update): the throttle decides from the fleet's
+// requests and accepts, and the retry budget splits its floor among the
+// fleet's guards (allowRetry). Without them, each counts its own.
 
 // sameOverload reports whether two methods' overload settings let them
 // share a guard.
