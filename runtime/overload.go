@@ -32,7 +32,7 @@ import (
 // runtime/redisstore does), requests and accepts are the fleet's: this
 // process's own, and those every other process that shares the dependency
 // (the breaker's name) last reported: redisstore reports and reads them
-// every 100ms once any process sees a failed attempt or a retry, and every
+// every 100ms once a quarter of any process's attempts fail, and every
 // second otherwise. A
 // process that sends too little to throttle by itself then throttles at
 // the fleet's probability as soon as the fleet sees a brownout. When the

@@ -22,8 +22,9 @@ import (
 // that stops reporting drops out.
 //
 // Each background round asks the process's wrappers for their counts, and
-// reports those of the dependencies that are hot (a failed attempt or a
-// retry in the windows, here or in the rest of the fleet) in one pipeline;
+// reports those of the dependencies that are hot (a quarter of the
+// attempts of the throttle's window failed, here or in the rest of the
+// fleet: halfway to where the throttle starts) in one pipeline;
 // the others are reported with the heartbeat, once a second. A dependency
 // that turns hot here is published on the Store's channel, so that every
 // process that shares it reports and reads it each round from then on:
@@ -194,9 +195,13 @@ func (r overloadReport) cmd(ctx context.Context, pipe redis.Pipeliner, s *Store)
 	return cmd
 }
 
-// hotCounts reports whether c shows a failed attempt or a retry.
+// hotCounts reports whether c shows the failures that make the fleet's
+// counts worth reading each round: a quarter of the requests, two at
+// least. The retry budget needs no more than the heartbeat's: the number
+// of processes changes slowly.
 func hotCounts(c store.OverloadCounts) bool {
-	return c.Requests-c.Accepts >= 1 || c.Retries >= 1
+	failed := c.Requests - c.Accepts
+	return failed >= 2 && failed >= c.Requests/4
 }
 
 // heated marks the share of key hot, as another process said it is.

@@ -118,6 +118,18 @@ func TestOverloadCountsShared(t *testing.T) {
 	stores[1].Close()
 	d = waitOthers(t, "close", others[0], sum(0, 1, 2), time.Second)
 	t.Logf("a process that closed its Store dropped out after %v", d)
+
+	// Healthy again (a few failures, under a quarter): the counts go with
+	// the heartbeat alone, once a second.
+	counters[0].set(store.OverloadCounts{Guards: 1, Requests: 1000, Accepts: 900, Calls: 900, Retries: 100})
+	time.Sleep(300 * time.Millisecond)
+	before = stores[0].RoundTrips()
+	time.Sleep(2 * time.Second)
+	rt = stores[0].RoundTrips() - before
+	t.Logf("%d round trips in 2s once healthy", rt)
+	if rt > 3 {
+		t.Errorf("%d round trips in 2s once healthy, want the heartbeat's (2)", rt)
+	}
 }
 
 // TestOverloadCountsSameProcess: two wrappers of one process that share a

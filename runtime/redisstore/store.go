@@ -50,9 +50,9 @@
 // process's wrappers count a dependency's requests, accepts, calls and
 // retries over their windows in the process; every background round
 // (100ms) the Store asks them for those counts, and sends those of the
-// dependencies that are hot (a failed attempt or a retry in the windows,
-// in any process) in one pipeline, one script per dependency; the others
-// go with the once-a-second heartbeat. The script writes this process's
+// dependencies that are hot (a quarter of the attempts of the throttle's
+// window failed, in any process) in one pipeline, one script per
+// dependency; the others go with the once-a-second heartbeat. The script writes this process's
 // field of the dependency's hash, stamped by the server's clock, and
 // returns the sums of the other fields, deleting those not renewed for
 // 3s: a process that stops reporting drops out of the fleet's counts
