@@ -68,7 +68,7 @@ bench:
 # in every window against the documented bound, how fast a breaker opened
 # by one process opens in all, how long a call waits for Redis; then a
 # brownout seen by four processes, one of them too quiet to throttle by
-# itself (TestFleetBrownout). 9s and 5s versions run in `make test`; this
+# itself (TestFleetBrownout). 9s and 6s versions run in `make test`; this
 # one takes about a minute.
 fleet:
 	RESGEN_FLEET_LONG=1 $(GO) test -count=1 -run '^TestFleet(Brownout)?$$' -v ./runtime/redisstore

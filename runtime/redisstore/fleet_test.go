@@ -419,7 +419,7 @@ func TestFleet(t *testing.T) {
 }
 
 // TestFleetBrownout: four real processes share a dependency through Redis,
-// three busy (150 calls/s each) and one quiet (5 calls/s, too few to
+// three busy (150 calls/s each) and one quiet (8 calls/s, too few to
 // throttle by itself: the throttle needs ten requests in its 1s window).
 // For a while the service can serve only a quarter of what they send, 11
 // requests each 100ms, and answers 503 to the others (a brownout): the
@@ -459,11 +459,11 @@ func TestFleetBrownout(t *testing.T) {
 	}
 	procs := make([]*proc, workers)
 	start := time.Now()
-	duration := 5 * u
+	duration := 6 * u
 	for i := range procs {
 		rate := 150
 		if i == quiet {
-			rate = 5
+			rate = 8
 		}
 		cfg, err := json.Marshal(fleetConfig{
 			ID: i, Redis: rs.addr(), Service: svc.URL, Prefix: "brownout:", Duration: duration,
@@ -484,7 +484,7 @@ func TestFleetBrownout(t *testing.T) {
 	at(u)
 	from := time.Now()
 	brownout.Store(true)
-	at(3 * u)
+	at(4 * u)
 	to := time.Now()
 	brownout.Store(false)
 	var reps []fleetReport
@@ -520,9 +520,16 @@ func TestFleetBrownout(t *testing.T) {
 		t.Logf("worker %d: %d calls; throttled %.0f%% before the brownout, %.0f%% during it (first %v into it), %.0f%% from 1.5s after it",
 			r.ID, r.Calls, 100*share(r, start, from), 100*share(r, from, to), first, 100*share(r, to.Add(1500*time.Millisecond), start.Add(duration)))
 	}
+	// The throttle starts once the window holds more failures than
+	// successes (0.7s into the brownout); the quiet process sends 8 calls
+	// a second, so the short run checks that it throttles at all, the
+	// long one (96 calls in the brownout) that it sheds a share.
 	q := reps[quiet]
-	if s := share(q, from.Add(u/2), to); s < 0.15 {
-		t.Errorf("the quiet process throttled %.0f%% of its calls in the brownout's second half, want the fleet's share (at least 15%%)", 100*s)
+	if n := count(q.Throttled, from, to); n == 0 {
+		t.Error("the quiet process throttled none of its calls in the brownout")
+	}
+	if s := share(q, from.Add(time.Second), to); u > time.Second && s < 0.15 {
+		t.Errorf("the quiet process throttled %.0f%% of its calls in the brownout, want the fleet's share (at least 15%%)", 100*s)
 	}
 	for _, r := range reps {
 		if s := share(r, start, from); s > 0 {
