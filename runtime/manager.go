@@ -36,9 +36,11 @@ func init() {
 }
 
 // Close stops the goroutines of the wrapper's recovery (Ping probes of an
-// open breaker). They also stop when the wrapper is garbage collected, so
-// calling Close is needed only to stop them at a known time. The wrapper
-// keeps working after Close, without Ping probes.
+// open breaker), and the sharing of its overload counts through the Store.
+// They also stop when the wrapper is garbage collected, so calling Close
+// is needed only to stop them at a known time. The wrapper keeps working
+// after Close, without Ping probes, its throttle and retry budget counting
+// its own calls.
 func (m *Manager) Close() { m.e.Close() }
 
 // Wrapper returns the wrapper's type name.

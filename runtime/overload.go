@@ -27,6 +27,18 @@ import (
 // nothing for it. With Multiplier 2 it acts only when more than half of the attempts fail,
 // so noise never triggers it, and not before the window holds ten
 // requests.
+//
+// With a Store that shares these counts (store.OverloadSharer, as
+// runtime/redisstore does), requests and accepts are the fleet's: this
+// process's own, and those every other process that shares the dependency
+// (the breaker's name) last reported: redisstore reports and reads them
+// every 100ms once a quarter of any process's attempts fail, and every
+// second otherwise. A
+// process that sends too little to throttle by itself then throttles at
+// the fleet's probability as soon as the fleet sees a brownout. When the
+// Store loses them (Redis unreachable), each process counts its own
+// again, and the wrapper says so once in its log. Without such a Store,
+// each process counts its own.
 type ThrottleConfig struct {
 	// Disabled turns throttling off.
 	Disabled bool
@@ -54,6 +66,18 @@ type ThrottleConfig struct {
 // ends then are within that bound; so over any window, the retries are
 // within Ratio times the calls of that window and the one before, plus the
 // floor.
+//
+// With a Store that shares the counts (store.OverloadSharer, as
+// runtime/redisstore does), the bound holds for the fleet: the floor is
+// split among the processes (the wrappers) that share the dependency, so
+// that over any window the fleet's retries stay within Ratio times the
+// fleet's calls of that window and the one before plus one floor, not one
+// floor per process; and a process retries nothing while the fleet's
+// retries last reported reach Ratio times the fleet's calls plus the
+// floor (a process that counts otherwise, or that just joined). A process
+// counts itself alone until its Store first read the others' counts (a
+// round trip after it started), and again while the Store cannot reach
+// them.
 type RetryBudgetConfig struct {
 	// Disabled turns the budget off: retries are bounded by max_attempts
 	// alone.
@@ -62,7 +86,9 @@ type RetryBudgetConfig struct {
 	// 0.3: 20% of attempts failing at random need 0.25 retries a call.
 	Ratio float64
 	// MinPerSecond is the retries a second allowed whatever the number of
-	// calls, so that a quiet dependency can still retry. Zero means 10.
+	// calls, so that a quiet dependency can still retry: the fleet's,
+	// split among its processes, when a Store shares the counts. Zero
+	// means 10.
 	MinPerSecond int
 	// Window is how far back calls and retries are counted. Zero means 10s.
 	Window time.Duration

@@ -48,6 +48,9 @@ type fleetConfig struct {
 	Burst    int
 	Failures int // the shared breaker
 	Recovery time.Duration
+	// Overload runs the brownout fleet instead (TestFleetBrownout):
+	// adaptive throttling and the retry budget on, every other policy off.
+	Overload bool
 }
 
 type fleetReport struct {
@@ -62,7 +65,9 @@ type fleetReport struct {
 	DownAtEnd   bool
 	Panic       string
 	Leak        string
-	Warnings    int // "Redis unreachable" logged
+	Warnings    int     // "Redis unreachable" logged
+	Throttled   []int64 // Unix ns of each throttled call (Overload)
+	Sent        []int64 // Unix ns of each call sent (Overload)
 }
 
 // TestMain runs a fleet worker instead of the tests when asked to.
@@ -107,6 +112,13 @@ func fleetWorker(raw string) (code int) {
 		Throttle:       runtime.ThrottleConfig{Disabled: true},
 		RetryBudget:    runtime.RetryBudgetConfig{Disabled: true},
 	}}}}
+	if cfg.Overload {
+		spec.Methods[0].Config = runtime.Config{
+			Retry:          runtime.RetryConfig{Disabled: true},
+			CircuitBreaker: runtime.CircuitBreakerConfig{Disabled: true},
+			RateLimit:      runtime.RateLimitConfig{Disabled: true},
+		}
+	}
 	m, err := resgenimpl.NewManager(struct{}{}, spec, runtime.WithStore(store), runtime.WithObserver(obs), runtime.WithLogger(nil))
 	if err != nil {
 		panic(err)
@@ -128,11 +140,18 @@ func fleetWorker(raw string) (code int) {
 			mu.Lock()
 			rep.Admits = append(rep.Admits, t0.UnixNano())
 			mu.Unlock()
+			if cfg.Overload {
+				rep.Sent = append(rep.Sent, t0.UnixNano())
+			}
 			ok := false
 			req, _ := http.NewRequestWithContext(ctx, "GET", cfg.Service, nil)
 			req.Header.Set("X-Worker", strconv.Itoa(cfg.ID))
+			var fail error = internalError{}
 			if resp, err := hc.Do(req); err == nil {
 				ok = resp.StatusCode == http.StatusOK
+				if resp.StatusCode == http.StatusServiceUnavailable {
+					fail = status503{}
+				}
 				resp.Body.Close()
 			}
 			t1 := time.Now()
@@ -140,13 +159,15 @@ func fleetWorker(raw string) (code int) {
 				me.Success(&c)
 			} else {
 				rep.Failed++
-				me.Failure(ctx, &c, internalError{})
+				me.Failure(ctx, &c, fail)
 			}
 			spent += time.Since(t1)
 		case errors.Is(err, runtime.ErrCircuitOpen):
 			rep.Rejected++
 		case errors.Is(err, runtime.ErrRateLimited):
 			rep.RateLimited++
+		case errors.Is(err, runtime.ErrThrottled):
+			rep.Throttled = append(rep.Throttled, t0.UnixNano())
 		default:
 			panic(err)
 		}
@@ -394,5 +415,128 @@ func TestFleet(t *testing.T) {
 	t.Logf("after Redis returned: %d admissions in the last %.1fs (limit %d/s)", after, span, perSecond)
 	if span > 0.5 && float64(after) < 0.5*perSecond*span {
 		t.Errorf("only %d admissions in the %.1fs after Redis returned: the shared limit did not resume", after, span)
+	}
+}
+
+// TestFleetBrownout: four real processes share a dependency through Redis,
+// three busy (150 calls/s each) and one quiet (8 calls/s, too few to
+// throttle by itself: the throttle needs ten requests in its 1s window).
+// For a while the service can serve only a quarter of what they send, 11
+// requests each 100ms, and answers 503 to the others (a brownout): the
+// quiet process throttles from the fleet's counts, soon after the busy
+// ones, about as much as they do, and stops when the brownout ends.
+func TestFleetBrownout(t *testing.T) {
+	u := time.Second
+	if os.Getenv("RESGEN_FLEET_LONG") != "" {
+		u = 4 * time.Second
+	}
+	rs := startRedis(t, 0)
+	var brownout atomic.Bool
+	var mu sync.Mutex
+	var slot time.Time // the service's current 100ms
+	var served int
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if brownout.Load() {
+			mu.Lock()
+			if now := time.Now(); now.Sub(slot) >= 100*time.Millisecond {
+				slot, served = now, 0
+			}
+			served++
+			full := served > 11
+			mu.Unlock()
+			if full {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer svc.Close()
+	const workers, quiet = 4, 3
+	type proc struct {
+		cmd            *exec.Cmd
+		stdout, stderr bytes.Buffer
+	}
+	procs := make([]*proc, workers)
+	start := time.Now()
+	duration := 6 * u
+	for i := range procs {
+		rate := 150
+		if i == quiet {
+			rate = 8
+		}
+		cfg, err := json.Marshal(fleetConfig{
+			ID: i, Redis: rs.addr(), Service: svc.URL, Prefix: "brownout:", Duration: duration,
+			Rate: rate, Timeout: 200 * time.Millisecond, Overload: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &proc{cmd: exec.Command(os.Args[0], "-test.run=^$")}
+		p.cmd.Env = append(os.Environ(), fleetEnv+"="+string(cfg))
+		p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs[i] = p
+	}
+	at := func(d time.Duration) { time.Sleep(time.Until(start.Add(d))) }
+	at(u)
+	from := time.Now()
+	brownout.Store(true)
+	at(4 * u)
+	to := time.Now()
+	brownout.Store(false)
+	var reps []fleetReport
+	for i, p := range procs {
+		err := p.cmd.Wait()
+		var rep fleetReport
+		if jerr := json.Unmarshal(p.stdout.Bytes(), &rep); jerr != nil || err != nil {
+			t.Fatalf("worker %d: %v, %v\nstderr:\n%s", i, err, jerr, p.stderr.String())
+		}
+		if rep.Panic != "" || rep.Leak != "" {
+			t.Errorf("worker %d: panic %q, leak %q", i, rep.Panic, rep.Leak)
+		}
+		reps = append(reps, rep)
+	}
+	count := func(ts []int64, a, b time.Time) int {
+		n := 0
+		for _, x := range ts {
+			if x >= a.UnixNano() && x < b.UnixNano() {
+				n++
+			}
+		}
+		return n
+	}
+	share := func(r fleetReport, a, b time.Time) float64 {
+		th, sent := count(r.Throttled, a, b), count(r.Sent, a, b)
+		return float64(th) / float64(max(th+sent, 1))
+	}
+	for _, r := range reps {
+		first := time.Duration(-1)
+		if i := slices.IndexFunc(r.Throttled, func(x int64) bool { return x >= from.UnixNano() }); i >= 0 {
+			first = time.Duration(r.Throttled[i] - from.UnixNano())
+		}
+		t.Logf("worker %d: %d calls; throttled %.0f%% before the brownout, %.0f%% during it (first %v into it), %.0f%% from 1.5s after it",
+			r.ID, r.Calls, 100*share(r, start, from), 100*share(r, from, to), first, 100*share(r, to.Add(1500*time.Millisecond), start.Add(duration)))
+	}
+	// The throttle starts once the window holds more failures than
+	// successes (0.7s into the brownout); the quiet process sends 8 calls
+	// a second, so the short run checks that it throttles at all, the
+	// long one (96 calls in the brownout) that it sheds a share.
+	q := reps[quiet]
+	if n := count(q.Throttled, from, to); n == 0 {
+		t.Error("the quiet process throttled none of its calls in the brownout")
+	}
+	if s := share(q, from.Add(time.Second), to); u > time.Second && s < 0.15 {
+		t.Errorf("the quiet process throttled %.0f%% of its calls in the brownout, want the fleet's share (at least 15%%)", 100*s)
+	}
+	for _, r := range reps {
+		if s := share(r, start, from); s > 0 {
+			t.Errorf("worker %d throttled %.0f%% before the brownout", r.ID, 100*s)
+		}
+		if s := share(r, to.Add(1500*time.Millisecond), start.Add(duration)); s > 0 {
+			t.Errorf("worker %d throttled %.0f%% from 1.5s after the brownout ended", r.ID, 100*s)
+		}
 	}
 }

@@ -46,6 +46,28 @@
 // few. The Manager reports changes made by other processes as its own
 // (store.Watcher).
 //
+// Adaptive throttling and the retry budget (store.OverloadSharer): each
+// process's wrappers count a dependency's requests, accepts, calls and
+// retries over their windows in the process; every background round
+// (100ms) the Store asks them for those counts, and sends those of the
+// dependencies that are hot (a quarter of the attempts of the throttle's
+// window failed, in any process) in one pipeline, one script per
+// dependency; the others go with the once-a-second heartbeat. The script writes this process's
+// field of the dependency's hash, stamped by the server's clock, and
+// returns the sums of the other fields, deleting those not renewed for
+// 3s: a process that stops reporting drops out of the fleet's counts
+// then, one that closes its Store at once. A dependency that turns hot in
+// one process is published on the Store's channel, so that every process
+// that shares it reads the fleet's counts each round from then on. Each
+// wrapper then decides from its own counts plus the others' last read: a
+// process that sends little throttles as soon as the fleet sees a
+// brownout, and the retry budget's floor is split among the processes,
+// so that the fleet's retries stay within its ratio of the fleet's calls
+// plus one floor (see runtime.ThrottleConfig and
+// runtime.RetryBudgetConfig). No call waits for this, and a success pays
+// nothing more for it: the counts are the methods' own counters, read in
+// the background.
+//
 // # Faults
 //
 // When Redis cannot be reached, or does not answer within the timeout
@@ -55,7 +77,10 @@
 // the background goroutine), so no call waits longer than the timeout, and
 // at most once a second. Local state carries on from the last fleet state
 // known: an open breaker stays open (the process's breaker opens anew, for
-// InitialRecoveryTimeout first as any breaker), a failure streak is kept; each
+// InitialRecoveryTimeout first as any breaker), a failure streak is kept;
+// throttling and the retry budget count the process's own calls (each
+// wrapper says so once in its log, and once when the fleet's counts are
+// back); each
 // bucket falls back to its share of the limit, the rate and burst divided
 // by the number of processes that used it in the last few seconds (a
 // heartbeat in Redis counts them), starting empty. During an outage the
@@ -90,6 +115,7 @@
 //	resgen:{bucket:NAME}           the bucket
 //	resgen:{bucket:NAME}:members   the processes that use it
 //	resgen:{breaker:NAME}          the breaker
+//	resgen:{overload:NAME}         a dependency's overload counts, a field per process
 //
 // A prefix may hold braces of its own: its first {...} is then the hash
 // tag of every key, and every state lives in that one slot (still no
@@ -246,6 +272,8 @@ type Store struct {
 	buckets  map[string]*bucket
 	blist    []*breaker // the same, for the background goroutine
 	klist    []*bucket
+	shares   map[string]*overloadShare // overload counts, by dependency
+	slist    []*overloadShare          // the same, for the background goroutine
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -289,6 +317,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 		local:    resgenimpl.NewLocalStore(nil),
 		breakers: make(map[breakerKey]*breaker),
 		buckets:  make(map[string]*bucket),
+		shares:   make(map[string]*overloadShare),
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		queued:   make(chan struct{}, 1),
@@ -327,15 +356,18 @@ func (s *Store) Close() error {
 		s.psMu.Unlock()
 		s.wg.Wait()
 		s.mu.Lock()
-		ks := s.klist
+		ks, shs := s.klist, s.slist
 		s.mu.Unlock()
-		if len(ks) > 0 && !s.down.Load() {
+		if len(ks)+len(shs) > 0 && !s.down.Load() {
 			ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 			defer cancel()
 			pipe := s.client.Pipeline()
 			for _, b := range ks {
 				pipe.ZRem(ctx, b.mkey, s.id)
 				b.giveBack(ctx, pipe)
+			}
+			for _, sh := range shs {
+				pipe.HDel(ctx, sh.key, s.id) // out of the fleet's counts at once
 			}
 			pipe.Exec(ctx)
 		}
@@ -546,7 +578,7 @@ func (s *Store) loop() {
 // heartbeat went through.
 func (s *Store) round(beat *time.Time) {
 	s.mu.Lock()
-	bs, ks := s.blist, s.klist
+	bs, ks, shs := s.blist, s.klist, s.slist
 	s.mu.Unlock()
 	for _, b := range bs {
 		b.flush()
@@ -556,20 +588,23 @@ func (s *Store) round(beat *time.Time) {
 		b.refill(now)
 	}
 	if now.Sub(*beat) >= heartbeatEvery || s.resynced.Load() {
-		if s.heartbeat(bs, ks) {
+		if s.heartbeat(bs, ks, overloadReports(shs, true)) {
 			*beat = now
 			s.resynced.Store(false)
 		}
+	} else {
+		s.reportOverload(overloadReports(shs, false))
 	}
 }
 
-// heartbeat renews this process's membership of every bucket and reads
-// every breaker's state, in one round trip.
-func (s *Store) heartbeat(bs []*breaker, ks []*bucket) bool {
-	if len(bs)+len(ks) == 0 {
+// heartbeat renews this process's membership of every bucket, reads
+// every breaker's state and sends the overload reports rs, in one round
+// trip.
+func (s *Store) heartbeat(bs []*breaker, ks []*bucket, rs []overloadReport) bool {
+	if len(bs)+len(ks)+len(rs) == 0 {
 		return true
 	}
-	type cmds struct{ members, states []*redis.Cmd }
+	type cmds struct{ members, states, overload []*redis.Cmd }
 	c, ok := do(s, func(ctx context.Context) (c cmds, err error) {
 		pipe := s.client.Pipeline()
 		for _, b := range ks {
@@ -577,6 +612,9 @@ func (s *Store) heartbeat(bs []*breaker, ks []*bucket) bool {
 		}
 		for _, b := range bs {
 			c.states = append(c.states, b.pollCmd(ctx, pipe))
+		}
+		for _, r := range rs {
+			c.overload = append(c.overload, r.cmd(ctx, pipe, s))
 		}
 		_, err = pipe.Exec(ctx)
 		return c, err
@@ -594,6 +632,10 @@ func (s *Store) heartbeat(bs []*breaker, ks []*bucket) bool {
 		if v, err := states[i].Int64Slice(); err == nil {
 			b.apply(v, true)
 		}
+	}
+	now := s.now()
+	for i, r := range rs {
+		r.applied(c.overload[i], now)
 	}
 	return true
 }
@@ -680,7 +722,7 @@ const (
 )
 
 // received applies a message of the Store's channel: a breaker's change of
-// state, or a bucket's pause.
+// state, a bucket's pause, or a dependency's overload counts turning hot.
 func (s *Store) received(msg string) {
 	f := strings.Fields(msg)
 	if len(f) < 3 {
@@ -706,6 +748,10 @@ func (s *Store) received(msg string) {
 			if b.key == f[1] {
 				b.apply(v, f[6] != s.id)
 			}
+		}
+	case "o":
+		if f[2] != s.id {
+			s.heated(f[1])
 		}
 	case "p":
 		d, err := strconv.ParseInt(f[2], 10, 64)

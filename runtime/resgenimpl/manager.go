@@ -78,6 +78,7 @@ type Manager struct {
 	created        time.Time
 	closeOnce      sync.Once
 	closed         chan struct{}
+	unshare        []func()   // stop sharing the guards' counts (shareOverload)
 	ext            managerExt // instance name, timing (metrics_observe.go)
 	user           *runtime.Manager
 }
@@ -206,6 +207,15 @@ func NewManager(inner any, spec *Spec, opts ...runtime.Option) (*Manager, error)
 	if err := errors.Join(errs...); err != nil {
 		m.Close()
 		return nil, err
+	}
+	if sh, ok := o.store.(store.OverloadSharer); ok {
+		// Once every method has its guard: the Store reads them from its
+		// own goroutine.
+		for _, g := range m.guards {
+			if !(g.throttle.Disabled && g.budget.Disabled) {
+				m.shareOverload(g, sh)
+			}
+		}
 	}
 	return m, nil
 }
@@ -344,6 +354,42 @@ func (m *Manager) initGuard(me *Method) {
 	}
 }
 
+// shareOverload has sh share g's counts with the rest of the fleet (a
+// Store that implements OverloadSharer), under the guard's name, held
+// weakly: a dropped wrapper stops sharing when it is collected.
+func (m *Manager) shareOverload(g *guard, sh store.OverloadSharer) {
+	wg := weak.Make(g)
+	g.onFleet = m.fleetChanged
+	others, stop := sh.ShareOverload(g.name, func() store.OverloadCounts {
+		if g := wg.Value(); g != nil {
+			return g.shared()
+		}
+		return store.OverloadCounts{}
+	})
+	g.mu.Lock() // the Store may call already
+	g.others = others
+	g.mu.Unlock()
+	m.unshare = append(m.unshare, func() {
+		stop()
+		g.mu.Lock()
+		g.others, g.fleet, g.fleetOK = nil, store.OverloadCounts{}, false
+		g.mu.Unlock()
+	})
+	rt.AddCleanup(m, func(stop func()) { stop() }, stop)
+}
+
+// fleetChanged logs that a dependency's guard lost the fleet's counts, or
+// has them again.
+func (m *Manager) fleetChanged(g *guard, ok bool) {
+	if !ok && m.logEnabled(slog.LevelWarn) {
+		m.logger.Warn(fmt.Sprintf("Fleet counts lost for %s: adaptive throttling and the retry budget count this process's calls only", g.name),
+			slog.String("dependency", g.name), slog.String("wrapper", m.wrapper))
+	} else if ok && m.logEnabled(slog.LevelInfo) {
+		m.logger.Info(fmt.Sprintf("Fleet counts back for %s: adaptive throttling and the retry budget count the fleet's calls", g.name),
+			slog.String("dependency", g.name), slog.String("wrapper", m.wrapper))
+	}
+}
+
 // throttleChanged logs and reports that a dependency's throttle started
 // or stopped rejecting calls.
 func (m *Manager) throttleChanged(g *guard, on bool, rejection, requests, accepts float64) {
@@ -403,11 +449,18 @@ func breakerSettings(c runtime.CircuitBreakerConfig) string {
 }
 
 // Close stops the goroutines of the wrapper's recovery (Ping probes of an
-// open breaker). They also stop when the wrapper is garbage collected, so
-// calling Close is needed only to stop them at a known time. The wrapper
-// keeps working after Close, without Ping probes.
+// open breaker), and the sharing of its overload counts through the Store.
+// They also stop when the wrapper is garbage collected, so calling Close
+// is needed only to stop them at a known time. The wrapper keeps working
+// after Close, without Ping probes, its throttle and retry budget counting
+// its own calls.
 func (m *Manager) Close() {
-	m.closeOnce.Do(func() { close(m.closed) })
+	m.closeOnce.Do(func() {
+		close(m.closed)
+		for _, stop := range m.unshare {
+			stop() // a closed wrapper's counts no longer share the fleet's budget
+		}
+	})
 }
 
 // Wrapper returns the wrapper's type name.

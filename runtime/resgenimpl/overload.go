@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/resgen-dev/resgen/runtime"
+	"github.com/resgen-dev/resgen/runtime/store"
 )
 
 // This file holds the two overload policies of a dependency, client-side
@@ -19,6 +20,13 @@ import (
 // client error) and those it did not (overload answers, server errors,
 // broken connections, timeouts), and the calls and retries. It reads the
 // methods' own counters, so a successful call pays nothing for it.
+//
+// With a Store that shares these counts (OverloadSharer), the Store asks
+// the guard for its window's counts from its own goroutine (shared), and
+// the guard adds the rest of the fleet's, as last received, to its own
+// whenever it updates (update): the throttle decides from the fleet's
+// requests and accepts, and the retry budget splits its floor among the
+// fleet's guards (allowRetry). Without them, each counts its own.
 
 // sameOverload reports whether two methods' overload settings let them
 // share a guard.
@@ -51,7 +59,26 @@ type guard struct {
 	retryTicks []retryTick
 	rampStart  int64 // a ramp after the breaker closed: when it began
 	rampEnd    int64 // and when it ends, Unix nanoseconds; zero: none
+
+	// The rest of the fleet, when a Store shares the counts (see
+	// shareOverload): others reads what the Store last received; fleet is
+	// what it returned at the last update, zero unless fleetOK.
+	others    func() (store.OverloadCounts, bool)
+	fleet     store.OverloadCounts
+	fleetOK   bool
+	fleetSeen bool    // the fleet's counts were known once
+	fleetFlip int8    // set by update when fleetOK changes after fleetSeen, taken by notify
+	localReq  float64 // this process's requests and accepts of the throttle's
+	localAcc  float64 // window at the last update
+	// onFleet is told when the fleet's counts are lost or back, outside mu.
+	onFleet func(g *guard, ok bool)
 }
+
+// The changes of fleetOK that notify reports.
+const (
+	fleetLost int8 = 1 + iota
+	fleetBack
+)
 
 // retryTick counts the retries granted in one tick.
 type retryTick struct{ tick, n int64 }
@@ -128,23 +155,53 @@ func (g *guard) refresh(now int64) {
 	}
 	was := g.active.Load()
 	req, acc := g.update(now)
+	flip := g.takeFlip()
 	g.mu.Unlock()
-	g.notify(was, req, acc)
+	g.notify(was, flip, req, acc)
 }
 
-// notify reports a change of the throttle's state to onChange.
-func (g *guard) notify(was bool, req, acc float64) {
+// takeFlip returns and clears the change of fleetOK that update saw; mu
+// is held.
+func (g *guard) takeFlip() int8 {
+	f := g.fleetFlip
+	g.fleetFlip = 0
+	return f
+}
+
+// notify reports a change of the throttle's state to onChange, and flip, a
+// change of the fleet's counts, to onFleet.
+func (g *guard) notify(was bool, flip int8, req, acc float64) {
+	if flip != 0 && g.onFleet != nil {
+		g.onFleet(g, flip == fleetBack)
+	}
 	if on := g.active.Load(); on != was && g.onChange != nil {
 		g.onChange(g, on, float64(g.rejection.Load())/overloadRejectionScale, req, acc)
 	}
 }
 
-// update samples the counters at now and recomputes the throttle; it
-// returns the requests and accepts of the throttle's window.
+// update samples the counters at now, reads the fleet's counts when a
+// Store shares them, and recomputes the throttle; it returns the requests
+// and accepts of the throttle's window, the fleet's when they are known.
 func (g *guard) update(now int64) (req, acc float64) {
 	cur := g.sum(now)
 	req0, acc0 := g.at(now-int64(g.throttle.Window), cur)
 	req, acc = float64(cur.req)-req0, float64(cur.acc)-acc0
+	g.localReq, g.localAcc = req, acc
+	if g.others != nil {
+		o, ok := g.others()
+		if !ok {
+			o = store.OverloadCounts{}
+		}
+		if ok != g.fleetOK && g.fleetSeen {
+			g.fleetFlip = fleetLost
+			if ok {
+				g.fleetFlip = fleetBack
+			}
+		}
+		g.fleet, g.fleetOK = o, ok
+		g.fleetSeen = g.fleetSeen || ok
+		req, acc = req+o.Requests, acc+o.Accepts
+	}
 
 	if now-g.samples[(g.head+g.n-1)%overloadSamples].t >= int64(g.tick) {
 		if g.n == overloadSamples {
@@ -187,6 +244,12 @@ func (g *guard) admit() bool {
 // the window, and only the calls that ended after the window's first
 // sample, so that over any window the retries granted never exceed Ratio
 // times its calls plus MinPerSecond per second of it.
+//
+// With the fleet's counts (a Store that shares them), the floor is split
+// among the guards that share the dependency, so that the fleet's retries
+// stay within Ratio times the fleet's calls plus one floor; and a retry is
+// denied while the fleet's retries last known reach the fleet's bound
+// (processes that count otherwise, or that joined since).
 func (g *guard) allowRetry() bool {
 	if g.budget.Disabled {
 		return true
@@ -195,8 +258,33 @@ func (g *guard) allowRetry() bool {
 	g.refresh(now)
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	calls, used := g.budgetWindow(now)
+	ratio := g.budget.Ratio
+	floor := float64(g.budget.MinPerSecond) * g.budget.Window.Seconds()
+	allowed := ratio*float64(calls) + floor
+	if g.fleetOK {
+		o := g.fleet
+		if o.Retries+float64(used) >= ratio*(o.Calls+float64(calls))+floor {
+			return false
+		}
+		allowed = ratio*float64(calls) + floor/float64(1+o.Guards)
+	}
+	if float64(used) >= allowed {
+		return false
+	}
+	tick := now / int64(g.tick)
+	rt := &g.retryTicks[tick%int64(len(g.retryTicks))]
+	if rt.tick != tick {
+		*rt = retryTick{tick: tick}
+	}
+	rt.n++
+	return true
+}
+
+// budgetWindow returns the calls and the retries of the budget's window
+// ending at now, on the safe side (see allowRetry); mu is held.
+func (g *guard) budgetWindow(now int64) (calls, used int64) {
 	start := now - int64(g.budget.Window)
-	var calls int64
 	newest := g.samples[(g.head+g.n-1)%overloadSamples]
 	for i := range g.n {
 		if s := g.samples[(g.head+i)%overloadSamples]; s.t > start {
@@ -206,22 +294,32 @@ func (g *guard) allowRetry() bool {
 	}
 	tick := now / int64(g.tick)
 	first := start / int64(g.tick)
-	var used int64
 	for i := range g.retryTicks {
 		if rt := &g.retryTicks[i]; rt.tick >= first && rt.tick <= tick {
 			used += rt.n
 		}
 	}
-	allowed := g.budget.Ratio*float64(calls) + float64(g.budget.MinPerSecond)*g.budget.Window.Seconds()
-	if float64(used) >= allowed {
-		return false
+	return calls, used
+}
+
+// shared refreshes the guard and returns this process's counts of its
+// windows, for a Store that shares them: the Store calls it from its own
+// goroutine, about as often as it synchronizes, so that the throttle also
+// follows the fleet's counts while this process sends little.
+func (g *guard) shared() store.OverloadCounts {
+	now := g.clock.Now().UnixNano()
+	g.mu.Lock()
+	was := g.active.Load()
+	req, acc := g.update(now)
+	c := store.OverloadCounts{Guards: 1, Requests: g.localReq, Accepts: g.localAcc}
+	if !g.budget.Disabled {
+		calls, used := g.budgetWindow(now)
+		c.Calls, c.Retries = float64(calls), float64(used)
 	}
-	rt := &g.retryTicks[tick%int64(len(g.retryTicks))]
-	if rt.tick != tick {
-		*rt = retryTick{tick: tick}
-	}
-	rt.n++
-	return true
+	flip := g.takeFlip()
+	g.mu.Unlock()
+	g.notify(was, flip, req, acc)
+	return c
 }
 
 // ramp lets traffic back in over the throttle's window after the breaker
@@ -237,8 +335,9 @@ func (g *guard) ramp() {
 	was := g.active.Load()
 	g.rampStart, g.rampEnd = now, now+int64(g.throttle.Window)
 	req, acc := g.update(now)
+	flip := g.takeFlip()
 	g.mu.Unlock()
-	g.notify(was, req, acc)
+	g.notify(was, flip, req, acc)
 }
 
 const (

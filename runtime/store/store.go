@@ -124,3 +124,52 @@ type Reservation struct {
 	Wait  time.Duration // how long to wait before the attempt
 	Token int64         // the bucket's identification of the token
 }
+
+// OverloadCounts is what the wrappers of one process counted of one
+// dependency (what one breaker guards) over the windows of its overload
+// policies: adaptive throttling's requests and accepts over the throttle's
+// window, the retry budget's calls and retries over the budget's window.
+type OverloadCounts struct {
+	// Guards is how many counters the counts add up: one per dependency
+	// per wrapper (runtime.Manager). The retry budget splits its floor
+	// among them.
+	Guards int
+	// Requests and Accepts are the attempts sent (those throttled
+	// included) and those the service accepted, over the throttle's
+	// window.
+	Requests, Accepts float64
+	// Calls and Retries are the calls that ended and the retries granted,
+	// over the retry budget's window.
+	Calls, Retries float64
+}
+
+// Add returns the sum of c and d.
+func (c OverloadCounts) Add(d OverloadCounts) OverloadCounts {
+	return OverloadCounts{
+		Guards:   c.Guards + d.Guards,
+		Requests: c.Requests + d.Requests, Accepts: c.Accepts + d.Accepts,
+		Calls: c.Calls + d.Calls, Retries: c.Retries + d.Retries,
+	}
+}
+
+// OverloadSharer is implemented by a Store that shares the counts of
+// adaptive throttling and of the retry budget among the processes that
+// share a dependency, so that each decides from the fleet's counts: a
+// process with little traffic throttles as soon as the fleet sees a
+// brownout, and the fleet's retries stay within the budget's ratio of the
+// fleet's calls. A wrapper whose Store does not implement it counts its
+// own calls only.
+//
+// Neither function waits for the network: the Store calls local from its
+// own goroutine, about as often as it synchronizes, and sends what it
+// returns; others returns what the Store last received.
+type OverloadSharer interface {
+	// ShareOverload makes the counts that local returns known to every
+	// process that shares the dependency called name. local must not
+	// block, and must not call the Store. others returns the sum of the
+	// counts last known of everyone else that shares name (the other
+	// processes, and the other callers of ShareOverload in this process),
+	// or ok=false when the Store has no recent counts (Redis lost): the
+	// wrapper then counts its own. stop ends the sharing.
+	ShareOverload(name string, local func() OverloadCounts) (others func() (c OverloadCounts, ok bool), stop func())
+}
