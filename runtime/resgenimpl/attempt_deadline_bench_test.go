@@ -108,3 +108,31 @@ func median(xs []float64) float64 {
 	slices.Sort(xs)
 	return xs[len(xs)/2]
 }
+
+// BenchmarkPgxLikeAttempt is the floor under a PostgreSQL read with a
+// per-attempt timeout: what a fresh cancellable context costs when the
+// callee uses it as pgx does (Done, then context.AfterFunc until the query
+// returns), for context.WithCancel, which has no deadline at all, and for
+// the attempt's context, whose deadline comes on top.
+//
+//	go test -run '^$' -bench PgxLikeAttempt -count 5 ./runtime/resgenimpl
+func BenchmarkPgxLikeAttempt(b *testing.B) {
+	me := timeoutMethod(b, 5*time.Second)
+	pgx := timeoutUses[len(timeoutUses)-1].use
+	b.Run("WithCancel", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ctx, cancel := context.WithCancel(context.Background())
+			pgx(ctx)
+			cancel()
+		}
+	})
+	b.Run("Timeout", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ctx, cancel := me.Timeout(context.Background())
+			pgx(ctx)
+			cancel()
+		}
+	})
+}
