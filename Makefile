@@ -100,6 +100,8 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./runtime/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRetryAfter$$' -fuzztime $(FUZZTIME) ./runtime/
+	$(GO) test -run '^$$' -fuzz '^FuzzClassText$$' -fuzztime $(FUZZTIME) ./runtime/
+	$(GO) test -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME) ./runtime/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseGeneration$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./internal/yamlconf/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRuntimeFile$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./internal/yamlconf/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRuntime$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./runtime/config/

@@ -590,3 +590,28 @@ func parseClass(name string) (runtime.Class, bool) {
 	c, err := parseClasses(name)
 	return c, err == nil && name != "" && !strings.Contains(name, ",")
 }
+
+// FuzzClassText: any text either is refused or reads as a class set that
+// writes back as text reading as the same set, and nothing panics.
+func FuzzClassText(f *testing.F) {
+	for _, seed := range []string{"transient", "timeout, auth", "any", "none", "transient,unknown", "cancelled", "", ",", " server ,permanent"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		var c runtime.Class
+		if err := c.UnmarshalText([]byte(text)); err != nil {
+			return
+		}
+		out, err := c.MarshalText()
+		if err != nil {
+			t.Fatalf("MarshalText(%v): %v", c, err)
+		}
+		var back runtime.Class
+		if err := back.UnmarshalText(out); err != nil && c != 0 {
+			t.Fatalf("%q read as %v, written as %q, which does not read back: %v", text, c, out, err)
+		}
+		if c != 0 && back != c {
+			t.Fatalf("%q read as %v, written as %q, read back as %v", text, c, out, back)
+		}
+	})
+}
