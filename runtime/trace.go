@@ -64,7 +64,9 @@ type AttemptInfo struct {
 
 // WithTracer reports every call and attempt of the wrapper to t (see
 // Tracer). The success path of a wrapper then calls t's methods; without
-// WithTracer it costs what it costs without tracing.
+// WithTracer it costs what it costs without tracing. A panic in t's
+// methods is recovered: that call goes on untraced, and the wrapper logs
+// the first such panic.
 func WithTracer(t Tracer) Option {
 	return func(o *options) {
 		if t != nil {

@@ -59,8 +59,9 @@ type Manager struct {
 	// sclock is clock as a store.Clock, converted once: a breaker's methods
 	// take one, and converting on every attempt would cost an itab lookup.
 	sclock store.Clock
-	// userPanicked says that an observer or the Classifier panicked once
-	// already: the first panic is logged, not the following ones.
+	// userPanicked says that an observer, the Classifier or the Tracer
+	// panicked once already: the first panic is logged, not the following
+	// ones (userPanic).
 	userPanicked atomic.Bool
 	logger       *slog.Logger
 	observers    []runtime.Observer
@@ -509,12 +510,21 @@ func (m *Manager) observe(e runtime.Event) {
 // and the first such panic of the Manager is logged.
 func (m *Manager) observeOne(o runtime.Observer, e runtime.Event) {
 	defer func() {
-		if v := recover(); v != nil && m.userPanicked.CompareAndSwap(false, true) {
-			m.logger.Error(fmt.Sprintf("resgen: an observer of %s panicked on a %s event: %v; the event is dropped for it, and later panics are not logged", m.wrapper, e.Kind, v),
-				slog.String("wrapper", m.wrapper), slog.String("event", e.Kind.String()), slog.String("stack", string(debug.Stack())))
+		if v := recover(); v != nil {
+			m.userPanic(fmt.Sprintf("an observer of %s panicked on a %s event: %v; the event is dropped for it", m.wrapper, e.Kind, v))
 		}
 	}()
 	o.Observe(e)
+}
+
+// userPanic logs, at Error level with the stack, the first panic of the
+// user's code (an observer, the Classifier, the Tracer) that the Manager
+// recovered: msg says what panicked and what became of it.
+func (m *Manager) userPanic(msg string) {
+	if m.userPanicked.CompareAndSwap(false, true) {
+		m.logger.Error("resgen: "+msg+"; later panics of the user's observers, Classifier and Tracer are not logged",
+			slog.String("wrapper", m.wrapper), slog.String("stack", string(debug.Stack())))
+	}
 }
 
 // classifyByUser returns the class the user's Classifier gives err, or 0 to
@@ -526,10 +536,7 @@ func (m *Manager) classifyByUser(err error) (c runtime.Class) {
 	defer func() {
 		if v := recover(); v != nil {
 			c = 0
-			if m.userPanicked.CompareAndSwap(false, true) {
-				m.logger.Error(fmt.Sprintf("resgen: the Classifier of %s panicked on %q: %v; its errors are classified by resgen's rules, and later panics are not logged", m.wrapper, err.Error(), v),
-					slog.String("wrapper", m.wrapper), slog.String("stack", string(debug.Stack())))
-			}
+			m.userPanic(fmt.Sprintf("the Classifier of %s panicked on %q: %v; its errors are classified by resgen's rules", m.wrapper, err.Error(), v))
 		}
 	}()
 	return m.classifier(err)

@@ -380,7 +380,7 @@ func (me *Method) Success(c *Call) {
 func (me *Method) success(c *Call) {
 	me.endAttempt(c)
 	if c.trace != nil {
-		c.endAttemptTrace(nil, 0)
+		me.endAttemptTrace(c, nil, 0)
 		me.endCall(c, nil)
 	}
 	if e := me.breaker; e != nil {

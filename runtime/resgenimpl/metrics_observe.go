@@ -175,6 +175,6 @@ func (me *Method) endAttempt(c *Call) {
 func (me *Method) failedAttempt(c *Call, class runtime.Class) {
 	me.stats.byClass[classIndex(class)].Add(1)
 	me.endAttempt(c)
-	c.endAttemptTrace(c.last, class)
+	me.endAttemptTrace(c, c.last, class)
 	me.stats.errors.add(runtime.ErrorRecord{At: me.m.clock.Now(), Attempt: c.attempt, Class: class, Err: c.last}, keptErrors)
 }

@@ -2,6 +2,7 @@ package resgenimpl
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/resgen-dev/resgen/runtime"
@@ -48,7 +49,7 @@ func (me *Method) attemptContextKeep(ctx context.Context, c *Call) (context.Cont
 // trace how the admission went.
 func (me *Method) admitTraced(ctx context.Context, c *Call, t runtime.Tracer) error {
 	if c.attempt == 1 && c.trace == nil {
-		c.trace = t.StartCall(ctx, runtime.CallInfo{Wrapper: me.m.wrapper, Instance: me.m.ext.instance, Method: me.name})
+		me.traceCall(ctx, c, t)
 	}
 	if c.trace == nil {
 		return me.admitAttempt(ctx, c)
@@ -71,13 +72,40 @@ func (me *Method) admitTraced(ctx context.Context, c *Call, t runtime.Tracer) er
 	if e := me.breaker; e != nil {
 		a.Breaker, a.BreakerState = e.name, c.permit.State()
 	}
-	c.actx = c.trace.StartAttempt(ctx, a)
+	me.traceAttempt(ctx, c, a)
 	return nil
 }
 
+// The calls of the user's Tracer. A panic in one is recovered: the call
+// goes on untraced, and the Manager logs the first such panic. Left to
+// run, a panic in StartAttempt would fail an admitted attempt that was
+// never made, so that a half-open breaker whose probes a broken tracer
+// fails would never close; and one in End would reach a caller whose call
+// succeeded.
+
+func (me *Method) traceCall(ctx context.Context, c *Call, t runtime.Tracer) {
+	defer me.recoverTracer(c, "StartCall")
+	c.trace = t.StartCall(ctx, runtime.CallInfo{Wrapper: me.m.wrapper, Instance: me.m.ext.instance, Method: me.name})
+}
+
+func (me *Method) traceAttempt(ctx context.Context, c *Call, a runtime.AttemptInfo) {
+	defer me.recoverTracer(c, "StartAttempt")
+	c.actx = c.trace.StartAttempt(ctx, a)
+}
+
+// recoverTracer, deferred around a call of c's Tracer called hook,
+// recovers a panic in it.
+func (me *Method) recoverTracer(c *Call, hook string) {
+	if v := recover(); v != nil {
+		c.trace, c.actx = nil, nil
+		me.m.userPanic(fmt.Sprintf("the Tracer of %s panicked in %s: %v; the call goes on untraced", me.m.wrapper, hook, v))
+	}
+}
+
 // endAttemptTrace tells c's trace that its attempt returned err.
-func (c *Call) endAttemptTrace(err error, class runtime.Class) {
+func (me *Method) endAttemptTrace(c *Call, err error, class runtime.Class) {
 	if c.trace != nil {
+		defer me.recoverTracer(c, "EndAttempt")
 		c.actx = nil
 		c.trace.EndAttempt(err, class)
 	}
@@ -86,6 +114,7 @@ func (c *Call) endAttemptTrace(err error, class runtime.Class) {
 // endCall tells c's trace, if any, that the call returns err.
 func (me *Method) endCall(c *Call, err error) {
 	if t := c.trace; t != nil {
+		defer me.recoverTracer(c, "End")
 		c.trace, c.actx = nil, nil
 		t.End(err)
 	}

@@ -138,3 +138,91 @@ func (h recordHandler) Enabled(context.Context, slog.Level) bool      { return t
 func (h recordHandler) Handle(_ context.Context, r slog.Record) error { h(r); return nil }
 func (h recordHandler) WithAttrs([]slog.Attr) slog.Handler            { return h }
 func (h recordHandler) WithGroup(string) slog.Handler                 { return h }
+
+// panickingTracer traces every call; its CallTrace panics in the method
+// that panicIn names.
+type panickingTracer struct{ panicIn atomic.Value } // string
+
+func (p *panickingTracer) StartCall(context.Context, runtime.CallInfo) runtime.CallTrace {
+	if p.panicIn.Load() == "StartCall" {
+		panic("tracer bug in StartCall")
+	}
+	return panickingTrace{p}
+}
+
+type panickingTrace struct{ p *panickingTracer }
+
+func (t panickingTrace) StartAttempt(ctx context.Context, _ runtime.AttemptInfo) context.Context {
+	if t.p.panicIn.Load() == "StartAttempt" {
+		panic("tracer bug in StartAttempt")
+	}
+	return ctx
+}
+
+func (t panickingTrace) EndAttempt(error, runtime.Class) {
+	if t.p.panicIn.Load() == "EndAttempt" {
+		panic("tracer bug in EndAttempt")
+	}
+}
+
+func (t panickingTrace) End(error) {
+	if t.p.panicIn.Load() == "End" {
+		panic("tracer bug in End")
+	}
+}
+
+// TestPanickingTracerFailsNoProbe: a Tracer that panicked in StartAttempt
+// failed an attempt that had been admitted and was never made, so that a
+// half-open breaker's probe counted as failed and the breaker never closed
+// while the tracer was broken; a panic in End reached a caller whose call
+// had succeeded. A tracer's panic now leaves the call untraced, whichever
+// method of it panics.
+func TestPanickingTracerFailsNoProbe(t *testing.T) {
+	for _, hook := range []string{"StartCall", "StartAttempt", "EndAttempt", "End"} {
+		t.Run(hook, func(t *testing.T) {
+			clock := fakeclock.New(time.Now())
+			var (
+				mu     sync.Mutex
+				logged []string
+			)
+			logger := slog.New(recordHandler(func(r slog.Record) { mu.Lock(); logged = append(logged, r.Message); mu.Unlock() }))
+			cfg := runtime.Config{
+				Retry:          runtime.RetryConfig{Disabled: true},
+				RateLimit:      runtime.RateLimitConfig{Disabled: true},
+				Throttle:       runtime.ThrottleConfig{Disabled: true},
+				CircuitBreaker: runtime.CircuitBreakerConfig{FailureThreshold: 1, InitialRecoveryTimeout: time.Second, RecoveryTimeout: time.Second, SuccessThreshold: 1},
+			}
+			tracer := &panickingTracer{}
+			tracer.panicIn.Store("")
+			inner := &downable{}
+			inner.down.Store(true)
+			w, err := NewResilientOrders(inner, cfg, runtime.WithLogger(logger), runtime.WithClock(clock), runtime.WithTracer(tracer))
+			require.NoError(t, err)
+			m := w.Resilience()
+			t.Cleanup(m.Close)
+			ctx := context.Background()
+			_, err = w.Get(ctx, "a")
+			require.Error(t, err)
+			require.Equal(t, runtime.StateOpen, m.Breakers()[0].State)
+
+			clock.Advance(2 * time.Second) // the next attempt is the half-open breaker's probe
+			inner.down.Store(false)
+			tracer.panicIn.Store(hook)
+			assert.NotPanics(t, func() {
+				v, err := w.Get(ctx, "a")
+				assert.NoError(t, err)
+				assert.Equal(t, "ok", v)
+			})
+			assert.Equal(t, runtime.StateClosed, m.Breakers()[0].State, "the probe succeeded, and closed the breaker")
+			mu.Lock()
+			defer mu.Unlock()
+			var tracerLogs int
+			for _, msg := range logged {
+				if strings.Contains(msg, "Tracer of ResilientOrders panicked in "+hook) {
+					tracerLogs++
+				}
+			}
+			assert.Equal(t, 1, tracerLogs, "the panic is logged once: %q", logged)
+		})
+	}
+}
