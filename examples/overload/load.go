@@ -169,6 +169,9 @@ type Result struct {
 	Changes []StateChange // the breaker's state changes, in order
 	Server  ServerStats
 	Other   string // the first error of kind OtherErr, for the report
+	// MaxAttempts is the wrapper's attempts per call (Get's retry
+	// max_attempts), 1 for the bare client and a wrapper without retry.
+	MaxAttempts int
 }
 
 type liveCall struct {
@@ -231,7 +234,7 @@ func Run(ctx context.Context, cfg LoadConfig, sub Subject) (*Result, error) {
 	}
 	inner := NewClient(srv.URL(), hc)
 
-	res := &Result{Subject: sub.Name, Config: cfg, Breaker: sub.Build != nil}
+	res := &Result{Subject: sub.Name, Config: cfg, Breaker: sub.Build != nil, MaxAttempts: 1}
 	var start time.Time
 	var changes sync.Mutex
 	var open atomic.Bool
@@ -253,6 +256,10 @@ func Run(ctx context.Context, cfg LoadConfig, sub Subject) (*Result, error) {
 		}
 		defer mgr.Close()
 		svc = w
+		res.MaxAttempts = 1
+		if c, ok := mgr.Config("Get"); ok && !c.Retry.Disabled {
+			res.MaxAttempts = c.Retry.MaxAttempts
+		}
 		inner.OnSend = func(ctx context.Context) {
 			if open.Load() {
 				if id := callOf(ctx); id >= 0 && id < len(calls) {

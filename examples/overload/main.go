@@ -80,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&p.After, "after", p.After, "length of the phase after the fault")
 	fs.DurationVar(&p.AttemptTimeout, "attempt-timeout", p.AttemptTimeout, "per-attempt timeout of every wrapper in deepqueue")
 	fs.Float64Var(&p.FailRate, "fail-rate", p.FailRate, "share of requests failing at random in random")
+	fs.Float64Var(&p.RandomRate, "random-rate", p.RandomRate, "offered load in random, calls a second")
+	fs.DurationVar(&p.RandomDeadline, "random-deadline", p.RandomDeadline, "deadline of each call in random: long enough for the profiles' backoff")
 	fs.Float64Var(&p.ServerLimit, "server-limit", p.ServerLimit, "requests a second the server admits in slowlimit")
 	fs.Uint64Var(&p.Seed, "seed", 0, "seed of the arrivals (0: random)")
 	fs.BoolVar(&p.HTTP2, "h2c", p.HTTP2, "HTTP/2 without TLS instead of HTTP/1.1: calls that time out reset a stream instead of closing a connection")

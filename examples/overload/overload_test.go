@@ -543,3 +543,25 @@ func TestServerKeepsItsCapacity(t *testing.T) {
 		t.Fatalf("400 requests of 5ms on 2 workers took %v, want about 1s", d)
 	}
 }
+
+// TestRetriesCarry: random's target asks 99.5% of calls of a client whose
+// retries can get there, and of one of fewer attempts what they allow,
+// less half a point.
+func TestRetriesCarry(t *testing.T) {
+	for _, tt := range []struct {
+		attempts, ok, calls int
+		pass                bool
+	}{
+		{5, 9960, 10000, true},  // 99.6% >= 99.5%
+		{5, 9940, 10000, false}, // 99.4% < 99.5%
+		{3, 9880, 10000, true},  // 98.8% >= 99.2% - 0.5
+		{3, 9860, 10000, false}, // 98.6% < 98.7%
+		{1, 7960, 10000, true},  // one attempt: 80% - 0.5
+		{1, 7900, 10000, false},
+	} {
+		s := []PhaseStats{{MaxAttempts: tt.attempts, OK: tt.ok, Calls: tt.calls}}
+		if v, ok := retriesCarry(0.2, 0.995).Judge(s, nil); ok != tt.pass {
+			t.Errorf("%d attempts, %d of %d calls succeeding: %s, pass %v, want %v", tt.attempts, tt.ok, tt.calls, v, ok, tt.pass)
+		}
+	}
+}

@@ -17,15 +17,17 @@ const RecoveryShare = 0.95
 
 // PhaseStats is what the calls that started in one phase did.
 type PhaseStats struct {
-	Name      string
-	Duration  time.Duration
-	Calls     int // calls offered (started) in the phase
-	OK        int // of which succeeded
-	Attempts  int // requests of those calls the server received
-	Limited   int // of which it answered 429
-	OpenSends int // requests of those calls sent while the breaker was open
-	P99       time.Duration
-	Openings  int // breaker openings during the phase
+	Name     string
+	Duration time.Duration
+	// MaxAttempts is the client's attempts per call (Result.MaxAttempts).
+	MaxAttempts int
+	Calls       int // calls offered (started) in the phase
+	OK          int // of which succeeded
+	Attempts    int // requests of those calls the server received
+	Limited     int // of which it answered 429
+	OpenSends   int // requests of those calls sent while the breaker was open
+	P99         time.Duration
+	Openings    int // breaker openings during the phase
 	// Breaker is false for the bare client; then WasOpen says whether the
 	// breaker was open at any moment of the phase, and End is its state
 	// at the phase's end.
@@ -80,6 +82,7 @@ func Analyze(r *Result, bucket time.Duration) []PhaseStats {
 	lat := make([][]time.Duration, len(cfg.Phases))
 	for i, p := range cfg.Phases {
 		out[i].Name, out[i].Duration, out[i].Returned = p.Name, p.Duration, p.Returned
+		out[i].MaxAttempts = r.MaxAttempts
 	}
 	for _, c := range r.Calls {
 		i := cfg.PhaseAt(c.At)
