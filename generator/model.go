@@ -66,8 +66,6 @@ type method struct {
 	cfg      runtime.Config
 	retryOn  *matcher // Go identifiers of retry_on, or nil
 	excluded *matcher // Go identifiers of excluded_errors, or nil
-	// applies lists the policies that apply, for the doc comment.
-	applies []string
 }
 
 // progress is what a method's first result counts, and what a failed

@@ -271,9 +271,3 @@ func parseClasses(list string) (runtime.Class, error) {
 	err := c.UnmarshalText([]byte(list))
 	return c, err
 }
-
-// parseClass reads one class name.
-func parseClass(name string) (runtime.Class, bool) {
-	c, err := parseClasses(name)
-	return c, err == nil && name != "" && !strings.Contains(name, ",")
-}
