@@ -270,7 +270,8 @@ func TestTimeoutAttemptDeadline(t *testing.T) {
 func TestTimeoutAttemptDeadlineWithRateLimit(t *testing.T) {
 	inner := &toCtxGetter{}
 	cfg := toConfig(5*time.Second, 1)
-	cfg.RateLimit = runtime.RateLimitConfig{MaxRequestsPerMinute: 60_000, BurstSize: 2} // a token a millisecond
+	const interval = 50 * time.Millisecond // between tokens
+	cfg.RateLimit = runtime.RateLimitConfig{MaxRequestsPerMinute: int(time.Minute / interval), BurstSize: 2}
 	w := newToGetterWrapper(t, inner, cfg)
 	before := time.Now()
 	for _, id := range []string{"1", "2", "3"} { // the third waits for its token
@@ -287,7 +288,11 @@ func TestTimeoutAttemptDeadlineWithRateLimit(t *testing.T) {
 		assert.False(t, dl.Before(before.Add(5*time.Second)), "deadline %v", dl)
 		assert.False(t, dl.After(after.Add(5*time.Second)), "deadline %v", dl)
 	}
-	assert.GreaterOrEqual(t, dl2.Sub(dl1), time.Millisecond, "the second attempt started after its wait")
+	// The bucket admits no three attempts within less than an interval,
+	// so the third started at least an interval after before; the second
+	// started at once, and ended long before that.
+	assert.False(t, dl2.Before(before.Add(5*time.Second+interval)),
+		"the third attempt's deadline %v counts from the end of its wait, at least %v after %v", dl2, interval, before)
 	for _, c := range ctxs {
 		assert.ErrorIs(t, c.Err(), context.Canceled, "cancelled as soon as the attempt returned")
 	}
