@@ -89,8 +89,11 @@ type ctxWatch struct {
 	c    *timeoutCtx
 	mu   sync.Mutex
 	stop func() bool // ends the registration with the parent
-	fs   []regFunc   // registered with AfterFunc; fsBuf holds the first
-	fid  uint64      // the last registration's id; never reset
+	// onParent is w.parentDone, made once with w and used for every
+	// context it watches: what the registration with the parent runs.
+	onParent func()
+	fs       []regFunc // registered with AfterFunc; fsBuf holds the first
+	fid      uint64    // the last registration's id; never reset
 	// The deadline queue: the shard that holds c, its deadline in
 	// nanoseconds since clockBase, and its neighbours, under the shard's
 	// lock.
@@ -106,7 +109,15 @@ type regFunc struct {
 	f  func()
 }
 
-var ctxWatches = sync.Pool{New: func() any { return new(ctxWatch) }}
+var ctxWatches sync.Pool
+
+func init() {
+	ctxWatches.New = func() any {
+		w := new(ctxWatch)
+		w.onParent = w.parentDone
+		return w
+	}
+}
 
 // newTimeoutCtx returns the context of an attempt of me that ends at
 // deadline, or with parent, and the function that cancels it.
@@ -281,12 +292,19 @@ func (c *timeoutCtx) watch() {
 	w.shard.add(w)
 	if c.parent.Done() != nil {
 		// f runs in a goroutine of its own: never under w.mu.
-		w.stop = context.AfterFunc(c.parent, c.parentDone)
+		w.stop = context.AfterFunc(c.parent, w.onParent)
 	}
 	c.state.Store(ctxWatched)
 }
 
-func (c *timeoutCtx) parentDone() { c.finish(ctxParent, c.parent.Err(), c.parent) }
+// parentDone ends the context w watches with its parent, which is done.
+// finish does not let go of w (nor clear w.c) while this may run: once w
+// is back in the pool, its registration with that parent has been
+// stopped before it ran.
+func (w *ctxWatch) parentDone() {
+	c := w.c
+	c.finish(ctxParent, c.parent.Err(), c.parent)
+}
 
 // finish ends c: as the attempt returned (ctxCanceled), at its deadline
 // (ctxExpired), or with its parent p (ctxParent, err being p's error). The
@@ -343,11 +361,12 @@ func (c *timeoutCtx) finish(kind int32, err error, p context.Context) {
 	w.stop, w.fs, w.fsBuf[0] = nil, nil, regFunc{}
 	w.mu.Unlock()
 	w.shard.remove(w)
-	if stop != nil {
-		stop() // false if it is what ended c
+	if stop == nil || stop() {
+		w.c = nil // out of the queue: nothing reads it; and the pool must not keep c, nor its parent, alive
+		ctxWatches.Put(w)
 	}
-	w.c = nil // out of the queue: nothing reads it; and the pool must not keep c, nor its parent, alive
-	ctxWatches.Put(w)
+	// Else the registration with the parent has run, or is running (it is
+	// what ended c): it holds w, which it leaves to the collector.
 	if f1 != nil {
 		f1()
 	}

@@ -762,3 +762,41 @@ func TestTimeoutCancelTwiceIsPooledOnce(t *testing.T) {
 	}
 	cancelB()
 }
+
+// A registration with the parent that runs as the attempt returns (the
+// parent cancelled at that moment) may still be running once the attempt
+// is done: the ctxWatch it holds must not go back to the pool, where the
+// next attempt would take it and the late registration would end that
+// attempt instead.
+func TestLateParentRegistrationEndsNoOtherAttempt(t *testing.T) {
+	me := timeoutMethod(t, time.Hour)
+	for i := range 2000 {
+		parent, cancelParent := context.WithCancel(context.Background())
+		ctx, cancel := me.Timeout(parent)
+		_ = ctx.Done() // watched: registered with parent
+		if i%2 == 0 {
+			// The registration's goroutine is started, and has most
+			// likely not run when the attempt returns.
+			cancelParent()
+			cancel()
+		} else { // or the two race
+			go cancelParent()
+			cancel()
+		}
+		// The next attempts take what the pool has, at once.
+		next := make([]context.Context, 4)
+		cancels := make([]context.CancelFunc, len(next))
+		for j := range next {
+			next[j], cancels[j] = me.Timeout(context.Background())
+			_ = next[j].Done()
+		}
+		<-parent.Done()
+		time.Sleep(10 * time.Microsecond) // for the registration's goroutine
+		for j, c := range next {
+			if err := c.Err(); err != nil || dtClosed(c.Done()) {
+				t.Fatalf("an attempt under Background ended by another's parent (Err %v)", err)
+			}
+			cancels[j]()
+		}
+	}
+}
