@@ -77,7 +77,9 @@ func BenchmarkOverhead(b *testing.B) {
 	// Callers under a request's context, cancellable but without a
 	// deadline, as a server's handlers are: both calls pay for pgx's
 	// watching it, and the wrapper adds its 5s per-attempt timeout, whose
-	// context registers with the caller's.
+	// context registers with the caller's. WithCancel is the floor, in the
+	// same rounds: no wrapper, and a fresh context.WithCancel of the
+	// caller's per read (see GetItem/floor).
 	b.Run("GetItem/request-context", func(b *testing.B) {
 		f := newFixture(b, items)
 		w := f.wrap(b, unthrottled)
@@ -85,17 +87,28 @@ func BenchmarkOverhead(b *testing.B) {
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			return reads["GetItem"](ctx, c, id)
-		})
+		}, contender{"WithCancel", freshContext{f.conn, context.WithCancel}},
+			contender{"WithTimeout", freshContext{f.conn, withTimeout5s}})
 	})
-	// No wrapper on either side: what pgx itself does with a context that
-	// may be cancelled (a Done channel and a context.AfterFunc per query),
-	// which the per-attempt timeout's context is, against
-	// context.Background(), which the direct reads above use.
-	b.Run("GetItem/pgx-cancellable", func(b *testing.B) {
+	// The floor under the per-attempt timeout, read in the same rounds as
+	// the wrapper, without one:
+	//   - LongLived: one cancellable context for every read, never
+	//     cancelled: what pgx's watching a context costs (a Done channel
+	//     and a context.AfterFunc per query);
+	//   - WithCancel: a fresh context.WithCancel per read, cancelled after
+	//     it, as any per-read deadline or cancellation must be, but with no
+	//     deadline at all;
+	//   - WithTimeout: a fresh context.WithTimeout, a hand-written per-read
+	//     timeout.
+	b.Run("GetItem/floor", func(b *testing.B) {
 		f := newFixture(b, items)
-		cctx, cancel := context.WithCancel(context.Background())
+		w := f.wrap(b, unthrottled)
+		long, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		benchmarkOverhead(b, f.conn, cancellable{f.conn, cctx}, items, reads["GetItem"])
+		benchmarkOverhead(b, f.conn, w, items, reads["GetItem"],
+			contender{"LongLived", cancellable{f.conn, long}},
+			contender{"WithCancel", freshContext{f.conn, context.WithCancel}},
+			contender{"WithTimeout", freshContext{f.conn, withTimeout5s}})
 	})
 	// Without the per-attempt timeout, whose context (see above) is most
 	// of what the wrapper adds.
@@ -122,46 +135,58 @@ func (c cancellable) GetItem(_ context.Context, id int64) (Item, error) {
 // machine.
 const overheadBatch = 20
 
+// contender is a Catalog read in the same rounds as the direct and the
+// wrapped ones, whose overhead against the direct reads BenchmarkOverhead
+// reports as name-%.
+type contender struct {
+	name string
+	c    Catalog
+}
+
 func benchmarkOverhead(b *testing.B, direct, wrapped Catalog, items int,
-	read func(context.Context, Catalog, int64) error) {
+	read func(context.Context, Catalog, int64) error, others ...contender) {
 	ctx := context.Background()
-	for i := range 100 { // warm the pool and both statement caches
-		if err := read(ctx, direct, int64(1+i)); err != nil {
-			b.Fatal(err)
-		}
-		if err := read(ctx, wrapped, int64(1+i)); err != nil {
-			b.Fatal(err)
+	cats := append([]contender{{"direct", direct}, {"wrapped", wrapped}}, others...)
+	for i := range 100 { // warm the pool and the statement caches
+		for _, c := range cats {
+			if err := read(ctx, c.c, int64(1+i)); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
-	var d, w []time.Duration // single reads
-	var added, ratios []float64
+	single := make([][]time.Duration, len(cats)) // single reads
+	ratios := make([][]float64, len(cats))
+	var added []float64
 	next := 0
 	var one [overheadBatch]time.Duration
 	// batch returns the median of a batch of reads from first on.
-	batch := func(c Catalog, first int, into *[]time.Duration) time.Duration {
+	batch := func(k, first int) time.Duration {
 		for j := range overheadBatch {
 			id := int64(1 + (first+j)%items)
 			t0 := time.Now()
-			if err := read(ctx, c, id); err != nil {
+			if err := read(ctx, cats[k].c, id); err != nil {
 				b.Fatal(err)
 			}
 			one[j] = time.Since(t0)
 		}
-		*into = append(*into, one[:]...)
+		single[k] = append(single[k], one[:]...)
 		slices.Sort(one[:])
 		return one[overheadBatch/2]
 	}
+	meds := make([]time.Duration, len(cats))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		var dd, ww time.Duration
-		if i%2 == 0 {
-			dd, ww = batch(direct, next, &d), batch(wrapped, next, &w)
-		} else {
-			ww, dd = batch(wrapped, next, &w), batch(direct, next, &d)
+		// Each round starts with the next of them, and goes on in turn.
+		for j := range cats {
+			k := (i + j) % len(cats)
+			meds[k] = batch(k, next)
 		}
 		next += overheadBatch
-		added, ratios = append(added, float64(ww-dd)), append(ratios, float64(ww)/float64(dd))
+		added = append(added, float64(meds[1]-meds[0]))
+		for k := 1; k < len(cats); k++ {
+			ratios[k] = append(ratios[k], float64(meds[k])/float64(meds[0]))
+		}
 	}
 	b.StopTimer()
 	p := func(ds []time.Duration, q float64) time.Duration {
@@ -173,12 +198,15 @@ func benchmarkOverhead(b *testing.B, direct, wrapped Catalog, items int,
 		return xs[len(xs)/2]
 	}
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-	b.ReportMetric(100*(med(ratios)-1), "overhead-%")
+	b.ReportMetric(100*(med(ratios[1])-1), "overhead-%")
+	for k := 2; k < len(cats); k++ {
+		b.ReportMetric(100*(med(ratios[k])-1), cats[k].name+"-%")
+	}
 	b.ReportMetric(med(added)/float64(time.Microsecond), "added-µs")
-	b.ReportMetric(us(p(d, 0.50)), "p50-direct-µs")
-	b.ReportMetric(us(p(w, 0.50)), "p50-wrapped-µs")
-	b.ReportMetric(us(p(d, 0.99)), "p99-direct-µs")
-	b.ReportMetric(us(p(w, 0.99)), "p99-wrapped-µs")
+	b.ReportMetric(us(p(single[0], 0.50)), "p50-direct-µs")
+	b.ReportMetric(us(p(single[1], 0.50)), "p50-wrapped-µs")
+	b.ReportMetric(us(p(single[0], 0.99)), "p99-direct-µs")
+	b.ReportMetric(us(p(single[1], 0.99)), "p99-wrapped-µs")
 }
 
 // BenchmarkParallel reads with GetItem from GOMAXPROCS goroutines, through
@@ -226,4 +254,24 @@ func BenchmarkNewResilientCatalog(b *testing.B) {
 	h := measureHeap(inner, 5000)
 	b.ReportMetric(h.PerWrapper, "heap-B/wrapper")
 	b.ReportMetric(h.PerMethod, "heap-B/method")
+}
+
+// withTimeout5s is a hand-written per-read timeout, as long as the
+// wrapper's.
+func withTimeout5s(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, 5*time.Second)
+}
+
+// freshContext is a Catalog whose GetItem reads under a context of its
+// own, made from its caller's for that read and cancelled after it, as a
+// hand-written per-read timeout would be.
+type freshContext struct {
+	*Connector
+	with func(context.Context) (context.Context, context.CancelFunc)
+}
+
+func (c freshContext) GetItem(ctx context.Context, id int64) (Item, error) {
+	ctx, cancel := c.with(ctx)
+	defer cancel()
+	return c.Connector.GetItem(ctx, id)
 }

@@ -3,6 +3,7 @@ package resgenimpl
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,29 +111,81 @@ func median(xs []float64) float64 {
 }
 
 // BenchmarkPgxLikeAttempt is the floor under a PostgreSQL read with a
-// per-attempt timeout: what a fresh cancellable context costs when the
-// callee uses it as pgx does (Done, then context.AfterFunc until the query
-// returns), for context.WithCancel, which has no deadline at all, and for
-// the attempt's context, whose deadline comes on top.
+// per-attempt timeout: what a context costs when the callee uses it as pgx
+// does with every query (pgconn's ContextWatcher: under its lock, Done,
+// then a channel and context.AfterFunc with a function that holds the
+// context; after the query, the registration's stop). The rows:
 //
-//	go test -run '^$' -bench PgxLikeAttempt -count 5 ./runtime/resgenimpl
+//   - Background: a context that is never done, which pgx does not watch;
+//
+//   - LongLived: one cancellable context for every query, pgx's own cost of
+//     watching one;
+//
+//   - WithCancel: a fresh context.WithCancel per query, no deadline at all;
+//
+//   - WithTimeout: a fresh context.WithTimeout, a hand-written timeout;
+//
+//   - Timeout: the attempt's context with its 5s deadline.
+//
+//     go test -run '^$' -bench PgxLikeAttempt -count 5 ./runtime/resgenimpl
 func BenchmarkPgxLikeAttempt(b *testing.B) {
 	me := timeoutMethod(b, 5*time.Second)
-	pgx := timeoutUses[len(timeoutUses)-1].use
-	b.Run("WithCancel", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			ctx, cancel := context.WithCancel(context.Background())
-			pgx(ctx)
-			cancel()
+	long, cancelLong := context.WithCancel(context.Background())
+	defer cancelLong()
+	rows := []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+	}{
+		{"Background", func() (context.Context, context.CancelFunc) { return context.Background(), func() {} }},
+		{"LongLived", func() (context.Context, context.CancelFunc) { return long, func() {} }},
+		{"WithCancel", func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }},
+		{"WithTimeout", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 5*time.Second)
+		}},
+		{"Timeout", func() (context.Context, context.CancelFunc) { return me.Timeout(context.Background()) }},
+	}
+	var w pgxLikeWatcher
+	for _, r := range rows {
+		b.Run(r.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx, cancel := r.ctx()
+				w.watch(ctx)
+				w.unwatch()
+				cancel()
+			}
+		})
+	}
+}
+
+// pgxLikeWatcher watches a query's context as pgconn's ContextWatcher does.
+type pgxLikeWatcher struct {
+	mu       sync.Mutex
+	stop     func() bool
+	done     chan struct{}
+	canceled int
+}
+
+func (w *pgxLikeWatcher) watch(ctx context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ctx.Done() != nil {
+		w.done = make(chan struct{})
+		w.stop = context.AfterFunc(ctx, func() {
+			w.canceled++ // where pgx sets the connection's deadline from ctx
+			_ = ctx
+			close(w.done)
+		})
+	}
+}
+
+func (w *pgxLikeWatcher) unwatch() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stop != nil {
+		if !w.stop() {
+			<-w.done
 		}
-	})
-	b.Run("Timeout", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			ctx, cancel := me.Timeout(context.Background())
-			pgx(ctx)
-			cancel()
-		}
-	})
+		w.stop, w.done = nil, nil
+	}
 }
