@@ -77,9 +77,9 @@ func BenchmarkOverhead(b *testing.B) {
 	// Callers under a request's context, cancellable but without a
 	// deadline, as a server's handlers are: both calls pay for pgx's
 	// watching it, and the wrapper adds its 5s per-attempt timeout, whose
-	// context registers with the caller's. WithCancel is the floor, in the
-	// same rounds: no wrapper, and a fresh context.WithCancel of the
-	// caller's per read (see GetItem/floor).
+	// context registers with the caller's. In the same rounds, without a
+	// wrapper: a fresh context.WithCancel of the caller's per read, the
+	// floor, and a fresh context.WithTimeout (see GetItem/floor).
 	b.Run("GetItem/request-context", func(b *testing.B) {
 		f := newFixture(b, items)
 		w := f.wrap(b, unthrottled)
