@@ -629,25 +629,43 @@ func classifyGRPCCode(code uint64) Class {
 // Kubernetes 429, which the API server answers before processing the
 // request.
 func classifyByReflection(err error) (Class, bool) {
+	r := firstInChain(err, func(e error) reflected {
+		c, turnedAway := reflectClass(e)
+		return reflected{c, turnedAway}
+	})
+	return r.c, r.turnedAway
+}
+
+// reflected is what reflectClass found of one error.
+type reflected struct {
+	c          Class
+	turnedAway bool
+}
+
+// firstInChain returns the first f(e) that is not T's zero value over the
+// errors of err's chain, depth first through the errors that wrap several
+// (errors.Join), or the zero value.
+func firstInChain[T comparable](err error, f func(error) T) T {
+	var zero T
 	for err != nil {
-		if c, turnedAway := reflectClass(err); c != 0 {
-			return c, turnedAway
+		if v := f(err); v != zero {
+			return v
 		}
 		switch u := err.(type) {
 		case interface{ Unwrap() error }:
 			err = u.Unwrap()
 		case interface{ Unwrap() []error }:
 			for _, e := range u.Unwrap() {
-				if c, turnedAway := classifyByReflection(e); c != 0 {
-					return c, turnedAway
+				if v := firstInChain(e, f); v != zero {
+					return v
 				}
 			}
-			return 0, false
+			return zero
 		default:
-			return 0, false
+			return zero
 		}
 	}
-	return 0, false
+	return zero
 }
 
 // grpcCodesPkg is the package of gRPC's codes.Code.

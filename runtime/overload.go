@@ -198,32 +198,21 @@ func overloadAnswer(err error, c Class) bool {
 // kubeCode returns the HTTP status code of the first error of err's chain
 // that has a Kubernetes status (Status() metav1.Status, read by
 // reflection as Classify reads it), or 0.
-func kubeCode(err error) (code int64) {
+func kubeCode(err error) int64 { return firstInChain(err, kubeCodeOf) }
+
+// kubeCodeOf returns the HTTP status code of err's own Kubernetes status,
+// or 0.
+func kubeCodeOf(err error) (code int64) {
 	defer func() {
 		if recover() != nil { // an error whose Status panics has none
 			code = 0
 		}
 	}()
-	for err != nil {
-		if t := reflect.TypeOf(err); !onlyWraps(err, t) {
-			if st, ok := kubeStatus(t, reflect.ValueOf(err)); ok {
-				if c := st.FieldByName("Code"); isInt(c) {
-					return c.Int()
-				}
+	if t := reflect.TypeOf(err); !onlyWraps(err, t) {
+		if st, ok := kubeStatus(t, reflect.ValueOf(err)); ok {
+			if c := st.FieldByName("Code"); isInt(c) {
+				return c.Int()
 			}
-		}
-		switch u := err.(type) {
-		case interface{ Unwrap() error }:
-			err = u.Unwrap()
-		case interface{ Unwrap() []error }:
-			for _, e := range u.Unwrap() {
-				if c := kubeCode(e); c != 0 {
-					return c
-				}
-			}
-			return 0
-		default:
-			return 0
 		}
 	}
 	return 0

@@ -109,16 +109,6 @@ type regFunc struct {
 	f  func()
 }
 
-var ctxWatches sync.Pool
-
-func init() {
-	ctxWatches.New = func() any {
-		w := new(ctxWatch)
-		w.onParent = w.parentDone
-		return w
-	}
-}
-
 // newTimeoutCtx returns the context of an attempt of me that ends at
 // deadline, or with parent, and the function that cancels it.
 func newTimeoutCtx(me *Method, parent context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
@@ -136,9 +126,17 @@ type timeoutCancel struct {
 	f context.CancelFunc // h.cancel, made once per timeoutCancel
 }
 
-var timeoutCancels sync.Pool
+// ctxWatches and timeoutCancels keep, with each value, the method value
+// it hands out, made once. (Their New functions are set at init: the
+// methods they refer to use the pools.)
+var ctxWatches, timeoutCancels sync.Pool
 
 func init() {
+	ctxWatches.New = func() any {
+		w := new(ctxWatch)
+		w.onParent = w.parentDone
+		return w
+	}
 	timeoutCancels.New = func() any {
 		h := new(timeoutCancel)
 		h.f = h.cancel

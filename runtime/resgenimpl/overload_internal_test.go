@@ -461,6 +461,9 @@ func TestOverloadAnswers(t *testing.T) {
 		// a struct of another module read by reflection.
 		{fmt.Errorf("list pods: %w", &kubeShaped{kubeShapedStatus{Reason: "ServiceUnavailable", Code: 503}}), true},
 		{&kubeShaped{kubeShapedStatus{Reason: "InternalError", Code: 500}}, false},
+		// An error whose Status panics (a nil *StatusError) hides no 503
+		// joined beside it: the walk goes on past it.
+		{errors.Join((*kubeShaped)(nil), &kubeShaped{kubeShapedStatus{Reason: "ServiceUnavailable", Code: 503}}), true},
 	} {
 		if got := overloadAnswer(tt.err, runtime.Classify(tt.err)); got != tt.want {
 			t.Errorf("overloadAnswer(%v) = %v, want %v", tt.err, got, tt.want)
@@ -477,8 +480,14 @@ type kubeShapedStatus struct {
 
 type kubeShaped struct{ s kubeShapedStatus }
 
-func (e *kubeShaped) Status() kubeShapedStatus { return e.s }
-func (e *kubeShaped) Error() string            { return e.s.Reason }
+func (e *kubeShaped) Status() kubeShapedStatus { return e.s } // panics on a nil *kubeShaped
+
+func (e *kubeShaped) Error() string {
+	if e == nil {
+		return "<nil>"
+	}
+	return e.s.Reason
+}
 
 // TestRampReachesEveryGuardOfABreaker: two methods that share a breaker
 // but not their throttle settings have a guard each; when the breaker
