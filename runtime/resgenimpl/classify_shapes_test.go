@@ -82,31 +82,13 @@ type temporaryOnly struct{ boolErr }
 
 func (e temporaryOnly) Temporary() bool { return e.v }
 
-// kubeStatus has the fields of metav1.Status that Classify reads.
-type kubeStatus struct {
-	Status  string
-	Message string
-	Reason  string
-	Code    int32
-	Details *kubeDetails
-}
-
-type kubeDetails struct {
-	Name              string
-	RetryAfterSeconds int32
-}
-
-// kubeErr has the shape of Kubernetes' *apierrors.StatusError.
-type kubeErr struct{ s kubeStatus }
-
-func (e *kubeErr) Status() kubeStatus { return e.s } // panics on a nil *kubeErr
-
-func (e *kubeErr) Error() string {
-	if e == nil {
-		return "<nil>"
-	}
-	return e.s.Message
-}
+// The shapes of Kubernetes' errors (kube_shape_test.go), shared with the
+// package's internal tests.
+type (
+	kubeStatus  = resgenimpl.KubeStatus
+	kubeDetails = resgenimpl.KubeDetails
+	kubeErr     = resgenimpl.KubeErr
+)
 
 // statusString has a Status method of another shape.
 type statusString struct{}

@@ -459,34 +459,16 @@ func TestOverloadAnswers(t *testing.T) {
 		{errors.New("plain"), false},
 		// Kubernetes' *apierrors.StatusError: its code is in Status(),
 		// a struct of another module read by reflection.
-		{fmt.Errorf("list pods: %w", &kubeShaped{kubeShapedStatus{Reason: "ServiceUnavailable", Code: 503}}), true},
-		{&kubeShaped{kubeShapedStatus{Reason: "InternalError", Code: 500}}, false},
+		{fmt.Errorf("list pods: %w", &kubeErr{kubeStatus{Reason: "ServiceUnavailable", Code: 503}}), true},
+		{&kubeErr{kubeStatus{Reason: "InternalError", Code: 500}}, false},
 		// An error whose Status panics (a nil *StatusError) hides no 503
-		// joined beside it: the walk goes on past it.
-		{errors.Join((*kubeShaped)(nil), &kubeShaped{kubeShapedStatus{Reason: "ServiceUnavailable", Code: 503}}), true},
+		// joined beside it.
+		{errors.Join((*kubeErr)(nil), &kubeErr{kubeStatus{Reason: "ServiceUnavailable", Code: 503}}), true},
 	} {
 		if got := overloadAnswer(tt.err, runtime.Classify(tt.err)); got != tt.want {
 			t.Errorf("overloadAnswer(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
-}
-
-// kubeShapedStatus and kubeShaped have the shape of Kubernetes'
-// metav1.Status and *apierrors.StatusError.
-type kubeShapedStatus struct {
-	Reason string
-	Code   int32
-}
-
-type kubeShaped struct{ s kubeShapedStatus }
-
-func (e *kubeShaped) Status() kubeShapedStatus { return e.s } // panics on a nil *kubeShaped
-
-func (e *kubeShaped) Error() string {
-	if e == nil {
-		return "<nil>"
-	}
-	return e.s.Reason
 }
 
 // TestRampReachesEveryGuardOfABreaker: two methods that share a breaker
