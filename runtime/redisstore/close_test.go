@@ -118,6 +118,7 @@ func testLeaseNotReturnedAfterRefill(t *testing.T, f fleetOf) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	leased := time.Now()
 	time.Sleep(600 * time.Millisecond) // full again: a's lease is absorbed (it expires after 1s)
 	b := f.store(t)
 	bb, _ := b.Bucket("k", cfg)
@@ -126,6 +127,11 @@ func testLeaseNotReturnedAfterRefill(t *testing.T, f fleetOf) {
 		if _, ok := bb.Reserve(time.Now(), 0); ok {
 			admitted++
 		}
+	}
+	if time.Since(leased) > 900*time.Millisecond {
+		// a's lease would have expired before Close gave it back: the
+		// guard this test is about would not be exercised.
+		t.Fatalf("%v between the lease and Close, want under 900ms", time.Since(leased))
 	}
 	a.Close()
 	for range 10 {

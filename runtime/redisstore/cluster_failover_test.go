@@ -44,13 +44,7 @@ func TestClusterFailover(t *testing.T) {
 	cfg := runtime.CircuitBreakerConfig{FailureThreshold: 2, RecoveryTimeout: time.Minute, InitialRecoveryTimeout: time.Minute, SuccessThreshold: 1}
 	ba, _ := a.Breaker("W", cfg)
 	bb, _ := b.Breaker("W", cfg)
-	for range 2 {
-		pm, err := ba.Allow(sys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ba.Failure(pm, callWeight, sys)
-	}
+	open(t, ba)
 	settle(a, b)
 	if s := bb.State(); s != runtime.StateOpen {
 		t.Fatalf("state %v before the failover, want OPEN", s)
@@ -128,13 +122,7 @@ func TestClusterFailover(t *testing.T) {
 	// well within the poll's second.
 	xa, _ := a.Breaker("X", cfg)
 	xb, _ := b.Breaker("X", cfg)
-	for range 2 {
-		pm, err := xa.Allow(sys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		xa.Failure(pm, callWeight, sys)
-	}
+	open(t, xa)
 	a.Flush()
 	t0 := time.Now()
 	for xb.State() != runtime.StateOpen {

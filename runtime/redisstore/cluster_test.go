@@ -28,7 +28,6 @@ import (
 // test ends.
 
 type redisCluster struct {
-	t     *testing.T
 	nodes []*exec.Cmd
 	addrs []string
 }
@@ -91,7 +90,7 @@ func startCluster(t *testing.T, masters, replicas int) *redisCluster {
 	t.Helper()
 	n := masters * (1 + replicas)
 	server, cli := lookCluster(t)
-	rc := &redisCluster{t: t}
+	rc := &redisCluster{}
 	t.Cleanup(rc.kill)
 	dir := t.TempDir()
 	for i := range n {

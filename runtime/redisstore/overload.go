@@ -101,10 +101,13 @@ func (s *Store) ShareOverload(name string, local func() store.OverloadCounts) (o
 		s.shares[name] = sh
 		s.slist = append(s.slist, sh)
 	}
-	s.mu.Unlock()
+	// Under s.mu, as remove decides under it that sh has no source left:
+	// else the last source's remove could drop sh between the two, and src
+	// be left on a share that nothing reports.
 	sh.mu.Lock()
 	sh.sources = append(sh.sources, src)
 	sh.mu.Unlock()
+	s.mu.Unlock()
 	s.start()
 	s.kick()
 	others = func() (store.OverloadCounts, bool) { return sh.others(src) }

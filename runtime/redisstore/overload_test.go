@@ -100,18 +100,17 @@ func TestOverloadCountsShared(t *testing.T) {
 	time.Sleep(time.Second)
 	rt := stores[0].RoundTrips() - before
 	t.Logf("%d round trips in a second while the fleet's counts are hot", rt)
-	if rt > 15 {
-		t.Errorf("%d round trips in a second while hot, want about one a round (10)", rt)
+	if rt > 15 || rt < 5 {
+		t.Errorf("%d round trips in a second while hot, want about one a round (10), not the heartbeat's one", rt)
 	}
 
 	// Process 2 stops reporting without closing: it drops out once its
 	// field is 3s old.
 	stops[2]()
-	start := time.Now()
 	d := waitOthers(t, "expiry", others[0], sum(0, 2), 5*time.Second)
 	t.Logf("a process that stopped reporting dropped out after %v", d)
 	if d < 2*time.Second {
-		t.Errorf("dropped out after %v, before its field expired", time.Since(start))
+		t.Errorf("dropped out after %v, before its field expired", d)
 	}
 
 	// Process 1 closes its Store: it drops out at once (the next read).
@@ -205,9 +204,11 @@ func TestQuietProcessThrottlesInFleetBrownout(t *testing.T) {
 		mm, _ := m.Resilience().MethodMetrics("Get")
 		return mm.Throttle
 	}
+	// Within a few 100ms rounds of the hot schedule: the once-a-second
+	// heartbeat alone would take up to a second.
 	for throttle(quiet) == 0 {
-		if time.Since(start) > time.Second {
-			t.Fatalf("the quiet process does not throttle a second into the fleet's brownout (busy: %.2f)", throttle(busy))
+		if time.Since(start) > 600*time.Millisecond {
+			t.Fatalf("the quiet process does not throttle 600ms into the fleet's brownout (busy: %.2f)", throttle(busy))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -123,9 +123,9 @@
 // which would make Redis hash each key whole. Changes of state are
 // published on one channel (PREFIX + "events"): Redis Cluster forwards
 // every PUBLISH to every node, so a Store subscribed through any node
-// hears the changes of states on all of them. A *redis.Ring is not
-// supported: it shards pub/sub by channel and keys by key, so changes
-// would reach the other processes only by the once-a-second poll.
+// hears the changes of states on all of them. A *redis.Ring works but is
+// not recommended: it shards pub/sub by channel and keys by key, so
+// changes reach the other processes only by the once-a-second poll.
 //
 // When a master fails, the operations on its slots fail until a replica
 // takes over; the Store serves from local state meanwhile (see "Faults"),
@@ -145,11 +145,12 @@
 //
 // Close the Store when done with it: it stops its goroutines, takes the
 // process out of the buckets' membership, and gives the tokens it leased
-// and did not hand out back to the shared buckets, in one round trip
-// within the Store's timeout (while Redis is down they are left to
-// expire), so that a rolling restart of a fleet does
-// not take each process's lease out of the limit until the bucket
-// refills. Tokens are given back only while the bucket still counts them:
+// and did not hand out back to the shared buckets, so that a rolling
+// restart of a fleet does not take each process's lease out of the limit
+// until the bucket refills. That is one round trip, within the Store's
+// timeout when the client honours contexts (ContextTimeoutEnabled;
+// otherwise within the client's read timeout); while Redis is down the
+// tokens are left to expire. Tokens are given back only while the bucket still counts them:
 // once it has filled up again (or been paused) after they were leased,
 // it has already let them go, and giving them back would admit them
 // twice. A Manager does not close the Store it was given (a Store may
@@ -211,7 +212,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithLeaseHorizon sets how many of its rate-limit tokens a process leases
-// at once: about what it used over d recently, at most the bucket's burst
+// at once: about what it asked for over d recently (its demand, admitted
+// or not), at most the bucket's burst
 // and at most the limit's rate over d (default DefaultLeaseHorizon). Each
 // process may admit up to one lease beyond the bucket's bound (see the
 // package doc); 0 leases nothing, and every admission is a Redis round
@@ -342,7 +344,8 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 
 // Close stops the Store's goroutines, takes this process out of the
 // buckets' membership and gives the buckets the leased tokens it did not
-// hand out (see the package doc), within the Store's timeout. States it
+// hand out (see the package doc), within the Store's timeout when the
+// client honours contexts (else within its read timeout). States it
 // handed out keep working from local state afterwards, without Redis.
 // Close does not close the client.
 func (s *Store) Close() error {
