@@ -31,7 +31,7 @@ type breakerTransition struct {
 	openFor  time.Duration // how long it stays open, when it opened
 }
 
-// breaker is the in-process BreakerState. Its closed-state admission and
+// breaker is the in-process store.Breaker. Its closed-state admission and
 // success are one atomic load each, and so is failing fast while it is
 // open; everything else takes its mutex.
 type breaker struct {

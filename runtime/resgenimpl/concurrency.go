@@ -12,8 +12,9 @@ import (
 	"github.com/resgen-dev/resgen/runtime"
 )
 
-// This file holds the concurrency limit (a bulkhead): its configuration,
-// defaults, checks and keys, and the limiter that enforces it.
+// This file holds the limiter that enforces the concurrency limit (a
+// bulkhead); its configuration, defaults, checks and keys are in package
+// runtime (concurrency.go).
 
 // concLimiter enforces one concurrency limit. Taking a slot is one atomic
 // add. The limit of one method (no group) counts the slots given back from

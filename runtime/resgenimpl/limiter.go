@@ -151,7 +151,7 @@ var buckets = struct {
 const minSweep = 1024
 
 // acquireHostBucket returns the shared bucket of host for cfg, counting one
-// more user of it; releaseHostBucket gives it back.
+// more user of it; releaseHostBuckets gives it back.
 //
 // clock identifies the clock the bucket counts time by (see clockKey); now
 // is that clock's time.

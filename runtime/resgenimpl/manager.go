@@ -50,8 +50,8 @@ type MethodSpec struct {
 
 // Manager holds the resilience state of one wrapper: its breakers, rate
 // limits, recovery hooks and metrics, built from the generated Spec and the
-// options. A wrapper's Resilience method returns it. It is safe for
-// concurrent use.
+// options. A wrapper's Resilience method returns the runtime.Manager that
+// reads it. It is safe for concurrent use.
 type Manager struct {
 	wrapper string
 	iface   string
@@ -116,7 +116,8 @@ type configWarner interface {
 var noGate atomic.Bool
 
 // NewManager builds the Manager of a wrapper of inner. Generated
-// constructors call it; users get it from the wrapper's Resilience method.
+// constructors call it; users read it through the runtime.Manager the
+// wrapper's Resilience method returns.
 // It applies the options' run-time overrides, validates every method's
 // configuration and returns every problem at once.
 func NewManager(inner any, spec *Spec, opts ...runtime.Option) (*Manager, error) {
@@ -477,10 +478,8 @@ func (m *Manager) Method(i int) *Method { return &m.methods[i] }
 // run-time overrides, with defaults filled in, and whether the wrapper has
 // such a method.
 func (m *Manager) Config(method string) (runtime.Config, bool) {
-	for i := range m.methods {
-		if m.methods[i].name == method {
-			return m.methods[i].cfg, true
-		}
+	if me := m.method(method); me != nil {
+		return me.cfg, true
 	}
 	return runtime.Config{}, false
 }

@@ -16,7 +16,7 @@ import (
 // Method is the resilience state of one method of a wrapper. Generated
 // method bodies call it at each stage of an attempt:
 //
-//	Admit → (the attempt, under Timeout) → Success, or Failure → Backoff → Admit ...
+//	Admit → (the attempt, under AttemptContext) → Success, or Failure → Backoff → Admit ...
 //
 // Only generated code calls these methods. A Method is safe for concurrent
 // use; the state of one call lives in a Call on the caller's stack.
@@ -589,7 +589,7 @@ func (me *Method) record(ctx context.Context, c *Call, err error, class runtime.
 	if e := me.breaker; e != nil {
 		switch {
 		case counts && e.local != nil:
-			e.local.failure(c.permit, me.weight, me.m.clock, overloadAnswer(err, class))
+			e.local.failure(c.permit, me.weight, me.m.sclock, overloadAnswer(err, class))
 		case counts && c.permit.State() == runtime.StateClosed && overloadAnswer(err, class) && e.holdOverload(me.m.clock):
 			e.state.Release(c.permit)
 		case counts:

@@ -58,10 +58,8 @@ func (m *Manager) Metrics() []runtime.MethodMetrics {
 // MethodMetrics returns a snapshot of the metrics of the method called
 // name, and whether the wrapper has it.
 func (m *Manager) MethodMetrics(name string) (runtime.MethodMetrics, bool) {
-	for i := range m.methods {
-		if m.methods[i].name == name {
-			return m.methods[i].metrics(m.clock.Now()), true
-		}
+	if me := m.method(name); me != nil {
+		return me.metrics(m.clock.Now()), true
 	}
 	return runtime.MethodMetrics{}, false
 }

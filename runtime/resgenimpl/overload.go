@@ -9,9 +9,10 @@ import (
 	"github.com/resgen-dev/resgen/runtime/store"
 )
 
-// This file holds the two overload policies of a dependency, client-side
-// adaptive throttling and the retry budget, each with its configuration,
-// defaults, checks and keys, and the guard that enforces both.
+// This file holds the guard that enforces the two overload policies of a
+// dependency, client-side adaptive throttling and the retry budget; their
+// configuration, defaults, checks and keys are in package runtime
+// (overload.go).
 //
 // A dependency is what one circuit breaker guards: the wrapper, a breaker
 // group, or a method with a breaker of its own (a wrapper without a breaker

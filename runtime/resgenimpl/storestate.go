@@ -11,8 +11,8 @@ import (
 	"github.com/resgen-dev/resgen/runtime/store"
 )
 
-// What a Store that keeps breakers outside the process needs from the
-// runtime, typed, so that it copies none of its constants or encodings.
+// How the Manager follows a Store's breakers when another process changes
+// them (store.Watcher).
 
 // watchStore subscribes the Manager to the changes of e's state, held
 // weakly: a dropped wrapper stops watching when it is collected.
