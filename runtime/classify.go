@@ -132,15 +132,20 @@ func (c Class) String() string {
 }
 
 // MarshalText returns c.String(), so that a Class reads and writes as
-// text in flags and encodings.
+// text in flags and encodings. Every class reads back as itself but
+// ClassTransient alone (an error that says only that it is transient),
+// whose name is the set's: it reads back as ClassesTransient, which
+// holds it.
 func (c Class) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
 
 // UnmarshalText sets c to the class set of a comma-separated list of
-// class names, as retry_on and excluded_errors take them: transient,
+// class names, as retry_on and excluded_errors take them (transient,
 // timeout, connection, rate_limited, server, auth, schema, permanent,
-// unknown, any or none; spaces around a name are ignored.
+// unknown, any or none), or as MarshalText writes them, which adds
+// canceled, the class of a call its caller cancelled (never retried nor
+// excluded: no setting takes it); spaces around a name are ignored.
 func (c *Class) UnmarshalText(text []byte) error {
-	set, err := parseClasses(string(text))
+	set, err := parseClassList(string(text), true)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"context"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -392,7 +393,7 @@ func TestParseClass(t *testing.T) {
 		{"schema", runtime.ClassSchema, true},
 		{"permanent", runtime.ClassPermanent, true},
 		{"unknown", runtime.ClassUnknown, true},
-		{"canceled", 0, false}, // never retried, never excluded
+		{"canceled", runtime.ClassCanceled, true}, // as reported; no setting takes it (TestNoSettingTakesCanceled)
 		{"Timeout", 0, false},
 		{"", 0, false},
 	}
@@ -402,6 +403,44 @@ func TestParseClass(t *testing.T) {
 		assert.Equal(t, tt.want, c, "ParseClass(%q)", tt.name)
 	}
 	assert.Zero(t, runtime.ClassesAll&runtime.ClassCanceled, "any must not include the caller's cancellation")
+}
+
+// TestNoSettingTakesCanceled: a caller's cancellation is never retried
+// nor excluded, so retry_on and excluded_errors refuse the name that
+// UnmarshalText reads for reported classes.
+func TestNoSettingTakesCanceled(t *testing.T) {
+	for _, s := range []runtime.Setting{
+		{Policy: "retry", Key: "retry_on", Value: "canceled"},
+		{Policy: "retry", Key: "retry_on", Value: "timeout,canceled"},
+		{Policy: "circuit_breaker", Key: "excluded_errors", Value: "canceled"},
+	} {
+		var c runtime.Config
+		err := c.Apply(s)
+		require.Error(t, err, "%s=%s", s.Key, s.Value)
+		assert.Contains(t, err.Error(), `unknown error class "canceled"`)
+	}
+}
+
+// TestReportedClassesRoundTrip is the bug where a reported class written
+// as text (an ErrorRecord in JSON) did not read back: "canceled" was
+// refused.
+func TestReportedClassesRoundTrip(t *testing.T) {
+	for c := runtime.Class(1); c != 0 && c <= runtime.ClassesAll|runtime.ClassCanceled; c <<= 1 {
+		if c&(runtime.ClassesAll|runtime.ClassCanceled) == 0 {
+			continue
+		}
+		out, err := json.Marshal(runtime.ErrorRecord{Class: c})
+		require.NoError(t, err)
+		var back runtime.ErrorRecord
+		require.NoError(t, json.Unmarshal(out, &back), "%s", out)
+		want := c
+		if c == runtime.ClassTransient {
+			// Its name is the set's (MarshalText's doc): it reads back as
+			// the set that holds it.
+			want = runtime.ClassesTransient
+		}
+		assert.Equal(t, want, back.Class, "%s", out)
+	}
 }
 
 func TestClassNamesAllParse(t *testing.T) {
@@ -431,7 +470,7 @@ func TestParseClasses(t *testing.T) {
 		{list: "timeout,conection", wantErr: `unknown error class "conection" (did you mean "connection"?)`},
 		{list: "rate_limit", wantErr: `(did you mean "rate_limited"?)`},
 		{list: "cancelled", wantErr: `unknown error class "cancelled"`},
-		{list: "canceled", wantErr: `unknown error class "canceled"`},
+		{list: "canceled", want: runtime.ClassCanceled},
 		{list: "", wantErr: `unknown error class ""`},
 		{list: "timeout,", wantErr: `unknown error class ""`},
 		{list: "everything", wantErr: `unknown error class "everything"`},

@@ -424,11 +424,18 @@ func orList(words []string) string {
 // parseClasses parses a comma-separated list of error class names
 // (transient, timeout, connection, rate_limited, server, auth, schema,
 // permanent, unknown, any, none); spaces around a name are ignored.
-func parseClasses(list string) (Class, error) {
+func parseClasses(list string) (Class, error) { return parseClassList(list, false) }
+
+// parseClassList is parseClasses, reading "canceled" too when reported is
+// set: a class that Classify reports but that no setting takes.
+func parseClassList(list string, reported bool) (Class, error) {
 	var set Class
 	for _, name := range strings.Split(list, ",") {
 		name = strings.TrimSpace(name)
 		c, ok := parseClass(name)
+		if !ok && reported && name == "canceled" {
+			c, ok = ClassCanceled, true
+		}
 		if !ok {
 			return 0, fmt.Errorf("unknown error class %q%s", name, suggest(name, classWords()))
 		}

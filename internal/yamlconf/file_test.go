@@ -315,6 +315,12 @@ func TestParseErrors(t *testing.T) {
 			  p:
 			    retry: {retry_on: [transient, tiemout]}
 			`, []string{`4:23: retry.retry_on: unknown error class "tiemout" (did you mean "timeout"?)`}},
+		{"canceled is no setting's class", Generation, `
+			version: 1
+			profiles:
+			  p:
+			    retry: {retry_on: [timeout, canceled]}
+			`, []string{`4:23: retry.retry_on: unknown error class "canceled"`}},
 		{"retry_on none", Generation, `
 			version: 1
 			profiles:
