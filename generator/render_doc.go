@@ -127,7 +127,7 @@ func (r *renderer) errInResDoc(m *method) string {
 
 // policyLines lists the policies of a guarded method with their values,
 // one indented entry each (wrapped, with its lines joined by "\n"), in
-// the order of runtime.Descriptors, as a directive writes them.
+// the order of tooling.Policies, as a directive writes them.
 func (r *renderer) policyLines(m *method) []string {
 	if lines, ok := r.lines[m]; ok {
 		return lines

@@ -84,7 +84,7 @@ func (r *renderer) spec() {
 
 // configLit renders a method's resolved configuration, with defaults
 // written out and zero fields left out, in the order of
-// runtime.Descriptors. A policy that is off keeps its resolved values next
+// tooling.Policies. A policy that is off keeps its resolved values next
 // to Disabled, so that a run-time override that turns it on gets them.
 func (r *renderer) configLit(m *method) jen.Code {
 	c := m.cfg.Normalize()

@@ -785,27 +785,7 @@ func classifyKube(code int64, reason string) Class {
 // kubeRetryAfter returns the RetryAfterSeconds of the details of the first
 // Kubernetes API status in err's chain (apierrors.NewTooManyRequests and
 // NewServerTimeout set it), or 0.
-func kubeRetryAfter(err error) (secs int64) {
-	for err != nil {
-		if secs = statusRetryAfter(err); secs != 0 {
-			return secs
-		}
-		switch u := err.(type) {
-		case interface{ Unwrap() error }:
-			err = u.Unwrap()
-		case interface{ Unwrap() []error }:
-			for _, e := range u.Unwrap() {
-				if secs = kubeRetryAfter(e); secs != 0 {
-					return secs
-				}
-			}
-			return 0
-		default:
-			return 0
-		}
-	}
-	return 0
-}
+func kubeRetryAfter(err error) int64 { return firstInChain(err, statusRetryAfter) }
 
 func statusRetryAfter(err error) (secs int64) {
 	t := reflect.TypeOf(err)

@@ -26,7 +26,8 @@
 // and never wedges the wrapper.
 //
 // Integrations live in sub-packages, so that this one imports only the
-// standard library: runtime/config reads run-time overrides from YAML,
+// standard library and resgen's own packages that import nothing else
+// (runtime/store and two internal ones): runtime/config reads run-time overrides from YAML,
 // runtime/prometheus and runtime/otel export metrics and traces,
 // runtime/statusz serves a status page, runtime/redisstore shares breakers
 // and rate limits across a fleet (Store), and runtime/fakeclock drives

@@ -17,14 +17,7 @@ type options = link.Options
 // ConfigSource supplies run-time overrides: runtime/config's File is one.
 // Settings are applied in order, field by field, over the configuration the
 // generated code carries.
-type ConfigSource interface {
-	// Overrides returns the settings for method of wrapper (a wrapper type
-	// name such as "ResilientStore"), in the order they apply. methods lists
-	// every method of the wrapper, so that a source can report names it
-	// does not know.
-	Overrides(wrapper, method string, methods []string) ([]Setting, error)
-}
-
+//
 // A ConfigSource may also tell a wrapper being built of problems that are
 // not errors, with a method
 //
@@ -35,6 +28,13 @@ type ConfigSource interface {
 // built from it: runtime/config's File warns so of an entry whose key no
 // wrapper has but that is close to the wrapper's name. The wrapper's
 // constructor logs each at Warn level.
+type ConfigSource interface {
+	// Overrides returns the settings for method of wrapper (a wrapper type
+	// name such as "ResilientStore"), in the order they apply. methods lists
+	// every method of the wrapper, so that a source can report names it
+	// does not know.
+	Overrides(wrapper, method string, methods []string) ([]Setting, error)
+}
 
 // Settings is a ConfigSource that applies the same settings to every method
 // of every wrapper.

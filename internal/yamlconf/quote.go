@@ -44,7 +44,7 @@ func cut(s string) string {
 // misspelling of a key or a profile.
 const maxSuggested = 128
 
-// Suggest is runtime.Suggest for a word of the user's input: a word too
+// Suggest is tooling.Suggest for a word of the user's input: a word too
 // long to be a misspelling gets no suggestion, at no cost.
 func Suggest(word string, candidates []string) string {
 	if len(word) > maxSuggested {

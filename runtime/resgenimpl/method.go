@@ -78,9 +78,10 @@ func (c *Call) Attempt() int { return c.attempt }
 
 // Admit starts the next attempt of c: the circuit breaker admits it, then
 // adaptive throttling, the concurrency limit and the rate limit do. It
-// returns ErrCircuitOpen, ErrThrottled, a *ConcurrencyError,
-// ErrRateLimited or ErrQueueFull when the attempt may not go (wrapped in a
-// RetryError after a failed attempt), or the context's error when it ends
+// returns runtime.ErrCircuitOpen, runtime.ErrThrottled, a
+// *runtime.ConcurrencyError, runtime.ErrRateLimited or runtime.ErrQueueFull
+// when the attempt may not go (wrapped in a runtime.RetryError after a
+// failed attempt), or the context's error when it ends
 // while waiting for a slot or a token.
 func (me *Method) Admit(ctx context.Context, c *Call) error {
 	c.attempt++
@@ -400,10 +401,11 @@ func (me *Method) success(c *Call) {
 // Failure classifies err, the error of c's attempt, records it, runs the
 // recovery it calls for, and decides whether to try again. It returns nil
 // when another attempt follows (after Backoff), or the error to return:
-// err itself when the call made one attempt, a *RetryError after several,
-// the caller's own context error unchanged. A method that is not
-// idempotent (RetryConfig.NonIdempotent) tries again only when err proves
-// that the service never processed the request (NotSent), or after a
+// err itself when the call made one attempt, a *runtime.RetryError after
+// several, the caller's own context error unchanged. A method that is not
+// idempotent (runtime.RetryConfig.NonIdempotent) tries again only when err
+// proves that the service never processed the request (runtime.NotSent),
+// or after a
 // credential refresh or a schema adaptation, whose errors are the service
 // refusing the request; a reconnect still runs after a connection error,
 // for the calls that follow.

@@ -2,6 +2,7 @@ package resgenimpl
 
 import (
 	"math/bits"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,7 +36,7 @@ func (h *histogram) observe(d time.Duration) {
 }
 
 func (h *histogram) snapshot() *runtime.Latency {
-	l := &runtime.Latency{Bounds: latencyBounds[:], Counts: make([]uint64, len(h.counts))}
+	l := &runtime.Latency{Bounds: slices.Clone(latencyBounds[:]), Counts: make([]uint64, len(h.counts))}
 	for i := range h.counts {
 		l.Counts[i] = h.counts[i].Load()
 		l.Count += l.Counts[i]

@@ -4,8 +4,8 @@
 // Store copies none of resgen's constants or encodings. runtime/redisstore
 // is one; without a Store, wrappers keep this state in the process.
 //
-// Generated code never calls a Breaker or a Bucket: a wrapper's methods do,
-// once per attempt. Allow, Success and Reserve are on every call's path, so
+// Generated code never calls a Breaker or a Bucket itself: the engine it
+// calls (runtime/resgenimpl) does, once per attempt. Allow, Success and Reserve are on every call's path, so
 // a Store that answers them from a remote service on every call makes every
 // call wait for it; runtime/redisstore decides locally and synchronizes in
 // batches.

@@ -1,4 +1,4 @@
-package resgenimpl_test
+package runtime_test
 
 import (
 	"context"
