@@ -320,9 +320,11 @@ func (me *Method) logRate(action string) {
 // failed attempt. A half-open breaker whose probe panicked opens again (a
 // panic shows no more than a hung probe that the service is back), and
 // lets the next probe through after one open interval; a closed breaker
-// counts nothing, since a panic says nothing about the service. End runs
-// no user code (no observer, no logger) and leaves the panic unchanged: it
-// reaches the caller, and the call makes no other attempt. After a call
+// counts nothing, since a panic says nothing about the service. End
+// leaves the panic unchanged: it reaches the caller, and the call makes no
+// other attempt. It runs no user code but when a probe's panic opens the
+// breaker again: that change is logged and reaches the observers as any
+// other, whose own panics are recovered. After a call
 // that returned, End has nothing to do.
 func (me *Method) End(c *Call) {
 	if c.live || c.slot != 0 { // inlined: after a call that returned, neither is set
@@ -384,12 +386,7 @@ func (me *Method) success(c *Call) {
 		me.endAttemptTrace(c, nil, 0)
 		me.endCall(c, nil)
 	}
-	if e := me.breaker; e != nil {
-		e.state.Success(c.permit, me.m.sclock)
-		if e.local == nil && e.overloadAt.Load() != 0 {
-			e.overloadAt.Store(0) // the streak is over
-		}
-	}
+	me.recordSuccess(c)
 	if c.attempt > 1 {
 		me.stats.retrySuccesses.Add(1)
 	}
