@@ -68,10 +68,15 @@ func (me *Method) TimeoutKeep(ctx context.Context) (context.Context, func(error)
 }
 
 func (me *Method) withTimeoutKeep(ctx context.Context) (context.Context, func(error)) {
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= me.timeout {
+	return me.timeoutKeepFrom(ctx, now())
+}
+
+// timeoutKeepFrom is TimeoutKeep for an attempt that started at t.
+func (me *Method) timeoutKeepFrom(ctx context.Context, t time.Time) (context.Context, func(error)) {
+	if dl, ok := ctx.Deadline(); ok && dl.Sub(t) <= me.timeout {
 		return ctx, noRelease
 	}
-	return newAttemptContext(ctx, me.timeout)
+	return newAttemptContext(ctx, t.Add(me.timeout), me.timeout)
 }
 
 // attemptContext is the context of TimeoutKeep. Until someone asks for its
@@ -108,8 +113,11 @@ type attemptContext struct {
 
 type afterFunc struct{ f func() }
 
-func newAttemptContext(parent context.Context, d time.Duration) (context.Context, func(error)) {
-	c := &attemptContext{parent: parent, deadline: time.Now().Add(d), done: make(chan struct{})}
+// newAttemptContext returns the context of an attempt that ends at
+// deadline, d from the reading it was taken from (its timer, set a moment
+// later, fires no earlier than deadline).
+func newAttemptContext(parent context.Context, deadline time.Time, d time.Duration) (context.Context, func(error)) {
+	c := &attemptContext{parent: parent, deadline: deadline, done: make(chan struct{})}
 	if parent.Done() != nil {
 		if err := parent.Err(); err != nil {
 			c.cancel(err, false)

@@ -637,7 +637,7 @@ func TestTimeoutKeepExpires(t *testing.T) {
 // function runs anyway), and cancelled the results of a successful attempt.
 // This calls what the timer calls, after release.
 func TestTimeoutKeepLateTimerAfterSuccess(t *testing.T) {
-	actx, release := newAttemptContext(context.Background(), time.Hour)
+	actx, release := newAttemptContext(context.Background(), time.Now().Add(time.Hour), time.Hour)
 	release(nil)
 	actx.(*attemptContext).cancel(context.DeadlineExceeded, true) // the timer, late
 	assert.NoError(t, actx.Err())

@@ -41,6 +41,9 @@ func (me *Method) attemptContextKeep(ctx context.Context, c *Call) (context.Cont
 	if c.actx != nil {
 		ctx = c.actx
 	}
+	if me.timeout > 0 && c.admitted != 0 {
+		return me.timeoutKeepFrom(ctx, nowFrom(c.admitted))
+	}
 	return me.TimeoutKeep(ctx)
 }
 
