@@ -755,6 +755,22 @@ func kubeStatus(t reflect.Type, v reflect.Value) (reflect.Value, bool) {
 	return m.Func.Call([]reflect.Value{v})[0], true
 }
 
+// kubeStatusOf returns err's own Kubernetes status (Status()
+// metav1.Status), read by reflection; an error whose Status panics (a nil
+// *StatusError) has none.
+func kubeStatusOf(err error) (st reflect.Value, ok bool) {
+	t := reflect.TypeOf(err)
+	if onlyWraps(err, t) {
+		return reflect.Value{}, false
+	}
+	defer func() {
+		if recover() != nil {
+			st, ok = reflect.Value{}, false
+		}
+	}()
+	return kubeStatus(t, reflect.ValueOf(err))
+}
+
 func isInt(v reflect.Value) bool {
 	switch v.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
@@ -787,17 +803,8 @@ func classifyKube(code int64, reason string) Class {
 // NewServerTimeout set it), or 0.
 func kubeRetryAfter(err error) int64 { return firstInChain(err, statusRetryAfter) }
 
-func statusRetryAfter(err error) (secs int64) {
-	t := reflect.TypeOf(err)
-	if onlyWraps(err, t) {
-		return 0
-	}
-	defer func() {
-		if recover() != nil {
-			secs = 0
-		}
-	}()
-	st, ok := kubeStatus(t, reflect.ValueOf(err))
+func statusRetryAfter(err error) int64 {
+	st, ok := kubeStatusOf(err)
 	if !ok {
 		return 0
 	}

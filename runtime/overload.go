@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"errors"
-	"reflect"
 	"time"
 )
 
@@ -202,17 +201,10 @@ func kubeCode(err error) int64 { return firstInChain(err, kubeCodeOf) }
 
 // kubeCodeOf returns the HTTP status code of err's own Kubernetes status,
 // or 0.
-func kubeCodeOf(err error) (code int64) {
-	defer func() {
-		if recover() != nil { // an error whose Status panics has none
-			code = 0
-		}
-	}()
-	if t := reflect.TypeOf(err); !onlyWraps(err, t) {
-		if st, ok := kubeStatus(t, reflect.ValueOf(err)); ok {
-			if c := st.FieldByName("Code"); isInt(c) {
-				return c.Int()
-			}
+func kubeCodeOf(err error) int64 {
+	if st, ok := kubeStatusOf(err); ok {
+		if c := st.FieldByName("Code"); isInt(c) {
+			return c.Int()
 		}
 	}
 	return 0
