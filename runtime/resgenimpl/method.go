@@ -426,11 +426,8 @@ func (me *Method) failure(ctx context.Context, c *Call, err error) error {
 
 	if me.recover&hookPartial != 0 && class != runtime.ClassCanceled && isPartial(err) {
 		// The service did part of the work: return what it gave, at once.
-		me.stats.answered.Add(1)
-		me.recordSuccess(c)
-		me.stats.partial.Add(1)
 		me.stats.failures.Add(1)
-		m.observe(runtime.Event{Kind: runtime.EventRecovery, Method: me.name, Action: "partial", OK: true, Err: err, Attempt: c.attempt})
+		me.partialDone(c, err)
 		return err
 	}
 	me.record(ctx, c, err, class)
@@ -737,4 +734,14 @@ func ResultErr[T any, P interface {
 		*r = new(T)
 	}
 	(*r).SetErr(err)
+}
+
+// partialDone records a partial failure (a PartialError, under
+// partial-failure recovery) as the service's answer: a success of the
+// breaker's, and the recovery event.
+func (me *Method) partialDone(c *Call, err error) {
+	me.stats.answered.Add(1)
+	me.recordSuccess(c)
+	me.stats.partial.Add(1)
+	me.m.observe(runtime.Event{Kind: runtime.EventRecovery, Method: me.name, Action: "partial", OK: true, Err: err, Attempt: c.attempt})
 }

@@ -29,10 +29,7 @@ func (me *Method) Progress(ctx context.Context, c *Call, err error) error {
 	case class == runtime.ClassCanceled:
 		me.record(ctx, c, err, class)
 	case me.recover&hookPartial != 0:
-		me.stats.answered.Add(1)
-		me.recordSuccess(c)
-		me.stats.partial.Add(1)
-		me.m.observe(runtime.Event{Kind: runtime.EventRecovery, Method: me.name, Action: "partial", OK: true, Err: err, Attempt: c.attempt})
+		me.partialDone(c, err)
 	default:
 		me.record(ctx, c, err, class)
 	}
