@@ -281,11 +281,7 @@ func (m *Manager) initMethod(me *Method, name string, cfg runtime.Config, host s
 	if !cfg.RateLimit.Disabled {
 		switch {
 		case st != nil:
-			key := m.wrapper
-			if host != "" && !cfg.RateLimit.Global {
-				key = host
-			}
-			key = fmt.Sprintf("%s/%d/%d", key, cfg.RateLimit.MaxRequestsPerMinute, cfg.RateLimit.BurstSize)
+			key := fmt.Sprintf("%s/%d/%d", m.limiterName(host, cfg.RateLimit), cfg.RateLimit.MaxRequestsPerMinute, cfg.RateLimit.BurstSize)
 			s, err := st.Bucket(key, cfg.RateLimit)
 			if err != nil {
 				return err
@@ -607,4 +603,13 @@ func (m *Manager) breakerChanged(e *breakerEntry) func(*breaker, breakerTransiti
 		}
 		m.observe(runtime.Event{Kind: runtime.EventStateChange, Breaker: e.name, From: tr.from, To: tr.to})
 	}
+}
+
+// limiterName is the name of a method's rate limit: its host's, unless
+// the limit is global or the wrapper has no host, then the wrapper's.
+func (m *Manager) limiterName(host string, rl runtime.RateLimitConfig) string {
+	if host != "" && !rl.Global {
+		return host
+	}
+	return m.wrapper
 }

@@ -135,10 +135,7 @@ func (m *Manager) initObserve(me *Method, host string) {
 		e.openErr = newCircuitOpenError(e.name)
 	}
 	if me.bucket != nil {
-		name := m.wrapper
-		if host != "" && !me.cfg.RateLimit.Global {
-			name = host
-		}
+		name := m.limiterName(host, me.cfg.RateLimit)
 		me.stats.limitedErr = newRateLimitError(name, false)
 		me.stats.queueFullErr = newRateLimitError(name, true)
 	}
