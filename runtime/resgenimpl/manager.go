@@ -559,10 +559,7 @@ func (m *Manager) breakerChanged(e *breakerEntry) func(*breaker, breakerTransiti
 		e.history.add(runtime.Transition{At: now, From: tr.from, To: tr.to, Failures: tr.failures, Forced: forced}, keptTransitions)
 		switch tr.to {
 		case runtime.StateOpen:
-			if tr.from == runtime.StateClosed {
-				e.opened.Store(now.UnixNano())
-				e.hasOpened.Store(true)
-			}
+			e.noteOpen(tr.from, now)
 			if forced {
 				if m.logEnabled(slog.LevelWarn) {
 					m.logger.Warn(fmt.Sprintf("Circuit breaker OPEN for %s: forced open. Failing fast until released", e.name),
@@ -585,17 +582,8 @@ func (m *Manager) breakerChanged(e *breakerEntry) func(*breaker, breakerTransiti
 					slog.String("breaker", e.name), slog.String("wrapper", m.wrapper))
 			}
 		case runtime.StateClosed:
-			if !forced { // an operator who forces it closed wants the traffic back
-				for _, g := range e.guards {
-					g.ramp()
-				}
-			}
-			var outage time.Duration
-			if e.hasOpened.Load() {
-				t := e.opened.Load()
-				outage = now.Sub(time.Unix(0, t))
-				e.recover.Store(int64(outage))
-			}
+			// An operator who forces it closed wants the traffic back: no ramp.
+			outage := e.noteClosed(now, !forced)
 			if m.logEnabled(slog.LevelInfo) {
 				m.logger.Info(fmt.Sprintf("Circuit breaker CLOSED for %s after %.2f seconds", e.name, outage.Seconds()),
 					slog.String("breaker", e.name), slog.String("wrapper", m.wrapper), slog.Duration("recovery_time", outage))
@@ -603,6 +591,32 @@ func (m *Manager) breakerChanged(e *breakerEntry) func(*breaker, breakerTransiti
 		}
 		m.observe(runtime.Event{Kind: runtime.EventStateChange, Breaker: e.name, From: tr.from, To: tr.to})
 	}
+}
+
+// noteOpen records that e opened from from at now: the start of an
+// outage when it was closed.
+func (e *breakerEntry) noteOpen(from runtime.State, now time.Time) {
+	if from == runtime.StateClosed {
+		e.opened.Store(now.UnixNano())
+		e.hasOpened.Store(true)
+	}
+}
+
+// noteClosed records that e closed at now, ramps its guards' traffic back
+// in when ramp is set, and returns how long the outage lasted (0 if it
+// never opened).
+func (e *breakerEntry) noteClosed(now time.Time, ramp bool) time.Duration {
+	if ramp {
+		for _, g := range e.guards {
+			g.ramp()
+		}
+	}
+	var outage time.Duration
+	if e.hasOpened.Load() {
+		outage = now.Sub(time.Unix(0, e.opened.Load()))
+		e.recover.Store(int64(outage))
+	}
+	return outage
 }
 
 // limiterName is the name of a method's rate limit: its host's, unless

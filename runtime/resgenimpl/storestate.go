@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	rt "runtime"
-	"time"
 	"weak"
 
 	"github.com/resgen-dev/resgen/runtime"
@@ -36,10 +35,7 @@ func (m *Manager) storeChanged(e *breakerEntry, c store.Change) {
 	}
 	switch c.To {
 	case runtime.StateOpen:
-		if c.From == runtime.StateClosed {
-			e.opened.Store(now.UnixNano())
-			e.hasOpened.Store(true)
-		}
+		e.noteOpen(c.From, now)
 		if m.logEnabled(slog.LevelError) {
 			m.logger.Error(fmt.Sprintf("Circuit breaker OPEN for %s (shared state, opened %s). Failing fast", e.name, where),
 				slog.String("breaker", e.name), slog.String("wrapper", m.wrapper),
@@ -51,14 +47,7 @@ func (m *Manager) storeChanged(e *breakerEntry, c store.Change) {
 				slog.String("breaker", e.name), slog.String("wrapper", m.wrapper), slog.Bool("remote", c.Remote))
 		}
 	case runtime.StateClosed:
-		for _, g := range e.guards {
-			g.ramp()
-		}
-		var outage time.Duration
-		if e.hasOpened.Load() {
-			outage = now.Sub(time.Unix(0, e.opened.Load()))
-			e.recover.Store(int64(outage))
-		}
+		outage := e.noteClosed(now, true)
 		if m.logEnabled(slog.LevelInfo) {
 			m.logger.Info(fmt.Sprintf("Circuit breaker CLOSED for %s after %.2f seconds (shared state, %s)", e.name, outage.Seconds(), where),
 				slog.String("breaker", e.name), slog.String("wrapper", m.wrapper),
