@@ -231,6 +231,9 @@ func newBucket(s *Store, name string, cfg runtime.RateLimitConfig) *bucket {
 		interval:  interval,
 		tolerance: tolerance,
 		maxLease:  max(1, min(burst, perHorizon)),
+		// The rate counts from here: the admissions made before the
+		// background goroutine's first round are demand too.
+		lastAt: s.now(),
 	}
 	b.mkey = b.key + ":members"
 	b.want.Store(1)
@@ -383,9 +386,6 @@ func (b *bucket) refill(now time.Time) {
 	asked := used + b.missed.Load() // a slow admission that got a token counts twice: an over-estimate, capped by maxLease
 	if dt := now.Sub(b.lastAt); dt >= tickEvery {
 		r := float64(asked-b.lastUsed) / dt.Seconds()
-		if b.lastAt.IsZero() {
-			r = 0
-		}
 		b.rate = (b.rate + r) / 2
 		b.lastAt, b.lastUsed = now, asked
 		want := int64(math.Ceil(b.rate * b.s.horizon.Seconds()))

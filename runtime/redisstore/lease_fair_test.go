@@ -116,3 +116,38 @@ func leasesFollowDemand(t *testing.T, demand []int) {
 		}
 	}
 }
+
+// TestDemandBeforeFirstRoundCounts is the bug where the admissions made
+// before the background goroutine's first round were taken for the
+// starting point of the rate, not for demand: a process whose calls all
+// came before that round (a slow start under load) kept a lease of one
+// token.
+func TestDemandBeforeFirstRoundCounts(t *testing.T) {
+	testenv.NeedService(t, "Redis", testenv.RedisAddr)
+	var r [6]byte
+	rand.Read(r[:])
+	prefix := "resgentest:" + t.Name() + ":" + hex.EncodeToString(r[:]) + ":"
+	fake := time.Now()
+	c := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr, ContextTimeoutEnabled: true})
+	defer c.Close()
+	defer c.Del(context.Background(), prefix+"{bucket:k}", prefix+"{bucket:k}:members")
+	s := New(c, WithPrefix(prefix), WithTimeout(time.Second), WithLeaseHorizon(time.Hour),
+		WithLogger(slog.New(slog.DiscardHandler)), withClock(func() time.Time { return fake }))
+	defer s.Close()
+	bs, err := s.Bucket("k", runtime.RateLimitConfig{MaxRequestsPerMinute: 600, BurstSize: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bs.(*bucket)
+	for range 3 {
+		if _, ok := b.Reserve(fake, 0); !ok {
+			t.Fatal("a token refused from a full bucket")
+		}
+	}
+	fake = fake.Add(time.Second)
+	var beat time.Time
+	s.round(&beat)
+	if w := b.want.Load(); w < 2 {
+		t.Fatalf("lease sized %d after 3 admissions in the first second, want it to follow them", w)
+	}
+}
